@@ -1,0 +1,79 @@
+#include "base/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/unique_fd.h"
+
+namespace berth::proc {
+
+int exit_code_of(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return 255;
+}
+
+namespace {
+std::vector<char*> c_strings(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (const auto& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+int64_t now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+}  // namespace
+
+Result<int> run(const RunOptions& options) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) < 0) return Error::from_errno("pipe");
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  std::vector<std::string> args = options.args.empty() ? std::vector<std::string>{options.path} : options.args;
+  auto argv = c_strings(args);
+  auto envp = c_strings(options.env);
+
+  pid_t pid = ::fork();
+  if (pid < 0) return Error::from_errno("fork for '{}'", options.path);
+  if (pid == 0) {
+    ::dup2(read_end.get(), 0);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, nullptr);
+    ::execve(options.path.c_str(), argv.data(), envp.data());
+    _exit(127);
+  }
+  read_end.reset();
+  // A hook that does not read its stdin must not block us: ignore EPIPE, write what fits.
+  signal(SIGPIPE, SIG_IGN);
+  (void)!::write(write_end.get(), options.input.data(), options.input.size());
+  write_end.reset();
+
+  const int64_t deadline = options.timeout_seconds ? now_ms() + *options.timeout_seconds * 1000LL : 0;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, deadline ? WNOHANG : 0);
+    if (r == pid) {
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return Error::make(ErrorKind::not_found, "run '{}': could not execute it (exit 127)", options.path);
+      return exit_code_of(status);
+    }
+    if (r < 0 && errno != EINTR) return Error::from_errno("wait for '{}'", options.path);
+    if (deadline && now_ms() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return Error::make(ErrorKind::unavailable, "'{}' ran past its timeout of {}s and was killed",
+                         options.path, *options.timeout_seconds);
+    }
+    if (deadline) ::poll(nullptr, 0, 5);
+  }
+}
+
+}  // namespace berth::proc

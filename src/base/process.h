@@ -1,0 +1,30 @@
+// base/process.h — running a helper program (hooks): argv, env, data on stdin, a timeout, and
+// its exit status in Docker's convention (128+N when killed by signal N).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+
+namespace berth::proc {
+
+// Exit status of a waitpid() status word: the exit code, or 128+signal.
+int exit_code_of(int wait_status);
+
+struct RunOptions {
+  std::string path;
+  std::vector<std::string> args;  // argv, including argv[0]; {path} when empty
+  std::vector<std::string> env;
+  std::string input;              // written to stdin, then stdin is closed
+  std::optional<int> timeout_seconds;
+};
+
+// Runs the program to completion. Returns its exit code (0 = success); an error if it could not
+// be started or ran past its timeout (it is then killed with SIGKILL).
+Result<int> run(const RunOptions& options);
+
+}  // namespace berth::proc

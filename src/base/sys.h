@@ -1,0 +1,44 @@
+// base/sys.h — syscall wrappers: each returns Result with the call and its path in the message.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+
+namespace berth::sys {
+
+Result<UniqueFd> open(const std::string& path, int flags, mode_t mode = 0644);
+Result<UniqueFd> open_at(int dirfd, const std::string& path, int flags, mode_t mode = 0644);
+
+// Reads a whole file (or fd) into memory.
+Result<std::string> read_file(const std::string& path);
+Result<std::string> read_fd(int fd);
+// Writes data to an existing file (no create, no truncate): for /proc and cgroup knobs.
+Result<void> write_file(const std::string& path, std::string_view data);
+Result<void> write_file_at(int dirfd, const std::string& name, std::string_view data);
+// Writes all bytes, retrying on EINTR and short writes.
+Result<void> write_all(int fd, std::string_view data);
+// Creates or replaces a file atomically: write a temp file, fsync, rename.
+Result<void> atomic_write(const std::string& path, std::string_view data, mode_t mode = 0644);
+
+// mkdir -p; succeeds if the directory already exists.
+Result<void> mkdir_all(const std::string& path, mode_t mode = 0755);
+// rm -rf, without crossing into other file systems (never follows mounts or symlinks).
+Result<void> remove_all(const std::string& path);
+bool exists(const std::string& path);
+
+Result<void> mount(const std::string& source, const std::string& target, const std::string& type,
+                   unsigned long flags, const std::string& data);
+
+// Splits "a/b//c" into {"a","b","c"}.
+std::vector<std::string> split(std::string_view text, char separator);
+// Joins a directory and a path inside it, never producing "//".
+std::string join_path(std::string_view base, std::string_view rel);
+
+}  // namespace berth::sys

@@ -1,0 +1,552 @@
+#include "oci/runtime_spec.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "base/sys.h"
+
+namespace berth::oci {
+namespace {
+
+using nlohmann::json;
+
+// Thrown only inside this file and turned into an Error at the parse_* boundary.
+struct FieldError {
+  std::string path;
+  std::string message;
+};
+
+[[noreturn]] void fail(const std::string& path, std::string message) {
+  throw FieldError{path, std::move(message)};
+}
+
+std::string child(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+std::string index(const std::string& path, size_t i) { return fmt::format("{}[{}]", path, i); }
+
+const char* type_name(const json& j) { return j.type_name(); }
+
+std::string as_string(const json& j, const std::string& path) {
+  if (!j.is_string()) fail(path, fmt::format("expected a string, got {}", type_name(j)));
+  return j.get<std::string>();
+}
+bool as_bool(const json& j, const std::string& path) {
+  if (!j.is_boolean()) fail(path, fmt::format("expected true or false, got {}", type_name(j)));
+  return j.get<bool>();
+}
+int64_t as_int(const json& j, const std::string& path) {
+  if (!j.is_number_integer()) fail(path, fmt::format("expected an integer, got {}", j.dump()));
+  return j.get<int64_t>();
+}
+uint64_t as_uint(const json& j, const std::string& path) {
+  if (j.is_number_unsigned()) return j.get<uint64_t>();
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) return static_cast<uint64_t>(j.get<int64_t>());
+  fail(path, fmt::format("expected a non-negative integer, got {}", j.dump()));
+}
+uint32_t as_u32(const json& j, const std::string& path) {
+  uint64_t v = as_uint(j, path);
+  if (v > UINT32_MAX) fail(path, fmt::format("value {} is out of range", v));
+  return static_cast<uint32_t>(v);
+}
+uint16_t as_u16(const json& j, const std::string& path) {
+  uint64_t v = as_uint(j, path);
+  if (v > UINT16_MAX) fail(path, fmt::format("value {} is out of range", v));
+  return static_cast<uint16_t>(v);
+}
+
+const json& object(const json& j, const std::string& path) {
+  if (!j.is_object()) fail(path, fmt::format("expected an object, got {}", type_name(j)));
+  return j;
+}
+const json& array(const json& j, const std::string& path) {
+  if (!j.is_array()) fail(path, fmt::format("expected an array, got {}", type_name(j)));
+  return j;
+}
+
+// Calls fn(value, path) for a present, non-null member.
+template <typename Fn>
+void opt(const json& obj, std::string_view key, const std::string& path, Fn fn) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return;
+  const std::string at = child(path, key);
+  fn(*it, at);
+}
+
+std::vector<std::string> strings(const json& j, const std::string& path) {
+  std::vector<std::string> out;
+  array(j, path);
+  for (size_t i = 0; i < j.size(); ++i) out.push_back(as_string(j[i], index(path, i)));
+  return out;
+}
+
+template <typename T, typename Fn>
+std::vector<T> list(const json& j, const std::string& path, Fn fn) {
+  std::vector<T> out;
+  array(j, path);
+  for (size_t i = 0; i < j.size(); ++i) out.push_back(fn(j[i], index(path, i)));
+  return out;
+}
+
+std::map<std::string, std::string> string_map(const json& j, const std::string& path) {
+  std::map<std::string, std::string> out;
+  object(j, path);
+  for (auto it = j.begin(); it != j.end(); ++it) out[it.key()] = as_string(it.value(), child(path, it.key()));
+  return out;
+}
+
+const std::set<std::string>& rlimit_names() {
+  static const std::set<std::string> names = {
+      "RLIMIT_AS",     "RLIMIT_CORE",    "RLIMIT_CPU",        "RLIMIT_DATA",   "RLIMIT_FSIZE",
+      "RLIMIT_LOCKS",  "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE",   "RLIMIT_NICE",   "RLIMIT_NOFILE",
+      "RLIMIT_NPROC",  "RLIMIT_RSS",     "RLIMIT_RTPRIO",     "RLIMIT_RTTIME", "RLIMIT_SIGPENDING",
+      "RLIMIT_STACK"};
+  return names;
+}
+
+Process parse_process_json(const json& j, const std::string& path) {
+  object(j, path);
+  Process p;
+  opt(j, "terminal", path, [&](auto& v, auto& at) { p.terminal = as_bool(v, at); });
+  opt(j, "consoleSize", path, [&](auto& v, auto& at) {
+    object(v, at);
+    ConsoleSize size;
+    opt(v, "height", at, [&](auto& x, auto& a) { size.height = as_u32(x, a); });
+    opt(v, "width", at, [&](auto& x, auto& a) { size.width = as_u32(x, a); });
+    p.console_size = size;
+  });
+  opt(j, "user", path, [&](auto& v, auto& at) {
+    object(v, at);
+    opt(v, "uid", at, [&](auto& x, auto& a) { p.user.uid = as_u32(x, a); });
+    opt(v, "gid", at, [&](auto& x, auto& a) { p.user.gid = as_u32(x, a); });
+    opt(v, "umask", at, [&](auto& x, auto& a) { p.user.umask = as_u32(x, a); });
+    opt(v, "additionalGids", at, [&](auto& x, auto& a) {
+      p.user.additional_gids = list<uint32_t>(x, a, as_u32);
+    });
+    opt(v, "username", at, [&](auto& x, auto& a) {
+      fail(a, "user names are Windows-only in the OCI spec; give uid and gid");
+    });
+  });
+  opt(j, "args", path, [&](auto& v, auto& at) { p.args = strings(v, at); });
+  opt(j, "commandLine", path, [&](auto&, auto& at) { fail(at, "commandLine is Windows-only; use args"); });
+  opt(j, "env", path, [&](auto& v, auto& at) {
+    p.env = strings(v, at);
+    for (size_t i = 0; i < p.env.size(); ++i)
+      if (p.env[i].find('=') == std::string::npos)
+        fail(index(at, i), fmt::format("'{}' is not of the form NAME=value", p.env[i]));
+  });
+  opt(j, "cwd", path, [&](auto& v, auto& at) {
+    p.cwd = as_string(v, at);
+    if (p.cwd.empty() || p.cwd[0] != '/') fail(at, fmt::format("'{}' is not an absolute path", p.cwd));
+  });
+  opt(j, "capabilities", path, [&](auto& v, auto& at) {
+    object(v, at);
+    Capabilities caps;
+    opt(v, "bounding", at, [&](auto& x, auto& a) { caps.bounding = strings(x, a); });
+    opt(v, "effective", at, [&](auto& x, auto& a) { caps.effective = strings(x, a); });
+    opt(v, "inheritable", at, [&](auto& x, auto& a) { caps.inheritable = strings(x, a); });
+    opt(v, "permitted", at, [&](auto& x, auto& a) { caps.permitted = strings(x, a); });
+    opt(v, "ambient", at, [&](auto& x, auto& a) { caps.ambient = strings(x, a); });
+    p.capabilities = caps;
+  });
+  opt(j, "rlimits", path, [&](auto& v, auto& at) {
+    p.rlimits = list<Rlimit>(v, at, [](const json& x, const std::string& a) {
+      object(x, a);
+      Rlimit r;
+      auto type = x.find("type");
+      if (type == x.end()) fail(a, "type: required field missing");
+      r.type = as_string(*type, child(a, "type"));
+      if (!rlimit_names().count(r.type)) fail(child(a, "type"), fmt::format("unknown rlimit '{}'", r.type));
+      opt(x, "hard", a, [&](auto& y, auto& b) { r.hard = as_uint(y, b); });
+      opt(x, "soft", a, [&](auto& y, auto& b) { r.soft = as_uint(y, b); });
+      if (r.soft > r.hard)
+        fail(a, fmt::format("{}: soft limit {} is above hard limit {}", r.type, r.soft, r.hard));
+      return r;
+    });
+  });
+  opt(j, "noNewPrivileges", path, [&](auto& v, auto& at) { p.no_new_privileges = as_bool(v, at); });
+  opt(j, "oomScoreAdj", path, [&](auto& v, auto& at) {
+    int64_t adj = as_int(v, at);
+    if (adj < -1000 || adj > 1000) fail(at, fmt::format("{} is outside -1000..1000", adj));
+    p.oom_score_adj = static_cast<int>(adj);
+  });
+  opt(j, "apparmorProfile", path, [&](auto& v, auto& at) { p.apparmor_profile = as_string(v, at); });
+  opt(j, "selinuxLabel", path, [&](auto& v, auto& at) { p.selinux_label = as_string(v, at); });
+  if (p.args.empty()) fail(child(path, "args"), "required: at least the program to run");
+  return p;
+}
+
+Hook parse_hook(const json& j, const std::string& path) {
+  object(j, path);
+  Hook h;
+  auto it = j.find("path");
+  if (it == j.end()) fail(path, "path: required field missing");
+  h.path = as_string(*it, child(path, "path"));
+  if (h.path.empty() || h.path[0] != '/') fail(child(path, "path"), fmt::format("'{}' is not an absolute path", h.path));
+  opt(j, "args", path, [&](auto& v, auto& at) { h.args = strings(v, at); });
+  opt(j, "env", path, [&](auto& v, auto& at) { h.env = strings(v, at); });
+  opt(j, "timeout", path, [&](auto& v, auto& at) {
+    int64_t t = as_int(v, at);
+    if (t <= 0) fail(at, fmt::format("timeout must be a positive number of seconds, got {}", t));
+    h.timeout = static_cast<int>(t);
+  });
+  return h;
+}
+
+IdMapping parse_mapping(const json& j, const std::string& path) {
+  object(j, path);
+  IdMapping m;
+  opt(j, "containerID", path, [&](auto& v, auto& at) { m.container_id = as_u32(v, at); });
+  opt(j, "hostID", path, [&](auto& v, auto& at) { m.host_id = as_u32(v, at); });
+  opt(j, "size", path, [&](auto& v, auto& at) { m.size = as_u32(v, at); });
+  if (m.size == 0) fail(child(path, "size"), "must be at least 1");
+  return m;
+}
+
+Resources parse_resources(const json& j, const std::string& path) {
+  object(j, path);
+  Resources r;
+  opt(j, "devices", path, [&](auto& v, auto& at) {
+    r.devices = list<DeviceRule>(v, at, [](const json& x, const std::string& a) {
+      object(x, a);
+      DeviceRule d;
+      opt(x, "allow", a, [&](auto& y, auto& b) { d.allow = as_bool(y, b); });
+      opt(x, "type", a, [&](auto& y, auto& b) {
+        d.type = as_string(y, b);
+        if (d.type != "a" && d.type != "b" && d.type != "c")
+          fail(b, fmt::format("device type '{}' is not one of a, b, c", d.type));
+      });
+      opt(x, "major", a, [&](auto& y, auto& b) { d.major = as_int(y, b); });
+      opt(x, "minor", a, [&](auto& y, auto& b) { d.minor = as_int(y, b); });
+      opt(x, "access", a, [&](auto& y, auto& b) {
+        d.access = as_string(y, b);
+        if (d.access.find_first_not_of("rwm") != std::string::npos)
+          fail(b, fmt::format("access '{}' may only contain r, w and m", d.access));
+      });
+      return d;
+    });
+  });
+  opt(j, "memory", path, [&](auto& v, auto& at) {
+    object(v, at);
+    Memory m;
+    opt(v, "limit", at, [&](auto& x, auto& a) { m.limit = as_int(x, a); });
+    opt(v, "reservation", at, [&](auto& x, auto& a) { m.reservation = as_int(x, a); });
+    opt(v, "swap", at, [&](auto& x, auto& a) { m.swap = as_int(x, a); });
+    opt(v, "kernel", at, [&](auto& x, auto& a) { m.kernel = as_int(x, a); });
+    opt(v, "kernelTCP", at, [&](auto& x, auto& a) { m.kernel_tcp = as_int(x, a); });
+    opt(v, "swappiness", at, [&](auto& x, auto& a) {
+      m.swappiness = as_uint(x, a);
+      if (*m.swappiness > 100) fail(a, fmt::format("{} is above 100", *m.swappiness));
+    });
+    opt(v, "disableOOMKiller", at, [&](auto& x, auto& a) { m.disable_oom_killer = as_bool(x, a); });
+    if (m.limit && m.swap && *m.swap != -1 && *m.limit > 0 && *m.swap < *m.limit)
+      fail(child(at, "swap"), fmt::format("memory+swap {} is below the memory limit {}", *m.swap, *m.limit));
+    r.memory = m;
+  });
+  opt(j, "cpu", path, [&](auto& v, auto& at) {
+    object(v, at);
+    Cpu c;
+    opt(v, "shares", at, [&](auto& x, auto& a) { c.shares = as_uint(x, a); });
+    opt(v, "quota", at, [&](auto& x, auto& a) { c.quota = as_int(x, a); });
+    opt(v, "period", at, [&](auto& x, auto& a) { c.period = as_uint(x, a); });
+    opt(v, "realtimeRuntime", at, [&](auto& x, auto& a) { c.realtime_runtime = as_int(x, a); });
+    opt(v, "realtimePeriod", at, [&](auto& x, auto& a) { c.realtime_period = as_uint(x, a); });
+    opt(v, "cpus", at, [&](auto& x, auto& a) { c.cpus = as_string(x, a); });
+    opt(v, "mems", at, [&](auto& x, auto& a) { c.mems = as_string(x, a); });
+    opt(v, "idle", at, [&](auto& x, auto& a) { c.idle = as_int(x, a); });
+    r.cpu = c;
+  });
+  opt(j, "pids", path, [&](auto& v, auto& at) {
+    object(v, at);
+    opt(v, "limit", at, [&](auto& x, auto& a) { r.pids_limit = as_int(x, a); });
+  });
+  opt(j, "blockIO", path, [&](auto& v, auto& at) {
+    object(v, at);
+    BlockIo b;
+    opt(v, "weight", at, [&](auto& x, auto& a) { b.weight = as_u16(x, a); });
+    opt(v, "leafWeight", at, [&](auto& x, auto& a) { b.leaf_weight = as_u16(x, a); });
+    opt(v, "weightDevice", at, [&](auto& x, auto& a) {
+      b.weight_device = list<WeightDevice>(x, a, [](const json& y, const std::string& p) {
+        object(y, p);
+        WeightDevice w;
+        opt(y, "major", p, [&](auto& z, auto& q) { w.major = as_int(z, q); });
+        opt(y, "minor", p, [&](auto& z, auto& q) { w.minor = as_int(z, q); });
+        opt(y, "weight", p, [&](auto& z, auto& q) { w.weight = as_u16(z, q); });
+        opt(y, "leafWeight", p, [&](auto& z, auto& q) { w.leaf_weight = as_u16(z, q); });
+        return w;
+      });
+    });
+    auto throttle = [](const json& y, const std::string& p) {
+      object(y, p);
+      ThrottleDevice t;
+      opt(y, "major", p, [&](auto& z, auto& q) { t.major = as_int(z, q); });
+      opt(y, "minor", p, [&](auto& z, auto& q) { t.minor = as_int(z, q); });
+      opt(y, "rate", p, [&](auto& z, auto& q) { t.rate = as_uint(z, q); });
+      return t;
+    };
+    opt(v, "throttleReadBpsDevice", at, [&](auto& x, auto& a) { b.throttle_read_bps = list<ThrottleDevice>(x, a, throttle); });
+    opt(v, "throttleWriteBpsDevice", at, [&](auto& x, auto& a) { b.throttle_write_bps = list<ThrottleDevice>(x, a, throttle); });
+    opt(v, "throttleReadIOPSDevice", at, [&](auto& x, auto& a) { b.throttle_read_iops = list<ThrottleDevice>(x, a, throttle); });
+    opt(v, "throttleWriteIOPSDevice", at, [&](auto& x, auto& a) { b.throttle_write_iops = list<ThrottleDevice>(x, a, throttle); });
+    r.block_io = b;
+  });
+  opt(j, "hugepageLimits", path, [&](auto& v, auto& at) {
+    r.hugepage_limits = list<HugepageLimit>(v, at, [](const json& x, const std::string& a) {
+      object(x, a);
+      HugepageLimit h;
+      opt(x, "pageSize", a, [&](auto& y, auto& b) { h.page_size = as_string(y, b); });
+      opt(x, "limit", a, [&](auto& y, auto& b) { h.limit = as_uint(y, b); });
+      if (h.page_size.empty()) fail(child(a, "pageSize"), "required field missing");
+      return h;
+    });
+  });
+  opt(j, "unified", path, [&](auto& v, auto& at) { r.unified = string_map(v, at); });
+  return r;
+}
+
+Seccomp parse_seccomp(const json& j, const std::string& path) {
+  object(j, path);
+  Seccomp s;
+  auto it = j.find("defaultAction");
+  if (it == j.end()) fail(path, "defaultAction: required field missing");
+  s.default_action = as_string(*it, child(path, "defaultAction"));
+  opt(j, "defaultErrnoRet", path, [&](auto& v, auto& at) { s.default_errno_ret = as_u32(v, at); });
+  opt(j, "architectures", path, [&](auto& v, auto& at) { s.architectures = strings(v, at); });
+  opt(j, "flags", path, [&](auto& v, auto& at) { s.flags = strings(v, at); });
+  opt(j, "listenerPath", path, [&](auto& v, auto& at) { s.listener_path = as_string(v, at); });
+  opt(j, "syscalls", path, [&](auto& v, auto& at) {
+    s.syscalls = list<SeccompSyscall>(v, at, [](const json& x, const std::string& a) {
+      object(x, a);
+      SeccompSyscall sc;
+      opt(x, "names", a, [&](auto& y, auto& b) { sc.names = strings(y, b); });
+      if (sc.names.empty()) fail(child(a, "names"), "required: at least one syscall name");
+      auto act = x.find("action");
+      if (act == x.end()) fail(a, "action: required field missing");
+      sc.action = as_string(*act, child(a, "action"));
+      opt(x, "errnoRet", a, [&](auto& y, auto& b) { sc.errno_ret = as_u32(y, b); });
+      opt(x, "args", a, [&](auto& y, auto& b) {
+        sc.args = list<SeccompArg>(y, b, [](const json& z, const std::string& p) {
+          object(z, p);
+          SeccompArg arg;
+          opt(z, "index", p, [&](auto& w, auto& q) {
+            arg.index = as_u32(w, q);
+            if (arg.index > 5) fail(q, fmt::format("argument index {} is above 5", arg.index));
+          });
+          opt(z, "value", p, [&](auto& w, auto& q) { arg.value = as_uint(w, q); });
+          opt(z, "valueTwo", p, [&](auto& w, auto& q) { arg.value_two = as_uint(w, q); });
+          auto op = z.find("op");
+          if (op == z.end()) fail(p, "op: required field missing");
+          arg.op = as_string(*op, child(p, "op"));
+          return arg;
+        });
+      });
+      return sc;
+    });
+  });
+  return s;
+}
+
+const std::set<std::string>& namespace_types() {
+  static const std::set<std::string> types = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"};
+  return types;
+}
+
+Linux parse_linux(const json& j, const std::string& path) {
+  object(j, path);
+  Linux l;
+  opt(j, "namespaces", path, [&](auto& v, auto& at) {
+    std::set<std::string> seen;
+    l.namespaces = list<Namespace>(v, at, [&](const json& x, const std::string& a) {
+      object(x, a);
+      Namespace ns;
+      auto type = x.find("type");
+      if (type == x.end()) fail(a, "type: required field missing");
+      ns.type = as_string(*type, child(a, "type"));
+      if (!namespace_types().count(ns.type))
+        fail(child(a, "type"), fmt::format("unknown namespace type '{}' (known: cgroup, ipc, mount, network, pid, time, user, uts)", ns.type));
+      if (!seen.insert(ns.type).second) fail(child(a, "type"), fmt::format("namespace '{}' is listed twice", ns.type));
+      opt(x, "path", a, [&](auto& y, auto& b) { ns.path = as_string(y, b); });
+      return ns;
+    });
+  });
+  opt(j, "uidMappings", path, [&](auto& v, auto& at) { l.uid_mappings = list<IdMapping>(v, at, parse_mapping); });
+  opt(j, "gidMappings", path, [&](auto& v, auto& at) { l.gid_mappings = list<IdMapping>(v, at, parse_mapping); });
+  opt(j, "devices", path, [&](auto& v, auto& at) {
+    l.devices = list<Device>(v, at, [](const json& x, const std::string& a) {
+      object(x, a);
+      Device d;
+      opt(x, "type", a, [&](auto& y, auto& b) { d.type = as_string(y, b); });
+      opt(x, "path", a, [&](auto& y, auto& b) { d.path = as_string(y, b); });
+      if (d.path.empty() || d.path[0] != '/') fail(child(a, "path"), fmt::format("'{}' is not an absolute path", d.path));
+      if (d.type != "c" && d.type != "b" && d.type != "u" && d.type != "p")
+        fail(child(a, "type"), fmt::format("device type '{}' is not one of c, b, u, p", d.type));
+      opt(x, "major", a, [&](auto& y, auto& b) { d.major = as_int(y, b); });
+      opt(x, "minor", a, [&](auto& y, auto& b) { d.minor = as_int(y, b); });
+      opt(x, "fileMode", a, [&](auto& y, auto& b) { d.file_mode = as_u32(y, b); });
+      opt(x, "uid", a, [&](auto& y, auto& b) { d.uid = as_u32(y, b); });
+      opt(x, "gid", a, [&](auto& y, auto& b) { d.gid = as_u32(y, b); });
+      return d;
+    });
+  });
+  opt(j, "cgroupsPath", path, [&](auto& v, auto& at) { l.cgroups_path = as_string(v, at); });
+  opt(j, "resources", path, [&](auto& v, auto& at) { l.resources = parse_resources(v, at); });
+  opt(j, "rootfsPropagation", path, [&](auto& v, auto& at) {
+    l.rootfs_propagation = as_string(v, at);
+    static const std::set<std::string> ok = {"", "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"};
+    if (!ok.count(l.rootfs_propagation))
+      fail(at, fmt::format("unknown propagation '{}'", l.rootfs_propagation));
+  });
+  opt(j, "maskedPaths", path, [&](auto& v, auto& at) { l.masked_paths = strings(v, at); });
+  opt(j, "readonlyPaths", path, [&](auto& v, auto& at) { l.readonly_paths = strings(v, at); });
+  opt(j, "seccomp", path, [&](auto& v, auto& at) { l.seccomp = parse_seccomp(v, at); });
+  opt(j, "sysctl", path, [&](auto& v, auto& at) { l.sysctl = string_map(v, at); });
+  opt(j, "mountLabel", path, [&](auto& v, auto& at) { l.mount_label = as_string(v, at); });
+  bool user_ns = false;
+  for (auto& ns : l.namespaces) user_ns |= ns.type == "user" && ns.path.empty();
+  if (user_ns && (l.uid_mappings.empty() || l.gid_mappings.empty()))
+    fail(path, "a new user namespace needs linux.uidMappings and linux.gidMappings");
+  if (!user_ns && (!l.uid_mappings.empty() || !l.gid_mappings.empty())) {
+    bool joins_user = false;
+    for (auto& ns : l.namespaces) joins_user |= ns.type == "user";
+    if (!joins_user) fail(child(path, "uidMappings"), "id mappings need a user namespace in linux.namespaces");
+  }
+  return l;
+}
+
+Spec parse_spec_json(const json& j) {
+  object(j, "");
+  Spec s;
+  auto version = j.find("ociVersion");
+  if (version == j.end()) fail("ociVersion", "required field missing");
+  s.oci_version = as_string(*version, "ociVersion");
+  opt(j, "process", "", [&](auto& v, auto& at) { s.process = parse_process_json(v, at); });
+  auto root = j.find("root");
+  if (root == j.end()) fail("root", "required field missing");
+  object(*root, "root");
+  opt(*root, "path", "root", [&](auto& v, auto& at) { s.root.path = as_string(v, at); });
+  if (s.root.path.empty()) fail("root.path", "required field missing");
+  opt(*root, "readonly", "root", [&](auto& v, auto& at) { s.root.readonly = as_bool(v, at); });
+  opt(j, "hostname", "", [&](auto& v, auto& at) { s.hostname = as_string(v, at); });
+  opt(j, "domainname", "", [&](auto& v, auto& at) { s.domainname = as_string(v, at); });
+  opt(j, "mounts", "", [&](auto& v, auto& at) {
+    s.mounts = list<Mount>(v, at, [](const json& x, const std::string& a) {
+      object(x, a);
+      Mount m;
+      auto dest = x.find("destination");
+      if (dest == x.end()) fail(a, "destination: required field missing");
+      m.destination = as_string(*dest, child(a, "destination"));
+      if (m.destination.empty() || m.destination[0] != '/')
+        fail(child(a, "destination"), fmt::format("'{}' is not an absolute path", m.destination));
+      opt(x, "type", a, [&](auto& y, auto& b) { m.type = as_string(y, b); });
+      opt(x, "source", a, [&](auto& y, auto& b) { m.source = as_string(y, b); });
+      opt(x, "options", a, [&](auto& y, auto& b) { m.options = strings(y, b); });
+      return m;
+    });
+  });
+  opt(j, "hooks", "", [&](auto& v, auto& at) {
+    object(v, at);
+    auto hooks = [&](const char* key, std::vector<Hook>& out) {
+      opt(v, key, at, [&](auto& x, auto& a) { out = list<Hook>(x, a, parse_hook); });
+    };
+    hooks("prestart", s.hooks.prestart);
+    hooks("createRuntime", s.hooks.create_runtime);
+    hooks("createContainer", s.hooks.create_container);
+    hooks("startContainer", s.hooks.start_container);
+    hooks("poststart", s.hooks.poststart);
+    hooks("poststop", s.hooks.poststop);
+  });
+  opt(j, "annotations", "", [&](auto& v, auto& at) { s.annotations = string_map(v, at); });
+  opt(j, "linux", "", [&](auto& v, auto& at) { s.linux = parse_linux(v, at); });
+  if (!s.hostname.empty()) {
+    const Namespace* uts = s.linux.find_namespace("uts");
+    if (!uts || !uts->path.empty()) fail("hostname", "setting a hostname needs a new uts namespace");
+  }
+  return s;
+}
+
+template <typename T, typename Fn>
+Result<T> parse_with(std::string_view text, std::string_view source, Fn fn) {
+  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    // Re-parse with exceptions to get the position of the first error.
+    try {
+      auto unused = json::parse(text.begin(), text.end());
+      (void)unused;
+    } catch (const json::parse_error& e) {
+      std::string what = e.what();
+      auto pos = what.find("] ");
+      return Error::make(ErrorKind::invalid_argument, "{}: malformed JSON: {}", source,
+                         pos == std::string::npos ? what : what.substr(pos + 2));
+    }
+    return Error::make(ErrorKind::invalid_argument, "{}: malformed JSON", source);
+  }
+  try {
+    return fn(j);
+  } catch (const FieldError& e) {
+    return Error::make(ErrorKind::invalid_argument, "{}: {}: {}", source, e.path.empty() ? "(top)" : e.path, e.message);
+  }
+}
+
+}  // namespace
+
+const Namespace* Linux::find_namespace(std::string_view type) const {
+  for (const auto& ns : namespaces)
+    if (ns.type == type) return &ns;
+  return nullptr;
+}
+
+Result<Spec> parse_spec(std::string_view json_text, std::string_view source) {
+  return parse_with<Spec>(json_text, source, parse_spec_json);
+}
+
+Result<Spec> load_spec(const std::string& path) {
+  BERTH_TRY(auto text, sys::read_file(path));
+  return parse_spec(text, path);
+}
+
+Result<Process> parse_process(std::string_view json_text, std::string_view source) {
+  return parse_with<Process>(json_text, source, [](const json& j) { return parse_process_json(j, ""); });
+}
+
+std::string default_spec_json(bool rootless) {
+  json caps = json::array({"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"});
+  json spec = {
+      {"ociVersion", kRuntimeSpecVersion},
+      {"process",
+       {{"terminal", true},
+        {"user", {{"uid", 0}, {"gid", 0}}},
+        {"args", {"sh"}},
+        {"env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
+        {"cwd", "/"},
+        {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}, {"ambient", caps}}},
+        {"rlimits", {{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}}},
+        {"noNewPrivileges", true}}},
+      {"root", {{"path", "rootfs"}, {"readonly", true}}},
+      {"hostname", "berth"},
+      {"mounts",
+       {{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
+        {{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
+        {{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"}, {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
+        {{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"}, {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
+        {{"destination", "/dev/mqueue"}, {"type", "mqueue"}, {"source", "mqueue"}, {"options", {"nosuid", "noexec", "nodev"}}},
+        {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", {"nosuid", "noexec", "nodev", "ro"}}},
+        {{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"}, {"source", "cgroup"}, {"options", {"nosuid", "noexec", "nodev", "relatime", "ro"}}}}},
+      {"linux",
+       {{"resources", {{"devices", {{{"allow", false}, {"access", "rwm"}}}}}},
+        {"namespaces", {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}, {{"type", "cgroup"}}}},
+        {"maskedPaths", {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}},
+        {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}}};
+  if (rootless) {
+    spec["linux"]["namespaces"].push_back({{"type", "user"}});
+    spec["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", ::getuid()}, {"size", 1}}};
+    spec["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", ::getgid()}, {"size", 1}}};
+    spec["linux"].erase("resources");
+    spec["mounts"][6] = {{"destination", "/sys"}, {"type", "none"}, {"source", "/sys"}, {"options", {"rbind", "nosuid", "noexec", "nodev", "ro"}}};
+    spec["mounts"].erase(spec["mounts"].end() - 1);
+  }
+  return spec.dump(1, '\t') + "\n";
+}
+
+}  // namespace berth::oci

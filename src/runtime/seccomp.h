@@ -1,0 +1,28 @@
+// runtime/seccomp.h — the spec's linux.seccomp compiled with libseccomp into a BPF program in the
+// runtime (so errors surface before the container exists), and loaded in the container child
+// with one seccomp(2) call right before exec.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "oci/runtime_spec.h"
+
+namespace berth::runtime {
+
+struct SeccompProgram {
+  std::vector<uint64_t> instructions;  // struct sock_filter, 8 bytes each
+  unsigned flags = 0;                  // SECCOMP_FILTER_FLAG_*
+  bool empty() const { return instructions.empty(); }
+};
+
+// Errors name the field: "linux.seccomp.syscalls[2].action: unknown action 'SCMP_ACT_FOO'".
+// Unknown syscall names are skipped (as runc does: profiles list syscalls of newer kernels).
+Result<SeccompProgram> compile_seccomp(const oci::Seccomp& seccomp);
+
+// Installs the filter in the calling thread (needs no_new_privs or CAP_SYS_ADMIN).
+Result<void> load_seccomp(const SeccompProgram& program);
+
+}  // namespace berth::runtime
