@@ -1,0 +1,393 @@
+// The runtime side of the container lifecycle: create, start, run, state, kill, delete, pause.
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "base/log.h"
+#include "base/process.h"
+#include "base/sys.h"
+#include "runtime/detail/console.h"
+#include "runtime/detail/hooks.h"
+#include "runtime/detail/init.h"
+#include "runtime/detail/supervise.h"
+#include "runtime/detail/sync.h"
+#include "runtime/runtime.h"
+
+namespace berth::runtime {
+namespace {
+
+enum class Launch { create, run_foreground, run_detached };
+
+Result<std::string> real_path(const std::string& path, std::string_view what) {
+  char buf[PATH_MAX];
+  if (!::realpath(path.c_str(), buf)) return Error::from_errno("{} '{}'", what, path);
+  return std::string(buf);
+}
+
+// Undoes a half-done create: kills the child, removes its cgroup and state directory.
+class CreateRollback {
+ public:
+  explicit CreateRollback(StateDir* dir) : dir_(dir) {}
+  ~CreateRollback() {
+    if (committed_) return;
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (cgroup_) (void)cgroup_->destroy();
+    if (dir_) (void)dir_->remove();
+  }
+  void set_pid(pid_t pid) { pid_ = pid; }
+  void set_cgroup(cgroup::Cgroup* cg) { cgroup_ = cg; }
+  void commit() { committed_ = true; }
+
+ private:
+  StateDir* dir_;
+  pid_t pid_ = -1;
+  cgroup::Cgroup* cgroup_ = nullptr;
+  bool committed_ = false;
+};
+
+Result<void> write_id_map(pid_t pid, const char* file, const std::vector<oci::IdMapping>& maps) {
+  std::string text;
+  for (const auto& m : maps) text += fmt::format("{} {} {}\n", m.container_id, m.host_id, m.size);
+  return sys::write_file(fmt::format("/proc/{}/{}", pid, file), text).context(fmt::format("write {}", file));
+}
+
+struct Created {
+  StateDir dir;
+  ContainerRecord record;
+  oci::Spec spec;
+  UniqueFd sync;  // parent's end
+  std::unique_ptr<cgroup::Cgroup> cgroup;
+};
+
+Result<Created> create_container(const GlobalOptions& global, const CreateOptions& options, Launch launch) {
+  BERTH_TRY_VOID(StateDir::validate_id(options.id));
+  BERTH_TRY(std::string bundle, real_path(options.bundle, "bundle"));
+  BERTH_TRY(oci::Spec spec, oci::load_spec(bundle + "/config.json"));
+  if (!spec.process) return Error(ErrorKind::invalid_argument, bundle + "/config.json: process: required to create a container");
+  std::string root_path = spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path;
+  auto rootfs = real_path(root_path, "root.path");
+  if (!rootfs) return std::move(rootfs).error().context(bundle + "/config.json");
+  if (spec.process->terminal && options.console_socket.empty())
+    return Error(ErrorKind::invalid_argument, "process.terminal is true but no --console-socket was given")
+        .with_hint("pass --console-socket PATH, or set process.terminal to false");
+
+  InitContext ctx;
+  ctx.spec = &spec;
+  ctx.setup.process = &*spec.process;
+  ctx.setup.preserve_fds = options.preserve_fds;
+  if (spec.process->capabilities) {
+    BERTH_TRY(auto caps, parse_capabilities(*spec.process->capabilities));
+    ctx.setup.caps = caps;
+  }
+  if (spec.linux.seccomp) {
+    BERTH_TRY_CTX(ctx.setup.seccomp, compile_seccomp(*spec.linux.seccomp), "linux.seccomp");
+  }
+  BERTH_TRY(std::string cgroup_path, cgroup::resolve_path(spec.linux.cgroups_path, options.id, global.systemd_cgroup));
+  cgroup::Mode cgroup_mode = cgroup::detect_mode();
+
+  BERTH_TRY(StateDir dir, StateDir::create(global.root, options.id));
+  CreateRollback rollback(&dir);
+
+  ContainerRecord record;
+  record.id = options.id;
+  record.bundle = bundle;
+  record.rootfs = *rootfs;
+  record.created = now_rfc3339();
+  record.owner = "root";
+  record.cgroup_path = cgroup_path;
+  record.cgroup_mode = cgroup_mode;
+  record.annotations = spec.annotations;
+
+  UniqueFd fifo;
+  if (launch == Launch::create) {
+    if (::mkfifo(dir.fifo_path().c_str(), 0622) < 0) return Error::from_errno("mkfifo '{}'", dir.fifo_path());
+    BERTH_TRY_CTX(fifo, sys::open(dir.fifo_path(), O_PATH), "open exec fifo");
+  }
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return Error::from_errno("socketpair");
+  UniqueFd parent_sync(pair[0]), child_sync(pair[1]);
+  UniqueFd console;
+  if (spec.process->terminal) {
+    BERTH_TRY_CTX(console, connect_unix(options.console_socket), "console socket");
+  }
+
+  int clone_flags = 0;
+  std::vector<UniqueFd> ns_fds;
+  UniqueFd own_pid_ns, own_time_ns;
+  for (const auto& ns : spec.linux.namespaces) {
+    int flag = namespace_flag(ns.type);
+    if (ns.path.empty()) {
+      if (flag == CLONE_NEWCGROUP) ctx.new_cgroup_ns = true;
+      else clone_flags |= flag;
+      continue;
+    }
+    BERTH_TRY(auto fd, sys::open(ns.path, O_RDONLY));
+    if (flag == CLONE_NEWPID || flag == CLONE_NEWTIME) {
+      // These apply to children of the caller: join them here, around the clone.
+      const char* self = flag == CLONE_NEWPID ? "/proc/self/ns/pid_for_children" : "/proc/self/ns/time_for_children";
+      BERTH_TRY((flag == CLONE_NEWPID ? own_pid_ns : own_time_ns), sys::open(self, O_RDONLY));
+      if (::setns(fd.get(), flag) < 0) return Error::from_errno("join {} namespace '{}'", ns.type, ns.path);
+      continue;
+    }
+    if (flag == CLONE_NEWUSER) ctx.join_namespaces.insert(ctx.join_namespaces.begin(), {fd.get(), flag});
+    else ctx.join_namespaces.emplace_back(fd.get(), flag);
+    ns_fds.push_back(std::move(fd));
+  }
+  ctx.new_mount_ns = clone_flags & CLONE_NEWNS;
+  ctx.new_uts_ns = clone_flags & CLONE_NEWUTS;
+  ctx.new_user_ns = clone_flags & CLONE_NEWUSER;
+  ctx.setup.user_namespace = spec.linux.find_namespace("user") != nullptr;
+  ctx.rootfs = RootfsOptions{&spec, *rootfs, bundle, ctx.setup.user_namespace, cgroup_path, cgroup_mode, {}, ctx.new_cgroup_ns};
+  for (const auto& m : spec.mounts)
+    if (m.type == "cgroup" && cgroup_mode == cgroup::Mode::v1 && ctx.rootfs.hierarchies.empty())
+      ctx.rootfs.hierarchies = cgroup::v1_hierarchies();
+  ctx.sync_fd = child_sync.get();
+  ctx.fifo_fd = fifo.get();
+  ctx.console_socket = console.get();
+  ctx.no_pivot = options.no_pivot;
+  ctx.no_new_keyring = options.no_new_keyring;
+  ctx.tied_to_parent = launch == Launch::run_foreground;
+  ctx.run_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty() ||
+                  !spec.hooks.create_container.empty();
+
+  pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, clone_flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+  if (pid == 0) {
+    parent_sync.reset();
+    ::close(dir.lock_fd());  // the lock must not outlive `create` through the child
+    container_init(ctx);
+  }
+  int clone_errno = errno;
+  if (own_pid_ns) (void)::setns(own_pid_ns.get(), CLONE_NEWPID);
+  if (own_time_ns) (void)::setns(own_time_ns.get(), CLONE_NEWTIME);
+  if (pid < 0) return Error::with_errno(clone_errno, "clone the container process");
+  rollback.set_pid(pid);
+  child_sync.reset();
+  ns_fds.clear();
+  fifo.reset();
+  console.reset();
+
+  record.pid = pid;
+  record.pid_start_time = process_start_time(pid);
+  BERTH_TRY_VOID(dir.save(record));
+  if (ctx.new_user_ns) {
+    BERTH_TRY_VOID(write_id_map(pid, "uid_map", spec.linux.uid_mappings));
+    BERTH_TRY_VOID(write_id_map(pid, "gid_map", spec.linux.gid_mappings));
+  }
+  BERTH_TRY(auto cg, cgroup::Cgroup::create(cgroup_path, cgroup_mode));
+  rollback.set_cgroup(cg.get());
+  if (spec.linux.resources) BERTH_TRY_VOID(cg->apply(*spec.linux.resources).context("linux.resources"));
+  BERTH_TRY_VOID(cg->add_process(pid).context(fmt::format("add the container to cgroup '{}'", cgroup_path)));
+
+  std::string created_state = state_json(record, Status::created, -1);
+  BERTH_TRY_VOID(sync::send(parent_sync.get(), sync::Msg::go, created_state));
+  for (;;) {
+    auto msg = sync::receive(parent_sync.get());
+    if (!msg) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      rollback.set_pid(-1);
+      return Error::make(ErrorKind::internal, "the container process exited during create (status {})",
+                         proc::exit_code_of(status));
+    }
+    if (msg->first == sync::Msg::error) return Error(ErrorKind::failed_precondition, msg->second);
+    if (msg->first == sync::Msg::ready) break;
+    if (msg->first == sync::Msg::run_hooks) {
+      std::string creating = state_json(record, Status::creating, -1);
+      BERTH_TRY_VOID(run_hooks(spec.hooks.prestart, "prestart", creating));
+      BERTH_TRY_VOID(run_hooks(spec.hooks.create_runtime, "createRuntime", creating));
+      BERTH_TRY_VOID(sync::send(parent_sync.get(), sync::Msg::hooks_done, creating));
+    }
+  }
+  if (!options.pid_file.empty())
+    BERTH_TRY_VOID(sys::atomic_write(options.pid_file, std::to_string(pid)).context("write --pid-file"));
+  rollback.commit();
+  return Created{std::move(dir), std::move(record), std::move(spec), std::move(parent_sync), std::move(cg)};
+}
+
+bool alive(const ContainerRecord& r) {
+  unsigned long long start = process_start_time(r.pid);
+  return start != 0 && (r.pid_start_time == 0 || start == r.pid_start_time);
+}
+
+// Kills everything in the container and waits until the cgroup is empty.
+void kill_all_and_wait(const ContainerRecord& r, cgroup::Cgroup* cg) {
+  if (cg && cg->frozen()) (void)cg->freeze(false);
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    bool any = false;
+    if (alive(r)) {
+      ::kill(r.pid, SIGKILL);
+      any = true;
+    }
+    if (cg) {
+      auto pids = cg->processes();
+      if (pids)
+        for (pid_t p : *pids) {
+          ::kill(p, SIGKILL);
+          any = true;
+        }
+    }
+    if (!any) return;
+    // Our own child (foreground run) must be reaped to disappear.
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    ::usleep(attempt < 20 ? 1000 : 10000);
+  }
+}
+
+Result<void> destroy(StateDir& dir, const ContainerRecord& r) {
+  auto cg = r.cgroup_path.empty() ? nullptr : cgroup::Cgroup::open(r.cgroup_path, r.cgroup_mode);
+  kill_all_and_wait(r, cg.get());
+  if (cg) BERTH_TRY_VOID(cg->destroy().context("remove cgroup"));
+  auto spec = oci::load_spec(r.bundle + "/config.json");
+  if (spec && !spec->hooks.poststop.empty())
+    run_hooks_warn(spec->hooks.poststop, "poststop", state_json(r, Status::stopped, -1));
+  return dir.remove().context("remove state");
+}
+
+Result<void> run_poststart(const Created& c) {
+  if (c.spec.hooks.poststart.empty()) return {};
+  run_hooks_warn(c.spec.hooks.poststart, "poststart", state_json(c.record, Status::running, -1));
+  return {};
+}
+
+Error not_running(const std::string& id, Status status, std::string_view verb) {
+  return Error::make(ErrorKind::failed_precondition, "cannot {} container '{}': it is {}", verb, id, status_name(status));
+}
+
+}  // namespace
+
+Result<void> create(const GlobalOptions& global, const CreateOptions& options) {
+  BERTH_TRY(auto c, create_container(global, options, Launch::create));
+  return {};
+}
+
+Result<void> start(const GlobalOptions& global, const std::string& id) {
+  BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
+  BERTH_TRY(auto record, dir.load());
+  Status status = current_status(record, dir);
+  if (status != Status::created) return not_running(id, status, "start");
+  BERTH_TRY(auto fifo, sys::open(dir.fifo_path(), O_RDONLY | O_NONBLOCK));
+  for (;;) {
+    struct pollfd p{fifo.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, 100);
+    if (n > 0 && (p.revents & POLLIN)) break;
+    if (!alive(record)) return Error::make(ErrorKind::failed_precondition, "cannot start container '{}': its process has exited", id);
+  }
+  char byte;
+  if (::read(fifo.get(), &byte, 1) != 1) return Error::from_errno("read exec fifo");
+  ::unlink(dir.fifo_path().c_str());
+  auto spec = oci::load_spec(record.bundle + "/config.json");
+  if (spec && !spec->hooks.poststart.empty())
+    run_hooks_warn(spec->hooks.poststart, "poststart", state_json(record, Status::running, -1));
+  return {};
+}
+
+Result<int> run(const GlobalOptions& global, const CreateOptions& options, bool detach) {
+  std::optional<BlockedSignals> blocked;
+  if (!detach) {
+    // Signals are forwarded to the container; orphans inside it are reaped by us.
+    blocked.emplace();
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  }
+  BERTH_TRY(auto c, create_container(global, options, detach ? Launch::run_detached : Launch::run_foreground));
+  BERTH_TRY_VOID(sync::send(c.sync.get(), sync::Msg::start));
+  auto after_exec = sync::receive(c.sync.get());
+  if (after_exec && after_exec->first == sync::Msg::error) {
+    Error error(ErrorKind::failed_precondition, after_exec->second);
+    (void)destroy(c.dir, c.record);
+    return error;
+  }
+  c.sync.reset();
+  c.dir.unlock();
+  BERTH_TRY_VOID(run_poststart(c));
+  if (detach) return 0;
+  auto exit_code = forward_signals_until_exit(c.record.pid);
+  if (auto dir = StateDir::open(global.root, options.id); dir) {
+    if (auto r = destroy(*dir, c.record); !r) log::warn(r.error().message());
+  }
+  return exit_code;
+}
+
+Result<std::string> state(const GlobalOptions& global, const std::string& id) {
+  BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
+  BERTH_TRY(auto record, dir.load());
+  return state_json(record, current_status(record, dir));
+}
+
+Result<void> kill(const GlobalOptions& global, const std::string& id, int signal, bool all) {
+  BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
+  BERTH_TRY(auto record, dir.load());
+  Status status = current_status(record, dir);
+  if (status == Status::stopped) return not_running(id, status, "kill");
+  if (all && !record.cgroup_path.empty()) {
+    auto cg = cgroup::Cgroup::open(record.cgroup_path, record.cgroup_mode);
+    BERTH_TRY(auto pids, cg->processes());
+    for (pid_t p : pids) ::kill(p, signal);
+    if (signal == SIGKILL && cg->frozen()) (void)cg->freeze(false);
+    return {};
+  }
+  if (::kill(record.pid, signal) < 0) return Error::from_errno("send signal {} to container '{}'", signal, id);
+  return {};
+}
+
+Result<void> remove(const GlobalOptions& global, const std::string& id, bool force) {
+  if (StateDir::is_stale(global.root, id)) return sys::remove_all(sys::join_path(global.root, id));
+  BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
+  BERTH_TRY(auto record, dir.load());
+  Status status = current_status(record, dir);
+  if ((status == Status::running || status == Status::paused) && !force)
+    return Error::make(ErrorKind::failed_precondition, "cannot delete container '{}': it is {}", id, status_name(status))
+        .with_hint(fmt::format("stop it first (berth-runtime kill {}), or delete it with --force", id));
+  return destroy(dir, record).context(fmt::format("delete container '{}'", id));
+}
+
+Result<void> pause(const GlobalOptions& global, const std::string& id) {
+  BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
+  BERTH_TRY(auto record, dir.load());
+  Status status = current_status(record, dir);
+  if (status != Status::running) return not_running(id, status, "pause");
+  return cgroup::Cgroup::open(record.cgroup_path, record.cgroup_mode)->freeze(true);
+}
+
+Result<void> resume(const GlobalOptions& global, const std::string& id) {
+  BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
+  BERTH_TRY(auto record, dir.load());
+  Status status = current_status(record, dir);
+  if (status != Status::paused) return not_running(id, status, "resume");
+  return cgroup::Cgroup::open(record.cgroup_path, record.cgroup_mode)->freeze(false);
+}
+
+Result<std::vector<pid_t>> processes(const GlobalOptions& global, const std::string& id) {
+  BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
+  BERTH_TRY(auto record, dir.load());
+  if (current_status(record, dir) == Status::stopped) return std::vector<pid_t>{};
+  return cgroup::Cgroup::open(record.cgroup_path, record.cgroup_mode)->processes();
+}
+
+std::vector<ListEntry> list(const GlobalOptions& global) {
+  std::vector<ListEntry> out;
+  for (const auto& id : StateDir::list(global.root)) {
+    auto dir = StateDir::open(global.root, id);
+    if (!dir) continue;
+    auto record = dir->load();
+    if (!record) continue;
+    out.push_back({*record, current_status(*record, *dir)});
+  }
+  return out;
+}
+
+}  // namespace berth::runtime

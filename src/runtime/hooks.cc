@@ -1,0 +1,27 @@
+#include "runtime/detail/hooks.h"
+
+#include "base/log.h"
+#include "base/process.h"
+
+namespace berth::runtime {
+
+Result<void> run_hooks(const std::vector<oci::Hook>& hooks, std::string_view phase,
+                       const std::string& state_json) {
+  for (size_t i = 0; i < hooks.size(); ++i) {
+    const auto& hook = hooks[i];
+    proc::RunOptions options{hook.path, hook.args, hook.env, state_json, hook.timeout};
+    auto code = proc::run(options);
+    if (!code) return std::move(code).error().context(fmt::format("{} hook #{} '{}'", phase, i, hook.path));
+    if (*code != 0)
+      return Error::make(ErrorKind::failed_precondition, "{} hook #{} '{}' exited with status {}",
+                         phase, i, hook.path, *code);
+  }
+  return {};
+}
+
+void run_hooks_warn(const std::vector<oci::Hook>& hooks, std::string_view phase,
+                    const std::string& state_json) {
+  if (auto r = run_hooks(hooks, phase, state_json); !r) log::warn(r.error().message());
+}
+
+}  // namespace berth::runtime

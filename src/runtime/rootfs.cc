@@ -1,0 +1,260 @@
+#include "runtime/detail/rootfs.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "base/sys.h"
+#include "base/unique_fd.h"
+#include "runtime/mounts.h"
+
+namespace berth::runtime {
+namespace {
+
+// Flags the kernel locks on a mount seen from a user namespace; a bind remount must keep them.
+unsigned long locked_flags(const std::string& path) {
+  struct statvfs st;
+  if (::statvfs(path.c_str(), &st) < 0) return 0;
+  unsigned long flags = 0;
+  if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+  if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
+  if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (st.f_flag & ST_RDONLY) flags |= MS_RDONLY;
+  return flags;
+}
+
+Result<void> make_mount_point(const std::string& path, bool is_dir) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) return {};
+  auto slash = path.rfind('/');
+  BERTH_TRY_VOID(sys::mkdir_all(path.substr(0, slash)));
+  if (is_dir) return sys::mkdir_all(path);
+  int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0 && errno != EEXIST) return Error::from_errno("create mount point '{}'", path);
+  if (fd >= 0) ::close(fd);
+  return {};
+}
+
+Result<void> bind_remount(const std::string& dest, unsigned long flags) {
+  unsigned long remount = MS_BIND | MS_REMOUNT | (flags & ~(MS_BIND | MS_REC | MS_REMOUNT));
+  if (::mount(nullptr, dest.c_str(), nullptr, remount, nullptr) == 0) return {};
+  // Locked flags (nodev, nosuid, ... inherited from the source) must be kept.
+  if (errno == EPERM &&
+      ::mount(nullptr, dest.c_str(), nullptr, remount | locked_flags(dest), nullptr) == 0)
+    return {};
+  return Error::from_errno("remount '{}' with its options", dest);
+}
+
+Result<void> mount_cgroup(const RootfsOptions& o, const std::string& dest, const MountOptions& opts) {
+  unsigned long flags = opts.flags & ~(MS_BIND | MS_REC);
+  BERTH_TRY_VOID(sys::mkdir_all(dest));
+  if (o.cgroup_mode == cgroup::Mode::v2) {
+    if (o.cgroup_namespace && ::mount("cgroup2", dest.c_str(), "cgroup2", flags, nullptr) == 0) return {};
+    std::string source = sys::join_path("/sys/fs/cgroup", o.cgroup_path);
+    BERTH_TRY_VOID(sys::mount(source, dest, "", MS_BIND | MS_REC, ""));
+    return bind_remount(dest, flags);
+  }
+  BERTH_TRY_VOID(sys::mount("tmpfs", dest, "tmpfs", flags & ~MS_RDONLY, "mode=755"));
+  for (const auto& h : o.hierarchies) {
+    std::string name = h.mount_point.substr(h.mount_point.rfind('/') + 1);
+    std::string sub = dest + "/" + name;
+    BERTH_TRY_VOID(sys::mkdir_all(sub));
+    std::string controllers;
+    for (const auto& c : h.controllers) controllers += (controllers.empty() ? "" : ",") + c;
+    bool mounted = o.cgroup_namespace &&
+                   ::mount("cgroup", sub.c_str(), "cgroup", flags, controllers.c_str()) == 0;
+    if (!mounted) {
+      std::string source = sys::join_path(h.mount_point, o.cgroup_path);
+      BERTH_TRY_VOID(sys::mount(source, sub, "", MS_BIND | MS_REC, ""));
+      BERTH_TRY_VOID(bind_remount(sub, flags | MS_NOSUID | MS_NODEV | MS_NOEXEC));
+    }
+    if (h.controllers.size() > 1)
+      for (const auto& c : h.controllers)
+        if (c.rfind("name=", 0) != 0 && c != name) (void)::symlink(name.c_str(), (dest + "/" + c).c_str());
+  }
+  if (flags & MS_RDONLY) return bind_remount(dest, flags | MS_RDONLY);
+  return {};
+}
+
+Result<void> mount_one(const RootfsOptions& o, const oci::Mount& m, size_t index) {
+  BERTH_TRY(auto opts, parse_mount_options(m.options));
+  BERTH_TRY(std::string dest, secure_join(o.rootfs, m.destination));
+  if (m.type == "bind") opts.flags |= MS_BIND;
+  if (opts.bind()) {
+    std::string source = m.source;
+    if (!source.empty() && source[0] != '/') source = sys::join_path(o.bundle, source);
+    struct stat st;
+    if (::stat(source.c_str(), &st) < 0) return Error::from_errno("bind mount source '{}'", source);
+    BERTH_TRY_VOID(make_mount_point(dest, S_ISDIR(st.st_mode)));
+    BERTH_TRY_VOID(sys::mount(source, dest, "", MS_BIND | (opts.flags & MS_REC), ""));
+    if (opts.flags & ~(MS_BIND | MS_REC)) BERTH_TRY_VOID(bind_remount(dest, opts.flags));
+  } else if (m.type == "cgroup" || m.type == "cgroup2") {
+    BERTH_TRY_VOID(mount_cgroup(o, dest, opts));
+  } else {
+    BERTH_TRY_VOID(make_mount_point(dest, true));
+    if (::mount(m.source.c_str(), dest.c_str(), m.type.c_str(), opts.flags,
+                opts.data.empty() ? nullptr : opts.data.c_str()) < 0) {
+      int saved = errno;
+      bool done = false;
+      if (saved == EPERM && m.type == "sysfs") {
+        // A user namespace that does not own the network namespace may not mount sysfs.
+        done = ::mount("/sys", dest.c_str(), nullptr, MS_BIND | MS_REC, nullptr) == 0 &&
+               bind_remount(dest, opts.flags | MS_RDONLY).ok();
+      } else if (saved == EPERM && m.type == "mqueue") {
+        done = ::mount("/dev/mqueue", dest.c_str(), nullptr, MS_BIND, nullptr) == 0;
+      } else if (saved == EINVAL && m.type == "devpts" && opts.data.find("gid=5") != std::string::npos) {
+        // gid 5 (tty) may be unmapped in a user namespace: mount without it.
+        std::string data = opts.data;
+        data.erase(data.find("gid=5"), 5);
+        done = ::mount(m.source.c_str(), dest.c_str(), "devpts", opts.flags, data.c_str()) == 0;
+      }
+      if (!done)
+        return Error::with_errno(saved, fmt::format("mount '{}' (type {}) on '{}'", m.source, m.type, m.destination));
+    }
+  }
+  if (opts.propagation && ::mount(nullptr, dest.c_str(), nullptr, opts.propagation, nullptr) < 0)
+    return Error::from_errno("set propagation of '{}'", m.destination);
+  (void)index;
+  return {};
+}
+
+struct DefaultDevice {
+  const char* path;
+  unsigned major, minor;
+};
+constexpr DefaultDevice kDefaultDevices[] = {{"/dev/null", 1, 3},    {"/dev/zero", 1, 5},
+                                             {"/dev/full", 1, 7},    {"/dev/random", 1, 8},
+                                             {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0}};
+
+Result<void> create_device(const RootfsOptions& o, const oci::Device& d) {
+  BERTH_TRY(std::string dest, secure_join(o.rootfs, d.path));
+  mode_t type = d.type == "b" ? S_IFBLK : d.type == "p" ? S_IFIFO : S_IFCHR;
+  mode_t perm = d.file_mode ? (*d.file_mode & 07777) : 0666;
+  BERTH_TRY_VOID(sys::mkdir_all(dest.substr(0, dest.rfind('/'))));
+  ::unlink(dest.c_str());
+  if (!o.user_namespace &&
+      ::mknod(dest.c_str(), type | perm, makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor))) == 0) {
+    if (::chmod(dest.c_str(), perm) < 0) return Error::from_errno("chmod '{}'", d.path);
+    if ((d.uid || d.gid) && ::chown(dest.c_str(), d.uid.value_or(0), d.gid.value_or(0)) < 0)
+      return Error::from_errno("chown '{}'", d.path);
+    return {};
+  }
+  if (!o.user_namespace && errno != EPERM) return Error::from_errno("mknod '{}'", d.path);
+  // In a user namespace mknod is refused: bind the host's device node instead.
+  BERTH_TRY_VOID(make_mount_point(dest, false));
+  return sys::mount(d.path, dest, "", MS_BIND, "").context(fmt::format("bind device '{}'", d.path));
+}
+
+Result<void> setup_dev(const RootfsOptions& o) {
+  bool fresh_dev = false, devpts = false;
+  for (const auto& m : o.spec->mounts) {
+    if (m.destination == "/dev" && m.type != "bind") fresh_dev = true;
+    if (m.destination == "/dev/pts" && m.type == "devpts") devpts = true;
+  }
+  mode_t old_umask = ::umask(0);
+  if (fresh_dev) {
+    for (const auto& dd : kDefaultDevices) {
+      oci::Device d{"c", dd.path, dd.major, dd.minor, 0666, 0, 0};
+      if (auto r = create_device(o, d); !r) {
+        ::umask(old_umask);
+        return r;
+      }
+    }
+    const std::pair<const char*, const char*> links[] = {
+        {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+        {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}};
+    for (auto [target, link] : links) (void)::symlink(target, sys::join_path(o.rootfs, link).c_str());
+    if (sys::exists("/proc/kcore")) (void)::symlink("/proc/kcore", sys::join_path(o.rootfs, "/dev/core").c_str());
+  }
+  if (devpts) {
+    std::string ptmx = sys::join_path(o.rootfs, "/dev/ptmx");
+    ::unlink(ptmx.c_str());
+    (void)::symlink("pts/ptmx", ptmx.c_str());
+  }
+  for (const auto& d : o.spec->linux.devices) {
+    if (auto r = create_device(o, d); !r) {
+      ::umask(old_umask);
+      return std::move(r).context("linux.devices");
+    }
+  }
+  ::umask(old_umask);
+  return {};
+}
+
+}  // namespace
+
+Result<void> mount_rootfs(const RootfsOptions& o) {
+  unsigned long root_propagation = MS_SLAVE | MS_REC;
+  if (!o.spec->linux.rootfs_propagation.empty()) {
+    BERTH_TRY(auto p, parse_mount_options({o.spec->linux.rootfs_propagation}));
+    root_propagation = p.propagation;
+    // A shared rootfs still needs a private parent for pivot_root: shared applies to the root below.
+    if (root_propagation & MS_SHARED) root_propagation = MS_SLAVE | MS_REC;
+  }
+  if (::mount(nullptr, "/", nullptr, root_propagation, nullptr) < 0)
+    return Error::from_errno("set propagation of '/'");
+  BERTH_TRY_VOID(sys::mount(o.rootfs, o.rootfs, "", MS_BIND | MS_REC, "").context("bind the rootfs onto itself"));
+  for (size_t i = 0; i < o.spec->mounts.size(); ++i)
+    BERTH_TRY_VOID(mount_one(o, o.spec->mounts[i], i).context(fmt::format("mounts[{}]", i)));
+  return setup_dev(o).context("populate /dev");
+}
+
+Result<void> enter_rootfs(const std::string& rootfs, bool no_pivot, bool mount_namespace) {
+  if (!mount_namespace || no_pivot) {
+    if (::chdir(rootfs.c_str()) < 0) return Error::from_errno("chdir '{}'", rootfs);
+    if (mount_namespace && ::mount(rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0)
+      return Error::from_errno("move '{}' to '/'", rootfs);
+    if (::chroot(".") < 0) return Error::from_errno("chroot '{}'", rootfs);
+    if (::chdir("/") < 0) return Error::from_errno("chdir '/'");
+    return {};
+  }
+  BERTH_TRY(auto old_root, sys::open("/", O_DIRECTORY | O_RDONLY));
+  BERTH_TRY(auto new_root, sys::open(rootfs, O_DIRECTORY | O_RDONLY));
+  if (::fchdir(new_root.get()) < 0) return Error::from_errno("chdir '{}'", rootfs);
+  // pivot_root(".", "."): the old root ends up stacked under the new one, then is detached.
+  if (::syscall(SYS_pivot_root, ".", ".") < 0) return Error::from_errno("pivot_root into '{}'", rootfs);
+  if (::fchdir(old_root.get()) < 0) return Error::from_errno("chdir to the old root");
+  if (::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
+    return Error::from_errno("make the old root a slave");
+  if (::umount2(".", MNT_DETACH) < 0) return Error::from_errno("detach the old root");
+  if (::chdir("/") < 0) return Error::from_errno("chdir '/'");
+  return {};
+}
+
+Result<void> finish_rootfs(const oci::Spec& spec, const std::string& console_path) {
+  if (!console_path.empty()) {
+    if (auto r = make_mount_point("/dev/console", false); !r) return r;
+    BERTH_TRY_VOID(sys::mount(console_path, "/dev/console", "", MS_BIND, "").context("bind /dev/console"));
+  }
+  for (const auto& path : spec.linux.masked_paths) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0) {
+      if (errno == ENOENT) continue;
+      return Error::from_errno("mask '{}'", path);
+    }
+    if (S_ISDIR(st.st_mode))
+      BERTH_TRY_VOID(sys::mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k").context("mask"));
+    else
+      BERTH_TRY_VOID(sys::mount("/dev/null", path, "", MS_BIND, "").context("mask"));
+  }
+  for (const auto& path : spec.linux.readonly_paths) {
+    if (::mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) {
+      if (errno == ENOENT) continue;
+      return Error::from_errno("make '{}' read-only: bind", path);
+    }
+    BERTH_TRY_VOID(bind_remount(path, MS_RDONLY | MS_REC).context("make read-only"));
+  }
+  if (spec.root.readonly) BERTH_TRY_VOID(bind_remount("/", MS_RDONLY).context("make the root read-only"));
+  if (!spec.linux.rootfs_propagation.empty()) {
+    BERTH_TRY(auto p, parse_mount_options({spec.linux.rootfs_propagation}));
+    if (::mount(nullptr, "/", nullptr, p.propagation, nullptr) < 0)
+      return Error::from_errno("set rootfsPropagation '{}'", spec.linux.rootfs_propagation);
+  }
+  return {};
+}
+
+}  // namespace berth::runtime
