@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "base/error.h"
 #include "oci/runtime_spec.h"
@@ -20,6 +22,8 @@ Result<CapabilitySets> parse_capabilities(const oci::Capabilities& caps);
 
 // Capability number for "CAP_SYS_ADMIN"/"sys_admin" (case-insensitive), or -1.
 int capability_from_name(std::string_view name);
+// "CAP_SYS_ADMIN" for 21; "capability 99" for numbers libcap has no name for.
+std::string capability_name(int cap);
 
 // Drops from the bounding set every capability not in sets.bounding.
 Result<void> drop_bounding_set(const CapabilitySets& sets);

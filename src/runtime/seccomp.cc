@@ -1,0 +1,206 @@
+// runtime/seccomp.cc — linux.seccomp → libseccomp → BPF, exported once in the runtime process;
+// the container child only hands the finished program to seccomp(2).
+#include "runtime/seccomp.h"
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "base/sys.h"
+#include "base/unique_fd.h"
+
+namespace berth::runtime {
+namespace {
+
+static_assert(sizeof(sock_filter) == sizeof(uint64_t), "SeccompProgram stores 8-byte entries");
+
+struct ContextDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+using FilterContext = std::unique_ptr<void, ContextDeleter>;
+
+// libseccomp returns -errno.
+Error libseccomp_error(int rc, std::string message) {
+  return Error::with_errno(-rc, std::move(message));
+}
+
+// The OCI action for a syscall rule or the default; `field` is the action's path for errors and
+// errno_ret the matching errnoRet/defaultErrnoRet.
+Result<uint32_t> parse_action(std::string_view name, std::optional<unsigned> errno_ret,
+                              const std::string& field) {
+  // runc's default for both ERRNO and TRACE without errnoRet.
+  unsigned errno_value = errno_ret.value_or(EPERM);
+  if (name == "SCMP_ACT_KILL" || name == "SCMP_ACT_KILL_THREAD") return SCMP_ACT_KILL_THREAD;
+  if (name == "SCMP_ACT_KILL_PROCESS") return SCMP_ACT_KILL_PROCESS;
+  if (name == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
+  if (name == "SCMP_ACT_ERRNO") return SCMP_ACT_ERRNO(errno_value);
+  if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(errno_value);
+  if (name == "SCMP_ACT_ALLOW") return SCMP_ACT_ALLOW;
+  if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
+  if (name == "SCMP_ACT_NOTIFY")
+    return Error::make(ErrorKind::unsupported,
+                       "{}: action 'SCMP_ACT_NOTIFY' is not supported (berth has no seccomp agent)",
+                       field);
+  return Error::make(ErrorKind::invalid_argument, "{}: unknown action '{}'", field, name);
+}
+
+Result<scmp_compare> parse_op(std::string_view name, const std::string& field) {
+  static constexpr std::array<std::pair<std::string_view, scmp_compare>, 7> kOps{{
+      {"SCMP_CMP_NE", SCMP_CMP_NE},
+      {"SCMP_CMP_LT", SCMP_CMP_LT},
+      {"SCMP_CMP_LE", SCMP_CMP_LE},
+      {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+      {"SCMP_CMP_GE", SCMP_CMP_GE},
+      {"SCMP_CMP_GT", SCMP_CMP_GT},
+      {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
+  }};
+  for (const auto& [op_name, op] : kOps)
+    if (op_name == name) return op;
+  return Error::make(ErrorKind::invalid_argument, "{}: unknown operator '{}'", field, name);
+}
+
+// "SCMP_ARCH_X86_64" → libseccomp's token for "x86_64", or 0.
+uint32_t resolve_arch(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  constexpr std::string_view kPrefix = "scmp_arch_";
+  if (lower.starts_with(kPrefix)) lower.erase(0, kPrefix.size());
+  if (lower.empty()) return 0;
+  return seccomp_arch_resolve_name(lower.c_str());
+}
+
+Result<unsigned> parse_flag(std::string_view name, const std::string& field) {
+  if (name == "SECCOMP_FILTER_FLAG_TSYNC") return SECCOMP_FILTER_FLAG_TSYNC;
+  if (name == "SECCOMP_FILTER_FLAG_LOG") return SECCOMP_FILTER_FLAG_LOG;
+  if (name == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") return SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+  return Error::make(ErrorKind::invalid_argument, "{}: unknown flag '{}'", field, name);
+}
+
+Result<void> add_rules(scmp_filter_ctx ctx, uint32_t default_action,
+                       const oci::SeccompSyscall& rule, const std::string& field) {
+  BERTH_TRY(uint32_t action, parse_action(rule.action, rule.errno_ret, field + ".action"));
+  // libseccomp refuses rules that repeat the default action; they would change nothing anyway.
+  if (action == default_action) return {};
+
+  std::vector<scmp_arg_cmp> conditions;
+  for (size_t i = 0; i < rule.args.size(); ++i) {
+    const oci::SeccompArg& arg = rule.args[i];
+    std::string arg_field = fmt::format("{}.args[{}]", field, i);
+    BERTH_TRY(scmp_compare op, parse_op(arg.op, arg_field + ".op"));
+    if (arg.index > 5)
+      return Error::make(ErrorKind::invalid_argument, "{}.index: argument index {} is above 5",
+                         arg_field, arg.index);
+    // For MASKED_EQ libseccomp takes the mask first and the value second, as runc passes them.
+    conditions.push_back(
+        scmp_arg_cmp{arg.index, op, arg.value, op == SCMP_CMP_MASKED_EQ ? arg.value_two : 0});
+  }
+  // As runc: several conditions on one argument mean "any of them" (a rule each); conditions on
+  // distinct arguments mean "all of them" (one rule).
+  bool repeated_index = false;
+  for (size_t i = 0; i < conditions.size() && !repeated_index; ++i)
+    for (size_t j = i + 1; j < conditions.size(); ++j)
+      if (conditions[i].arg == conditions[j].arg) repeated_index = true;
+
+  for (const std::string& name : rule.names) {
+    int nr = seccomp_syscall_resolve_name(name.c_str());
+    if (nr == __NR_SCMP_ERROR) continue;  // a syscall this libseccomp/arch does not know
+    auto add = [&](unsigned count, const scmp_arg_cmp* conds) -> Result<void> {
+      int rc = seccomp_rule_add_array(ctx, action, nr, count, conds);
+      if (rc < 0) return libseccomp_error(rc, fmt::format("{}: add rule for '{}'", field, name));
+      return {};
+    };
+    if (repeated_index) {
+      for (const scmp_arg_cmp& cond : conditions) BERTH_TRY_VOID(add(1, &cond));
+    } else {
+      BERTH_TRY_VOID(add(static_cast<unsigned>(conditions.size()), conditions.data()));
+    }
+  }
+  return {};
+}
+
+Result<std::vector<uint64_t>> export_bpf(scmp_filter_ctx ctx) {
+  int raw = ::memfd_create("berth-seccomp", MFD_CLOEXEC);
+  if (raw < 0) return Error::from_errno("export seccomp filter: memfd_create");
+  UniqueFd fd(raw);
+  int rc = seccomp_export_bpf(ctx, fd.get());
+  if (rc < 0) return libseccomp_error(rc, "export seccomp filter");
+  if (::lseek(fd.get(), 0, SEEK_SET) < 0) return Error::from_errno("export seccomp filter: lseek");
+  BERTH_TRY_CTX(std::string bytes, sys::read_fd(fd.get()), "export seccomp filter");
+  if (bytes.size() % sizeof(sock_filter) != 0)
+    return Error::make(ErrorKind::internal,
+                       "export seccomp filter: {} bytes is not a whole program", bytes.size());
+  std::vector<uint64_t> instructions(bytes.size() / sizeof(sock_filter));
+  std::memcpy(instructions.data(), bytes.data(), bytes.size());
+  return instructions;
+}
+
+}  // namespace
+
+Result<SeccompProgram> compile_seccomp(const oci::Seccomp& seccomp) {
+  SeccompProgram program;
+  for (size_t i = 0; i < seccomp.flags.size(); ++i) {
+    BERTH_TRY(unsigned flag,
+              parse_flag(seccomp.flags[i], fmt::format("linux.seccomp.flags[{}]", i)));
+    program.flags |= flag;
+  }
+
+  BERTH_TRY(uint32_t default_action, parse_action(seccomp.default_action, seccomp.default_errno_ret,
+                                                  "linux.seccomp.defaultAction"));
+  FilterContext ctx(seccomp_init(default_action));
+  if (!ctx)
+    return Error::make(ErrorKind::invalid_argument,
+                       "linux.seccomp.defaultAction: libseccomp rejected '{}'",
+                       seccomp.default_action);
+  // The runtime sets no_new_privs itself, and only when process.noNewPrivileges asks for it.
+  if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0); rc < 0)
+    return libseccomp_error(rc, "seccomp: clear no_new_privs attribute");
+
+  for (size_t i = 0; i < seccomp.architectures.size(); ++i) {
+    const std::string& name = seccomp.architectures[i];
+    uint32_t arch = resolve_arch(name);
+    if (arch == 0)
+      return Error::make(ErrorKind::invalid_argument,
+                         "linux.seccomp.architectures[{}]: unknown architecture '{}'", i, name);
+    int rc = seccomp_arch_add(ctx.get(), arch);
+    // EEXIST: the native architecture, which seccomp_init already added.
+    if (rc < 0 && rc != -EEXIST)
+      return libseccomp_error(rc,
+                              fmt::format("linux.seccomp.architectures[{}]: add '{}'", i, name));
+  }
+
+  for (size_t i = 0; i < seccomp.syscalls.size(); ++i)
+    BERTH_TRY_VOID(add_rules(ctx.get(), default_action, seccomp.syscalls[i],
+                             fmt::format("linux.seccomp.syscalls[{}]", i)));
+
+  BERTH_TRY(program.instructions, export_bpf(ctx.get()));
+  return program;
+}
+
+Result<void> load_seccomp(const SeccompProgram& program) {
+  // Runs in the container child just before execve: one syscall, nothing allocated unless it fails.
+  sock_fprog prog{};
+  prog.len = static_cast<unsigned short>(program.instructions.size());
+  prog.filter = reinterpret_cast<sock_filter*>(const_cast<uint64_t*>(program.instructions.data()));
+  if (program.instructions.size() > BPF_MAXINSNS)
+    return Error::make(ErrorKind::invalid_argument,
+                       "load seccomp filter: {} instructions exceed the kernel's limit of {}",
+                       program.instructions.size(), BPF_MAXINSNS);
+  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, program.flags, &prog) < 0)
+    return Error::from_errno("load seccomp filter");
+  return {};
+}
+
+}  // namespace berth::runtime
