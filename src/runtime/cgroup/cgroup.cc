@@ -126,9 +126,10 @@ std::string unescape_mountinfo(std::string_view s) {
 }
 
 bool is_controller_option(const std::string& option) {
-  static const char* const kNotControllers[] = {"rw",       "ro",     "noprefix", "clone_children",
-                                                "xattr",    "cpuset_v2_mode", "favordynmods",
-                                                "nofavordynmods"};
+  static const char* const kNotControllers[] = {"rw",           "ro",
+                                                "noprefix",     "clone_children",
+                                                "xattr",        "cpuset_v2_mode",
+                                                "favordynmods", "nofavordynmods"};
   for (const char* word : kNotControllers)
     if (option == word) return false;
   return option.rfind("release_agent=", 0) != 0;
@@ -221,6 +222,20 @@ Result<std::vector<pid_t>> tree_processes(const std::string& root) {
   std::sort(pids.begin(), pids.end());
   pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
   return pids;
+}
+
+Result<void> wait_until_empty(const std::string& root) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (;;) {
+    BERTH_TRY(auto pids, tree_processes(root));
+    if (pids.empty()) return {};
+    if (std::chrono::steady_clock::now() >= deadline)
+      return Error(
+          ErrorKind::failed_precondition,
+          fmt::format("remove cgroup '{}': process {} is still inside it", root, pids.front()),
+          EBUSY);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 Result<void> remove_tree(const std::string& root) {

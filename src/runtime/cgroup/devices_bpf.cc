@@ -90,8 +90,8 @@ std::vector<bpf_insn> device_filter_program(const std::vector<oci::DeviceRule>& 
       block.push_back(j);
     };
     if (rule->type == "c" || rule->type == "b")
-      jump_out(insn(kJneImm, kType, 0, 0,
-                    rule->type == "c" ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK));
+      jump_out(
+          insn(kJneImm, kType, 0, 0, rule->type == "c" ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK));
     int32_t bits = access_bits(rule->access);
     if (bits != kAll) {
       block.push_back(insn(BPF_ALU | BPF_MOV | BPF_X, kScratch, kAccess, 0, 0));

@@ -49,8 +49,7 @@ Result<void> write_memory(int dirfd, const oci::Memory& m) {
   if (m.limit && (!m.swap || !has_knob(dirfd, "memory.memsw.limit_in_bytes")))
     BERTH_TRY_VOID(write_knob(dirfd, "memory.limit_in_bytes", std::to_string(*m.limit)));
   if (m.reservation)
-    BERTH_TRY_VOID(
-        write_knob(dirfd, "memory.soft_limit_in_bytes", std::to_string(*m.reservation)));
+    BERTH_TRY_VOID(write_knob(dirfd, "memory.soft_limit_in_bytes", std::to_string(*m.reservation)));
   // Kernel memory limits are deprecated (writes fail on 5.16+, files gone on 6.x): best effort.
   if (m.kernel && has_knob(dirfd, "memory.kmem.limit_in_bytes"))
     (void)write_knob(dirfd, "memory.kmem.limit_in_bytes", std::to_string(*m.kernel));
@@ -122,10 +121,10 @@ Result<void> write_devices(int dirfd, const std::vector<oci::DeviceRule>& rules)
       return Error::make(ErrorKind::invalid_argument, "invalid device rule type '{}'", rule.type);
     const char* file = rule.allow ? "devices.allow" : "devices.deny";
     // "a" alone switches the cgroup's default (deny-all or allow-all) and clears its list.
-    std::string value = is_all_devices(rule) ? "a"
-                                             : fmt::format("{} {}:{} {}", rule.type,
-                                                           device_number(rule.major),
-                                                           device_number(rule.minor), rule.access);
+    std::string value = is_all_devices(rule)
+                            ? "a"
+                            : fmt::format("{} {}:{} {}", rule.type, device_number(rule.major),
+                                          device_number(rule.minor), rule.access);
     BERTH_TRY_VOID(write_knob(dirfd, file, value));
   }
   return {};
@@ -196,9 +195,7 @@ class V1Cgroup final : public Cgroup {
   }
 
   Result<std::vector<pid_t>> processes() const override {
-    const Hierarchy* h = find("pids");
-    if (!h) h = find("memory");
-    if (!h && !hierarchies_.empty()) h = &hierarchies_.front();
+    const Hierarchy* h = process_hierarchy();
     if (!h) return std::vector<pid_t>{};
     return detail::tree_processes(dir_for(*h));
   }
@@ -233,6 +230,9 @@ class V1Cgroup final : public Cgroup {
   }
 
   Result<void> destroy() override {
+    // Check first, so that a busy cgroup is left whole rather than removed from some hierarchies.
+    if (const Hierarchy* h = process_hierarchy())
+      BERTH_TRY_VOID(detail::wait_until_empty(dir_for(*h)));
     Result<void> first;
     for (const auto& h : hierarchies_) {
       auto r = detail::remove_tree(dir_for(h));
@@ -246,6 +246,13 @@ class V1Cgroup final : public Cgroup {
 
  private:
   std::string dir_for(const Hierarchy& h) const { return h.mount_point + path_; }
+  // The hierarchy whose cgroup.procs tells which processes the container has.
+  const Hierarchy* process_hierarchy() const {
+    const Hierarchy* h = find("pids");
+    if (!h) h = find("memory");
+    if (!h && !hierarchies_.empty()) h = &hierarchies_.front();
+    return h;
+  }
   const Hierarchy* find(std::string_view controller) const {
     for (const auto& h : hierarchies_)
       if (std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end())

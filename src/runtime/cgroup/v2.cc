@@ -51,7 +51,8 @@ Result<void> write_memory(int dirfd, const oci::Memory& m) {
 
 Result<void> write_cpu(int dirfd, const oci::Cpu& c) {
   if (c.shares && *c.shares != 0)
-    BERTH_TRY_VOID(write_knob(dirfd, "cpu.weight", std::to_string(cpu_shares_to_weight(*c.shares))));
+    BERTH_TRY_VOID(
+        write_knob(dirfd, "cpu.weight", std::to_string(cpu_shares_to_weight(*c.shares))));
   if ((c.quota && *c.quota != 0) || (c.period && *c.period != 0)) {
     std::string quota = c.quota && *c.quota > 0 ? std::to_string(*c.quota) : "max";
     uint64_t period = c.period && *c.period != 0 ? *c.period : 100000;
@@ -94,9 +95,9 @@ Result<void> write_io(int dirfd, const oci::BlockIo& b) {
 // The v2 controllers `r` needs enabled in the cgroup.
 std::set<std::string> needed_controllers(const oci::Resources& r) {
   std::set<std::string> out;
-  if (r.memory && (r.memory->limit || r.memory->swap || r.memory->reservation)) out.insert("memory");
-  if (r.cpu && (r.cpu->shares || r.cpu->quota || r.cpu->period || r.cpu->idle))
-    out.insert("cpu");
+  if (r.memory && (r.memory->limit || r.memory->swap || r.memory->reservation))
+    out.insert("memory");
+  if (r.cpu && (r.cpu->shares || r.cpu->quota || r.cpu->period || r.cpu->idle)) out.insert("cpu");
   if (r.cpu && (!r.cpu->cpus.empty() || !r.cpu->mems.empty())) out.insert("cpuset");
   if (r.pids_limit) out.insert("pids");
   if (r.block_io &&
@@ -173,7 +174,10 @@ class V2Cgroup final : public Cgroup {
     return fd && is_frozen(fd->get());
   }
 
-  Result<void> destroy() override { return detail::remove_tree(dir_); }
+  Result<void> destroy() override {
+    BERTH_TRY_VOID(detail::wait_until_empty(dir_));
+    return detail::remove_tree(dir_);
+  }
 
   const std::string& path() const override { return path_; }
   Mode mode() const override { return Mode::v2; }
@@ -199,7 +203,8 @@ class V2Cgroup final : public Cgroup {
       BERTH_TRY(auto enabled, read_knob(fd.get(), "cgroup.subtree_control"));
       auto offered = word_set(available), on = word_set(enabled);
       for (const auto& c : needed)
-        if (offered.count(c) && !on.count(c)) (void)write_knob(fd.get(), "cgroup.subtree_control", "+" + c);
+        if (offered.count(c) && !on.count(c))
+          (void)write_knob(fd.get(), "cgroup.subtree_control", "+" + c);
       dir += "/" + parts[i];
     }
     return {};
@@ -216,9 +221,9 @@ Result<void> write_v2_resources(int dirfd, const oci::Resources& r) {
   if (r.memory) BERTH_TRY_VOID(write_memory(dirfd, *r.memory));
   if (r.cpu) BERTH_TRY_VOID(write_cpu(dirfd, *r.cpu));
   if (r.pids_limit)
-    BERTH_TRY_VOID(write_knob(dirfd, "pids.max",
-                              *r.pids_limit <= 0 ? std::string("max")
-                                                 : std::to_string(*r.pids_limit)));
+    BERTH_TRY_VOID(
+        write_knob(dirfd, "pids.max",
+                   *r.pids_limit <= 0 ? std::string("max") : std::to_string(*r.pids_limit)));
   if (r.block_io) BERTH_TRY_VOID(write_io(dirfd, *r.block_io));
   for (const auto& l : r.hugepage_limits) {
     if (l.page_size.empty() || l.page_size.find('/') != std::string::npos)

@@ -46,7 +46,7 @@ TEST(CgroupConversions, SharesMapOntoWeightRange) {
   EXPECT_EQ(cpu_shares_to_weight(2), 1u);
   EXPECT_EQ(cpu_shares_to_weight(1024), 39u);
   EXPECT_EQ(cpu_shares_to_weight(262144), 10000u);
-  EXPECT_EQ(cpu_shares_to_weight(1), 1u);          // clamped
+  EXPECT_EQ(cpu_shares_to_weight(1), 1u);             // clamped
   EXPECT_EQ(cpu_shares_to_weight(1u << 30), 10000u);  // clamped
 }
 
@@ -92,9 +92,11 @@ TEST(CgroupResolvePath, SystemdStyleBecomesSliceAndScope) {
 TEST(CgroupMountinfo, FindsV1HierarchiesWithCoMountedControllers) {
   const char* text =
       "30 22 0:27 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n"
-      "31 30 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct\n"
+      "31 30 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup "
+      "rw,cpu,cpuacct\n"
       "32 30 0:29 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
-      "33 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,release_agent=/x,name=systemd\n"
+      "33 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup "
+      "rw,xattr,release_agent=/x,name=systemd\n"
       "34 30 0:31 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
       "35 30 0:28 / /mnt/with\\040space rw - cgroup cgroup rw,cpu,cpuacct\n"
       "36 30 0:32 / /mnt/with\\040space2 rw - cgroup cgroup rw,pids\n";
@@ -112,8 +114,12 @@ TEST(CgroupV1Writer, MemoryLimitsGoToTheirKnobs) {
   d.add({"memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes",
          "memory.swappiness", "memory.oom_control"});
   oci::Resources r;
-  r.memory = oci::Memory{.limit = 104857600, .reservation = 52428800, .swap = 209715200,
-                         .kernel = 1, .kernel_tcp = 2, .swappiness = 10,
+  r.memory = oci::Memory{.limit = 104857600,
+                         .reservation = 52428800,
+                         .swap = 209715200,
+                         .kernel = 1,
+                         .kernel_tcp = 2,
+                         .swappiness = 10,
                          .disable_oom_killer = true};
   ASSERT_TRUE(write_v1_controller(d.fd(), "memory", r));
   EXPECT_EQ(d.read("memory.limit_in_bytes"), "104857600");
@@ -313,6 +319,25 @@ TEST(CgroupV2Writer, MissingKnobIsUnsupportedNamingTheFile) {
       << result.error().message();
 }
 
+TEST(CgroupTree, ListsProcessesOfNestedCgroupsAndRemovesDeepestFirst) {
+  KnobDir d;
+  ASSERT_TRUE(sys::mkdir_all(d.path() + "/cg/a/b"));
+  std::ofstream(d.path() + "/cg/cgroup.procs") << "10\n12\n";
+  std::ofstream(d.path() + "/cg/a/b/cgroup.procs") << "11\n10\n";
+  auto pids = detail::tree_processes(d.path() + "/cg");
+  ASSERT_TRUE(pids);
+  EXPECT_EQ(*pids, (std::vector<pid_t>{10, 11, 12}));
+  auto busy = detail::wait_until_empty(d.path() + "/cg");
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().kind(), ErrorKind::failed_precondition);
+  EXPECT_NE(busy.error().message().find("process 10"), std::string::npos);
+  // Plain directories (no knob files) stand in for empty cgroups.
+  ASSERT_TRUE(sys::mkdir_all(d.path() + "/empty/x/y"));
+  ASSERT_TRUE(detail::remove_tree(d.path() + "/empty"));
+  EXPECT_FALSE(sys::exists(d.path() + "/empty"));
+  EXPECT_TRUE(detail::remove_tree(d.path() + "/never-existed"));
+}
+
 // Runs the device filter on one access, interpreting the few eBPF instructions it uses.
 int run_filter(const std::vector<bpf_insn>& p, char type, int major, int minor,
                const std::string& access) {
@@ -334,10 +359,18 @@ int run_filter(const std::vector<bpf_insn>& p, char type, int major, int minor,
         reg[i.dst_reg] = word;
         break;
       }
-      case BPF_ALU | BPF_AND | BPF_K: reg[i.dst_reg] = static_cast<uint32_t>(reg[i.dst_reg] & src); break;
-      case BPF_ALU | BPF_RSH | BPF_K: reg[i.dst_reg] = static_cast<uint32_t>(reg[i.dst_reg]) >> src; break;
-      case BPF_ALU | BPF_MOV | BPF_X: reg[i.dst_reg] = static_cast<uint32_t>(src); break;
-      case BPF_ALU64 | BPF_MOV | BPF_K: reg[i.dst_reg] = src; break;
+      case BPF_ALU | BPF_AND | BPF_K:
+        reg[i.dst_reg] = static_cast<uint32_t>(reg[i.dst_reg] & src);
+        break;
+      case BPF_ALU | BPF_RSH | BPF_K:
+        reg[i.dst_reg] = static_cast<uint32_t>(reg[i.dst_reg]) >> src;
+        break;
+      case BPF_ALU | BPF_MOV | BPF_X:
+        reg[i.dst_reg] = static_cast<uint32_t>(src);
+        break;
+      case BPF_ALU64 | BPF_MOV | BPF_K:
+        reg[i.dst_reg] = src;
+        break;
       case BPF_JMP | BPF_JNE | BPF_K:
       case BPF_JMP | BPF_JNE | BPF_X:
         if (reg[i.dst_reg] != src) pc += i.off;
@@ -345,8 +378,11 @@ int run_filter(const std::vector<bpf_insn>& p, char type, int major, int minor,
       case BPF_JMP | BPF_JEQ | BPF_K:
         if (reg[i.dst_reg] == src) pc += i.off;
         break;
-      case BPF_JMP | BPF_EXIT: return static_cast<int>(reg[0]);
-      default: ADD_FAILURE() << "unexpected opcode " << int(i.code); return -1;
+      case BPF_JMP | BPF_EXIT:
+        return static_cast<int>(reg[0]);
+      default:
+        ADD_FAILURE() << "unexpected opcode " << int(i.code);
+        return -1;
     }
   }
   ADD_FAILURE() << "program ran off its end";

@@ -31,6 +31,9 @@ Result<std::string> read_knob(int dirfd, const std::string& file);
 std::vector<std::string> cgroup_tree(const std::string& root);
 // The pids listed in cgroup.procs of `root` and every cgroup below it.
 Result<std::vector<pid_t>> tree_processes(const std::string& root);
+// Waits up to about a second for the cgroup tree at `root` to hold no process; failed_precondition
+// naming a pid if one stays.
+Result<void> wait_until_empty(const std::string& root);
 // Removes `root` and every cgroup below it, deepest first. A cgroup stays busy for a moment after
 // its last task exits, so EBUSY is retried for about a second; ENOENT counts as removed.
 Result<void> remove_tree(const std::string& root);
