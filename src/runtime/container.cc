@@ -45,17 +45,17 @@ class CreateRollback {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
-    if (cgroup_) (void)cgroup_->destroy();
+    if (cgroup) (void)cgroup->destroy();
     if (dir_) (void)dir_->remove();
   }
   void set_pid(pid_t pid) { pid_ = pid; }
-  void set_cgroup(cgroup::Cgroup* cg) { cgroup_ = cg; }
   void commit() { committed_ = true; }
+
+  std::unique_ptr<cgroup::Cgroup> cgroup;  // owned here so it outlives the undo
 
  private:
   StateDir* dir_;
   pid_t pid_ = -1;
-  cgroup::Cgroup* cgroup_ = nullptr;
   bool committed_ = false;
 };
 
@@ -63,6 +63,21 @@ Result<void> write_id_map(pid_t pid, const char* file, const std::vector<oci::Id
   std::string text;
   for (const auto& m : maps) text += fmt::format("{} {} {}\n", m.container_id, m.host_id, m.size);
   return sys::write_file(fmt::format("/proc/{}/{}", pid, file), text).context(fmt::format("write {}", file));
+}
+
+// Device rules every container gets after the spec's own (as runc does): the standard nodes in
+// /dev, terminals, and mknod of anything (opening it is still governed by the rules).
+oci::Resources with_default_devices(oci::Resources r) {
+  if (r.devices.empty()) return r;
+  auto rule = [](const char* type, std::optional<int64_t> major, std::optional<int64_t> minor, const char* access) {
+    return oci::DeviceRule{true, type, major, minor, access};
+  };
+  for (auto [major, minor] : {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}})
+    r.devices.push_back(rule("c", major, minor, "rwm"));
+  r.devices.push_back(rule("c", 136, std::nullopt, "rwm"));  // /dev/pts/*
+  r.devices.push_back(rule("c", std::nullopt, std::nullopt, "m"));
+  r.devices.push_back(rule("b", std::nullopt, std::nullopt, "m"));
+  return r;
 }
 
 struct Created {
@@ -89,12 +104,13 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   ctx.spec = &spec;
   ctx.setup.process = &*spec.process;
   ctx.setup.preserve_fds = options.preserve_fds;
+  const std::string config_path = bundle + "/config.json";
   if (spec.process->capabilities) {
-    BERTH_TRY(auto caps, parse_capabilities(*spec.process->capabilities));
+    BERTH_TRY_CTX(auto caps, parse_capabilities(*spec.process->capabilities), config_path);
     ctx.setup.caps = caps;
   }
   if (spec.linux.seccomp) {
-    BERTH_TRY_CTX(ctx.setup.seccomp, compile_seccomp(*spec.linux.seccomp), "linux.seccomp");
+    BERTH_TRY_CTX(ctx.setup.seccomp, compile_seccomp(*spec.linux.seccomp), config_path);
   }
   BERTH_TRY(std::string cgroup_path, cgroup::resolve_path(spec.linux.cgroups_path, options.id, global.systemd_cgroup));
   cgroup::Mode cgroup_mode = cgroup::detect_mode();
@@ -187,10 +203,11 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
     BERTH_TRY_VOID(write_id_map(pid, "uid_map", spec.linux.uid_mappings));
     BERTH_TRY_VOID(write_id_map(pid, "gid_map", spec.linux.gid_mappings));
   }
-  BERTH_TRY(auto cg, cgroup::Cgroup::create(cgroup_path, cgroup_mode));
-  rollback.set_cgroup(cg.get());
-  if (spec.linux.resources) BERTH_TRY_VOID(cg->apply(*spec.linux.resources).context("linux.resources"));
-  BERTH_TRY_VOID(cg->add_process(pid).context(fmt::format("add the container to cgroup '{}'", cgroup_path)));
+  BERTH_TRY(rollback.cgroup, cgroup::Cgroup::create(cgroup_path, cgroup_mode));
+  if (spec.linux.resources) {
+    BERTH_TRY_VOID(rollback.cgroup->apply(with_default_devices(*spec.linux.resources)).context("linux.resources"));
+  }
+  BERTH_TRY_VOID(rollback.cgroup->add_process(pid).context(fmt::format("add the container to cgroup '{}'", cgroup_path)));
 
   std::string created_state = state_json(record, Status::created, -1);
   BERTH_TRY_VOID(sync::send(parent_sync.get(), sync::Msg::go, created_state));
@@ -215,7 +232,7 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   if (!options.pid_file.empty())
     BERTH_TRY_VOID(sys::atomic_write(options.pid_file, std::to_string(pid)).context("write --pid-file"));
   rollback.commit();
-  return Created{std::move(dir), std::move(record), std::move(spec), std::move(parent_sync), std::move(cg)};
+  return Created{std::move(dir), std::move(record), std::move(spec), std::move(parent_sync), std::move(rollback.cgroup)};
 }
 
 bool alive(const ContainerRecord& r) {

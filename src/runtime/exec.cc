@@ -78,7 +78,7 @@ Result<oci::Process> exec_process(const oci::Spec& spec, const ExecOptions& o) {
 }
 
 [[noreturn]] void exec_child(int sync_fd, const std::vector<std::pair<int, int>>& namespaces,
-                             const ProcessSetup& setup, int console_socket) {
+                             const ProcessSetup& setup, int console_socket, bool detach) {
   auto fail = [&](const Error& e) {
     (void)sync::send(sync_fd, sync::Msg::error, e.message());
     _exit(1);
@@ -97,6 +97,8 @@ Result<oci::Process> exec_process(const oci::Spec& spec, const ExecOptions& o) {
   }
   auto executable = prepare_process(setup);
   if (!executable) fail(executable.error());
+  // The death signal survives exec: a detached process must outlive us, a foreground one not.
+  ::prctl(PR_SET_PDEATHSIG, detach ? 0 : SIGKILL, 0, 0, 0);
   auto r = finish_and_exec(setup, *executable);
   fail(r.error());
   _exit(1);
@@ -126,7 +128,7 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
     setup.caps = caps;
   }
   if (spec.linux.seccomp) {
-    BERTH_TRY_CTX(setup.seccomp, compile_seccomp(*spec.linux.seccomp), "linux.seccomp");
+    BERTH_TRY(setup.seccomp, compile_seccomp(*spec.linux.seccomp));
   }
 
   std::vector<UniqueFd> ns_fds;
@@ -158,7 +160,7 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
   pid_t pid = ::fork();
   if (pid == 0) {
     parent_sync.reset();
-    exec_child(child_sync.get(), namespaces, setup, console.get());
+    exec_child(child_sync.get(), namespaces, setup, console.get(), options.detach);
   }
   int fork_errno = errno;
   if (own_pid_ns) (void)::setns(own_pid_ns.get(), CLONE_NEWPID);

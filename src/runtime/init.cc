@@ -110,7 +110,7 @@ Result<void> apply_sysctls(const std::map<std::string, std::string>& sysctl) {
 
 [[noreturn]] void fail(int sync_fd, const Error& error) {
   std::string message = error.message();
-  if (!error.hint().empty()) message += "\n" + error.hint();
+  if (!error.hint().empty()) message += "\nhint: " + error.hint();
   if (sync_fd < 0 || !sync::send(sync_fd, sync::Msg::error, message)) log::error(message);
   _exit(1);
 }
@@ -198,6 +198,9 @@ Result<std::string> prepare_process(const ProcessSetup& s) {
   if (::mkdir(p.cwd.c_str(), 0755) < 0 && errno != EEXIST)
     BERTH_TRY_VOID(sys::mkdir_all(p.cwd).context("create process.cwd"));
   if (s.caps) BERTH_TRY_VOID(drop_bounding_set(*s.caps).context("drop bounding capabilities"));
+  // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user switch below
+  // may drop: load it now (as runc does); the profile must then allow what follows.
+  if (!p.no_new_privileges && !s.seccomp.empty()) BERTH_TRY_VOID(load_seccomp(s.seccomp));
   BERTH_TRY_VOID(switch_user(s).context(fmt::format("switch to user {}:{}", p.user.uid, p.user.gid)));
   ::umask(p.user.umask ? *p.user.umask : 022);
   if (s.caps) BERTH_TRY_VOID(apply_capabilities(*s.caps).context("set capabilities"));
@@ -216,7 +219,7 @@ Result<void> finish_and_exec(const ProcessSetup& s, const std::string& executabl
   sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int fd = 3; fd < 3 + s.preserve_fds; ++fd) ::fcntl(fd, F_SETFD, 0);
   ::syscall(SYS_close_range, 3 + s.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
-  if (!s.seccomp.empty()) BERTH_TRY_VOID(load_seccomp(s.seccomp));
+  if (p.no_new_privileges && !s.seccomp.empty()) BERTH_TRY_VOID(load_seccomp(s.seccomp));
   std::vector<char*> argv, envp;
   for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -61,10 +61,16 @@ rt_root() {
   mkdir -p "$RT_ROOT"
 }
 
-# rt ARGS...: bats `run` of the runtime under test with this test's --root.
+# rt ARGS...: like bats `run` for the runtime under test with this test's --root: sets
+# $status, $output and $lines. Output goes through a file, not a pipe: a created or detached
+# container inherits it and keeps it open, and a pipe would never reach EOF.
 rt() {
   rt_root
-  run "$BERTH_RUNTIME" --root "$RT_ROOT" "$@"
+  local log
+  log=$(mktemp "${BATS_TEST_TMPDIR:-/tmp}/rt.XXXXXX")
+  "$BERTH_RUNTIME" --root "$RT_ROOT" "$@" >"$log" 2>&1 </dev/null && status=0 || status=$?
+  output=$(cat "$log")
+  mapfile -t lines <"$log"
 }
 
 bundle_setup() {
