@@ -68,25 +68,30 @@ Result<void> write_file(const std::string& path, std::string_view data) {
   return write_file_at(AT_FDCWD, path, data);
 }
 
-Result<void> atomic_write(const std::string& path, std::string_view data, mode_t mode) {
+Result<void> atomic_write(const std::string& path, std::string_view data, mode_t mode,
+                          Durability durability) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return Error::from_errno("create '{}'", tmp);
   UniqueFd guard(fd);
   if (auto r = write_all(fd, data); !r) return std::move(r).context(fmt::format("write '{}'", tmp));
-  if (::fsync(fd) < 0) return Error::from_errno("fsync '{}'", tmp);
+  if (durability == Durability::power_loss && ::fsync(fd) < 0) return Error::from_errno("fsync '{}'", tmp);
   if (::rename(tmp.c_str(), path.c_str()) < 0) return Error::from_errno("rename '{}'", tmp);
   return {};
 }
 
 Result<void> mkdir_all(const std::string& path, mode_t mode) {
-  if (path.empty()) return {};
-  std::string current = path[0] == '/' ? "" : ".";
-  for (const auto& part : split(path, '/')) {
-    current += "/" + part;
-    if (::mkdir(current.c_str(), mode) < 0 && errno != EEXIST)
-      return Error::from_errno("mkdir '{}'", current);
+  if (path.empty() || path == "/" || path == ".") return {};
+  if (::mkdir(path.c_str(), mode) == 0) return {};
+  if (errno == EEXIST) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return {};
+    return Error::make(ErrorKind::already_exists, "mkdir '{}': exists and is not a directory", path);
   }
+  if (errno != ENOENT) return Error::from_errno("mkdir '{}'", path);
+  auto slash = path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) BERTH_TRY_VOID(mkdir_all(path.substr(0, slash), mode));
+  if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST) return Error::from_errno("mkdir '{}'", path);
   return {};
 }
 

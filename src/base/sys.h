@@ -24,10 +24,17 @@ Result<void> write_file(const std::string& path, std::string_view data);
 Result<void> write_file_at(int dirfd, const std::string& name, std::string_view data);
 // Writes all bytes, retrying on EINTR and short writes.
 Result<void> write_all(int fd, std::string_view data);
-// Creates or replaces a file atomically: write a temp file, fsync, rename.
-Result<void> atomic_write(const std::string& path, std::string_view data, mode_t mode = 0644);
+// How much a write must survive. Readers never see a partial file either way.
+enum class Durability {
+  power_loss,     // fsync before rename: for data that outlives a reboot
+  process_crash,  // rename only: for state about live processes (gone after a reboot anyway)
+};
+// Creates or replaces a file atomically: write a temp file, (fsync,) rename.
+Result<void> atomic_write(const std::string& path, std::string_view data, mode_t mode = 0644,
+                          Durability durability = Durability::power_loss);
 
-// mkdir -p; succeeds if the directory already exists.
+// mkdir -p; succeeds if the directory already exists. Tries the leaf first: one syscall when
+// only it is missing or it exists.
 Result<void> mkdir_all(const std::string& path, mode_t mode = 0755);
 // rm -rf, without crossing into other file systems (never follows mounts or symlinks).
 Result<void> remove_all(const std::string& path);

@@ -230,7 +230,7 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
     }
   }
   if (!options.pid_file.empty())
-    BERTH_TRY_VOID(sys::atomic_write(options.pid_file, std::to_string(pid)).context("write --pid-file"));
+    BERTH_TRY_VOID(sys::atomic_write(options.pid_file, std::to_string(pid), 0644, sys::Durability::process_crash).context("write --pid-file"));
   rollback.commit();
   return Created{std::move(dir), std::move(record), std::move(spec), std::move(parent_sync), std::move(rollback.cgroup)};
 }
@@ -265,11 +265,17 @@ void kill_all_and_wait(const ContainerRecord& r, cgroup::Cgroup* cg) {
   }
 }
 
-Result<void> destroy(StateDir& dir, const ContainerRecord& r) {
+// Kills what is left, removes the cgroup, runs poststop hooks (from `spec`, or the bundle's
+// config.json when the caller has none), removes the state.
+Result<void> destroy(StateDir& dir, const ContainerRecord& r, const oci::Spec* spec = nullptr) {
   auto cg = r.cgroup_path.empty() ? nullptr : cgroup::Cgroup::open(r.cgroup_path, r.cgroup_mode);
   kill_all_and_wait(r, cg.get());
   if (cg) BERTH_TRY_VOID(cg->destroy().context("remove cgroup"));
-  auto spec = oci::load_spec(r.bundle + "/config.json");
+  std::optional<oci::Spec> loaded;
+  if (!spec) {
+    if (auto s = oci::load_spec(r.bundle + "/config.json"); s) loaded = std::move(*s);
+    spec = loaded ? &*loaded : nullptr;
+  }
   if (spec && !spec->hooks.poststop.empty())
     run_hooks_warn(spec->hooks.poststop, "poststop", state_json(r, Status::stopped, -1));
   return dir.remove().context("remove state");
@@ -325,7 +331,7 @@ Result<int> run(const GlobalOptions& global, const CreateOptions& options, bool 
   auto after_exec = sync::receive(c.sync.get());
   if (after_exec && after_exec->first == sync::Msg::error) {
     Error error(ErrorKind::failed_precondition, after_exec->second);
-    (void)destroy(c.dir, c.record);
+    (void)destroy(c.dir, c.record, &c.spec);
     return error;
   }
   c.sync.reset();
@@ -334,7 +340,7 @@ Result<int> run(const GlobalOptions& global, const CreateOptions& options, bool 
   if (detach) return 0;
   auto exit_code = forward_signals_until_exit(c.record.pid);
   if (auto dir = StateDir::open(global.root, options.id); dir) {
-    if (auto r = destroy(*dir, c.record); !r) log::warn(r.error().message());
+    if (auto r = destroy(*dir, c.record, &c.spec); !r) log::warn(r.error().message());
   }
   return exit_code;
 }

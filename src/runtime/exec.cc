@@ -185,7 +185,7 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
     return Error(ErrorKind::failed_precondition, after->second);
   }
   if (!options.pid_file.empty())
-    BERTH_TRY_VOID(sys::atomic_write(options.pid_file, std::to_string(pid)).context("write --pid-file"));
+    BERTH_TRY_VOID(sys::atomic_write(options.pid_file, std::to_string(pid), 0644, sys::Durability::process_crash).context("write --pid-file"));
   if (options.detach) return 0;
   return forward_signals_until_exit(pid);
 }

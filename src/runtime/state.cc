@@ -129,7 +129,7 @@ Result<void> StateDir::save(const ContainerRecord& r) const {
             {"owner", r.owner},   {"cgroupPath", r.cgroup_path},
             {"cgroupMode", r.cgroup_mode == cgroup::Mode::v2 ? "v2" : "v1"},
             {"annotations", r.annotations}};
-  return sys::atomic_write(path_ + "/state.json", j.dump());
+  return sys::atomic_write(path_ + "/state.json", j.dump(), 0644, sys::Durability::process_crash);
 }
 
 Result<void> StateDir::remove() {
