@@ -130,7 +130,9 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
 
   UniqueFd fifo;
   if (launch == Launch::create) {
-    if (::mkfifo(dir.fifo_path().c_str(), 0622) < 0) return Error::from_errno("mkfifo '{}'", dir.fifo_path());
+    // World-writable (not readable): the container's user, whoever it is, must open it to wait.
+    if (::mkfifo(dir.fifo_path().c_str(), 0622) < 0 || ::chmod(dir.fifo_path().c_str(), 0622) < 0)
+      return Error::from_errno("mkfifo '{}'", dir.fifo_path());
     BERTH_TRY_CTX(fifo, sys::open(dir.fifo_path(), O_PATH), "open exec fifo");
   }
   int pair[2];

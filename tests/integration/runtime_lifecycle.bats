@@ -71,6 +71,21 @@ teardown() { bundle_teardown; }
   [ ! -e "/sys/fs/cgroup/pids/berth/$id" ]
 }
 
+@test "create and start work for a non-root user (the exec fifo is reopened after the uid switch)" {
+  id=$(unique_id user); b=$(make_bundle "$id")
+  patch_config "$b" '.process.user = {"uid": 1000, "gid": 1000} | .process.args = ["/bin/sleep", "1000"]'
+  rt create --bundle "$b" "$id"
+  [ "$status" -eq 0 ]
+  rt start "$id"
+  [ "$status" -eq 0 ]
+  rt state "$id"
+  [ "$(jq -r .status <<<"$output")" = running ]
+  pid=$(jq -r .pid <<<"$output")
+  [ "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")" = 1000 ]
+  rt delete --force "$id"
+  [ "$status" -eq 0 ]
+}
+
 @test "list shows containers as a table and as JSON; kill --all and delete --force" {
   id=$(unique_id list); b=$(make_bundle "$id")
   patch_config "$b" '.process.args = ["/bin/sh", "-c", "sleep 1000 & sleep 1000"]'
