@@ -149,8 +149,16 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   for (const auto& ns : spec.linux.namespaces) {
     int flag = namespace_flag(ns.type);
     if (ns.path.empty()) {
-      if (flag == CLONE_NEWCGROUP) ctx.new_cgroup_ns = true;
-      else clone_flags |= flag;
+      if (flag == CLONE_NEWCGROUP) {
+        ctx.new_cgroup_ns = true;  // unshared by the child once it is in its cgroup
+      } else if (flag == CLONE_NEWTIME) {
+        // CLONE_NEWTIME overlaps clone()'s exit-signal bits; like joining one, a new time
+        // namespace applies to children: unshare it here, around the clone.
+        BERTH_TRY(own_time_ns, sys::open("/proc/self/ns/time_for_children", O_RDONLY));
+        if (::unshare(CLONE_NEWTIME) < 0) return Error::from_errno("create a time namespace");
+      } else {
+        clone_flags |= flag;
+      }
       continue;
     }
     BERTH_TRY(auto fd, sys::open(ns.path, O_RDONLY));

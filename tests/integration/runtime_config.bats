@@ -218,3 +218,9 @@ in_container() {
   [ ! -e "$RT_ROOT/$id2" ]
   rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null || true
 }
+
+@test "a new time namespace" {
+  in_container '.linux.namespaces += [{"type": "time"}]' 'readlink /proc/self/ns/time'
+  [ "$status" -eq 0 ]
+  [ "$output" != "$(readlink /proc/self/ns/time)" ]
+}
