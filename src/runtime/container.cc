@@ -86,6 +86,7 @@ struct Created {
   oci::Spec spec;
   UniqueFd sync;  // parent's end
   std::unique_ptr<cgroup::Cgroup> cgroup;
+  UniqueFd pty_master;  // when the runtime relays the container's terminal itself
 };
 
 Result<Created> create_container(const GlobalOptions& global, const CreateOptions& options, Launch launch) {
@@ -96,9 +97,11 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   std::string root_path = spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path;
   auto rootfs = real_path(root_path, "root.path");
   if (!rootfs) return std::move(rootfs).error().context(bundle + "/config.json");
-  if (spec.process->terminal && options.console_socket.empty())
+  // Foreground `run` without a console socket holds the terminal itself and relays it.
+  const bool own_terminal = spec.process->terminal && options.console_socket.empty();
+  if (own_terminal && launch != Launch::run_foreground)
     return Error(ErrorKind::invalid_argument, "process.terminal is true but no --console-socket was given")
-        .with_hint("pass --console-socket PATH, or set process.terminal to false");
+        .with_hint("pass --console-socket PATH, run in the foreground, or set process.terminal to false");
 
   InitContext ctx;
   ctx.spec = &spec;
@@ -138,8 +141,13 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return Error::from_errno("socketpair");
   UniqueFd parent_sync(pair[0]), child_sync(pair[1]);
-  UniqueFd console;
-  if (spec.process->terminal) {
+  UniqueFd console, own_console;
+  if (own_terminal) {
+    int pty_pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty_pair) < 0) return Error::from_errno("socketpair");
+    own_console.reset(pty_pair[0]);
+    console.reset(pty_pair[1]);
+  } else if (spec.process->terminal) {
     BERTH_TRY_CTX(console, connect_unix(options.console_socket), "console socket");
   }
 
@@ -239,10 +247,15 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
       BERTH_TRY_VOID(sync::send(parent_sync.get(), sync::Msg::hooks_done, creating));
     }
   }
+  UniqueFd pty_master;
+  if (own_console) {
+    BERTH_TRY_CTX(pty_master, receive_fd(own_console.get()), "receive the container's terminal");
+  }
   if (!options.pid_file.empty())
     BERTH_TRY_VOID(sys::atomic_write(options.pid_file, std::to_string(pid), 0644, sys::Durability::process_crash).context("write --pid-file"));
   rollback.commit();
-  return Created{std::move(dir), std::move(record), std::move(spec), std::move(parent_sync), std::move(rollback.cgroup)};
+  return Created{std::move(dir), std::move(record), std::move(spec), std::move(parent_sync), std::move(rollback.cgroup),
+                 std::move(pty_master)};
 }
 
 bool alive(const ContainerRecord& r) {
@@ -348,7 +361,7 @@ Result<int> run(const GlobalOptions& global, const CreateOptions& options, bool 
   c.dir.unlock();
   BERTH_TRY_VOID(run_poststart(c));
   if (detach) return 0;
-  auto exit_code = forward_signals_until_exit(c.record.pid);
+  auto exit_code = forward_signals_until_exit(c.record.pid, c.pty_master.get());
   if (auto dir = StateDir::open(global.root, options.id); dir) {
     if (auto r = destroy(*dir, c.record, &c.spec); !r) log::warn(r.error().message());
   }

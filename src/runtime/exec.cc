@@ -115,9 +115,11 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
                        status_name(status));
   BERTH_TRY(oci::Spec spec, oci::load_spec(record.bundle + "/config.json"));
   BERTH_TRY(oci::Process process, exec_process(spec, options));
-  if (process.terminal && options.console_socket.empty())
-    return Error(ErrorKind::invalid_argument, "a terminal was asked for but no --console-socket was given")
-        .with_hint("pass --console-socket PATH, or leave out --tty");
+  // In the foreground without a console socket, we hold the terminal and relay it.
+  const bool own_terminal = process.terminal && options.console_socket.empty();
+  if (own_terminal && options.detach)
+    return Error(ErrorKind::invalid_argument, "a detached terminal needs --console-socket")
+        .with_hint("pass --console-socket PATH, or leave out --tty or --detach");
 
   ProcessSetup setup;
   setup.process = &process;
@@ -139,8 +141,13 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
     namespaces.emplace_back(fd.get(), flag);
     ns_fds.push_back(std::move(fd));
   }
-  UniqueFd console;
-  if (process.terminal) {
+  UniqueFd console, own_console;
+  if (own_terminal) {
+    int pty_pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty_pair) < 0) return Error::from_errno("socketpair");
+    own_console.reset(pty_pair[0]);
+    console.reset(pty_pair[1]);
+  } else if (process.terminal) {
     BERTH_TRY_CTX(console, connect_unix(options.console_socket), "console socket");
   }
   int pair[2];
@@ -187,7 +194,13 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
   if (!options.pid_file.empty())
     BERTH_TRY_VOID(sys::atomic_write(options.pid_file, std::to_string(pid), 0644, sys::Durability::process_crash).context("write --pid-file"));
   if (options.detach) return 0;
-  return forward_signals_until_exit(pid);
+  UniqueFd pty_master;
+  if (own_console) {
+    auto master = receive_fd(own_console.get());
+    if (!master) return fail(std::move(master).error().context("receive the terminal"));
+    pty_master = std::move(*master);
+  }
+  return forward_signals_until_exit(pid, pty_master.get());
 }
 
 }  // namespace berth::runtime

@@ -130,3 +130,15 @@ nothing_left() {
     nothing_left "$id"
   done
 }
+
+@test "errors also go to --log, as JSON lines with --log-format json" {
+  log=$BATS_TEST_TMPDIR/runtime.log
+  rt --log "$log" --log-format json state nope
+  [ "$status" -eq 1 ]
+  [[ $output == *"container 'nope' does not exist"* ]]
+  [ "$(jq -r .level "$log")" = error ]
+  [ "$(jq -r .msg "$log")" = "container 'nope' does not exist" ]
+  jq -e '.time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")' "$log"
+  rt --log "$BATS_TEST_TMPDIR/text.log" delete nope
+  grep -q "error: container 'nope' does not exist" "$BATS_TEST_TMPDIR/text.log"
+}

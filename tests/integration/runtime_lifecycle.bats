@@ -144,6 +144,9 @@ teardown() { bundle_teardown; }
   [ "$status" -eq 0 ]
   rt ps --format json "$id"
   [[ $output == *"$(cat "$BATS_TEST_TMPDIR/exec.pid")"* ]]
+  run bash -c "(sleep 0.3; printf 'tty; exit 6\r'; sleep 0.3) | script -qec '$BERTH_RUNTIME --root $RT_ROOT exec -t $id /bin/sh' /dev/null"
+  [ "$status" -eq 6 ]
+  [[ $output == *"/dev/pts/"* ]]
   rt exec "$id" /no/such/program
   [ "$status" -ne 0 ]
   [[ $output == *"/no/such/program"* ]]
@@ -166,13 +169,25 @@ teardown() { bundle_teardown; }
   grep -q '30 100' "$BATS_TEST_TMPDIR/console.out"
 }
 
-@test "terminal without a console socket is refused with a hint" {
+@test "create with a terminal but no console socket is refused with a hint" {
   id=$(unique_id tty); b=$(make_bundle "$id")
   patch_config "$b" '.process.terminal = true'
-  rt run --bundle "$b" "$id"
+  rt create --bundle "$b" "$id"
   [ "$status" -ne 0 ]
   [[ $output == *"process.terminal is true but no --console-socket was given"* ]]
+  [[ $output == *"hint: pass --console-socket PATH"* ]]
   [ ! -e "$RT_ROOT/$id" ]
+}
+
+@test "foreground run relays the terminal itself: raw input, window size, exit code" {
+  id=$(unique_id tty); b=$(make_bundle "$id")
+  patch_config "$b" '.process.terminal = true | .process.args = ["/bin/sh"]'
+  # script(1) gives the runtime a real terminal of 33x99 on its stdin.
+  run bash -c "(sleep 0.5; printf 'tty; stty size\r'; sleep 0.3; printf 'exit 4\r'; sleep 0.3) |
+    script -qec 'stty rows 33 cols 99; $BERTH_RUNTIME --root $RT_ROOT run --bundle $b $id' /dev/null"
+  [ "$status" -eq 4 ]
+  [[ $output == *"/dev/pts/0"* ]]
+  [[ $output == *"33 99"* ]]
 }
 
 @test "preserve-fds passes extra descriptors to the container" {

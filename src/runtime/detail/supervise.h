@@ -21,7 +21,9 @@ class BlockedSignals {
 };
 
 // Forwards every signal but SIGCHLD to `child`, reaps whatever exits (we may be a subreaper),
-// and returns the child's exit status (128+N when killed by signal N).
-Result<int> forward_signals_until_exit(pid_t child);
+// and returns the child's exit status (128+N when killed by signal N). With a pty master, also
+// copies our stdin to it and its output to our stdout (stdin in raw mode if it is a terminal),
+// and passes window-size changes (SIGWINCH) on to it.
+Result<int> forward_signals_until_exit(pid_t child, int pty_master = -1);
 
 }  // namespace berth::runtime
