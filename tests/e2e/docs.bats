@@ -1,0 +1,25 @@
+#!/usr/bin/env bats
+# The copy-pasteable examples in the docs are run as written.
+
+load ../lib/bundle
+
+# code_block FILE HEADING: the first ```sh block after the line "HEADING".
+code_block() {
+  awk -v h="$2" '$0 == h {found=1; next} found && /^```sh/ {inside=1; next} inside && /^```/ {exit} inside {print}' "$1"
+}
+
+teardown() {
+  "$BERTH_RUNTIME" --root /tmp/rt-demo/state delete --force demo-1 >/dev/null 2>&1 || true
+  rm -rf /tmp/rt-demo
+}
+
+@test "docs/runtime.md: the example runs and prints what it says" {
+  script=$(code_block "$BERTH_SOURCE/docs/runtime.md" "## Example")
+  [ -n "$script" ]
+  cd "$BERTH_SOURCE"
+  run env PATH="$(dirname "$BERTH_RUNTIME"):$PATH" bash -euo pipefail -c "$script"
+  [ "$status" -eq 0 ]
+  [ "${lines[-3]}" = demo ]
+  [ "${lines[-2]}" = 0 ]
+  [ "${lines[-1]}" = 1024 ]
+}
