@@ -56,6 +56,7 @@ struct ExecOptions {
   std::string cwd;
   std::vector<std::string> env;
   std::string user;                   // "uid[:gid]"
+  std::vector<uint32_t> additional_gids;
   std::vector<std::string> add_caps;  // --cap
   bool tty = false;
   bool detach = false;

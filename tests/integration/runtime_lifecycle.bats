@@ -132,6 +132,8 @@ teardown() { bundle_teardown; }
   rt exec "$id" /bin/hostname
   [ "$status" -eq 0 ]
   [ "$output" = box ]
+  rt exec --user 1000:1000 -g 10 --additional-gids 20 "$id" /bin/id -G
+  [ "$output" = "1000 10 20" ]
   rt exec --env FOO=bar --cwd /tmp "$id" /bin/sh -c 'echo $FOO $(pwd); exit 3'
   [ "$status" -eq 3 ]
   [ "$output" = "bar /tmp" ]

@@ -20,6 +20,18 @@ const std::vector<std::string>& ParsedArgs::values_of(std::string_view name) con
   return it == values.end() ? empty : it->second;
 }
 
+std::string describe_options(const std::vector<OptionSpec>& specs) {
+  std::string out;
+  for (const auto& s : specs) {
+    if (s.help.empty()) continue;  // accepted for compatibility, not advertised
+    std::string names;
+    for (const auto& n : sys::split(s.names, ',')) names += (names.empty() ? "" : ", ") + std::string(n.size() == 1 ? "-" : "--") + n;
+    if (s.takes_value) names += " VALUE";
+    out += fmt::format("  {:<28} {}\n", names, s.help);
+  }
+  return out;
+}
+
 Result<ParsedArgs> parse_args(const std::vector<std::string>& args, size_t begin,
                               const std::vector<OptionSpec>& specs, std::string_view command,
                               size_t max_option_positionals) {

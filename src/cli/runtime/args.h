@@ -14,7 +14,11 @@ namespace berth::cli {
 struct OptionSpec {
   std::string_view names;  // "b,bundle": short and long spellings
   bool takes_value;
+  std::string_view help = {};
 };
+
+// "  -b, --bundle VALUE   the bundle directory" lines for a command's --help.
+std::string describe_options(const std::vector<OptionSpec>& specs);
 
 struct ParsedArgs {
   std::map<std::string, std::vector<std::string>> values;  // by the option's last (long) name

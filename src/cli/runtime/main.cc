@@ -56,9 +56,12 @@ Result<runtime::CreateOptions> create_options(const ParsedArgs& a) {
   return o;
 }
 
-const std::vector<OptionSpec> kCreateOptions = {{"b,bundle", true},        {"pid-file", true},
-                                                {"console-socket", true},  {"preserve-fds", true},
-                                                {"no-pivot", false},       {"no-new-keyring", false}};
+const std::vector<OptionSpec> kCreateOptions = {{"b,bundle", true, "the bundle directory (default: the current one)"},
+    {"pid-file", true, "write the container process's pid to this file"},
+    {"console-socket", true, "unix socket to send the terminal's master fd to"},
+    {"preserve-fds", true, "pass this many fds after stdio (3, 4, ...) to the process"},
+    {"no-pivot", false, "enter the rootfs with MS_MOVE + chroot instead of pivot_root"},
+    {"no-new-keyring", false, "keep the caller's session keyring"}};
 
 std::string pad(std::string s, size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
@@ -149,6 +152,10 @@ Result<int> exec_command(const GlobalOptions& g, const ParsedArgs& a) {
   o.env = a.values_of("env");
   o.user = a.value("user");
   o.add_caps = a.values_of("cap");
+  for (const auto& gid : a.values_of("additional-gids")) {
+    BERTH_TRY(int g, parse_int(gid, "--additional-gids"));
+    o.additional_gids.push_back(static_cast<uint32_t>(g));
+  }
   o.tty = a.flag("tty");
   o.detach = a.flag("detach");
   o.no_new_privs = a.flag("no-new-privs");
@@ -178,7 +185,7 @@ std::vector<Command> commands() {
       {"run", "run [options] ID", "Create and start a container; in the foreground, wait and delete it",
        [] {
          auto o = kCreateOptions;
-         o.push_back({"d,detach", false});
+         o.push_back({"d,detach", false, "return once the process runs; do not wait or delete"});
          o.push_back({"keep", false});
          return o;
        }(),
@@ -193,28 +200,38 @@ std::vector<Command> commands() {
          std::puts(json.c_str());
          return 0;
        }},
-      {"kill", "kill [--all] ID [SIGNAL]", "Send a signal (default TERM) to the container's process", {{"a,all", false}}, SIZE_MAX, 1,
+      {"kill", "kill [--all] ID [SIGNAL]", "Send a signal (default TERM) to the container's process", {{"a,all", false, "signal every process in the container"}}, SIZE_MAX, 1,
        [](auto& g, auto& a) -> Result<int> {
          BERTH_TRY(int sig, runtime::parse_signal(a.positionals.size() > 1 ? a.positionals[1] : "TERM"));
          return done(runtime::kill(g, a.positionals[0], sig, a.flag("all")));
        }},
-      {"delete", "delete [--force] ID", "Delete a stopped (or, with --force, any) container", {{"f,force", false}}, SIZE_MAX, 1,
+      {"delete", "delete [--force] ID", "Delete a stopped (or, with --force, any) container", {{"f,force", false, "kill the container first if it is running"}}, SIZE_MAX, 1,
        [](auto& g, auto& a) { return done(runtime::remove(g, a.positionals[0], a.flag("force"))); }},
       {"exec", "exec [options] ID COMMAND [ARG...]", "Run a new process in a running container",
-       {{"p,process", true}, {"t,tty", false}, {"d,detach", false}, {"pid-file", true}, {"console-socket", true},
-        {"cwd", true}, {"e,env", true}, {"u,user", true}, {"c,cap", true}, {"no-new-privs", false},
-        {"preserve-fds", true}, {"process-label", true}, {"apparmor", true}, {"g,additional-gids", true},
+       {{"p,process", true, "a process.json to run instead of COMMAND"},
+        {"t,tty", false, "give the process a terminal"},
+        {"d,detach", false, "return once the process runs"},
+        {"pid-file", true, "write the process's pid to this file"},
+        {"console-socket", true, "unix socket to send the terminal's master fd to"},
+        {"cwd", true, "working directory in the container"},
+        {"e,env", true, "set an environment variable (NAME=value; repeatable)"},
+        {"u,user", true, "run as UID[:GID]"},
+        {"c,cap", true, "add a capability (repeatable)"},
+        {"no-new-privs", false, "set no_new_privs"},
+        {"preserve-fds", true, "pass this many fds after stdio to the process"},
+        {"g,additional-gids", true, "an additional group id (repeatable)"},
+        {"process-label", true}, {"apparmor", true},
         {"ignore-paused", false}, {"cgroup", true}},
        1, 1, exec_command},
-      {"list", "list [--format table|json] [-q]", "List containers", {{"f,format", true}, {"q,quiet", false}}, SIZE_MAX, 0,
+      {"list", "list [--format table|json] [-q]", "List containers", {{"f,format", true, "table (default) or json"}, {"q,quiet", false, "print only ids"}}, SIZE_MAX, 0,
        list_command},
-      {"ps", "ps [--format table|json] ID [PS OPTIONS...]", "List the processes in a container", {{"f,format", true}}, 1, 1,
+      {"ps", "ps [--format table|json] ID [PS OPTIONS...]", "List the processes in a container", {{"f,format", true, "table (default) or json"}}, 1, 1,
        ps_command},
       {"pause", "pause ID", "Freeze every process of a container", {}, SIZE_MAX, 1,
        [](auto& g, auto& a) { return done(runtime::pause(g, a.positionals[0])); }},
       {"resume", "resume ID", "Thaw a paused container", {}, SIZE_MAX, 1,
        [](auto& g, auto& a) { return done(runtime::resume(g, a.positionals[0])); }},
-      {"spec", "spec [--bundle DIR] [--rootless]", "Write a default config.json", {{"b,bundle", true}, {"rootless", false}},
+      {"spec", "spec [--bundle DIR] [--rootless]", "Write a default config.json", {{"b,bundle", true, "where to write config.json"}, {"rootless", false, "a user namespace mapping the caller to root"}},
        SIZE_MAX, 0, spec_command},
       {"features", "features", "Print what this runtime supports (runtime-spec features.md)", {}, SIZE_MAX, 0,
        [](auto&, auto&) -> Result<int> {
@@ -281,6 +298,7 @@ int main_impl(int argc, char** argv) {
     auto help = std::find(args.begin() + static_cast<long>(command_index) + 1, args.end(), "--help");
     if (help != args.end() && (c.option_positionals == SIZE_MAX || help - args.begin() <= static_cast<long>(command_index) + 1)) {
       std::printf("Usage: berth-runtime %s\n\n%s\n", c.usage, c.summary);
+      if (auto options = describe_options(c.options); !options.empty()) std::printf("\nOptions:\n%s", options.c_str());
       return 0;
     }
     auto parsed = parse_args(args, command_index + 1, c.options, c.name, c.option_positionals);
