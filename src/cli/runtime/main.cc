@@ -1,5 +1,7 @@
 // berth-runtime — the OCI runtime with runc's command line, so podman and friends can drive it.
 // Parses arguments, calls one runtime:: function, prints the result or the error.
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -110,34 +112,48 @@ Result<int> ps_command(const GlobalOptions& g, const ParsedArgs& a) {
     std::puts(nlohmann::json(pids).dump().c_str());
     return 0;
   }
-  // As runc: run the host's ps with the given options and keep the container's lines.
-  std::string cmd = "ps";
+  // As runc: run the host's ps with the given options (no shell) and keep the container's lines.
+  std::vector<std::string> argv = {"ps"};
   if (a.positionals.size() > 1)
-    for (size_t i = 1; i < a.positionals.size(); ++i) cmd += " '" + a.positionals[i] + "'";
+    argv.insert(argv.end(), a.positionals.begin() + 1, a.positionals.end());
   else
-    cmd += " -ef";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return Error::from_errno("run '{}'", cmd);
+    argv.push_back("-ef");
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) < 0) return Error::from_errno("pipe");
+  pid_t child = ::fork();
+  if (child < 0) return Error::from_errno("fork");
+  if (child == 0) {
+    ::dup2(out[1], 1);
+    std::vector<char*> cargv;
+    for (auto& arg : argv) cargv.push_back(arg.data());
+    cargv.push_back(nullptr);
+    ::execvp("ps", cargv.data());
+    _exit(127);
+  }
+  ::close(out[1]);
+  FILE* p = ::fdopen(out[0], "r");
   char line[4096];
   int pid_column = -1;
   bool header = true;
-  while (std::fgets(line, sizeof line, p)) {
+  while (p && std::fgets(line, sizeof line, p)) {
     auto fields = sys::split(line, ' ');
     if (header) {
       for (size_t i = 0; i < fields.size(); ++i)
         if (fields[i] == "PID") pid_column = static_cast<int>(i);
       std::fputs(line, stdout);
       header = false;
-      if (pid_column < 0) break;
       continue;
     }
-    if (pid_column < static_cast<int>(fields.size())) {
+    if (pid_column >= 0 && pid_column < static_cast<int>(fields.size())) {
       pid_t pid = std::atoi(fields[static_cast<size_t>(pid_column)].c_str());
       if (std::find(pids.begin(), pids.end(), pid) != pids.end()) std::fputs(line, stdout);
     }
   }
-  int status = ::pclose(p);
-  if (pid_column < 0) return Error::make(ErrorKind::invalid_argument, "'{}' printed no PID column", cmd);
+  if (p) std::fclose(p);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127) return Error(ErrorKind::not_found, "run 'ps': not found on this host");
+  if (pid_column < 0) return Error::make(ErrorKind::invalid_argument, "'ps' printed no PID column with these options");
   return status == 0 ? 0 : kExitError;
 }
 
