@@ -1,0 +1,52 @@
+// berth-monitor — one per running container (conmon's role). The engine starts it detached;
+// everything it learns goes to files in --dir (monitor/protocol.h).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "cli/runtime/args.h"
+#include "monitor/monitor.h"
+
+int main(int argc, char** argv) {
+  using namespace berth;
+  std::vector<std::string> args(argv, argv + argc);
+  const std::vector<cli::OptionSpec> specs = {
+      {"runtime", true, "the OCI runtime binary"},
+      {"runtime-root", true, "the runtime's --root"},
+      {"bundle", true, "the OCI bundle"},
+      {"dir", true, "the container's directory: log.jsonl, exit.json, monitor.json"},
+      {"cgroup-path", true, "the container's cgroupsPath, to detect OOM kills"},
+      {"restart", true, "no, on-failure[:N], always or unless-stopped"},
+      {"log-max-size", true, "rotate log.jsonl past this many bytes (default 10 MiB)"},
+      {"log-max-files", true, "log files kept, current included (default 3)"},
+      {"h,help", false, "this help"}};
+  auto parsed = cli::parse_args(args, 1, specs, "berth-monitor");
+  if (!parsed || parsed->flag("help") || parsed->positionals.size() != 1) {
+    if (!parsed) log::error(parsed.error().message());
+    std::fprintf(stderr, "Usage: berth-monitor [options] ID\n\nOptions:\n%s",
+                 cli::describe_options(specs).c_str());
+    return parsed && parsed->flag("help") ? 0 : 2;
+  }
+  monitor::MonitorOptions o;
+  o.id = parsed->positionals[0];
+  o.runtime = parsed->value("runtime", "berth-runtime");
+  o.runtime_root = parsed->value("runtime-root", "/run/berth/runtime");
+  o.bundle = parsed->value("bundle", ".");
+  o.dir = parsed->value("dir", ".");
+  o.cgroup_path = parsed->value("cgroup-path");
+  auto policy = monitor::RestartPolicy::parse(parsed->value("restart", "no"));
+  if (!policy) {
+    log::error(policy.error().message());
+    return 2;
+  }
+  o.restart = *policy;
+  o.log_max_size = std::stoull(parsed->value("log-max-size", std::to_string(10 << 20)));
+  o.log_max_files = static_cast<unsigned>(std::stoul(parsed->value("log-max-files", "3")));
+  auto code = monitor::run_monitor(o);
+  if (!code) {
+    log::error(code.error().message());
+    return 1;
+  }
+  return *code;
+}

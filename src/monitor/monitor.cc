@@ -1,0 +1,199 @@
+#include "monitor/monitor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <optional>
+#include <vector>
+
+#include "base/log.h"
+#include "base/process.h"
+#include "base/sys.h"
+#include "monitor/protocol.h"
+
+namespace berth::monitor {
+namespace {
+
+std::string now_rfc3339() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+}
+
+uint64_t monotonic_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// Runs the OCI runtime with the given stdio and waits for it (not for the container).
+Result<int> run_runtime(const MonitorOptions& o, std::vector<std::string> args, int out, int err) {
+  std::vector<std::string> argv = {o.runtime, "--root", o.runtime_root, "--log",
+                                   sys::join_path(o.dir, "runtime.log"), "--log-format", "json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = ::fork();
+  if (pid < 0) return Error::from_errno("fork the runtime");
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(out >= 0 ? out : null, 1);
+    ::dup2(err >= 0 ? err : null, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    ::execv(o.runtime.c_str(), cargv.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return proc::exit_code_of(status);
+}
+
+// The kernel's count of OOM kills in the container's memory cgroup (v1 or v2), 0 if unknown.
+uint64_t oom_kills(const std::string& cgroup_path) {
+  if (cgroup_path.empty()) return 0;
+  for (const char* file : {"/sys/fs/cgroup/memory{}/memory.oom_control", "/sys/fs/cgroup{}/memory.events"}) {
+    auto text = sys::read_file(fmt::format(fmt::runtime(file), cgroup_path));
+    if (!text) continue;
+    auto at = text->find("oom_kill ");
+    if (at != std::string::npos) return std::strtoull(text->c_str() + at + 9, nullptr, 10);
+  }
+  return 0;
+}
+
+struct Run {
+  int exit_code = 0;
+  bool oom_killed = false;
+  std::string started_at, finished_at;
+  uint64_t ran_for_ms = 0;
+  bool terminated = false;  // the monitor was asked to stop
+};
+
+// One start of the container, from create to delete.
+Result<Run> run_once(const MonitorOptions& o, LogWriter& log, int signal_fd) {
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) return Error::from_errno("pipe");
+  UniqueFd out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
+  std::string pid_file = sys::join_path(o.dir, "container.pid");
+  BERTH_TRY(int created, run_runtime(o, {"create", "--bundle", o.bundle, "--pid-file", pid_file, o.id},
+                                     out_w.get(), err_w.get()));
+  out_w.reset();
+  err_w.reset();
+  if (created != 0) {
+    auto why = sys::read_file(sys::join_path(o.dir, "runtime.log"));
+    return Error::make(ErrorKind::failed_precondition, "create container '{}' failed (status {}); runtime log: {}",
+                       o.id, created, why ? *why : "none");
+  }
+  BERTH_TRY(auto pid_text, sys::read_file(pid_file));
+  pid_t pid = std::atoi(pid_text.c_str());
+  uint64_t oom_before = oom_kills(o.cgroup_path);
+  Run run;
+  run.started_at = now_rfc3339();
+  uint64_t started = monotonic_ms();
+  BERTH_TRY(int start_status, run_runtime(o, {"start", o.id}, -1, -1));
+  if (start_status != 0) {
+    (void)run_runtime(o, {"delete", "--force", o.id}, -1, -1);
+    return Error::make(ErrorKind::failed_precondition, "start container '{}' failed (status {})", o.id, start_status);
+  }
+  BERTH_TRY_VOID(sys::atomic_write(sys::join_path(o.dir, kPidFile), fmt::format("{{\"pid\":{}}}", pid), 0644,
+                                   sys::Durability::process_crash));
+
+  bool exited = false;
+  bool out_open = true, err_open = true;
+  char buf[65536];
+  // Until the container exited and both pipes reached EOF (a child of it may keep them open:
+  // once the container is gone, drain what is there and stop).
+  while (!exited || out_open || err_open) {
+    struct pollfd fds[3] = {{signal_fd, POLLIN, 0}, {out_open ? out_r.get() : -1, POLLIN, 0},
+                            {err_open ? err_r.get() : -1, POLLIN, 0}};
+    int n = ::poll(fds, 3, exited ? 100 : -1);
+    if (n < 0 && errno != EINTR) return Error::from_errno("poll");
+    if (n == 0 && exited) break;
+    for (int i = 1; i <= 2; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+      if (got <= 0) {
+        (i == 1 ? out_open : err_open) = false;
+        continue;
+      }
+      BERTH_TRY_VOID(log.write(i == 1 ? "stdout" : "stderr", std::string_view(buf, static_cast<size_t>(got)), now_rfc3339()));
+    }
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo info;
+      if (::read(signal_fd, &info, sizeof info) == sizeof info && info.ssi_signo != SIGCHLD) {
+        run.terminated = true;
+        ::kill(pid, static_cast<int>(info.ssi_signo));
+      }
+      int status;
+      pid_t reaped;
+      while ((reaped = ::waitpid(-1, &status, WNOHANG)) > 0)
+        if (reaped == pid) {
+          exited = true;
+          run.exit_code = proc::exit_code_of(status);
+        }
+    }
+  }
+  BERTH_TRY_VOID(log.flush(now_rfc3339()));
+  run.finished_at = now_rfc3339();
+  run.ran_for_ms = monotonic_ms() - started;
+  run.oom_killed = oom_kills(o.cgroup_path) > oom_before;
+  (void)run_runtime(o, {"delete", "--force", o.id}, -1, -1);
+  ::unlink(sys::join_path(o.dir, kPidFile).c_str());
+  return run;
+}
+
+}  // namespace
+
+Result<int> run_monitor(const MonitorOptions& o) {
+  BERTH_TRY_VOID(sys::mkdir_all(o.dir, 0700));
+  // The container's parent (the runtime) exits after create: we adopt and reap it.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return Error::from_errno("become a subreaper");
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&handled, sig);
+  sigprocmask(SIG_BLOCK, &handled, nullptr);
+  int sfd = ::signalfd(-1, &handled, SFD_CLOEXEC);
+  if (sfd < 0) return Error::from_errno("signalfd");
+  UniqueFd signals(sfd);
+  BERTH_TRY(auto log, LogWriter::open({sys::join_path(o.dir, kLogFile), o.log_max_size, o.log_max_files}));
+
+  unsigned restarts = 0, consecutive = 0;
+  for (;;) {
+    BERTH_TRY(Run run, run_once(o, log, sfd));
+    bool stop_requested = run.terminated || sys::exists(sys::join_path(o.dir, kStopRequestFile));
+    BERTH_TRY_VOID(sys::atomic_write(
+        sys::join_path(o.dir, kExitFile),
+        fmt::format("{{\"exitCode\":{},\"oomKilled\":{},\"startedAt\":\"{}\",\"finishedAt\":\"{}\",\"restartCount\":{}}}\n",
+                    run.exit_code, run.oom_killed ? "true" : "false", run.started_at, run.finished_at, restarts),
+        0644, sys::Durability::power_loss));
+    if (!o.restart.should_restart(run.exit_code, restarts, stop_requested)) return run.exit_code;
+    consecutive = resets_backoff(run.ran_for_ms) ? 0 : consecutive + 1;
+    // Wait out the back-off; a stop request during it ends the monitor at once.
+    const uint64_t deadline = monotonic_ms() + restart_delay_ms(consecutive > 0 ? consecutive - 1 : 0);
+    for (uint64_t now = monotonic_ms(); now < deadline; now = monotonic_ms()) {
+      struct pollfd p{sfd, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(deadline - now)) <= 0) continue;
+      struct signalfd_siginfo info;
+      if (::read(sfd, &info, sizeof info) != sizeof info) continue;
+      if (info.ssi_signo != SIGCHLD) return run.exit_code;
+      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+    }
+    ++restarts;
+  }
+}
+
+}  // namespace berth::monitor

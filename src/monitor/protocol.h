@@ -1,0 +1,17 @@
+// monitor/protocol.h — what berth-monitor leaves in a container's directory for the engine to
+// read: the only interface between them (no sockets, no daemon).
+#pragma once
+
+namespace berth::monitor {
+
+// One JSON object per line: {"stream":"stdout"|"stderr","time":RFC3339Nano,"log":"text\n"}.
+// Rotated by size to log.jsonl.1, .2, ...
+inline constexpr const char* kLogFile = "log.jsonl";
+// {"pid":N} while the container runs (written atomically once it started).
+inline constexpr const char* kPidFile = "monitor.json";
+// {"exitCode":N,"oomKilled":bool,"startedAt":T,"finishedAt":T,"restartCount":N} after each exit.
+inline constexpr const char* kExitFile = "exit.json";
+// Created by the engine before it stops a container on purpose: no restart follows.
+inline constexpr const char* kStopRequestFile = "stop-requested";
+
+}  // namespace berth::monitor

@@ -1,0 +1,101 @@
+#!/usr/bin/env bats
+# berth-monitor with real containers: logs, exit records, restart policies, OOM kills, stops.
+
+load ../lib/bundle
+
+setup() {
+  bundle_setup
+  BERTH_MONITOR=$(dirname "$BERTH_RUNTIME")/berth-monitor
+}
+teardown() { bundle_teardown; }
+
+# monitor ID BUNDLE DIR [OPTIONS...]: execs berth-monitor (so `monitor ... &` gives its pid).
+monitor() {
+  local id=$1 b=$2 dir=$3
+  exec "$BERTH_MONITOR" --runtime "$BERTH_RUNTIME" --runtime-root "$RT_ROOT" --bundle "$b" --dir "$dir" "${@:4}" "$id"
+}
+
+@test "output goes to log.jsonl per stream, the exit to exit.json, nothing is left" {
+  id=$(unique_id mon); b=$(make_bundle "$id"); d=$BATS_TEST_TMPDIR/ctr
+  patch_config "$b" '.process.args = ["/bin/sh", "-c", "echo out-line; echo err-line >&2; printf no-newline; exit 3"]'
+  run monitor "$id" "$b" "$d"
+  [ "$status" -eq 3 ]
+  [ "$(jq -rs 'map(.stream + ":" + .log) | join("|")' "$d/log.jsonl")" = $'stdout:out-line\n|stderr:err-line\n|stdout:no-newline' ]
+  jq -e '.time | test("^[0-9-]+T[0-9:.]+Z$")' <(head -1 "$d/log.jsonl")
+  [ "$(jq .exitCode "$d/exit.json")" = 3 ]
+  [ "$(jq .oomKilled "$d/exit.json")" = false ]
+  [ "$(jq .restartCount "$d/exit.json")" = 0 ]
+  [ ! -e "$d/monitor.json" ]
+  [ ! -e "$RT_ROOT/$id" ]
+}
+
+@test "on-failure:2 restarts twice with growing back-off; always stops on a stop request" {
+  id=$(unique_id mon); b=$(make_bundle "$id"); d=$BATS_TEST_TMPDIR/ctr
+  patch_config "$b" '.process.args = ["/bin/sh", "-c", "echo run; exit 1"]'
+  run monitor "$id" "$b" "$d" --restart on-failure:2
+  [ "$status" -eq 1 ]
+  [ "$(grep -c '"log":"run' "$d/log.jsonl")" -eq 3 ]
+  [ "$(jq .restartCount "$d/exit.json")" = 2 ]
+  # 100 ms, then 200 ms between the runs
+  t=($(jq -r '.time[17:29]' "$d/log.jsonl"))
+  awk -v a="${t[0]}" -v b="${t[1]}" -v c="${t[2]}" 'BEGIN { exit !((b - a) >= 0.1 && (c - b) >= 0.2) }'
+
+  id2=$(unique_id mon); b2=$(make_bundle "$id2"); d2=$BATS_TEST_TMPDIR/ctr2
+  patch_config "$b2" '.process.args = ["/bin/sh", "-c", "echo up; sleep 0.2; exit 0"]'
+  monitor "$id2" "$b2" "$d2" --restart always &
+  mon=$!
+  for _ in $(seq 100); do [ "$(grep -c up "$d2/log.jsonl" 2>/dev/null)" -ge 2 ] && break; sleep 0.05; done
+  touch "$d2/stop-requested"
+  wait $mon
+  runs=$(grep -c up "$d2/log.jsonl")
+  sleep 0.5
+  [ "$(grep -c up "$d2/log.jsonl")" -eq "$runs" ]
+  [ ! -e "$RT_ROOT/$id2" ]
+}
+
+@test "SIGTERM to the monitor reaches the container and ends the restarts" {
+  id=$(unique_id mon); b=$(make_bundle "$id"); d=$BATS_TEST_TMPDIR/ctr
+  patch_config "$b" '.process.args = ["/bin/sh", "-c", "trap \"echo got-term; exit 0\" TERM; echo ready; while :; do sleep 0.05; done"]'
+  monitor "$id" "$b" "$d" --restart always &
+  mon=$!
+  for _ in $(seq 100); do grep -q ready "$d/log.jsonl" 2>/dev/null && break; sleep 0.05; done
+  [ -e "$d/monitor.json" ]
+  pid=$(jq .pid "$d/monitor.json")
+  [ -d "/proc/$pid" ]
+  kill -TERM $mon
+  wait $mon
+  grep -q got-term "$d/log.jsonl"
+  [ "$(jq .exitCode "$d/exit.json")" = 0 ]
+  [ ! -e "$RT_ROOT/$id" ]
+}
+
+@test "an OOM kill is recorded" {
+  id=$(unique_id mon); b=$(make_bundle "$id"); d=$BATS_TEST_TMPDIR/ctr
+  patch_config "$b" '.process.args = ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"] | .linux.cgroupsPath = $p | .linux.resources.memory = {"limit": 16777216}' --arg p "/berth-test/$id"
+  run monitor "$id" "$b" "$d" --cgroup-path "/berth-test/$id"
+  [ "$status" -eq 137 ]
+  [ "$(jq .oomKilled "$d/exit.json")" = true ]
+  rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null || true
+}
+
+@test "the log rotates by size" {
+  id=$(unique_id mon); b=$(make_bundle "$id"); d=$BATS_TEST_TMPDIR/ctr
+  patch_config "$b" '.process.args = ["/bin/sh", "-c", "for i in $(seq 200); do echo line-$i; done"]'
+  run monitor "$id" "$b" "$d" --log-max-size 2000 --log-max-files 2
+  [ "$status" -eq 0 ]
+  [ -e "$d/log.jsonl.1" ]
+  [ ! -e "$d/log.jsonl.2" ]
+  [ "$(stat -c %s "$d/log.jsonl")" -le 2000 ]
+  tail -1 "$d/log.jsonl" | grep -q 'line-200'
+}
+
+@test "a container that cannot be created is a clear error" {
+  id=$(unique_id mon); b=$(make_bundle "$id"); d=$BATS_TEST_TMPDIR/ctr
+  patch_config "$b" '.process.args = ["/no/such/program"]'
+  run monitor "$id" "$b" "$d" --restart always
+  [ "$status" -eq 1 ]
+  [[ $output == *"create container '$id' failed"*"/no/such/program"* ]]
+  run "$BERTH_MONITOR" --restart sometimes x
+  [ "$status" -eq 2 ]
+  [[ $output == *"restart policy 'sometimes'"* ]]
+}

@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "base/sys.h"
+#include "monitor/log_writer.h"
+#include "monitor/restart_policy.h"
+
+namespace berth::monitor {
+namespace {
+
+TEST(RestartPolicy, ParsesDockerSpellings) {
+  EXPECT_EQ(RestartPolicy::parse("no")->kind, RestartPolicy::Kind::no);
+  EXPECT_EQ(RestartPolicy::parse("always")->kind, RestartPolicy::Kind::always);
+  EXPECT_EQ(RestartPolicy::parse("unless-stopped")->kind, RestartPolicy::Kind::unless_stopped);
+  auto p = RestartPolicy::parse("on-failure:3");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->kind, RestartPolicy::Kind::on_failure);
+  EXPECT_EQ(p->max_retries, 3u);
+}
+
+TEST(RestartPolicy, BadPoliciesNameTheProblem) {
+  auto bad = RestartPolicy::parse("sometimes");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(), "restart policy 'sometimes': use no, on-failure[:N], always or unless-stopped");
+  EXPECT_FALSE(RestartPolicy::parse("always:3"));
+  EXPECT_FALSE(RestartPolicy::parse("on-failure:x"));
+}
+
+TEST(RestartPolicy, DecidesLikeDocker) {
+  auto on_failure = *RestartPolicy::parse("on-failure:2");
+  EXPECT_TRUE(on_failure.should_restart(1, 0, false));
+  EXPECT_TRUE(on_failure.should_restart(1, 1, false));
+  EXPECT_FALSE(on_failure.should_restart(1, 2, false));
+  EXPECT_FALSE(on_failure.should_restart(0, 0, false));
+  auto always = *RestartPolicy::parse("always");
+  EXPECT_TRUE(always.should_restart(0, 100, false));
+  EXPECT_FALSE(always.should_restart(0, 0, true));
+  EXPECT_FALSE(RestartPolicy::parse("no")->should_restart(1, 0, false));
+}
+
+TEST(RestartPolicy, BackoffDoublesUpToAMinute) {
+  EXPECT_EQ(restart_delay_ms(0), 100u);
+  EXPECT_EQ(restart_delay_ms(1), 200u);
+  EXPECT_EQ(restart_delay_ms(3), 800u);
+  EXPECT_EQ(restart_delay_ms(30), 60000u);
+  EXPECT_TRUE(resets_backoff(10000));
+  EXPECT_FALSE(resets_backoff(9999));
+}
+
+TEST(LogRecord, EscapesJson) {
+  EXPECT_EQ(log_record("stdout", "a \"b\"\\\t\x01\n", "T"),
+            "{\"stream\":\"stdout\",\"time\":\"T\",\"log\":\"a \\\"b\\\"\\\\\\t\\u0001\\n\"}\n");
+}
+
+class LogWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/berth-log-test-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+  }
+  void TearDown() override { ASSERT_TRUE(sys::remove_all(dir_)); }
+  std::string read(const std::string& name) { return sys::read_file(dir_ + "/" + name).value(); }
+  std::string dir_;
+};
+
+TEST_F(LogWriterTest, SplitsLinesAndKeepsPartialOnesPerStream) {
+  auto w = LogWriter::open({dir_ + "/log.jsonl"});
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->write("stdout", "one\ntw", "T1"));
+  ASSERT_TRUE(w->write("stderr", "err\n", "T2"));
+  ASSERT_TRUE(w->write("stdout", "o\nthree", "T3"));
+  ASSERT_TRUE(w->flush("T4"));
+  EXPECT_EQ(read("log.jsonl"),
+            log_record("stdout", "one\n", "T1") + log_record("stderr", "err\n", "T2") +
+                log_record("stdout", "two\n", "T3") + log_record("stdout", "three", "T4"));
+}
+
+TEST_F(LogWriterTest, RotatesBySizeKeepingMaxFiles) {
+  auto w = LogWriter::open({dir_ + "/log.jsonl", 200, 3});
+  ASSERT_TRUE(w);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(w->write("stdout", fmt::format("line {}\n", i), "T"));
+  EXPECT_TRUE(sys::exists(dir_ + "/log.jsonl.1"));
+  EXPECT_TRUE(sys::exists(dir_ + "/log.jsonl.2"));
+  EXPECT_FALSE(sys::exists(dir_ + "/log.jsonl.3"));
+  EXPECT_LE(read("log.jsonl").size(), 200u);
+  EXPECT_NE(read("log.jsonl").find("line 19"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::monitor
