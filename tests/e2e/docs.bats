@@ -23,3 +23,16 @@ teardown() {
   [ "${lines[-2]}" = 0 ]
   [ "${lines[-1]}" = 1024 ]
 }
+
+@test "docs/monitor.md: the example runs and prints what it says" {
+  script=$(code_block "$BERTH_SOURCE/docs/monitor.md" "## Example")
+  [ -n "$script" ]
+  cd "$BERTH_SOURCE"
+  rm -rf /tmp/mon-demo
+  run bash -euo pipefail -c "$script"
+  rm -rf /tmp/mon-demo
+  [ "$status" -eq 0 ]
+  [ "$(grep -c hello <<<"$output")" -eq 2 ]
+  [ "${lines[-2]}" = 3 ]
+  [ "${lines[-1]}" = 1 ]
+}
