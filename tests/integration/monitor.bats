@@ -7,7 +7,14 @@ setup() {
   bundle_setup
   BERTH_MONITOR=$(dirname "$BERTH_RUNTIME")/berth-monitor
 }
-teardown() { bundle_teardown; }
+# A test that failed half-way may leave its background monitor restarting containers.
+teardown() {
+  if [[ -n ${mon:-} ]]; then
+    kill -KILL "$mon" 2>/dev/null || true
+    wait "$mon" 2>/dev/null || true
+  fi
+  bundle_teardown
+}
 
 # monitor ID BUNDLE DIR [OPTIONS...]: execs berth-monitor (so `monitor ... &` gives its pid).
 monitor() {
