@@ -113,6 +113,7 @@ TEST_F(MigrationsTest, ProcessesOpeningAFreshDatabaseAtOnceMigrateItOnce) {
   std::vector<pid_t> children;
   for (int i = 0; i < 4; ++i)
     children.push_back(testing::fork_child([&] {
+      go.close_writer();
       go.receive();
       OpenOptions options;
       options.migrations = kThree;

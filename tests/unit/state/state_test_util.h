@@ -34,6 +34,12 @@ class Pipe {
     ::close(fds_[0]);
     ::close(fds_[1]);
   }
+  // For the reading side of a fork: without it, the reader's own copy of the write end would keep
+  // receive() from seeing EOF when the other side dies, and a failed test would hang.
+  void close_writer() {
+    ::close(fds_[1]);
+    fds_[1] = -1;
+  }
   void send(char c = 'x') { EXPECT_EQ(::write(fds_[1], &c, 1), 1); }
   // Returns the byte, or 0 at EOF (every writer closed).
   char receive() {
