@@ -24,6 +24,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,7 +32,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <type_traits>
 
 #include "base/error.h"
 #include "state/migrations.h"
@@ -75,9 +75,8 @@ class Statement {
   Statement& bind(int index, std::nullptr_t);
   Statement& bind(int index, std::nullopt_t) { return bind(index, nullptr); }
   // Any integer type (int, pid_t, bool, …) binds as int64. uint64 values above INT64_MAX wrap.
-  template <typename I>
-  requires(std::is_integral_v<I> && !std::is_same_v<I, std::int64_t>) Statement& bind(int index,
-                                                                                      I value) {
+  template <std::integral I>
+  Statement& bind(int index, I value) {
     return bind(index, static_cast<std::int64_t>(value));
   }
   // An empty optional binds NULL.

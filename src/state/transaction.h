@@ -19,9 +19,10 @@ struct sqlite3;
 
 namespace berth::state {
 
-// An open write transaction. Not copyable; movable. commit() makes the changes durable; any other
-// way out of scope (an early return on error, a crash) rolls them back. Nesting is refused: begin()
-// on a Database already inside a transaction is an internal error.
+// An open write transaction. Not copyable; movable. commit() makes the changes visible to every
+// other connection and safe from a crash of this process (power loss: see synchronous=NORMAL in
+// database.cc); any other way out of scope (an early return on error, a crash) rolls them back.
+// Nesting is refused: begin() on a Database already inside a transaction is an internal error.
 //
 // Keep transactions short and free of slow work (no fsync of big files, no waiting on children):
 // every other berth writer waits while one is open. Do file work before (write blob, fsync,
