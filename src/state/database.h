@@ -162,6 +162,7 @@ class Database {
 
  private:
   friend class Transaction;
+  friend class ReadTransaction;
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   static Result<void> exec_on(sqlite3* db, std::string_view sql);
 

@@ -42,6 +42,24 @@ Result<void> Transaction::commit() {
   return {};
 }
 
+Result<ReadTransaction> ReadTransaction::begin(Database& db) {
+  if (db.in_transaction())
+    return Error::make(ErrorKind::internal,
+                       "begin read transaction: a transaction is already open");
+  BERTH_TRY_VOID(Database::exec_on(db.db_, "BEGIN DEFERRED"));
+  ReadTransaction snapshot(db.db_);  // from here on the destructor ends it on every path
+  // A deferred transaction starts reading (and fixes its snapshot) at its first read.
+  BERTH_TRY_VOID(Database::exec_on(db.db_, "SELECT 1 FROM sqlite_master LIMIT 1"));
+  return snapshot;
+}
+
+ReadTransaction::~ReadTransaction() {
+  if (db_ && sqlite3_get_autocommit(db_) == 0) {
+    auto ignored = Database::exec_on(db_, "ROLLBACK");  // nothing was written: ROLLBACK = end
+    (void)ignored;
+  }
+}
+
 namespace detail {
 
 void retry_sleep(int attempt, const RetryPolicy& policy) {

@@ -49,6 +49,28 @@ class Transaction {
   sqlite3* db_;  // not owned; null once committed or rolled back
 };
 
+// A consistent read snapshot across several queries (`ps` joining containers and events, GC
+// walking images then tags): until it ends, commits by other processes stay invisible to this
+// connection. It takes no write lock and blocks no one, but holds back WAL checkpoints: end it
+// promptly. Do not write inside it: upgrading a stale snapshot fails with unavailable at once
+// (SQLITE_BUSY_SNAPSHOT), whatever the busy_timeout. Use Transaction to read-then-write.
+class ReadTransaction {
+ public:
+  // BEGIN and a first read, so the snapshot is taken now rather than at the caller's first query.
+  static Result<ReadTransaction> begin(Database& db);
+
+  ReadTransaction(ReadTransaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+  ReadTransaction& operator=(ReadTransaction&&) = delete;
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+  // Ends the snapshot.
+  ~ReadTransaction();
+
+ private:
+  explicit ReadTransaction(sqlite3* db) : db_(db) {}
+  sqlite3* db_;  // not owned
+};
+
 struct RetryPolicy {
   int attempts = 5;  // total tries, the first included
   std::chrono::milliseconds first_delay{25};

@@ -183,6 +183,22 @@ TEST_F(TransactionTest, BeginImmediateSerialisesWritersButNotReaders) {
   EXPECT_EQ(wait_child(holder), 0);
 }
 
+TEST_F(TransactionTest, ReadTransactionSeesOneSnapshotUntilItEnds) {
+  auto reader = open();
+  auto writer = open();
+  ASSERT_TRUE(reader && writer);
+  ASSERT_TRUE(add_event(*writer, "before"));
+  {
+    auto snapshot = ReadTransaction::begin(*reader);
+    ASSERT_TRUE(snapshot) << snapshot.error().message();
+    ASSERT_TRUE(add_event(*writer, "during"));  // the snapshot does not hold the writer up
+    EXPECT_EQ(count(*reader), 1);
+    EXPECT_EQ(count(*reader, "actor_id = 'during'"), 0);
+  }
+  EXPECT_FALSE(reader->in_transaction());
+  EXPECT_EQ(count(*reader), 2);
+}
+
 TEST(WithRetry, RetriesOnlyUnavailableAndStopsAfterTheAttempts) {
   RetryPolicy fast{.attempts = 4, .first_delay = 1ms, .max_delay = 2ms};
   int calls = 0;
