@@ -1,5 +1,7 @@
 #include "base/log.h"
 
+#include "base/clock.h"
+
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,13 +44,7 @@ void emit(std::string_view level, std::string_view message, bool to_stderr) {
     (void)!::write(2, line.data(), line.size());
   }
   if (g_fd < 0) return;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char when[64];
-  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+  const std::string when = clock::rfc3339_now();
   std::string line;
   if (g_format == Format::json) {
     line = std::string("{\"level\":\"") + std::string(level) + "\",\"msg\":\"" + json_escape(message) +

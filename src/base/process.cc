@@ -4,9 +4,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/unique_fd.h"
 
 namespace berth::proc {
@@ -25,11 +25,6 @@ std::vector<char*> c_strings(const std::vector<std::string>& strings) {
   return out;
 }
 
-int64_t now_ms() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 }  // namespace
 
 Result<int> run(const RunOptions& options) {
@@ -56,7 +51,7 @@ Result<int> run(const RunOptions& options) {
   (void)!::write(write_end.get(), options.input.data(), options.input.size());
   write_end.reset();
 
-  const int64_t deadline = options.timeout_seconds ? now_ms() + *options.timeout_seconds * 1000LL : 0;
+  const int64_t deadline = options.timeout_seconds ? static_cast<int64_t>(clock::monotonic_ms()) + *options.timeout_seconds * 1000LL : 0;
   for (;;) {
     int status = 0;
     pid_t r = ::waitpid(pid, &status, deadline ? WNOHANG : 0);
@@ -66,7 +61,7 @@ Result<int> run(const RunOptions& options) {
       return exit_code_of(status);
     }
     if (r < 0 && errno != EINTR) return Error::from_errno("wait for '{}'", options.path);
-    if (deadline && now_ms() >= deadline) {
+    if (deadline && static_cast<int64_t>(clock::monotonic_ms()) >= deadline) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
       return Error::make(ErrorKind::unavailable, "'{}' ran past its timeout of {}s and was killed",

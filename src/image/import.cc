@@ -1,5 +1,7 @@
 #include "image/import.h"
 
+#include "base/clock.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -36,15 +38,6 @@ std::string host_architecture() {
 #else
   return "unknown";
 #endif
-}
-
-std::string now_rfc3339() {
-  std::time_t t = std::time(nullptr);
-  struct tm tm;
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Where the layer's bytes go: straight into the blob, or through a gzip compressor into it.
@@ -124,7 +117,7 @@ Result<ImportResult> finish_image(ContentStore& store, LayerSink& sink, const Im
   BERTH_TRY_CTX(out.layer, sink.commit(), "store layer");
 
   oci::ImageConfig config;
-  config.created = options.created.empty() ? now_rfc3339() : options.created;
+  config.created = options.created.empty() ? clock::rfc3339_now() : options.created;
   config.architecture = options.architecture.empty() ? host_architecture() : options.architecture;
   config.os = options.os;
   config.config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};

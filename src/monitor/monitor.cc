@@ -6,12 +6,12 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <optional>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
@@ -19,21 +19,6 @@
 
 namespace berth::monitor {
 namespace {
-
-std::string now_rfc3339() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
-}
-
-uint64_t monotonic_ms() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
 
 // Runs the OCI runtime with the given stdio and waits for it (not for the container).
 Result<int> run_runtime(const MonitorOptions& o, std::vector<std::string> args, int out, int err) {
@@ -101,8 +86,8 @@ Result<Run> run_once(const MonitorOptions& o, LogWriter& log, int signal_fd) {
   pid_t pid = std::atoi(pid_text.c_str());
   uint64_t oom_before = oom_kills(o.cgroup_path);
   Run run;
-  run.started_at = now_rfc3339();
-  uint64_t started = monotonic_ms();
+  run.started_at = clock::rfc3339_now();
+  uint64_t started = clock::monotonic_ms();
   BERTH_TRY(int start_status, run_runtime(o, {"start", o.id}, -1, -1));
   if (start_status != 0) {
     (void)run_runtime(o, {"delete", "--force", o.id}, -1, -1);
@@ -129,7 +114,7 @@ Result<Run> run_once(const MonitorOptions& o, LogWriter& log, int signal_fd) {
         (i == 1 ? out_open : err_open) = false;
         continue;
       }
-      BERTH_TRY_VOID(log.write(i == 1 ? "stdout" : "stderr", std::string_view(buf, static_cast<size_t>(got)), now_rfc3339()));
+      BERTH_TRY_VOID(log.write(i == 1 ? "stdout" : "stderr", std::string_view(buf, static_cast<size_t>(got)), clock::rfc3339_now()));
     }
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo info;
@@ -146,9 +131,9 @@ Result<Run> run_once(const MonitorOptions& o, LogWriter& log, int signal_fd) {
         }
     }
   }
-  BERTH_TRY_VOID(log.flush(now_rfc3339()));
-  run.finished_at = now_rfc3339();
-  run.ran_for_ms = monotonic_ms() - started;
+  BERTH_TRY_VOID(log.flush(clock::rfc3339_now()));
+  run.finished_at = clock::rfc3339_now();
+  run.ran_for_ms = clock::monotonic_ms() - started;
   run.oom_killed = oom_kills(o.cgroup_path) > oom_before;
   (void)run_runtime(o, {"delete", "--force", o.id}, -1, -1);
   ::unlink(sys::join_path(o.dir, kPidFile).c_str());
@@ -182,8 +167,8 @@ Result<int> run_monitor(const MonitorOptions& o) {
     if (!o.restart.should_restart(run.exit_code, restarts, stop_requested)) return run.exit_code;
     consecutive = resets_backoff(run.ran_for_ms) ? 0 : consecutive + 1;
     // Wait out the back-off; a stop request during it ends the monitor at once.
-    const uint64_t deadline = monotonic_ms() + restart_delay_ms(consecutive > 0 ? consecutive - 1 : 0);
-    for (uint64_t now = monotonic_ms(); now < deadline; now = monotonic_ms()) {
+    const uint64_t deadline = clock::monotonic_ms() + restart_delay_ms(consecutive > 0 ? consecutive - 1 : 0);
+    for (uint64_t now = clock::monotonic_ms(); now < deadline; now = clock::monotonic_ms()) {
       struct pollfd p{sfd, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(deadline - now)) <= 0) continue;
       struct signalfd_siginfo info;

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "oci/detail/json_fields.h"
+
 namespace berth::oci {
 
 namespace media_type {
@@ -19,74 +21,14 @@ bool is_layer(std::string_view t) {
 
 namespace {
 
-using nlohmann::json;
+using namespace detail;
 
-// Thrown only inside this file and turned into an Error at the parse_* boundary.
-struct FieldError {
-  std::string path;
-  std::string message;
-};
-
-[[noreturn]] void fail(const std::string& path, std::string message) {
-  throw FieldError{path, std::move(message)};
-}
-
-std::string child(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-std::string index(const std::string& path, size_t i) { return fmt::format("{}[{}]", path, i); }
-
-std::string as_string(const json& j, const std::string& path) {
-  if (!j.is_string()) fail(path, fmt::format("expected a string, got {}", j.type_name()));
-  return j.get<std::string>();
-}
-bool as_bool(const json& j, const std::string& path) {
-  if (!j.is_boolean()) fail(path, fmt::format("expected true or false, got {}", j.type_name()));
-  return j.get<bool>();
-}
-int64_t as_int(const json& j, const std::string& path) {
-  if (!j.is_number_integer()) fail(path, fmt::format("expected an integer, got {}", j.dump()));
-  return j.get<int64_t>();
-}
 int64_t as_size(const json& j, const std::string& path) {
   int64_t v = as_int(j, path);
   if (v < 0) fail(path, fmt::format("size must not be negative, got {}", v));
   return v;
 }
-void object(const json& j, const std::string& path) {
-  if (!j.is_object()) fail(path, fmt::format("expected an object, got {}", j.type_name()));
-}
-void array(const json& j, const std::string& path) {
-  if (!j.is_array()) fail(path, fmt::format("expected an array, got {}", j.type_name()));
-}
 
-// Calls fn(value, path) for a present, non-null member.
-template <typename Fn>
-void opt(const json& obj, std::string_view key, const std::string& path, Fn fn) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return;
-  const std::string at = child(path, key);
-  fn(*it, at);
-}
-const json& required(const json& obj, std::string_view key, const std::string& path) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) fail(child(path, key), "required field missing");
-  return *it;
-}
-
-std::vector<std::string> strings(const json& j, const std::string& path) {
-  array(j, path);
-  std::vector<std::string> out;
-  for (size_t i = 0; i < j.size(); ++i) out.push_back(as_string(j[i], index(path, i)));
-  return out;
-}
-std::map<std::string, std::string> string_map(const json& j, const std::string& path) {
-  object(j, path);
-  std::map<std::string, std::string> out;
-  for (auto it = j.begin(); it != j.end(); ++it)
-    out[it.key()] = as_string(it.value(), child(path, it.key()));
-  return out;
-}
 // Docker's {"80/tcp": {}} sets.
 std::set<std::string> key_set(const json& j, const std::string& path) {
   object(j, path);
@@ -242,29 +184,6 @@ ImageConfig parse_image_config_json(const json& j) {
     }
   });
   return c;
-}
-
-template <typename T, typename Fn>
-Result<T> parse_with(std::string_view text, std::string_view source, Fn fn) {
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    try {
-      auto unused = json::parse(text.begin(), text.end());
-      (void)unused;
-    } catch (const json::parse_error& e) {
-      std::string what = e.what();
-      auto pos = what.find("] ");
-      return Error::make(ErrorKind::invalid_argument, "{}: malformed JSON: {}", source,
-                         pos == std::string::npos ? what : what.substr(pos + 2));
-    }
-    return Error::make(ErrorKind::invalid_argument, "{}: malformed JSON", source);
-  }
-  try {
-    return fn(j);
-  } catch (const FieldError& e) {
-    return Error::make(ErrorKind::invalid_argument, "{}: {}: {}", source,
-                       e.path.empty() ? "(top)" : e.path, e.message);
-  }
 }
 
 // Serialisation. nlohmann's default object is a std::map, so keys come out sorted.

@@ -6,96 +6,12 @@
 #include <set>
 
 #include "base/sys.h"
+#include "oci/detail/json_fields.h"
 
 namespace berth::oci {
 namespace {
 
-using nlohmann::json;
-
-// Thrown only inside this file and turned into an Error at the parse_* boundary.
-struct FieldError {
-  std::string path;
-  std::string message;
-};
-
-[[noreturn]] void fail(const std::string& path, std::string message) {
-  throw FieldError{path, std::move(message)};
-}
-
-std::string child(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-std::string index(const std::string& path, size_t i) { return fmt::format("{}[{}]", path, i); }
-
-const char* type_name(const json& j) { return j.type_name(); }
-
-std::string as_string(const json& j, const std::string& path) {
-  if (!j.is_string()) fail(path, fmt::format("expected a string, got {}", type_name(j)));
-  return j.get<std::string>();
-}
-bool as_bool(const json& j, const std::string& path) {
-  if (!j.is_boolean()) fail(path, fmt::format("expected true or false, got {}", type_name(j)));
-  return j.get<bool>();
-}
-int64_t as_int(const json& j, const std::string& path) {
-  if (!j.is_number_integer()) fail(path, fmt::format("expected an integer, got {}", j.dump()));
-  return j.get<int64_t>();
-}
-uint64_t as_uint(const json& j, const std::string& path) {
-  if (j.is_number_unsigned()) return j.get<uint64_t>();
-  if (j.is_number_integer() && j.get<int64_t>() >= 0) return static_cast<uint64_t>(j.get<int64_t>());
-  fail(path, fmt::format("expected a non-negative integer, got {}", j.dump()));
-}
-uint32_t as_u32(const json& j, const std::string& path) {
-  uint64_t v = as_uint(j, path);
-  if (v > UINT32_MAX) fail(path, fmt::format("value {} is out of range", v));
-  return static_cast<uint32_t>(v);
-}
-uint16_t as_u16(const json& j, const std::string& path) {
-  uint64_t v = as_uint(j, path);
-  if (v > UINT16_MAX) fail(path, fmt::format("value {} is out of range", v));
-  return static_cast<uint16_t>(v);
-}
-
-const json& object(const json& j, const std::string& path) {
-  if (!j.is_object()) fail(path, fmt::format("expected an object, got {}", type_name(j)));
-  return j;
-}
-const json& array(const json& j, const std::string& path) {
-  if (!j.is_array()) fail(path, fmt::format("expected an array, got {}", type_name(j)));
-  return j;
-}
-
-// Calls fn(value, path) for a present, non-null member.
-template <typename Fn>
-void opt(const json& obj, std::string_view key, const std::string& path, Fn fn) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return;
-  const std::string at = child(path, key);
-  fn(*it, at);
-}
-
-std::vector<std::string> strings(const json& j, const std::string& path) {
-  std::vector<std::string> out;
-  array(j, path);
-  for (size_t i = 0; i < j.size(); ++i) out.push_back(as_string(j[i], index(path, i)));
-  return out;
-}
-
-template <typename T, typename Fn>
-std::vector<T> list(const json& j, const std::string& path, Fn fn) {
-  std::vector<T> out;
-  array(j, path);
-  for (size_t i = 0; i < j.size(); ++i) out.push_back(fn(j[i], index(path, i)));
-  return out;
-}
-
-std::map<std::string, std::string> string_map(const json& j, const std::string& path) {
-  std::map<std::string, std::string> out;
-  object(j, path);
-  for (auto it = j.begin(); it != j.end(); ++it) out[it.key()] = as_string(it.value(), child(path, it.key()));
-  return out;
-}
+using namespace detail;
 
 const std::set<std::string>& rlimit_names() {
   static const std::set<std::string> names = {
@@ -464,29 +380,6 @@ Spec parse_spec_json(const json& j) {
     if (!uts || !uts->path.empty()) fail("hostname", "setting a hostname needs a new uts namespace");
   }
   return s;
-}
-
-template <typename T, typename Fn>
-Result<T> parse_with(std::string_view text, std::string_view source, Fn fn) {
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    // Re-parse with exceptions to get the position of the first error.
-    try {
-      auto unused = json::parse(text.begin(), text.end());
-      (void)unused;
-    } catch (const json::parse_error& e) {
-      std::string what = e.what();
-      auto pos = what.find("] ");
-      return Error::make(ErrorKind::invalid_argument, "{}: malformed JSON: {}", source,
-                         pos == std::string::npos ? what : what.substr(pos + 2));
-    }
-    return Error::make(ErrorKind::invalid_argument, "{}: malformed JSON", source);
-  }
-  try {
-    return fn(j);
-  } catch (const FieldError& e) {
-    return Error::make(ErrorKind::invalid_argument, "{}: {}: {}", source, e.path.empty() ? "(top)" : e.path, e.message);
-  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include <thread>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
@@ -125,7 +126,7 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   record.id = options.id;
   record.bundle = bundle;
   record.rootfs = *rootfs;
-  record.created = now_rfc3339();
+  record.created = clock::rfc3339_now();
   record.owner = "root";
   record.cgroup_path = cgroup_path;
   record.cgroup_mode = cgroup_mode;

@@ -67,6 +67,5 @@ unsigned long long process_start_time(pid_t pid);
 // The state JSON of the runtime spec (ociVersion, id, status, pid, bundle, annotations) plus
 // rootfs, created, owner as runc prints them.
 std::string state_json(const ContainerRecord& record, Status status, int indent = 2);
-std::string now_rfc3339();
 
 }  // namespace berth::runtime
