@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,6 +148,12 @@ Result<void> mount(const std::string& source, const std::string& target, const s
     return Error::from_errno("mount '{}' on '{}' (type '{}', options '{}')", source, target, type,
                              data);
   return {};
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> socket_pair(int type) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0) return Error::from_errno("socketpair");
+  return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
 }
 
 std::vector<std::string> split(std::string_view text, char separator) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -42,6 +43,9 @@ bool exists(const std::string& path);
 
 Result<void> mount(const std::string& source, const std::string& target, const std::string& type,
                    unsigned long flags, const std::string& data);
+
+// A connected AF_UNIX socket pair (close-on-exec) of the given type (SOCK_STREAM, SOCK_SEQPACKET).
+Result<std::pair<UniqueFd, UniqueFd>> socket_pair(int type);
 
 // Splits "a/b//c" into {"a","b","c"}.
 std::vector<std::string> split(std::string_view text, char separator);

@@ -1,5 +1,7 @@
 #include "runtime/detail/console.h"
 
+#include "base/sys.h"
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,18 @@ Result<UniqueFd> connect_unix(const std::string& path) {
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
     return Error::from_errno("connect to console socket '{}'", path);
   return sock;
+}
+
+Result<ConsoleChannel> open_console_channel(const std::string& console_socket) {
+  ConsoleChannel channel;
+  if (console_socket.empty()) {
+    BERTH_TRY(auto pair, sys::socket_pair(SOCK_STREAM));
+    channel.own_end = std::move(pair.first);
+    channel.to_container = std::move(pair.second);
+  } else {
+    BERTH_TRY_CTX(channel.to_container, connect_unix(console_socket), "console socket");
+  }
+  return channel;
 }
 
 Result<void> send_fd(int socket, int fd, std::string_view name) {

@@ -139,17 +139,13 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
       return Error::from_errno("mkfifo '{}'", dir.fifo_path());
     BERTH_TRY_CTX(fifo, sys::open(dir.fifo_path(), O_PATH), "open exec fifo");
   }
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return Error::from_errno("socketpair");
-  UniqueFd parent_sync(pair[0]), child_sync(pair[1]);
+  BERTH_TRY(auto sync_pair, sys::socket_pair(SOCK_SEQPACKET));
+  UniqueFd parent_sync = std::move(sync_pair.first), child_sync = std::move(sync_pair.second);
   UniqueFd console, own_console;
-  if (own_terminal) {
-    int pty_pair[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty_pair) < 0) return Error::from_errno("socketpair");
-    own_console.reset(pty_pair[0]);
-    console.reset(pty_pair[1]);
-  } else if (spec.process->terminal) {
-    BERTH_TRY_CTX(console, connect_unix(options.console_socket), "console socket");
+  if (spec.process->terminal) {
+    BERTH_TRY(auto channel, open_console_channel(options.console_socket));
+    console = std::move(channel.to_container);
+    own_console = std::move(channel.own_end);
   }
 
   int clone_flags = 0;

@@ -143,17 +143,13 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
     ns_fds.push_back(std::move(fd));
   }
   UniqueFd console, own_console;
-  if (own_terminal) {
-    int pty_pair[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty_pair) < 0) return Error::from_errno("socketpair");
-    own_console.reset(pty_pair[0]);
-    console.reset(pty_pair[1]);
-  } else if (process.terminal) {
-    BERTH_TRY_CTX(console, connect_unix(options.console_socket), "console socket");
+  if (process.terminal) {
+    BERTH_TRY(auto channel, open_console_channel(options.console_socket));
+    console = std::move(channel.to_container);
+    own_console = std::move(channel.own_end);
   }
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return Error::from_errno("socketpair");
-  UniqueFd parent_sync(pair[0]), child_sync(pair[1]);
+  BERTH_TRY(auto sync_pair, sys::socket_pair(SOCK_SEQPACKET));
+  UniqueFd parent_sync = std::move(sync_pair.first), child_sync = std::move(sync_pair.second);
 
   std::optional<BlockedSignals> blocked;
   if (!options.detach) blocked.emplace();

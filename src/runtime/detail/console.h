@@ -15,6 +15,14 @@ Result<UniqueFd> connect_unix(const std::string& path);
 Result<void> send_fd(int socket, int fd, std::string_view name);
 Result<UniqueFd> receive_fd(int socket);
 
+// Where the container's pty master goes: to the caller's --console-socket, or, when that is
+// empty, back to us over a socket pair (`own_end`) so that we relay the terminal ourselves.
+struct ConsoleChannel {
+  UniqueFd to_container;  // the container side sends the master here
+  UniqueFd own_end;       // valid when we relay: receive_fd() on it
+};
+Result<ConsoleChannel> open_console_channel(const std::string& console_socket);
+
 struct Pty {
   UniqueFd master;
   UniqueFd slave;
