@@ -1,0 +1,26 @@
+// engine/layout.h — where the engine keeps things on disk (docs/architecture.md "Files on disk").
+// Every path the engine touches is named here, so tests and `system check` agree with the code.
+#pragma once
+
+#include <string>
+
+namespace berth::engine {
+
+struct Layout {
+  std::string root = "/var/lib/berth";  // --root / BERTH_ROOT: persistent state
+  std::string run_root = "/run/berth";  // --run-root / BERTH_RUN_ROOT: gone after a reboot
+
+  std::string database() const { return root + "/berth.db"; }
+  std::string content() const { return root; }  // OCI layout: oci-layout, blobs/, ingest/
+  std::string layers() const { return root + "/layers"; }
+  std::string layer(const std::string& chain_hex) const { return layers() + "/" + chain_hex; }
+  std::string containers() const { return root + "/containers"; }
+  std::string container(const std::string& id) const { return containers() + "/" + id; }
+  std::string volumes() const { return root + "/volumes"; }
+  std::string volume(const std::string& name) const { return volumes() + "/" + name; }
+  std::string volume_data(const std::string& name) const { return volume(name) + "/data"; }
+  std::string runtime_root() const { return run_root + "/runtime"; }
+  std::string locks() const { return run_root + "/locks"; }
+};
+
+}  // namespace berth::engine
