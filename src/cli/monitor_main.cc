@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
       {"restart", true, "no, on-failure[:N], always or unless-stopped"},
       {"log-max-size", true, "rotate log.jsonl past this many bytes (default 10 MiB)"},
       {"log-max-files", true, "log files kept, current included (default 3)"},
+      {"unmount", true, "detach this mount (the container's rootfs) when all is over"},
+      {"exit-command", true, "run this program when all is over (not waited for)"},
+      {"exit-arg", true, "an argument for --exit-command (repeat for several)"},
       {"h,help", false, "this help"}};
   auto parsed = cli::parse_args(args, 1, specs, "berth-monitor");
   if (!parsed || parsed->flag("help") || parsed->positionals.size() != 1) {
@@ -30,10 +33,12 @@ int main(int argc, char** argv) {
   }
   monitor::MonitorOptions o;
   o.id = parsed->positionals[0];
-  o.runtime = parsed->value("runtime", "berth-runtime");
-  o.runtime_root = parsed->value("runtime-root", "/run/berth/runtime");
-  o.bundle = parsed->value("bundle", ".");
   o.dir = parsed->value("dir", ".");
+  o.unmount_at_end = parsed->value("unmount");
+  if (std::string command = parsed->value("exit-command"); !command.empty()) {
+    o.exit_command.push_back(command);
+    for (const auto& arg : parsed->values_of("exit-arg")) o.exit_command.push_back(arg);
+  }
   o.cgroup_path = parsed->value("cgroup-path");
   auto policy = monitor::RestartPolicy::parse(parsed->value("restart", "no"));
   if (!policy) {
@@ -43,7 +48,10 @@ int main(int argc, char** argv) {
   o.restart = *policy;
   o.log_max_size = std::stoull(parsed->value("log-max-size", std::to_string(10 << 20)));
   o.log_max_files = static_cast<unsigned>(std::stoul(parsed->value("log-max-files", "3")));
-  auto code = monitor::run_monitor(o);
+  monitor::ExecRuntime runtime(parsed->value("runtime", "berth-runtime"),
+                               parsed->value("runtime-root", "/run/berth/runtime"),
+                               parsed->value("bundle", "."), o.id, o.dir);
+  auto code = monitor::run_monitor(o, runtime);
   if (!code) {
     log::error(code.error().message());
     return 1;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -19,33 +20,6 @@
 
 namespace berth::monitor {
 namespace {
-
-// Runs the OCI runtime with the given stdio and waits for it (not for the container).
-Result<int> run_runtime(const MonitorOptions& o, std::vector<std::string> args, int out, int err) {
-  std::vector<std::string> argv = {o.runtime, "--root", o.runtime_root, "--log",
-                                   sys::join_path(o.dir, "runtime.log"), "--log-format", "json"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  pid_t pid = ::fork();
-  if (pid < 0) return Error::from_errno("fork the runtime");
-  if (pid == 0) {
-    int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0);
-    ::dup2(out >= 0 ? out : null, 1);
-    ::dup2(err >= 0 ? err : null, 2);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    ::execv(o.runtime.c_str(), cargv.data());
-    _exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return proc::exit_code_of(status);
-}
 
 // The kernel's count of OOM kills in the container's memory cgroup (v1 or v2), 0 if unknown.
 uint64_t oom_kills(const std::string& cgroup_path) {
@@ -68,33 +42,24 @@ struct Run {
 };
 
 // One start of the container, from create to delete.
-Result<Run> run_once(const MonitorOptions& o, LogWriter& log, int signal_fd) {
+Result<Run> run_once(const MonitorOptions& o, RuntimeDriver& runtime, LogWriter& log, int signal_fd) {
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) return Error::from_errno("pipe");
   UniqueFd out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
-  std::string pid_file = sys::join_path(o.dir, "container.pid");
-  BERTH_TRY(int created, run_runtime(o, {"create", "--bundle", o.bundle, "--pid-file", pid_file, o.id},
-                                     out_w.get(), err_w.get()));
+  BERTH_TRY(pid_t pid, runtime.create(o.stdin_fd, out_w.get(), err_w.get()));
   out_w.reset();
   err_w.reset();
-  if (created != 0) {
-    auto why = sys::read_file(sys::join_path(o.dir, "runtime.log"));
-    return Error::make(ErrorKind::failed_precondition, "create container '{}' failed (status {}); runtime log: {}",
-                       o.id, created, why ? *why : "none");
-  }
-  BERTH_TRY(auto pid_text, sys::read_file(pid_file));
-  pid_t pid = std::atoi(pid_text.c_str());
   uint64_t oom_before = oom_kills(o.cgroup_path);
   Run run;
   run.started_at = clock::rfc3339_now();
   uint64_t started = clock::monotonic_ms();
-  BERTH_TRY(int start_status, run_runtime(o, {"start", o.id}, -1, -1));
-  if (start_status != 0) {
-    (void)run_runtime(o, {"delete", "--force", o.id}, -1, -1);
-    return Error::make(ErrorKind::failed_precondition, "start container '{}' failed (status {})", o.id, start_status);
+  if (auto started_ok = runtime.start(); !started_ok) {
+    runtime.remove();
+    return started_ok.error();
   }
   BERTH_TRY_VOID(sys::atomic_write(sys::join_path(o.dir, kPidFile), fmt::format("{{\"pid\":{}}}", pid), 0644,
                                    sys::Durability::process_crash));
+  if (o.on_started) o.on_started(pid);
 
   bool exited = false;
   bool out_open = true, err_open = true;
@@ -114,7 +79,9 @@ Result<Run> run_once(const MonitorOptions& o, LogWriter& log, int signal_fd) {
         (i == 1 ? out_open : err_open) = false;
         continue;
       }
-      BERTH_TRY_VOID(log.write(i == 1 ? "stdout" : "stderr", std::string_view(buf, static_cast<size_t>(got)), clock::rfc3339_now()));
+      std::string_view chunk(buf, static_cast<size_t>(got));
+      if (int echo = i == 1 ? o.echo_stdout : o.echo_stderr; echo >= 0) (void)sys::write_all(echo, chunk);
+      BERTH_TRY_VOID(log.write(i == 1 ? "stdout" : "stderr", chunk, clock::rfc3339_now()));
     }
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo info;
@@ -135,14 +102,106 @@ Result<Run> run_once(const MonitorOptions& o, LogWriter& log, int signal_fd) {
   run.finished_at = clock::rfc3339_now();
   run.ran_for_ms = clock::monotonic_ms() - started;
   run.oom_killed = oom_kills(o.cgroup_path) > oom_before;
-  (void)run_runtime(o, {"delete", "--force", o.id}, -1, -1);
+  runtime.remove();
   ::unlink(sys::join_path(o.dir, kPidFile).c_str());
   return run;
 }
 
+// Starts `command` in its own session and does not wait for it: the monitor is about to exit.
+void spawn_detached(const std::vector<std::string>& command) {
+  if (command.empty()) return;
+  pid_t pid = ::fork();
+  if (pid != 0) return;
+  ::setsid();
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::vector<char*> argv;
+  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execv(argv[0], argv.data());
+  _exit(127);
+}
+
+// The message of the runtime's last log record (JSON lines: {"level":…,"msg":"…",…}).
+std::string last_runtime_error(const std::string& log) {
+  std::string line;
+  for (const auto& l : sys::split(log, '\n'))
+    if (!l.empty()) line = l;
+  auto at = line.find("\"msg\":\"");
+  if (at == std::string::npos) return line;
+  std::string msg;
+  for (size_t i = at + 7; i < line.size() && line[i] != '"'; ++i) {
+    if (line[i] == '\\' && i + 1 < line.size()) {
+      ++i;
+      msg += line[i] == 'n' ? '\n' : line[i];
+    } else {
+      msg += line[i];
+    }
+  }
+  return msg;
+}
+
+Result<int> monitor_loop(const MonitorOptions& o, RuntimeDriver& runtime);
+
 }  // namespace
 
-Result<int> run_monitor(const MonitorOptions& o) {
+Result<int> run_monitor(const MonitorOptions& o, RuntimeDriver& runtime) {
+  BERTH_TRY(int code, monitor_loop(o, runtime));
+  if (!o.unmount_at_end.empty()) ::umount2(o.unmount_at_end.c_str(), MNT_DETACH);
+  spawn_detached(o.exit_command);
+  return code;
+}
+
+Result<pid_t> ExecRuntime::create(int in, int out, int err) {
+  std::string pid_file = sys::join_path(dir_, "container.pid");
+  BERTH_TRY(int created, run({"create", "--bundle", bundle_, "--pid-file", pid_file, id_}, in, out, err));
+  if (created != 0) {
+    auto log = sys::read_file(sys::join_path(dir_, "runtime.log"));
+    return Error::make(ErrorKind::failed_precondition, "create container '{}' failed (status {}): {}", id_,
+                       created, log ? last_runtime_error(*log) : "no runtime log");
+  }
+  BERTH_TRY(auto pid_text, sys::read_file(pid_file));
+  return static_cast<pid_t>(std::atoi(pid_text.c_str()));
+}
+
+Result<void> ExecRuntime::start() {
+  BERTH_TRY(int status, run({"start", id_}, -1, -1, -1));
+  if (status != 0) return Error::make(ErrorKind::failed_precondition, "start container '{}' failed (status {})", id_, status);
+  return {};
+}
+
+void ExecRuntime::remove() { (void)run({"delete", "--force", id_}, -1, -1, -1); }
+
+// Runs the OCI runtime with the given stdio and waits for it (not for the container).
+Result<int> ExecRuntime::run(std::vector<std::string> args, int in, int out, int err) {
+  std::vector<std::string> argv = {binary_, "--root", root_, "--log", sys::join_path(dir_, "runtime.log"),
+                                   "--log-format", "json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = ::fork();
+  if (pid < 0) return Error::from_errno("fork the runtime");
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(in >= 0 ? in : null, 0);
+    ::dup2(out >= 0 ? out : null, 1);
+    ::dup2(err >= 0 ? err : null, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    ::execv(binary_.c_str(), cargv.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return proc::exit_code_of(status);
+}
+
+namespace {
+Result<int> monitor_loop(const MonitorOptions& o, RuntimeDriver& runtime) {
   BERTH_TRY_VOID(sys::mkdir_all(o.dir, 0700));
   // The container's parent (the runtime) exits after create: we adopt and reap it.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return Error::from_errno("become a subreaper");
@@ -157,7 +216,8 @@ Result<int> run_monitor(const MonitorOptions& o) {
 
   unsigned restarts = 0, consecutive = 0;
   for (;;) {
-    BERTH_TRY(Run run, run_once(o, log, sfd));
+    BERTH_TRY(Run run, run_once(o, runtime, log, sfd));
+    if (o.on_exited) o.on_exited();
     bool stop_requested = run.terminated || sys::exists(sys::join_path(o.dir, kStopRequestFile));
     BERTH_TRY_VOID(sys::atomic_write(
         sys::join_path(o.dir, kExitFile),
@@ -181,4 +241,5 @@ Result<int> run_monitor(const MonitorOptions& o) {
   }
 }
 
+}  // namespace
 }  // namespace berth::monitor

@@ -197,6 +197,8 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
 
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, clone_flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (pid == 0) {
+    for (int fd = 0; fd < 3; ++fd)
+      if (options.stdio[fd] >= 0 && options.stdio[fd] != fd) ::dup2(options.stdio[fd], fd);
     parent_sync.reset();
     ::close(dir.lock_fd());  // the lock must not outlive `create` through the child
     container_init(ctx);

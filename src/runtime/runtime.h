@@ -27,6 +27,9 @@ struct CreateOptions {
   int preserve_fds = 0;
   bool no_pivot = false;
   bool no_new_keyring = false;
+  // The container's stdin, stdout and stderr; -1 inherits the caller's. For callers that run
+  // containers in-process (a foreground `berth run`) and own the pipes to them.
+  int stdio[3] = {-1, -1, -1};
 };
 
 // create: the container process waits, fully set up, for `start`.

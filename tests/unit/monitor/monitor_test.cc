@@ -2,7 +2,10 @@
 #include <unistd.h>
 
 #include "base/sys.h"
+#include <signal.h>
+
 #include "monitor/log_writer.h"
+#include "monitor/monitor.h"
 #include "monitor/restart_policy.h"
 
 namespace berth::monitor {
@@ -84,6 +87,99 @@ TEST_F(LogWriterTest, RotatesBySizeKeepingMaxFiles) {
   EXPECT_FALSE(sys::exists(dir_ + "/log.jsonl.3"));
   EXPECT_LE(read("log.jsonl").size(), 200u);
   EXPECT_NE(read("log.jsonl").find("line 19"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::monitor
+
+// The monitor loop against a stand-in runtime: a shell forked with the monitor's stdio. No
+// root, no containers: what is tested is the loop (log, echo, restarts, exit record).
+namespace berth::monitor {
+namespace {
+
+class ShellRuntime : public RuntimeDriver {
+ public:
+  explicit ShellRuntime(std::string script) : script_(std::move(script)) {}
+  Result<pid_t> create(int in, int out, int err) override {
+    ++creates;
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      if (in >= 0) ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::execl("/bin/sh", "sh", "-c", script_.c_str(), nullptr);
+      _exit(127);
+    }
+    return pid;
+  }
+  Result<void> start() override { return {}; }
+  void remove() override { ++removes; }
+  int creates = 0, removes = 0;
+
+ private:
+  std::string script_;
+};
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/berth-monitor-test-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { (void)sys::remove_all(path); }
+  std::string path;
+};
+
+TEST(MonitorLoop, LogsEchoesAndRecordsTheExit) {
+  TempDir dir;
+  int echo[2];
+  ASSERT_EQ(::pipe(echo), 0);
+  MonitorOptions o;
+  o.id = "test";
+  o.dir = dir.path;
+  o.echo_stdout = echo[1];
+  pid_t seen = 0;
+  o.on_started = [&](pid_t pid) { seen = pid; };
+  ShellRuntime runtime("echo out; echo err >&2; exit 3");
+  auto code = run_monitor(o, runtime);
+  ::close(echo[1]);
+  ASSERT_TRUE(code) << code.error().message();
+  EXPECT_EQ(*code, 3);
+  EXPECT_GT(seen, 0);
+  EXPECT_EQ(runtime.removes, 1);
+  char buf[64] = {};
+  EXPECT_EQ(::read(echo[0], buf, sizeof buf), 4);
+  EXPECT_STREQ(buf, "out\n");
+  ::close(echo[0]);
+  auto log = sys::read_file(dir.path + "/log.jsonl");
+  ASSERT_TRUE(log);
+  EXPECT_NE(log->find(R"("stream":"stdout")"), std::string::npos);
+  EXPECT_NE(log->find(R"("log":"err\n")"), std::string::npos);
+  auto exit = sys::read_file(dir.path + "/exit.json");
+  ASSERT_TRUE(exit);
+  EXPECT_NE(exit->find(R"("exitCode":3)"), std::string::npos);
+  EXPECT_FALSE(sys::exists(dir.path + "/monitor.json"));
+}
+
+TEST(MonitorLoop, RestartsOnFailureUpToTheLimit) {
+  TempDir dir;
+  MonitorOptions o;
+  o.id = "test";
+  o.dir = dir.path;
+  o.restart = *RestartPolicy::parse("on-failure:2");
+  int exits = 0;
+  o.on_exited = [&] { ++exits; };
+  ShellRuntime runtime("exit 1");
+  auto code = run_monitor(o, runtime);
+  ASSERT_TRUE(code) << code.error().message();
+  EXPECT_EQ(*code, 1);
+  EXPECT_EQ(runtime.creates, 3);
+  EXPECT_EQ(exits, 3);
+  auto exit = sys::read_file(dir.path + "/exit.json");
+  ASSERT_TRUE(exit);
+  EXPECT_NE(exit->find(R"("restartCount":2)"), std::string::npos);
 }
 
 }  // namespace
