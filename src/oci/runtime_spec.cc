@@ -382,6 +382,218 @@ Spec parse_spec_json(const json& j) {
   return s;
 }
 
+// Writers: the inverse of the parsers above. Each put() leaves out what parsing would default
+// (empty string, empty list or map, unset optional, false).
+void put(json& j, const char* key, const std::string& value) {
+  if (!value.empty()) j[key] = value;
+}
+template <typename T>
+void put(json& j, const char* key, const std::optional<T>& value) {
+  if (value) j[key] = *value;
+}
+template <typename T>
+void put(json& j, const char* key, const std::vector<T>& values) {
+  if (!values.empty()) j[key] = values;
+}
+void put(json& j, const char* key, const std::map<std::string, std::string>& values) {
+  if (!values.empty()) j[key] = values;
+}
+void put_flag(json& j, const char* key, bool value) {
+  if (value) j[key] = true;
+}
+template <typename T, typename Fn>
+void put_list(json& j, const char* key, const std::vector<T>& values, Fn write) {
+  if (values.empty()) return;
+  json out = json::array();
+  for (const T& value : values) out.push_back(write(value));
+  j[key] = std::move(out);
+}
+
+json write_process(const Process& p) {
+  json j = json::object();
+  put_flag(j, "terminal", p.terminal);
+  if (p.console_size)
+    j["consoleSize"] = {{"height", p.console_size->height}, {"width", p.console_size->width}};
+  json user = {{"uid", p.user.uid}, {"gid", p.user.gid}};
+  put(user, "umask", p.user.umask);
+  put(user, "additionalGids", p.user.additional_gids);
+  j["user"] = std::move(user);
+  j["args"] = p.args;
+  put(j, "env", p.env);
+  j["cwd"] = p.cwd;
+  if (p.capabilities) {
+    json caps = json::object();
+    put(caps, "bounding", p.capabilities->bounding);
+    put(caps, "effective", p.capabilities->effective);
+    put(caps, "inheritable", p.capabilities->inheritable);
+    put(caps, "permitted", p.capabilities->permitted);
+    put(caps, "ambient", p.capabilities->ambient);
+    j["capabilities"] = std::move(caps);
+  }
+  put_list(j, "rlimits", p.rlimits, [](const Rlimit& r) {
+    return json{{"type", r.type}, {"hard", r.hard}, {"soft", r.soft}};
+  });
+  put_flag(j, "noNewPrivileges", p.no_new_privileges);
+  put(j, "oomScoreAdj", p.oom_score_adj);
+  put(j, "apparmorProfile", p.apparmor_profile);
+  put(j, "selinuxLabel", p.selinux_label);
+  return j;
+}
+
+json write_hook(const Hook& h) {
+  json j = {{"path", h.path}};
+  put(j, "args", h.args);
+  put(j, "env", h.env);
+  put(j, "timeout", h.timeout);
+  return j;
+}
+
+json write_mapping(const IdMapping& m) {
+  return {{"containerID", m.container_id}, {"hostID", m.host_id}, {"size", m.size}};
+}
+
+json write_throttle(const ThrottleDevice& t) {
+  return {{"major", t.major}, {"minor", t.minor}, {"rate", t.rate}};
+}
+
+json write_resources(const Resources& r) {
+  json j = json::object();
+  put_list(j, "devices", r.devices, [](const DeviceRule& d) {
+    json x = {{"allow", d.allow}, {"type", d.type}, {"access", d.access}};
+    put(x, "major", d.major);
+    put(x, "minor", d.minor);
+    return x;
+  });
+  if (r.memory) {
+    const Memory& m = *r.memory;
+    json x = json::object();
+    put(x, "limit", m.limit);
+    put(x, "reservation", m.reservation);
+    put(x, "swap", m.swap);
+    put(x, "kernel", m.kernel);
+    put(x, "kernelTCP", m.kernel_tcp);
+    put(x, "swappiness", m.swappiness);
+    put(x, "disableOOMKiller", m.disable_oom_killer);
+    j["memory"] = std::move(x);
+  }
+  if (r.cpu) {
+    const Cpu& c = *r.cpu;
+    json x = json::object();
+    put(x, "shares", c.shares);
+    put(x, "quota", c.quota);
+    put(x, "period", c.period);
+    put(x, "realtimeRuntime", c.realtime_runtime);
+    put(x, "realtimePeriod", c.realtime_period);
+    put(x, "cpus", c.cpus);
+    put(x, "mems", c.mems);
+    put(x, "idle", c.idle);
+    j["cpu"] = std::move(x);
+  }
+  if (r.pids_limit) j["pids"] = {{"limit", *r.pids_limit}};
+  if (r.block_io) {
+    const BlockIo& b = *r.block_io;
+    json x = json::object();
+    put(x, "weight", b.weight);
+    put(x, "leafWeight", b.leaf_weight);
+    put_list(x, "weightDevice", b.weight_device, [](const WeightDevice& w) {
+      json y = {{"major", w.major}, {"minor", w.minor}};
+      put(y, "weight", w.weight);
+      put(y, "leafWeight", w.leaf_weight);
+      return y;
+    });
+    put_list(x, "throttleReadBpsDevice", b.throttle_read_bps, write_throttle);
+    put_list(x, "throttleWriteBpsDevice", b.throttle_write_bps, write_throttle);
+    put_list(x, "throttleReadIOPSDevice", b.throttle_read_iops, write_throttle);
+    put_list(x, "throttleWriteIOPSDevice", b.throttle_write_iops, write_throttle);
+    j["blockIO"] = std::move(x);
+  }
+  put_list(j, "hugepageLimits", r.hugepage_limits, [](const HugepageLimit& h) {
+    return json{{"pageSize", h.page_size}, {"limit", h.limit}};
+  });
+  put(j, "unified", r.unified);
+  return j;
+}
+
+json write_seccomp(const Seccomp& s) {
+  json j = {{"defaultAction", s.default_action}};
+  put(j, "defaultErrnoRet", s.default_errno_ret);
+  put(j, "architectures", s.architectures);
+  put(j, "flags", s.flags);
+  put(j, "listenerPath", s.listener_path);
+  put_list(j, "syscalls", s.syscalls, [](const SeccompSyscall& sc) {
+    json x = {{"names", sc.names}, {"action", sc.action}};
+    put(x, "errnoRet", sc.errno_ret);
+    put_list(x, "args", sc.args, [](const SeccompArg& a) {
+      json y = {{"index", a.index}, {"value", a.value}, {"op", a.op}};
+      if (a.value_two != 0) y["valueTwo"] = a.value_two;
+      return y;
+    });
+    return x;
+  });
+  return j;
+}
+
+json write_linux(const Linux& l) {
+  json j = json::object();
+  put_list(j, "namespaces", l.namespaces, [](const Namespace& ns) {
+    json x = {{"type", ns.type}};
+    put(x, "path", ns.path);
+    return x;
+  });
+  put_list(j, "uidMappings", l.uid_mappings, write_mapping);
+  put_list(j, "gidMappings", l.gid_mappings, write_mapping);
+  put_list(j, "devices", l.devices, [](const Device& d) {
+    json x = {{"type", d.type}, {"path", d.path}, {"major", d.major}, {"minor", d.minor}};
+    put(x, "fileMode", d.file_mode);
+    put(x, "uid", d.uid);
+    put(x, "gid", d.gid);
+    return x;
+  });
+  put(j, "cgroupsPath", l.cgroups_path);
+  if (l.resources) j["resources"] = write_resources(*l.resources);
+  put(j, "rootfsPropagation", l.rootfs_propagation);
+  put(j, "maskedPaths", l.masked_paths);
+  put(j, "readonlyPaths", l.readonly_paths);
+  if (l.seccomp) j["seccomp"] = write_seccomp(*l.seccomp);
+  put(j, "sysctl", l.sysctl);
+  put(j, "mountLabel", l.mount_label);
+  return j;
+}
+
+json write_spec(const Spec& s) {
+  json j = {{"ociVersion", s.oci_version.empty() ? kRuntimeSpecVersion : s.oci_version}};
+  if (s.process) j["process"] = write_process(*s.process);
+  json root = {{"path", s.root.path}};
+  put_flag(root, "readonly", s.root.readonly);
+  j["root"] = std::move(root);
+  put(j, "hostname", s.hostname);
+  put(j, "domainname", s.domainname);
+  put_list(j, "mounts", s.mounts, [](const Mount& m) {
+    json x = {{"destination", m.destination}};
+    put(x, "type", m.type);
+    put(x, "source", m.source);
+    put(x, "options", m.options);
+    return x;
+  });
+  json hooks = json::object();
+  put_list(hooks, "prestart", s.hooks.prestart, write_hook);
+  put_list(hooks, "createRuntime", s.hooks.create_runtime, write_hook);
+  put_list(hooks, "createContainer", s.hooks.create_container, write_hook);
+  put_list(hooks, "startContainer", s.hooks.start_container, write_hook);
+  put_list(hooks, "poststart", s.hooks.poststart, write_hook);
+  put_list(hooks, "poststop", s.hooks.poststop, write_hook);
+  if (!hooks.empty()) j["hooks"] = std::move(hooks);
+  put(j, "annotations", s.annotations);
+  // Always written, even empty: it marks the config as a Linux container's.
+  j["linux"] = write_linux(s.linux);
+  return j;
+}
+
+// Strings that are not UTF-8 cannot be JSON; they are written with U+FFFD, as Go's encoder does.
+std::string dump(const json& j) {
+  return j.dump(1, '\t', false, json::error_handler_t::replace) + "\n";
+}
+
 }  // namespace
 
 const Namespace* Linux::find_namespace(std::string_view type) const {
@@ -441,5 +653,9 @@ std::string default_spec_json(bool rootless) {
   }
   return spec.dump(1, '\t') + "\n";
 }
+
+std::string to_json(const Spec& spec) { return dump(write_spec(spec)); }
+
+std::string to_json(const Process& process) { return dump(write_process(process)); }
 
 }  // namespace berth::oci

@@ -109,5 +109,168 @@ TEST(RuntimeSpec, ParseProcessForExec) {
   EXPECT_EQ(bad_env.error().message(), "p.json: env[0]: 'NOEQUALS' is not of the form NAME=value");
 }
 
+// A spec with every field of every struct set to something other than its default.
+Spec every_field_spec() {
+  Spec s;
+  s.oci_version = "1.1.0";
+  Process p;
+  p.terminal = true;
+  p.console_size = ConsoleSize{24, 80};
+  p.user = User{1000, 1001, 022, {10, 20}};
+  p.args = {"/bin/sh", "-c", "echo hi"};
+  p.env = {"PATH=/bin", "EMPTY="};
+  p.cwd = "/work";
+  p.capabilities =
+      Capabilities{{"CAP_CHOWN"}, {"CAP_KILL"}, {"CAP_SETUID"}, {"CAP_SETGID"}, {"CAP_NET_RAW"}};
+  p.rlimits = {Rlimit{"RLIMIT_NOFILE", 4096, 1024}, Rlimit{"RLIMIT_CORE", UINT64_MAX, 0}};
+  p.no_new_privileges = true;
+  p.oom_score_adj = -500;
+  p.apparmor_profile = "docker-default";
+  p.selinux_label = "system_u:system_r:container_t:s0";
+  s.process = p;
+  s.root = Root{"/var/lib/rootfs", true};
+  s.hostname = "web";
+  s.domainname = "example.org";
+  s.mounts = {Mount{"/proc", "proc", "proc", {}},
+              Mount{"/data", "bind", "/srv/data", {"rbind", "ro"}}};
+  Hook hook{"/usr/bin/hook", {"hook", "arg"}, {"A=1"}, 5};
+  s.hooks = Hooks{{hook}, {hook}, {hook}, {hook}, {hook}, {Hook{"/bin/true", {}, {}, {}}}};
+  s.annotations = {{"org.example/key", "value"}, {"another", ""}};
+  Linux& l = s.linux;
+  l.namespaces = {Namespace{"pid", ""},   Namespace{"network", "/run/netns/x"},
+                  Namespace{"mount", ""}, Namespace{"uts", ""},
+                  Namespace{"user", ""},  Namespace{"time", ""}};
+  l.uid_mappings = {IdMapping{0, 100000, 65536}};
+  l.gid_mappings = {IdMapping{0, 200000, 65536}, IdMapping{65536, 5, 1}};
+  l.devices = {Device{"c", "/dev/fuse", 10, 229, 0666, 0, 0},
+               Device{"p", "/dev/fifo", 0, 0, {}, {}, {}}};
+  l.cgroups_path = "/berth/web";
+  Resources r;
+  r.devices = {DeviceRule{false, "a", {}, {}, "rwm"}, DeviceRule{true, "c", 1, 3, "rw"}};
+  r.memory = Memory{1 << 30, 1 << 29, -1, 1 << 20, 1 << 21, 60, true};
+  r.cpu = Cpu{1024, 50000, 100000, 950000, 1000000, "0-3", "0", 1};
+  r.pids_limit = 100;
+  r.block_io = BlockIo{500,
+                       300,
+                       {WeightDevice{8, 0, 200, 100}},
+                       {ThrottleDevice{8, 0, 1 << 20}},
+                       {ThrottleDevice{8, 16, 2 << 20}},
+                       {ThrottleDevice{8, 0, 100}},
+                       {ThrottleDevice{8, 16, 200}}};
+  r.hugepage_limits = {HugepageLimit{"2MB", 1 << 22}};
+  r.unified = {{"memory.high", "1G"}};
+  l.resources = r;
+  l.rootfs_propagation = "rslave";
+  l.masked_paths = {"/proc/kcore"};
+  l.readonly_paths = {"/proc/sys"};
+  Seccomp sec;
+  sec.default_action = "SCMP_ACT_ERRNO";
+  sec.default_errno_ret = 1;
+  sec.architectures = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"};
+  sec.flags = {"SECCOMP_FILTER_FLAG_LOG"};
+  sec.listener_path = "/run/seccomp.sock";
+  sec.syscalls = {SeccompSyscall{{"read", "write"}, "SCMP_ACT_ALLOW", {}, {}},
+                  SeccompSyscall{{"clone"},
+                                 "SCMP_ACT_ALLOW",
+                                 {},
+                                 {SeccompArg{0, 2114060288, 0, "SCMP_CMP_MASKED_EQ"},
+                                  SeccompArg{1, 7, 3, "SCMP_CMP_GE"}}},
+                  SeccompSyscall{{"clone3"}, "SCMP_ACT_ERRNO", 38, {}}};
+  l.seccomp = sec;
+  l.sysctl = {{"net.ipv4.ip_forward", "1"}};
+  l.mount_label = "system_u:object_r:container_file_t:s0";
+  return s;
+}
+
+TEST(RuntimeSpecToJson, RoundTripsEveryField) {
+  Spec spec = every_field_spec();
+  std::string text = to_json(spec);
+  auto parsed = parse_spec(text, "config.json");
+  ASSERT_TRUE(parsed) << parsed.error().message() << "\n" << text;
+  EXPECT_TRUE(*parsed == spec) << text << "\nre-serialised:\n" << to_json(*parsed);
+  EXPECT_EQ(to_json(*parsed), text);
+}
+
+TEST(RuntimeSpecToJson, UsesTheSpecsFieldNames) {
+  std::string text = to_json(every_field_spec());
+  for (const char* name : {"\"ociVersion\"",
+                           "\"consoleSize\"",
+                           "\"additionalGids\"",
+                           "\"noNewPrivileges\"",
+                           "\"oomScoreAdj\"",
+                           "\"apparmorProfile\"",
+                           "\"selinuxLabel\"",
+                           "\"createRuntime\"",
+                           "\"createContainer\"",
+                           "\"startContainer\"",
+                           "\"uidMappings\"",
+                           "\"containerID\"",
+                           "\"hostID\"",
+                           "\"fileMode\"",
+                           "\"cgroupsPath\"",
+                           "\"kernelTCP\"",
+                           "\"disableOOMKiller\"",
+                           "\"realtimeRuntime\"",
+                           "\"blockIO\"",
+                           "\"leafWeight\"",
+                           "\"weightDevice\"",
+                           "\"throttleReadBpsDevice\"",
+                           "\"throttleWriteIOPSDevice\"",
+                           "\"hugepageLimits\"",
+                           "\"pageSize\"",
+                           "\"rootfsPropagation\"",
+                           "\"maskedPaths\"",
+                           "\"readonlyPaths\"",
+                           "\"defaultErrnoRet\"",
+                           "\"listenerPath\"",
+                           "\"errnoRet\"",
+                           "\"valueTwo\"",
+                           "\"mountLabel\""})
+    EXPECT_NE(text.find(name), std::string::npos) << name;
+}
+
+TEST(RuntimeSpecToJson, LeavesOutWhatIsUnset) {
+  Spec spec;
+  spec.root.path = "rootfs";
+  Process p;
+  p.args = {"sh"};
+  spec.process = p;
+  std::string text = to_json(spec);
+  EXPECT_EQ(text,
+            "{\n"
+            "\t\"linux\": {},\n"
+            "\t\"ociVersion\": \"1.1.0\",\n"
+            "\t\"process\": {\n"
+            "\t\t\"args\": [\n\t\t\t\"sh\"\n\t\t],\n"
+            "\t\t\"cwd\": \"/\",\n"
+            "\t\t\"user\": {\n\t\t\t\"gid\": 0,\n\t\t\t\"uid\": 0\n\t\t}\n"
+            "\t},\n"
+            "\t\"root\": {\n\t\t\"path\": \"rootfs\"\n\t}\n"
+            "}\n");
+  auto parsed = parse_spec(text, "config.json");
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  EXPECT_EQ(parsed->oci_version, kRuntimeSpecVersion);
+}
+
+TEST(RuntimeSpecToJson, DefaultSpecReserialisesToTheSameSpec) {
+  for (bool rootless : {false, true}) {
+    auto first = parse_spec(default_spec_json(rootless), "config.json");
+    ASSERT_TRUE(first) << first.error().message();
+    std::string text = to_json(*first);
+    auto second = parse_spec(text, "config.json");
+    ASSERT_TRUE(second) << second.error().message() << "\n" << text;
+    EXPECT_TRUE(*second == *first) << text;
+    EXPECT_EQ(to_json(*second), text);
+  }
+}
+
+TEST(RuntimeSpecToJson, ProcessRoundTripsForExec) {
+  Process p = *every_field_spec().process;
+  std::string text = to_json(p);
+  auto parsed = parse_process(text, "process.json");
+  ASSERT_TRUE(parsed) << parsed.error().message() << "\n" << text;
+  EXPECT_TRUE(*parsed == p) << text;
+}
+
 }  // namespace
 }  // namespace berth::oci
