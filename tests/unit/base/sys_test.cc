@@ -74,3 +74,15 @@ TEST(Process, RunKillsAtTimeout) {
 
 }  // namespace
 }  // namespace berth
+
+#include "base/clock.h"
+
+TEST(Clock, Rfc3339RoundTripsAndAcceptsOffsets) {
+  using namespace berth;
+  EXPECT_EQ(clock::rfc3339(1'700'000'000'123'456'789), "2023-11-14T22:13:20.123456789Z");
+  EXPECT_EQ(clock::parse_rfc3339("2023-11-14T22:13:20.123456789Z"), 1'700'000'000'123'456'789);
+  EXPECT_EQ(clock::parse_rfc3339("2023-11-14T23:13:20+01:00"), 1'700'000'000'000'000'000);
+  EXPECT_EQ(clock::parse_rfc3339("2023-11-14T22:13:20.5Z"), 1'700'000'000'500'000'000);
+  EXPECT_FALSE(clock::parse_rfc3339("yesterday"));
+  EXPECT_FALSE(clock::parse_rfc3339("2023-11-14T22:13:20"));
+}
