@@ -50,7 +50,8 @@ int kernel_last_capability() {
 
 std::vector<std::string> all_capabilities() {
   std::vector<std::string> out;
-  for (int cap = 0; cap <= kernel_last_capability(); ++cap) {
+  const int last = kernel_last_capability();
+  for (int cap = 0; cap <= last; ++cap) {
     std::string name = runtime::capability_name(cap);
     if (name.starts_with("CAP_")) out.push_back(std::move(name));  // libcap knows it
   }
