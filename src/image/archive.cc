@@ -269,7 +269,8 @@ Result<std::unique_ptr<ReadArchive>> open_tar(int fd) {
   auto r = std::make_unique<ReadArchive>();
   archive_read_support_filter_all(r->a.get());
   archive_read_support_format_tar(r->a.get());
-  if (archive_read_open_fd(r->a.get(), fd, kChunk) != ARCHIVE_OK) return r->error("open tar");
+  if (archive_read_open_fd(r->a.get(), fd, kChunk) != ARCHIVE_OK)
+    return r->error("not a tar archive");
   return r;
 }
 
