@@ -585,21 +585,36 @@ class Loader {
         manifest.layers.push_back(std::move(layer));
       }
 
-      LoadedImage image;
       std::string manifest_text = oci::to_json(manifest);
-      image.manifest.media_type = manifest.media_type;
-      image.manifest.digest = sha256_of(manifest_text).str();
-      image.manifest.size = static_cast<int64_t>(manifest_text.size());
-      documents_[*Digest::parse(image.manifest.digest)] = {manifest_text, manifest.media_type};
+      oci::Descriptor descriptor;
+      descriptor.media_type = manifest.media_type;
+      descriptor.digest = sha256_of(manifest_text).str();
+      descriptor.size = static_cast<int64_t>(manifest_text.size());
+      documents_[*Digest::parse(descriptor.digest)] = {manifest_text, manifest.media_type};
+      LoadedImage& image = image_for(descriptor);
       for (const auto& tag : e.repo_tags) {
         auto name = docker_name(tag);
-        if (name) image.names.push_back(*name);
+        if (name) add_name(image, *name);
         else result_.warnings.push_back(fmt::format("manifest.json: [{}].RepoTags: {}", i,
                                                     name.error().message()));
       }
-      result_.images.push_back(std::move(image));
     }
     return {};
+  }
+
+  // One image per manifest: entries of the same manifest (other names) merge into it.
+  LoadedImage& image_for(const oci::Descriptor& manifest) {
+    for (auto& image : result_.images)
+      if (image.manifest.digest == manifest.digest) return image;
+    LoadedImage image;
+    image.manifest.media_type = manifest.media_type;
+    image.manifest.digest = manifest.digest;
+    image.manifest.size = manifest.size;
+    return result_.images.emplace_back(std::move(image));
+  }
+  static void add_name(LoadedImage& image, const std::string& name) {
+    if (std::find(image.names.begin(), image.names.end(), name) == image.names.end())
+      image.names.push_back(name);
   }
 
   // --- OCI layout ---
@@ -755,24 +770,13 @@ class Loader {
     BERTH_TRY(std::string text, document(std::string(kIndexJson), "index.json"));
     auto index = oci::parse_index(text, "index.json");
     if (!index) return as_corrupt(std::move(index).error());
-    // One image per manifest; several descriptors of one manifest (several names) merge.
-    std::map<std::string, size_t> by_digest;
     for (size_t i = 0; i < index->manifests.size(); ++i) {
       const auto& d = index->manifests[i];
       std::string what = fmt::format("index.json: manifests[{}]", i);
       BERTH_TRY(auto chosen, choose(d, what, 0));
       if (!chosen) continue;
-      auto [it, inserted] = by_digest.emplace(chosen->digest, result_.images.size());
-      if (inserted) {
-        LoadedImage image;
-        image.manifest.media_type = chosen->media_type;
-        image.manifest.digest = chosen->digest;
-        image.manifest.size = chosen->size;
-        result_.images.push_back(std::move(image));
-      }
-      auto& names = result_.images[it->second].names;
-      if (auto name = oci_name(d, what); name && std::find(names.begin(), names.end(), *name) == names.end())
-        names.push_back(*name);
+      LoadedImage& image = image_for(*chosen);
+      if (auto name = oci_name(d, what)) add_name(image, *name);
     }
     if (result_.images.empty()) return corrupt("index.json: no image manifests");
     return {};
@@ -860,7 +864,15 @@ std::string archive_base_name(const std::string& path) {
 // stdin or a pipe, copied to an unlinked file so that the tar can be read twice.
 Result<UniqueFd> spool(ContentStore& store, int in, const std::string& what) {
   std::string dir = store.root() + "/ingest";
-  BERTH_TRY(auto fd, sys::open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  auto tmp = sys::open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (!tmp && tmp.error().sys_errno() == EOPNOTSUPP) {  // file systems without O_TMPFILE
+    std::string path = fmt::format("{}/load-{}-XXXXXX", dir, ::getpid());
+    int raw = ::mkostemp(path.data(), O_CLOEXEC);
+    if (raw < 0) return Error::from_errno("create a temporary file in '{}'", dir);
+    ::unlink(path.c_str());
+    tmp = UniqueFd(raw);
+  }
+  BERTH_TRY(auto fd, std::move(tmp));
   std::string buf(kChunk, '\0');
   for (;;) {
     ssize_t n = ::read(in, buf.data(), buf.size());

@@ -354,6 +354,33 @@ TEST_F(ArchiveTest, LoadsFromStdin) {
   EXPECT_TRUE(fs::is_empty(store_->root() + "/ingest"));
 }
 
+TEST_F(ArchiveTest, DockerLayersUnderBlobsAreCheckedWhileIngesting) {
+  // Outside blobs/ the scan checks diff ids; under it (where OCI blobs live) the ingest does.
+  std::string l = layer("one", "gzip");
+  std::string name = "blobs/sha256/" + std::string(sha256_of(l).encoded());
+  auto path = archive({file(name, l), file("c.json", config({diff_id(l)})),
+                       file("manifest.json", "[" + manifest_json("c.json", {"a:1"}, {name}) + "," +
+                                                 manifest_json("c.json", {"a:2"}, {name}) + "]")});
+  std::vector<std::string> progress;
+  LoadOptions opts;
+  opts.progress = [&](std::string_view what, int64_t) { progress.emplace_back(what); };
+  auto r = load_archive(*store_, path, opts);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->images.size(), 1u) << "two entries of one manifest are one image";
+  EXPECT_EQ(r->images[0].names,
+            (std::vector<std::string>{"docker.io/library/a:1", "docker.io/library/a:2"}));
+  EXPECT_EQ(progress.size(), 2u);  // config and layer; the manifest was built here
+
+  ContentStore other = open_store("other");
+  path = archive({file(name, l), file("c.json", config({diff_id(layer("two"))})),
+                  file("manifest.json", "[" + manifest_json("c.json", {}, {name}) + "]")});
+  r = load_archive(other, path);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::corrupt);
+  EXPECT_THAT(r.error().message(), HasSubstr("layer '" + name + "': diff id mismatch"));
+  EXPECT_FALSE(other.exists(sha256_of(l)));
+}
+
 // --- saving and round trips ---
 
 TEST_F(ArchiveTest, DockerArchiveRoundTripKeepsIdsDiffIdsAndManifestDigest) {
