@@ -49,15 +49,22 @@ Compression sniff(std::string_view head) {
   auto starts = [&](std::string_view magic) { return head.substr(0, magic.size()) == magic; };
   if (starts("\x1f\x8b")) return Compression::gzip;
   if (starts("\x28\xb5\x2f\xfd")) return Compression::zstd;
-  if (starts(std::string_view("\xfd" "7zXZ\0", 6)) || starts("BZh")) return Compression::other;
+  if (starts(std::string_view("\xfd"
+                              "7zXZ\0",
+                              6)) ||
+      starts("BZh"))
+    return Compression::other;
   return Compression::none;
 }
 
 std::string layer_media_type(Compression c) {
   switch (c) {
-    case Compression::gzip: return std::string(oci::media_type::kLayerGzip);
-    case Compression::zstd: return std::string(oci::media_type::kLayerZstd);
-    default: return std::string(oci::media_type::kLayer);
+    case Compression::gzip:
+      return std::string(oci::media_type::kLayerGzip);
+    case Compression::zstd:
+      return std::string(oci::media_type::kLayerZstd);
+    default:
+      return std::string(oci::media_type::kLayer);
   }
 }
 
@@ -70,7 +77,7 @@ using Source = std::function<Result<size_t>(char* buf, size_t size)>;
 
 struct Member {
   int64_t size = 0;
-  std::optional<Digest> digest;        // sha256 of the bytes, when they were read
+  std::optional<Digest> digest;  // sha256 of the bytes, when they were read
   Compression compression = Compression::none;
   std::optional<Digest> uncompressed;  // sha256 after decompression (a layer's diff id)
   std::optional<std::string> content;  // the bytes, when small enough to keep
@@ -116,8 +123,10 @@ class MemberReader {
     out_.size += static_cast<int64_t>(n);
     if (options_.sink) BERTH_TRY_VOID(options_.sink->write(data));
     if (out_.content) {
-      if (out_.size <= options_.keep_limit) out_.content->append(data);
-      else out_.content.reset();
+      if (out_.size <= options_.keep_limit)
+        out_.content->append(data);
+      else
+        out_.content.reset();
     }
     return data;
   }
@@ -204,7 +213,8 @@ Result<std::string> member_name(std::string_view path, std::string_view what) {
     if (!out.empty()) out += '/';
     out += part;
   }
-  if (out.empty()) return Error::make(ErrorKind::invalid_argument, "{}: names the archive root", what);
+  if (out.empty())
+    return Error::make(ErrorKind::invalid_argument, "{}: names the archive root", what);
   return out;
 }
 
@@ -441,8 +451,10 @@ class Loader {
 
   Result<LoadResult> load(ArchiveFormat format) {
     result_.format = format;
-    if (format == ArchiveFormat::docker_archive) BERTH_TRY_VOID(plan_docker());
-    else BERTH_TRY_VOID(plan_oci());
+    if (format == ArchiveFormat::docker_archive)
+      BERTH_TRY_VOID(plan_docker());
+    else
+      BERTH_TRY_VOID(plan_oci());
     BERTH_TRY_VOID(ingest());
     return std::move(result_);
   }
@@ -497,7 +509,9 @@ class Loader {
       if (!j.is_array()) return corrupt("manifest.json: want a JSON array");
       for (size_t i = 0; i < j.size(); ++i) {
         const json& e = j[i];
-        auto at = [&](std::string_view field) { return fmt::format("manifest.json: [{}].{}", i, field); };
+        auto at = [&](std::string_view field) {
+          return fmt::format("manifest.json: [{}].{}", i, field);
+        };
         if (!e.is_object()) return corrupt(fmt::format("manifest.json: [{}]: want an object", i));
         DockerEntry d;
         if (!e.contains("Config") || !e["Config"].is_string())
@@ -550,9 +564,10 @@ class Loader {
       auto config = oci::parse_image_config(config_text, config_what);
       if (!config) return as_corrupt(std::move(config).error());
       if (config->diff_ids.size() != e.layers.size())
-        return corrupt(fmt::format("{}: {} diff ids in rootfs.diff_ids for {} layers in "
-                                   "manifest.json",
-                                   config_what, config->diff_ids.size(), e.layers.size()));
+        return corrupt(
+            fmt::format("{}: {} diff ids in rootfs.diff_ids for {} layers in "
+                        "manifest.json",
+                        config_what, config->diff_ids.size(), e.layers.size()));
       Digest config_digest = sha256_of(config_text);
       oci::Manifest manifest;
       manifest.media_type = std::string(oci::media_type::kImageManifest);
@@ -562,11 +577,13 @@ class Loader {
       BERTH_TRY_VOID(plan_blob(config_name, config_digest, manifest.config.media_type, what));
 
       for (size_t l = 0; l < e.layers.size(); ++l) {
-        std::string layer_what = fmt::format("manifest.json: [{}].Layers[{}] '{}'", i, l, e.layers[l]);
+        std::string layer_what =
+            fmt::format("manifest.json: [{}].Layers[{}] '{}'", i, l, e.layers[l]);
         BERTH_TRY(std::string name, member_name(e.layers[l], layer_what));
         BERTH_TRY(const Member* m, input_.member(name, layer_what));
-        BERTH_TRY(Digest diff_id, Digest::parse(config->diff_ids[l]).context(
-                                      fmt::format("{}: rootfs.diff_ids[{}]", config_what, l)));
+        BERTH_TRY(Digest diff_id,
+                  Digest::parse(config->diff_ids[l])
+                      .context(fmt::format("{}: rootfs.diff_ids[{}]", config_what, l)));
         layer_what = fmt::format("layer '{}'", name);
         if (m->compression == Compression::other)
           return Error::make(ErrorKind::unsupported,
@@ -594,9 +611,11 @@ class Loader {
       LoadedImage& image = image_for(descriptor);
       for (const auto& tag : e.repo_tags) {
         auto name = docker_name(tag);
-        if (name) add_name(image, *name);
-        else result_.warnings.push_back(fmt::format("manifest.json: [{}].RepoTags: {}", i,
-                                                    name.error().message()));
+        if (name)
+          add_name(image, *name);
+        else
+          result_.warnings.push_back(
+              fmt::format("manifest.json: [{}].RepoTags: {}", i, name.error().message()));
       }
     }
     return {};
@@ -627,9 +646,9 @@ class Loader {
     struct utsname u;
     if (::uname(&u) < 0) return "unknown";
     static const std::map<std::string, std::string> kGoNames = {
-        {"x86_64", "amd64"}, {"aarch64", "arm64"}, {"i686", "386"},        {"i386", "386"},
-        {"armv7l", "arm"},   {"armv6l", "arm"},    {"riscv64", "riscv64"}, {"s390x", "s390x"},
-        {"ppc64le", "ppc64le"}};
+        {"x86_64", "amd64"},    {"aarch64", "arm64"}, {"i686", "386"},
+        {"i386", "386"},        {"armv7l", "arm"},    {"armv6l", "arm"},
+        {"riscv64", "riscv64"}, {"s390x", "s390x"},   {"ppc64le", "ppc64le"}};
     auto it = kGoNames.find(u.machine);
     return it == kGoNames.end() ? u.machine : it->second;
   }
@@ -653,8 +672,10 @@ class Loader {
       json j = json::parse(text);
       if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string())
         return j["mediaType"].get<std::string>();
-      if (j.is_object() && j.contains("manifests")) return std::string(oci::media_type::kImageIndex);
-      if (j.is_object() && j.contains("layers")) return std::string(oci::media_type::kImageManifest);
+      if (j.is_object() && j.contains("manifests"))
+        return std::string(oci::media_type::kImageIndex);
+      if (j.is_object() && j.contains("layers"))
+        return std::string(oci::media_type::kImageManifest);
     } catch (const json::exception&) {
     }
     return "";
@@ -721,8 +742,8 @@ class Loader {
       BERTH_TRY_VOID(plan_blob(name, digest, layer.media_type, layer_what));
     }
     Digest manifest_digest = *Digest::parse(d.digest);
-    BERTH_TRY_VOID(plan_blob(blob_member(manifest_digest), manifest_digest, d.media_type,
-                             manifest_what));
+    BERTH_TRY_VOID(
+        plan_blob(blob_member(manifest_digest), manifest_digest, d.media_type, manifest_what));
     return {};
   }
 
@@ -740,8 +761,8 @@ class Loader {
     if (bare_tag) {
       if (base_name_.empty() || !is_valid_tag(text)) {
         result_.warnings.push_back(fmt::format(
-            "{}: ref name '{}' is a tag of no repository: the image is loaded without a name",
-            what, text));
+            "{}: ref name '{}' is a tag of no repository: the image is loaded without a name", what,
+            text));
         return std::nullopt;
       }
       text = "localhost/" + base_name_ + ":" + text;
@@ -758,7 +779,8 @@ class Loader {
     BERTH_TRY(std::string layout, document(std::string(kOciLayout), "oci-layout"));
     try {
       json j = json::parse(layout);
-      if (!j.is_object() || !j.contains("imageLayoutVersion") || !j["imageLayoutVersion"].is_string())
+      if (!j.is_object() || !j.contains("imageLayoutVersion") ||
+          !j["imageLayoutVersion"].is_string())
         return corrupt("oci-layout: want an object with the string imageLayoutVersion");
       if (j["imageLayoutVersion"] != std::string(oci::kImageLayoutVersion))
         result_.warnings.push_back(fmt::format("oci-layout: imageLayoutVersion '{}', expected '{}'",
@@ -789,7 +811,8 @@ class Loader {
       IngestOptions opts;
       opts.media_type = doc.second;
       opts.expected_digest = digest;
-      BERTH_TRY_VOID(store_.ingest(doc.first, opts).context(fmt::format("store manifest {}", digest.str())));
+      BERTH_TRY_VOID(
+          store_.ingest(doc.first, opts).context(fmt::format("store manifest {}", digest.str())));
     }
     std::map<std::string, std::vector<Digest>> to_stream;
     for (const auto& [digest, blob] : plan_) {
@@ -825,7 +848,8 @@ class Loader {
         BERTH_TRY(Member m, read_member(source, read_opts));
         if (blob.diff_id && m.uncompressed != blob.diff_id)
           return corrupt(fmt::format("diff id mismatch: the config says {}, the layer is {}",
-                                     blob.diff_id->str(), m.uncompressed ? m.uncompressed->str() : "?"));
+                                     blob.diff_id->str(),
+                                     m.uncompressed ? m.uncompressed->str() : "?"));
         BERTH_TRY_VOID(writer.commit());
         return {};
       };
@@ -849,7 +873,8 @@ std::string archive_base_name(const std::string& path) {
   if (path == "-") return "";
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
-  std::string base = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
+  std::string base =
+      p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
   base = base.substr(0, base.find('.'));
   std::string out;
   for (char c : base) {
@@ -1021,7 +1046,8 @@ class TarSink final : public Sink {
     archive_entry_set_perm(e.get(), 0644);
     archive_entry_set_size(e.get(), size);
     archive_entry_set_mtime(e.get(), 0, 0);
-    if (archive_write_header(a_.get(), e.get()) != ARCHIVE_OK) return error(fmt::format("add '{}'", name));
+    if (archive_write_header(a_.get(), e.get()) != ARCHIVE_OK)
+      return error(fmt::format("add '{}'", name));
     return {};
   }
   Result<void> write(const std::string& name, std::string_view data) {
@@ -1034,7 +1060,8 @@ class TarSink final : public Sink {
     return Error(ErrorKind::io, fmt::format("{}: {}", what, msg ? msg : "unknown error"));
   }
 
-  std::unique_ptr<archive, decltype(&archive_write_free)> a_{archive_write_new(), archive_write_free};
+  std::unique_ptr<archive, decltype(&archive_write_free)> a_{archive_write_new(),
+                                                             archive_write_free};
 };
 
 class DirSink final : public Sink {
@@ -1054,7 +1081,8 @@ class DirSink final : public Sink {
     std::string tmp = path + fmt::format(".tmp-{}", ::getpid());
     auto run = [&]() -> Result<void> {
       BERTH_TRY(auto fd, sys::open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-      BERTH_TRY_VOID(copy_blob(store, digest, [&](std::string_view d) { return sys::write_all(fd.get(), d); }));
+      BERTH_TRY_VOID(copy_blob(store, digest,
+                               [&](std::string_view d) { return sys::write_all(fd.get(), d); }));
       if (::fsync(fd.get()) < 0) return Error::from_errno("fsync '{}'", tmp);
       if (::rename(tmp.c_str(), path.c_str()) < 0) return Error::from_errno("rename '{}'", tmp);
       return {};
@@ -1075,7 +1103,8 @@ class BlobSet {
       : sink_(sink), store_(store), progress_(progress) {}
   Result<void> add(const std::string& name, const Digest& digest) {
     if (!added_.insert(name).second) return {};
-    BERTH_TRY_VOID(sink_.add_blob(name, store_, digest).context(fmt::format("save blob {}", digest.str())));
+    BERTH_TRY_VOID(
+        sink_.add_blob(name, store_, digest).context(fmt::format("save blob {}", digest.str())));
     if (progress_) {
       auto size = store_.size(digest);
       progress_(digest.str(), size ? *size : 0);
@@ -1090,7 +1119,8 @@ class BlobSet {
   std::set<std::string> added_;
 };
 
-Result<void> write_docker(Sink& sink, const ContentStore& store, const std::vector<SavedImage>& images,
+Result<void> write_docker(Sink& sink, const ContentStore& store,
+                          const std::vector<SavedImage>& images,
                           const ArchiveProgressFn& progress) {
   json manifest = json::array();
   for (const auto& image : images) {
@@ -1109,7 +1139,8 @@ Result<void> write_docker(Sink& sink, const ContentStore& store, const std::vect
   BlobSet blobs(sink, store, progress);
   for (const auto& image : images) {
     BERTH_TRY_VOID(blobs.add(std::string(image.config.encoded()) + ".json", image.config));
-    for (const auto& l : image.layers) BERTH_TRY_VOID(blobs.add(std::string(l.encoded()) + ".tar", l));
+    for (const auto& l : image.layers)
+      BERTH_TRY_VOID(blobs.add(std::string(l.encoded()) + ".tar", l));
   }
   return {};
 }
@@ -1141,8 +1172,9 @@ Result<void> write_oci(Sink& sink, const ContentStore& store, const std::vector<
   return sink.add_file(std::string(kIndexJson), oci::to_json(index));
 }
 
-Result<void> write_archive(Sink& sink, const ContentStore& store, const std::vector<SavedImage>& images,
-                           ArchiveFormat format, const ArchiveProgressFn& progress) {
+Result<void> write_archive(Sink& sink, const ContentStore& store,
+                           const std::vector<SavedImage>& images, ArchiveFormat format,
+                           const ArchiveProgressFn& progress) {
   if (format == ArchiveFormat::docker_archive) return write_docker(sink, store, images, progress);
   return write_oci(sink, store, images, progress);
 }
@@ -1151,9 +1183,12 @@ Result<void> write_archive(Sink& sink, const ContentStore& store, const std::vec
 
 std::string_view archive_format_name(ArchiveFormat format) {
   switch (format) {
-    case ArchiveFormat::docker_archive: return "docker-archive";
-    case ArchiveFormat::oci_archive: return "oci-archive";
-    case ArchiveFormat::oci_layout_dir: return "oci-dir";
+    case ArchiveFormat::docker_archive:
+      return "docker-archive";
+    case ArchiveFormat::oci_archive:
+      return "oci-archive";
+    case ArchiveFormat::oci_layout_dir:
+      return "oci-dir";
   }
   return "unknown";
 }

@@ -68,7 +68,8 @@ class ImageArchiveIntegration : public ::testing::Test {
     if (!podman_root_.empty()) {
       (void)run(podman() + " rmi -a -f");
       // vfs needs no mounts, but podman may still mount its storage root on some hosts.
-      (void)run("grep -o ' " + dir_ + "/[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l");
+      (void)run("grep -o ' " + dir_ +
+                "/[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l");
     }
     (void)sys::remove_all(dir_);
   }
@@ -166,8 +167,10 @@ TEST_F(ImageArchiveIntegration, SkopeoReadsBerthsDockerArchive) {
   auto m = oci::parse_manifest(read(plain + "/manifest.json"), "skopeo's dir manifest");
   ASSERT_TRUE(m) << m.error().message();
   EXPECT_EQ(m->config.digest, image_.config.digest);
-  EXPECT_EQ(sha256_of(read(plain + "/" + std::string(Digest::parse(image_.config.digest)->encoded()))).str(),
-            image_.config.digest);
+  EXPECT_EQ(
+      sha256_of(read(plain + "/" + std::string(Digest::parse(image_.config.digest)->encoded())))
+          .str(),
+      image_.config.digest);
 
   // oci: converts Docker's config to OCI's by re-serialising it; the diff ids stay.
   std::string layout = dir_ + "/skopeo-layout";
@@ -175,8 +178,9 @@ TEST_F(ImageArchiveIntegration, SkopeoReadsBerthsDockerArchive) {
   ASSERT_EQ(copy.status, 0) << copy.out;
   auto found = find_in_layout_index(layout, "busybox");
   ASSERT_TRUE(found) << found.error().message();
-  m = oci::parse_manifest(read(layout + "/blobs/sha256/" + std::string(Digest::parse(found->digest)->encoded())),
-                          "skopeo's manifest");
+  m = oci::parse_manifest(
+      read(layout + "/blobs/sha256/" + std::string(Digest::parse(found->digest)->encoded())),
+      "skopeo's manifest");
   ASSERT_TRUE(m) << m.error().message();
   std::string config_text =
       read(layout + "/blobs/sha256/" + std::string(Digest::parse(m->config.digest)->encoded()));
@@ -192,7 +196,8 @@ TEST_F(ImageArchiveIntegration, SkopeoReadsBerthsOciArchiveAndLayoutUnchanged) {
   ASSERT_TRUE(save_archive(*store_, {{image_.manifest, {"localhost/busybox:latest"}}},
                            ArchiveFormat::oci_archive, out));
   std::string layout = dir_ + "/skopeo-layout";
-  auto copy = run("skopeo copy oci-archive:" + out + ":localhost/busybox:latest oci:" + layout + ":b");
+  auto copy =
+      run("skopeo copy oci-archive:" + out + ":localhost/busybox:latest oci:" + layout + ":b");
   ASSERT_EQ(copy.status, 0) << copy.out;
   auto found = find_in_layout_index(layout, "b");
   ASSERT_TRUE(found) << found.error().message();
@@ -216,7 +221,8 @@ TEST_F(ImageArchiveIntegration, PodmanLoadsBerthsArchivesAndBerthLoadsPodmans) {
   for (auto format : {ArchiveFormat::docker_archive, ArchiveFormat::oci_archive}) {
     SCOPED_TRACE(std::string(archive_format_name(format)));
     std::string out = dir_ + "/berth-" + std::string(archive_format_name(format)) + ".tar";
-    ASSERT_TRUE(save_archive(*store_, {{image_.manifest, {"localhost/berthbox:latest"}}}, format, out));
+    ASSERT_TRUE(
+        save_archive(*store_, {{image_.manifest, {"localhost/berthbox:latest"}}}, format, out));
     auto load = run(podman() + " load -i " + out);
     ASSERT_EQ(load.status, 0) << load.out;
     auto inspect = run(podman() + " image inspect --format '{{.Id}}' localhost/berthbox:latest");
@@ -229,7 +235,8 @@ TEST_F(ImageArchiveIntegration, PodmanLoadsBerthsArchivesAndBerthLoadsPodmans) {
   for (std::string format : {"docker-archive", "oci-archive"}) {
     SCOPED_TRACE(format);
     std::string out = dir_ + "/podman-" + format + ".tar";
-    auto save = run(podman() + " save --format " + format + " -o " + out + " localhost/berthbox:latest");
+    auto save =
+        run(podman() + " save --format " + format + " -o " + out + " localhost/berthbox:latest");
     ASSERT_EQ(save.status, 0) << save.out;
     // podman's oci-archive re-serialises the Docker config it stored (a new image id).
     auto r = load_and_check(out, format == "docker-archive");

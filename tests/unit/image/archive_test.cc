@@ -40,7 +40,8 @@ std::map<std::string, std::string> tar_members(const std::string& path) {
     std::string data;
     char buf[8192];
     la_ssize_t n;
-    while ((n = archive_read_data(a, buf, sizeof buf)) > 0) data.append(buf, static_cast<size_t>(n));
+    while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+      data.append(buf, static_cast<size_t>(n));
     out[archive_entry_pathname(e)] = data;
   }
   archive_read_free(a);
@@ -111,13 +112,15 @@ class ArchiveTest : public ::testing::Test {
     std::string l1 = layer("one"), l2 = layer("two", "gzip");
     std::string cfg = config({diff_id(l1), diff_id(l2)});
     config_digest_ = sha256_of(cfg);
-    return archive({file("l1/layer.tar", l1), file("l2.tar.gz", l2),
-                    file(std::string(config_digest_.encoded()) + ".json", cfg),
-                    file("manifest.json",
-                         "[" + manifest_json(std::string(config_digest_.encoded()) + ".json",
-                                             {"busybox:latest", "localhost/app:1"},
-                                             {"l1/layer.tar", "l2.tar.gz"}) + "]")},
-                   compression);
+    return archive(
+        {file("l1/layer.tar", l1), file("l2.tar.gz", l2),
+         file(std::string(config_digest_.encoded()) + ".json", cfg),
+         file("manifest.json", "[" +
+                                   manifest_json(std::string(config_digest_.encoded()) + ".json",
+                                                 {"busybox:latest", "localhost/app:1"},
+                                                 {"l1/layer.tar", "l2.tar.gz"}) +
+                                   "]")},
+        compression);
   }
 
   Result<LoadResult> load(const std::string& path) { return load_archive(*store_, path); }
@@ -191,9 +194,10 @@ TEST_F(ArchiveTest, WholeArchiveCompressionIsDetected) {
 TEST_F(ArchiveTest, DockerArchiveWithSeveralImagesAndZstdLayers) {
   std::string a = layer("a", "zstd"), b = layer("b");
   std::string ca = config({diff_id(a)}), cb = config({diff_id(a), diff_id(b)});
-  auto path = archive({file("a.tar", a), file("b.tar", b), file("ca.json", ca), file("cb.json", cb),
-                       file("manifest.json", "[" + manifest_json("ca.json", {"a:1"}, {"a.tar"}) + "," +
-                                                 manifest_json("cb.json", {}, {"a.tar", "b.tar"}) + "]")});
+  auto path =
+      archive({file("a.tar", a), file("b.tar", b), file("ca.json", ca), file("cb.json", cb),
+               file("manifest.json", "[" + manifest_json("ca.json", {"a:1"}, {"a.tar"}) + "," +
+                                         manifest_json("cb.json", {}, {"a.tar", "b.tar"}) + "]")});
   auto r = load(path);
   ASSERT_TRUE(r) << r.error().message();
   ASSERT_EQ(r->images.size(), 2u);
@@ -207,13 +211,13 @@ TEST_F(ArchiveTest, DockerArchiveWithSeveralImagesAndZstdLayers) {
 TEST_F(ArchiveTest, LegacyDockerLayoutWithSymlinkedLayersLoads) {
   std::string l = layer("x");
   std::string cfg = config({diff_id(l), diff_id(l)});
-  auto path = archive({file("repositories", R"({"busybox":{"latest":"id2"}})"), dir("id1"),
-                       file("id1/VERSION", "1.0"), file("id1/json", "{}"), file("id1/layer.tar", l),
-                       dir("id2"), symlink("id2/layer.tar", "../id1/layer.tar"),
-                       file("c.json", cfg),
-                       file("manifest.json",
-                            "[" + manifest_json("c.json", {"busybox:latest"},
-                                                {"id1/layer.tar", "id2/layer.tar"}) + "]")});
+  auto path = archive(
+      {file("repositories", R"({"busybox":{"latest":"id2"}})"), dir("id1"),
+       file("id1/VERSION", "1.0"), file("id1/json", "{}"), file("id1/layer.tar", l), dir("id2"),
+       symlink("id2/layer.tar", "../id1/layer.tar"), file("c.json", cfg),
+       file("manifest.json",
+            "[" + manifest_json("c.json", {"busybox:latest"}, {"id1/layer.tar", "id2/layer.tar"}) +
+                "]")});
   auto r = load(path);
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(manifest_of(r->images[0].manifest, *store_).layers.size(), 2u);
@@ -222,8 +226,9 @@ TEST_F(ArchiveTest, LegacyDockerLayoutWithSymlinkedLayersLoads) {
 TEST_F(ArchiveTest, DiffIdMismatchIsCorruptAndStoresNothing) {
   std::string l = layer("one");
   std::string cfg = config({diff_id(layer("other"))});
-  auto path = archive({file("l.tar", l), file("c.json", cfg),
-                       file("manifest.json", "[" + manifest_json("c.json", {"x:1"}, {"l.tar"}) + "]")});
+  auto path =
+      archive({file("l.tar", l), file("c.json", cfg),
+               file("manifest.json", "[" + manifest_json("c.json", {"x:1"}, {"l.tar"}) + "]")});
   auto r = load(path);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::corrupt);
@@ -237,12 +242,14 @@ TEST_F(ArchiveTest, DiffIdCountMismatchIsCorrupt) {
                        file("manifest.json", "[" + manifest_json("c.json", {}, {"l.tar"}) + "]")});
   auto r = load(path);
   ASSERT_FALSE(r);
-  EXPECT_THAT(r.error().message(), HasSubstr("config 'c.json': 0 diff ids in rootfs.diff_ids for 1 layers"));
+  EXPECT_THAT(r.error().message(),
+              HasSubstr("config 'c.json': 0 diff ids in rootfs.diff_ids for 1 layers"));
 }
 
 TEST_F(ArchiveTest, MissingLayerIsNotFoundAndNamesIt) {
-  auto path = archive({file("c.json", config({diff_id(layer("a"))})),
-                       file("manifest.json", "[" + manifest_json("c.json", {}, {"gone.tar"}) + "]")});
+  auto path =
+      archive({file("c.json", config({diff_id(layer("a"))})),
+               file("manifest.json", "[" + manifest_json("c.json", {}, {"gone.tar"}) + "]")});
   auto r = load(path);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::not_found);
@@ -253,8 +260,9 @@ TEST_F(ArchiveTest, MissingLayerIsNotFoundAndNamesIt) {
 
 TEST_F(ArchiveTest, LayerPathEscapingTheArchiveIsRefused) {
   std::string l = layer("a");
-  auto path = archive({file("l.tar", l), file("c.json", config({diff_id(l)})),
-                       file("manifest.json", "[" + manifest_json("c.json", {}, {"../l.tar"}) + "]")});
+  auto path =
+      archive({file("l.tar", l), file("c.json", config({diff_id(l)})),
+               file("manifest.json", "[" + manifest_json("c.json", {}, {"../l.tar"}) + "]")});
   auto r = load(path);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::invalid_argument);
@@ -275,7 +283,8 @@ TEST_F(ArchiveTest, SymlinkOutOfTheArchiveIsRefused) {
   auto path = archive({symlink("evil.tar", "../../etc/passwd"), file("manifest.json", "[]")});
   auto r = load(path);
   ASSERT_FALSE(r);
-  EXPECT_THAT(r.error().message(), HasSubstr("member 'evil.tar': target '../../etc/passwd' escapes"));
+  EXPECT_THAT(r.error().message(),
+              HasSubstr("member 'evil.tar': target '../../etc/passwd' escapes"));
 }
 
 TEST_F(ArchiveTest, MemberWithDotDotIsRefused) {
@@ -386,14 +395,17 @@ TEST_F(ArchiveTest, DockerLayersUnderBlobsAreCheckedWhileIngesting) {
 TEST_F(ArchiveTest, DockerArchiveRoundTripKeepsIdsDiffIdsAndManifestDigest) {
   auto image = import_image(*store_, "sh");
   std::string out = dir_ + "/saved.tar";
-  auto saved = save_archive(*store_, {{image.manifest, {"docker.io/library/busybox:latest", "localhost/app:1"}}},
-                            ArchiveFormat::docker_archive, out);
+  auto saved = save_archive(
+      *store_, {{image.manifest, {"docker.io/library/busybox:latest", "localhost/app:1"}}},
+      ArchiveFormat::docker_archive, out);
   ASSERT_TRUE(saved) << saved.error().message();
   auto members = tar_members(out);
-  EXPECT_EQ(members["manifest.json"],
-            fmt::format(R"([{{"Config":"{}.json","Layers":["{}.tar"],"RepoTags":["busybox:latest","localhost/app:1"]}}])",
-                        Digest::parse(image.config.digest)->encoded(),
-                        Digest::parse(image.layer.digest)->encoded()));
+  EXPECT_EQ(
+      members["manifest.json"],
+      fmt::format(
+          R"([{{"Config":"{}.json","Layers":["{}.tar"],"RepoTags":["busybox:latest","localhost/app:1"]}}])",
+          Digest::parse(image.config.digest)->encoded(),
+          Digest::parse(image.layer.digest)->encoded()));
   EXPECT_FALSE(fs::exists(out + ".tmp-" + std::to_string(::getpid())));
 
   ContentStore other = open_store("other");
@@ -412,16 +424,19 @@ TEST_F(ArchiveTest, OciArchiveRoundTripKeepsManifestDigestAndNames) {
   auto a = import_image(*store_, "a");
   auto b = import_image(*store_, "b");
   std::string out = dir_ + "/saved.oci.tar";
-  auto saved = save_archive(*store_, {{a.manifest, {"localhost/a:1", "quay.io/x/a:2"}}, {b.manifest, {}}},
-                            ArchiveFormat::oci_archive, out);
+  auto saved =
+      save_archive(*store_, {{a.manifest, {"localhost/a:1", "quay.io/x/a:2"}}, {b.manifest, {}}},
+                   ArchiveFormat::oci_archive, out);
   ASSERT_TRUE(saved) << saved.error().message();
   auto members = tar_members(out);
   EXPECT_EQ(members["oci-layout"], oci::image_layout_json());
-  EXPECT_TRUE(members.count("blobs/sha256/" + std::string(Digest::parse(a.layer.digest)->encoded())));
+  EXPECT_TRUE(
+      members.count("blobs/sha256/" + std::string(Digest::parse(a.layer.digest)->encoded())));
   auto index = oci::parse_index(members["index.json"], "index.json");
   ASSERT_TRUE(index) << index.error().message();
   ASSERT_EQ(index->manifests.size(), 3u);
-  EXPECT_EQ(index->manifests[0].annotations.at(std::string(oci::kAnnotationRefName)), "localhost/a:1");
+  EXPECT_EQ(index->manifests[0].annotations.at(std::string(oci::kAnnotationRefName)),
+            "localhost/a:1");
 
   ContentStore other = open_store("other");
   auto r = load_archive(other, out);
@@ -440,7 +455,8 @@ TEST_F(ArchiveTest, OciArchiveRoundTripKeepsManifestDigestAndNames) {
 TEST_F(ArchiveTest, OciLayoutDirRoundTrip) {
   auto a = import_image(*store_, "a");
   std::string out = dir_ + "/layout";
-  auto saved = save_archive(*store_, {{a.manifest, {"localhost/a:1"}}}, ArchiveFormat::oci_layout_dir, out);
+  auto saved =
+      save_archive(*store_, {{a.manifest, {"localhost/a:1"}}}, ArchiveFormat::oci_layout_dir, out);
   ASSERT_TRUE(saved) << saved.error().message();
   EXPECT_TRUE(fs::exists(out + "/index.json"));
   ContentStore other = open_store("other");
@@ -458,7 +474,8 @@ TEST_F(ArchiveTest, SaveToStdoutStreamsATar) {
   int saved_fd = ::dup(1);
   ::fflush(stdout);
   ASSERT_EQ(::dup2(fd->get(), 1), 1);
-  auto saved = save_archive(*store_, {{a.manifest, {"localhost/a:1"}}}, ArchiveFormat::oci_archive, "-");
+  auto saved =
+      save_archive(*store_, {{a.manifest, {"localhost/a:1"}}}, ArchiveFormat::oci_archive, "-");
   ::dup2(saved_fd, 1);
   ::close(saved_fd);
   ASSERT_TRUE(saved) << saved.error().message();
@@ -483,10 +500,12 @@ TEST_F(ArchiveTest, SaveRefusesABlobCorruptedInTheStore) {
   std::string bytes = slurp(blob);
   bytes[bytes.size() / 2] ^= 1;
   ASSERT_TRUE(sys::atomic_write(blob, bytes));
-  auto saved = save_archive(*store_, {{a.manifest, {}}}, ArchiveFormat::oci_archive, dir_ + "/x.tar");
+  auto saved =
+      save_archive(*store_, {{a.manifest, {}}}, ArchiveFormat::oci_archive, dir_ + "/x.tar");
   ASSERT_FALSE(saved);
   EXPECT_EQ(saved.error().kind(), ErrorKind::corrupt);
-  EXPECT_THAT(saved.error().message(), HasSubstr("blob " + a.layer.digest + " in the store hashes to"));
+  EXPECT_THAT(saved.error().message(),
+              HasSubstr("blob " + a.layer.digest + " in the store hashes to"));
   EXPECT_FALSE(fs::exists(dir_ + "/x.tar"));
 }
 
@@ -503,13 +522,14 @@ class OciArchiveTest : public ArchiveTest {
                        sha256_of(data).str(), data.size(), extra);
   }
   // An image for `arch`: adds its blobs to `entries`, returns its manifest.
-  std::string image(std::vector<TarEntry>& entries, const std::string& arch, const std::string& content) {
+  std::string image(std::vector<TarEntry>& entries, const std::string& arch,
+                    const std::string& content) {
     std::string l = layer(content, "gzip");
     std::string c = config({diff_id(l)}, arch);
-    std::string m = fmt::format(R"({{"schemaVersion":2,"mediaType":"{}","config":{},"layers":[{}]}})",
-                                oci::media_type::kImageManifest,
-                                descriptor(oci::media_type::kImageConfig, c),
-                                descriptor(oci::media_type::kLayerGzip, l));
+    std::string m =
+        fmt::format(R"({{"schemaVersion":2,"mediaType":"{}","config":{},"layers":[{}]}})",
+                    oci::media_type::kImageManifest, descriptor(oci::media_type::kImageConfig, c),
+                    descriptor(oci::media_type::kLayerGzip, l));
     for (const auto& blob : {l, c, m}) entries.push_back(file(blob_name(blob), blob));
     return m;
   }
@@ -532,7 +552,8 @@ TEST_F(OciArchiveTest, NestedIndexPicksTheWantedPlatformAndBareTagsNameTheArchiv
                               descriptor(oci::media_type::kImageManifest, amd,
                                          R"(,"platform":{"architecture":"amd64","os":"linux"})")});
   entries.push_back(file(blob_name(nested), nested));
-  entries.push_back(file("index.json", index({descriptor(oci::media_type::kImageIndex, nested, ref("v1"))})));
+  entries.push_back(
+      file("index.json", index({descriptor(oci::media_type::kImageIndex, nested, ref("v1"))})));
   auto path = archive(entries, "", "My_Image.oci.tar");
   LoadOptions opts;
   opts.architecture = "amd64";
@@ -547,7 +568,8 @@ TEST_F(OciArchiveTest, NestedIndexPicksTheWantedPlatformAndBareTagsNameTheArchiv
   r = load_archive(*store_, path, opts);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::not_found);
-  EXPECT_THAT(r.error().message(), HasSubstr("index.json: manifests[0]: no manifest for linux/s390x"));
+  EXPECT_THAT(r.error().message(),
+              HasSubstr("index.json: manifests[0]: no manifest for linux/s390x"));
 }
 
 TEST_F(OciArchiveTest, ContainerdNameAndFullRefNamesAreNormalised) {
@@ -555,9 +577,11 @@ TEST_F(OciArchiveTest, ContainerdNameAndFullRefNamesAreNormalised) {
   std::string m = image(entries, "amd64", "x");
   entries.push_back(file(
       "index.json",
-      index({descriptor(oci::media_type::kImageManifest, m, ref("busybox:1")),
-             descriptor(oci::media_type::kImageManifest, m,
-                        R"(,"annotations":{"io.containerd.image.name":"docker.io/library/busybox:2","org.opencontainers.image.ref.name":"2"})")})));
+      index(
+          {descriptor(oci::media_type::kImageManifest, m, ref("busybox:1")),
+           descriptor(
+               oci::media_type::kImageManifest, m,
+               R"(,"annotations":{"io.containerd.image.name":"docker.io/library/busybox:2","org.opencontainers.image.ref.name":"2"})")})));
   auto r = load(archive(entries));
   ASSERT_TRUE(r) << r.error().message();
   ASSERT_EQ(r->images.size(), 1u);
@@ -574,7 +598,8 @@ TEST_F(OciArchiveTest, BlobDigestMismatchIsCorruptAndStoresNothing) {
   auto r = load(archive(entries));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::corrupt);
-  EXPECT_THAT(r.error().message(), HasSubstr("blob '" + layer_name + "': digest mismatch: expected"));
+  EXPECT_THAT(r.error().message(),
+              HasSubstr("blob '" + layer_name + "': digest mismatch: expected"));
   expect_store_empty();
 }
 
@@ -617,7 +642,8 @@ TEST_F(OciArchiveTest, LayoutDirBlobMismatchIsCorrupt) {
 }
 
 TEST(ArchiveFormat, NamesParseBack) {
-  for (auto f : {ArchiveFormat::docker_archive, ArchiveFormat::oci_archive, ArchiveFormat::oci_layout_dir})
+  for (auto f :
+       {ArchiveFormat::docker_archive, ArchiveFormat::oci_archive, ArchiveFormat::oci_layout_dir})
     EXPECT_EQ(*parse_archive_format(archive_format_name(f)), f);
   EXPECT_FALSE(parse_archive_format("zip"));
 }
