@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 namespace berth::sys {
@@ -176,6 +178,23 @@ std::string join_path(std::string_view base, std::string_view rel) {
   out += '/';
   out += rel;
   return out;
+}
+
+std::string random_hex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  for (size_t done = 0; done < bytes;) {
+    size_t chunk = std::min<size_t>(bytes - done, 256);
+    if (::getentropy(raw.data() + done, chunk) != 0) std::abort();
+    done += chunk;
+  }
+  std::string hex;
+  hex.reserve(bytes * 2);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (unsigned char ch : raw) {
+    hex += kDigits[ch >> 4];
+    hex += kDigits[ch & 15];
+  }
+  return hex;
 }
 
 }  // namespace berth::sys

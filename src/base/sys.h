@@ -52,4 +52,7 @@ std::vector<std::string> split(std::string_view text, char separator);
 // Joins a directory and a path inside it, never producing "//".
 std::string join_path(std::string_view base, std::string_view rel);
 
+// `bytes` random bytes from the kernel, in lower-case hex (ids, anonymous volume names).
+std::string random_hex(size_t bytes);
+
 }  // namespace berth::sys

@@ -1,6 +1,9 @@
 // berth-monitor — one per running container (conmon's role). The engine starts it detached;
 // everything it learns goes to files in --dir (monitor/protocol.h).
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,7 @@ int main(int argc, char** argv) {
       {"restart", true, "no, on-failure[:N], always or unless-stopped"},
       {"log-max-size", true, "rotate log.jsonl past this many bytes (default 10 MiB)"},
       {"log-max-files", true, "log files kept, current included (default 3)"},
+      {"ready-fd", true, "write 'ok' here once the container runs, or the error if it cannot start"},
       {"unmount", true, "detach this mount (the container's rootfs) when all is over"},
       {"exit-command", true, "run this program when all is over (not waited for)"},
       {"exit-arg", true, "an argument for --exit-command (repeat for several)"},
@@ -48,11 +52,22 @@ int main(int argc, char** argv) {
   o.restart = *policy;
   o.log_max_size = std::stoull(parsed->value("log-max-size", std::to_string(10 << 20)));
   o.log_max_files = static_cast<unsigned>(std::stoul(parsed->value("log-max-files", "3")));
+  int ready_fd = parsed->flag("ready-fd") ? std::atoi(parsed->value("ready-fd").c_str()) : -1;
+  o.on_started = [&ready_fd](pid_t) {
+    if (ready_fd < 0) return;
+    (void)!::write(ready_fd, "ok", 2);
+    ::close(ready_fd);
+    ready_fd = -1;
+  };
   monitor::ExecRuntime runtime(parsed->value("runtime", "berth-runtime"),
                                parsed->value("runtime-root", "/run/berth/runtime"),
                                parsed->value("bundle", "."), o.id, o.dir);
   auto code = monitor::run_monitor(o, runtime);
   if (!code) {
+    if (ready_fd >= 0) {
+      std::string message = code.error().message();
+      (void)!::write(ready_fd, message.data(), message.size());
+    }
     log::error(code.error().message());
     return 1;
   }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -147,7 +148,12 @@ Result<int> monitor_loop(const MonitorOptions& o, RuntimeDriver& runtime);
 }  // namespace
 
 Result<int> run_monitor(const MonitorOptions& o, RuntimeDriver& runtime) {
+  BERTH_TRY_VOID(sys::mkdir_all(o.dir, 0700));
+  BERTH_TRY(auto lock, sys::open(sys::join_path(o.dir, kLockFile), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) < 0)
+    return Error::from_errno("lock '{}': is another monitor running for container '{}'?", kLockFile, o.id);
   BERTH_TRY(int code, monitor_loop(o, runtime));
+  lock.reset();
   if (!o.unmount_at_end.empty()) ::umount2(o.unmount_at_end.c_str(), MNT_DETACH);
   spawn_detached(o.exit_command);
   return code;
@@ -217,13 +223,13 @@ Result<int> monitor_loop(const MonitorOptions& o, RuntimeDriver& runtime) {
   unsigned restarts = 0, consecutive = 0;
   for (;;) {
     BERTH_TRY(Run run, run_once(o, runtime, log, sfd));
-    if (o.on_exited) o.on_exited();
     bool stop_requested = run.terminated || sys::exists(sys::join_path(o.dir, kStopRequestFile));
     BERTH_TRY_VOID(sys::atomic_write(
         sys::join_path(o.dir, kExitFile),
         fmt::format("{{\"exitCode\":{},\"oomKilled\":{},\"startedAt\":\"{}\",\"finishedAt\":\"{}\",\"restartCount\":{}}}\n",
                     run.exit_code, run.oom_killed ? "true" : "false", run.started_at, run.finished_at, restarts),
         0644, sys::Durability::power_loss));
+    if (o.on_exited) o.on_exited();
     if (!o.restart.should_restart(run.exit_code, restarts, stop_requested)) return run.exit_code;
     consecutive = resets_backoff(run.ran_for_ms) ? 0 : consecutive + 1;
     // Wait out the back-off; a stop request during it ends the monitor at once.

@@ -89,8 +89,14 @@ CREATE TABLE events (
 CREATE INDEX events_by_time ON events(time);
 )sql";
 
+// Why a container's last start failed ("exec: 'nosuch' not found"), for ps/inspect.
+constexpr std::string_view kContainerError = R"sql(
+ALTER TABLE containers ADD COLUMN error TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
+    {2, "container start errors", kContainerError},
 };
 
 std::string file_name(const std::string& path) {

@@ -1,0 +1,106 @@
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "base/clock.h"
+#include "base/sys.h"
+#include "cli/berth/command.h"
+
+namespace berth::cli {
+
+Result<engine::Engine> open_engine(const Globals& globals) {
+  return engine::Engine::open(globals.layout, engine::programs_beside_self());
+}
+
+namespace {
+// Display width of UTF-8 text: continuation bytes take no column.
+size_t columns(const std::string& text) {
+  size_t n = 0;
+  for (unsigned char ch : text) n += (ch & 0xC0) != 0x80;
+  return n;
+}
+}  // namespace
+
+std::string render_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(headers.size());
+  for (size_t i = 0; i < headers.size(); ++i) widths[i] = columns(headers[i]);
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], columns(row[i]));
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(widths[i] - columns(cells[i]) + 3, ' ');
+    }
+    return out + "\n";
+  };
+  std::string out = line(headers);
+  for (const auto& row : rows) out += line(row);
+  return out;
+}
+
+std::string human_size(int64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1000 && unit < 4) {
+    value /= 1000;
+    ++unit;
+  }
+  if (unit == 0) return fmt::format("{}B", bytes);
+  return fmt::format("{:.3g}{}", value, units[unit]);
+}
+
+std::string human_duration(int64_t ns) {
+  int64_t seconds = ns / 1'000'000'000;
+  if (seconds < 1) return "Less than a second";
+  if (seconds == 1) return "1 second";
+  if (seconds < 60) return fmt::format("{} seconds", seconds);
+  int64_t minutes = seconds / 60;
+  if (minutes == 1) return "About a minute";
+  if (minutes < 60) return fmt::format("{} minutes", minutes);
+  int64_t hours = minutes / 60;
+  if (hours == 1) return "About an hour";
+  if (hours < 48) return fmt::format("{} hours", hours);
+  int64_t days = hours / 24;
+  if (days < 14) return fmt::format("{} days", days);
+  if (days < 60) return fmt::format("{} weeks", days / 7);
+  if (days < 730) return fmt::format("{} months", days / 30);
+  return fmt::format("{} years", days / 365);
+}
+
+std::string human_ago(int64_t unix_ns) { return human_duration(clock::now_ns() - unix_ns) + " ago"; }
+
+Result<int64_t> parse_time_or_duration(std::string_view text) {
+  if (auto t = clock::parse_rfc3339(text)) return *t;
+  std::string s(text);
+  bool all_digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  if (all_digits) return std::stoll(s) * 1'000'000'000;  // Unix seconds, as docker takes them
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t start = i;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    if (start == i || i == s.size()) return Error::make(ErrorKind::invalid_argument,
+        "time '{}': use a duration like 10m, 1h30m or 45s, or an RFC 3339 time", text);
+    double amount = std::stod(s.substr(start, i - start));
+    char unit = s[i++];
+    double scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 0;
+    if (scale == 0) return Error::make(ErrorKind::invalid_argument,
+        "time '{}': unknown unit '{}' (use s, m or h)", text, unit);
+    total += static_cast<int64_t>(amount * scale * 1e9);
+  }
+  return clock::now_ns() - total;
+}
+
+int report(const Error& error) {
+  std::string text = "berth: " + error.message() + "\n";
+  if (!error.hint().empty()) text += "hint: " + error.hint() + "\n";
+  (void)sys::write_all(2, text);
+  return 125;  // docker's status for errors of the engine rather than of the container
+}
+
+void print(std::string_view text) { (void)sys::write_all(1, text); }
+
+}  // namespace berth::cli

@@ -1,0 +1,166 @@
+// System verbs: events, system df, system check, system prune, container prune.
+#include <signal.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
+#include "cli/berth/command.h"
+#include "engine/check.h"
+#include "engine/containers.h"
+#include "engine/events.h"
+#include "engine/images.h"
+#include "engine/volumes.h"
+
+namespace berth::cli {
+namespace {
+
+std::string event_line(const engine::Event& e) {
+  std::string attrs;
+  for (const auto& [k, v] : e.attributes) attrs += (attrs.empty() ? "" : ", ") + k + "=" + v;
+  return fmt::format("{} {} {} {} ({})\n", clock::rfc3339(e.time), e.type, e.action, e.actor_id, attrs);
+}
+
+Result<int> cmd_events(const Globals& g, const ParsedArgs& a) {
+  BERTH_TRY(auto filter, engine::EventFilter::parse(a.values_of("filter")));
+  if (a.flag("since")) {
+    BERTH_TRY(filter.since, parse_time_or_duration(a.value("since")));
+  }
+  if (a.flag("until")) {
+    BERTH_TRY(filter.until, parse_time_or_duration(a.value("until")));
+  }
+  bool json = a.value("format") == "json" || a.value("format") == "{{json .}}";
+  BERTH_TRY(auto e, open_engine(g));
+  // Without --since, docker shows only what happens from now on.
+  int64_t after = 0;
+  if (!filter.since) {
+    BERTH_TRY(auto last, e.db.query_int64("SELECT max(seq) FROM events"));
+    after = last.value_or(0);
+  }
+  bool follow = !filter.until;
+  for (;;) {
+    BERTH_TRY(auto events, engine::read_events(e.db, after, filter));
+    for (const auto& ev : events) print(json ? engine::event_json(ev) + "\n" : event_line(ev));
+    BERTH_TRY(auto last, e.db.query_int64("SELECT max(seq) FROM events"));
+    after = std::max(after, last.value_or(0));
+    if (!follow) return 0;
+    // Followers also notice containers whose monitor died (no daemon tells them).
+    (void)engine::list_containers(e);
+    ::usleep(100'000);
+  }
+}
+
+Result<int> cmd_df(const Globals& g, const ParsedArgs& a) {
+  BERTH_TRY(auto e, open_engine(g));
+  BERTH_TRY(auto images, engine::list_images(e));
+  BERTH_TRY(auto containers, engine::list_containers(e));
+  BERTH_TRY(auto volumes, engine::list_volumes(e));
+  int64_t image_size = 0, image_reclaimable = 0, active_images = 0;
+  for (const auto& i : images) {
+    image_size += i.size;
+    if (i.containers > 0) ++active_images;
+    else image_reclaimable += i.size;
+  }
+  int64_t container_size = 0, container_reclaimable = 0, active_containers = 0;
+  for (const auto& c : containers) {
+    int64_t size = engine::disk_usage(c.dir + "/upper");
+    container_size += size;
+    if (c.running()) ++active_containers;
+    else container_reclaimable += size;
+  }
+  int64_t volume_size = 0, volume_reclaimable = 0, active_volumes = 0;
+  for (const auto& v : volumes) {
+    int64_t size = engine::disk_usage(v.mountpoint);
+    volume_size += size;
+    if (!v.containers.empty()) ++active_volumes;
+    else volume_reclaimable += size;
+  }
+  auto percent = [](int64_t part, int64_t whole) {
+    return whole ? fmt::format("{} ({}%)", human_size(part), part * 100 / whole) : human_size(part);
+  };
+  if (a.value("format") == "json") {
+    auto row = [](const char* type, size_t total, int64_t active, int64_t size, int64_t reclaimable) {
+      return nlohmann::json({{"Type", type}, {"TotalCount", total}, {"Active", active}, {"Size", size},
+                             {"Reclaimable", reclaimable}}).dump() + "\n";
+    };
+    print(row("Images", images.size(), active_images, image_size, image_reclaimable));
+    print(row("Containers", containers.size(), active_containers, container_size, container_reclaimable));
+    print(row("Local Volumes", volumes.size(), active_volumes, volume_size, volume_reclaimable));
+    return 0;
+  }
+  print(render_table({"TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"},
+                     {{"Images", std::to_string(images.size()), std::to_string(active_images), human_size(image_size),
+                       percent(image_reclaimable, image_size)},
+                      {"Containers", std::to_string(containers.size()), std::to_string(active_containers),
+                       human_size(container_size), percent(container_reclaimable, container_size)},
+                      {"Local Volumes", std::to_string(volumes.size()), std::to_string(active_volumes),
+                       human_size(volume_size), percent(volume_reclaimable, volume_size)}}));
+  return 0;
+}
+
+Result<int> cmd_check(const Globals& g, const ParsedArgs& a) {
+  BERTH_TRY(auto e, open_engine(g));
+  bool repair = !a.flag("dry-run");
+  BERTH_TRY(auto findings, engine::check_system(e, repair));
+  if (findings.empty()) {
+    print("nothing to repair\n");
+    return 0;
+  }
+  for (const auto& f : findings) print((f.repaired ? "repaired: " : "found: ") + f.what + "\n");
+  return 0;
+}
+
+Result<int> cmd_container_prune(const Globals& g, const ParsedArgs&) {
+  BERTH_TRY(auto e, open_engine(g));
+  BERTH_TRY(auto containers, engine::list_containers(e));
+  std::vector<std::string> removed;
+  for (const auto& c : containers) {
+    if (c.running()) continue;
+    BERTH_TRY_VOID(engine::remove_container(e, c.id, false, false));
+    removed.push_back(c.id);
+  }
+  if (!removed.empty()) print("Deleted Containers:\n");
+  for (const auto& id : removed) print(id + "\n");
+  return 0;
+}
+
+Result<int> cmd_system_prune(const Globals& g, const ParsedArgs& a) {
+  BERTH_TRY(int status, cmd_container_prune(g, a));
+  BERTH_TRY(auto e, open_engine(g));
+  BERTH_TRY(auto images, engine::prune_images(e, a.flag("all")));
+  for (const auto& d : images.deleted) print("deleted image: " + d + "\n");
+  int64_t reclaimed = images.reclaimed;
+  if (a.flag("volumes")) {
+    BERTH_TRY(auto volumes, engine::prune_volumes(e, false, &reclaimed));
+    for (const auto& v : volumes) print("deleted volume: " + v + "\n");
+  }
+  print("\nTotal reclaimed space: " + human_size(reclaimed) + "\n");
+  return status;
+}
+
+}  // namespace
+
+std::vector<Command> system_commands() {
+  return {
+      {"events", "[OPTIONS]", "Show what happens to containers, images and volumes",
+       {{"f,filter", true, "type=, event=, container=, image=, volume=, label="},
+        {"since", true, "from this time or duration ago (10m)"},
+        {"until", true, "up to this time, then exit (without it: follow)"},
+        {"format", true, "json for one JSON object per line"}},
+       SIZE_MAX, cmd_events},
+      {"system events", "[OPTIONS]", "", {{"f,filter", true, ""}, {"since", true, ""}, {"until", true, ""}, {"format", true, ""}},
+       SIZE_MAX, cmd_events},
+      {"system df", "[OPTIONS]", "Show disk usage of images, containers and volumes",
+       {{"format", true, "table or json"}}, SIZE_MAX, cmd_df},
+      {"system check", "[OPTIONS]", "Find and repair leftovers of crashes (mounts, monitors, half-written files)",
+       {{"dry-run", false, "only report"}}, SIZE_MAX, cmd_check},
+      {"system prune", "[OPTIONS]", "Remove stopped containers and dangling images",
+       {{"a,all", false, "all unused images"}, {"volumes", false, "also unused anonymous volumes"},
+        {"f,force", false, "do not ask (berth never asks)"}},
+       SIZE_MAX, cmd_system_prune},
+      {"container prune", "[OPTIONS]", "Remove stopped containers", {{"f,force", false, "do not ask"}}, SIZE_MAX,
+       cmd_container_prune},
+  };
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,135 @@
+#include "engine/container_config.h"
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "base/sys.h"
+
+namespace berth::engine {
+
+std::string to_json(const ContainerConfig& c) {
+  nlohmann::json volumes = nlohmann::json::array();
+  for (const auto& v : c.volumes)
+    volumes.push_back({{"source", v.source}, {"destination", v.destination}, {"readOnly", v.read_only}});
+  nlohmann::json j = {{"image", c.image}, {"command", c.command}, {"env", c.env}, {"workdir", c.workdir},
+                      {"user", c.user}, {"hostname", c.hostname}, {"volumes", volumes}, {"tmpfs", c.tmpfs},
+                      {"readOnly", c.read_only}, {"init", c.init}, {"tty", c.tty},
+                      {"interactive", c.interactive}, {"autoRemove", c.auto_remove}, {"restart", c.restart},
+                      {"labels", c.labels}, {"capAdd", c.cap_add}, {"capDrop", c.cap_drop},
+                      {"noNewPrivileges", c.no_new_privileges}, {"seccomp", c.seccomp},
+                      {"stopSignal", c.stop_signal}, {"network", c.network}};
+  if (c.entrypoint) j["entrypoint"] = *c.entrypoint;
+  if (c.memory) j["memory"] = *c.memory;
+  if (c.cpus) j["cpus"] = *c.cpus;
+  if (c.pids_limit) j["pidsLimit"] = *c.pids_limit;
+  if (c.stop_timeout) j["stopTimeout"] = *c.stop_timeout;
+  return j.dump();
+}
+
+Result<ContainerConfig> parse_container_config(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return Error(ErrorKind::corrupt, "a container's stored configuration is not a JSON object");
+  ContainerConfig c;
+  try {
+    c.image = j.value("image", "");
+    if (j.contains("entrypoint")) c.entrypoint = j["entrypoint"].get<std::vector<std::string>>();
+    c.command = j.value("command", std::vector<std::string>{});
+    c.env = j.value("env", std::vector<std::string>{});
+    c.workdir = j.value("workdir", "");
+    c.user = j.value("user", "");
+    c.hostname = j.value("hostname", "");
+    for (const auto& v : j.value("volumes", nlohmann::json::array()))
+      c.volumes.push_back({v.value("source", ""), v.value("destination", ""), v.value("readOnly", false)});
+    c.tmpfs = j.value("tmpfs", std::vector<std::string>{});
+    if (j.contains("memory")) c.memory = j["memory"].get<int64_t>();
+    if (j.contains("cpus")) c.cpus = j["cpus"].get<double>();
+    if (j.contains("pidsLimit")) c.pids_limit = j["pidsLimit"].get<int64_t>();
+    if (j.contains("stopTimeout")) c.stop_timeout = j["stopTimeout"].get<int>();
+    c.read_only = j.value("readOnly", false);
+    c.init = j.value("init", false);
+    c.tty = j.value("tty", false);
+    c.interactive = j.value("interactive", false);
+    c.auto_remove = j.value("autoRemove", false);
+    c.restart = j.value("restart", "no");
+    c.labels = j.value("labels", std::map<std::string, std::string>{});
+    c.cap_add = j.value("capAdd", std::vector<std::string>{});
+    c.cap_drop = j.value("capDrop", std::vector<std::string>{});
+    c.no_new_privileges = j.value("noNewPrivileges", false);
+    c.seccomp = j.value("seccomp", "");
+    c.stop_signal = j.value("stopSignal", "");
+    c.network = j.value("network", "none");
+  } catch (const nlohmann::json::exception& e) {
+    return Error::make(ErrorKind::corrupt, "a container's stored configuration: {}", e.what());
+  }
+  return c;
+}
+
+Result<VolumeMount> parse_volume(std::string_view text) {
+  auto parts = sys::split(text, ':');
+  VolumeMount v;
+  auto bad = [&](std::string_view why) {
+    return Error::make(ErrorKind::invalid_argument, "volume '{}': {}", text, why)
+        .with_hint("use -v /host/path:/container/path[:ro], -v NAME:/container/path[:ro] or -v /container/path");
+  };
+  if (parts.empty() || parts.size() > 3) return bad("expected SOURCE:DESTINATION[:ro|rw]");
+  if (parts.size() == 1) {
+    v.destination = parts[0];
+  } else {
+    v.source = parts[0];
+    v.destination = parts[1];
+    if (parts.size() == 3) {
+      for (const auto& option : sys::split(parts[2], ',')) {
+        if (option == "ro") v.read_only = true;
+        else if (option == "rw") v.read_only = false;
+        else if (option != "z" && option != "Z") return bad(fmt::format("unknown option '{}' (use ro or rw)", option));
+      }
+    }
+    if (v.source.empty()) return bad("the source is empty");
+    if (!v.is_bind()) {
+      for (char ch : v.source)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-')
+          return bad(fmt::format("'{}' is neither an absolute host path nor a volume name", v.source));
+    }
+  }
+  if (v.destination.empty() || v.destination[0] != '/') return bad("the destination must be an absolute path");
+  if (v.destination == "/") return bad("the destination cannot be '/'");
+  return v;
+}
+
+Result<int64_t> parse_size(std::string_view text) {
+  std::string s(text);
+  char* end = nullptr;
+  double value = std::strtod(s.c_str(), &end);
+  std::string unit = end ? std::string(end) : "";
+  for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (!unit.empty() && unit.back() == 'b' && unit.size() == 2) unit.pop_back();
+  int64_t scale = unit.empty() || unit == "b" ? 1 : unit == "k" ? 1 << 10 : unit == "m" ? 1 << 20 : unit == "g" ? 1 << 30 : 0;
+  if (end == s.c_str() || scale == 0 || value < 0)
+    return Error::make(ErrorKind::invalid_argument, "size '{}': use a number with an optional unit b, k, m or g (e.g. 512m)", text);
+  return static_cast<int64_t>(value * static_cast<double>(scale));
+}
+
+Result<std::vector<std::string>> read_env_file(const std::string& path) {
+  BERTH_TRY(auto text, sys::read_file(path));
+  std::vector<std::string> env;
+  int line_no = 0;
+  for (auto line : sys::split(text, '\n')) {
+    ++line_no;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    line = line.substr(start);
+    auto eq = line.find('=');
+    std::string name = line.substr(0, eq);
+    if (name.empty() || name.find_first_of(" \t") != std::string::npos)
+      return Error::make(ErrorKind::invalid_argument, "{}:{}: '{}' is not NAME=value", path, line_no, line);
+    if (eq == std::string::npos) {
+      if (const char* value = std::getenv(name.c_str())) env.push_back(name + "=" + value);
+    } else {
+      env.push_back(line);
+    }
+  }
+  return env;
+}
+
+}  // namespace berth::engine

@@ -1,0 +1,55 @@
+// engine/container_config.h — what `berth create`/`run` were asked for: the options a user typed,
+// kept in berth.db (containers.config, JSON) so that `start`, `inspect` and restarts see them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+
+namespace berth::engine {
+
+// One -v / --mount: a bind (source is an absolute host path) or a named volume.
+struct VolumeMount {
+  std::string source;       // host path, volume name, or empty for an anonymous volume
+  std::string destination;  // absolute path in the container
+  bool read_only = false;
+  bool is_bind() const { return !source.empty() && source[0] == '/'; }
+};
+
+struct ContainerConfig {
+  std::string image;  // as the user typed it
+  std::optional<std::vector<std::string>> entrypoint;  // --entrypoint ("" clears the image's)
+  std::vector<std::string> command;                    // after the image name
+  std::vector<std::string> env;                        // NAME=value, -e and --env-file merged
+  std::string workdir, user, hostname;
+  std::vector<VolumeMount> volumes;
+  std::vector<std::string> tmpfs;  // "/run" or "/run:size=64m,mode=1777"
+  std::optional<int64_t> memory;   // bytes
+  std::optional<double> cpus;
+  std::optional<int64_t> pids_limit;
+  bool read_only = false, init = false, tty = false, interactive = false, auto_remove = false;
+  std::string restart = "no";
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> cap_add, cap_drop;
+  bool no_new_privileges = false;
+  std::string seccomp;  // "" default profile, "unconfined", or a profile file's path
+  std::string stop_signal;  // "" → the image's or SIGTERM
+  std::optional<int> stop_timeout;  // seconds; default 10
+  std::string network = "none";     // none or host (bridge networks come with `berth network`)
+};
+
+std::string to_json(const ContainerConfig& config);
+Result<ContainerConfig> parse_container_config(std::string_view json);
+
+// "-v" syntax: SOURCE:DEST[:ro|rw], or DEST alone (an anonymous volume). Errors name the value.
+Result<VolumeMount> parse_volume(std::string_view text);
+// "512m", "1g", "1024" (bytes), as Docker's --memory takes them.
+Result<int64_t> parse_size(std::string_view text);
+// Docker's --env-file: NAME=value lines, # comments, a bare NAME takes the caller's value.
+Result<std::vector<std::string>> read_env_file(const std::string& path);
+
+}  // namespace berth::engine

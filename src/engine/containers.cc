@@ -1,0 +1,1014 @@
+#include "engine/containers.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/process.h"
+#include "base/sys.h"
+#include "engine/events.h"
+#include "engine/images.h"
+#include "engine/spec.h"
+#include "engine/volumes.h"
+#include "monitor/monitor.h"
+#include "monitor/protocol.h"
+#include "runtime/mounts.h"
+#include "runtime/runtime.h"
+#include "state/lock.h"
+#include "state/transaction.h"
+
+namespace berth::engine {
+namespace {
+
+constexpr const char* kColumns =
+    "SELECT id, name, image_id, image_ref, config, state, pid, monitor_pid, exit_code, oom_killed, "
+    "restart_count, created, started, finished, error FROM containers ";
+
+Result<std::vector<ContainerRecord>> query(Engine& engine, std::string_view where, const std::string& arg = {}) {
+  BERTH_TRY(auto q, engine.db.prepare(std::string(kColumns) + std::string(where)));
+  if (!arg.empty()) q.bind(1, arg);
+  std::vector<ContainerRecord> out;
+  for (;;) {
+    BERTH_TRY(bool row, q.step());
+    if (!row) break;
+    ContainerRecord r;
+    r.id = q.column_text(0);
+    r.name = q.column_text(1);
+    r.image_id = q.column_text(2);
+    r.image_ref = q.column_text(3);
+    BERTH_TRY(r.config, parse_container_config(q.column_text(4)));
+    r.state = q.column_text(5);
+    r.pid = q.column_optional_int64(6);
+    r.monitor_pid = q.column_optional_int64(7);
+    r.exit_code = q.column_optional_int64(8);
+    r.oom_killed = q.column_int64(9) != 0;
+    r.restart_count = q.column_int64(10);
+    r.created = q.column_int64(11);
+    r.started = q.column_optional_int64(12);
+    r.finished = q.column_optional_int64(13);
+    r.error = q.column_text(14);
+    r.dir = engine.layout.container(r.id);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Error not_found(std::string_view name) {
+  return Error::make(ErrorKind::not_found, "container '{}' not found", name).with_hint("see `berth ps -a`");
+}
+
+Result<state::ObjectLock> lock_container(Engine& engine, const std::string& id) {
+  return state::ObjectLock::acquire(engine.layout.locks(), "container", id, state::ObjectLock::Mode::exclusive);
+}
+
+runtime::GlobalOptions runtime_options(const Engine& engine) {
+  runtime::GlobalOptions g;
+  g.root = engine.layout.runtime_root();
+  return g;
+}
+
+std::string rootfs_of(const ContainerRecord& r) { return r.dir + "/rootfs"; }
+std::string cgroups_path_of(const std::string& id) { return "/berth/" + id; }
+
+// True while a monitor (berth-monitor, or a foreground `berth run`) holds the container's lock.
+bool monitor_alive(const ContainerRecord& r) {
+  int fd = ::open((r.dir + "/" + monitor::kLockFile).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  UniqueFd guard(fd);
+  if (::flock(fd, LOCK_SH | LOCK_NB) == 0) return false;
+  return errno == EWOULDBLOCK;
+}
+
+// Waits up to timeout_ms for the monitor to exit; true if it did.
+bool wait_monitor_exit(const ContainerRecord& r, int64_t timeout_ms) {
+  uint64_t deadline = clock::monotonic_ms() + static_cast<uint64_t>(std::max<int64_t>(timeout_ms, 0));
+  for (;;) {
+    if (!monitor_alive(r)) return true;
+    if (clock::monotonic_ms() >= deadline) return false;
+    ::usleep(5000);
+  }
+}
+
+Result<void> update(Engine& engine, std::string_view sql, const std::string& id) {
+  BERTH_TRY(auto stmt, engine.db.prepare(sql));
+  stmt.bind(1, id);
+  return stmt.run();
+}
+
+std::map<std::string, std::string> event_attributes(const ContainerRecord& r) {
+  std::map<std::string, std::string> attrs = r.config.labels;
+  attrs["name"] = r.name;
+  attrs["image"] = r.image_ref;
+  return attrs;
+}
+
+void unmount_rootfs(const ContainerRecord& r) {
+  std::string rootfs = rootfs_of(r);
+  while (::umount2(rootfs.c_str(), MNT_DETACH) == 0) {
+  }
+}
+
+// Records what the dead monitor left in exit.json: state exited, die (and oom) events.
+Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
+  int64_t exit_code = 255;
+  bool oom = false;
+  int64_t finished = clock::now_ns();
+  int64_t restarts = r.restart_count;
+  std::string error;
+  if (auto text = sys::read_file(r.dir + "/" + monitor::kExitFile)) {
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_object()) {
+      exit_code = j.value("exitCode", 255);
+      oom = j.value("oomKilled", false);
+      restarts = j.value("restartCount", restarts);
+      if (auto t = clock::parse_rfc3339(j.value("finishedAt", ""))) finished = *t;
+    }
+  } else {
+    error = "the container's monitor ended without recording an exit";
+  }
+  (void)runtime::remove(runtime_options(engine), r.id, true);  // stray processes, runtime state, cgroup
+  unmount_rootfs(r);
+  BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
+  BERTH_TRY(auto stmt, engine.db.prepare(
+      "UPDATE containers SET state = 'exited', exit_code = ?2, oom_killed = ?3, finished = ?4, pid = NULL, "
+      "monitor_pid = NULL, restart_count = ?5, error = ?6 WHERE id = ?1 AND state IN ('running', 'paused', "
+      "'restarting')"));
+  stmt.bind_all(r.id, exit_code, oom, finished, restarts, error);
+  BERTH_TRY_VOID(stmt.run());
+  if (engine.db.changes() == 1) {
+    auto attrs = event_attributes(r);
+    if (oom) BERTH_TRY_VOID(record_event(engine.db, "container", "oom", r.id, attrs, finished));
+    attrs["exitCode"] = std::to_string(exit_code);
+    BERTH_TRY_VOID(record_event(engine.db, "container", "die", r.id, attrs, finished));
+  }
+  BERTH_TRY_VOID(tx.commit());
+  r.state = "exited";
+  r.exit_code = exit_code;
+  r.oom_killed = oom;
+  r.finished = finished;
+  r.pid.reset();
+  r.monitor_pid.reset();
+  r.restart_count = restarts;
+  r.error = error;
+  return r;
+}
+
+// Deletes what is left of a container: runtime state, mount, files, row, anonymous volumes.
+Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes) {
+  BERTH_TRY_VOID(update(engine, "UPDATE containers SET state = 'removing' WHERE id = ?1", r.id));
+  (void)runtime::remove(runtime_options(engine), r.id, true);
+  unmount_rootfs(r);
+  BERTH_TRY_VOID(sys::remove_all(r.dir));
+  std::vector<std::string> anonymous;
+  {
+    BERTH_TRY(auto q, engine.db.prepare("SELECT cv.volume_name FROM container_volumes cv JOIN volumes v ON "
+                                        "v.name = cv.volume_name WHERE cv.container_id = ?1 AND "
+                                        "json_extract(v.labels, '$.\"berth.anonymous\"') IS NOT NULL"));
+    q.bind(1, r.id);
+    for (;;) {
+      BERTH_TRY(bool row, q.step());
+      if (!row) break;
+      anonymous.push_back(q.column_text(0));
+    }
+  }
+  BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
+  BERTH_TRY_VOID(update(engine, "DELETE FROM containers WHERE id = ?1", r.id));
+  BERTH_TRY_VOID(record_event(engine.db, "container", "destroy", r.id, event_attributes(r)));
+  BERTH_TRY_VOID(tx.commit());
+  if (volumes)
+    for (const auto& name : anonymous)
+      if (auto removed = remove_volume(engine, name); !removed) log::warn(removed.error().message());
+  return {};
+}
+
+Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_remove) {
+  if (r.state == "removing") {
+    BERTH_TRY_VOID(destroy(engine, r, true));
+    r.state = "removed";
+    return r;
+  }
+  if (!r.running()) return r;
+  if (monitor_alive(r)) {
+    if (r.state == "paused") return r;
+    auto pid_text = sys::read_file(r.dir + "/" + monitor::kPidFile);
+    if (!pid_text) {
+      r.state = "restarting";
+    } else {
+      auto j = nlohmann::json::parse(*pid_text, nullptr, false);
+      if (j.is_object()) r.pid = j.value("pid", 0);
+      r.state = "running";
+    }
+    if (auto text = sys::read_file(r.dir + "/" + monitor::kExitFile)) {
+      auto j = nlohmann::json::parse(*text, nullptr, false);
+      if (j.is_object()) r.restart_count = j.value("restartCount", 0) + (r.state == "running" ? 1 : 0);
+    }
+    return r;
+  }
+  // The monitor is gone: take the lock so that only one reader finishes the container.
+  BERTH_TRY(auto lock, lock_container(engine, r.id));
+  BERTH_TRY(auto fresh, query(engine, "WHERE id = ?1", r.id));
+  if (fresh.empty()) {
+    r.state = "removed";
+    return r;
+  }
+  r = fresh.front();
+  if (!r.running()) return r;
+  BERTH_TRY(r, finish_exit(engine, std::move(r)));
+  if (auto_remove && r.config.auto_remove) {
+    BERTH_TRY_VOID(destroy(engine, r, true));
+    r.state = "removed";
+  }
+  return r;
+}
+
+constexpr const char* kAdjectives[] = {"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen",
+                                       "lucid", "merry", "nifty", "proud", "quiet", "rapid", "sharp", "tender",
+                                       "upbeat", "vivid", "witty", "zealous"};
+constexpr const char* kNouns[] = {"albatross", "beacon", "cargo", "dock", "ferry", "galley", "harbor", "jetty",
+                                  "keel", "lantern", "mooring", "pier", "quay", "rudder", "sail", "tugboat",
+                                  "voyage", "wharf", "yacht", "anchor"};
+
+std::string generated_name() {
+  std::string hex = sys::random_hex(4);
+  unsigned value = static_cast<unsigned>(std::stoul(hex, nullptr, 16));
+  return fmt::format("{}_{}_{}", kAdjectives[value % 20], kNouns[(value / 20) % 20], (value / 400) % 1000);
+}
+
+Result<void> write_etc_files(const std::string& etc_dir, const std::string& hostname, const std::string& network) {
+  BERTH_TRY_VOID(sys::mkdir_all(etc_dir, 0755));
+  BERTH_TRY_VOID(sys::atomic_write(etc_dir + "/hostname", hostname + "\n", 0644, sys::Durability::process_crash));
+  std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  if (network == "host") {
+    if (auto host = sys::read_file("/etc/hosts")) hosts = *host;
+  } else {
+    hosts += "127.0.0.1\t" + hostname + "\n";
+  }
+  BERTH_TRY_VOID(sys::atomic_write(etc_dir + "/hosts", hosts, 0644, sys::Durability::process_crash));
+  auto resolv = sys::read_file("/etc/resolv.conf");
+  return sys::atomic_write(etc_dir + "/resolv.conf", resolv ? *resolv : "", 0644, sys::Durability::process_crash);
+}
+
+std::string init_binary() {
+  for (const char* path : {"/usr/bin/tini-static", "/usr/bin/docker-init"})
+    if (::access(path, X_OK) == 0) return path;
+  return "";
+}
+
+Result<void> mount_rootfs(Engine& engine, const ContainerRecord& r) {
+  BERTH_TRY(auto image, get_image(engine, r.image_id));
+  BERTH_TRY(auto content, read_image(engine, image));
+  BERTH_TRY(auto gc, state::ObjectLock::acquire(engine.layout.locks(), "gc", "images", state::ObjectLock::Mode::shared));
+  BERTH_TRY(auto lower, ensure_layers(engine, content));
+  std::string options;
+  if (lower.empty()) {
+    BERTH_TRY_VOID(sys::mkdir_all(r.dir + "/empty", 0755));
+    lower.push_back(r.dir + "/empty");
+  }
+  options = fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work", fmt::join(lower, ":"), r.dir, r.dir);
+  unmount_rootfs(r);
+  if (::mount("overlay", rootfs_of(r).c_str(), "overlay", 0, options.c_str()) < 0)
+    return Error::from_errno("mount the overlay root file system of container '{}'", r.name);
+  return {};
+}
+
+void parse_signal_or(std::string_view text, int fallback, int& out) {
+  out = fallback;
+  if (text.empty()) return;
+  if (auto sig = runtime::parse_signal(text)) out = *sig;
+}
+
+}  // namespace
+
+Result<void> validate_container_name(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 128 && std::isalnum(static_cast<unsigned char>(name[0]));
+  for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-');
+  if (!ok)
+    return Error::make(ErrorKind::invalid_argument,
+                       "container name '{}': use letters, digits, '_', '.' and '-', starting with a letter or digit",
+                       name);
+  return {};
+}
+
+Result<CreateResult> create_container(Engine& engine, const ContainerConfig& requested, std::string name) {
+  ContainerConfig config = requested;
+  if (name.empty()) name = generated_name();
+  BERTH_TRY_VOID(validate_container_name(name));
+  BERTH_TRY(auto existing, query(engine, "WHERE name = ?1", name));
+  if (!existing.empty())
+    return Error::make(ErrorKind::already_exists, "the container name '{}' is already in use by container {}", name,
+                       existing.front().id.substr(0, 12))
+        .with_hint("remove that container (`berth rm " + name + "`) or choose another --name");
+  if (config.network != "none" && config.network != "host")
+    return Error::make(ErrorKind::not_found, "network '{}' not found", config.network)
+        .with_hint("use --network none or --network host");
+  BERTH_TRY(auto policy, monitor::RestartPolicy::parse(config.restart));
+  if (policy.kind != monitor::RestartPolicy::Kind::no && config.auto_remove)
+    return Error(ErrorKind::invalid_argument, "--restart and --rm cannot be used together");
+  BERTH_TRY(auto image, find_image(engine, config.image));
+  BERTH_TRY(auto content, read_image(engine, image));
+  if (config.stop_signal.empty()) config.stop_signal = content.config.config.stop_signal;
+  if (!config.stop_signal.empty()) BERTH_TRY_VOID(runtime::parse_signal(config.stop_signal).context("--stop-signal"));
+  CreateResult result;
+  std::vector<std::string> lower;
+  {
+    BERTH_TRY(auto gc, state::ObjectLock::acquire(engine.layout.locks(), "gc", "images", state::ObjectLock::Mode::shared));
+    BERTH_TRY(lower, ensure_layers(engine, content));
+  }
+
+  // Volumes: binds must exist; named ones are created on first use; the image's VOLUMEs not
+  // covered by -v get anonymous volumes.
+  std::vector<VolumeMount> mounts;
+  std::vector<std::pair<std::string, VolumeMount>> volume_rows;
+  auto covered = [&](const std::string& destination) {
+    return std::any_of(config.volumes.begin(), config.volumes.end(),
+                       [&](const VolumeMount& v) { return v.destination == destination; });
+  };
+  std::vector<VolumeMount> wanted = config.volumes;
+  for (const auto& destination : content.config.config.volumes)
+    if (!covered(destination)) wanted.push_back({"", destination, false});
+  for (const auto& v : wanted) {
+    if (v.is_bind()) {
+      if (!sys::exists(v.source))
+        return Error::make(ErrorKind::not_found, "bind source path '{}' does not exist", v.source)
+            .with_hint("create it first, or use a named volume (-v NAME:" + v.destination + ")");
+      mounts.push_back(v);
+    }
+  }
+  for (const auto& v : wanted) {
+    if (v.is_bind()) continue;
+    BERTH_TRY(auto volume, create_volume(engine, v.source));
+    mounts.push_back({volume.mountpoint, v.destination, v.read_only});
+    volume_rows.push_back({volume.name, v});
+  }
+
+  std::string id = sys::random_hex(32);
+  ContainerRecord r;
+  r.id = id;
+  r.name = name;
+  r.image_id = image.id;
+  r.image_ref = config.image;
+  r.dir = engine.layout.container(id);
+  SpecInputs inputs;
+  inputs.id = id;
+  inputs.rootfs = rootfs_of(r);
+  BERTH_TRY(inputs.user, resolve_user(lower, config.user.empty() ? content.config.config.user : config.user));
+  inputs.hostname = config.hostname.empty() ? id.substr(0, 12) : config.hostname;
+  inputs.mounts = mounts;
+  inputs.etc_dir = r.dir + "/etc";
+  inputs.init_binary = init_binary();
+  inputs.cgroups_path = cgroups_path_of(id);
+  BERTH_TRY(auto spec, build_spec(config, content.config, inputs));
+
+  // Files first, then the row: a crash in between leaves a directory without a row, which
+  // `system check` removes; never a row without its bundle.
+  auto made = [&]() -> Result<void> {
+    for (const char* sub : {"/rootfs", "/upper", "/work"}) BERTH_TRY_VOID(sys::mkdir_all(r.dir + sub, 0700));
+    BERTH_TRY_VOID(write_etc_files(inputs.etc_dir, inputs.hostname, config.network));
+    return sys::atomic_write(r.dir + "/config.json", oci::to_json(spec), 0600, sys::Durability::process_crash);
+  }();
+  if (!made) {
+    (void)sys::remove_all(r.dir);
+    return std::move(made).error();
+  }
+  r.config = config;
+  r.state = "created";
+  r.created = clock::now_ns();
+  auto recorded = [&]() -> Result<void> {
+    BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
+    BERTH_TRY(auto insert, engine.db.prepare("INSERT INTO containers(id, name, image_id, image_ref, config, state, "
+                                             "created) VALUES (?1, ?2, ?3, ?4, ?5, 'created', ?6)"));
+    insert.bind_all(id, name, image.id, config.image, to_json(config), r.created);
+    BERTH_TRY_VOID(insert.run());
+    for (const auto& [volume, mount] : volume_rows) {
+      BERTH_TRY(auto row, engine.db.prepare("INSERT INTO container_volumes(container_id, volume_name, destination, "
+                                            "read_only) VALUES (?1, ?2, ?3, ?4)"));
+      row.bind_all(id, volume, mount.destination, mount.read_only);
+      BERTH_TRY_VOID(row.run());
+    }
+    BERTH_TRY_VOID(record_event(engine.db, "container", "create", id, event_attributes(r), r.created));
+    return tx.commit();
+  }();
+  if (!recorded) {
+    (void)sys::remove_all(r.dir);
+    if (recorded.error().kind() == ErrorKind::already_exists)
+      return Error::make(ErrorKind::already_exists, "the container name '{}' is already in use", name)
+          .with_hint("choose another --name");
+    return std::move(recorded).error();
+  }
+  result.container = std::move(r);
+  return result;
+}
+
+Result<ContainerRecord> find_container(Engine& engine, std::string_view name_or_id) {
+  std::string key(name_or_id);
+  if (key.empty()) return Error(ErrorKind::invalid_argument, "a container name or id is empty");
+  BERTH_TRY(auto found, query(engine, "WHERE name = ?1 OR id = ?1", key));
+  if (found.empty() && key.size() < 64 &&
+      std::all_of(key.begin(), key.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
+    BERTH_TRY(found, query(engine, "WHERE id LIKE ?1 || '%'", key));
+    if (found.size() > 1)
+      return Error::make(ErrorKind::invalid_argument, "container id '{}' is ambiguous: {} containers start with it",
+                         key, found.size());
+  }
+  if (found.empty()) return not_found(key);
+  BERTH_TRY(auto r, refresh(engine, found.front(), true));
+  if (r.state == "removed") return not_found(key);
+  return r;
+}
+
+Result<std::vector<ContainerRecord>> list_containers(Engine& engine) {
+  BERTH_TRY(auto all, query(engine, "ORDER BY created DESC"));
+  std::vector<ContainerRecord> out;
+  for (auto& r : all) {
+    BERTH_TRY(auto fresh, refresh(engine, std::move(r), true));
+    if (fresh.state != "removed") out.push_back(std::move(fresh));
+  }
+  return out;
+}
+
+Result<ContainerRecord> refresh_container(Engine& engine, ContainerRecord record) {
+  return refresh(engine, std::move(record), true);
+}
+
+namespace {
+
+Result<void> prepare_start(Engine& engine, const ContainerRecord& r) {
+  if (r.state == "running" || r.state == "restarting" || r.state == "paused")
+    return Error::make(ErrorKind::failed_precondition, "container '{}' is already {}", r.name, r.state);
+  for (const char* file : {monitor::kExitFile, monitor::kPidFile, monitor::kStopRequestFile})
+    ::unlink((r.dir + "/" + file).c_str());
+  (void)runtime::remove(runtime_options(engine), r.id, true);  // a leftover of a crashed start
+  return mount_rootfs(engine, r);
+}
+
+Result<void> mark_started(Engine& engine, const ContainerRecord& r, pid_t pid, pid_t monitor_pid) {
+  BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
+  BERTH_TRY(auto stmt, engine.db.prepare("UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, "
+                                         "started = ?4, exit_code = NULL, finished = NULL, oom_killed = 0, "
+                                         "error = '' WHERE id = ?1"));
+  int64_t now = clock::now_ns();
+  stmt.bind_all(r.id, pid, monitor_pid, now);
+  BERTH_TRY_VOID(stmt.run());
+  BERTH_TRY_VOID(record_event(engine.db, "container", "start", r.id, event_attributes(r), now));
+  return tx.commit();
+}
+
+Result<void> mark_start_failed(Engine& engine, const ContainerRecord& r, const std::string& error) {
+  unmount_rootfs(r);
+  BERTH_TRY(auto stmt, engine.db.prepare("UPDATE containers SET error = ?2, exit_code = ?3 WHERE id = ?1"));
+  bool missing = error.find("not found") != std::string::npos || error.find("No such file") != std::string::npos;
+  stmt.bind_all(r.id, error, missing ? 127 : 126);
+  return stmt.run();
+}
+
+std::vector<std::string> monitor_command(const Engine& engine, const ContainerRecord& r, int ready_fd) {
+  std::vector<std::string> argv = {engine.programs.monitor, "--runtime", engine.programs.runtime, "--runtime-root",
+                                   engine.layout.runtime_root(), "--bundle", r.dir, "--dir", r.dir,
+                                   "--cgroup-path", cgroups_path_of(r.id), "--restart", r.config.restart,
+                                   "--ready-fd", std::to_string(ready_fd), "--unmount", rootfs_of(r),
+                                   "--exit-command", engine.programs.berth};
+  for (const std::string& arg : {std::string("--root"), engine.layout.root, std::string("--run-root"),
+                                 engine.layout.run_root, std::string("container"), std::string("cleanup"), r.id}) {
+    argv.push_back("--exit-arg");
+    argv.push_back(arg);
+  }
+  argv.push_back(r.id);
+  return argv;
+}
+
+}  // namespace
+
+Result<ContainerRecord> start_container(Engine& engine, const std::string& name_or_id) {
+  BERTH_TRY(auto found, find_container(engine, name_or_id));
+  BERTH_TRY(auto lock, lock_container(engine, found.id));
+  BERTH_TRY(auto r, find_container(engine, found.id));
+  if (r.state == "running" || r.state == "restarting") return r;
+  BERTH_TRY_VOID(prepare_start(engine, r));
+
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) < 0) return Error::from_errno("pipe");
+  UniqueFd ready_r(ready[0]), ready_w(ready[1]);
+  auto argv = monitor_command(engine, r, 3);
+  pid_t monitor_pid = ::fork();
+  if (monitor_pid < 0) return Error::from_errno("fork the monitor");
+  if (monitor_pid == 0) {
+    ::setsid();
+    int null = ::open("/dev/null", O_RDWR);
+    int log = ::open((r.dir + "/monitor.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(log >= 0 ? log : null, 2);
+    ::dup2(ready_w.get(), 3);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    ::execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  ready_w.reset();
+  BERTH_TRY(auto answer, sys::read_fd(ready_r.get()));
+  if (answer != "ok") {
+    int status;
+    ::waitpid(monitor_pid, &status, 0);
+    if (answer.empty()) answer = fmt::format("the monitor exited (status {}) before the container started",
+                                             proc::exit_code_of(status));
+    BERTH_TRY_VOID(mark_start_failed(engine, r, answer));
+    return Error::make(ErrorKind::failed_precondition, "start container '{}': {}", r.name, answer);
+  }
+  pid_t pid = 0;
+  if (auto text = sys::read_file(r.dir + "/" + monitor::kPidFile)) {
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_object()) pid = j.value("pid", 0);
+  }
+  BERTH_TRY_VOID(mark_started(engine, r, pid, monitor_pid));
+  r.state = "running";
+  r.pid = pid;
+  r.monitor_pid = monitor_pid;
+  return r;
+}
+
+namespace {
+
+// The runtime library in this process: a foreground `berth run` is the container's monitor.
+class InProcessRuntime : public monitor::RuntimeDriver {
+ public:
+  InProcessRuntime(runtime::GlobalOptions global, std::string id, std::string bundle)
+      : global_(std::move(global)), id_(std::move(id)), bundle_(std::move(bundle)) {}
+  Result<pid_t> create(int in, int out, int err) override {
+    runtime::CreateOptions o;
+    o.id = id_;
+    o.bundle = bundle_;
+    o.pid_file = bundle_ + "/container.pid";
+    o.stdio[0] = in >= 0 ? in : null_fd();
+    o.stdio[1] = out;
+    o.stdio[2] = err;
+    BERTH_TRY_VOID(runtime::create(global_, o));
+    BERTH_TRY(auto text, sys::read_file(o.pid_file));
+    return static_cast<pid_t>(std::atoi(text.c_str()));
+  }
+  Result<void> start() override { return runtime::start(global_, id_); }
+  void remove() override { (void)runtime::remove(global_, id_, true); }
+
+ private:
+  int null_fd() {
+    if (!null_) null_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    return null_.get();
+  }
+  runtime::GlobalOptions global_;
+  std::string id_, bundle_;
+  UniqueFd null_;
+};
+
+}  // namespace
+
+Result<int> run_foreground(Engine& engine, const std::string& id, const ForegroundOptions& options) {
+  BERTH_TRY(auto r, find_container(engine, id));
+  {
+    BERTH_TRY(auto lock, lock_container(engine, r.id));
+    BERTH_TRY_VOID(prepare_start(engine, r));
+  }
+  if (r.config.tty) {
+    // The runtime relays the terminal itself; output is not logged (as with `docker run -t`
+    // attached, the terminal is the log).
+    BERTH_TRY(auto lock_fd, sys::open(r.dir + "/" + monitor::kLockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    ::flock(lock_fd.get(), LOCK_EX);
+    BERTH_TRY_VOID(mark_started(engine, r, 0, ::getpid()));
+    runtime::CreateOptions o;
+    o.id = r.id;
+    o.bundle = r.dir;
+    auto code = runtime::run(runtime_options(engine), o, false);
+    int exit_code = code ? *code : 127;
+    std::string now = clock::rfc3339_now();
+    (void)sys::atomic_write(r.dir + "/" + monitor::kExitFile,
+                            fmt::format("{{\"exitCode\":{},\"oomKilled\":false,\"finishedAt\":\"{}\"}}\n", exit_code, now),
+                            0644, sys::Durability::process_crash);
+    lock_fd.reset();
+    r.state = "running";
+    BERTH_TRY(auto finished, finish_exit(engine, r));
+    if (!code) return std::move(code).error();
+    return exit_code;
+  }
+  InProcessRuntime driver(runtime_options(engine), r.id, r.dir);
+  monitor::MonitorOptions o;
+  o.id = r.id;
+  o.dir = r.dir;
+  o.cgroup_path = cgroups_path_of(r.id);
+  BERTH_TRY(o.restart, monitor::RestartPolicy::parse(r.config.restart));
+  o.stdin_fd = options.stdin_fd;
+  o.echo_stdout = options.stdout_fd;
+  o.echo_stderr = options.stderr_fd;
+  bool started = false;
+  o.on_started = [&](pid_t pid) {
+    if (auto marked = mark_started(engine, r, pid, ::getpid()); !marked) log::warn(marked.error().message());
+    started = true;
+  };
+  auto code = monitor::run_monitor(o, driver);
+  if (!code) {
+    if (!started) {
+      (void)mark_start_failed(engine, r, code.error().message());
+      return std::move(code).error();
+    }
+  }
+  r.state = "running";
+  BERTH_TRY(auto finished, finish_exit(engine, r));
+  if (!code) return std::move(code).error();
+  return *code;
+}
+
+Result<ContainerRecord> stop_container(Engine& engine, const std::string& name_or_id, std::optional<int> timeout) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  if (!r.running()) return r;
+  BERTH_TRY_VOID(sys::atomic_write(r.dir + "/" + monitor::kStopRequestFile, "", 0644, sys::Durability::process_crash));
+  int signal;
+  parse_signal_or(r.config.stop_signal, SIGTERM, signal);
+  auto global = runtime_options(engine);
+  if (r.state == "paused") (void)runtime::resume(global, r.id);
+  if (r.state == "restarting" && r.monitor_pid) ::kill(static_cast<pid_t>(*r.monitor_pid), SIGTERM);
+  else (void)runtime::kill(global, r.id, signal, false);
+  int seconds = timeout.value_or(r.config.stop_timeout.value_or(10));
+  if (!wait_monitor_exit(r, int64_t{seconds} * 1000)) {
+    (void)runtime::kill(global, r.id, SIGKILL, true);
+    if (!wait_monitor_exit(r, 10'000))
+      return Error::make(ErrorKind::unavailable, "container '{}' did not stop after SIGKILL", r.name);
+  }
+  BERTH_TRY(auto fresh, query(engine, "WHERE id = ?1", r.id));
+  if (fresh.empty()) return r;
+  return refresh(engine, fresh.front(), true);
+}
+
+Result<void> kill_container(Engine& engine, const std::string& name_or_id, int signal) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  if (r.state != "running" && r.state != "paused")
+    return Error::make(ErrorKind::failed_precondition, "container '{}' is not running", r.name);
+  return runtime::kill(runtime_options(engine), r.id, signal, false);
+}
+
+Result<void> pause_container(Engine& engine, const std::string& name_or_id, bool pause) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  BERTH_TRY(auto lock, lock_container(engine, r.id));
+  if (pause ? r.state != "running" : r.state != "paused")
+    return Error::make(ErrorKind::failed_precondition, "container '{}' is {}, not {}", r.name, r.state,
+                       pause ? "running" : "paused");
+  auto global = runtime_options(engine);
+  BERTH_TRY_VOID(pause ? runtime::pause(global, r.id) : runtime::resume(global, r.id));
+  BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
+  BERTH_TRY_VOID(update(engine, pause ? "UPDATE containers SET state = 'paused' WHERE id = ?1"
+                                      : "UPDATE containers SET state = 'running' WHERE id = ?1",
+                        r.id));
+  BERTH_TRY_VOID(record_event(engine.db, "container", pause ? "pause" : "unpause", r.id, event_attributes(r)));
+  return tx.commit();
+}
+
+Result<void> remove_container(Engine& engine, const std::string& name_or_id, bool force, bool volumes) {
+  BERTH_TRY(auto found, find_container(engine, name_or_id));
+  if (found.running()) {
+    if (!force)
+      return Error::make(ErrorKind::failed_precondition, "cannot remove container '{}': it is {}", found.name,
+                         found.state)
+          .with_hint("stop it first (`berth stop " + found.name + "`), or use `berth rm -f`");
+    (void)sys::atomic_write(found.dir + "/" + monitor::kStopRequestFile, "", 0644, sys::Durability::process_crash);
+    if (found.state == "restarting" && found.monitor_pid) ::kill(static_cast<pid_t>(*found.monitor_pid), SIGKILL);
+    (void)runtime::kill(runtime_options(engine), found.id, SIGKILL, true);
+    if (!wait_monitor_exit(found, 10'000))
+      return Error::make(ErrorKind::unavailable, "container '{}' did not stop after SIGKILL", found.name);
+  }
+  BERTH_TRY(auto lock, lock_container(engine, found.id));
+  BERTH_TRY(auto rows, query(engine, "WHERE id = ?1", found.id));
+  if (rows.empty()) return {};
+  ContainerRecord r = rows.front();
+  if (r.running()) {
+    BERTH_TRY(r, finish_exit(engine, std::move(r)));
+  }
+  return destroy(engine, r, volumes);
+}
+
+Result<void> rename_container(Engine& engine, const std::string& name_or_id, const std::string& new_name) {
+  BERTH_TRY_VOID(validate_container_name(new_name));
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
+  BERTH_TRY(auto stmt, engine.db.prepare("UPDATE containers SET name = ?2 WHERE id = ?1"));
+  stmt.bind_all(r.id, new_name);
+  if (auto renamed = stmt.run(); !renamed) {
+    if (renamed.error().kind() == ErrorKind::already_exists)
+      return Error::make(ErrorKind::already_exists, "the container name '{}' is already in use", new_name);
+    return renamed;
+  }
+  auto attrs = event_attributes(r);
+  attrs["oldName"] = r.name;
+  attrs["name"] = new_name;
+  BERTH_TRY_VOID(record_event(engine.db, "container", "rename", r.id, attrs));
+  return tx.commit();
+}
+
+Result<int64_t> wait_container(Engine& engine, const std::string& name_or_id) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  if (r.running()) {
+    int fd = ::open((r.dir + "/" + monitor::kLockFile).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      UniqueFd guard(fd);
+      while (::flock(fd, LOCK_SH) < 0 && errno == EINTR) {
+      }
+    }
+    BERTH_TRY(auto rows, query(engine, "WHERE id = ?1", r.id));
+    if (rows.empty()) return r.exit_code.value_or(0);
+    BERTH_TRY(r, refresh(engine, rows.front(), false));
+    // --rm containers go once their waiter has read the exit code.
+    if (r.config.auto_remove) (void)refresh(engine, r, true);
+  }
+  return r.exit_code.value_or(0);
+}
+
+Result<int> exec_in_container(Engine& engine, const std::string& name_or_id, const ExecRequest& request) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  if (r.state != "running")
+    return Error::make(ErrorKind::failed_precondition, "container '{}' is {}, not running", r.name, r.state)
+        .with_hint(r.state == "paused" ? "unpause it first" : "start it first");
+  runtime::ExecOptions o;
+  o.id = r.id;
+  o.args = request.args;
+  o.cwd = request.workdir;
+  o.env = request.env;
+  o.tty = request.tty;
+  o.detach = request.detach;
+  if (!request.user.empty()) {
+    BERTH_TRY(auto ids, resolve_user({rootfs_of(r)}, request.user));
+    o.user = fmt::format("{}:{}", ids.uid, ids.gid);
+    o.additional_gids = ids.additional_gids;
+  }
+  return runtime::exec(runtime_options(engine), o);
+}
+
+Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogOptions& options, int out, int err) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  std::string base = r.dir + "/" + monitor::kLogFile;
+  std::vector<std::string> files;
+  for (int i = 9; i >= 1; --i)
+    if (sys::exists(base + "." + std::to_string(i))) files.push_back(base + "." + std::to_string(i));
+  files.push_back(base);
+
+  struct Line {
+    bool is_err;
+    std::string time, text;
+  };
+  auto parse = [&](const std::string& raw, std::vector<Line>& lines) {
+    auto j = nlohmann::json::parse(raw, nullptr, false);
+    if (!j.is_object()) return;
+    std::string time = j.value("time", "");
+    auto t = clock::parse_rfc3339(time);
+    if (options.since && t && *t < *options.since) return;
+    if (options.until && t && *t > *options.until) return;
+    lines.push_back({j.value("stream", "") == "stderr", time, j.value("log", "")});
+  };
+  auto emit = [&](const Line& l) {
+    std::string text = options.timestamps ? l.time + " " + l.text : l.text;
+    (void)sys::write_all(l.is_err ? err : out, text);
+  };
+  std::vector<Line> lines;
+  for (const auto& file : files)
+    if (auto text = sys::read_file(file))
+      for (const auto& raw : sys::split(*text, '\n'))
+        if (!raw.empty()) parse(raw, lines);
+  size_t first = 0;
+  if (options.tail && static_cast<int64_t>(lines.size()) > *options.tail)
+    first = lines.size() - static_cast<size_t>(*options.tail);
+  for (size_t i = first; i < lines.size(); ++i) emit(lines[i]);
+  if (!options.follow) return {};
+
+  // Follow: read what the monitor appends until it is gone; a rotation starts a new file.
+  auto size_of = [](const std::string& path) -> std::pair<ino_t, off_t> {
+    struct ::stat st;
+    if (::stat(path.c_str(), &st) < 0) return {0, 0};
+    return {st.st_ino, st.st_size};
+  };
+  auto [inode, offset] = size_of(base);
+  std::string partial;
+  for (;;) {
+    bool alive = monitor_alive(r);
+    auto [now_inode, now_size] = size_of(base);
+    if (now_inode != inode) {
+      inode = now_inode;
+      offset = 0;
+      partial.clear();
+    }
+    if (now_size > offset) {
+      BERTH_TRY(auto fd, sys::open(base, O_RDONLY));
+      std::string chunk(static_cast<size_t>(now_size - offset), '\0');
+      ssize_t got = ::pread(fd.get(), chunk.data(), chunk.size(), offset);
+      if (got > 0) {
+        offset += got;
+        partial.append(chunk.data(), static_cast<size_t>(got));
+        size_t newline;
+        while ((newline = partial.find('\n')) != std::string::npos) {
+          std::vector<Line> fresh;
+          parse(partial.substr(0, newline), fresh);
+          for (const auto& l : fresh) emit(l);
+          partial.erase(0, newline + 1);
+        }
+      }
+      continue;
+    }
+    if (!alive) break;
+    ::usleep(50'000);
+  }
+  return {};
+}
+
+Result<std::vector<ProcessRow>> container_processes(Engine& engine, const std::string& name_or_id) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  if (!r.running()) return Error::make(ErrorKind::failed_precondition, "container '{}' is not running", r.name);
+  BERTH_TRY(auto pids, runtime::processes(runtime_options(engine), r.id));
+  std::vector<ProcessRow> rows;
+  long ticks = ::sysconf(_SC_CLK_TCK);
+  for (pid_t pid : pids) {
+    ProcessRow row{pid, "?", "00:00:00", ""};
+    if (auto status = sys::read_file(fmt::format("/proc/{}/status", pid))) {
+      auto at = status->find("\nUid:\t");
+      if (at != std::string::npos) row.user = status->substr(at + 6, status->find('\t', at + 6) - at - 6);
+    }
+    if (auto stat = sys::read_file(fmt::format("/proc/{}/stat", pid))) {
+      auto fields = sys::split(stat->substr(stat->rfind(')') + 2), ' ');
+      if (fields.size() > 12) {
+        long seconds = (std::atol(fields[11].c_str()) + std::atol(fields[12].c_str())) / ticks;
+        row.time = fmt::format("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+      }
+    }
+    if (auto cmdline = sys::read_file(fmt::format("/proc/{}/cmdline", pid))) {
+      std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
+      while (!cmdline->empty() && cmdline->back() == ' ') cmdline->pop_back();
+      row.command = *cmdline;
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+namespace {
+
+int64_t read_number(const std::string& path, std::string_view key = {}) {
+  auto text = sys::read_file(path);
+  if (!text) return -1;
+  if (key.empty()) return *text == "max\n" ? -1 : std::atoll(text->c_str());
+  for (const auto& line : sys::split(*text, '\n'))
+    if (line.starts_with(std::string(key) + " ")) return std::atoll(line.c_str() + key.size() + 1);
+  return -1;
+}
+
+struct CgroupSample {
+  int64_t cpu_ns = 0, memory = 0, limit = 0, pids = 0;
+};
+
+CgroupSample sample(const std::string& cgroup) {
+  CgroupSample s;
+  if (sys::exists("/sys/fs/cgroup/cgroup.controllers")) {
+    std::string dir = "/sys/fs/cgroup" + cgroup;
+    s.cpu_ns = read_number(dir + "/cpu.stat", "usage_usec") * 1000;
+    s.memory = read_number(dir + "/memory.current");
+    s.limit = read_number(dir + "/memory.max");
+    s.pids = read_number(dir + "/pids.current");
+  } else {
+    s.cpu_ns = read_number("/sys/fs/cgroup/cpuacct" + cgroup + "/cpuacct.usage");
+    s.memory = read_number("/sys/fs/cgroup/memory" + cgroup + "/memory.usage_in_bytes");
+    s.limit = read_number("/sys/fs/cgroup/memory" + cgroup + "/memory.limit_in_bytes");
+    s.pids = read_number("/sys/fs/cgroup/pids" + cgroup + "/pids.current");
+  }
+  return s;
+}
+
+}  // namespace
+
+Result<Stats> container_stats(Engine& engine, const std::string& name_or_id) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  Stats stats{r.id, r.name};
+  if (!r.running()) return stats;
+  std::string cgroup = cgroups_path_of(r.id);
+  auto first = sample(cgroup);
+  uint64_t t0 = clock::monotonic_ms();
+  ::usleep(200'000);
+  auto second = sample(cgroup);
+  uint64_t elapsed_ms = clock::monotonic_ms() - t0;
+  if (elapsed_ms > 0 && second.cpu_ns >= first.cpu_ns)
+    stats.cpu_percent = static_cast<double>(second.cpu_ns - first.cpu_ns) / (static_cast<double>(elapsed_ms) * 1e4);
+  stats.memory = std::max<int64_t>(second.memory, 0);
+  long pages = ::sysconf(_SC_PHYS_PAGES) * ::sysconf(_SC_PAGESIZE);
+  stats.memory_limit = second.limit > 0 && second.limit < pages ? second.limit : pages;
+  stats.pids = std::max<int64_t>(second.pids, 0);
+  return stats;
+}
+
+Result<void> copy_files(Engine& engine, const std::string& source, const std::string& destination) {
+  auto split = [](const std::string& arg) -> std::pair<std::string, std::string> {
+    auto colon = arg.find(':');
+    if (colon == std::string::npos || arg[0] == '/' || arg[0] == '.') return {"", arg};
+    return {arg.substr(0, colon), arg.substr(colon + 1)};
+  };
+  auto [src_container, src_path] = split(source);
+  auto [dst_container, dst_path] = split(destination);
+  if (src_container.empty() == dst_container.empty())
+    return Error(ErrorKind::invalid_argument, "cp: exactly one of the paths must be CONTAINER:PATH")
+        .with_hint("berth cp web:/etc/hosts ./hosts   or   berth cp ./file web:/tmp/");
+  const std::string& name = src_container.empty() ? dst_container : src_container;
+  BERTH_TRY(auto r, find_container(engine, name));
+  BERTH_TRY(auto lock, lock_container(engine, r.id));
+  bool mounted_here = false;
+  if (!r.running()) {
+    BERTH_TRY_VOID(mount_rootfs(engine, r));
+    mounted_here = true;
+  }
+  auto result = [&]() -> Result<void> {
+    std::string rootfs = rootfs_of(r);
+    std::string inside = src_container.empty() ? dst_path : src_path;
+    if (inside.empty() || inside[0] != '/') inside = "/" + inside;
+    BERTH_TRY(auto host_path, runtime::secure_join(rootfs, inside));
+    if (inside.size() > 1 && inside.back() == '/') host_path += "/";
+    std::string from = src_container.empty() ? src_path : host_path;
+    std::string to = src_container.empty() ? host_path : dst_path;
+    if (!sys::exists(from))
+      return Error::make(ErrorKind::not_found, "cp: '{}' does not exist", src_container.empty() ? source : source);
+    proc::RunOptions cp;
+    cp.path = "/bin/cp";
+    cp.args = {"cp", "-a", "--", from, to};
+    BERTH_TRY(auto code, proc::run(cp));
+    if (code != 0) return Error::make(ErrorKind::io, "cp: copying '{}' to '{}' failed (cp exit {})", source, destination, code);
+    return {};
+  }();
+  if (mounted_here) unmount_rootfs(r);
+  return result;
+}
+
+std::string inspect_json(Engine& engine, const ContainerRecord& r) {
+  auto time = [](std::optional<int64_t> ns) { return ns ? clock::rfc3339(*ns) : "0001-01-01T00:00:00Z"; };
+  auto spec = oci::load_spec(r.dir + "/config.json");
+  std::vector<std::string> args;
+  if (spec && spec->process) args = spec->process->args;
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto& v : r.config.volumes)
+    mounts.push_back({{"Type", v.is_bind() ? "bind" : "volume"},
+                      {"Source", v.is_bind() ? v.source : engine.layout.volume_data(v.source)},
+                      {"Destination", v.destination},
+                      {"RW", !v.read_only},
+                      {"Name", v.is_bind() ? "" : v.source}});
+  nlohmann::json j = {
+      {"Id", r.id},
+      {"Created", clock::rfc3339(r.created)},
+      {"Path", args.empty() ? "" : args.front()},
+      {"Args", args.size() > 1 ? std::vector<std::string>(args.begin() + 1, args.end()) : std::vector<std::string>{}},
+      {"State",
+       {{"Status", r.state},
+        {"Running", r.state == "running" || r.state == "paused"},
+        {"Paused", r.state == "paused"},
+        {"Restarting", r.state == "restarting"},
+        {"OOMKilled", r.oom_killed},
+        {"Dead", r.state == "dead"},
+        {"Pid", r.pid.value_or(0)},
+        {"ExitCode", r.exit_code.value_or(0)},
+        {"Error", r.error},
+        {"StartedAt", time(r.started)},
+        {"FinishedAt", time(r.finished)}}},
+      {"Image", r.image_id},
+      {"Name", "/" + r.name},
+      {"RestartCount", r.restart_count},
+      {"Driver", "overlay"},
+      {"Mounts", mounts},
+      {"HostConfig",
+       {{"RestartPolicy", {{"Name", r.config.restart}}},
+        {"AutoRemove", r.config.auto_remove},
+        {"NetworkMode", r.config.network},
+        {"Memory", r.config.memory.value_or(0)},
+        {"NanoCpus", static_cast<int64_t>(r.config.cpus.value_or(0) * 1e9)},
+        {"PidsLimit", r.config.pids_limit.value_or(0)},
+        {"ReadonlyRootfs", r.config.read_only},
+        {"Init", r.config.init},
+        {"CapAdd", r.config.cap_add},
+        {"CapDrop", r.config.cap_drop},
+        {"Tmpfs", r.config.tmpfs}}},
+      {"Config",
+       {{"Hostname", spec ? spec->hostname : ""},
+        {"User", r.config.user},
+        {"Env", spec && spec->process ? spec->process->env : std::vector<std::string>{}},
+        {"Cmd", r.config.command},
+        {"Image", r.image_ref},
+        {"WorkingDir", spec && spec->process ? spec->process->cwd : ""},
+        {"Labels", r.config.labels},
+        {"Tty", r.config.tty},
+        {"OpenStdin", r.config.interactive},
+        {"StopSignal", r.config.stop_signal.empty() ? "SIGTERM" : r.config.stop_signal}}},
+      {"LogPath", r.dir + "/" + monitor::kLogFile},
+  };
+  if (r.config.entrypoint) j["Config"]["Entrypoint"] = *r.config.entrypoint;
+  return j.dump(4);
+}
+
+}  // namespace berth::engine

@@ -1,0 +1,120 @@
+// engine/containers.h — containers as users see them: create, start, stop, kill, rm, ps,
+// inspect, wait, logs, exec, pause, rename. No daemon: each call reads the truth from berth.db
+// and from what each container's monitor left on disk (monitor/protocol.h), and writes back
+// what it learned.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "engine/container_config.h"
+#include "engine/engine.h"
+
+namespace berth::engine {
+
+struct ContainerRecord {
+  std::string id, name, image_id, image_ref;
+  ContainerConfig config;
+  std::string state;  // created, running, paused, restarting, exited, removing, dead
+  std::optional<int64_t> pid, monitor_pid, exit_code;
+  bool oom_killed = false;
+  int64_t restart_count = 0;
+  int64_t created = 0;
+  std::optional<int64_t> started, finished;
+  std::string error;  // why the last start failed, if it did
+
+  bool running() const { return state == "running" || state == "paused" || state == "restarting"; }
+  std::string dir;  // containers/<id>
+};
+
+struct CreateResult {
+  ContainerRecord container;
+  std::vector<std::string> warnings;
+};
+
+// Resolves the image, unpacks its layers, prepares the bundle and records the container
+// (state created). `name` empty → a generated one. Bad input changes nothing.
+Result<CreateResult> create_container(Engine& engine, const ContainerConfig& config, std::string name);
+
+// A container by full id, unique id prefix, or name; its state brought up to date first.
+Result<ContainerRecord> find_container(Engine& engine, std::string_view name_or_id);
+// All containers (newest first), each brought up to date.
+Result<std::vector<ContainerRecord>> list_containers(Engine& engine);
+
+// Starts a created or exited container under its own berth-monitor and returns once it runs
+// (or failed to start, with the runtime's reason).
+Result<ContainerRecord> start_container(Engine& engine, const std::string& id);
+
+// Runs the container with this process as its monitor: output goes to the log and to the
+// given fds; stdin_fd (or -1) is the container's stdin; with a terminal, the runtime relays it.
+// Returns the exit code. The caller removes the container afterwards for --rm.
+struct ForegroundOptions {
+  int stdin_fd = -1;
+  int stdout_fd = 1, stderr_fd = 2;
+};
+Result<int> run_foreground(Engine& engine, const std::string& id, const ForegroundOptions& options);
+
+// SIGTERM (or the stop signal), then SIGKILL after `timeout` seconds (nullopt: the container's
+// --stop-timeout, or 10). Stopping a stopped container succeeds.
+Result<ContainerRecord> stop_container(Engine& engine, const std::string& id, std::optional<int> timeout);
+Result<void> kill_container(Engine& engine, const std::string& id, int signal);
+Result<void> pause_container(Engine& engine, const std::string& id, bool pause);
+// Refuses a running container unless `force` (then kills it). `volumes` also removes its
+// anonymous volumes.
+Result<void> remove_container(Engine& engine, const std::string& id, bool force, bool volumes);
+Result<void> rename_container(Engine& engine, const std::string& id, const std::string& new_name);
+// Blocks until the container is not running; returns its exit code.
+Result<int64_t> wait_container(Engine& engine, const std::string& id);
+
+// Finishes what a dead monitor left behind: records the exit, unmounts the rootfs, and for
+// --rm containers removes them. Called by every reader; also `berth container cleanup`.
+Result<ContainerRecord> refresh_container(Engine& engine, ContainerRecord record);
+
+struct ExecRequest {
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string user, workdir;
+  bool tty = false, detach = false, interactive = false;
+};
+Result<int> exec_in_container(Engine& engine, const std::string& id, const ExecRequest& request);
+
+struct LogOptions {
+  bool follow = false, timestamps = false;
+  std::optional<int64_t> tail;   // last N lines
+  std::optional<int64_t> since, until;  // ns
+};
+// Writes the log's records to out/err (by stream) and, following, keeps going until the
+// container stops.
+Result<void> read_logs(Engine& engine, const std::string& id, const LogOptions& options, int out, int err);
+
+// Processes of a running container: pid, user, time, command, as `top` shows them.
+struct ProcessRow {
+  pid_t pid;
+  std::string user, time, command;
+};
+Result<std::vector<ProcessRow>> container_processes(Engine& engine, const std::string& id);
+
+struct Stats {
+  std::string id, name;
+  double cpu_percent = 0;
+  int64_t memory = 0, memory_limit = 0;
+  int64_t pids = 0;
+};
+Result<Stats> container_stats(Engine& engine, const std::string& id);
+
+// `cp`: "CONTAINER:PATH" on either side. Paths in the container cannot escape its root.
+Result<void> copy_files(Engine& engine, const std::string& source, const std::string& destination);
+
+// Docker's `inspect` document for a container.
+std::string inspect_json(Engine& engine, const ContainerRecord& record);
+
+// The name rules: [a-zA-Z0-9][a-zA-Z0-9_.-]*.
+Result<void> validate_container_name(std::string_view name);
+
+}  // namespace berth::engine
