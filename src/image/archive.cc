@@ -318,6 +318,9 @@ class TarInput final : public Input {
       auto type = archive_entry_filetype(entry);
       if (type == AE_IFDIR && (path == "." || path == "./")) continue;
       BERTH_TRY(std::string name, member_name(path, what));
+      // Later members would shadow earlier ones, and the second pass could not tell which.
+      if (type != AE_IFDIR && (members_.count(name) || aliases_.count(name)))
+        return corrupt(fmt::format("{}: appears twice in the archive", what));
       if (const char* hardlink = archive_entry_hardlink(entry)) {
         BERTH_TRY(aliases_[name], member_name(hardlink, what + " hard link target"));
       } else if (type == AE_IFLNK) {

@@ -295,6 +295,26 @@ TEST_F(ArchiveTest, MemberWithDotDotIsRefused) {
   EXPECT_THAT(r.error().message(), HasSubstr("member '../evil': '..' escapes the archive"));
 }
 
+TEST_F(ArchiveTest, DuplicateMemberIsCorrupt) {
+  auto r = load(archive({file("manifest.json", "[]"), file("manifest.json", "[]")}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::corrupt);
+  EXPECT_THAT(r.error().message(),
+              HasSubstr("member 'manifest.json': appears twice in the archive"));
+}
+
+TEST_F(ArchiveTest, HardLinkedLayerIsFollowed) {
+  std::string l = layer("x");
+  auto path =
+      archive({file("a/layer.tar", l), hardlink("b/layer.tar", "a/layer.tar"),
+               file("c.json", config({diff_id(l), diff_id(l)})),
+               file("manifest.json",
+                    "[" + manifest_json("c.json", {}, {"a/layer.tar", "b/layer.tar"}) + "]")});
+  auto r = load(path);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(manifest_of(r->images[0].manifest, *store_).layers.size(), 2u);
+}
+
 TEST_F(ArchiveTest, MalformedManifestJsonIsCorrupt) {
   auto r = load(archive({file("manifest.json", "[{\"Config\": ")}));
   ASSERT_FALSE(r);
