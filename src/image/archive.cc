@@ -703,15 +703,22 @@ class Loader {
     }
     auto index = oci::parse_index(text, what);
     if (!index) return as_corrupt(std::move(index).error());
-    std::string os = options_.os.empty() ? "linux" : options_.os;
-    std::string arch = options_.architecture.empty() ? host_architecture() : options_.architecture;
     for (size_t i = 0; i < index->manifests.size(); ++i) {
       const auto& m = index->manifests[i];
-      if (!m.platform || m.platform->os != os || m.platform->architecture != arch) continue;
-      return choose(m, fmt::format("{}: manifests[{}]", what, i), depth + 1);
+      if (m.platform && wanted(*m.platform))
+        return choose(m, fmt::format("{}: manifests[{}]", what, i), depth + 1);
     }
-    return Error::make(ErrorKind::not_found, "{}: no manifest for {}/{} in the index", what, os,
-                       arch);
+    return Error::make(ErrorKind::not_found, "{}: no manifest for {} in the index", what,
+                       wanted_platform());
+  }
+
+  std::string wanted_os() const { return options_.os.empty() ? "linux" : options_.os; }
+  std::string wanted_architecture() const {
+    return options_.architecture.empty() ? host_architecture() : options_.architecture;
+  }
+  std::string wanted_platform() const { return wanted_os() + "/" + wanted_architecture(); }
+  bool wanted(const oci::Platform& p) const {
+    return p.os == wanted_os() && p.architecture == wanted_architecture();
   }
 
   Result<void> plan_manifest(const oci::Descriptor& d, const std::string& text,
@@ -798,12 +805,21 @@ class Loader {
     for (size_t i = 0; i < index->manifests.size(); ++i) {
       const auto& d = index->manifests[i];
       std::string what = fmt::format("index.json: manifests[{}]", i);
+      // A layout may list each platform's manifest in index.json itself.
+      if (d.platform && !wanted(*d.platform)) {
+        result_.warnings.push_back(fmt::format("{}: skipped: platform {}/{}, not {}", what,
+                                               d.platform->os, d.platform->architecture,
+                                               wanted_platform()));
+        continue;
+      }
       BERTH_TRY(auto chosen, choose(d, what, 0));
       if (!chosen) continue;
       LoadedImage& image = image_for(*chosen);
       if (auto name = oci_name(d, what)) add_name(image, *name);
     }
-    if (result_.images.empty()) return corrupt("index.json: no image manifests");
+    if (result_.images.empty())
+      return Error::make(ErrorKind::not_found, "index.json: no image manifest for {}",
+                         wanted_platform());
     return {};
   }
 

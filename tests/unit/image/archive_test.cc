@@ -592,6 +592,31 @@ TEST_F(OciArchiveTest, NestedIndexPicksTheWantedPlatformAndBareTagsNameTheArchiv
               HasSubstr("index.json: manifests[0]: no manifest for linux/s390x"));
 }
 
+TEST_F(OciArchiveTest, PlatformManifestsListedInIndexJsonAreFiltered) {
+  std::vector<TarEntry> entries{file("oci-layout", oci::image_layout_json())};
+  std::string arm = image(entries, "arm64", "arm"), amd = image(entries, "amd64", "amd");
+  entries.push_back(file(
+      "index.json", index({descriptor(oci::media_type::kImageManifest, arm,
+                                      R"(,"platform":{"architecture":"arm64","os":"linux"})"),
+                           descriptor(oci::media_type::kImageManifest, amd,
+                                      R"(,"platform":{"architecture":"amd64","os":"linux"})")})));
+  LoadOptions opts;
+  opts.architecture = "amd64";
+  auto r = load_archive(*store_, archive(entries), opts);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->images.size(), 1u);
+  EXPECT_EQ(r->images[0].manifest.digest, sha256_of(amd).str());
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_THAT(r->warnings[0],
+              HasSubstr("manifests[0]: skipped: platform linux/arm64, not linux/amd64"));
+
+  opts.architecture = "riscv64";
+  r = load_archive(*store_, archive(entries), opts);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::not_found);
+  EXPECT_THAT(r.error().message(), HasSubstr("index.json: no image manifest for linux/riscv64"));
+}
+
 TEST_F(OciArchiveTest, ContainerdNameAndFullRefNamesAreNormalised) {
   std::vector<TarEntry> entries{file("oci-layout", oci::image_layout_json())};
   std::string m = image(entries, "amd64", "x");
