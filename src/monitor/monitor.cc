@@ -228,7 +228,8 @@ Result<int> monitor_loop(const MonitorOptions& o, RuntimeDriver& runtime) {
         sys::join_path(o.dir, kExitFile),
         fmt::format("{{\"exitCode\":{},\"oomKilled\":{},\"startedAt\":\"{}\",\"finishedAt\":\"{}\",\"restartCount\":{}}}\n",
                     run.exit_code, run.oom_killed ? "true" : "false", run.started_at, run.finished_at, restarts),
-        0644, sys::Durability::power_loss));
+        // A power loss ends every container anyway: the record only has to outlive us.
+        0644, sys::Durability::process_crash));
     if (o.on_exited) o.on_exited();
     if (!o.restart.should_restart(run.exit_code, restarts, stop_requested)) return run.exit_code;
     consecutive = resets_backoff(run.ran_for_ms) ? 0 : consecutive + 1;

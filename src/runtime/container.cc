@@ -114,7 +114,8 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
     ctx.setup.caps = caps;
   }
   if (spec.linux.seccomp) {
-    BERTH_TRY_CTX(ctx.setup.seccomp, compile_seccomp(*spec.linux.seccomp), config_path);
+    BERTH_TRY_CTX(ctx.setup.seccomp, compile_seccomp_cached(*spec.linux.seccomp, global.root + "/.seccomp-cache"),
+                  config_path);
   }
   BERTH_TRY(std::string cgroup_path, cgroup::resolve_path(spec.linux.cgroups_path, options.id, global.systemd_cgroup));
   cgroup::Mode cgroup_mode = cgroup::detect_mode();

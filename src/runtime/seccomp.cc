@@ -2,11 +2,14 @@
 // the container child only hands the finished program to seccomp(2).
 #include "runtime/seccomp.h"
 
+#include <fmt/ranges.h>
+
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -186,6 +189,60 @@ Result<SeccompProgram> compile_seccomp(const oci::Seccomp& seccomp) {
                              fmt::format("linux.seccomp.syscalls[{}]", i)));
 
   BERTH_TRY(program.instructions, export_bpf(ctx.get()));
+  return program;
+}
+
+namespace {
+
+// Everything compile_seccomp reads, as text: equal texts compile to equal programs.
+std::string cache_key_text(const oci::Seccomp& s) {
+  const scmp_version* v = seccomp_version();
+  struct utsname u;
+  ::uname(&u);
+  std::string text = fmt::format("libseccomp {}.{}.{} api {} kernel {} {}\n", v->major, v->minor, v->micro,
+                                 seccomp_api_get(), u.release, u.machine);
+  text += fmt::format("{}|{}|{}|{}\n", s.default_action, s.default_errno_ret.value_or(~0u),
+                      fmt::join(s.architectures, ","), fmt::join(s.flags, ","));
+  for (const auto& rule : s.syscalls) {
+    text += fmt::format("{}|{}|{}", fmt::join(rule.names, ","), rule.action, rule.errno_ret.value_or(~0u));
+    for (const auto& a : rule.args) text += fmt::format("|{},{},{},{}", a.index, a.value, a.value_two, a.op);
+    text += "\n";
+  }
+  return text;
+}
+
+// 128 bits of FNV-1a (two 64-bit lanes with different offsets), in hex.
+std::string cache_key(std::string_view text) {
+  uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
+  for (unsigned char ch : text) {
+    a = (a ^ ch) * 0x100000001b3ull;
+    b = (b ^ (ch + 0x9e)) * 0x100000001b3ull;
+  }
+  return fmt::format("{:016x}{:016x}", a, b);
+}
+
+}  // namespace
+
+Result<SeccompProgram> compile_seccomp_cached(const oci::Seccomp& seccomp, const std::string& cache_dir) {
+  std::string path = fmt::format("{}/{}.bpf", cache_dir, cache_key(cache_key_text(seccomp)));
+  if (auto bytes = sys::read_file(path); bytes && bytes->size() >= 8 && bytes->size() % 8 == 0) {
+    SeccompProgram program;
+    uint64_t flags;
+    std::memcpy(&flags, bytes->data(), 8);
+    program.flags = static_cast<unsigned>(flags);
+    program.instructions.resize(bytes->size() / 8 - 1);
+    std::memcpy(program.instructions.data(), bytes->data() + 8, bytes->size() - 8);
+    if (!program.instructions.empty()) return program;
+  }
+  BERTH_TRY(auto program, compile_seccomp(seccomp));
+  // Best effort: a cache that cannot be written only costs the next start its compile time.
+  if (sys::mkdir_all(cache_dir, 0700)) {
+    std::string bytes(8 + program.instructions.size() * 8, '\0');
+    uint64_t flags = program.flags;
+    std::memcpy(bytes.data(), &flags, 8);
+    std::memcpy(bytes.data() + 8, program.instructions.data(), program.instructions.size() * 8);
+    (void)sys::atomic_write(path, bytes, 0600, sys::Durability::process_crash);
+  }
   return program;
 }
 

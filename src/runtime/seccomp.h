@@ -22,6 +22,11 @@ struct SeccompProgram {
 // Unknown syscall names are skipped (as runc does: profiles list syscalls of newer kernels).
 Result<SeccompProgram> compile_seccomp(const oci::Seccomp& seccomp);
 
+// compile_seccomp through a cache of compiled programs in `cache_dir` (one file per profile,
+// keyed by a hash of the profile, libseccomp's version and the kernel release): compiling
+// Docker's default profile costs milliseconds, which every container start would pay.
+Result<SeccompProgram> compile_seccomp_cached(const oci::Seccomp& seccomp, const std::string& cache_dir);
+
 // Installs the filter in the calling thread (needs no_new_privs or CAP_SYS_ADMIN).
 Result<void> load_seccomp(const SeccompProgram& program);
 

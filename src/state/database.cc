@@ -263,6 +263,13 @@ Result<Database> Database::open(const std::string& path, const OpenOptions& opti
     // leave an unreferenced file for GC, never a row that names a missing file. FULL would cost an
     // fsync per command on the hot path (`berth run --rm` commits several times).
     BERTH_TRY_VOID(db.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL"));
+    // Every berth command is a short-lived connection, usually the only one. By default the last
+    // connection to close checkpoints the WAL into the database (two fsyncs) and deletes the WAL
+    // and shm files, so the next command creates them again (a directory fsync). Keep the WAL and
+    // leave checkpoints to the automatic ones (every 1000 pages): a command costs no fsync.
+    int persist = 1;
+    sqlite3_file_control(raw, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
 
     BERTH_TRY(auto app_id, db.query_int64("PRAGMA application_id"));
     if (app_id.value_or(0) != 0 && *app_id != kApplicationId)
