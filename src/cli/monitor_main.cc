@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   monitor::MonitorOptions o;
   o.id = parsed->positionals[0];
   o.dir = parsed->value("dir", ".");
+  o.trim_when_idle = true;
   o.unmount_at_end = parsed->value("unmount");
   if (std::string command = parsed->value("exit-command"); !command.empty()) {
     o.exit_command.push_back(command);

@@ -144,6 +144,13 @@ Result<ImageRecord> find_image(Engine& engine, std::string_view name) {
       BERTH_TRY(auto found, query_images(engine, "WHERE i.id = (SELECT image_id FROM tags WHERE reference = ?1)",
                                          ref->to_string()));
       if (!found.empty()) return found.front();
+      // A short name also finds the image Docker would mean: busybox → docker.io/library/busybox.
+      if (ref->domain() == "localhost" && name.find("localhost/") != 0) {
+        std::string path = ref->path().find('/') == std::string::npos ? "library/" + ref->path() : ref->path();
+        BERTH_TRY(auto hub, query_images(engine, "WHERE i.id = (SELECT image_id FROM tags WHERE reference = ?1)",
+                                         "docker.io/" + path + ":" + ref->tag()));
+        if (!hub.empty()) return hub.front();
+      }
     }
   }
   BERTH_TRY(auto by_id, images_by_id_prefix(engine, name));

@@ -183,7 +183,7 @@ Result<int> cmd_load(const Globals& g, const ParsedArgs& a) {
     o.progress = [](std::string_view what, int64_t bytes) {
       std::fprintf(stderr, "\r\033[K%.*s: %s", static_cast<int>(what.size()), what.data(), human_size(bytes).c_str());
     };
-  BERTH_TRY(auto loaded, image::load_archive(e.store, input, o).context("load '" + input + "'"));
+  BERTH_TRY(auto loaded, image::load_archive(e.store, input, o));
   if (!quiet && tty) std::fputs("\r\033[K", stderr);
   for (const auto& w : loaded.warnings) std::fprintf(stderr, "WARNING: %s\n", w.c_str());
   for (const auto& item : loaded.images) {
