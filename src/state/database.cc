@@ -266,7 +266,11 @@ Result<Database> Database::open(const std::string& path, const OpenOptions& opti
     // Every berth command is a short-lived connection, usually the only one. By default the last
     // connection to close checkpoints the WAL into the database (two fsyncs) and deletes the WAL
     // and shm files, so the next command creates them again (a directory fsync). Keep the WAL and
-    // leave checkpoints to the automatic ones (every 1000 pages): a command costs no fsync.
+    // leave checkpoints to the automatic ones: most commands cost no fsync. The first connection
+    // of each command replays the WAL to rebuild its index (it cannot trust a shm file no live
+    // connection vouches for), so the WAL is kept short: a checkpoint every 64 pages, and the
+    // file truncated back to 512 KiB after one.
+    BERTH_TRY_VOID(db.exec("PRAGMA wal_autocheckpoint=64; PRAGMA journal_size_limit=524288"));
     int persist = 1;
     sqlite3_file_control(raw, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
     sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
