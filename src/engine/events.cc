@@ -7,6 +7,10 @@
 
 namespace berth::engine {
 
+namespace {
+constexpr int64_t kKeptEvents = 10000;
+}  // namespace
+
 Result<void> record_event(state::Database& db, std::string_view type, std::string_view action,
                           std::string_view actor_id, const std::map<std::string, std::string>& attributes,
                           int64_t time_ns) {
@@ -14,7 +18,14 @@ Result<void> record_event(state::Database& db, std::string_view type, std::strin
                                     "VALUES (?1, ?2, ?3, ?4, ?5)"));
   nlohmann::json attrs = attributes;
   insert.bind_all(time_ns ? time_ns : clock::now_ns(), type, action, actor_id, attrs.dump());
-  return insert.run();
+  BERTH_TRY_VOID(insert.run());
+  // The log keeps the last kKeptEvents; trimming every 1000th insert keeps the cost off most.
+  if (int64_t seq = db.last_insert_rowid(); seq % 1000 == 0) {
+    BERTH_TRY(auto trim, db.prepare("DELETE FROM events WHERE seq <= ?1"));
+    trim.bind(1, seq - kKeptEvents);
+    BERTH_TRY_VOID(trim.run());
+  }
+  return {};
 }
 
 Result<EventFilter> EventFilter::parse(const std::vector<std::string>& filters) {
