@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
+#include "engine/detail/crash_point.h"
 #include "engine/events.h"
 #include "engine/images.h"
 #include "engine/spec.h"
@@ -169,9 +170,11 @@ Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
 // Deletes what is left of a container: runtime state, mount, files, row, anonymous volumes.
 Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes) {
   BERTH_TRY_VOID(update(engine, "UPDATE containers SET state = 'removing' WHERE id = ?1", r.id));
+  detail::crash_point("rm:after-mark");
   (void)runtime::remove(runtime_options(engine), r.id, true);
   unmount_rootfs(r);
   BERTH_TRY_VOID(sys::remove_all(r.dir));
+  detail::crash_point("rm:after-files");
   std::vector<std::string> anonymous;
   {
     BERTH_TRY(auto q, engine.db.prepare("SELECT cv.volume_name FROM container_volumes cv JOIN volumes v ON "
@@ -196,7 +199,10 @@ Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes) {
 
 Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_remove) {
   if (r.state == "removing") {
-    BERTH_TRY_VOID(destroy(engine, r, true));
+    // An interrupted `rm`: finish it, unless the `rm` is still at work (it holds the lock).
+    BERTH_TRY(auto lock, lock_container(engine, r.id));
+    BERTH_TRY(auto fresh, query(engine, "WHERE id = ?1", r.id));
+    if (!fresh.empty()) BERTH_TRY_VOID(destroy(engine, fresh.front(), true));
     r.state = "removed";
     return r;
   }
@@ -355,6 +361,8 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   }
 
   std::string id = sys::random_hex(32);
+  // Held until the row is written: `system check` leaves the directory of a create at work alone.
+  BERTH_TRY(auto lock, lock_container(engine, id));
   ContainerRecord r;
   r.id = id;
   r.name = name;
@@ -383,6 +391,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
     (void)sys::remove_all(r.dir);
     return std::move(made).error();
   }
+  detail::crash_point("create:after-files");
   r.config = config;
   r.state = "created";
   r.created = clock::now_ns();
@@ -408,6 +417,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
           .with_hint("choose another --name");
     return std::move(recorded).error();
   }
+  detail::crash_point("create:after-row");
   result.container = std::move(r);
   return result;
 }
@@ -451,15 +461,17 @@ Result<void> prepare_start(Engine& engine, const ContainerRecord& r) {
   for (const char* file : {monitor::kExitFile, monitor::kPidFile, monitor::kStopRequestFile})
     ::unlink((r.dir + "/" + file).c_str());
   (void)runtime::remove(runtime_options(engine), r.id, true);  // a leftover of a crashed start
-  return mount_rootfs(engine, r);
+  BERTH_TRY_VOID(mount_rootfs(engine, r));
+  detail::crash_point("start:after-mount");
+  return {};
 }
 
-Result<void> mark_started(Engine& engine, const ContainerRecord& r, pid_t pid, pid_t monitor_pid) {
+Result<void> mark_started(Engine& engine, const ContainerRecord& r, pid_t pid, pid_t monitor_pid,
+                          int64_t now = clock::now_ns()) {
   BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
   BERTH_TRY(auto stmt, engine.db.prepare("UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, "
                                          "started = ?4, exit_code = NULL, finished = NULL, oom_killed = 0, "
                                          "error = '' WHERE id = ?1"));
-  int64_t now = clock::now_ns();
   stmt.bind_all(r.id, pid, monitor_pid, now);
   BERTH_TRY_VOID(stmt.run());
   BERTH_TRY_VOID(record_event(engine.db, "container", "start", r.id, event_attributes(r), now));
@@ -502,6 +514,7 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& name_
   if (::pipe2(ready, O_CLOEXEC) < 0) return Error::from_errno("pipe");
   UniqueFd ready_r(ready[0]), ready_w(ready[1]);
   auto argv = monitor_command(engine, r, 3);
+  int64_t started_at = clock::now_ns();  // before any output the container can write
   pid_t monitor_pid = ::fork();
   if (monitor_pid < 0) return Error::from_errno("fork the monitor");
   if (monitor_pid == 0) {
@@ -528,13 +541,15 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& name_
     BERTH_TRY_VOID(mark_start_failed(engine, r, answer));
     return Error::make(ErrorKind::failed_precondition, "start container '{}': {}", r.name, answer);
   }
+  detail::crash_point("start:after-monitor");
   pid_t pid = 0;
   if (auto text = sys::read_file(r.dir + "/" + monitor::kPidFile)) {
     auto j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_object()) pid = j.value("pid", 0);
   }
-  BERTH_TRY_VOID(mark_started(engine, r, pid, monitor_pid));
+  BERTH_TRY_VOID(mark_started(engine, r, pid, monitor_pid, started_at));
   r.state = "running";
+  r.started = started_at;
   r.pid = pid;
   r.monitor_pid = monitor_pid;
   return r;
@@ -614,6 +629,7 @@ Result<int> run_foreground(Engine& engine, const std::string& id, const Foregrou
   o.on_started = [&](pid_t pid) {
     if (auto marked = mark_started(engine, r, pid, ::getpid()); !marked) log::warn(marked.error().message());
     started = true;
+    detail::crash_point("run:after-start");
   };
   auto code = monitor::run_monitor(o, driver);
   if (!code) {

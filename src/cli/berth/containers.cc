@@ -150,13 +150,18 @@ Result<int> cmd_run(const Globals& g, const ParsedArgs& a) {
   engine::ForegroundOptions fg;
   fg.stdin_fd = a.flag("interactive") ? 0 : -1;
   auto code = engine::run_foreground(e, c.id, fg);
+  // A command that could not be started exits 127 (not found) or 126 (not runnable), as with
+  // docker; the engine recorded which.
+  int failed_status = 125;
+  if (!code)
+    if (auto after = engine::find_container(e, c.id); after && after->exit_code && *after->exit_code >= 126)
+      failed_status = static_cast<int>(*after->exit_code);
   if (c.config.auto_remove) {
     if (auto removed = engine::remove_container(e, c.id, true, true); !removed) report(removed.error());
   }
   if (!code) {
     report(code.error());
-    auto after = engine::find_container(e, c.id);
-    return after && after->exit_code && *after->exit_code >= 126 ? static_cast<int>(*after->exit_code) : 125;
+    return failed_status;
   }
   return *code;
 }
