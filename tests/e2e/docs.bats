@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # The copy-pasteable examples in the docs are run as written.
 
-load ../lib/bundle
+load ../lib/berth
 
 # code_block FILE HEADING: the first ```sh block after the line "HEADING".
 code_block() {
@@ -35,4 +35,39 @@ teardown() {
   [ "$(grep -c hello <<<"$output")" -eq 2 ]
   [ "${lines[-2]}" = 3 ]
   [ "${lines[-1]}" = 1 ]
+}
+
+# berth_doc_example PAGE: runs the page's "## Example" with berth on PATH; cleans up after it.
+berth_doc_example() {
+  local page=$1 dir=/tmp/berth-test-docs-${1%.md} script
+  script=$(code_block "$BERTH_SOURCE/docs/$page" "## Example")
+  [ -n "$script" ]
+  cd "$BERTH_SOURCE"
+  rm -rf "$dir"
+  run env PATH="$(dirname "$BERTH"):$PATH" bash -euo pipefail -c "$script"
+  berth_clean_roots "$dir/root" "$dir/run" || true
+  rm -rf --one-file-system "$dir"
+}
+
+@test "docs/containers.md: the example runs and prints what it says" {
+  berth_doc_example containers.md
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = hello ]
+  [ "${lines[1]}" = "exit 3" ]
+  [[ ${lines[2]} =~ ^"hi from "[0-9a-f]{12}$ ]]
+  [ "${lines[3]}" = running ]
+  [[ ${lines[4]} == "Exited (0) "* ]]
+  [ "${#lines[@]}" -eq 5 ]
+}
+
+@test "docs/volumes.md: the example runs and prints what it says" {
+  berth_doc_example volumes.md
+  [ "$status" -eq 0 ]
+  [ "${lines[*]}" = "notes kept local notes" ]
+}
+
+@test "docs/images.md: the example runs and prints what it says" {
+  berth_doc_example images.md
+  [ "$status" -eq 0 ]
+  [ "${lines[*]}" = "hi 1 latest Loaded image: localhost/demo:1 0" ]
 }

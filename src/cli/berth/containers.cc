@@ -45,7 +45,7 @@ const std::vector<OptionSpec> kCreateOptions = {
     {"security-opt", true, "no-new-privileges, seccomp=unconfined, seccomp=FILE"},
     {"stop-signal", true, "the signal that stops the container (default SIGTERM)"},
     {"stop-timeout", true, "seconds to wait after the stop signal before SIGKILL"},
-    {"network,net", true, "none or host"},
+    {"net,network", true, "none or host"},
     {"q,quiet", false, "print nothing while creating"},
 };
 
@@ -470,7 +470,7 @@ std::vector<Command> container_commands() {
                SIZE_MAX, cmd_ps});
   c.push_back({"logs", "[OPTIONS] CONTAINER", "Show a container's output",
                {{"f,follow", false, "keep printing new output until the container stops"},
-                {"tail,n", true, "only the last N lines"},
+                {"n,tail", true, "only the last N lines"},
                 {"since", true, "from this time (RFC 3339) or duration ago (10m)"},
                 {"until", true, "up to this time or duration ago"},
                 {"t,timestamps", false, "show each line's time"}},
