@@ -383,7 +383,9 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   // Files first, then the row: a crash in between leaves a directory without a row, which
   // `system check` removes; never a row without its bundle.
   auto made = [&]() -> Result<void> {
-    for (const char* sub : {"/rootfs", "/upper", "/work"}) BERTH_TRY_VOID(sys::mkdir_all(r.dir + sub, 0700));
+    // The overlay root takes the upper directory's mode: 0755, or no other user could enter "/".
+    for (const char* sub : {"/rootfs", "/work"}) BERTH_TRY_VOID(sys::mkdir_all(r.dir + sub, 0700));
+    BERTH_TRY_VOID(sys::mkdir_all(r.dir + "/upper", 0755));
     BERTH_TRY_VOID(write_etc_files(inputs.etc_dir, inputs.hostname, config.network));
     return sys::atomic_write(r.dir + "/config.json", oci::to_json(spec), 0600, sys::Durability::process_crash);
   }();
