@@ -27,6 +27,11 @@ int main(int argc, char** argv) {
       {"unmount", true, "detach this mount (the container's rootfs) when all is over"},
       {"exit-command", true, "run this program when all is over (not waited for)"},
       {"exit-arg", true, "an argument for --exit-command (repeat for several)"},
+      {"health-arg", true, "the health check command, one argument each (repeat)"},
+      {"health-interval", true, "ms between health checks (default 30000)"},
+      {"health-timeout", true, "ms a health check may take (default 30000)"},
+      {"health-retries", true, "failures in a row that make the container unhealthy (default 3)"},
+      {"health-start-period", true, "ms after start during which failures do not count"},
       {"h,help", false, "this help"}};
   auto parsed = cli::parse_args(args, 1, specs, "berth-monitor");
   if (!parsed || parsed->flag("help") || parsed->positionals.size() != 1) {
@@ -39,6 +44,15 @@ int main(int argc, char** argv) {
   o.id = parsed->positionals[0];
   o.dir = parsed->value("dir", ".");
   o.trim_when_idle = true;
+  o.health.command = parsed->values_of("health-arg");
+  auto ms = [&](const char* name, uint64_t fallback) {
+    std::string text = parsed->value(name);
+    return text.empty() ? fallback : std::strtoull(text.c_str(), nullptr, 10);
+  };
+  o.health.interval_ms = ms("health-interval", 30'000);
+  o.health.timeout_ms = ms("health-timeout", 30'000);
+  o.health.retries = static_cast<unsigned>(ms("health-retries", 3));
+  o.health.start_period_ms = ms("health-start-period", 0);
   o.unmount_at_end = parsed->value("unmount");
   if (std::string command = parsed->value("exit-command"); !command.empty()) {
     o.exit_command.push_back(command);

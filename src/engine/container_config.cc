@@ -17,7 +17,10 @@ std::string to_json(const ContainerConfig& c) {
                       {"interactive", c.interactive}, {"autoRemove", c.auto_remove}, {"restart", c.restart},
                       {"labels", c.labels}, {"capAdd", c.cap_add}, {"capDrop", c.cap_drop},
                       {"noNewPrivileges", c.no_new_privileges}, {"seccomp", c.seccomp},
-                      {"stopSignal", c.stop_signal}, {"network", c.network}};
+                      {"stopSignal", c.stop_signal}, {"network", c.network},
+                      {"healthCommand", c.health_command}, {"healthIntervalMs", c.health_interval_ms},
+                      {"healthTimeoutMs", c.health_timeout_ms}, {"healthStartPeriodMs", c.health_start_period_ms},
+                      {"healthRetries", c.health_retries}};
   if (c.entrypoint) j["entrypoint"] = *c.entrypoint;
   if (c.memory) j["memory"] = *c.memory;
   if (c.cpus) j["cpus"] = *c.cpus;
@@ -58,6 +61,11 @@ Result<ContainerConfig> parse_container_config(std::string_view text) {
     c.seccomp = j.value("seccomp", "");
     c.stop_signal = j.value("stopSignal", "");
     c.network = j.value("network", "none");
+    c.health_command = j.value("healthCommand", std::vector<std::string>{});
+    c.health_interval_ms = j.value("healthIntervalMs", int64_t{30'000});
+    c.health_timeout_ms = j.value("healthTimeoutMs", int64_t{30'000});
+    c.health_start_period_ms = j.value("healthStartPeriodMs", int64_t{0});
+    c.health_retries = j.value("healthRetries", 3);
   } catch (const nlohmann::json::exception& e) {
     return Error::make(ErrorKind::corrupt, "a container's stored configuration: {}", e.what());
   }

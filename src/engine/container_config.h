@@ -40,6 +40,11 @@ struct ContainerConfig {
   std::string stop_signal;  // "" → the image's or SIGTERM
   std::optional<int> stop_timeout;  // seconds; default 10
   std::string network = "none";     // none or host (bridge networks come with `berth network`)
+  // The health check: argv run in the container ({} = none). Resolved at create from
+  // --health-cmd or the image's HEALTHCHECK; --no-healthcheck clears it.
+  std::vector<std::string> health_command;
+  int64_t health_interval_ms = 30'000, health_timeout_ms = 30'000, health_start_period_ms = 0;
+  int health_retries = 3;
 };
 
 std::string to_json(const ContainerConfig& config);

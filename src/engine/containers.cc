@@ -197,6 +197,26 @@ Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes) {
   return {};
 }
 
+// Reads the monitor's health.json and records a health_status event when the status differs
+// from the last one recorded (the monitor runs `berth container cleanup` on each change).
+Result<void> note_health(Engine& engine, ContainerRecord& r) {
+  if (r.config.health_command.empty()) return {};
+  auto text = sys::read_file(r.dir + "/" + monitor::kHealthFile);
+  if (!text) return {};
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return {};
+  r.health = j.value("Status", "");
+  if (r.health == "starting") return {};
+  BERTH_TRY(auto last, engine.db.prepare("SELECT action FROM events WHERE actor_id = ?1 AND action LIKE "
+                                         "'health_status:%' AND time >= ?2 ORDER BY seq DESC LIMIT 1"));
+  last.bind_all(r.id, r.started.value_or(0));
+  BERTH_TRY(bool row, last.step());
+  std::string action = "health_status: " + r.health;
+  if (row && last.column_text(0) == action) return {};
+  last.reset();
+  return record_event(engine.db, "container", action, r.id, event_attributes(r));
+}
+
 Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_remove) {
   if (r.state == "removing") {
     // An interrupted `rm`: finish it, unless the `rm` is still at work (it holds the lock).
@@ -221,6 +241,7 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
       auto j = nlohmann::json::parse(*text, nullptr, false);
       if (j.is_object()) r.restart_count = j.value("restartCount", 0) + (r.state == "running" ? 1 : 0);
     }
+    BERTH_TRY_VOID(note_health(engine, r));
     return r;
   }
   // The monitor is gone: take the lock so that only one reader finishes the container.
@@ -296,6 +317,31 @@ void parse_signal_or(std::string_view text, int fallback, int& out) {
   if (auto sig = runtime::parse_signal(text)) out = *sig;
 }
 
+// --health-cmd given, --no-healthcheck (command {"NONE"}), or the image's HEALTHCHECK.
+Result<void> resolve_health(ContainerConfig& config, const oci::ContainerConfig& image) {
+  if (config.health_command.empty() && image.healthcheck) {
+    const auto& h = *image.healthcheck;
+    config.health_command = h.test;
+    if (h.interval > 0 && config.health_interval_ms == 30'000) config.health_interval_ms = h.interval / 1'000'000;
+    if (h.timeout > 0 && config.health_timeout_ms == 30'000) config.health_timeout_ms = h.timeout / 1'000'000;
+    if (h.start_period > 0 && config.health_start_period_ms == 0) config.health_start_period_ms = h.start_period / 1'000'000;
+    if (h.retries > 0 && config.health_retries == 3) config.health_retries = h.retries;
+  }
+  auto& cmd = config.health_command;
+  if (cmd.empty()) return {};
+  if (cmd[0] == "NONE") {
+    cmd.clear();
+  } else if (cmd[0] == "CMD-SHELL") {
+    if (cmd.size() != 2) return Error(ErrorKind::invalid_argument, "health check CMD-SHELL takes one command string");
+    cmd = {"/bin/sh", "-c", cmd[1]};
+  } else if (cmd[0] == "CMD") {
+    cmd.erase(cmd.begin());
+  }
+  if (config.health_interval_ms <= 0 || config.health_timeout_ms <= 0 || config.health_retries <= 0)
+    return Error(ErrorKind::invalid_argument, "health check interval, timeout and retries must be positive");
+  return {};
+}
+
 }  // namespace
 
 Result<void> validate_container_name(std::string_view name) {
@@ -326,6 +372,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   BERTH_TRY(auto image, find_image(engine, config.image));
   BERTH_TRY(auto content, read_image(engine, image));
   if (config.stop_signal.empty()) config.stop_signal = content.config.config.stop_signal;
+  BERTH_TRY_VOID(resolve_health(config, content.config.config));
   if (!config.stop_signal.empty()) BERTH_TRY_VOID(runtime::parse_signal(config.stop_signal).context("--stop-signal"));
   CreateResult result;
   std::vector<std::string> lower;
@@ -499,6 +546,19 @@ std::vector<std::string> monitor_command(const Engine& engine, const ContainerRe
     argv.push_back("--exit-arg");
     argv.push_back(arg);
   }
+  if (!r.config.health_command.empty()) {
+    for (const auto& arg : r.config.health_command) {
+      argv.push_back("--health-arg");
+      argv.push_back(arg);
+    }
+    for (auto [name, value] : {std::pair{"--health-interval", r.config.health_interval_ms},
+                               std::pair{"--health-timeout", r.config.health_timeout_ms},
+                               std::pair{"--health-start-period", r.config.health_start_period_ms},
+                               std::pair{"--health-retries", int64_t{r.config.health_retries}}}) {
+      argv.push_back(name);
+      argv.push_back(std::to_string(value));
+    }
+  }
   argv.push_back(r.id);
   return argv;
 }
@@ -527,6 +587,8 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& name_
     ::dup2(null, 1);
     ::dup2(log >= 0 ? log : null, 2);
     ::dup2(ready_w.get(), 3);
+    // Nothing else of the caller's: an inherited pipe would keep `berth run -d | cat` waiting.
+    ::close_range(4, ~0U, 0);
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
@@ -562,8 +624,8 @@ namespace {
 // The runtime library in this process: a foreground `berth run` is the container's monitor.
 class InProcessRuntime : public monitor::RuntimeDriver {
  public:
-  InProcessRuntime(runtime::GlobalOptions global, std::string id, std::string bundle)
-      : global_(std::move(global)), id_(std::move(id)), bundle_(std::move(bundle)) {}
+  InProcessRuntime(runtime::GlobalOptions global, std::string id, std::string bundle, std::string binary)
+      : global_(std::move(global)), id_(std::move(id)), bundle_(std::move(bundle)), binary_(std::move(binary)) {}
   Result<pid_t> create(int in, int out, int err) override {
     runtime::CreateOptions o;
     o.id = id_;
@@ -578,6 +640,10 @@ class InProcessRuntime : public monitor::RuntimeDriver {
   }
   Result<void> start() override { return runtime::start(global_, id_); }
   void remove() override { (void)runtime::remove(global_, id_, true); }
+  // Health checks run as `berth-runtime exec`: an exec in-process would block the event loop.
+  Result<pid_t> spawn_exec(const std::vector<std::string>& args, int out) override {
+    return monitor::spawn_runtime_exec(binary_, global_.root, id_, args, out);
+  }
 
  private:
   int null_fd() {
@@ -585,7 +651,7 @@ class InProcessRuntime : public monitor::RuntimeDriver {
     return null_.get();
   }
   runtime::GlobalOptions global_;
-  std::string id_, bundle_;
+  std::string id_, bundle_, binary_;
   UniqueFd null_;
 };
 
@@ -618,7 +684,7 @@ Result<int> run_foreground(Engine& engine, const std::string& id, const Foregrou
     if (!code) return std::move(code).error();
     return exit_code;
   }
-  InProcessRuntime driver(runtime_options(engine), r.id, r.dir);
+  InProcessRuntime driver(runtime_options(engine), r.id, r.dir, engine.programs.runtime);
   monitor::MonitorOptions o;
   o.id = r.id;
   o.dir = r.dir;
@@ -627,6 +693,15 @@ Result<int> run_foreground(Engine& engine, const std::string& id, const Foregrou
   o.stdin_fd = options.stdin_fd;
   o.echo_stdout = options.stdout_fd;
   o.echo_stderr = options.stderr_fd;
+  o.health.command = r.config.health_command;
+  o.health.interval_ms = static_cast<uint64_t>(r.config.health_interval_ms);
+  o.health.timeout_ms = static_cast<uint64_t>(r.config.health_timeout_ms);
+  o.health.start_period_ms = static_cast<uint64_t>(r.config.health_start_period_ms);
+  o.health.retries = static_cast<unsigned>(r.config.health_retries);
+  o.on_health_changed = [&](const std::string&) {
+    auto fresh = query(engine, "WHERE id = ?1", r.id);
+    if (fresh && !fresh->empty()) (void)note_health(engine, fresh->front());
+  };
   bool started = false;
   o.on_started = [&](pid_t pid) {
     if (auto marked = mark_started(engine, r, pid, ::getpid()); !marked) log::warn(marked.error().message());
@@ -1026,6 +1101,15 @@ std::string inspect_json(Engine& engine, const ContainerRecord& r) {
       {"LogPath", r.dir + "/" + monitor::kLogFile},
   };
   if (r.config.entrypoint) j["Config"]["Entrypoint"] = *r.config.entrypoint;
+  if (!r.health.empty())
+    if (auto health = sys::read_file(r.dir + "/" + monitor::kHealthFile))
+      j["State"]["Health"] = nlohmann::json::parse(*health, nullptr, false);
+  if (!r.config.health_command.empty())
+    j["Config"]["Healthcheck"] = {{"Test", r.config.health_command},
+                                  {"Interval", r.config.health_interval_ms * 1'000'000},
+                                  {"Timeout", r.config.health_timeout_ms * 1'000'000},
+                                  {"StartPeriod", r.config.health_start_period_ms * 1'000'000},
+                                  {"Retries", r.config.health_retries}};
   return j.dump(4);
 }
 

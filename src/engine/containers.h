@@ -28,6 +28,7 @@ struct ContainerRecord {
   int64_t created = 0;
   std::optional<int64_t> started, finished;
   std::string error;  // why the last start failed, if it did
+  std::string health;  // starting, healthy, unhealthy; empty without a health check or not running
 
   bool running() const { return state == "running" || state == "paused" || state == "restarting"; }
   std::string dir;  // containers/<id>

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
+#include "monitor/health.h"
 #include "monitor/protocol.h"
 
 namespace berth::monitor {
@@ -69,6 +71,99 @@ void trim_resident_memory() {
   }
 }
 
+void spawn_detached(const std::vector<std::string>& command);
+
+// Runs the container's health checks from the monitor's event loop: one probe at a time, started
+// when due, killed past its timeout, its result recorded when the monitor reaps it.
+class HealthChecker {
+ public:
+  HealthChecker(const MonitorOptions& o, RuntimeDriver& runtime, uint64_t started_ms)
+      : o_(o), runtime_(runtime), state_(o.health), started_ms_(started_ms),
+        next_ms_(started_ms + o.health.interval_ms) {
+    if (o_.health.enabled()) write();
+  }
+
+  // How long poll may sleep before the next probe is due or the running one times out.
+  int poll_timeout_ms() const {
+    if (!o_.health.enabled()) return -1;
+    uint64_t now = clock::monotonic_ms(), due = probe_pid_ > 0 ? deadline_ms_ : next_ms_;
+    return due <= now ? 0 : static_cast<int>(std::min<uint64_t>(due - now, 60'000));
+  }
+
+  void tick() {
+    if (!o_.health.enabled()) return;
+    uint64_t now = clock::monotonic_ms();
+    if (probe_pid_ > 0) {
+      if (now >= deadline_ms_ && !timed_out_) {
+        timed_out_ = true;
+        ::kill(probe_pid_, SIGKILL);
+      }
+      return;
+    }
+    if (now < next_ms_) return;
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0) return;
+    output_ = UniqueFd(out[0]);
+    UniqueFd writer(out[1]);
+    auto spawned = runtime_.spawn_exec(o_.health.command, writer.get());
+    if (!spawned) {
+      finish(-1, spawned.error().message());
+      return;
+    }
+    probe_pid_ = *spawned;
+    probe_started_ms_ = now;
+    deadline_ms_ = now + o_.health.timeout_ms;
+    timed_out_ = false;
+    probe_.start = clock::rfc3339_now();
+  }
+
+  void reaped(pid_t pid, int status) {
+    if (pid != probe_pid_ || pid <= 0) return;
+    probe_pid_ = 0;
+    std::string text;
+    char buf[4096];
+    for (ssize_t got; (got = ::read(output_.get(), buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(got));
+    output_.reset();
+    if (timed_out_) text = fmt::format("Health check exceeded timeout ({}ms)", o_.health.timeout_ms);
+    finish(timed_out_ ? -1 : proc::exit_code_of(status), text);
+  }
+
+  // The container stopped: a probe still running goes with it.
+  void stop() {
+    if (probe_pid_ > 0) {
+      ::kill(probe_pid_, SIGKILL);
+      ::waitpid(probe_pid_, nullptr, 0);
+      probe_pid_ = 0;
+    }
+  }
+
+ private:
+  void finish(int exit_code, std::string output) {
+    probe_.end = clock::rfc3339_now();
+    probe_.exit_code = exit_code;
+    probe_.output = std::move(output);
+    bool changed = state_.record(probe_, probe_started_ms_ - started_ms_);
+    next_ms_ = clock::monotonic_ms() + o_.health.interval_ms;
+    write();
+    if (!changed) return;
+    if (o_.on_health_changed) o_.on_health_changed(state_.status());
+    spawn_detached(o_.exit_command);  // `berth container cleanup` records the health_status event
+  }
+  void write() {
+    (void)sys::atomic_write(sys::join_path(o_.dir, kHealthFile), state_.to_json(), 0644,
+                            sys::Durability::process_crash);
+  }
+
+  const MonitorOptions& o_;
+  RuntimeDriver& runtime_;
+  HealthState state_;
+  uint64_t started_ms_, next_ms_, deadline_ms_ = 0, probe_started_ms_ = 0;
+  pid_t probe_pid_ = 0;
+  bool timed_out_ = false;
+  UniqueFd output_;
+  HealthProbe probe_;
+};
+
 // One start of the container, from create to delete.
 Result<Run> run_once(const MonitorOptions& o, RuntimeDriver& runtime, LogWriter& log, int signal_fd) {
   int out[2], err[2];
@@ -93,12 +188,14 @@ Result<Run> run_once(const MonitorOptions& o, RuntimeDriver& runtime, LogWriter&
   bool exited = false;
   bool out_open = true, err_open = true;
   char buf[65536];
+  HealthChecker health(o, runtime, started);
   // Until the container exited and both pipes reached EOF (a child of it may keep them open:
   // once the container is gone, drain what is there and stop).
   while (!exited || out_open || err_open) {
     struct pollfd fds[3] = {{signal_fd, POLLIN, 0}, {out_open ? out_r.get() : -1, POLLIN, 0},
                             {err_open ? err_r.get() : -1, POLLIN, 0}};
-    int n = ::poll(fds, 3, exited ? 100 : -1);
+    int n = ::poll(fds, 3, exited ? 100 : health.poll_timeout_ms());
+    if (!exited) health.tick();
     if (n < 0 && errno != EINTR) return Error::from_errno("poll");
     if (n == 0 && exited) break;
     for (int i = 1; i <= 2; ++i) {
@@ -120,19 +217,23 @@ Result<Run> run_once(const MonitorOptions& o, RuntimeDriver& runtime, LogWriter&
       }
       int status;
       pid_t reaped;
-      while ((reaped = ::waitpid(-1, &status, WNOHANG)) > 0)
+      while ((reaped = ::waitpid(-1, &status, WNOHANG)) > 0) {
         if (reaped == pid) {
           exited = true;
           run.exit_code = proc::exit_code_of(status);
         }
+        health.reaped(reaped, status);
+      }
     }
   }
   BERTH_TRY_VOID(log.flush(clock::rfc3339_now()));
   run.finished_at = clock::rfc3339_now();
   run.ran_for_ms = clock::monotonic_ms() - started;
   run.oom_killed = oom_kills(o.cgroup_path) > oom_before;
+  health.stop();
   runtime.remove();
   ::unlink(sys::join_path(o.dir, kPidFile).c_str());
+  ::unlink(sys::join_path(o.dir, kHealthFile).c_str());
   return run;
 }
 
@@ -206,6 +307,33 @@ Result<void> ExecRuntime::start() {
 }
 
 void ExecRuntime::remove() { (void)run({"delete", "--force", id_}, -1, -1, -1); }
+
+Result<pid_t> ExecRuntime::spawn_exec(const std::vector<std::string>& args, int out) {
+  return spawn_runtime_exec(binary_, root_, id_, args, out);
+}
+
+Result<pid_t> spawn_runtime_exec(const std::string& binary, const std::string& root, const std::string& id,
+                                 const std::vector<std::string>& args, int out) {
+  std::vector<std::string> argv = {binary, "--root", root, "exec", id};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = ::fork();
+  if (pid < 0) return Error::from_errno("fork the health check");
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    ::execv(binary.c_str(), cargv.data());
+    _exit(127);
+  }
+  return pid;
+}
 
 // Runs the OCI runtime with the given stdio and waits for it (not for the container).
 Result<int> ExecRuntime::run(std::vector<std::string> args, int in, int out, int err) {

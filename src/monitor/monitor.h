@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "monitor/health.h"
 #include "monitor/log_writer.h"
 #include "monitor/restart_policy.h"
 
@@ -28,7 +29,14 @@ class RuntimeDriver {
   virtual Result<void> start() = 0;
   // `delete --force`, best effort: the container is gone or going.
   virtual void remove() = 0;
+  // Starts `args` in the running container with stdout and stderr to `out`; returns the pid of
+  // a child of this process that exits with the command's status (health checks).
+  virtual Result<pid_t> spawn_exec(const std::vector<std::string>& args, int out) = 0;
 };
+
+// `runtime --root ROOT exec ID ARGS...` as a child of this process.
+Result<pid_t> spawn_runtime_exec(const std::string& binary, const std::string& root, const std::string& id,
+                                 const std::vector<std::string>& args, int out);
 
 struct MonitorOptions {
   std::string id;
@@ -44,6 +52,9 @@ struct MonitorOptions {
   // Once the container runs, give back the pages only start-up used (berth-monitor sets this:
   // one monitor per container makes its idle footprint the figure that counts).
   bool trim_when_idle = false;
+  HealthConfig health;
+  // Called when the health status changes ("healthy", "unhealthy").
+  std::function<void(const std::string&)> on_health_changed;
   // Called once the container runs (pid) and after each exit; errors are logged, not fatal.
   std::function<void(pid_t)> on_started;
   std::function<void()> on_exited;
@@ -64,6 +75,7 @@ class ExecRuntime : public RuntimeDriver {
   Result<pid_t> create(int in, int out, int err) override;
   Result<void> start() override;
   void remove() override;
+  Result<pid_t> spawn_exec(const std::vector<std::string>& args, int out) override;
 
  private:
   Result<int> run(std::vector<std::string> args, int in, int out, int err);

@@ -11,6 +11,9 @@ inline constexpr const char* kLogFile = "log.jsonl";
 inline constexpr const char* kPidFile = "monitor.json";
 // {"exitCode":N,"oomKilled":bool,"startedAt":T,"finishedAt":T,"restartCount":N} after each exit.
 inline constexpr const char* kExitFile = "exit.json";
+// {"Status":"starting|healthy|unhealthy","FailingStreak":N,"Log":[...]} while a container with
+// a health check runs (written atomically after each probe).
+inline constexpr const char* kHealthFile = "health.json";
 // Held (flock, exclusive) by the monitor for as long as it lives: the engine tells a live
 // monitor from a dead one by trying to lock it, which no pid reuse can fool.
 inline constexpr const char* kLockFile = "monitor.lock";

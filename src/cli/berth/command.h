@@ -43,6 +43,8 @@ std::string human_ago(int64_t unix_ns);            // "3 minutes ago"
 std::string human_duration(int64_t ns);            // "About a minute", "3 hours"
 // "10m", "1h30m", "90s", or an RFC 3339 time → ns since the epoch.
 Result<int64_t> parse_time_or_duration(std::string_view text);
+// "30s", "1m30s", "500ms", "2h" → milliseconds.
+Result<int64_t> parse_duration_ms(std::string_view text);
 // Prints the error (and its hint) as berth's errors look; returns the exit status for it.
 int report(const Error& error);
 // Writes all of text to stdout.

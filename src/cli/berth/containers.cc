@@ -46,6 +46,12 @@ const std::vector<OptionSpec> kCreateOptions = {
     {"stop-signal", true, "the signal that stops the container (default SIGTERM)"},
     {"stop-timeout", true, "seconds to wait after the stop signal before SIGKILL"},
     {"net,network", true, "none or host"},
+    {"health-cmd", true, "a command (run with /bin/sh -c) that checks the container's health"},
+    {"health-interval", true, "time between health checks (30s)"},
+    {"health-timeout", true, "time a health check may take (30s)"},
+    {"health-retries", true, "failures in a row before unhealthy (3)"},
+    {"health-start-period", true, "time after start when failures do not count (0s)"},
+    {"no-healthcheck", false, "disable the image's HEALTHCHECK"},
     {"q,quiet", false, "print nothing while creating"},
 };
 
@@ -118,6 +124,15 @@ Result<engine::ContainerConfig> config_from(const ParsedArgs& a) {
   c.stop_signal = a.value("stop-signal");
   if (a.flag("stop-timeout")) c.stop_timeout = std::atoi(a.value("stop-timeout").c_str());
   c.network = a.value("network", "none");
+  if (a.flag("health-cmd")) c.health_command = {"CMD-SHELL", a.value("health-cmd")};
+  if (a.flag("no-healthcheck")) c.health_command = {"NONE"};
+  for (auto [name, field] : {std::pair{"health-interval", &c.health_interval_ms},
+                             std::pair{"health-timeout", &c.health_timeout_ms},
+                             std::pair{"health-start-period", &c.health_start_period_ms}}) {
+    if (!a.flag(name)) continue;
+    BERTH_TRY(*field, parse_duration_ms(a.value(name)).context(std::string("--") + name));
+  }
+  if (a.flag("health-retries")) c.health_retries = std::atoi(a.value("health-retries").c_str());
   return c;
 }
 
@@ -191,7 +206,9 @@ std::optional<int> timeout_of(const ParsedArgs& a) {
 }
 
 std::string status_text(const ContainerRecord& c) {
-  if (c.state == "running") return "Up " + human_duration(clock::now_ns() - c.started.value_or(c.created));
+  if (c.state == "running")
+    return "Up " + human_duration(clock::now_ns() - c.started.value_or(c.created)) +
+           (c.health.empty() ? "" : c.health == "starting" ? " (health: starting)" : " (" + c.health + ")");
   if (c.state == "paused") return "Up " + human_duration(clock::now_ns() - c.started.value_or(c.created)) + " (Paused)";
   if (c.state == "restarting")
     return fmt::format("Restarting ({}) {}", c.exit_code.value_or(0), human_ago(c.finished.value_or(c.created)));

@@ -94,6 +94,30 @@ Result<int64_t> parse_time_or_duration(std::string_view text) {
   return clock::now_ns() - total;
 }
 
+Result<int64_t> parse_duration_ms(std::string_view text) {
+  std::string s(text);
+  int64_t total = 0;
+  size_t i = 0;
+  auto bad = [&] {
+    return Error::make(ErrorKind::invalid_argument, "duration '{}': use a number with a unit: 500ms, 30s, 1m30s, 2h", text);
+  };
+  if (s.empty()) return bad();
+  while (i < s.size()) {
+    size_t start = i;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    if (start == i || i == s.size()) return bad();
+    double amount = std::stod(s.substr(start, i - start));
+    double scale;
+    if (s.compare(i, 2, "ms") == 0) scale = 1, i += 2;
+    else if (s[i] == 's') scale = 1000, ++i;
+    else if (s[i] == 'm') scale = 60'000, ++i;
+    else if (s[i] == 'h') scale = 3'600'000, ++i;
+    else return bad();
+    total += static_cast<int64_t>(amount * scale);
+  }
+  return total;
+}
+
 int report(const Error& error) {
   std::string text = "berth: " + error.message() + "\n";
   if (!error.hint().empty()) text += "hint: " + error.hint() + "\n";

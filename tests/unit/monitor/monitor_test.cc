@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "monitor/log_writer.h"
+#include "monitor/health.h"
 #include "monitor/monitor.h"
 #include "monitor/restart_policy.h"
 
@@ -117,6 +118,15 @@ class ShellRuntime : public RuntimeDriver {
   }
   Result<void> start() override { return {}; }
   void remove() override { ++removes; }
+  Result<pid_t> spawn_exec(const std::vector<std::string>& args, int out) override {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(out, 1);
+      ::execl("/bin/sh", "sh", "-c", args.at(0).c_str(), nullptr);
+      _exit(127);
+    }
+    return pid;
+  }
   int creates = 0, removes = 0;
 
  private:
@@ -180,6 +190,47 @@ TEST(MonitorLoop, RestartsOnFailureUpToTheLimit) {
   auto exit = sys::read_file(dir.path + "/exit.json");
   ASSERT_TRUE(exit);
   EXPECT_NE(exit->find(R"("restartCount":2)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::monitor
+
+namespace berth::monitor {
+namespace {
+
+TEST(Health, StartingThenHealthyOrUnhealthyAfterRetries) {
+  HealthConfig config;
+  config.command = {"true"};
+  config.retries = 2;
+  config.start_period_ms = 1000;
+  HealthState state(config);
+  EXPECT_EQ(state.status(), "starting");
+  EXPECT_FALSE(state.record({"a", "b", 1, "fail"}, 10));  // in the start period: not counted
+  EXPECT_EQ(state.failing_streak(), 0u);
+  EXPECT_TRUE(state.record({"a", "b", 0, "ok"}, 20));
+  EXPECT_EQ(state.status(), "healthy");
+  EXPECT_FALSE(state.record({"a", "b", 1, "fail"}, 2000));
+  EXPECT_TRUE(state.record({"a", "b", 1, "fail \"quoted\"\n"}, 3000));
+  EXPECT_EQ(state.status(), "unhealthy");
+  auto json = state.to_json();
+  EXPECT_NE(json.find(R"("Status":"unhealthy","FailingStreak":2)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"(fail \"quoted\"\n)"), std::string::npos) << json;
+}
+
+TEST(MonitorLoop, RunsHealthChecksAndWritesTheStatus) {
+  TempDir dir;
+  MonitorOptions o;
+  o.id = "test";
+  o.dir = dir.path;
+  o.health.command = {"echo probe; exit 0"};
+  o.health.interval_ms = 50;
+  o.health.timeout_ms = 1000;
+  std::vector<std::string> changes;
+  o.on_health_changed = [&](const std::string& status) { changes.push_back(status); };
+  ShellRuntime runtime("sleep 0.4");
+  auto code = run_monitor(o, runtime);
+  ASSERT_TRUE(code) << code.error().message();
+  EXPECT_EQ(changes, std::vector<std::string>{"healthy"});
 }
 
 }  // namespace
