@@ -1,21 +1,31 @@
 #include "engine/check.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
 #include "base/sys.h"
 #include "engine/containers.h"
+#include "engine/events.h"
 #include "engine/images.h"
 #include "engine/volumes.h"
+#include "monitor/protocol.h"
 #include "runtime/runtime.h"
 #include "state/lock.h"
+#include "state/transaction.h"
 
 namespace berth::engine {
 namespace {
 
+// Sorted, so that the report reads the same however the file system orders a directory.
 std::vector<std::string> entries(const std::string& dir) {
   std::vector<std::string> names;
   if (DIR* d = ::opendir(dir.c_str())) {
@@ -23,10 +33,11 @@ std::vector<std::string> entries(const std::string& dir) {
       if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") names.push_back(e->d_name);
     ::closedir(d);
   }
+  std::sort(names.begin(), names.end());
   return names;
 }
 
-// Mount points under `prefix` (from /proc/self/mountinfo, field 5).
+// Mount points under `prefix` (from /proc/self/mountinfo, field 5), deepest first.
 std::vector<std::string> mounts_under(const std::string& prefix) {
   std::vector<std::string> out;
   auto info = sys::read_file("/proc/self/mountinfo");
@@ -35,110 +46,165 @@ std::vector<std::string> mounts_under(const std::string& prefix) {
     auto fields = sys::split(line, ' ');
     if (fields.size() > 4 && fields[4].starts_with(prefix)) out.push_back(fields[4]);
   }
+  std::sort(out.rbegin(), out.rend());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
+// Another berth command holds the object's lock: it is at work on it, leave it alone.
 bool busy(const Engine& engine, std::string_view kind, const std::string& id) {
   auto lock = state::ObjectLock::acquire(engine.layout.locks(), kind, id, state::ObjectLock::Mode::exclusive,
                                          state::ObjectLock::Wait::no_wait);
   return !lock;
 }
 
+// A monitor (berth-monitor, or a foreground `berth run`) holds the container's monitor.lock.
+bool monitor_alive(const Engine& engine, const std::string& id) {
+  std::string path = engine.layout.container(id) + "/" + monitor::kLockFile;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  UniqueFd guard(fd);
+  return ::flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+}
+
+bool in_use(const Engine& engine, const std::string& id) {
+  return monitor_alive(engine, id) || busy(engine, "container", id);
+}
+
 std::string short_id(const std::string& id) { return id.substr(0, 12); }
+
+// A `start` cut short after its monitor came up: the container runs, but its row says otherwise.
+// Records it as running, as the start would have; the monitor reports its exit as usual.
+Result<void> adopt_running(Engine& engine, const std::string& id, const std::string& name) {
+  BERTH_TRY(auto lock, state::ObjectLock::acquire(engine.layout.locks(), "container", id,
+                                                  state::ObjectLock::Mode::exclusive,
+                                                  state::ObjectLock::Wait::no_wait));
+  std::optional<int64_t> pid;
+  if (auto text = sys::read_file(engine.layout.container(id) + "/" + monitor::kPidFile)) {
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_object() && j.value("pid", 0) > 0) pid = j.value("pid", 0);
+  }
+  int64_t now = clock::now_ns();
+  BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
+  BERTH_TRY(auto stmt, engine.db.prepare("UPDATE containers SET state = 'running', pid = ?2, monitor_pid = NULL, "
+                                         "started = ?3, exit_code = NULL, finished = NULL, error = '' "
+                                         "WHERE id = ?1 AND state IN ('created', 'exited')"));
+  stmt.bind(1, id);
+  if (pid) stmt.bind(2, *pid);
+  stmt.bind(3, now);
+  BERTH_TRY_VOID(stmt.run());
+  if (engine.db.changes() == 1)
+    BERTH_TRY_VOID(record_event(engine.db, "container", "start", id, {{"name", name}}, now));
+  return tx.commit();
+}
 
 }  // namespace
 
 Result<std::vector<Finding>> check_system(Engine& engine, bool repair) {
   std::vector<Finding> findings;
-  auto found = [&](std::string what, bool repaired) { findings.push_back({std::move(what), repaired}); };
+  auto found = [&](std::string what) { findings.push_back({std::move(what), repair}); };
 
-  // Containers: bring every row up to date (dead monitors, interrupted removals).
+  // Containers: rows whose monitor is gone, interrupted removals, interrupted starts. `live`
+  // collects the containers whose mount and runtime state belong to a running monitor or to a
+  // command at work.
   std::set<std::string> known, live;
   {
-    BERTH_TRY(auto q, engine.db.prepare("SELECT id, state FROM containers"));
-    std::vector<std::pair<std::string, std::string>> rows;
+    struct Row {
+      std::string id, name, state;
+    };
+    std::vector<Row> rows;
+    BERTH_TRY(auto q, engine.db.prepare("SELECT id, name, state FROM containers ORDER BY id"));
     for (;;) {
       BERTH_TRY(bool row, q.step());
       if (!row) break;
-      rows.push_back({q.column_text(0), q.column_text(1)});
+      rows.push_back({q.column_text(0), q.column_text(1), q.column_text(2)});
     }
-    for (const auto& [id, state] : rows) {
+    for (const auto& [id, name, state] : rows) {
       known.insert(id);
-      if (state != "running" && state != "paused" && state != "restarting" && state != "removing") continue;
-      if (!repair) {
-        found(fmt::format("container {}: state '{}' to verify", short_id(id), state), false);
+      if (in_use(engine, id)) {
+        live.insert(id);
         continue;
       }
-      auto fresh = find_container(engine, id);
-      if (!fresh) {
-        if (fresh.error().kind() == ErrorKind::not_found) {
-          found(fmt::format("container {}: an interrupted removal was finished", short_id(id)), true);
-          known.erase(id);
-        } else {
-          return std::move(fresh).error();
+      if (state == "removing") {
+        found(fmt::format("container {}: its removal was interrupted", short_id(id)));
+        if (repair) {
+          auto gone = find_container(engine, id);
+          if (!gone && gone.error().kind() != ErrorKind::not_found) return std::move(gone).error();
         }
-      } else if (fresh->running()) {
-        live.insert(id);
-      } else if (fresh->state != state) {
-        found(fmt::format("container {}: its monitor was gone; recorded as {}", short_id(id), fresh->state), true);
+      } else if (state == "running" || state == "paused" || state == "restarting") {
+        found(fmt::format("container {}: its monitor is gone, its exit not recorded", short_id(id)));
+        if (repair) BERTH_TRY_VOID(find_container(engine, id));
       }
+    }
+    // An interrupted start whose monitor runs on: only visible once nothing holds the lock.
+    for (const auto& [id, name, state] : rows) {
+      if (state != "created" && state != "exited") continue;
+      if (!monitor_alive(engine, id) || busy(engine, "container", id)) continue;
+      found(fmt::format("container {}: runs, but its start was interrupted before it was recorded", short_id(id)));
+      if (repair) BERTH_TRY_VOID(adopt_running(engine, id, name));
     }
   }
 
   // Container directories without a row (a create or rm cut short).
   for (const auto& id : entries(engine.layout.containers())) {
-    if (known.count(id) || busy(engine, "container", id)) continue;
+    if (known.count(id) || in_use(engine, id)) continue;
     std::string dir = engine.layout.container(id);
-    found(fmt::format("container directory {} has no container", short_id(id)), repair);
+    found(fmt::format("container directory {} without a container", short_id(id)));
     if (repair) {
-      ::umount2((dir + "/rootfs").c_str(), MNT_DETACH);
+      while (::umount2((dir + "/rootfs").c_str(), MNT_DETACH) == 0) {
+      }
       BERTH_TRY_VOID(sys::remove_all(dir));
     }
   }
 
-  // Root file systems still mounted for containers that do not run.
+  // Runtime state of containers that do not run (the runtime kills what is left and deletes it),
+  // also state a create cut short left half-written. Dot entries are the runtime's caches.
+  runtime::GlobalOptions global;
+  global.root = engine.layout.runtime_root();
+  for (const auto& id : entries(global.root)) {
+    if (id.starts_with(".") || live.count(id) || (known.count(id) && in_use(engine, id))) continue;
+    found(fmt::format("container {}: runtime state, but nothing runs", short_id(id)));
+    if (repair) {
+      (void)runtime::remove(global, id, true);
+      if (sys::exists(global.root + "/" + id)) BERTH_TRY_VOID(sys::remove_all(global.root + "/" + id));
+    }
+  }
+
+  // Root file systems still mounted for containers that do not run (after their processes went).
+  std::set<std::string> unmounted;
   for (const auto& mount : mounts_under(engine.layout.containers() + "/")) {
     std::string rest = mount.substr(engine.layout.containers().size() + 1);
     std::string id = rest.substr(0, rest.find('/'));
-    if (live.count(id) || busy(engine, "container", id)) continue;
-    found(fmt::format("container {}: a stray mount at {}", short_id(id), mount), repair);
+    if (live.count(id) || in_use(engine, id)) continue;
+    if (unmounted.insert(mount).second) found(fmt::format("container {}: its root file system is mounted but nothing runs", short_id(id)));
     if (repair) ::umount2(mount.c_str(), MNT_DETACH);
   }
 
-  // Runtime state of containers that do not run (the runtime kills and deletes them).
-  runtime::GlobalOptions global;
-  global.root = engine.layout.runtime_root();
-  for (const auto& entry : runtime::list(global)) {
-    const std::string& id = entry.record.id;
-    if (live.count(id) || busy(engine, "container", id)) continue;
-    found(fmt::format("container {}: stray runtime state ({})", short_id(id), runtime::status_name(entry.status)), repair);
-    if (repair) (void)runtime::remove(global, id, true);
-  }
-
-  // Volume directories without a row.
+  // Volume directories without a row (a create or rm cut short).
   std::set<std::string> volumes;
   BERTH_TRY(auto list, list_volumes(engine));
   for (const auto& v : list) volumes.insert(v.name);
   for (const auto& name : entries(engine.layout.volumes())) {
     if (volumes.count(name) || busy(engine, "volume", name)) continue;
-    found(fmt::format("volume directory '{}' has no volume", name), repair);
+    found(fmt::format("volume directory '{}' without a volume", name));
     if (repair) BERTH_TRY_VOID(sys::remove_all(engine.layout.volume(name)));
   }
 
-  // Half-unpacked layers, interrupted ingests and blobs no image refers to.
-  {
-    auto gc = state::ObjectLock::acquire(engine.layout.locks(), "gc", "images", state::ObjectLock::Mode::exclusive,
-                                         state::ObjectLock::Wait::no_wait);
-    if (gc) {
-      int leftovers = 0;
-      for (const auto& name : entries(engine.layout.layers()))
-        if (name.find(".tmp-") != std::string::npos) ++leftovers;
-      for ([[maybe_unused]] const auto& name : entries(engine.layout.content() + "/ingest")) ++leftovers;
-      if (leftovers) found(fmt::format("{} half-written layer or blob file(s)", leftovers), repair);
-      if (repair) {
-        BERTH_TRY(int64_t freed, collect_garbage(engine));
-        if (freed > 0 && !leftovers) found(fmt::format("{} bytes of blobs and layers no image uses", freed), true);
-      }
+  // Half-unpacked layers, interrupted ingests and blobs no image refers to. Holding the GC lock
+  // exclusively means no load, import or unpack is at work: every temporary is a leftover.
+  auto gc = state::ObjectLock::acquire(engine.layout.locks(), "gc", "images", state::ObjectLock::Mode::exclusive,
+                                       state::ObjectLock::Wait::no_wait);
+  if (gc) {
+    std::vector<std::string> leftovers;
+    for (const auto& name : entries(engine.layout.layers()))
+      if (name.find(".tmp-") != std::string::npos) leftovers.push_back(engine.layout.layer(name));
+    for (const auto& name : entries(engine.layout.content() + "/ingest"))
+      leftovers.push_back(engine.layout.content() + "/ingest/" + name);
+    if (!leftovers.empty()) found(fmt::format("{} half-written layer or blob file(s)", leftovers.size()));
+    if (repair) {
+      for (const auto& path : leftovers) BERTH_TRY_VOID(sys::remove_all(path));
+      BERTH_TRY(int64_t freed, collect_garbage(engine));
+      if (freed > 0) found(fmt::format("{} bytes of blobs and layers that no image uses", freed));
     }
   }
   return findings;

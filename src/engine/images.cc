@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/sys.h"
+#include "engine/detail/crash_point.h"
 #include "engine/events.h"
 #include "image/layers.h"
 #include "image/reference.h"
@@ -108,6 +109,7 @@ Result<ImageRecord> register_image(Engine& engine, const oci::Descriptor& descri
     references.push_back(ref.to_string());
   }
   int64_t created = clock::parse_rfc3339(config.created).value_or(clock::now_ns());
+  detail::crash_point("register:after-blobs");
 
   BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
   BERTH_TRY(auto insert, engine.db.prepare("INSERT OR IGNORE INTO images(id, config_digest, media_type, size, "
@@ -230,6 +232,7 @@ Result<RemovedImages> remove_image(Engine& engine, std::string_view name, bool f
   if (last_name && image.containers == 0) doomed.push_back(image);
   BERTH_TRY(auto lock, gc_lock(engine, state::ObjectLock::Mode::exclusive));
   BERTH_TRY_VOID(untag_and_delete(engine, untag, doomed, removed));
+  detail::crash_point("prune:after-rows");
   if (!removed.deleted.empty()) {
     BERTH_TRY(removed.reclaimed, collect_garbage(engine));
   }
@@ -248,6 +251,7 @@ Result<RemovedImages> prune_images(Engine& engine, bool all) {
     doomed.push_back(image);
   }
   BERTH_TRY_VOID(untag_and_delete(engine, untag, doomed, removed));
+  detail::crash_point("prune:after-rows");
   BERTH_TRY(removed.reclaimed, collect_garbage(engine));
   return removed;
 }

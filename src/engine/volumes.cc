@@ -4,6 +4,7 @@
 
 #include "base/clock.h"
 #include "base/sys.h"
+#include "engine/detail/crash_point.h"
 #include "engine/events.h"
 #include "engine/images.h"
 #include "state/lock.h"
@@ -70,6 +71,7 @@ Result<VolumeRecord> create_volume(Engine& engine, std::string name, const std::
   // never a row without its directory.
   std::string data = engine.layout.volume_data(name);
   BERTH_TRY_VOID(sys::mkdir_all(data, 0755));
+  detail::crash_point("volume-create:after-dir");
   BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
   BERTH_TRY(auto insert, engine.db.prepare("INSERT INTO volumes(name, driver, labels, options, created) "
                                            "VALUES (?1, 'local', ?2, ?3, ?4)"));
@@ -109,6 +111,7 @@ Result<void> remove_volume(Engine& engine, const std::string& name, bool force) 
   BERTH_TRY_VOID(record_event(engine.db, "volume", "destroy", name, {}));
   BERTH_TRY_VOID(tx.commit());
   (void)force;
+  detail::crash_point("volume-rm:after-row");
   return sys::remove_all(engine.layout.volume(name));
 }
 
