@@ -344,6 +344,13 @@ Result<void> resolve_health(ContainerConfig& config, const oci::ContainerConfig&
 
 }  // namespace
 
+int exec_failure_status(std::string_view error) {
+  bool missing = error.find("not found") != std::string_view::npos ||
+                 error.find("no such file") != std::string_view::npos ||
+                 error.find("No such file") != std::string_view::npos;
+  return missing ? 127 : 126;
+}
+
 Result<void> validate_container_name(std::string_view name) {
   bool ok = !name.empty() && name.size() <= 128 && std::isalnum(static_cast<unsigned char>(name[0]));
   for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-');
@@ -530,8 +537,7 @@ Result<void> mark_started(Engine& engine, const ContainerRecord& r, pid_t pid, p
 Result<void> mark_start_failed(Engine& engine, const ContainerRecord& r, const std::string& error) {
   unmount_rootfs(r);
   BERTH_TRY(auto stmt, engine.db.prepare("UPDATE containers SET error = ?2, exit_code = ?3 WHERE id = ?1"));
-  bool missing = error.find("not found") != std::string::npos || error.find("No such file") != std::string::npos;
-  stmt.bind_all(r.id, error, missing ? 127 : 126);
+  stmt.bind_all(r.id, error, exec_failure_status(error));
   return stmt.run();
 }
 
@@ -587,6 +593,8 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& name_
     ::dup2(null, 1);
     ::dup2(log >= 0 ? log : null, 2);
     ::dup2(ready_w.get(), 3);
+    // Nothing else of the caller's: an inherited pipe would keep `berth run -d | cat` waiting.
+    ::close_range(4, ~0U, 0);
     // Nothing else of the caller's: an inherited pipe would keep `berth run -d | cat` waiting.
     ::close_range(4, ~0U, 0);
     std::vector<char*> cargv;

@@ -118,4 +118,8 @@ std::string inspect_json(Engine& engine, const ContainerRecord& record);
 // The name rules: [a-zA-Z0-9][a-zA-Z0-9_.-]*.
 Result<void> validate_container_name(std::string_view name);
 
+// The exit status for a process the runtime could not exec, from its message: 127 when the
+// file does not exist, 126 when it cannot be run (as docker and podman exit).
+int exec_failure_status(std::string_view error);
+
 }  // namespace berth::engine

@@ -42,6 +42,14 @@ teardown() { berth_teardown; }
   [ "$output" = "$id" ]
 }
 
+@test "run -d returns at once: its monitor keeps none of the caller's pipes open" {
+  run -0 timeout 20 bash -c '"$BERTH" run -d --name fds busybox sleep 1000 7>&1 | cat'
+  [[ $output =~ ^[0-9a-f]{64}$ ]]
+  b stop -t 0 fds
+  run -0 timeout 20 bash -c '"$BERTH" start fds 7>&1 | cat'
+  [ "$output" = fds ]
+}
+
 @test "run -e and --env-file set the environment; -e wins over the file" {
   printf '# comment\nFROM_FILE=one\nBOTH=file\n\n' >"$BATS_TEST_TMPDIR/env"
   export PASSED_THROUGH=from-host
@@ -327,6 +335,25 @@ teardown() { berth_teardown; }
   b rm busy
   [ "$status" -eq 1 ]
   [[ $stderr == *"container 'busy' not found"* ]]
+}
+
+@test "rm -f removes a paused container; run -d --rm goes by itself; container prune" {
+  detach frozen busybox sleep 1000 >/dev/null
+  b pause frozen
+  start=$SECONDS
+  b rm -f frozen
+  [ "$status" -eq 0 ]
+  (( SECONDS - start < 5 ))
+  b run -d --rm --name brief busybox true
+  [ "$status" -eq 0 ]
+  wait_for 10 sh -c '[ -z "$("$BERTH" ps -aq)" ]'
+  b run --name ended busybox true
+  detach alive busybox sleep 1000 >/dev/null
+  b container prune -f
+  [ "$status" -eq 0 ]
+  [[ $output == *"Deleted Containers:"* ]]
+  run -0 bq ps -a --format json
+  [ "$(jq -r .Names <<<"$output")" = alive ]
 }
 
 @test "rm -v removes the container's anonymous volumes, not named ones" {
@@ -620,6 +647,21 @@ teardown() { berth_teardown; }
   [ "$status" -eq 2 ]
   [[ $stderr == *"unknown command 'frobnicate'"* ]]
   fails_with "image" run
+}
+
+@test "errors exit 125 from run, create and exec, 1 from other verbs (as docker's)" {
+  b run --rm nosuch true
+  [ "$status" -eq 125 ]
+  b create nosuch
+  [ "$status" -eq 125 ]
+  b exec nosuch true
+  [ "$status" -eq 125 ]
+  for verb in logs top inspect stop "image inspect" "volume inspect" "container logs"; do
+    # shellcheck disable=SC2086
+    b $verb nosuch
+    [ "$status" -eq 1 ]
+    [[ $stderr == *nosuch* ]]
+  done
 }
 
 @test "a command that does not exist in the image fails with 127, one that cannot run with 126" {

@@ -366,7 +366,13 @@ Result<int> cmd_exec(const Globals& g, const ParsedArgs& a) {
   r.tty = a.flag("tty");
   r.detach = a.flag("detach");
   r.interactive = a.flag("interactive");
-  return engine::exec_in_container(e, a.positionals[0], r);
+  auto code = engine::exec_in_container(e, a.positionals[0], r);
+  // The command itself could not start: 127 or 126, as for run.
+  if (!code && code.error().message().starts_with("exec '")) {
+    report(code.error());
+    return engine::exec_failure_status(code.error().message());
+  }
+  return code;
 }
 
 Result<int> cmd_top(const Globals& g, const ParsedArgs& a) {

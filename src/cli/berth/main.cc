@@ -95,7 +95,12 @@ int run_command(const Command& command, const Globals& globals, const std::vecto
     return report(Error(e.kind(), e.message()).with_hint(fmt::format("see 'berth {} --help'", name)));
   }
   auto status = command.run(globals, *parsed);
-  if (!status) return report(status.error());
+  if (!status) {
+    report(status.error());
+    // As docker: 125 when run, create or exec fail before the command runs, 1 for other verbs.
+    std::string_view verb = name.starts_with("container ") ? std::string_view(name).substr(10) : name;
+    return verb == "run" || verb == "create" || verb == "exec" ? 125 : 1;
+  }
   return *status;
 }
 
