@@ -239,7 +239,14 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
     }
     if (auto text = sys::read_file(r.dir + "/" + monitor::kExitFile)) {
       auto j = nlohmann::json::parse(*text, nullptr, false);
-      if (j.is_object()) r.restart_count = j.value("restartCount", 0) + (r.state == "running" ? 1 : 0);
+      if (j.is_object()) {
+        r.restart_count = j.value("restartCount", 0) + (r.state == "running" ? 1 : 0);
+        // Between two runs `ps` shows the last exit: "Restarting (1) 2 seconds ago".
+        if (r.state == "restarting") {
+          r.exit_code = j.value("exitCode", 0);
+          if (auto t = clock::parse_rfc3339(j.value("finishedAt", ""))) r.finished = *t;
+        }
+      }
     }
     BERTH_TRY_VOID(note_health(engine, r));
     return r;

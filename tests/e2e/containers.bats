@@ -159,6 +159,31 @@ teardown() { berth_teardown; }
   [ "$output" = on-failure:2 ]
 }
 
+@test "run --restart always: restarting shows the last exit; stop ends it for good" {
+  b run -d --name again --restart always busybox sh -c 'sleep 0.3; exit 1'
+  [ "$status" -eq 0 ]
+  wait_for 20 state_is again restarting
+  run -0 bq ps --format json
+  [[ $(jq -r .Status <<<"$output") == "Restarting (1) "* ]]
+  wait_for 20 sh -c '[ "$("$BERTH" inspect -f "{{.RestartCount}}" again)" -ge 2 ]'
+  b stop -t 1 again
+  [ "$status" -eq 0 ]
+  [ "$(state_of again)" = exited ]
+  count=$(bq inspect -f '{{.RestartCount}}' again)
+  sleep 1
+  [ "$(state_of again)" = exited ]
+  [ "$(bq inspect -f '{{.RestartCount}}' again)" = "$count" ]
+}
+
+@test "run --memory: a container over its limit is OOM-killed and inspect says so" {
+  b run --name hog --memory 16m busybox sh -c 'head -c 200m /dev/zero | tail'
+  [ "$status" -eq 137 ]
+  run -0 bq inspect -f '{{.State.OOMKilled}}' hog
+  [ "$output" = true ]
+  run -0 bq inspect -f '{{.State.ExitCode}}' hog
+  [ "$output" = 137 ]
+}
+
 @test "run --hostname sets the host name; --label shows in ps --filter label=" {
   b run --rm --hostname box busybox sh -c 'hostname; cat /etc/hostname'
   [ "$status" -eq 0 ]
