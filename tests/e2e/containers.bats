@@ -656,6 +656,15 @@ teardown() { berth_teardown; }
   b run --rm --network bridge9 busybox true
   [ "$status" -eq 125 ]
   [[ $stderr == *bridge9* ]]
+  b run --rm --env-file /no/such.env busybox true
+  [ "$status" -eq 125 ]
+  [[ $stderr == *"/no/such.env"* ]]
+  b run --rm -w relative/dir busybox true
+  [ "$status" -eq 125 ]
+  [[ $stderr == *"'relative/dir'"* ]]
+  b run --rm --tmpfs scratch busybox true
+  [ "$status" -eq 125 ]
+  [[ $stderr == *"'scratch'"* ]]
   [ "$(container_count)" -eq 0 ]
 }
 
