@@ -207,6 +207,13 @@ teardown() { berth_teardown; }
   [ "${lines[1]}" != 1 ]
   b run --rm busybox sh -c 'echo $$'
   [ "$output" = 1 ]
+  # sleep as PID 1 would ignore SIGTERM; under tini it gets it and stop is quick.
+  detach tini --init busybox sleep 1000 >/dev/null
+  start=$SECONDS
+  b stop tini
+  (( SECONDS - start < 5 ))
+  run -0 bq inspect -f '{{.State.ExitCode}}' tini
+  [ "$output" = 143 ]
 }
 
 @test "run --cap-add and --cap-drop change CapEff; Docker's default set otherwise" {

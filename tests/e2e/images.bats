@@ -39,7 +39,7 @@ image_id() { bq image inspect -f '{{.Id}}' "$1"; }
   [ "$output" = via-stdin ]
 }
 
-@test "image import --change sets CMD, ENV, WORKDIR and ENTRYPOINT" {
+@test "image import --change sets CMD, ENV, WORKDIR, ENTRYPOINT, USER and STOPSIGNAL" {
   b image import --change 'CMD ["echo", "from", "cmd"]' "$TAR" withcmd
   [ "$status" -eq 0 ]
   b run --rm withcmd
@@ -54,6 +54,13 @@ image_id() { bq image inspect -f '{{.Id}}' "$1"; }
   b run --rm withenv
   [ "${lines[0]}" = hello ]
   [ "${lines[1]}" = /tmp ]
+  b image import -c 'USER berth' -c 'STOPSIGNAL SIGUSR2' -c 'ENTRYPOINT ["/bin/echo", "ep"]' "$TAR" custom
+  b run --rm custom hello
+  [ "$output" = "ep hello" ]
+  b run --rm --entrypoint "" custom id -un
+  [ "$output" = berth ]
+  b create --name stops custom
+  [ "$(bq inspect -f '{{.Config.StopSignal}}' stops)" = SIGUSR2 ]
   fails_with "FROB x" image import --change 'FROB x' "$TAR" bad
   b image inspect bad
   [ "$status" -ne 0 ]
