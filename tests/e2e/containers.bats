@@ -606,6 +606,25 @@ teardown() { berth_teardown; }
   [ "$status" -eq 0 ]
 }
 
+@test "commands in parallel (no daemon orders them): 8 runs, 8 removes, 6 foreground runs on one volume" {
+  for i in $(seq 8); do
+    "$BERTH" run -d --name "par$i" busybox sleep 1000 >/dev/null 2>"$BATS_TEST_TMPDIR/run$i" 3>&- &
+  done
+  wait
+  cat "$BATS_TEST_TMPDIR"/run*
+  [ "$(bq ps -q | wc -l)" -eq 8 ]
+  for i in $(seq 8); do "$BERTH" rm -f "par$i" >/dev/null 2>&1 3>&- & done
+  wait
+  [ "$(container_count)" -eq 0 ]
+  for i in $(seq 6); do
+    "$BERTH" run --rm -v shared:/d busybox sh -c "echo $i >>/d/f" 3>&- &
+  done
+  wait
+  [ "$(container_count)" -eq 0 ]
+  b run --rm -v shared:/d busybox sort /d/f
+  [ "${lines[*]}" = "1 2 3 4 5 6" ]
+}
+
 # --- bad input ----------------------------------------------------------------------------
 
 @test "a name already in use is refused and nothing is created" {
