@@ -606,6 +606,23 @@ teardown() { berth_teardown; }
   [ "$status" -eq 0 ]
 }
 
+@test "a monitor killed with SIGKILL: the next command records the exit and cleans up; start works again" {
+  id=$(detach orphan busybox sleep 1000)
+  monitor=$(pgrep -f -- "--dir $BERTH_ROOT/containers/$id")
+  [ -n "$monitor" ]
+  pid=$(bq inspect -f '{{.State.Pid}}' orphan)
+  kill -9 "$monitor"
+  wait_for 10 state_is orphan exited
+  run -0 bq inspect -f '{{.State.Error}}' orphan
+  [[ $output == *monitor* ]]
+  # The container's process went with it, and its root file system is unmounted.
+  wait_for 10 sh -c "! kill -0 $pid 2>/dev/null"
+  ! grep -q " $BERTH_ROOT/containers/$id/rootfs " /proc/self/mountinfo
+  b start orphan
+  [ "$status" -eq 0 ]
+  [ "$(state_of orphan)" = running ]
+}
+
 @test "commands in parallel (no daemon orders them): 8 runs, 8 removes, 6 foreground runs on one volume" {
   for i in $(seq 8); do
     "$BERTH" run -d --name "par$i" busybox sleep 1000 >/dev/null 2>"$BATS_TEST_TMPDIR/run$i" 3>&- &
