@@ -76,6 +76,17 @@ Result<std::vector<ImageRecord>> images_by_id_prefix(Engine& engine, std::string
 
 std::string short_id(const std::string& digest) { return digest.substr(7, 12); }
 
+// The tags a name can mean, in order: its own reference, then for a short name the image Docker
+// would mean (busybox → docker.io/library/busybox:latest, crash/x:1 → docker.io/crash/x:1).
+std::vector<std::string> tags_meant_by(const image::Reference& ref, std::string_view name) {
+  std::vector<std::string> tags = {ref.to_string()};
+  if (ref.domain() == "localhost" && !name.starts_with("localhost/")) {
+    std::string path = ref.path().find('/') == std::string::npos ? "library/" + ref.path() : ref.path();
+    tags.push_back("docker.io/" + path + ":" + ref.tag());
+  }
+  return tags;
+}
+
 // The lock that keeps GC from deleting what a concurrent load, import or run is about to use.
 Result<state::ObjectLock> gc_lock(Engine& engine, state::ObjectLock::Mode mode) {
   return state::ObjectLock::acquire(engine.layout.locks(), "gc", "images", mode);
@@ -143,15 +154,10 @@ Result<ImageRecord> find_image(Engine& engine, std::string_view name) {
       BERTH_TRY(auto found, query_images(engine, "WHERE i.id = ?1", ref->digest()->str()));
       if (!found.empty()) return found.front();
     } else {
-      BERTH_TRY(auto found, query_images(engine, "WHERE i.id = (SELECT image_id FROM tags WHERE reference = ?1)",
-                                         ref->to_string()));
-      if (!found.empty()) return found.front();
-      // A short name also finds the image Docker would mean: busybox → docker.io/library/busybox.
-      if (ref->domain() == "localhost" && name.find("localhost/") != 0) {
-        std::string path = ref->path().find('/') == std::string::npos ? "library/" + ref->path() : ref->path();
-        BERTH_TRY(auto hub, query_images(engine, "WHERE i.id = (SELECT image_id FROM tags WHERE reference = ?1)",
-                                         "docker.io/" + path + ":" + ref->tag()));
-        if (!hub.empty()) return hub.front();
+      for (const auto& tag : tags_meant_by(*ref, name)) {
+        BERTH_TRY(auto found,
+                  query_images(engine, "WHERE i.id = (SELECT image_id FROM tags WHERE reference = ?1)", tag));
+        if (!found.empty()) return found.front();
       }
     }
   }
@@ -213,10 +219,14 @@ Result<RemovedImages> remove_image(Engine& engine, std::string_view name, bool f
   BERTH_TRY(auto image, find_image(engine, name));
   RemovedImages removed;
   std::vector<std::string> untag;
-  auto ref = image::Reference::parse(name);
-  bool by_name = ref && std::find(image.tags.begin(), image.tags.end(), ref->to_string()) != image.tags.end();
+  // By name (the tag find_image resolved it to) only that tag goes; by id, all of them.
+  std::string named;
+  if (auto ref = image::Reference::parse(name))
+    for (const auto& tag : tags_meant_by(*ref, name))
+      if (named.empty() && std::find(image.tags.begin(), image.tags.end(), tag) != image.tags.end()) named = tag;
+  bool by_name = !named.empty();
   if (by_name) {
-    untag.push_back(ref->to_string());
+    untag.push_back(named);
   } else {
     if (image.tags.size() > 1 && !force)
       return Error::make(ErrorKind::failed_precondition, "image {} has {} names ({}): remove them by name, or use -f",
