@@ -5,8 +5,6 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <limits.h>
-#include <malloc.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -47,29 +45,6 @@ struct Run {
   uint64_t ran_for_ms = 0;
   bool terminated = false;  // the monitor was asked to stop
 };
-
-// Drops this process's resident copies of its program's pages (they stay in the page cache;
-// the few the event loop needs fault back in at once) and returns freed heap to the kernel.
-// After start-up an idle monitor needs only poll/read/waitpid and the log writer.
-void trim_resident_memory() {
-  ::malloc_trim(0);
-  char self[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return;
-  std::string exe(self, static_cast<size_t>(n));
-  auto maps = sys::read_file("/proc/self/maps");
-  if (!maps) return;
-  for (const auto& line : sys::split(*maps, '\n')) {
-    if (line.size() < exe.size() || line.compare(line.size() - exe.size(), exe.size(), exe) != 0) continue;
-    unsigned long start = 0, end = 0;
-    char perms[5] = {};
-    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &start, &end, perms) != 3) continue;
-    // Only the code: read-only data mappings may hold relocated (copied, dirty) pages, which
-    // MADV_DONTNEED would revert to the file's bytes.
-    if (perms[2] != 'x') continue;
-    ::madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED);
-  }
-}
 
 void spawn_detached(const std::vector<std::string>& command);
 
@@ -183,7 +158,6 @@ Result<Run> run_once(const MonitorOptions& o, RuntimeDriver& runtime, LogWriter&
   BERTH_TRY_VOID(sys::atomic_write(sys::join_path(o.dir, kPidFile), fmt::format("{{\"pid\":{}}}", pid), 0644,
                                    sys::Durability::process_crash));
   if (o.on_started) o.on_started(pid);
-  if (o.trim_when_idle) trim_resident_memory();
 
   bool exited = false;
   bool out_open = true, err_open = true;

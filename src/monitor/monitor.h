@@ -49,9 +49,6 @@ struct MonitorOptions {
   int echo_stdout = -1, echo_stderr = -1;     // also copy the output here (foreground run)
   std::string unmount_at_end;                 // the rootfs mount to detach when all is over
   std::vector<std::string> exit_command;      // run (and not waited for) when all is over
-  // Once the container runs, give back the pages only start-up used (berth-monitor sets this:
-  // one monitor per container makes its idle footprint the figure that counts).
-  bool trim_when_idle = false;
   HealthConfig health;
   // Called when the health status changes ("healthy", "unhealthy").
   std::function<void(const std::string&)> on_health_changed;
