@@ -602,8 +602,6 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& name_
     ::dup2(ready_w.get(), 3);
     // Nothing else of the caller's: an inherited pipe would keep `berth run -d | cat` waiting.
     ::close_range(4, ~0U, 0);
-    // Nothing else of the caller's: an inherited pipe would keep `berth run -d | cat` waiting.
-    ::close_range(4, ~0U, 0);
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
