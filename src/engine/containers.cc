@@ -1,5 +1,6 @@
 #include "engine/containers.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -358,6 +359,55 @@ int exec_failure_status(std::string_view error) {
   return missing ? 127 : 126;
 }
 
+namespace {
+
+bool empty_dir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  bool empty = true;
+  while (dirent* e = ::readdir(d))
+    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") empty = false;
+  ::closedir(d);
+  return empty;
+}
+
+// Docker fills a new, empty volume with what the image has at the mount point (copy-up). The
+// image's merged view comes from a read-only overlay of its layers (or the one layer itself).
+Result<void> copy_up(Engine& engine, const std::vector<std::string>& lower, const std::string& destination,
+                     const std::string& volume_dir) {
+  if (lower.empty() || !empty_dir(volume_dir)) return {};
+  std::string root = lower.front();
+  std::string scratch;
+  if (lower.size() > 1) {
+    scratch = engine.layout.run_root + "/copy-up-" + sys::random_hex(8);
+    BERTH_TRY_VOID(sys::mkdir_all(scratch, 0700));
+    std::string options = fmt::format("lowerdir={}", fmt::join(lower, ":"));
+    if (::mount("overlay", scratch.c_str(), "overlay", MS_RDONLY, options.c_str()) < 0) {
+      ::rmdir(scratch.c_str());
+      return Error::from_errno("mount the image's layers");
+    }
+    root = scratch;
+  }
+  auto copied = [&]() -> Result<void> {
+    BERTH_TRY(auto source, runtime::secure_join(root, destination));
+    struct ::stat st;
+    if (::stat(source.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return {};
+    proc::RunOptions cp;
+    cp.path = "/bin/cp";
+    cp.args = {"cp", "-a", "--", source + "/.", volume_dir + "/"};
+    BERTH_TRY(int code, proc::run(cp));
+    if (code != 0) return Error::make(ErrorKind::io, "cp -a exited {}", code);
+    return {};
+  }();
+  if (!scratch.empty()) {
+    ::umount2(scratch.c_str(), MNT_DETACH);
+    ::rmdir(scratch.c_str());
+  }
+  return copied;
+}
+
+}  // namespace
+
 Result<void> validate_container_name(std::string_view name) {
   bool ok = !name.empty() && name.size() <= 128 && std::isalnum(static_cast<unsigned char>(name[0]));
   for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-');
@@ -417,6 +467,8 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   for (const auto& v : wanted) {
     if (v.is_bind()) continue;
     BERTH_TRY(auto volume, create_volume(engine, v.source));
+    BERTH_TRY_VOID(copy_up(engine, lower, v.destination, volume.mountpoint)
+                       .context(fmt::format("fill volume '{}' from the image's {}", volume.name, v.destination)));
     mounts.push_back({volume.mountpoint, v.destination, v.read_only});
     volume_rows.push_back({volume.name, v});
   }

@@ -66,10 +66,13 @@ teardown() { berth_teardown; }
 }
 
 @test "a new named volume is first filled from the image's directory, as Docker's" {
-  skip "not implemented: berth mounts a new volume empty; Docker copies the image's files into it first"
   b run --rm -v etcvol:/etc busybox cat /etc/passwd
   [ "$status" -eq 0 ]
   [[ $output == root:* ]]
+  # Only a new, empty volume is filled: what a container wrote stays.
+  b run --rm -v etcvol:/etc busybox sh -c 'echo mine > /etc/passwd'
+  b run --rm -v etcvol:/etc busybox cat /etc/passwd
+  [ "$output" = mine ]
 }
 
 @test "two containers share a volume at once: one writes, the other reads" {
