@@ -180,6 +180,17 @@ std::string join_path(std::string_view base, std::string_view rel) {
   return out;
 }
 
+std::vector<std::string> list_dir(const std::string& path) {
+  std::vector<std::string> names;
+  if (DIR* dir = ::opendir(path.c_str())) {
+    while (struct dirent* entry = ::readdir(dir))
+      if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0)
+        names.push_back(entry->d_name);
+    ::closedir(dir);
+  }
+  return names;
+}
+
 std::string random_hex(size_t bytes) {
   std::string raw(bytes, '\0');
   for (size_t done = 0; done < bytes;) {

@@ -40,6 +40,8 @@ Result<void> mkdir_all(const std::string& path, mode_t mode = 0755);
 // rm -rf, without crossing into other file systems (never follows mounts or symlinks).
 Result<void> remove_all(const std::string& path);
 bool exists(const std::string& path);
+// The names in a directory, without "." and ".."; empty when it cannot be read.
+std::vector<std::string> list_dir(const std::string& path);
 
 Result<void> mount(const std::string& source, const std::string& target, const std::string& type,
                    unsigned long flags, const std::string& data);

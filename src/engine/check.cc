@@ -26,16 +26,6 @@ namespace berth::engine {
 namespace {
 
 // Sorted, so that the report reads the same however the file system orders a directory.
-std::vector<std::string> entries(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d))
-      if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") names.push_back(e->d_name);
-    ::closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 // Mount points under `prefix` (from /proc/self/mountinfo, field 5), deepest first.
 std::vector<std::string> mounts_under(const std::string& prefix) {
@@ -146,7 +136,7 @@ Result<std::vector<Finding>> check_system(Engine& engine, bool repair) {
   }
 
   // Container directories without a row (a create or rm cut short).
-  for (const auto& id : entries(engine.layout.containers())) {
+  for (const auto& id : sys::list_dir(engine.layout.containers())) {
     if (known.count(id) || in_use(engine, id)) continue;
     std::string dir = engine.layout.container(id);
     found(fmt::format("container directory {} without a container", short_id(id)));
@@ -161,7 +151,7 @@ Result<std::vector<Finding>> check_system(Engine& engine, bool repair) {
   // also state a create cut short left half-written. Dot entries are the runtime's caches.
   runtime::GlobalOptions global;
   global.root = engine.layout.runtime_root();
-  for (const auto& id : entries(global.root)) {
+  for (const auto& id : sys::list_dir(global.root)) {
     if (id.starts_with(".") || live.count(id) || (known.count(id) && in_use(engine, id))) continue;
     found(fmt::format("container {}: runtime state, but nothing runs", short_id(id)));
     if (repair) {
@@ -184,7 +174,7 @@ Result<std::vector<Finding>> check_system(Engine& engine, bool repair) {
   std::set<std::string> volumes;
   BERTH_TRY(auto list, list_volumes(engine));
   for (const auto& v : list) volumes.insert(v.name);
-  for (const auto& name : entries(engine.layout.volumes())) {
+  for (const auto& name : sys::list_dir(engine.layout.volumes())) {
     if (volumes.count(name) || busy(engine, "volume", name)) continue;
     found(fmt::format("volume directory '{}' without a volume", name));
     if (repair) BERTH_TRY_VOID(sys::remove_all(engine.layout.volume(name)));
@@ -196,9 +186,9 @@ Result<std::vector<Finding>> check_system(Engine& engine, bool repair) {
                                        state::ObjectLock::Wait::no_wait);
   if (gc) {
     std::vector<std::string> leftovers;
-    for (const auto& name : entries(engine.layout.layers()))
+    for (const auto& name : sys::list_dir(engine.layout.layers()))
       if (name.find(".tmp-") != std::string::npos) leftovers.push_back(engine.layout.layer(name));
-    for (const auto& name : entries(engine.layout.content() + "/ingest"))
+    for (const auto& name : sys::list_dir(engine.layout.content() + "/ingest"))
       leftovers.push_back(engine.layout.content() + "/ingest/" + name);
     if (!leftovers.empty()) found(fmt::format("{} half-written layer or blob file(s)", leftovers.size()));
     if (repair) {

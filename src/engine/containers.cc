@@ -361,21 +361,12 @@ int exec_failure_status(std::string_view error) {
 
 namespace {
 
-bool empty_dir(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return false;
-  bool empty = true;
-  while (dirent* e = ::readdir(d))
-    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") empty = false;
-  ::closedir(d);
-  return empty;
-}
 
 // Docker fills a new, empty volume with what the image has at the mount point (copy-up). The
 // image's merged view comes from a read-only overlay of its layers (or the one layer itself).
 Result<void> copy_up(Engine& engine, const std::vector<std::string>& lower, const std::string& destination,
                      const std::string& volume_dir) {
-  if (lower.empty() || !empty_dir(volume_dir)) return {};
+  if (lower.empty() || !sys::exists(volume_dir) || !sys::list_dir(volume_dir).empty()) return {};
   std::string root = lower.front();
   std::string scratch;
   if (lower.size() > 1) {

@@ -283,15 +283,6 @@ namespace {
 
 bool pid_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
-std::vector<std::string> entries(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d))
-      if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") names.push_back(e->d_name);
-    ::closedir(d);
-  }
-  return names;
-}
 
 }  // namespace
 
@@ -318,14 +309,14 @@ Result<int64_t> collect_garbage(Engine& engine) {
     if (auto size = engine.store.size(digest)) freed += *size;
     BERTH_TRY_VOID(engine.store.remove(digest));
   }
-  for (const auto& name : entries(engine.layout.layers())) {
+  for (const auto& name : sys::list_dir(engine.layout.layers())) {
     std::string path = engine.layout.layer(name);
     auto tmp = name.find(".tmp-");
     if (tmp == std::string::npos ? layers.count(name) : pid_alive(std::atoi(name.c_str() + tmp + 5))) continue;
     freed += disk_usage(path);
     BERTH_TRY_VOID(sys::remove_all(path));
   }
-  for (const auto& name : entries(engine.layout.content() + "/ingest")) {
+  for (const auto& name : sys::list_dir(engine.layout.content() + "/ingest")) {
     std::string path = engine.layout.content() + "/ingest/" + name;
     freed += disk_usage(path);
     ::unlink(path.c_str());

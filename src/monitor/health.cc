@@ -2,24 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "monitor/detail/json_text.h"
+
 namespace berth::monitor {
 namespace {
 
-// JSON string escaping for the few fields health.json has (the monitor links no JSON library).
 std::string quoted(std::string_view text) {
   std::string out = "\"";
-  for (unsigned char ch : text) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (ch < 0x20) out += fmt::format("\\u{:04x}", ch);
-        else out += static_cast<char>(ch);
-    }
-  }
+  detail::append_json_escaped(out, text);
   return out + "\"";
 }
 

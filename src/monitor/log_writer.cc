@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "base/sys.h"
+#include "monitor/detail/json_text.h"
 
 namespace berth::monitor {
 
@@ -14,21 +15,7 @@ std::string log_record(std::string_view stream, std::string_view line, std::stri
   out += "\",\"time\":\"";
   out += time;
   out += "\",\"log\":\"";
-  for (unsigned char c : line) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  detail::append_json_escaped(out, line);
   out += "\"}\n";
   return out;
 }

@@ -26,6 +26,27 @@
 namespace berth::monitor {
 namespace {
 
+// Forks and execs argv[0] with the given stdio (-1: /dev/null) and no signal blocked; with
+// `new_session` the child leaves the monitor's session (commands run as the monitor ends).
+Result<pid_t> spawn(const std::vector<std::string>& argv, int in, int out, int err, bool new_session = false) {
+  pid_t pid = ::fork();
+  if (pid < 0) return Error::from_errno("fork '{}'", argv.at(0));
+  if (pid > 0) return pid;
+  if (new_session) ::setsid();
+  int null = ::open("/dev/null", O_RDWR);
+  ::dup2(in >= 0 ? in : null, 0);
+  ::dup2(out >= 0 ? out : null, 1);
+  ::dup2(err >= 0 ? err : null, 2);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  ::execv(cargv[0], cargv.data());
+  _exit(127);
+}
+
 // The kernel's count of OOM kills in the container's memory cgroup (v1 or v2), 0 if unknown.
 uint64_t oom_kills(const std::string& cgroup_path) {
   if (cgroup_path.empty()) return 0;
@@ -213,18 +234,8 @@ Result<Run> run_once(const MonitorOptions& o, RuntimeDriver& runtime, LogWriter&
 
 // Starts `command` in its own session and does not wait for it: the monitor is about to exit.
 void spawn_detached(const std::vector<std::string>& command) {
-  if (command.empty()) return;
-  pid_t pid = ::fork();
-  if (pid != 0) return;
-  ::setsid();
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  std::vector<char*> argv;
-  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  ::execv(argv[0], argv.data());
-  _exit(127);
+  // stderr stays the monitor's (monitor.log): the command's errors are worth keeping.
+  if (!command.empty()) (void)spawn(command, -1, -1, 2, true);
 }
 
 // The message of the runtime's last log record (JSON lines: {"level":…,"msg":"…",…}).
@@ -290,23 +301,7 @@ Result<pid_t> spawn_runtime_exec(const std::string& binary, const std::string& r
                                  const std::vector<std::string>& args, int out) {
   std::vector<std::string> argv = {binary, "--root", root, "exec", id};
   argv.insert(argv.end(), args.begin(), args.end());
-  pid_t pid = ::fork();
-  if (pid < 0) return Error::from_errno("fork the health check");
-  if (pid == 0) {
-    int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    ::execv(binary.c_str(), cargv.data());
-    _exit(127);
-  }
-  return pid;
+  return spawn(argv, -1, out, out);
 }
 
 // Runs the OCI runtime with the given stdio and waits for it (not for the container).
@@ -314,22 +309,7 @@ Result<int> ExecRuntime::run(std::vector<std::string> args, int in, int out, int
   std::vector<std::string> argv = {binary_, "--root", root_, "--log", sys::join_path(dir_, "runtime.log"),
                                    "--log-format", "json"};
   argv.insert(argv.end(), args.begin(), args.end());
-  pid_t pid = ::fork();
-  if (pid < 0) return Error::from_errno("fork the runtime");
-  if (pid == 0) {
-    int null = ::open("/dev/null", O_RDWR);
-    ::dup2(in >= 0 ? in : null, 0);
-    ::dup2(out >= 0 ? out : null, 1);
-    ::dup2(err >= 0 ? err : null, 2);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    ::execv(binary_.c_str(), cargv.data());
-    _exit(127);
-  }
+  BERTH_TRY(pid_t pid, spawn(argv, in, out, err));
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -45,6 +45,9 @@ std::string human_duration(int64_t ns);            // "About a minute", "3 hours
 Result<int64_t> parse_time_or_duration(std::string_view text);
 // "30s", "1m30s", "500ms", "2h" → milliseconds.
 Result<int64_t> parse_duration_ms(std::string_view text);
+// `--format '{{.State.Status}}'` on an inspect document: the field's value (strings bare,
+// anything else as JSON). Go templates are not interpreted beyond such a path.
+Result<std::string> format_field(std::string_view json_document, std::string_view format);
 // Prints the error (and its hint) as berth's errors look; returns the exit status for it.
 int report(const Error& error);
 // Writes all of text to stdout.

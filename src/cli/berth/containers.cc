@@ -315,8 +315,7 @@ Result<int> cmd_logs(const Globals& g, const ParsedArgs& a) {
 Result<int> cmd_inspect(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.empty()) return Error(ErrorKind::invalid_argument, "give at least one container");
   BERTH_TRY(auto e, open_engine(g));
-  std::string out = "[\n";
-  bool first = true;
+  std::vector<std::string> documents;
   int status = 0;
   for (const auto& name : a.positionals) {
     auto c = engine::find_container(e, name);
@@ -325,31 +324,18 @@ Result<int> cmd_inspect(const Globals& g, const ParsedArgs& a) {
       status = 1;
       continue;
     }
-    out += (first ? "" : ",\n") + engine::inspect_json(e, *c);
-    first = false;
+    documents.push_back(engine::inspect_json(e, *c));
   }
   std::string format = a.value("format");
   if (!format.empty()) {
-    // The common Go-template fields scripts use.
-    for (const auto& name : a.positionals) {
-      auto c = engine::find_container(e, name);
-      if (!c) continue;
-      auto j = nlohmann::json::parse(engine::inspect_json(e, *c));
-      std::string path = format;
-      for (const char* trim : {"{{", "}}", "json ", " "}) {
-        for (size_t at; (at = path.find(trim)) != std::string::npos;) path.erase(at, std::strlen(trim));
-      }
-      nlohmann::json* node = &j;
-      for (const auto& part : sys::split(path, '.')) {
-        if (part.empty()) continue;
-        if (!node->is_object() || !node->contains(part))
-          return Error::make(ErrorKind::invalid_argument, "--format '{}': no field '{}'", format, part);
-        node = &(*node)[part];
-      }
-      print((node->is_string() ? node->get<std::string>() : node->dump()) + "\n");
+    for (const auto& document : documents) {
+      BERTH_TRY(auto field, format_field(document, format));
+      print(field + "\n");
     }
     return status;
   }
+  std::string out = "[\n";
+  for (size_t i = 0; i < documents.size(); ++i) out += (i ? ",\n" : "") + documents[i];
   print(out + "\n]\n");
   return status;
 }

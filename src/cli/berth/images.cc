@@ -255,18 +255,9 @@ Result<int> cmd_image_inspect(const Globals& g, const ParsedArgs& a) {
   }
   std::string format = a.value("format");
   if (!format.empty()) {
-    for (auto& item : out) {
-      std::string path = format;
-      for (const char* trim : {"{{", "}}", "json ", " "})
-        for (size_t at; (at = path.find(trim)) != std::string::npos;) path.erase(at, std::string_view(trim).size());
-      nlohmann::json* node = &item;
-      for (const auto& part : sys::split(path, '.')) {
-        if (part.empty()) continue;
-        if (!node->is_object() || !node->contains(part))
-          return Error::make(ErrorKind::invalid_argument, "--format '{}': no field '{}'", format, part);
-        node = &(*node)[part];
-      }
-      print((node->is_string() ? node->get<std::string>() : node->dump()) + "\n");
+    for (const auto& item : out) {
+      BERTH_TRY(auto field, format_field(item.dump(), format));
+      print(field + "\n");
     }
     return 0;
   }

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "base/clock.h"
 #include "base/sys.h"
 #include "cli/berth/command.h"
@@ -116,6 +118,21 @@ Result<int64_t> parse_duration_ms(std::string_view text) {
     total += static_cast<int64_t>(amount * scale);
   }
   return total;
+}
+
+Result<std::string> format_field(std::string_view json_document, std::string_view format) {
+  std::string path(format);
+  for (std::string_view trim : {"{{", "}}", "json ", " "})
+    for (size_t at; (at = path.find(trim)) != std::string::npos;) path.erase(at, trim.size());
+  auto document = nlohmann::json::parse(json_document, nullptr, false);
+  const nlohmann::json* node = &document;
+  for (const auto& part : sys::split(path, '.')) {
+    if (part.empty()) continue;
+    if (!node->is_object() || !node->contains(part))
+      return Error::make(ErrorKind::invalid_argument, "--format '{}': no field '{}'", format, part);
+    node = &(*node)[part];
+  }
+  return node->is_string() ? node->get<std::string>() : node->dump();
 }
 
 int report(const Error& error) {
