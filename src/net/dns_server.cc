@@ -1,0 +1,599 @@
+#include "net/dns_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/sys.h"
+#include "net/dns_answer.h"
+#include "net/dns_forward.h"
+#include "net/dns_message.h"
+#include "net/dns_names.h"
+
+namespace berth::net::dns {
+namespace {
+
+constexpr size_t kBatch = 64;            // UDP datagrams per recvmmsg/sendmmsg
+constexpr size_t kQueryBuffer = 2048;    // a longer UDP query is answered FORMERR
+constexpr size_t kMaxConnections = 64;
+constexpr uint64_t kTcpIdleMs = 10'000;
+constexpr size_t kTcpMaxBuffered = 1 << 20;
+constexpr size_t kMaxNamesFile = 16 << 20;
+
+enum Tag : uint64_t { kUdp = 1, kTcpListen, kUpstream4, kUpstream6, kInotify, kSignal, kConn };
+uint64_t tag_of(Tag tag, uint64_t id = 0) { return static_cast<uint64_t>(tag) << 56 | id; }
+
+struct Endpoint {
+  sockaddr_storage address{};
+  socklen_t length = 0;
+};
+
+Result<Endpoint> endpoint_of(const std::string& ip, uint16_t port) {
+  Endpoint e;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&e.address);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&e.address);
+  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    e.length = sizeof(sockaddr_in);
+  } else if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    e.length = sizeof(sockaddr_in6);
+  } else {
+    return Error::make(ErrorKind::invalid_argument, "--listen '{}' is not an IP address", ip)
+        .with_hint("give the network's gateway address, e.g. --listen 10.89.0.1");
+  }
+  return e;
+}
+
+Result<UniqueFd> bound_socket(const Endpoint& at, int type, std::string_view what,
+                              std::string_view where) {
+  UniqueFd fd(::socket(at.address.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return Error::from_errno("create {} socket", what);
+  int one = 1;
+  if (type == SOCK_STREAM) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&at.address), at.length) != 0) {
+    const int saved = errno;
+    Error error = Error::with_errno(saved, fmt::format("bind {} on {}", what, where));
+    if (saved == EADDRNOTAVAIL) {
+      return std::move(error).with_hint(
+          "the address must be on an interface of this network namespace (the network's "
+          "bridge); create the bridge and its address first");
+    }
+    if (saved == EADDRINUSE) {
+      return std::move(error).with_hint(
+          "another DNS server listens there; stop it or use another --port");
+    }
+    return error;
+  }
+  return fd;
+}
+
+struct Connection {
+  UniqueFd fd;
+  std::vector<uint8_t> in;
+  std::vector<uint8_t> out;
+  uint64_t last_active = 0;
+  bool want_write = false;
+};
+
+std::pair<std::string, std::string> split_dir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+}  // namespace
+
+const char* describe(ExitReason reason) {
+  switch (reason) {
+    case ExitReason::terminated: return "terminated by a signal";
+    case ExitReason::names_removed: return "the names file was removed";
+    case ExitReason::idle: return "no records left for the idle time";
+  }
+  return "?";
+}
+
+struct Server::Impl {
+  ServerOptions o;
+  std::string where;  // "10.89.0.1:53"
+  UniqueFd lock, udp, tcp, epoll, inotify, signals, upstream4, upstream6;
+  int names_wd = -1;
+  int resolv_wd = -1;
+  std::string names_base, resolv_base;
+  NameTable names;
+  Forwarder forwarder{{}};
+  Query query;
+  std::optional<uint64_t> empty_since;
+  std::optional<ExitReason> exit;
+  std::unordered_map<uint64_t, Connection> connections;
+  uint64_t next_connection = 1;
+
+  std::array<std::array<uint8_t, kQueryBuffer>, kBatch> in{};
+  std::array<std::array<uint8_t, kOurUdpPayload>, kBatch> out{};
+  std::array<sockaddr_storage, kBatch> peers{};
+  std::array<iovec, kBatch> in_iov{}, out_iov{};
+  std::array<mmsghdr, kBatch> in_msgs{}, out_msgs{};
+  std::vector<uint8_t> big = std::vector<uint8_t>(2 + kTcpLimit);
+
+  void warn(std::string_view message) const {
+    if (o.warn) o.warn(message);
+  }
+  AnswerContext context(bool over_tcp) {
+    return AnswerContext{names, forwarder.has_upstreams(), o.ttl, over_tcp};
+  }
+
+  Result<void> load_names();
+  void load_resolv_conf();
+  Result<void> watch();
+  void on_inotify();
+  void on_signal();
+  void on_udp(uint64_t now);
+  void on_upstream(int fd, uint64_t now);
+  void on_accept(uint64_t now);
+  void on_connection(uint64_t id, uint32_t events, uint64_t now);
+  void send_upstream(const Forwarder::Send& send);
+  void deliver(const Client& client, std::span<const uint8_t> packet);
+  void servfail(const Client& client, std::span<const uint8_t> query_packet);
+  size_t servfail_into(std::span<const uint8_t> query_packet, std::span<uint8_t> out_buffer);
+  void queue_tcp(Connection& c, std::span<const uint8_t> packet);
+  void flush(uint64_t id, Connection& c);
+  void close_connection(uint64_t id);
+  int timeout_ms(uint64_t now) const;
+  void housekeeping(uint64_t now);
+};
+
+Result<void> Server::Impl::load_names() {
+  auto text = sys::read_file(o.names_path);
+  if (!text) {
+    if (text.error().sys_errno() == ENOENT) {
+      return Error::make(ErrorKind::not_found, "names file '{}' does not exist", o.names_path);
+    }
+    return std::move(text).error().context("read names file");
+  }
+  if (text->size() > kMaxNamesFile) {
+    return Error::make(ErrorKind::invalid_argument, "names file '{}' is larger than {} bytes",
+                       o.names_path, kMaxNamesFile);
+  }
+  std::vector<std::string> problems;
+  names = NameTable::parse(*text, o.names_path, problems);
+  for (const auto& p : problems) warn(p);
+  if (names.record_count() > 0) {
+    empty_since.reset();
+  } else if (!empty_since) {
+    empty_since = clock::monotonic_ms();
+  }
+  return {};
+}
+
+void Server::Impl::load_resolv_conf() {
+  if (o.resolv_conf.empty()) return;
+  auto text = sys::read_file(o.resolv_conf);
+  if (!text) {
+    warn(fmt::format("{}; names the network does not know are refused",
+                     text.error().message()));
+    forwarder.set_upstreams({});
+    return;
+  }
+  std::vector<std::string> problems;
+  // Our own address is no upstream (a host resolv.conf may point at it), unless we use another port.
+  std::vector<std::string> self;
+  if (o.port == 53) self.push_back(o.listen);
+  auto upstreams = parse_resolv_conf(*text, o.resolv_conf, self, problems);
+  for (const auto& p : problems) warn(p);
+  if (upstreams.empty()) {
+    warn(fmt::format("no nameserver in '{}'; names the network does not know are refused",
+                     o.resolv_conf));
+  }
+  forwarder.set_upstreams(std::move(upstreams));
+}
+
+Result<void> Server::Impl::watch() {
+  inotify = UniqueFd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify) return Error::from_errno("inotify_init1");
+  constexpr uint32_t kFileEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE;
+  auto [names_dir, names_file] = split_dir(o.names_path);
+  names_base = names_file;
+  names_wd = ::inotify_add_watch(inotify.get(), names_dir.c_str(),
+                                 kFileEvents | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+  if (names_wd < 0) return Error::from_errno("watch directory '{}'", names_dir);
+  if (!o.resolv_conf.empty()) {
+    auto [resolv_dir, resolv_file] = split_dir(o.resolv_conf);
+    resolv_base = resolv_file;
+    // IN_MASK_ADD: when both files share a directory, its watch keeps the names events.
+    resolv_wd =
+        ::inotify_add_watch(inotify.get(), resolv_dir.c_str(), kFileEvents | IN_MASK_ADD);
+    if (resolv_wd < 0) {
+      warn(fmt::format("watch directory '{}': {}; resolv.conf changes need a SIGHUP",
+                       resolv_dir, std::strerror(errno)));
+    }
+  }
+  return {};
+}
+
+Result<std::unique_ptr<Server>> Server::open(ServerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  Impl& s = *impl;
+  s.o = std::move(options);
+  BERTH_TRY(Endpoint at, endpoint_of(s.o.listen, s.o.port));
+  s.where = at.address.ss_family == AF_INET6 ? fmt::format("[{}]:{}", s.o.listen, s.o.port)
+                                             : fmt::format("{}:{}", s.o.listen, s.o.port);
+
+  BERTH_TRY(s.lock, sys::open(s.o.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (::flock(s.lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Error::make(ErrorKind::already_exists, "already running for '{}'", s.o.lock_path);
+    }
+    return Error::from_errno("lock '{}'", s.o.lock_path);
+  }
+
+  BERTH_TRY_VOID(s.load_names());
+  s.forwarder = Forwarder({}, s.o.upstream_timeout_ms);
+  s.load_resolv_conf();
+  BERTH_TRY(s.udp, bound_socket(at, SOCK_DGRAM, "UDP", s.where));
+  // A deep receive queue absorbs bursts (many containers resolving at once).
+  int buffer = 4 << 20;
+  if (::setsockopt(s.udp.get(), SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) != 0) {
+    ::setsockopt(s.udp.get(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+  }
+  BERTH_TRY(s.tcp, bound_socket(at, SOCK_STREAM, "TCP", s.where));
+  if (::listen(s.tcp.get(), 64) != 0) return Error::from_errno("listen on TCP {}", s.where);
+  BERTH_TRY_VOID(s.watch());
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) return Error::from_errno("sigprocmask");
+  s.signals = UniqueFd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!s.signals) return Error::from_errno("signalfd");
+  ::signal(SIGPIPE, SIG_IGN);
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+
+void Server::Impl::send_upstream(const Forwarder::Send& send) {
+  const int family = send.upstream->address.ss_family;
+  UniqueFd& fd = family == AF_INET6 ? upstream6 : upstream4;
+  if (!fd) {
+    fd = UniqueFd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+      warn(fmt::format("create upstream socket: {}", std::strerror(errno)));
+      return;  // the query times out into SERVFAIL
+    }
+    epoll_event ev{.events = EPOLLIN, .data = {.u64 = tag_of(family == AF_INET6 ? kUpstream6
+                                                                               : kUpstream4)}};
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd.get(), &ev);
+  }
+  // A failure (no route) is left to the timeout, which moves on to the next server.
+  (void)::sendto(fd.get(), send.packet.data(), send.packet.size(), MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&send.upstream->address),
+                 send.upstream->length);
+}
+
+size_t Server::Impl::servfail_into(std::span<const uint8_t> query_packet,
+                                   std::span<uint8_t> out_buffer) {
+  if (parse_query(query_packet, query).verdict != Verdict::query) return 0;
+  const size_t limit = query.edns ? std::min<size_t>(query.udp_payload, kOurUdpPayload)
+                                  : kPlainUdpLimit;
+  ResponseBuilder reply(out_buffer.first(std::min(limit, out_buffer.size())), query_packet, query,
+                        false, true);
+  reply.set_rcode(Rcode::servfail);
+  return reply.finish();
+}
+
+void Server::Impl::servfail(const Client& client, std::span<const uint8_t> query_packet) {
+  std::array<uint8_t, kOurUdpPayload> reply{};
+  const size_t n = servfail_into(query_packet, reply);
+  if (n > 0) deliver(client, std::span<const uint8_t>(reply.data(), n));
+}
+
+void Server::Impl::deliver(const Client& client, std::span<const uint8_t> packet) {
+  if (client.tcp_connection == 0) {
+    (void)::sendto(udp.get(), packet.data(), packet.size(), MSG_DONTWAIT,
+                   reinterpret_cast<const sockaddr*>(&client.address), client.length);
+    return;
+  }
+  auto it = connections.find(client.tcp_connection);
+  if (it == connections.end()) return;  // the client hung up meanwhile
+  queue_tcp(it->second, packet);
+  flush(it->first, it->second);
+}
+
+void Server::Impl::on_udp(uint64_t now) {
+  for (int round = 0; round < 8; ++round) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      in_iov[i] = {in[i].data(), in[i].size()};
+      in_msgs[i].msg_hdr = {};
+      in_msgs[i].msg_hdr.msg_name = &peers[i];
+      in_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      in_msgs[i].msg_hdr.msg_iov = &in_iov[i];
+      in_msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int received = ::recvmmsg(udp.get(), in_msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (received <= 0) return;
+    unsigned replies = 0;
+    for (int i = 0; i < received; ++i) {
+      const std::span<const uint8_t> packet(in[i].data(), in_msgs[i].msg_len);
+      size_t size = 0;
+      if (in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        if (parse_query(packet, query).verdict != Verdict::drop) {
+          size = build_reject(query, Rcode::formerr, out[i]);
+        }
+      } else {
+        const Action action = answer(context(false), packet, query, out[i], &size);
+        if (action == Action::forward) {
+          Client client;
+          std::memcpy(&client.address, &peers[i], sizeof(sockaddr_storage));
+          client.length = in_msgs[i].msg_hdr.msg_namelen;
+          if (auto send = forwarder.start(packet, query.question_end, client, now)) {
+            send_upstream(*send);
+          } else {
+            size = servfail_into(packet, out[i]);
+          }
+        }
+      }
+      if (size == 0) continue;
+      out_iov[replies] = {out[i].data(), size};
+      out_msgs[replies].msg_hdr = {};
+      out_msgs[replies].msg_hdr.msg_name = &peers[i];
+      out_msgs[replies].msg_hdr.msg_namelen = in_msgs[i].msg_hdr.msg_namelen;
+      out_msgs[replies].msg_hdr.msg_iov = &out_iov[replies];
+      out_msgs[replies].msg_hdr.msg_iovlen = 1;
+      ++replies;
+    }
+    for (unsigned sent = 0; sent < replies;) {
+      const int n = ::sendmmsg(udp.get(), out_msgs.data() + sent, replies - sent, MSG_DONTWAIT);
+      if (n <= 0) break;  // a full send buffer: the clients retry
+      sent += static_cast<unsigned>(n);
+    }
+    if (static_cast<size_t>(received) < kBatch) return;
+  }
+}
+
+void Server::Impl::on_upstream(int fd, uint64_t now) {
+  for (int i = 0; i < 256; ++i) {
+    sockaddr_storage from{};
+    socklen_t from_length = sizeof from;
+    const ssize_t n = ::recvfrom(fd, big.data(), big.size(), MSG_DONTWAIT,
+                                 reinterpret_cast<sockaddr*>(&from), &from_length);
+    if (n < 0) return;
+    std::optional<Forwarder::Send> retry;
+    auto relay = forwarder.on_response(std::span<uint8_t>(big.data(), static_cast<size_t>(n)),
+                                       reinterpret_cast<const sockaddr*>(&from), from_length, now,
+                                       retry);
+    if (retry) send_upstream(*retry);
+    if (relay) deliver(relay->client, relay->packet);
+  }
+}
+
+void Server::Impl::on_accept(uint64_t now) {
+  for (;;) {
+    UniqueFd fd(::accept4(tcp.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd) return;
+    if (connections.size() >= kMaxConnections) continue;  // closed: the client retries
+    const uint64_t id = next_connection++;
+    epoll_event ev{.events = EPOLLIN, .data = {.u64 = tag_of(kConn, id)}};
+    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) continue;
+    connections.emplace(id, Connection{std::move(fd), {}, {}, now, false});
+  }
+}
+
+void Server::Impl::queue_tcp(Connection& c, std::span<const uint8_t> packet) {
+  c.out.push_back(static_cast<uint8_t>(packet.size() >> 8));
+  c.out.push_back(static_cast<uint8_t>(packet.size()));
+  c.out.insert(c.out.end(), packet.begin(), packet.end());
+}
+
+void Server::Impl::close_connection(uint64_t id) { connections.erase(id); }
+
+void Server::Impl::flush(uint64_t id, Connection& c) {
+  while (!c.out.empty()) {
+    const ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      close_connection(id);
+      return;
+    }
+    c.out.erase(c.out.begin(), c.out.begin() + n);
+  }
+  if (c.out.size() > kTcpMaxBuffered) {  // a client that sends but never reads
+    close_connection(id);
+    return;
+  }
+  const bool want_write = !c.out.empty();
+  if (want_write != c.want_write) {
+    c.want_write = want_write;
+    epoll_event ev{.events = EPOLLIN | (want_write ? EPOLLOUT : 0u),
+                   .data = {.u64 = tag_of(kConn, id)}};
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+  }
+}
+
+void Server::Impl::on_connection(uint64_t id, uint32_t events, uint64_t now) {
+  auto it = connections.find(id);
+  if (it == connections.end()) return;
+  Connection& c = it->second;
+  c.last_active = now;
+  bool closed = (events & (EPOLLERR | EPOLLHUP)) != 0;
+  if (events & EPOLLIN) {
+    for (;;) {
+      std::array<uint8_t, 4096> chunk;
+      const ssize_t n = ::recv(c.fd.get(), chunk.data(), chunk.size(), MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        closed = true;
+        break;
+      }
+      if (n < 0) break;
+      c.in.insert(c.in.end(), chunk.begin(), chunk.begin() + n);
+      if (c.in.size() > 2 + kTcpLimit + 4096) break;  // handle what is there first
+    }
+    size_t at = 0;
+    while (c.in.size() - at >= 2) {
+      const size_t length = static_cast<size_t>(c.in[at] << 8 | c.in[at + 1]);
+      if (c.in.size() - at - 2 < length) break;
+      const std::span<const uint8_t> packet(c.in.data() + at + 2, length);
+      size_t size = 0;
+      const Action action =
+          answer(context(true), packet, query, std::span<uint8_t>(big).subspan(2), &size);
+      if (action == Action::forward) {
+        Client client;
+        client.tcp_connection = id;
+        if (auto send = forwarder.start(packet, query.question_end, client, now)) {
+          send_upstream(*send);
+        } else {
+          size = servfail_into(packet, std::span<uint8_t>(big).subspan(2));
+        }
+      }
+      if (size > 0) queue_tcp(c, std::span<const uint8_t>(big.data() + 2, size));
+      at += 2 + length;
+    }
+    c.in.erase(c.in.begin(), c.in.begin() + static_cast<ptrdiff_t>(at));
+  }
+  if (closed) {
+    // Answers to queries already read are still sent if the socket takes them at once.
+    if (!c.out.empty()) {
+      (void)::send(c.fd.get(), c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    close_connection(id);
+    return;
+  }
+  flush(id, c);
+}
+
+void Server::Impl::on_inotify() {
+  alignas(inotify_event) std::array<char, 8192> buffer;
+  bool names_changed = false;
+  bool resolv_changed = false;
+  for (;;) {
+    const ssize_t n = ::read(inotify.get(), buffer.data(), buffer.size());
+    if (n <= 0) break;
+    for (ssize_t at = 0; at < n;) {
+      const auto* ev = reinterpret_cast<const inotify_event*>(buffer.data() + at);
+      at += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+      const std::string_view name = ev->len ? std::string_view(ev->name) : std::string_view();
+      if (ev->mask & IN_Q_OVERFLOW) names_changed = resolv_changed = true;
+      if (ev->wd == names_wd) {
+        if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) names_changed = true;
+        if (name == names_base) names_changed = true;
+      }
+      if (ev->wd == resolv_wd && name == resolv_base) resolv_changed = true;
+    }
+  }
+  if (resolv_changed) load_resolv_conf();
+  if (names_changed) {
+    auto loaded = load_names();
+    if (!loaded) {
+      if (loaded.error().kind() == ErrorKind::not_found) {
+        exit = ExitReason::names_removed;
+      } else {
+        warn(fmt::format("{}; keeping the names read before", loaded.error().message()));
+      }
+    }
+  }
+}
+
+void Server::Impl::on_signal() {
+  signalfd_siginfo info;
+  while (::read(signals.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    if (info.ssi_signo == SIGHUP) {
+      load_resolv_conf();
+      if (auto loaded = load_names(); !loaded) {
+        if (loaded.error().kind() == ErrorKind::not_found) exit = ExitReason::names_removed;
+      }
+    } else {
+      exit = ExitReason::terminated;
+    }
+  }
+}
+
+int Server::Impl::timeout_ms(uint64_t now) const {
+  uint64_t wake = UINT64_MAX;
+  if (auto deadline = forwarder.next_deadline()) wake = std::min(wake, *deadline);
+  if (empty_since && o.idle_exit_seconds > 0) {
+    wake = std::min(wake, *empty_since + o.idle_exit_seconds * uint64_t{1000});
+  }
+  if (!connections.empty()) wake = std::min(wake, now + 1000);
+  if (wake == UINT64_MAX) return -1;
+  return wake <= now ? 0 : static_cast<int>(std::min<uint64_t>(wake - now, 60'000));
+}
+
+void Server::Impl::housekeeping(uint64_t now) {
+  forwarder.expire(
+      now, [this](const Forwarder::Send& send) { send_upstream(send); },
+      [this](const Client& client, std::span<const uint8_t> original, size_t) {
+        servfail(client, original);
+      });
+  for (auto it = connections.begin(); it != connections.end();) {
+    it = now - it->second.last_active > kTcpIdleMs ? connections.erase(it) : std::next(it);
+  }
+  if (empty_since && o.idle_exit_seconds > 0 &&
+      now - *empty_since >= o.idle_exit_seconds * uint64_t{1000}) {
+    exit = ExitReason::idle;
+  }
+}
+
+Result<ExitReason> Server::run(const std::function<void()>& on_ready) {
+  Impl& s = *impl_;
+  s.epoll = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!s.epoll) return Error::from_errno("epoll_create1");
+  for (auto [fd, tag] : {std::pair{s.udp.get(), kUdp}, {s.tcp.get(), kTcpListen},
+                         {s.inotify.get(), kInotify}, {s.signals.get(), kSignal}}) {
+    epoll_event ev{.events = EPOLLIN, .data = {.u64 = tag_of(tag)}};
+    if (::epoll_ctl(s.epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      return Error::from_errno("epoll_ctl add");
+    }
+  }
+  const std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(s.lock.get(), 0) == 0) (void)::pwrite(s.lock.get(), pid.data(), pid.size(), 0);
+  if (on_ready) on_ready();
+
+  std::array<epoll_event, 32> events;
+  while (!s.exit) {
+    const int n = ::epoll_wait(s.epoll.get(), events.data(), events.size(),
+                               s.timeout_ms(clock::monotonic_ms()));
+    if (n < 0 && errno != EINTR) return Error::from_errno("epoll_wait");
+    const uint64_t now = clock::monotonic_ms();
+    // Files and signals before packets: a names file renamed into place before a query was
+    // sent is always what answers it.
+    std::sort(events.begin(), events.begin() + std::max(n, 0),
+              [](const epoll_event& a, const epoll_event& b) {
+                auto rank = [](uint64_t t) { return (t >> 56) == kInotify || (t >> 56) == kSignal ? 0 : 1; };
+                return rank(a.data.u64) < rank(b.data.u64);
+              });
+    for (int i = 0; i < n && !s.exit; ++i) {
+      const uint64_t t = events[i].data.u64;
+      switch (static_cast<Tag>(t >> 56)) {
+        case kInotify: s.on_inotify(); break;
+        case kSignal: s.on_signal(); break;
+        case kUdp: s.on_udp(now); break;
+        case kTcpListen: s.on_accept(now); break;
+        case kUpstream4: s.on_upstream(s.upstream4.get(), now); break;
+        case kUpstream6: s.on_upstream(s.upstream6.get(), now); break;
+        case kConn: s.on_connection(t & ((1ull << 56) - 1), events[i].events, now); break;
+      }
+    }
+    if (!s.exit) s.housekeeping(clock::monotonic_ms());
+  }
+  return *s.exit;
+}
+
+}  // namespace berth::net::dns
