@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
       {"port", true, "the UDP and TCP port (default 53)"},
       {"names", true, "the names file, 'NAME IPV4' lines (required)"},
       {"lock", true, "held locked while running; a second instance exits (required)"},
-      {"resolv-conf", true, "upstream nameservers for other names (default /etc/resolv.conf)"},
+      {"resolv-conf", true, "nameservers for other names (default /etc/resolv.conf; '': none)"},
       {"idle-exit", true, "exit after this many seconds without records (default 10; 0: never)"},
       {"ttl", true, "the TTL of answers in seconds (default 0)"},
       {"detach", false, "run in the background, in a new session"},
@@ -123,7 +123,8 @@ int main(int argc, char** argv) {
   o.port = static_cast<uint16_t>(*port);
   o.names_path = parsed->value("names");
   o.lock_path = parsed->value("lock");
-  o.resolv_conf = parsed->value("resolv-conf", "/etc/resolv.conf");
+  // --resolv-conf '' turns forwarding off.
+  o.resolv_conf = parsed->flag("resolv-conf") ? parsed->value("resolv-conf") : "/etc/resolv.conf";
   o.idle_exit_seconds = static_cast<unsigned>(*idle);
   o.ttl = static_cast<uint32_t>(*ttl);
   o.warn = [](std::string_view message) { say("warning", message); };

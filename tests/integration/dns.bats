@@ -1,0 +1,234 @@
+#!/usr/bin/env bats
+# berth-dns on a real kernel: it listens in one network namespace, clients (dig, busybox
+# nslookup) ask from another through a veth pair. Both namespaces, the veth and the addresses
+# (10.253.N.0/30) belong to this test (names carry its pid); teardown removes them on every path.
+# Root only.
+
+setup() {
+  [[ $(id -u) -eq 0 ]] || { echo "dns.bats needs root" >&2; return 1; }
+  DNS=${BERTH_DNS:-$(dirname "$BERTH")/berth-dns}
+  [[ -x $DNS ]] || { echo "no berth-dns at $DNS (build the berth-dns target)" >&2; return 1; }
+  local n=$(($$ % 250 + 1))
+  NSA=bdns$$a NSB=bdns$$b
+  ADDR=10.253.$n.1 CLIENT=10.253.$n.2
+  WORK=$(mktemp -d /tmp/berth-test-dns.XXXXXX)
+  ip netns add "$NSA"
+  ip netns add "$NSB"
+  # Created inside the namespaces: the host's links and routes are never touched.
+  ip link add "bdv$$a" netns "$NSA" type veth peer name "bdv$$b" netns "$NSB"
+  ip -n "$NSA" addr add "$ADDR/30" dev "bdv$$a"
+  ip -n "$NSB" addr add "$CLIENT/30" dev "bdv$$b"
+  for ns in "$NSA" "$NSB"; do ip -n "$ns" link set lo up; done
+  ip -n "$NSA" link set "bdv$$a" up
+  ip -n "$NSB" link set "bdv$$b" up
+  printf 'web 10.89.0.2\n' >"$WORK/names"
+  : >"$WORK/resolv.conf"
+  PIDS=()
+}
+
+teardown() {
+  local p
+  # Only our berth-dns processes: a pid from a lock file is checked before it is killed.
+  for p in $(cat "$WORK"/*.lock 2>/dev/null) "${PIDS[@]}"; do
+    grep -qF "$WORK" "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+  done
+  ip netns del "$NSA" 2>/dev/null || true
+  ip netns del "$NSB" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+
+# start_dns [OPTIONS...]: berth-dns in $NSA on $ADDR, detached; returns once it is listening
+# (the ready byte arrives through a pipe). Its pid is in the lock file, and in DNS_PID.
+start_dns() {
+  local byte=
+  read -r -n1 byte < <(ip netns exec "$NSA" "$DNS" --listen "$ADDR" --names "$WORK/names" \
+    --lock "$WORK/dns.lock" --resolv-conf "$WORK/resolv.conf" --detach --log "$WORK/dns.log" \
+    --ready-fd 3 "$@" 3>&1 >/dev/null 2>>"$WORK/dns.log")
+  [ "$byte" = 1 ]
+  DNS_PID=$(cat "$WORK/dns.lock")
+  [ -n "$DNS_PID" ]
+}
+
+# ask ARGS...: dig from the client namespace; one try, answers only.
+ask() { ip netns exec "$NSB" dig +short +tries=1 +time=3 @"$ADDR" "$@"; }
+# status ARGS...: the rcode dig reports ("NOERROR", "SERVFAIL", ...).
+status_of() {
+  ip netns exec "$NSB" dig +tries=1 +time=5 @"$ADDR" "$@" |
+    sed -n 's/.*status: \([A-Z]*\),.*/\1/p'
+}
+
+# names_file LINES...: replaces the names file the way the engine does (temp file, rename).
+names_file() {
+  printf '%s\n' "$@" >"$WORK/names.tmp"
+  mv "$WORK/names.tmp" "$WORK/names"
+}
+
+# gone PID [TENTHS]: true once the process has exited (waits up to TENTHS/10 s).
+gone() {
+  local i
+  for ((i = 0; i < ${2:-50}; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+@test "A records for names in the file, any case, with or without the dot, to dig and nslookup" {
+  names_file "web 10.89.0.2" "Db.Backend 10.89.0.3" "# a comment" ""
+  start_dns
+  [ "$(ask web)" = 10.89.0.2 ]
+  [ "$(ask WEB.)" = 10.89.0.2 ]
+  [ "$(ask db.backend)" = 10.89.0.3 ]
+  [ "$(ask DB.BACKEND.)" = 10.89.0.3 ]
+  run ip netns exec "$NSB" busybox nslookup db.backend "$ADDR"
+  [[ $output == *"Address: 10.89.0.3"* ]]
+  # Other types of a known name: NOERROR and no answer, so resolvers do not look elsewhere.
+  [ "$(status_of web AAAA)" = NOERROR ]
+  [ -z "$(ask web AAAA)" ]
+  # The address names its first name.
+  [ "$(ask -x 10.89.0.3)" = Db.Backend. ]
+}
+
+@test "several records for one name are answered together, in rotating order" {
+  names_file "web 10.89.0.2" "web 10.89.0.3" "web 10.89.0.4" "other 10.89.0.9"
+  start_dns
+  first=$(ask web | paste -sd,)
+  second=$(ask web | paste -sd,)
+  third=$(ask web | paste -sd,)
+  fourth=$(ask web | paste -sd,)
+  [ "$first" = 10.89.0.2,10.89.0.3,10.89.0.4 ]
+  [ "$second" = 10.89.0.3,10.89.0.4,10.89.0.2 ]
+  [ "$third" = 10.89.0.4,10.89.0.2,10.89.0.3 ]
+  [ "$fourth" = "$first" ]
+}
+
+@test "a change of the names file is answered at once (inotify, no polling)" {
+  start_dns
+  for i in $(seq 1 20); do
+    names_file "web 10.89.1.$i" "new$i 10.89.2.$i"
+    # No sleep: the very next query sees the file renamed into place before it.
+    [ "$(ask web)" = "10.89.1.$i" ]
+    [ "$(ask "new$i")" = "10.89.2.$i" ]
+  done
+  names_file "other 10.89.0.7"
+  [ "$(status_of web)" = REFUSED ]  # not in the file, no upstream
+}
+
+@test "bad lines are reported with file and line and skipped; the rest is answered" {
+  names_file "web 10.89.0.2" "web" "db 10.89.0.300" "cache 10.89.0.4"
+  start_dns
+  [ "$(ask cache)" = 10.89.0.4 ]
+  grep -F "$WORK/names:2: expected 'NAME IPV4', got 1 field; line skipped" "$WORK/dns.log"
+  grep -F "$WORK/names:3: '10.89.0.300' is not an IPv4 address; line skipped" "$WORK/dns.log"
+}
+
+@test "unknown names go to the upstreams: a silent one is passed over, none gives SERVFAIL" {
+  # The upstream: a second berth-dns on 127.0.0.2 in the same namespace, port 53.
+  mkdir "$WORK/up"
+  printf 'external.example 192.0.2.7\n' >"$WORK/up/names"
+  : >"$WORK/up/resolv.conf"
+  ip netns exec "$NSA" "$DNS" --listen 127.0.0.2 --names "$WORK/up/names" \
+    --lock "$WORK/up.lock" --resolv-conf "$WORK/up/resolv.conf" --detach --log "$WORK/up.log"
+  printf 'nameserver 127.0.0.2\n' >"$WORK/resolv.conf"
+  start_dns
+  [ "$(ask external.example)" = 192.0.2.7 ]
+  [ "$(ask web)" = 10.89.0.2 ]
+  # Nothing listens on 127.0.0.3: after ~2 s the next server answers.
+  printf 'nameserver 127.0.0.3\nnameserver 127.0.0.2\n' >"$WORK/resolv.conf"
+  [ "$(ask +time=5 external.example)" = 192.0.2.7 ]
+  # resolv.conf is watched too: with only the silent server the answer is SERVFAIL.
+  printf 'nameserver 127.0.0.3\n' >"$WORK/resolv.conf.tmp"
+  mv "$WORK/resolv.conf.tmp" "$WORK/resolv.conf"
+  [ "$(status_of external.example)" = SERVFAIL ]
+}
+
+@test "answers too large for UDP set TC; TCP on the same port carries them all" {
+  for i in $(seq 1 100); do echo "big 10.89.3.$i"; done >"$WORK/names.tmp"
+  mv "$WORK/names.tmp" "$WORK/names"
+  start_dns
+  run ip netns exec "$NSB" dig +noedns +ignore +tries=1 @"$ADDR" big
+  [[ $output == *"flags: qr aa tc rd"* ]]
+  [ "$(ask +tcp big | wc -l)" -eq 100 ]
+  # dig falls back to TCP by itself when it sees TC.
+  [ "$(ask big | wc -l)" -eq 100 ]
+}
+
+@test "a malformed query gets FORMERR; a response or a short packet gets nothing" {
+  start_dns
+  run ip netns exec "$NSB" python3 - "$ADDR" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+# id 0x1234, RD, two questions but only a header: FORMERR with the id echoed.
+s.sendto(bytes.fromhex("1234010000020000000000000377656200"), (sys.argv[1], 53))
+reply = s.recv(512)
+print(reply[:2].hex(), reply[3] & 0xF)
+for junk in (b"\x12\x34\x81", bytes.fromhex("123481800001000000000000")):
+    s.sendto(junk, (sys.argv[1], 53))
+    try:
+        s.recv(512)
+        print("answered junk")
+    except socket.timeout:
+        print("silent")
+PY
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "1234 1" ]
+  [ "${lines[1]}" = silent ]
+  [ "${lines[2]}" = silent ]
+}
+
+@test "it exits when the names file is removed" {
+  start_dns
+  [ "$(ask web)" = 10.89.0.2 ]
+  rm "$WORK/names"
+  gone "$DNS_PID"
+  grep -F "exiting: the names file was removed" "$WORK/dns.log"
+}
+
+@test "it exits after --idle-exit seconds without records, and not while it has some" {
+  start_dns --idle-exit 1
+  sleep 1.5
+  kill -0 "$DNS_PID"  # it has a record
+  names_file "# nothing left"
+  gone "$DNS_PID" 30
+  grep -F "exiting: no records left for the idle time" "$WORK/dns.log"
+}
+
+@test "a second instance for the same lock exits at once with status 0" {
+  start_dns
+  run ip netns exec "$NSA" "$DNS" --listen "$ADDR" --names "$WORK/names" --lock "$WORK/dns.lock"
+  [ "$status" -eq 0 ]
+  [[ $output == *"already running for '$WORK/dns.lock'"* ]]
+  kill -0 "$DNS_PID"
+  [ "$(ask web)" = 10.89.0.2 ]
+}
+
+@test "SIGTERM ends it cleanly with status 0" {
+  # In the foreground: `ip netns exec` execs berth-dns, so $! is its pid and `wait` its status.
+  ip netns exec "$NSA" "$DNS" --listen "$ADDR" --names "$WORK/names" --lock "$WORK/dns.lock" \
+    --resolv-conf "$WORK/resolv.conf" 2>"$WORK/fg.log" 3>&- &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 50); do [ -s "$WORK/dns.lock" ] && break; sleep 0.1; done
+  [ "$(ask web)" = 10.89.0.2 ]
+  kill -TERM "$pid"
+  wait "$pid"
+  grep -F "exiting: terminated by a signal" "$WORK/fg.log"
+  [ -e "$WORK/names" ]
+}
+
+@test "errors name the problem: missing names file, address not on this host, bad options" {
+  run ip netns exec "$NSA" "$DNS" --listen "$ADDR" --names "$WORK/nope" --lock "$WORK/dns.lock"
+  [ "$status" -eq 1 ]
+  [[ $output == *"names file '$WORK/nope' does not exist"* ]]
+  run ip netns exec "$NSA" "$DNS" --listen 10.254.0.1 --names "$WORK/names" --lock "$WORK/l2.lock"
+  [ "$status" -eq 1 ]
+  [[ $output == *"bind UDP on 10.254.0.1:53: cannot assign requested address"* ]]
+  [[ $output == *"hint: the address must be on an interface"* ]]
+  run "$DNS" --names "$WORK/names" --lock "$WORK/l3.lock"
+  [ "$status" -eq 2 ]
+  [[ $output == *"--listen is required"* ]]
+  run "$DNS" --listen "$ADDR" --port 99999 --names "$WORK/names" --lock "$WORK/l3.lock"
+  [ "$status" -eq 2 ]
+  [[ $output == *"--port '99999' is not a number from 0 to 65535"* ]]
+}
