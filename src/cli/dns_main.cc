@@ -80,8 +80,7 @@ int main(int argc, char** argv) {
   if (!parsed || parsed->flag("help") || !parsed->positionals.empty()) {
     if (!parsed) std::fprintf(stderr, "berth-dns: %s\n", parsed.error().message().c_str());
     if (parsed && !parsed->positionals.empty()) {
-      std::fprintf(stderr, "berth-dns: unexpected argument '%s'\n",
-                   parsed->positionals[0].c_str());
+      std::fprintf(stderr, "berth-dns: unexpected argument '%s'\n", parsed->positionals[0].c_str());
     }
     std::fprintf(stderr,
                  "Usage: berth-dns --listen ADDRESS --names FILE --lock FILE [options]\n\n"

@@ -23,7 +23,7 @@ struct AnswerContext {
   NameTable& names;
   bool can_forward = false;  // there is an upstream nameserver
   uint32_t ttl = 0;
-  bool tcp = false;          // the reply may be up to 65535 bytes, not the client's UDP limit
+  bool tcp = false;  // the reply may be up to 65535 bytes, not the client's UDP limit
 };
 
 // Handles `packet`. For Action::reply, out[0, *out_size) is the reply; `out` needs at least

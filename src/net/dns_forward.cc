@@ -75,8 +75,8 @@ std::vector<Upstream> parse_resolv_conf(std::string_view text, std::string_view 
     const std::string_view value = fields.size() > 1 ? fields[1] : std::string_view();
     auto upstream = value.empty() ? std::nullopt : upstream_of(value, port);
     if (!upstream) {
-      problems.push_back(fmt::format("{}:{}: '{}' is not an IP address; nameserver skipped",
-                                     source, line_no, value));
+      problems.push_back(fmt::format("{}:{}: '{}' is not an IP address; nameserver skipped", source,
+                                     line_no, value));
       continue;
     }
     bool self = false;
@@ -95,7 +95,9 @@ Forwarder::Forwarder(std::vector<Upstream> upstreams, uint64_t timeout_ms, size_
   random_state_ |= 1;
 }
 
-void Forwarder::set_upstreams(std::vector<Upstream> upstreams) { upstreams_ = std::move(upstreams); }
+void Forwarder::set_upstreams(std::vector<Upstream> upstreams) {
+  upstreams_ = std::move(upstreams);
+}
 
 uint16_t Forwarder::fresh_id() {
   for (;;) {  // xorshift64*; at most max_in_flight_ (< 65536) ids are taken
@@ -107,24 +109,23 @@ uint16_t Forwarder::fresh_id() {
   }
 }
 
-std::optional<Forwarder::Send> Forwarder::start(std::span<const uint8_t> query,
-                                                size_t question_end, const Client& client,
-                                                uint64_t now_ms) {
+std::optional<Forwarder::Send> Forwarder::start(std::span<const uint8_t> query, size_t question_end,
+                                                const Client& client, uint64_t now_ms) {
   if (upstreams_.empty() || pending_.size() >= max_in_flight_ || query.size() < kHeaderSize ||
       question_end > query.size()) {
     return std::nullopt;
   }
   const uint16_t id = fresh_id();
-  Pending p{client, message_id(query), std::vector<uint8_t>(query.begin(), query.end()),
-            question_end, 0, now_ms + timeout_ms_};
+  Pending p{
+      client, message_id(query),   std::vector<uint8_t>(query.begin(), query.end()), question_end,
+      0,      now_ms + timeout_ms_};
   set_message_id(p.packet, id);
   deadlines_.emplace_back(p.deadline, id);
   auto& stored = pending_.emplace(id, std::move(p)).first->second;
   return Send{stored.packet, &upstreams_[0]};
 }
 
-std::optional<Forwarder::Send> Forwarder::advance(uint16_t id, Pending& pending,
-                                                  uint64_t now_ms) {
+std::optional<Forwarder::Send> Forwarder::advance(uint16_t id, Pending& pending, uint64_t now_ms) {
   if (++pending.server >= upstreams_.size()) return std::nullopt;
   pending.deadline = now_ms + timeout_ms_;
   deadlines_.emplace_back(pending.deadline, id);
@@ -132,8 +133,8 @@ std::optional<Forwarder::Send> Forwarder::advance(uint16_t id, Pending& pending,
 }
 
 std::optional<Forwarder::Relay> Forwarder::on_response(std::span<uint8_t> packet,
-                                                       const sockaddr* from,
-                                                       socklen_t from_length, uint64_t now_ms,
+                                                       const sockaddr* from, socklen_t from_length,
+                                                       uint64_t now_ms,
                                                        std::optional<Send>& retry) {
   retry.reset();
   if (packet.size() < kHeaderSize) return std::nullopt;
@@ -155,8 +156,7 @@ std::optional<Forwarder::Relay> Forwarder::on_response(std::span<uint8_t> packet
       if (lower(packet[i]) != lower(p.packet[i])) return std::nullopt;
     }
   }
-  if ((rcode == Rcode::servfail || rcode == Rcode::refused) &&
-      p.server + 1 < upstreams_.size()) {
+  if ((rcode == Rcode::servfail || rcode == Rcode::refused) && p.server + 1 < upstreams_.size()) {
     retry = advance(it->first, p, now_ms);
     return std::nullopt;
   }

@@ -17,7 +17,7 @@ inline constexpr size_t kHeaderSize = 12;
 inline constexpr size_t kPlainUdpLimit = 512;     // a reply without EDNS (RFC 1035 4.2.1)
 inline constexpr uint16_t kOurUdpPayload = 1232;  // what we announce and answer up to over UDP
 inline constexpr size_t kTcpLimit = 65535;
-inline constexpr size_t kMaxNameWire = 255;       // RFC 1035 2.3.4
+inline constexpr size_t kMaxNameWire = 255;  // RFC 1035 2.3.4
 
 enum class Rcode : uint16_t {  // 4 bits in the header, 12 with EDNS's extended bits
   noerror = 0,
@@ -55,12 +55,12 @@ enum class Verdict {
 
 struct Query {
   uint16_t id = 0;
-  uint16_t flags = 0;          // as received (RD and the opcode are echoed)
-  std::string name;            // lower case, dotted, no trailing dot; "" is the root
-  bool name_is_plain = true;   // false when a label holds '.' or a control byte: never local
+  uint16_t flags = 0;         // as received (RD and the opcode are echoed)
+  std::string name;           // lower case, dotted, no trailing dot; "" is the root
+  bool name_is_plain = true;  // false when a label holds '.' or a control byte: never local
   uint16_t qtype = 0;
   uint16_t qclass = 0;
-  size_t question_end = 0;     // [kHeaderSize, question_end) is the question as received
+  size_t question_end = 0;  // [kHeaderSize, question_end) is the question as received
   bool edns = false;
   uint8_t edns_version = 0;
   uint16_t udp_payload = kPlainUdpLimit;  // the client's UDP limit (at least 512)

@@ -50,8 +50,7 @@ NameTable NameTable::parse(std::string_view text, std::string_view source,
     }
     auto name = normalise_name(fields[0]);
     if (!name) {
-      bad(fmt::format("'{}' is not a valid name (labels of letters, digits, '-', '_')",
-                      fields[0]));
+      bad(fmt::format("'{}' is not a valid name (labels of letters, digits, '-', '_')", fields[0]));
       continue;
     }
     in_addr address{};

@@ -27,8 +27,8 @@
 namespace berth::net::dns {
 namespace {
 
-constexpr size_t kBatch = 64;            // UDP datagrams per recvmmsg/sendmmsg
-constexpr size_t kQueryBuffer = 2048;    // a longer UDP query is answered FORMERR
+constexpr size_t kBatch = 64;          // UDP datagrams per recvmmsg/sendmmsg
+constexpr size_t kQueryBuffer = 2048;  // a longer UDP query is answered FORMERR
 constexpr size_t kMaxConnections = 64;
 constexpr uint64_t kTcpIdleMs = 10'000;
 constexpr size_t kTcpMaxBuffered = 1 << 20;
@@ -102,9 +102,12 @@ std::pair<std::string, std::string> split_dir(const std::string& path) {
 
 const char* describe(ExitReason reason) {
   switch (reason) {
-    case ExitReason::terminated: return "terminated by a signal";
-    case ExitReason::names_removed: return "the names file was removed";
-    case ExitReason::idle: return "no records left for the idle time";
+    case ExitReason::terminated:
+      return "terminated by a signal";
+    case ExitReason::names_removed:
+      return "the names file was removed";
+    case ExitReason::idle:
+      return "no records left for the idle time";
   }
   return "?";
 }
@@ -124,12 +127,15 @@ struct Server::Impl {
   std::unordered_map<uint64_t, Connection> connections;
   uint64_t next_connection = 1;
 
-  std::array<std::array<uint8_t, kQueryBuffer>, kBatch> in{};
-  std::array<std::array<uint8_t, kOurUdpPayload>, kBatch> out{};
-  std::array<sockaddr_storage, kBatch> peers{};
+  // Left uninitialised (make_unique_for_overwrite): pages are touched only when traffic needs
+  // them, which keeps an idle responder's resident memory small.
+  std::array<std::array<uint8_t, kQueryBuffer>, kBatch> in;
+  std::array<std::array<uint8_t, kOurUdpPayload>, kBatch> out;
+  std::array<sockaddr_storage, kBatch> peers;
   std::array<iovec, kBatch> in_iov{}, out_iov{};
   std::array<mmsghdr, kBatch> in_msgs{}, out_msgs{};
-  std::vector<uint8_t> big = std::vector<uint8_t>(2 + kTcpLimit);
+  std::unique_ptr<uint8_t[]> big_buffer = std::make_unique_for_overwrite<uint8_t[]>(2 + kTcpLimit);
+  std::span<uint8_t> big{big_buffer.get(), 2 + kTcpLimit};
 
   void warn(std::string_view message) const {
     if (o.warn) o.warn(message);
@@ -185,13 +191,12 @@ void Server::Impl::load_resolv_conf() {
   if (o.resolv_conf.empty()) return;
   auto text = sys::read_file(o.resolv_conf);
   if (!text) {
-    warn(fmt::format("{}; names the network does not know are refused",
-                     text.error().message()));
+    warn(fmt::format("{}; names the network does not know are refused", text.error().message()));
     forwarder.set_upstreams({});
     return;
   }
   std::vector<std::string> problems;
-  // Our own address is no upstream (a host resolv.conf may point at it), unless we use another port.
+  // Never forward to ourselves (a host resolv.conf may name our address).
   std::vector<std::string> self;
   if (o.port == 53) self.push_back(o.listen);
   auto upstreams = parse_resolv_conf(*text, o.resolv_conf, self, problems);
@@ -216,18 +221,17 @@ Result<void> Server::Impl::watch() {
     auto [resolv_dir, resolv_file] = split_dir(o.resolv_conf);
     resolv_base = resolv_file;
     // IN_MASK_ADD: when both files share a directory, its watch keeps the names events.
-    resolv_wd =
-        ::inotify_add_watch(inotify.get(), resolv_dir.c_str(), kFileEvents | IN_MASK_ADD);
+    resolv_wd = ::inotify_add_watch(inotify.get(), resolv_dir.c_str(), kFileEvents | IN_MASK_ADD);
     if (resolv_wd < 0) {
-      warn(fmt::format("watch directory '{}': {}; resolv.conf changes need a SIGHUP",
-                       resolv_dir, std::strerror(errno)));
+      warn(fmt::format("watch directory '{}': {}; resolv.conf changes need a SIGHUP", resolv_dir,
+                       std::strerror(errno)));
     }
   }
   return {};
 }
 
 Result<std::unique_ptr<Server>> Server::open(ServerOptions options) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique_for_overwrite<Impl>();
   Impl& s = *impl;
   s.o = std::move(options);
   BERTH_TRY(Endpoint at, endpoint_of(s.o.listen, s.o.port));
@@ -279,21 +283,20 @@ void Server::Impl::send_upstream(const Forwarder::Send& send) {
       warn(fmt::format("create upstream socket: {}", std::strerror(errno)));
       return;  // the query times out into SERVFAIL
     }
-    epoll_event ev{.events = EPOLLIN, .data = {.u64 = tag_of(family == AF_INET6 ? kUpstream6
-                                                                               : kUpstream4)}};
+    epoll_event ev{.events = EPOLLIN,
+                   .data = {.u64 = tag_of(family == AF_INET6 ? kUpstream6 : kUpstream4)}};
     ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd.get(), &ev);
   }
   // A failure (no route) is left to the timeout, which moves on to the next server.
   (void)::sendto(fd.get(), send.packet.data(), send.packet.size(), MSG_DONTWAIT,
-                 reinterpret_cast<const sockaddr*>(&send.upstream->address),
-                 send.upstream->length);
+                 reinterpret_cast<const sockaddr*>(&send.upstream->address), send.upstream->length);
 }
 
 size_t Server::Impl::servfail_into(std::span<const uint8_t> query_packet,
                                    std::span<uint8_t> out_buffer) {
   if (parse_query(query_packet, query).verdict != Verdict::query) return 0;
-  const size_t limit = query.edns ? std::min<size_t>(query.udp_payload, kOurUdpPayload)
-                                  : kPlainUdpLimit;
+  const size_t limit =
+      query.edns ? std::min<size_t>(query.udp_payload, kOurUdpPayload) : kPlainUdpLimit;
   ResponseBuilder reply(out_buffer.first(std::min(limit, out_buffer.size())), query_packet, query,
                         false, true);
   reply.set_rcode(Rcode::servfail);
@@ -377,9 +380,9 @@ void Server::Impl::on_upstream(int fd, uint64_t now) {
                                  reinterpret_cast<sockaddr*>(&from), &from_length);
     if (n < 0) return;
     std::optional<Forwarder::Send> retry;
-    auto relay = forwarder.on_response(std::span<uint8_t>(big.data(), static_cast<size_t>(n)),
-                                       reinterpret_cast<const sockaddr*>(&from), from_length, now,
-                                       retry);
+    auto relay =
+        forwarder.on_response(std::span<uint8_t>(big.data(), static_cast<size_t>(n)),
+                              reinterpret_cast<const sockaddr*>(&from), from_length, now, retry);
     if (retry) send_upstream(*retry);
     if (relay) deliver(relay->client, relay->packet);
   }
@@ -555,8 +558,10 @@ Result<ExitReason> Server::run(const std::function<void()>& on_ready) {
   Impl& s = *impl_;
   s.epoll = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
   if (!s.epoll) return Error::from_errno("epoll_create1");
-  for (auto [fd, tag] : {std::pair{s.udp.get(), kUdp}, {s.tcp.get(), kTcpListen},
-                         {s.inotify.get(), kInotify}, {s.signals.get(), kSignal}}) {
+  for (auto [fd, tag] : {std::pair{s.udp.get(), kUdp},
+                         {s.tcp.get(), kTcpListen},
+                         {s.inotify.get(), kInotify},
+                         {s.signals.get(), kSignal}}) {
     epoll_event ev{.events = EPOLLIN, .data = {.u64 = tag_of(tag)}};
     if (::epoll_ctl(s.epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
       return Error::from_errno("epoll_ctl add");
@@ -576,19 +581,35 @@ Result<ExitReason> Server::run(const std::function<void()>& on_ready) {
     // sent is always what answers it.
     std::sort(events.begin(), events.begin() + std::max(n, 0),
               [](const epoll_event& a, const epoll_event& b) {
-                auto rank = [](uint64_t t) { return (t >> 56) == kInotify || (t >> 56) == kSignal ? 0 : 1; };
+                auto rank = [](uint64_t t) {
+                  return (t >> 56) == kInotify || (t >> 56) == kSignal ? 0 : 1;
+                };
                 return rank(a.data.u64) < rank(b.data.u64);
               });
     for (int i = 0; i < n && !s.exit; ++i) {
       const uint64_t t = events[i].data.u64;
       switch (static_cast<Tag>(t >> 56)) {
-        case kInotify: s.on_inotify(); break;
-        case kSignal: s.on_signal(); break;
-        case kUdp: s.on_udp(now); break;
-        case kTcpListen: s.on_accept(now); break;
-        case kUpstream4: s.on_upstream(s.upstream4.get(), now); break;
-        case kUpstream6: s.on_upstream(s.upstream6.get(), now); break;
-        case kConn: s.on_connection(t & ((1ull << 56) - 1), events[i].events, now); break;
+        case kInotify:
+          s.on_inotify();
+          break;
+        case kSignal:
+          s.on_signal();
+          break;
+        case kUdp:
+          s.on_udp(now);
+          break;
+        case kTcpListen:
+          s.on_accept(now);
+          break;
+        case kUpstream4:
+          s.on_upstream(s.upstream4.get(), now);
+          break;
+        case kUpstream6:
+          s.on_upstream(s.upstream6.get(), now);
+          break;
+        case kConn:
+          s.on_connection(t & ((1ull << 56) - 1), events[i].events, now);
+          break;
       }
     }
     if (!s.exit) s.housekeeping(clock::monotonic_ms());

@@ -23,7 +23,7 @@ struct ServerOptions {
   std::string names_path;
   std::string lock_path;
   std::string resolv_conf = "/etc/resolv.conf";  // "": answer REFUSED for other names
-  unsigned idle_exit_seconds = 10;                 // 0: never exit for want of records
+  unsigned idle_exit_seconds = 10;               // 0: never exit for want of records
   uint32_t ttl = 0;
   uint64_t upstream_timeout_ms = 2000;
   std::function<void(std::string_view)> warn;  // a problem worth a log line (bad names line)

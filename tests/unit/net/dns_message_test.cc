@@ -211,8 +211,7 @@ TEST(DnsEncodeName, WritesLabelsAndRefusesBadNames) {
   auto n = encode_name("web.example.", out);
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 13u);
-  EXPECT_EQ(std::string(out.begin(), out.begin() + 13),
-            std::string("\3web\7example\0", 13));
+  EXPECT_EQ(std::string(out.begin(), out.begin() + 13), std::string("\3web\7example\0", 13));
   EXPECT_FALSE(encode_name("a..b", out));
   EXPECT_FALSE(encode_name("a.", std::span<uint8_t>(out.data(), 2)));
   EXPECT_FALSE(encode_name(std::string(64, 'x'), out));

@@ -21,8 +21,8 @@ std::vector<std::string> order(NameTable& table, std::string_view name) {
 TEST(DnsNames, ReadsRecordsSkippingCommentsAndBlankLines) {
   std::vector<std::string> problems;
   auto table = NameTable::parse(
-      "# written by berth\n\nweb 10.89.0.2\n  db\t10.89.0.3  # primary\r\nweb 10.89.0.4\n",
-      "names", problems);
+      "# written by berth\n\nweb 10.89.0.2\n  db\t10.89.0.3  # primary\r\nweb 10.89.0.4\n", "names",
+      problems);
   EXPECT_TRUE(problems.empty());
   EXPECT_EQ(table.record_count(), 3u);
   EXPECT_EQ(table.name_count(), 2u);
@@ -81,8 +81,7 @@ TEST(DnsNames, ARepeatedLineAddsNothing) {
 
 TEST(DnsNames, AnAddressNamesTheFirstNameWrittenForIt) {
   std::vector<std::string> problems;
-  auto table =
-      NameTable::parse("Web-1. 10.0.0.1\nweb 10.0.0.1\ndb 10.0.0.2\n", "names", problems);
+  auto table = NameTable::parse("Web-1. 10.0.0.1\nweb 10.0.0.1\ndb 10.0.0.2\n", "names", problems);
   const std::string* name = table.name_of(inet_addr("10.0.0.1"));
   ASSERT_NE(name, nullptr);
   EXPECT_EQ(*name, "Web-1");
