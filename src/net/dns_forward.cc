@@ -122,14 +122,14 @@ std::optional<Forwarder::Send> Forwarder::start(std::span<const uint8_t> query, 
   set_message_id(p.packet, id);
   deadlines_.emplace_back(p.deadline, id);
   auto& stored = pending_.emplace(id, std::move(p)).first->second;
-  return Send{stored.packet, &upstreams_[0]};
+  return Send{stored.packet, &upstreams_[0], client.tcp_connection != 0};
 }
 
 std::optional<Forwarder::Send> Forwarder::advance(uint16_t id, Pending& pending, uint64_t now_ms) {
   if (++pending.server >= upstreams_.size()) return std::nullopt;
   pending.deadline = now_ms + timeout_ms_;
   deadlines_.emplace_back(pending.deadline, id);
-  return Send{pending.packet, &upstreams_[pending.server]};
+  return Send{pending.packet, &upstreams_[pending.server], pending.client.tcp_connection != 0};
 }
 
 std::optional<Forwarder::Relay> Forwarder::on_response(std::span<uint8_t> packet,

@@ -55,6 +55,8 @@ class Forwarder {
   struct Send {
     std::span<const uint8_t> packet;  // valid until the next call
     const Upstream* upstream;
+    // The client asked over TCP: ask over TCP too, the answer may not fit a datagram.
+    bool over_tcp;
   };
   // Takes over `query` (a parsed query; question ends at `question_end`). Nullopt when there is
   // no upstream or too many queries are in flight (the caller answers SERVFAIL).

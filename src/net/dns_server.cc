@@ -34,7 +34,16 @@ constexpr uint64_t kTcpIdleMs = 10'000;
 constexpr size_t kTcpMaxBuffered = 1 << 20;
 constexpr size_t kMaxNamesFile = 16 << 20;
 
-enum Tag : uint64_t { kUdp = 1, kTcpListen, kUpstream4, kUpstream6, kInotify, kSignal, kConn };
+enum Tag : uint64_t {
+  kUdp = 1,
+  kTcpListen,
+  kUpstream4,
+  kUpstream6,
+  kInotify,
+  kSignal,
+  kConn,
+  kStream,
+};
 uint64_t tag_of(Tag tag, uint64_t id = 0) { return static_cast<uint64_t>(tag) << 56 | id; }
 
 struct Endpoint {
@@ -92,6 +101,16 @@ struct Connection {
   bool want_write = false;
 };
 
+// One query relayed to an upstream over TCP (for a client that asked over TCP).
+struct UpstreamStream {
+  UniqueFd fd;
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  std::vector<uint8_t> out;  // the framed query, then what is left of it to send
+  std::vector<uint8_t> in;
+  uint64_t started = 0;
+};
+
 std::pair<std::string, std::string> split_dir(const std::string& path) {
   const size_t slash = path.rfind('/');
   if (slash == std::string::npos) return {".", path};
@@ -126,6 +145,8 @@ struct Server::Impl {
   std::optional<ExitReason> exit;
   std::unordered_map<uint64_t, Connection> connections;
   uint64_t next_connection = 1;
+  std::unordered_map<uint64_t, UpstreamStream> streams;
+  uint64_t next_stream = 1;
 
   // Left uninitialised (make_unique_for_overwrite): pages are touched only when traffic needs
   // them, which keeps an idle responder's resident memory small.
@@ -154,6 +175,10 @@ struct Server::Impl {
   void on_accept(uint64_t now);
   void on_connection(uint64_t id, uint32_t events, uint64_t now);
   void send_upstream(const Forwarder::Send& send);
+  void open_stream(const Forwarder::Send& send, uint64_t now);
+  void on_stream(uint64_t id, uint32_t events, uint64_t now);
+  void on_upstream_answer(std::span<uint8_t> packet, const sockaddr* from, socklen_t length,
+                          uint64_t now);
   void deliver(const Client& client, std::span<const uint8_t> packet);
   void servfail(const Client& client, std::span<const uint8_t> query_packet);
   size_t servfail_into(std::span<const uint8_t> query_packet, std::span<uint8_t> out_buffer);
@@ -275,6 +300,10 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 
 void Server::Impl::send_upstream(const Forwarder::Send& send) {
+  if (send.over_tcp) {
+    open_stream(send, clock::monotonic_ms());
+    return;
+  }
   const int family = send.upstream->address.ss_family;
   UniqueFd& fd = family == AF_INET6 ? upstream6 : upstream4;
   if (!fd) {
@@ -372,6 +401,14 @@ void Server::Impl::on_udp(uint64_t now) {
   }
 }
 
+void Server::Impl::on_upstream_answer(std::span<uint8_t> packet, const sockaddr* from,
+                                      socklen_t length, uint64_t now) {
+  std::optional<Forwarder::Send> retry;
+  auto relay = forwarder.on_response(packet, from, length, now, retry);
+  if (retry) send_upstream(*retry);
+  if (relay) deliver(relay->client, relay->packet);
+}
+
 void Server::Impl::on_upstream(int fd, uint64_t now) {
   for (int i = 0; i < 256; ++i) {
     sockaddr_storage from{};
@@ -379,13 +416,67 @@ void Server::Impl::on_upstream(int fd, uint64_t now) {
     const ssize_t n = ::recvfrom(fd, big.data(), big.size(), MSG_DONTWAIT,
                                  reinterpret_cast<sockaddr*>(&from), &from_length);
     if (n < 0) return;
-    std::optional<Forwarder::Send> retry;
-    auto relay =
-        forwarder.on_response(std::span<uint8_t>(big.data(), static_cast<size_t>(n)),
-                              reinterpret_cast<const sockaddr*>(&from), from_length, now, retry);
-    if (retry) send_upstream(*retry);
-    if (relay) deliver(relay->client, relay->packet);
+    on_upstream_answer(big.first(static_cast<size_t>(n)), reinterpret_cast<const sockaddr*>(&from),
+                       from_length, now);
   }
+}
+
+void Server::Impl::open_stream(const Forwarder::Send& send, uint64_t now) {
+  // Any failure here is left to the forwarder's timeout, which moves on to the next server.
+  UpstreamStream stream;
+  stream.fd = UniqueFd(
+      ::socket(send.upstream->address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!stream.fd) return;
+  std::memcpy(&stream.address, &send.upstream->address, sizeof stream.address);
+  stream.length = send.upstream->length;
+  if (::connect(stream.fd.get(), reinterpret_cast<const sockaddr*>(&stream.address),
+                stream.length) != 0 &&
+      errno != EINPROGRESS) {
+    return;
+  }
+  stream.out = {static_cast<uint8_t>(send.packet.size() >> 8),
+                static_cast<uint8_t>(send.packet.size())};
+  stream.out.insert(stream.out.end(), send.packet.begin(), send.packet.end());
+  stream.started = now;
+  const uint64_t id = next_stream++;
+  epoll_event ev{.events = EPOLLIN | EPOLLOUT, .data = {.u64 = tag_of(kStream, id)}};
+  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, stream.fd.get(), &ev) != 0) return;
+  streams.emplace(id, std::move(stream));
+}
+
+void Server::Impl::on_stream(uint64_t id, uint32_t events, uint64_t now) {
+  auto it = streams.find(id);
+  if (it == streams.end()) return;
+  UpstreamStream& s = it->second;
+  if ((events & EPOLLOUT) && !s.out.empty()) {
+    const ssize_t n = ::send(s.fd.get(), s.out.data(), s.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN) {
+      streams.erase(it);  // refused or reset: the timeout moves on
+      return;
+    }
+    if (n > 0) s.out.erase(s.out.begin(), s.out.begin() + n);
+    if (s.out.empty()) {
+      epoll_event ev{.events = EPOLLIN, .data = {.u64 = tag_of(kStream, id)}};
+      ::epoll_ctl(epoll.get(), EPOLL_CTL_MOD, s.fd.get(), &ev);
+    }
+  }
+  if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
+  for (;;) {
+    std::array<uint8_t, 4096> chunk;
+    const ssize_t n = ::recv(s.fd.get(), chunk.data(), chunk.size(), MSG_DONTWAIT);
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0 || s.in.size() + static_cast<size_t>(n) > 2 + kTcpLimit) break;
+    s.in.insert(s.in.end(), chunk.begin(), chunk.begin() + n);
+    if (s.in.size() >= 2 && s.in.size() >= 2u + (s.in[0] << 8 | s.in[1])) {
+      const size_t length = static_cast<size_t>(s.in[0] << 8 | s.in[1]);
+      UpstreamStream done = std::move(s);
+      streams.erase(it);
+      on_upstream_answer(std::span<uint8_t>(done.in).subspan(2, length),
+                         reinterpret_cast<const sockaddr*>(&done.address), done.length, now);
+      return;
+    }
+  }
+  streams.erase(it);  // closed before a whole answer, or an oversized one
 }
 
 void Server::Impl::on_accept(uint64_t now) {
@@ -534,7 +625,7 @@ int Server::Impl::timeout_ms(uint64_t now) const {
   if (empty_since && o.idle_exit_seconds > 0) {
     wake = std::min(wake, *empty_since + o.idle_exit_seconds * uint64_t{1000});
   }
-  if (!connections.empty()) wake = std::min(wake, now + 1000);
+  if (!connections.empty() || !streams.empty()) wake = std::min(wake, now + 1000);
   if (wake == UINT64_MAX) return -1;
   return wake <= now ? 0 : static_cast<int>(std::min<uint64_t>(wake - now, 60'000));
 }
@@ -547,6 +638,9 @@ void Server::Impl::housekeeping(uint64_t now) {
       });
   for (auto it = connections.begin(); it != connections.end();) {
     it = now - it->second.last_active > kTcpIdleMs ? connections.erase(it) : std::next(it);
+  }
+  for (auto it = streams.begin(); it != streams.end();) {
+    it = now - it->second.started > o.upstream_timeout_ms ? streams.erase(it) : std::next(it);
   }
   if (empty_since && o.idle_exit_seconds > 0 &&
       now - *empty_since >= o.idle_exit_seconds * uint64_t{1000}) {
@@ -606,6 +700,9 @@ Result<ExitReason> Server::run(const std::function<void()>& on_ready) {
           break;
         case kUpstream6:
           s.on_upstream(s.upstream6.get(), now);
+          break;
+        case kStream:
+          s.on_stream(t & ((1ull << 56) - 1), events[i].events, now);
           break;
         case kConn:
           s.on_connection(t & ((1ull << 56) - 1), events[i].events, now);

@@ -142,6 +142,18 @@ gone() {
   [ "$(status_of external.example)" = SERVFAIL ]
 }
 
+@test "a large forwarded answer: TC over UDP, then relayed whole over TCP" {
+  mkdir "$WORK/up"
+  for i in $(seq 1 80); do echo "many.example 192.0.2.$i"; done >"$WORK/up/names"
+  ip netns exec "$NSA" "$DNS" --listen 127.0.0.2 --names "$WORK/up/names" \
+    --lock "$WORK/up.lock" --resolv-conf '' --detach --log "$WORK/up.log"
+  printf 'nameserver 127.0.0.2\n' >"$WORK/resolv.conf"
+  start_dns
+  run ip netns exec "$NSB" dig +noedns +ignore +tries=1 @"$ADDR" many.example
+  [[ $output == *"flags: qr aa tc rd"* ]]
+  [ "$(ask +tcp many.example | wc -l)" -eq 80 ]
+}
+
 @test "answers too large for UDP set TC; TCP on the same port carries them all" {
   for i in $(seq 1 100); do echo "big 10.89.3.$i"; done >"$WORK/names.tmp"
   mv "$WORK/names.tmp" "$WORK/names"

@@ -172,3 +172,27 @@ TEST(DnsForwarder, IdsInFlightAreDistinctAndTheTableIsBounded) {
 
 }  // namespace
 }  // namespace berth::net::dns
+
+namespace berth::net::dns {
+namespace {
+
+TEST(DnsForwarder, ATcpClientsQueryIsRelayedOverTcpToEveryServer) {
+  Forwarder f(upstreams("nameserver 192.0.2.1\nnameserver 192.0.2.2\n"), 2000);
+  auto query = make_query({.name = "big.example"});
+  auto by_udp = f.start(query, query.size(), udp_client("10.89.0.5", 1), 0);
+  ASSERT_TRUE(by_udp);
+  EXPECT_FALSE(by_udp->over_tcp);
+  Client tcp;
+  tcp.tcp_connection = 7;
+  auto by_tcp = f.start(query, query.size(), tcp, 0);
+  ASSERT_TRUE(by_tcp);
+  EXPECT_TRUE(by_tcp->over_tcp);
+  std::vector<bool> resent;
+  f.expire(
+      2000, [&](const Forwarder::Send& s) { resent.push_back(s.over_tcp); },
+      [](const Client&, std::span<const uint8_t>, size_t) {});
+  EXPECT_EQ(resent, (std::vector<bool>{false, true}));
+}
+
+}  // namespace
+}  // namespace berth::net::dns
