@@ -4,8 +4,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,9 +41,27 @@ std::optional<unsigned long> number(const cli::ParsedArgs& args, std::string_vie
   return value;
 }
 
+// The path from the root: a detached responder works from "/" (it keeps no directory busy).
+std::string absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  if (::getcwd(cwd, sizeof cwd) == nullptr) return path;
+  return std::string(cwd) + "/" + path;
+}
+
 // Detaches from the caller: a new session, stdin and stdout on /dev/null, stderr on the log
 // (or /dev/null). The parent returns at once; the child keeps every socket opened before.
 bool daemonise(const std::string& log_path) {
+  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  int log = null;
+  if (!log_path.empty()) {
+    log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log < 0) {
+      std::fprintf(stderr, "berth-dns: open log '%s': %s\n", log_path.c_str(),
+                   std::strerror(errno));
+      return false;
+    }
+  }
   const pid_t child = ::fork();
   if (child < 0) {
     std::perror("berth-dns: fork");
@@ -48,15 +69,12 @@ bool daemonise(const std::string& log_path) {
   }
   if (child > 0) ::_exit(0);
   ::setsid();
-  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  int log = null;
-  if (!log_path.empty()) {
-    log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log < 0) log = null;
-  }
+  (void)!::chdir("/");
   ::dup2(null, 0);
   ::dup2(null, 1);
   ::dup2(log, 2);
+  if (log != null) ::close(log);
+  ::close(null);
   return true;
 }
 
@@ -120,10 +138,11 @@ int main(int argc, char** argv) {
   net::dns::ServerOptions o;
   o.listen = parsed->value("listen");
   o.port = static_cast<uint16_t>(*port);
-  o.names_path = parsed->value("names");
-  o.lock_path = parsed->value("lock");
+  o.names_path = absolute(parsed->value("names"));
+  o.lock_path = absolute(parsed->value("lock"));
   // --resolv-conf '' turns forwarding off.
-  o.resolv_conf = parsed->flag("resolv-conf") ? parsed->value("resolv-conf") : "/etc/resolv.conf";
+  o.resolv_conf =
+      parsed->flag("resolv-conf") ? absolute(parsed->value("resolv-conf")) : "/etc/resolv.conf";
   o.idle_exit_seconds = static_cast<unsigned>(*idle);
   o.ttl = static_cast<uint32_t>(*ttl);
   o.warn = [](std::string_view message) { say("warning", message); };

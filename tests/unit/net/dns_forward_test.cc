@@ -170,12 +170,6 @@ TEST(DnsForwarder, IdsInFlightAreDistinctAndTheTableIsBounded) {
   EXPECT_FALSE(none.start(query, query.size(), udp_client("10.89.0.5", 1), 0));
 }
 
-}  // namespace
-}  // namespace berth::net::dns
-
-namespace berth::net::dns {
-namespace {
-
 TEST(DnsForwarder, ATcpClientsQueryIsRelayedOverTcpToEveryServer) {
   Forwarder f(upstreams("nameserver 192.0.2.1\nnameserver 192.0.2.2\n"), 2000);
   auto query = make_query({.name = "big.example"});
