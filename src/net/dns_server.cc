@@ -271,6 +271,12 @@ Result<std::unique_ptr<Server>> Server::open(ServerOptions options) {
     return Error::from_errno("lock '{}'", s.o.lock_path);
   }
 
+  if (!sys::exists(s.o.names_path)) {
+    return Error::make(ErrorKind::not_found, "names file '{}' does not exist", s.o.names_path)
+        .with_hint("the engine writes it before it starts berth-dns");
+  }
+  // Watch first, read then: a change in between is not missed.
+  BERTH_TRY_VOID(s.watch());
   BERTH_TRY_VOID(s.load_names());
   s.forwarder = Forwarder({}, s.o.upstream_timeout_ms);
   s.load_resolv_conf();
@@ -282,7 +288,6 @@ Result<std::unique_ptr<Server>> Server::open(ServerOptions options) {
   }
   BERTH_TRY(s.tcp, bound_socket(at, SOCK_STREAM, "TCP", s.where));
   if (::listen(s.tcp.get(), 64) != 0) return Error::from_errno("listen on TCP {}", s.where);
-  BERTH_TRY_VOID(s.watch());
 
   sigset_t mask;
   sigemptyset(&mask);
