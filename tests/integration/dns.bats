@@ -89,6 +89,21 @@ gone() {
   [ "$(ask -x 10.89.0.3)" = Db.Backend. ]
 }
 
+@test "glibc's resolver, as a container has it, finds names and other addresses through it" {
+  names_file "web 10.89.0.2" "db 10.89.0.3"
+  start_dns
+  printf 'nameserver %s\noptions attempts:1 timeout:2\n' "$ADDR" >"$WORK/client-resolv.conf"
+  # A private mount namespace gives the client its own /etc/resolv.conf, as a container's.
+  run ip netns exec "$NSB" unshare -m sh -c \
+    "mount --bind '$WORK/client-resolv.conf' /etc/resolv.conf && getent hosts web && getent ahostsv4 db"
+  [ "$status" -eq 0 ]
+  [[ ${lines[0]} == "10.89.0.2 "*web ]]
+  [[ $output == *"10.89.0.3 "*"STREAM db"* ]]
+  run ip netns exec "$NSB" unshare -m sh -c \
+    "mount --bind '$WORK/client-resolv.conf' /etc/resolv.conf && getent hosts no-such-name"
+  [ "$status" -eq 2 ]
+}
+
 @test "several records for one name are answered together, in rotating order" {
   names_file "web 10.89.0.2" "web 10.89.0.3" "web 10.89.0.4" "other 10.89.0.9"
   start_dns
