@@ -166,25 +166,34 @@ std::optional<Forwarder::Relay> Forwarder::on_response(std::span<uint8_t> packet
   return relay;
 }
 
-void Forwarder::expire(
-    uint64_t now_ms, const std::function<void(const Send&)>& resend,
-    const std::function<void(const Client&, std::span<const uint8_t>, size_t)>& give_up) {
+void Forwarder::move_on(std::unordered_map<uint16_t, Pending>::iterator it, uint64_t now_ms,
+                        const Resend& resend, const GiveUp& give_up) {
+  const uint16_t id = it->first;
+  if (auto next = advance(id, it->second, now_ms)) {
+    resend(*next);
+    return;
+  }
+  scratch_ = std::move(it->second.packet);
+  set_message_id(scratch_, it->second.client_id);
+  const Client client = it->second.client;
+  const size_t question_end = it->second.question_end;
+  pending_.erase(it);
+  give_up(id, client, scratch_, question_end);
+}
+
+void Forwarder::expire(uint64_t now_ms, const Resend& resend, const GiveUp& give_up) {
   while (!deadlines_.empty() && deadlines_.front().first <= now_ms) {
     const auto [deadline, id] = deadlines_.front();
     deadlines_.pop_front();
     auto it = pending_.find(id);
     if (it == pending_.end() || it->second.deadline != deadline) continue;  // answered or moved on
-    if (auto next = advance(id, it->second, now_ms)) {
-      resend(*next);
-      continue;
-    }
-    scratch_ = std::move(it->second.packet);
-    set_message_id(scratch_, it->second.client_id);
-    const Client client = it->second.client;
-    const size_t question_end = it->second.question_end;
-    pending_.erase(it);
-    give_up(client, scratch_, question_end);
+    move_on(it, now_ms, resend, give_up);
   }
+}
+
+void Forwarder::fail(uint16_t id, uint64_t now_ms, const Resend& resend, const GiveUp& give_up) {
+  // The deadline entry of the failed attempt stays queued and is skipped as stale later.
+  if (auto it = pending_.find(id); it != pending_.end()) move_on(it, now_ms, resend, give_up);
 }
 
 std::optional<uint64_t> Forwarder::next_deadline() const {

@@ -73,10 +73,16 @@ class Forwarder {
                                    socklen_t from_length, uint64_t now_ms,
                                    std::optional<Send>& retry);
 
-  // Queries past their deadline: `resend` for each one a next server can try, `give_up` with the
-  // client's original query (and where its question ends) for each no server answered.
-  void expire(uint64_t now_ms, const std::function<void(const Send&)>& resend,
-              const std::function<void(const Client&, std::span<const uint8_t>, size_t)>& give_up);
+  using Resend = std::function<void(const Send&)>;
+  // `id` is ours (the one upstreams saw); `original` is the client's query under its own id.
+  using GiveUp = std::function<void(uint16_t id, const Client&, std::span<const uint8_t> original,
+                                    size_t question_end)>;
+  // Queries past their deadline: `resend` for each one a next server can try, `give_up` for each
+  // no server answered (the caller answers SERVFAIL).
+  void expire(uint64_t now_ms, const Resend& resend, const GiveUp& give_up);
+  // The server asked for query `id` is unreachable (ICMP port or host unreachable): move on now
+  // rather than at the timeout.
+  void fail(uint16_t id, uint64_t now_ms, const Resend& resend, const GiveUp& give_up);
 
   std::optional<uint64_t> next_deadline() const;
   size_t in_flight() const { return pending_.size(); }
@@ -92,6 +98,8 @@ class Forwarder {
   };
   uint16_t fresh_id();
   std::optional<Send> advance(uint16_t id, Pending& pending, uint64_t now_ms);
+  void move_on(std::unordered_map<uint16_t, Pending>::iterator it, uint64_t now_ms,
+               const Resend& resend, const GiveUp& give_up);
 
   std::vector<Upstream> upstreams_;
   uint64_t timeout_ms_;

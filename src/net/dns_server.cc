@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -37,8 +38,7 @@ constexpr size_t kMaxNamesFile = 16 << 20;
 enum Tag : uint64_t {
   kUdp = 1,
   kTcpListen,
-  kUpstream4,
-  kUpstream6,
+  kDatagram,
   kInotify,
   kSignal,
   kConn,
@@ -101,6 +101,15 @@ struct Connection {
   bool want_write = false;
 };
 
+// One query relayed to an upstream over UDP, from a socket of its own connected to the server:
+// a fresh random source port per query (RFC 5452), and the ICMP error of an unreachable server
+// arrives on it, so the next server is asked at once instead of after the timeout.
+struct UpstreamDatagram {
+  UniqueFd fd;
+  sockaddr_storage address{};
+  socklen_t length = 0;
+};
+
 // One query relayed to an upstream over TCP (for a client that asked over TCP).
 struct UpstreamStream {
   UniqueFd fd;
@@ -134,7 +143,7 @@ const char* describe(ExitReason reason) {
 struct Server::Impl {
   ServerOptions o;
   std::string where;  // "10.89.0.1:53"
-  UniqueFd lock, udp, tcp, epoll, inotify, signals, upstream4, upstream6;
+  UniqueFd lock, udp, tcp, epoll, inotify, signals;
   int names_wd = -1;
   int resolv_wd = -1;
   std::string names_base, resolv_base;
@@ -147,6 +156,8 @@ struct Server::Impl {
   uint64_t next_connection = 1;
   std::unordered_map<uint64_t, UpstreamStream> streams;
   uint64_t next_stream = 1;
+  std::unordered_map<uint16_t, UpstreamDatagram> datagrams;  // by our id of the query
+  std::vector<uint16_t> unreachable;  // ids whose server failed at once: move on next round
 
   // Left uninitialised (make_unique_for_overwrite): pages are touched only when traffic needs
   // them, which keeps an idle responder's resident memory small.
@@ -171,7 +182,16 @@ struct Server::Impl {
   void on_inotify();
   void on_signal();
   void on_udp(uint64_t now);
-  void on_upstream(int fd, uint64_t now);
+  void on_datagram(uint16_t id, uint64_t now);
+  Forwarder::Resend resend_fn() {
+    return [this](const Forwarder::Send& send) { send_upstream(send); };
+  }
+  Forwarder::GiveUp give_up_fn() {
+    return [this](uint16_t id, const Client& client, std::span<const uint8_t> original, size_t) {
+      datagrams.erase(id);
+      servfail(client, original);
+    };
+  }
   void on_accept(uint64_t now);
   void on_connection(uint64_t id, uint32_t events, uint64_t now);
   void send_upstream(const Forwarder::Send& send);
@@ -278,7 +298,16 @@ Result<std::unique_ptr<Server>> Server::open(ServerOptions options) {
   // Watch first, read then: a change in between is not missed.
   BERTH_TRY_VOID(s.watch());
   BERTH_TRY_VOID(s.load_names());
-  s.forwarder = Forwarder({}, s.o.upstream_timeout_ms);
+  // Each relayed query has a socket of its own: as many as the fd limit allows.
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  if (files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = std::min<rlim_t>(files.rlim_max, 8192);
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  const size_t max_in_flight =
+      files.rlim_cur > 256 ? std::min<size_t>(4096, files.rlim_cur - 192) : 64;
+  s.forwarder = Forwarder({}, s.o.upstream_timeout_ms, max_in_flight);
   s.load_resolv_conf();
   BERTH_TRY(s.udp, bound_socket(at, SOCK_DGRAM, "UDP", s.where));
   // A deep receive queue absorbs bursts (many containers resolving at once).
@@ -309,21 +338,23 @@ void Server::Impl::send_upstream(const Forwarder::Send& send) {
     open_stream(send, clock::monotonic_ms());
     return;
   }
-  const int family = send.upstream->address.ss_family;
-  UniqueFd& fd = family == AF_INET6 ? upstream6 : upstream4;
-  if (!fd) {
-    fd = UniqueFd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) {
-      warn(fmt::format("create upstream socket: {}", std::strerror(errno)));
-      return;  // the query times out into SERVFAIL
-    }
-    epoll_event ev{.events = EPOLLIN,
-                   .data = {.u64 = tag_of(family == AF_INET6 ? kUpstream6 : kUpstream4)}};
-    ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd.get(), &ev);
+  const uint16_t id = message_id(send.packet);
+  UpstreamDatagram d;
+  d.fd = UniqueFd(
+      ::socket(send.upstream->address.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  std::memcpy(&d.address, &send.upstream->address, sizeof d.address);
+  d.length = send.upstream->length;
+  epoll_event ev{.events = EPOLLIN, .data = {.u64 = tag_of(kDatagram, id)}};
+  if (!d.fd || ::connect(d.fd.get(), reinterpret_cast<const sockaddr*>(&d.address), d.length) ||
+      ::send(d.fd.get(), send.packet.data(), send.packet.size(), MSG_DONTWAIT) < 0 ||
+      ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, d.fd.get(), &ev) != 0) {
+    // No socket (EMFILE), no route, ...: the next server is asked in this loop round's
+    // housekeeping (not from here: this may run inside the forwarder's own callbacks).
+    datagrams.erase(id);
+    unreachable.push_back(id);
+    return;
   }
-  // A failure (no route) is left to the timeout, which moves on to the next server.
-  (void)::sendto(fd.get(), send.packet.data(), send.packet.size(), MSG_DONTWAIT,
-                 reinterpret_cast<const sockaddr*>(&send.upstream->address), send.upstream->length);
+  datagrams.insert_or_assign(id, std::move(d));  // replaces (closes) the previous server's
 }
 
 size_t Server::Impl::servfail_into(std::span<const uint8_t> query_packet,
@@ -408,19 +439,32 @@ void Server::Impl::on_udp(uint64_t now) {
 
 void Server::Impl::on_upstream_answer(std::span<uint8_t> packet, const sockaddr* from,
                                       socklen_t length, uint64_t now) {
+  if (packet.size() < kHeaderSize) return;
+  const uint16_t id = message_id(packet);  // ours: on_response restores the client's
   std::optional<Forwarder::Send> retry;
   auto relay = forwarder.on_response(packet, from, length, now, retry);
   if (retry) send_upstream(*retry);
-  if (relay) deliver(relay->client, relay->packet);
+  if (relay) {
+    datagrams.erase(id);
+    deliver(relay->client, relay->packet);
+  }
 }
 
-void Server::Impl::on_upstream(int fd, uint64_t now) {
-  for (int i = 0; i < 256; ++i) {
-    sockaddr_storage from{};
-    socklen_t from_length = sizeof from;
-    const ssize_t n = ::recvfrom(fd, big.data(), big.size(), MSG_DONTWAIT,
-                                 reinterpret_cast<sockaddr*>(&from), &from_length);
-    if (n < 0) return;
+void Server::Impl::on_datagram(uint16_t id, uint64_t now) {
+  auto it = datagrams.find(id);
+  if (it == datagrams.end()) return;
+  const ssize_t n = ::recv(it->second.fd.get(), big.data(), big.size(), MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    datagrams.erase(it);  // ECONNREFUSED, EHOSTUNREACH: the server is not there
+    unreachable.push_back(id);
+    return;
+  }
+  // A copy: answering may replace or erase the entry. A connected socket hears only its server.
+  const UpstreamDatagram& d = it->second;
+  sockaddr_storage from = d.address;
+  const socklen_t from_length = d.length;
+  if (static_cast<size_t>(n) >= kHeaderSize) {
     on_upstream_answer(big.first(static_cast<size_t>(n)), reinterpret_cast<const sockaddr*>(&from),
                        from_length, now);
   }
@@ -636,11 +680,12 @@ int Server::Impl::timeout_ms(uint64_t now) const {
 }
 
 void Server::Impl::housekeeping(uint64_t now) {
-  forwarder.expire(
-      now, [this](const Forwarder::Send& send) { send_upstream(send); },
-      [this](const Client& client, std::span<const uint8_t> original, size_t) {
-        servfail(client, original);
-      });
+  while (!unreachable.empty()) {
+    const uint16_t id = unreachable.back();
+    unreachable.pop_back();
+    forwarder.fail(id, now, resend_fn(), give_up_fn());
+  }
+  forwarder.expire(now, resend_fn(), give_up_fn());
   for (auto it = connections.begin(); it != connections.end();) {
     it = now - it->second.last_active > kTcpIdleMs ? connections.erase(it) : std::next(it);
   }
@@ -700,11 +745,8 @@ Result<ExitReason> Server::run(const std::function<void()>& on_ready) {
         case kTcpListen:
           s.on_accept(now);
           break;
-        case kUpstream4:
-          s.on_upstream(s.upstream4.get(), now);
-          break;
-        case kUpstream6:
-          s.on_upstream(s.upstream6.get(), now);
+        case kDatagram:
+          s.on_datagram(static_cast<uint16_t>(t), now);
           break;
         case kStream:
           s.on_stream(t & ((1ull << 56) - 1), events[i].events, now);

@@ -137,22 +137,30 @@ gone() {
   grep -F "$WORK/names:3: '10.89.0.300' is not an IPv4 address; line skipped" "$WORK/dns.log"
 }
 
-@test "unknown names go to the upstreams: a silent one is passed over, none gives SERVFAIL" {
+@test "unknown names go to the upstreams: unreachable and silent ones are passed over" {
   # The upstream: a second berth-dns on 127.0.0.2 in the same namespace, port 53.
   mkdir "$WORK/up"
   printf 'external.example 192.0.2.7\n' >"$WORK/up/names"
-  : >"$WORK/up/resolv.conf"
   ip netns exec "$NSA" "$DNS" --listen 127.0.0.2 --names "$WORK/up/names" \
-    --lock "$WORK/up.lock" --resolv-conf "$WORK/up/resolv.conf" --detach --log "$WORK/up.log"
+    --lock "$WORK/up.lock" --resolv-conf '' --detach --log "$WORK/up.log"
+  # A silent one: a third on 127.0.0.4, stopped (its socket takes queries, nothing answers).
+  ip netns exec "$NSA" "$DNS" --listen 127.0.0.4 --names "$WORK/up/names" \
+    --lock "$WORK/silent.lock" --resolv-conf '' --detach --log "$WORK/silent.log"
+  kill -STOP "$(cat "$WORK/silent.lock")"
   printf 'nameserver 127.0.0.2\n' >"$WORK/resolv.conf"
   start_dns
   [ "$(ask external.example)" = 192.0.2.7 ]
   [ "$(ask web)" = 10.89.0.2 ]
-  # Nothing listens on 127.0.0.3: after ~2 s the next server answers.
+  # Nothing listens on 127.0.0.3: its port-unreachable error moves on to the next at once.
   printf 'nameserver 127.0.0.3\nnameserver 127.0.0.2\n' >"$WORK/resolv.conf"
+  start=$(date +%s%N)
+  [ "$(ask external.example)" = 192.0.2.7 ]
+  echo "# past an unreachable server in $((($(date +%s%N) - start) / 1000000)) ms" >&3
+  # 127.0.0.4 never answers: after the 2 s timeout the next server does.
+  printf 'nameserver 127.0.0.4\nnameserver 127.0.0.2\n' >"$WORK/resolv.conf"
   [ "$(ask +time=5 external.example)" = 192.0.2.7 ]
-  # resolv.conf is watched too: with only the silent server the answer is SERVFAIL.
-  printf 'nameserver 127.0.0.3\n' >"$WORK/resolv.conf.tmp"
+  # resolv.conf is replaced the engine's way too: with no server that answers, SERVFAIL.
+  printf 'nameserver 127.0.0.3\nnameserver 127.0.0.4\n' >"$WORK/resolv.conf.tmp"
   mv "$WORK/resolv.conf.tmp" "$WORK/resolv.conf"
   [ "$(status_of external.example)" = SERVFAIL ]
 }

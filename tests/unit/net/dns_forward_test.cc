@@ -123,7 +123,8 @@ TEST(DnsForwarder, ATimeoutTriesTheNextServerThenAnswersServfail) {
   std::vector<std::string> resent;
   std::vector<uint16_t> gave_up;
   auto resend = [&](const Forwarder::Send& s) { resent.push_back(s.upstream->text); };
-  auto give_up = [&](const Client&, std::span<const uint8_t> original, size_t question_end) {
+  auto give_up = [&](uint16_t, const Client&, std::span<const uint8_t> original,
+                     size_t question_end) {
     gave_up.push_back(static_cast<uint16_t>(original[0] << 8 | original[1]));
     EXPECT_EQ(question_end, original.size());
   };
@@ -184,8 +185,33 @@ TEST(DnsForwarder, ATcpClientsQueryIsRelayedOverTcpToEveryServer) {
   std::vector<bool> resent;
   f.expire(
       2000, [&](const Forwarder::Send& s) { resent.push_back(s.over_tcp); },
-      [](const Client&, std::span<const uint8_t>, size_t) {});
+      [](uint16_t, const Client&, std::span<const uint8_t>, size_t) {});
   EXPECT_EQ(resent, (std::vector<bool>{false, true}));
+}
+
+TEST(DnsForwarder, AnUnreachableServerIsPassedOverAtOnce) {
+  Forwarder f(upstreams("nameserver 192.0.2.1\nnameserver 192.0.2.2\n"), 2000);
+  auto query = make_query({.name = "example.org", .id = 99});
+  auto send = f.start(query, query.size(), udp_client("10.89.0.5", 1), 0);
+  ASSERT_TRUE(send);
+  const auto id = static_cast<uint16_t>(send->packet[0] << 8 | send->packet[1]);
+  std::vector<std::string> resent;
+  std::vector<uint16_t> gave_up;
+  auto resend = [&](const Forwarder::Send& s) { resent.push_back(s.upstream->text); };
+  auto give_up = [&](uint16_t our_id, const Client&, std::span<const uint8_t> original, size_t) {
+    EXPECT_EQ(our_id, id);
+    gave_up.push_back(static_cast<uint16_t>(original[0] << 8 | original[1]));
+  };
+  f.fail(id, 10, resend, give_up);
+  EXPECT_EQ(resent, std::vector<std::string>{"192.0.2.2"});
+  EXPECT_EQ(f.next_deadline(), 2000u);  // the first attempt's entry, skipped as stale
+  f.expire(2000, resend, give_up);
+  EXPECT_TRUE(gave_up.empty());  // the second server has until 2010
+  f.fail(id, 20, resend, give_up);
+  EXPECT_EQ(gave_up, std::vector<uint16_t>{99});
+  EXPECT_EQ(f.in_flight(), 0u);
+  f.fail(id, 30, resend, give_up);  // no longer in flight: nothing happens
+  EXPECT_EQ(resent.size(), 1u);
 }
 
 }  // namespace
