@@ -212,6 +212,51 @@ PY
   [ "${lines[2]}" = silent ]
 }
 
+@test "TCP: pipelined queries, frames split across writes; random UDP garbage changes nothing" {
+  names_file "web 10.89.0.2" "db 10.89.0.3"
+  start_dns
+  run ip netns exec "$NSB" python3 - "$ADDR" <<'PY'
+import random, socket, struct, sys
+
+def query(qid, name):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    return q + struct.pack(">HH", 1, 1)
+
+def framed(m):
+    return struct.pack(">H", len(m)) + m
+
+def read_answer(s):
+    head = b""
+    while len(head) < 2:
+        head += s.recv(2 - len(head))
+    size = struct.unpack(">H", head)[0]
+    body = b""
+    while len(body) < size:
+        body += s.recv(size - len(body))
+    return struct.unpack(">H", body[:2])[0], socket.inet_ntoa(body[-4:])
+
+s = socket.create_connection((sys.argv[1], 53), timeout=3)
+s.sendall(framed(query(1, "web")) + framed(query(2, "db")))  # two in one write
+print(*read_answer(s), *read_answer(s))
+whole = framed(query(3, "web"))
+s.sendall(whole[:1]); s.sendall(whole[1:7]); s.sendall(whole[7:])  # one split in three
+print(*read_answer(s))
+# Random bytes over UDP: the server keeps answering.
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rng = random.Random(7)
+for _ in range(2000):
+    u.sendto(bytes(rng.randrange(256) for _ in range(rng.randrange(60))), (sys.argv[1], 53))
+s.sendall(framed(query(4, "db")))
+print(*read_answer(s))
+PY
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "1 10.89.0.2 2 10.89.0.3" ]
+  [ "${lines[1]}" = "3 10.89.0.2" ]
+  [ "${lines[2]}" = "4 10.89.0.3" ]
+  [ "$(ask web)" = 10.89.0.2 ]
+}
+
 @test "it exits when the names file is removed" {
   start_dns
   [ "$(ask web)" = 10.89.0.2 ]
