@@ -4,6 +4,8 @@
 # namespace where both listen on one address (berth-dns on port 53, dnsmasq on 5300, fed the
 # same names through --addn-hosts; --no-resolv and --no-hosts, so it never reads host config).
 # The namespaces, veth and 10.253.251.0/30 are this script's own; removed on every exit path.
+# A second table relays names berth-dns does not know to an upstream (a second dnsmasq on
+# 127.0.0.1:53 in the server namespace) and compares with asking that dnsmasq directly.
 # Goal: berth-dns >= 20,000 answers/s. Rounds alternate berth and dnsmasq; the best round of
 # each counts (the machine is shared). Also prints each responder's resident memory.
 #
@@ -33,10 +35,11 @@ done
 NSS=bdnsb$$s NSC=bdnsb$$c
 SERVER=10.253.251.1 CLIENT=10.253.251.2
 WORK=$(mktemp -d /tmp/berth-bench-dns.XXXXXX)
-DNS_PID= DNSMASQ_PID=
+DNS_PID= DNSMASQ_PID= UPSTREAM_PID=
 cleanup() {
   [[ -n $DNS_PID ]] && kill "$DNS_PID" 2>/dev/null
   [[ -n $DNSMASQ_PID ]] && kill "$DNSMASQ_PID" 2>/dev/null
+  [[ -n $UPSTREAM_PID ]] && kill "$UPSTREAM_PID" 2>/dev/null
   ip netns del "$NSS" 2>/dev/null
   ip netns del "$NSC" 2>/dev/null
   rm -rf "$WORK"
@@ -60,10 +63,14 @@ for ((i = 0; i < NAMES; i++)); do
 done >"$WORK/names"
 awk '{print $2, $1}' "$WORK/names" >"$WORK/hosts"
 for ((i = 0; i < 10000; i++)); do echo "svc$((RANDOM % NAMES)) A"; done >"$WORK/queries"
+# Names only the upstream knows, for the relay table.
+sed 's/svc/ext/' "$WORK/hosts" >"$WORK/upstream-hosts"
+sed 's/svc/ext/' "$WORK/queries" >"$WORK/forward-queries"
+echo "nameserver 127.0.0.1" >"$WORK/resolv.conf"
 
 byte=
 read -r -n1 byte < <(ip netns exec "$NSS" "$BERTH_DNS" --listen "$SERVER" --names "$WORK/names" \
-  --lock "$WORK/dns.lock" --resolv-conf '' --idle-exit 0 --detach \
+  --lock "$WORK/dns.lock" --resolv-conf "$WORK/resolv.conf" --idle-exit 0 --detach \
   --log "$WORK/dns.log" --ready-fd 3 3>&1 >/dev/null)
 [[ $byte == 1 ]] || die "berth-dns did not start: $(cat "$WORK/dns.log")"
 DNS_PID=$(cat "$WORK/dns.lock")
@@ -72,6 +79,10 @@ ip netns exec "$NSS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-res
   --addn-hosts="$WORK/hosts" --listen-address="$SERVER" --bind-interfaces --port=5300 \
   --local-ttl=0 --pid-file= --user=root --log-facility=- 2>"$WORK/dnsmasq.log" &
 DNSMASQ_PID=$!
+ip netns exec "$NSS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+  --addn-hosts="$WORK/upstream-hosts" --listen-address=127.0.0.1 --bind-interfaces --port=53 \
+  --local-ttl=0 --pid-file= --user=root --log-facility=- 2>"$WORK/upstream.log" &
+UPSTREAM_PID=$!
 for _ in $(seq 50); do
   ip netns exec "$NSC" dig +short +tries=1 +time=1 -p 5300 @"$SERVER" svc0 >/dev/null 2>&1 && break
   sleep 0.1
@@ -82,9 +93,10 @@ a=$(ip netns exec "$NSC" dig +short @"$SERVER" svc5 | sort | paste -sd,)
 b=$(ip netns exec "$NSC" dig +short -p 5300 @"$SERVER" svc5 | sort | paste -sd,)
 [[ -n $a && $a == "$b" ]] || die "berth-dns answered '$a', dnsmasq '$b' for svc5"
 
-# qps PORT: answers per second of one dnsperf run (only NOERROR answers are counted).
+# qps PORT [QUERIES [NETNS SERVER]]: answers per second of one dnsperf run (NOERROR only).
 qps() {
-  ip netns exec "$NSC" dnsperf -s "$SERVER" -p "$1" -d "$WORK/queries" -l "$SECONDS_PER_RUN" \
+  ip netns exec "${3:-$NSC}" dnsperf -s "${4:-$SERVER}" -p "$1" -d "${2:-$WORK/queries}" \
+    -l "$SECONDS_PER_RUN" \
     -c "$CLIENTS" -q "$OUTSTANDING" >"$WORK/perf.out" 2>&1 || true
   local completed noerror
   completed=$(sed -n 's/.*Queries per second: *\([0-9.]*\).*/\1/p' "$WORK/perf.out")
@@ -109,6 +121,14 @@ printf '%-10s %14s %12s\n' berth-dns "$best_berth" "$(rss_kib "$DNS_PID")"
 printf '%-10s %14s %12s\n' dnsmasq "$best_dnsmasq" "$(rss_kib "$DNSMASQ_PID")"
 awk -v b="$best_berth" -v d="$best_dnsmasq" \
   'BEGIN {printf "ratio berth-dns/dnsmasq: %.2f\n", d ? b / d : 0}'
+
+# Relayed: berth-dns -> dnsmasq on 127.0.0.1:53, against that dnsmasq asked directly (from the
+# server namespace, the path berth-dns itself uses).
+x=$(qps 53 "$WORK/forward-queries")
+y=$(qps 53 "$WORK/forward-queries" "$NSS" 127.0.0.1)
+printf '\nrelayed through berth-dns: %s answers/s; the upstream asked directly: %s answers/s\n' "$x" "$y"
+awk -v b="$x" -v d="$y" 'BEGIN {printf "ratio relayed/direct: %.2f\n", d ? b / d : 0}'
+echo
 if ((best_berth >= 20000)); then
   echo "goal >= 20,000 answers/s: met ($best_berth)"
 else
