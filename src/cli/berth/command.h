@@ -33,6 +33,7 @@ std::vector<Command> container_commands();
 std::vector<Command> image_commands();
 std::vector<Command> volume_commands();
 std::vector<Command> system_commands();
+std::vector<Command> registry_client_commands();
 
 Result<engine::Engine> open_engine(const Globals& globals);
 
