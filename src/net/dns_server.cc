@@ -145,8 +145,10 @@ struct Server::Impl {
   std::string where;  // "10.89.0.1:53"
   UniqueFd lock, udp, tcp, epoll, inotify, signals;
   int names_wd = -1;
-  int resolv_wd = -1;
-  std::string names_base, resolv_base;
+  std::string names_base;
+  // (watch, file name) pairs that mean resolv.conf: its own directory, and its target's when it
+  // is a symlink (/etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf).
+  std::vector<std::pair<int, std::string>> resolv_watches;
   NameTable names;
   Forwarder forwarder{{}};
   Query query;
@@ -179,6 +181,7 @@ struct Server::Impl {
   Result<void> load_names();
   void load_resolv_conf();
   Result<void> watch();
+  void watch_resolv_conf();
   void on_inotify();
   void on_signal();
   void on_udp(uint64_t now);
@@ -262,17 +265,33 @@ Result<void> Server::Impl::watch() {
   names_wd = ::inotify_add_watch(inotify.get(), names_dir.c_str(),
                                  kFileEvents | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
   if (names_wd < 0) return Error::from_errno("watch directory '{}'", names_dir);
-  if (!o.resolv_conf.empty()) {
-    auto [resolv_dir, resolv_file] = split_dir(o.resolv_conf);
-    resolv_base = resolv_file;
-    // IN_MASK_ADD: when both files share a directory, its watch keeps the names events.
-    resolv_wd = ::inotify_add_watch(inotify.get(), resolv_dir.c_str(), kFileEvents | IN_MASK_ADD);
-    if (resolv_wd < 0) {
-      warn(fmt::format("watch directory '{}': {}; resolv.conf changes need a SIGHUP", resolv_dir,
+  watch_resolv_conf();
+  return {};
+}
+
+void Server::Impl::watch_resolv_conf() {
+  if (o.resolv_conf.empty()) return;
+  std::vector<std::string> paths{o.resolv_conf};
+  if (char* target = ::realpath(o.resolv_conf.c_str(), nullptr)) {
+    if (target != o.resolv_conf) paths.emplace_back(target);
+    std::free(target);
+  }
+  for (const auto& path : paths) {
+    auto [dir, file] = split_dir(path);
+    // IN_MASK_ADD: when it shares the names file's directory, that watch keeps its events.
+    const int wd = ::inotify_add_watch(
+        inotify.get(), dir.c_str(),
+        IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_MASK_ADD);
+    if (wd < 0) {
+      warn(fmt::format("watch directory '{}': {}; resolv.conf changes need a SIGHUP", dir,
                        std::strerror(errno)));
+      continue;
+    }
+    const std::pair<int, std::string> watch{wd, file};
+    if (std::find(resolv_watches.begin(), resolv_watches.end(), watch) == resolv_watches.end()) {
+      resolv_watches.push_back(watch);
     }
   }
-  return {};
 }
 
 Result<std::unique_ptr<Server>> Server::open(ServerOptions options) {
@@ -636,12 +655,18 @@ void Server::Impl::on_inotify() {
       if (ev->mask & IN_Q_OVERFLOW) names_changed = resolv_changed = true;
       if (ev->wd == names_wd) {
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) names_changed = true;
-        if (name == names_base) names_changed = true;
+        // IN_CREATE (asked for resolv.conf's sake) comes before the content: wait for the close.
+        if (name == names_base && !(ev->mask & IN_CREATE)) names_changed = true;
       }
-      if (ev->wd == resolv_wd && name == resolv_base) resolv_changed = true;
+      for (const auto& [wd, file] : resolv_watches) {
+        if (ev->wd == wd && name == file) resolv_changed = true;
+      }
     }
   }
-  if (resolv_changed) load_resolv_conf();
+  if (resolv_changed) {
+    watch_resolv_conf();  // a retargeted symlink: watch the new target's directory too
+    load_resolv_conf();
+  }
   if (names_changed) {
     auto loaded = load_names();
     if (!loaded) {

@@ -37,16 +37,29 @@ teardown() {
   rm -rf "$WORK"
 }
 
-# start_dns [OPTIONS...]: berth-dns in $NSA on $ADDR, detached; returns once it is listening
-# (the ready byte arrives through a pipe). Its pid is in the lock file, and in DNS_PID.
-start_dns() {
+# responder ADDRESS NAMES LOCK LOG [OPTIONS...]: berth-dns in $NSA, detached; returns once it
+# listens (the ready byte comes through a pipe) and has written its pid into LOCK.
+responder() {
   local byte=
-  read -r -n1 byte < <(ip netns exec "$NSA" "$DNS" --listen "$ADDR" --names "$WORK/names" \
-    --lock "$WORK/dns.lock" --resolv-conf "$WORK/resolv.conf" --detach --log "$WORK/dns.log" \
-    --ready-fd 3 "$@" 3>&1 >/dev/null 2>>"$WORK/dns.log")
+  read -r -n1 byte < <(ip netns exec "$NSA" "$DNS" --listen "$1" --names "$2" --lock "$3" \
+    --detach --log "$4" --ready-fd 3 "${@:5}" 3>&1 >/dev/null 2>>"$4")
   [ "$byte" = 1 ]
+  [ -s "$3" ]
+}
+
+# start_dns [OPTIONS...]: the berth-dns under test on $ADDR; its pid in DNS_PID.
+start_dns() {
+  responder "$ADDR" "$WORK/names" "$WORK/dns.lock" "$WORK/dns.log" \
+    --resolv-conf "$WORK/resolv.conf" "$@"
   DNS_PID=$(cat "$WORK/dns.lock")
-  [ -n "$DNS_PID" ]
+}
+
+# start_upstream ADDRESS NAME IPV4: another berth-dns in $NSA on ADDRESS:53 knowing one name (an
+# upstream nameserver for the one under test); forwards nothing.
+start_upstream() {
+  mkdir -p "$WORK/up-$1"
+  printf '%s %s\n' "$2" "$3" >"$WORK/up-$1/names"
+  responder "$1" "$WORK/up-$1/names" "$WORK/up-$1.lock" "$WORK/up-$1/log" --resolv-conf ''
 }
 
 # ask ARGS...: dig from the client namespace; one try, answers only.
@@ -138,15 +151,10 @@ gone() {
 }
 
 @test "unknown names go to the upstreams: unreachable and silent ones are passed over" {
-  # The upstream: a second berth-dns on 127.0.0.2 in the same namespace, port 53.
-  mkdir "$WORK/up"
-  printf 'external.example 192.0.2.7\n' >"$WORK/up/names"
-  ip netns exec "$NSA" "$DNS" --listen 127.0.0.2 --names "$WORK/up/names" \
-    --lock "$WORK/up.lock" --resolv-conf '' --detach --log "$WORK/up.log"
-  # A silent one: a third on 127.0.0.4, stopped (its socket takes queries, nothing answers).
-  ip netns exec "$NSA" "$DNS" --listen 127.0.0.4 --names "$WORK/up/names" \
-    --lock "$WORK/silent.lock" --resolv-conf '' --detach --log "$WORK/silent.log"
-  kill -STOP "$(cat "$WORK/silent.lock")"
+  start_upstream 127.0.0.2 external.example 192.0.2.7
+  # A silent one: stopped, its socket takes queries and nothing answers.
+  start_upstream 127.0.0.4 external.example 192.0.2.7
+  kill -STOP "$(cat "$WORK/up-127.0.0.4.lock")"
   printf 'nameserver 127.0.0.2\n' >"$WORK/resolv.conf"
   start_dns
   [ "$(ask external.example)" = 192.0.2.7 ]
@@ -165,11 +173,22 @@ gone() {
   [ "$(status_of external.example)" = SERVFAIL ]
 }
 
+@test "a resolv.conf symlink is followed: a change of its target is seen at once" {
+  start_upstream 127.0.0.2 external.example 192.0.2.7
+  # As on hosts with systemd-resolved: /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf
+  mkdir "$WORK/etc" "$WORK/run"
+  printf 'nameserver 127.0.0.3\n' >"$WORK/run/stub-resolv.conf"
+  ln -s ../run/stub-resolv.conf "$WORK/etc/resolv.conf"
+  start_dns --resolv-conf "$WORK/etc/resolv.conf"
+  [ "$(status_of external.example)" = SERVFAIL ]  # 127.0.0.3: nobody there
+  printf 'nameserver 127.0.0.2\n' >"$WORK/run/stub-resolv.conf.tmp"
+  mv "$WORK/run/stub-resolv.conf.tmp" "$WORK/run/stub-resolv.conf"
+  [ "$(ask external.example)" = 192.0.2.7 ]
+}
+
 @test "a large forwarded answer: TC over UDP, then relayed whole over TCP" {
-  mkdir "$WORK/up"
-  for i in $(seq 1 80); do echo "many.example 192.0.2.$i"; done >"$WORK/up/names"
-  ip netns exec "$NSA" "$DNS" --listen 127.0.0.2 --names "$WORK/up/names" \
-    --lock "$WORK/up.lock" --resolv-conf '' --detach --log "$WORK/up.log"
+  start_upstream 127.0.0.2 many.example 192.0.2.1
+  for i in $(seq 1 80); do echo "many.example 192.0.2.$i"; done >"$WORK/up-127.0.0.2/names"
   printf 'nameserver 127.0.0.2\n' >"$WORK/resolv.conf"
   start_dns
   run ip netns exec "$NSB" dig +noedns +ignore +tries=1 @"$ADDR" many.example
