@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   monitor::MonitorOptions o;
   o.id = parsed->positionals[0];
   o.dir = parsed->value("dir", ".");
+  o.release_memory_when_idle = true;
   o.health.command = parsed->values_of("health-arg");
   auto ms = [&](const char* name, uint64_t fallback) {
     std::string text = parsed->value(name);

@@ -21,6 +21,7 @@
 #include "base/process.h"
 #include "base/sys.h"
 #include "monitor/health.h"
+#include "monitor/idle_memory.h"
 #include "monitor/protocol.h"
 
 namespace berth::monitor {
@@ -58,6 +59,9 @@ uint64_t oom_kills(const std::string& cgroup_path) {
   }
   return 0;
 }
+
+// How long the loop waits without events before it gives back the pages they touched.
+constexpr uint64_t kIdleAfterMs = 1000;
 
 struct Run {
   int exit_code = 0;
@@ -182,17 +186,36 @@ Result<Run> run_once(const MonitorOptions& o, RuntimeDriver& runtime, LogWriter&
 
   bool exited = false;
   bool out_open = true, err_open = true;
-  char buf[65536];
+  // 16 KiB per read, as the pipe gives it: a bigger buffer only leaves more stack pages touched.
+  char buf[16384];
   HealthChecker health(o, runtime, started);
+  // Start-up is over: give its pages back before the first wait. After that, a second with
+  // nothing to do follows every burst of events before the pages they touched go too.
+  bool release_due = o.release_memory_when_idle;
+  uint64_t last_event_ms = 0;
   // Until the container exited and both pipes reached EOF (a child of it may keep them open:
   // once the container is gone, drain what is there and stop).
   while (!exited || out_open || err_open) {
     struct pollfd fds[3] = {{signal_fd, POLLIN, 0}, {out_open ? out_r.get() : -1, POLLIN, 0},
                             {err_open ? err_r.get() : -1, POLLIN, 0}};
-    int n = ::poll(fds, 3, exited ? 100 : health.poll_timeout_ms());
+    int timeout = exited ? 100 : health.poll_timeout_ms();
+    if (release_due && !exited) {
+      uint64_t now = clock::monotonic_ms();
+      if (now >= last_event_ms + kIdleAfterMs) {
+        release_idle_memory();
+        release_due = false;
+      } else if (timeout < 0 || static_cast<uint64_t>(timeout) > last_event_ms + kIdleAfterMs - now) {
+        timeout = static_cast<int>(last_event_ms + kIdleAfterMs - now);
+      }
+    }
+    int n = ::poll(fds, 3, timeout);
     if (!exited) health.tick();
     if (n < 0 && errno != EINTR) return Error::from_errno("poll");
     if (n == 0 && exited) break;
+    if (n != 0 && o.release_memory_when_idle) {
+      release_due = true;
+      last_event_ms = clock::monotonic_ms();
+    }
     for (int i = 1; i <= 2; ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t got = ::read(fds[i].fd, buf, sizeof buf);

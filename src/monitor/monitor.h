@@ -50,6 +50,10 @@ struct MonitorOptions {
   std::string unmount_at_end;                 // the rootfs mount to detach when all is over
   std::vector<std::string> exit_command;      // run (and not waited for) when all is over
   HealthConfig health;
+  // Once the container runs, and again after a second without events, give back the pages the
+  // monitor touched on the way (monitor/idle_memory.h). berth-monitor sets this: it spends its
+  // life waiting, once per container.
+  bool release_memory_when_idle = false;
   // Called when the health status changes ("healthy", "unhealthy").
   std::function<void(const std::string&)> on_health_changed;
   // Called once the container runs (pid) and after each exit; errors are logged, not fatal.
