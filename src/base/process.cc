@@ -71,4 +71,26 @@ Result<int> run(const RunOptions& options) {
   }
 }
 
+Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::string& log_path, int ready_fd) {
+  std::vector<std::string> args = argv;  // execv wants char*, built before the fork
+  std::vector<char*> cargv;
+  for (auto& a : args) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return Error::from_errno("fork '{}'", argv.at(0));
+  if (pid == 0) {
+    ::setsid();
+    int null = ::open("/dev/null", O_RDWR);
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(log >= 0 ? log : null, 2);
+    ::dup2(ready_fd, 3);
+    ::close_range(4, ~0U, 0);
+    ::execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 }  // namespace berth::proc

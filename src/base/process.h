@@ -27,4 +27,10 @@ struct RunOptions {
 // be started or ran past its timeout (it is then killed with SIGKILL).
 Result<int> run(const RunOptions& options);
 
+// Starts a long-lived helper (a container's monitor, a network's DNS responder) in its own
+// session: stdin and stdout /dev/null, stderr appended to `log_path`, `ready_fd` as its fd 3,
+// and no other fd of the caller's (an inherited pipe would keep `berth run -d | cat` waiting).
+// The caller reads the other end of ready_fd to learn that it is up.
+Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::string& log_path, int ready_fd);
+
 }  // namespace berth::proc

@@ -16,6 +16,7 @@
 #include "engine/containers.h"
 #include "engine/events.h"
 #include "engine/images.h"
+#include "engine/networks.h"
 #include "engine/volumes.h"
 #include "monitor/protocol.h"
 #include "runtime/runtime.h"
@@ -197,6 +198,9 @@ Result<std::vector<Finding>> check_system(Engine& engine, bool repair) {
       if (freed > 0) found(fmt::format("{} bytes of blobs and layers that no image uses", freed));
     }
   }
+  // Network wiring of containers that no longer run (a crash between exit and cleanup).
+  BERTH_TRY(auto network_findings, check_networks(engine, repair));
+  for (auto& what : network_findings) found(std::move(what));
   return findings;
 }
 

@@ -1,5 +1,8 @@
 #include "engine/container_config.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +21,8 @@ std::string to_json(const ContainerConfig& c) {
                       {"labels", c.labels}, {"capAdd", c.cap_add}, {"capDrop", c.cap_drop},
                       {"noNewPrivileges", c.no_new_privileges}, {"seccomp", c.seccomp},
                       {"stopSignal", c.stop_signal}, {"network", c.network},
+                      {"networkAliases", c.network_aliases}, {"ip", c.ip}, {"dns", c.dns},
+                      {"addHosts", c.add_hosts}, {"publish", c.publish}, {"publishAll", c.publish_all},
                       {"healthCommand", c.health_command}, {"healthIntervalMs", c.health_interval_ms},
                       {"healthTimeoutMs", c.health_timeout_ms}, {"healthStartPeriodMs", c.health_start_period_ms},
                       {"healthRetries", c.health_retries}};
@@ -61,6 +66,12 @@ Result<ContainerConfig> parse_container_config(std::string_view text) {
     c.seccomp = j.value("seccomp", "");
     c.stop_signal = j.value("stopSignal", "");
     c.network = j.value("network", "none");
+    c.network_aliases = j.value("networkAliases", std::vector<std::string>{});
+    c.ip = j.value("ip", "");
+    c.dns = j.value("dns", std::vector<std::string>{});
+    c.add_hosts = j.value("addHosts", std::vector<std::string>{});
+    c.publish = j.value("publish", std::vector<std::string>{});
+    c.publish_all = j.value("publishAll", false);
     c.health_command = j.value("healthCommand", std::vector<std::string>{});
     c.health_interval_ms = j.value("healthIntervalMs", int64_t{30'000});
     c.health_timeout_ms = j.value("healthTimeoutMs", int64_t{30'000});
@@ -70,6 +81,41 @@ Result<ContainerConfig> parse_container_config(std::string_view text) {
     return Error::make(ErrorKind::corrupt, "a container's stored configuration: {}", e.what());
   }
   return c;
+}
+
+Result<PortSpec> parse_port(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return Error::make(ErrorKind::invalid_argument, "port '{}': {}", text, why)
+        .with_hint("use -p [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], e.g. -p 8080:80 or -p 127.0.0.1:8080:80/tcp");
+  };
+  PortSpec p;
+  std::string_view rest = text;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    p.protocol = std::string(rest.substr(slash + 1));
+    rest = rest.substr(0, slash);
+    if (p.protocol != "tcp" && p.protocol != "udp") return bad("the protocol must be tcp or udp");
+  }
+  auto number = [](std::string_view s) -> int {
+    if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), ::isdigit)) return -1;
+    int v = std::atoi(std::string(s).c_str());
+    return v >= 1 && v <= 65535 ? v : -1;
+  };
+  auto parts = sys::split(rest, ':');
+  if (parts.empty() || parts.size() > 3) return bad("too many ':'");
+  p.container_port = number(parts.back());
+  if (p.container_port < 0) return bad(fmt::format("container port '{}' is not a number in 1..65535", parts.back()));
+  if (parts.size() >= 2 && !parts[parts.size() - 2].empty()) {
+    p.host_port = number(parts[parts.size() - 2]);
+    if (p.host_port < 0) return bad(fmt::format("host port '{}' is not a number in 1..65535", parts[parts.size() - 2]));
+  }
+  if (parts.size() == 3) {
+    p.host_ip = parts[0];
+    if (p.host_ip == "0.0.0.0") p.host_ip.clear();
+    in_addr addr{};
+    if (!p.host_ip.empty() && ::inet_pton(AF_INET, p.host_ip.c_str(), &addr) != 1)
+      return bad(fmt::format("'{}' is not an IPv4 address", p.host_ip));
+  }
+  return p;
 }
 
 Result<VolumeMount> parse_volume(std::string_view text) {

@@ -39,7 +39,15 @@ struct ContainerConfig {
   std::string seccomp;  // "" default profile, "unconfined", or a profile file's path
   std::string stop_signal;  // "" → the image's or SIGTERM
   std::optional<int> stop_timeout;  // seconds; default 10
-  std::string network = "none";     // none or host (bridge networks come with `berth network`)
+  // A network's name ("bridge" is the default network), none, host, or container:NAME.
+  std::string network = "bridge";
+  std::vector<std::string> network_aliases;  // --network-alias: more names on that network
+  std::string ip;                            // --ip: a fixed address on it
+  std::vector<std::string> dns;              // --dns: nameservers instead of the network's
+  std::vector<std::string> add_hosts;        // --add-host NAME:IP, into /etc/hosts
+  std::vector<std::string> publish;          // -p as typed
+  bool publish_all = false;                  // -P: every port the image exposes
+  bool on_bridge() const { return network != "none" && network != "host" && !network.starts_with("container:"); }
   // The health check: argv run in the container ({} = none). Resolved at create from
   // --health-cmd or the image's HEALTHCHECK; --no-healthcheck clears it.
   std::vector<std::string> health_command;
@@ -52,6 +60,15 @@ Result<ContainerConfig> parse_container_config(std::string_view json);
 
 // "-v" syntax: SOURCE:DEST[:ro|rw], or DEST alone (an anonymous volume). Errors name the value.
 Result<VolumeMount> parse_volume(std::string_view text);
+
+// One -p: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp]. host_port 0: an ephemeral port.
+struct PortSpec {
+  std::string host_ip;  // "" = every address
+  int host_port = 0;
+  int container_port = 0;
+  std::string protocol = "tcp";
+};
+Result<PortSpec> parse_port(std::string_view text);
 // "512m", "1g", "1024" (bytes), as Docker's --memory takes them.
 Result<int64_t> parse_size(std::string_view text);
 // Docker's --env-file: NAME=value lines, # comments, a bare NAME takes the caller's value.

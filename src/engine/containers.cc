@@ -22,6 +22,7 @@
 #include "base/sys.h"
 #include "engine/detail/crash_point.h"
 #include "engine/events.h"
+#include "engine/networks.h"
 #include "engine/images.h"
 #include "engine/spec.h"
 #include "engine/volumes.h"
@@ -143,6 +144,7 @@ Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
   }
   (void)runtime::remove(runtime_options(engine), r.id, true);  // stray processes, runtime state, cgroup
   unmount_rootfs(r);
+  unwire_container(engine, r.id, r.config);
   BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
   BERTH_TRY(auto stmt, engine.db.prepare(
       "UPDATE containers SET state = 'exited', exit_code = ?2, oom_killed = ?3, finished = ?4, pid = NULL, "
@@ -174,6 +176,7 @@ Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes) {
   detail::crash_point("rm:after-mark");
   (void)runtime::remove(runtime_options(engine), r.id, true);
   unmount_rootfs(r);
+  unwire_container(engine, r.id, r.config);
   BERTH_TRY_VOID(sys::remove_all(r.dir));
   detail::crash_point("rm:after-files");
   std::vector<std::string> anonymous;
@@ -282,18 +285,24 @@ std::string generated_name() {
   return fmt::format("{}_{}_{}", kAdjectives[value % 20], kNouns[(value / 20) % 20], (value / 400) % 1000);
 }
 
-Result<void> write_etc_files(const std::string& etc_dir, const std::string& hostname, const std::string& network) {
+// /etc/hosts and /etc/resolv.conf, written at each start: the container's address and its
+// networks' DNS as they are now.
+Result<void> write_etc_files(Engine& engine, const ContainerRecord& r) {
+  std::string etc_dir = r.dir + "/etc";
   BERTH_TRY_VOID(sys::mkdir_all(etc_dir, 0755));
-  BERTH_TRY_VOID(sys::atomic_write(etc_dir + "/hostname", hostname + "\n", 0644, sys::Durability::process_crash));
-  std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-  if (network == "host") {
-    if (auto host = sys::read_file("/etc/hosts")) hosts = *host;
-  } else {
-    hosts += "127.0.0.1\t" + hostname + "\n";
+  std::string hostname = r.config.hostname.empty() ? r.id.substr(0, 12) : r.config.hostname;
+  if (r.config.network.starts_with("container:")) {
+    // Shares that container's network: its names and resolvers too.
+    std::string other = engine.layout.container(r.config.network.substr(10)) + "/etc/";
+    for (const char* file : {"hosts", "resolv.conf"})
+      if (auto text = sys::read_file(other + file))
+        BERTH_TRY_VOID(sys::atomic_write(etc_dir + "/" + file, *text, 0644, sys::Durability::process_crash));
+    return {};
   }
+  BERTH_TRY(auto hosts, hosts_file_for(engine, r.id, r.config, hostname));
   BERTH_TRY_VOID(sys::atomic_write(etc_dir + "/hosts", hosts, 0644, sys::Durability::process_crash));
-  auto resolv = sys::read_file("/etc/resolv.conf");
-  return sys::atomic_write(etc_dir + "/resolv.conf", resolv ? *resolv : "", 0644, sys::Durability::process_crash);
+  BERTH_TRY(auto resolv, resolv_conf_for(engine, r.id, r.config));
+  return sys::atomic_write(etc_dir + "/resolv.conf", resolv, 0644, sys::Durability::process_crash);
 }
 
 std::string init_binary() {
@@ -418,9 +427,14 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
     return Error::make(ErrorKind::already_exists, "the container name '{}' is already in use by container {}", name,
                        existing.front().id.substr(0, 12))
         .with_hint("remove that container (`berth rm " + name + "`) or choose another --name");
-  if (config.network != "none" && config.network != "host")
-    return Error::make(ErrorKind::not_found, "network '{}' not found", config.network)
-        .with_hint("use --network none or --network host");
+  if (config.network.starts_with("container:")) {
+    BERTH_TRY(auto other, find_container(engine, config.network.substr(10)));
+    if (!other.config.on_bridge())
+      return Error::make(ErrorKind::invalid_argument, "--network {}: that container is not on a bridge network",
+                         config.network);
+    config.network = "container:" + other.id;
+  }
+  BERTH_TRY_VOID(check_network_config(engine, config));
   BERTH_TRY(auto policy, monitor::RestartPolicy::parse(config.restart));
   if (policy.kind != monitor::RestartPolicy::Kind::no && config.auto_remove)
     return Error(ErrorKind::invalid_argument, "--restart and --rm cannot be used together");
@@ -480,6 +494,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   inputs.hostname = config.hostname.empty() ? id.substr(0, 12) : config.hostname;
   inputs.mounts = mounts;
   inputs.etc_dir = r.dir + "/etc";
+  inputs.netns_path = netns_path_for(engine, id, config);
   inputs.init_binary = init_binary();
   inputs.cgroups_path = cgroups_path_of(id);
   BERTH_TRY(auto spec, build_spec(config, content.config, inputs));
@@ -490,7 +505,9 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
     // The overlay root takes the upper directory's mode: 0755, or no other user could enter "/".
     for (const char* sub : {"/rootfs", "/work"}) BERTH_TRY_VOID(sys::mkdir_all(r.dir + sub, 0700));
     BERTH_TRY_VOID(sys::mkdir_all(r.dir + "/upper", 0755));
-    BERTH_TRY_VOID(write_etc_files(inputs.etc_dir, inputs.hostname, config.network));
+    BERTH_TRY_VOID(sys::mkdir_all(inputs.etc_dir, 0755));
+    BERTH_TRY_VOID(sys::atomic_write(inputs.etc_dir + "/hostname", inputs.hostname + "\n", 0644,
+                                     sys::Durability::process_crash));
     return sys::atomic_write(r.dir + "/config.json", oci::to_json(spec), 0600, sys::Durability::process_crash);
   }();
   if (!made) {
@@ -507,6 +524,9 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
                                              "created) VALUES (?1, ?2, ?3, ?4, ?5, 'created', ?6)"));
     insert.bind_all(id, name, image.id, config.image, to_json(config), r.created);
     BERTH_TRY_VOID(insert.run());
+    std::vector<std::string> exposed(content.config.config.exposed_ports.begin(),
+                                     content.config.config.exposed_ports.end());
+    BERTH_TRY_VOID(reserve_network(engine, id, config, exposed));
     for (const auto& [volume, mount] : volume_rows) {
       BERTH_TRY(auto row, engine.db.prepare("INSERT INTO container_volumes(container_id, volume_name, destination, "
                                             "read_only) VALUES (?1, ?2, ?3, ?4)"));
@@ -518,7 +538,8 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   }();
   if (!recorded) {
     (void)sys::remove_all(r.dir);
-    if (recorded.error().kind() == ErrorKind::already_exists)
+    if (recorded.error().kind() == ErrorKind::already_exists &&
+        recorded.error().message().find("containers.name") != std::string::npos)
       return Error::make(ErrorKind::already_exists, "the container name '{}' is already in use", name)
           .with_hint("choose another --name");
     return std::move(recorded).error();
@@ -567,7 +588,13 @@ Result<void> prepare_start(Engine& engine, const ContainerRecord& r) {
   for (const char* file : {monitor::kExitFile, monitor::kPidFile, monitor::kStopRequestFile})
     ::unlink((r.dir + "/" + file).c_str());
   (void)runtime::remove(runtime_options(engine), r.id, true);  // a leftover of a crashed start
-  BERTH_TRY_VOID(mount_rootfs(engine, r));
+  BERTH_TRY_VOID(write_etc_files(engine, r));
+  BERTH_TRY_VOID(wire_container(engine, r.id, r.config));
+  detail::crash_point("start:after-network");
+  if (auto mounted = mount_rootfs(engine, r); !mounted) {
+    unwire_container(engine, r.id, r.config);
+    return std::move(mounted).error();
+  }
   detail::crash_point("start:after-mount");
   return {};
 }
@@ -586,6 +613,7 @@ Result<void> mark_started(Engine& engine, const ContainerRecord& r, pid_t pid, p
 
 Result<void> mark_start_failed(Engine& engine, const ContainerRecord& r, const std::string& error) {
   unmount_rootfs(r);
+  unwire_container(engine, r.id, r.config);
   BERTH_TRY(auto stmt, engine.db.prepare("UPDATE containers SET error = ?2, exit_code = ?3 WHERE id = ?1"));
   stmt.bind_all(r.id, error, exec_failure_status(error));
   return stmt.run();
@@ -633,24 +661,7 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& name_
   UniqueFd ready_r(ready[0]), ready_w(ready[1]);
   auto argv = monitor_command(engine, r, 3);
   int64_t started_at = clock::now_ns();  // before any output the container can write
-  pid_t monitor_pid = ::fork();
-  if (monitor_pid < 0) return Error::from_errno("fork the monitor");
-  if (monitor_pid == 0) {
-    ::setsid();
-    int null = ::open("/dev/null", O_RDWR);
-    int log = ::open((r.dir + "/monitor.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(log >= 0 ? log : null, 2);
-    ::dup2(ready_w.get(), 3);
-    // Nothing else of the caller's: an inherited pipe would keep `berth run -d | cat` waiting.
-    ::close_range(4, ~0U, 0);
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    ::execv(cargv[0], cargv.data());
-    _exit(127);
-  }
+  BERTH_TRY(pid_t monitor_pid, proc::spawn_detached(argv, r.dir + "/monitor.log", ready_w.get()));
   ready_w.reset();
   BERTH_TRY(auto answer, sys::read_fd(ready_r.get()));
   if (answer != "ok") {
@@ -1157,6 +1168,25 @@ std::string inspect_json(Engine& engine, const ContainerRecord& r) {
       {"LogPath", r.dir + "/" + monitor::kLogFile},
   };
   if (r.config.entrypoint) j["Config"]["Entrypoint"] = *r.config.entrypoint;
+  // Docker's NetworkSettings: the address on each network and the published ports.
+  nlohmann::json networks = nlohmann::json::object();
+  if (auto endpoints = container_endpoints(engine, r.id))
+    for (const auto& e : *endpoints)
+      networks[e.network] = {{"NetworkID", e.network_id}, {"IPAddress", e.ip}, {"IPPrefixLen", e.prefix},
+                             {"Gateway", e.gateway}, {"MacAddress", e.mac()}, {"Aliases", e.aliases}};
+  nlohmann::json ports = nlohmann::json::object();
+  if (auto published = container_ports(engine, r.id))
+    for (const auto& p : *published)
+      ports[std::to_string(p.container_port) + "/" + p.protocol].push_back(
+          {{"HostIp", p.host_ip}, {"HostPort", std::to_string(p.host_port)}});
+  j["NetworkSettings"] = {{"Networks", networks}, {"Ports", ports}};
+  if (!networks.empty()) {
+    j["NetworkSettings"]["IPAddress"] = networks.begin().value()["IPAddress"];
+    j["NetworkSettings"]["Gateway"] = networks.begin().value()["Gateway"];
+  }
+  j["HostConfig"]["PortBindings"] = r.config.publish;
+  j["HostConfig"]["Dns"] = r.config.dns;
+  j["HostConfig"]["ExtraHosts"] = r.config.add_hosts;
   if (!r.health.empty())
     if (auto health = sys::read_file(r.dir + "/" + monitor::kHealthFile))
       j["State"]["Health"] = nlohmann::json::parse(*health, nullptr, false);

@@ -20,7 +20,7 @@ Programs programs_beside_self() {
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
   std::string path = n > 0 ? std::string(self, static_cast<size_t>(n)) : "berth";
   std::string dir = path.substr(0, path.rfind('/') + 1);
-  return {path, dir + "berth-runtime", dir + "berth-monitor"};
+  return {path, dir + "berth-runtime", dir + "berth-monitor", dir + "berth-dns"};
 }
 
 }  // namespace berth::engine

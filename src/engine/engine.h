@@ -16,6 +16,7 @@ struct Programs {
   std::string berth;    // this CLI, for monitors' exit commands
   std::string runtime;  // berth-runtime
   std::string monitor;  // berth-monitor
+  std::string dns;      // berth-dns, one per network with running containers
 };
 
 struct Engine {

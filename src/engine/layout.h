@@ -21,6 +21,13 @@ struct Layout {
   std::string volume_data(const std::string& name) const { return volume(name) + "/data"; }
   std::string runtime_root() const { return run_root + "/runtime"; }
   std::string locks() const { return run_root + "/locks"; }
+  // A running container's network namespace, bound here while it is wired to its networks.
+  std::string netns_dir() const { return run_root + "/netns"; }
+  std::string netns(const std::string& id) const { return netns_dir() + "/" + id; }
+  // A network's DNS: the names file berth-dns answers from, and the lock it holds while it runs.
+  std::string network_run(const std::string& network_id) const { return run_root + "/networks/" + network_id; }
+  std::string dns_names(const std::string& network_id) const { return network_run(network_id) + "/names"; }
+  std::string dns_lock(const std::string& network_id) const { return network_run(network_id) + "/dns.lock"; }
 };
 
 }  // namespace berth::engine

@@ -175,7 +175,7 @@ Result<oci::Spec> build_spec(const ContainerConfig& config, const oci::ImageConf
 
   oci::Linux& linux = spec.linux;
   for (const char* ns : {"pid", "ipc", "uts", "mount", "cgroup"}) linux.namespaces.push_back({ns, ""});
-  if (config.network != "host") linux.namespaces.push_back({"network", ""});
+  if (config.network != "host") linux.namespaces.push_back({"network", in.netns_path});
   linux.cgroups_path = in.cgroups_path;
   linux.masked_paths = default_masked_paths();
   linux.readonly_paths = default_readonly_paths();

@@ -30,6 +30,7 @@ struct SpecInputs {
   // Host paths bind-mounted for -v (a named volume's data directory, or the bind source).
   std::vector<VolumeMount> mounts;
   std::string etc_dir;        // holds hostname, hosts, resolv.conf to bind into /etc
+  std::string netns_path;     // a network namespace to join ("" = a new one, or the host's)
   std::string init_binary;    // for --init
   std::string cgroups_path;
 };

@@ -94,9 +94,46 @@ constexpr std::string_view kContainerError = R"sql(
 ALTER TABLE containers ADD COLUMN error TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Networks, each container's address on them (a lease: one address never twice, by the UNIQUE
+// constraint, also under concurrent runs) and the host ports it publishes.
+constexpr std::string_view kNetworks = R"sql(
+CREATE TABLE networks (
+  id        TEXT PRIMARY KEY,
+  name      TEXT NOT NULL UNIQUE,
+  driver    TEXT NOT NULL,
+  bridge    TEXT NOT NULL UNIQUE,
+  subnet    TEXT NOT NULL,
+  gateway   TEXT NOT NULL,
+  ip_range  TEXT NOT NULL DEFAULT '',
+  internal  INTEGER NOT NULL DEFAULT 0,
+  mtu       INTEGER,
+  labels    TEXT NOT NULL DEFAULT '{}',
+  created   INTEGER NOT NULL
+);
+CREATE TABLE endpoints (
+  container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  network_id   TEXT NOT NULL REFERENCES networks(id),  -- a network in use cannot be removed
+  ip           TEXT NOT NULL,
+  aliases      TEXT NOT NULL DEFAULT '[]',
+  position     INTEGER NOT NULL,          -- eth0, eth1, ... in the order connected
+  active       INTEGER NOT NULL DEFAULT 0,  -- wired up now: the container runs
+  PRIMARY KEY (container_id, network_id),
+  UNIQUE (network_id, ip)
+);
+CREATE TABLE ports (
+  container_id   TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  protocol       TEXT NOT NULL,
+  host_ip        TEXT NOT NULL,           -- '0.0.0.0': every address
+  host_port      INTEGER NOT NULL,
+  container_port INTEGER NOT NULL,
+  UNIQUE (protocol, host_ip, host_port)
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "container start errors", kContainerError},
+    {3, "networks", kNetworks},
 };
 
 std::string file_name(const std::string& path) {

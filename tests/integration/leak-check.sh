@@ -3,7 +3,8 @@
 #   mounts whose path contains "berth-test" or the fixture rootfs path (/proc/self/mountinfo),
 #   cgroups named berth-test* or under /berth/ in any cgroup hierarchy,
 #   processes whose command line contains "berth-test",
-#   state directories /run/berth-test-*.
+#   state directories /run/berth-test-*,
+#   network links bth-* and vth*, nftables tables berth_*.
 # Usage: leak-check.sh [--clean] [FIXTURE_DIR]   (--clean also removes what it finds, best effort)
 # FIXTURE_DIR defaults to $BERTH_FIXTURES, else the fixtures directory of the build tree.
 set -uo pipefail
@@ -70,6 +71,21 @@ for d in /run/berth-test-*; do
   dirs+=("$d")
 done
 
+# Network wiring: berth's bridges (bth-*) and container veths (vth*), and nftables tables of
+# test roots (berth_<hash>; the default root's table is "berth" and is not a test's).
+links=()
+while read -r link; do
+  [[ -n $link ]] || continue
+  leak "network link $link"
+  links+=("$link")
+done < <(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E '^(bth-|vth)')
+tables=()
+while read -r table; do
+  [[ -n $table ]] || continue
+  leak "nftables table ip $table"
+  tables+=("$table")
+done < <(nft list tables ip 2>/dev/null | awk '$3 ~ /^berth_/ {print $3}')
+
 if ((leaks == 0)); then
   echo "leak check: nothing left behind${rootfs:+ (fixture rootfs $rootfs)}"
   exit 0
@@ -84,6 +100,8 @@ if $clean; then
   printf '%s\n' "${cgroups[@]}" | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2- |
     while IFS= read -r c; do [[ -n $c ]] && rmdir "$c" 2>/dev/null; done
   for d in "${dirs[@]}"; do rm -rf --one-file-system "$d"; done
+  for l in "${links[@]}"; do ip link delete "$l" 2>/dev/null; done
+  for t in "${tables[@]}"; do nft delete table ip "$t" 2>/dev/null; done
   echo "leak check: cleaned what could be cleaned; run again to see what is left"
 fi
 exit 1

@@ -40,6 +40,8 @@ berth_clean_roots() {
     # shellcheck disable=SC2086
     [[ -z $ids ]] || BERTH_ROOT=$root BERTH_RUN_ROOT=$run_root "$BERTH" rm -f $ids >/dev/null 2>&1 3>&- || true
     BERTH_ROOT=$root BERTH_RUN_ROOT=$run_root "$BERTH" system check >/dev/null 2>&1 3>&- || check_status=$?
+    # Networks are host-wide (bridges, the root's nftables table): remove them too.
+    BERTH_ROOT=$root BERTH_RUN_ROOT=$run_root "$BERTH" system reset --force >/dev/null 2>&1 3>&- || true
   fi
   for m in $(awk -v a="$root/" -v b="$run_root/" \
       'index($5, a) == 1 || index($5, b) == 1 {print $5}' /proc/self/mountinfo | sort -r); do

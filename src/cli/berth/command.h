@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,7 @@ std::vector<Command> image_commands();
 std::vector<Command> volume_commands();
 std::vector<Command> system_commands();
 std::vector<Command> registry_client_commands();
+std::vector<Command> network_commands();
 
 Result<engine::Engine> open_engine(const Globals& globals);
 
@@ -49,6 +51,8 @@ Result<int64_t> parse_duration_ms(std::string_view text);
 // `--format '{{.State.Status}}'` on an inspect document: the field's value (strings bare,
 // anything else as JSON). Go templates are not interpreted beyond such a path.
 Result<std::string> format_field(std::string_view json_document, std::string_view format);
+// --label/--opt KEY=VALUE items (a bare KEY has an empty value); what names the option in errors.
+Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items, const char* what);
 // Prints the error (and its hint) as berth's errors look; returns the exit status for it.
 int report(const Error& error);
 // Writes all of text to stdout.

@@ -12,6 +12,7 @@
 #include "base/sys.h"
 #include "cli/berth/command.h"
 #include "engine/containers.h"
+#include "engine/networks.h"
 #include "runtime/runtime.h"
 
 namespace berth::cli {
@@ -45,7 +46,13 @@ const std::vector<OptionSpec> kCreateOptions = {
     {"security-opt", true, "no-new-privileges, seccomp=unconfined, seccomp=FILE"},
     {"stop-signal", true, "the signal that stops the container (default SIGTERM)"},
     {"stop-timeout", true, "seconds to wait after the stop signal before SIGKILL"},
-    {"net,network", true, "none or host"},
+    {"net,network", true, "a network's name (default: bridge), none, host or container:NAME"},
+    {"network-alias", true, "another name for the container on its network"},
+    {"ip", true, "a fixed IPv4 address on the network"},
+    {"dns", true, "a nameserver to use instead of the network's"},
+    {"add-host", true, "add NAME:IP to /etc/hosts"},
+    {"p,publish", true, "publish a port: [IP:][HOST_PORT:]PORT[/udp]"},
+    {"P,publish-all", false, "publish every port the image exposes on ephemeral host ports"},
     {"health-cmd", true, "a command (run with /bin/sh -c) that checks the container's health"},
     {"health-interval", true, "time between health checks (30s)"},
     {"health-timeout", true, "time a health check may take (30s)"},
@@ -123,7 +130,17 @@ Result<engine::ContainerConfig> config_from(const ParsedArgs& a) {
     return Error::make(ErrorKind::not_found, "--security-opt seccomp: profile '{}' does not exist", c.seccomp);
   c.stop_signal = a.value("stop-signal");
   if (a.flag("stop-timeout")) c.stop_timeout = std::atoi(a.value("stop-timeout").c_str());
-  c.network = a.value("network", "none");
+  c.network = a.value("network", engine::kDefaultNetwork);
+  if (c.network == "default") c.network = engine::kDefaultNetwork;
+  c.network_aliases = a.values_of("network-alias");
+  c.ip = a.value("ip");
+  c.dns = a.values_of("dns");
+  c.add_hosts = a.values_of("add-host");
+  for (auto& h : c.add_hosts)
+    if (auto eq = h.find('='); eq != std::string::npos && h.find(':') == std::string::npos) h[eq] = ':';
+  c.publish = a.values_of("publish");
+  c.publish_all = a.flag("publish-all");
+  for (const auto& p : c.publish) BERTH_TRY_VOID(engine::parse_port(p).context("--publish"));
   if (a.flag("health-cmd")) c.health_command = {"CMD-SHELL", a.value("health-cmd")};
   if (a.flag("no-healthcheck")) c.health_command = {"NONE"};
   for (auto [name, field] : {std::pair{"health-interval", &c.health_interval_ms},
@@ -231,6 +248,12 @@ std::string command_text(const ContainerRecord& c, bool full) {
   return "\"" + command + "\"";
 }
 
+std::string ports_text(engine::Engine& e, const ContainerRecord& c) {
+  if (!c.running()) return "";
+  auto ports = engine::container_ports(e, c.id);
+  return ports ? engine::format_ports(*ports) : "";
+}
+
 bool ps_filter_matches(const ContainerRecord& c, const std::vector<std::string>& filters) {
   for (const auto& f : filters) {
     auto eq = f.find('=');
@@ -274,7 +297,8 @@ Result<int> cmd_ps(const Globals& g, const ParsedArgs& a) {
     for (const auto& c : shown) {
       nlohmann::json j = {{"ID", c.id}, {"Names", c.name}, {"Image", c.image_ref}, {"Command", command_text(c, true)},
                           {"CreatedAt", clock::rfc3339(c.created)}, {"State", c.state}, {"Status", status_text(c)},
-                          {"Ports", ""}, {"Labels", c.config.labels}};
+                          {"Ports", ports_text(e, c)}, {"Labels", c.config.labels},
+                          {"Networks", c.config.network}};
       if (c.exit_code) j["ExitCode"] = *c.exit_code;
       print(j.dump() + "\n");
     }
@@ -285,7 +309,7 @@ Result<int> cmd_ps(const Globals& g, const ParsedArgs& a) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : shown)
     rows.push_back({full ? c.id : c.id.substr(0, 12), c.image_ref, command_text(c, full), human_ago(c.created),
-                    status_text(c), "", c.name});
+                    status_text(c), ports_text(e, c), c.name});
   print(render_table({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"}, rows));
   return 0;
 }
@@ -524,12 +548,26 @@ std::vector<Command> container_commands() {
                  BERTH_TRY_VOID(engine::rename_container(e, a.positionals[0], a.positionals[1]));
                  return 0;
                }});
-  c.push_back({"port", "CONTAINER", "List a container's published ports", only_help(), SIZE_MAX,
+  c.push_back({"port", "CONTAINER [PORT[/PROTO]]", "List a container's published ports", only_help(), SIZE_MAX,
                [](const Globals& g, const ParsedArgs& a) -> Result<int> {
                  if (a.positionals.empty()) return Error(ErrorKind::invalid_argument, "give a container");
                  BERTH_TRY(auto e, open_engine(g));
                  BERTH_TRY(auto c, engine::find_container(e, a.positionals[0]));
-                 return 0;  // no published ports until bridge networks exist
+                 BERTH_TRY(auto ports, engine::container_ports(e, c.id));
+                 std::string out;
+                 for (const auto& p : ports) {
+                   std::string key = std::to_string(p.container_port) + "/" + p.protocol;
+                   if (a.positionals.size() > 1 && a.positionals[1] != key &&
+                       a.positionals[1] != std::to_string(p.container_port))
+                     continue;
+                   out += (a.positionals.size() > 1 ? "" : key + " -> ") + p.host_ip + ":" +
+                          std::to_string(p.host_port) + "\n";
+                 }
+                 if (a.positionals.size() > 1 && out.empty())
+                   return Error::make(ErrorKind::not_found, "container {} publishes no port {}", c.name,
+                                      a.positionals[1]);
+                 print(out);
+                 return 0;
                }});
   c.push_back({"container cleanup", "CONTAINER", "", only_help(), SIZE_MAX,
                [](const Globals& g, const ParsedArgs& a) -> Result<int> {

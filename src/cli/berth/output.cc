@@ -144,4 +144,14 @@ int report(const Error& error) {
 
 void print(std::string_view text) { (void)sys::write_all(1, text); }
 
+Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items, const char* what) {
+  std::map<std::string, std::string> out;
+  for (const auto& item : items) {
+    auto eq = item.find('=');
+    if (eq == 0) return Error::make(ErrorKind::invalid_argument, "{} '{}': use KEY=VALUE", what, item);
+    out[item.substr(0, eq)] = eq == std::string::npos ? "" : item.substr(eq + 1);
+  }
+  return out;
+}
+
 }  // namespace berth::cli

@@ -10,6 +10,7 @@
 #include "engine/containers.h"
 #include "engine/events.h"
 #include "engine/images.h"
+#include "engine/networks.h"
 #include "engine/volumes.h"
 
 namespace berth::cli {
@@ -134,8 +135,26 @@ Result<int> cmd_system_prune(const Globals& g, const ParsedArgs& a) {
     BERTH_TRY(auto volumes, engine::prune_volumes(e, false, &reclaimed));
     for (const auto& v : volumes) print("deleted volume: " + v + "\n");
   }
+  BERTH_TRY(auto networks, engine::prune_networks(e));
+  for (const auto& n : networks) print("deleted network: " + n + "\n");
   print("\nTotal reclaimed space: " + human_size(reclaimed) + "\n");
   return status;
+}
+
+Result<int> cmd_system_reset(const Globals& g, const ParsedArgs& a) {
+  if (!a.flag("force"))
+    return Error(ErrorKind::failed_precondition, "this removes every container, network, volume and image")
+        .with_hint("run `berth system reset --force` if that is what you want");
+  BERTH_TRY(auto e, open_engine(g));
+  BERTH_TRY(auto containers, engine::list_containers(e));
+  for (const auto& c : containers) BERTH_TRY_VOID(engine::remove_container(e, c.id, true, true));
+  BERTH_TRY_VOID(engine::remove_all_networks(e));
+  int64_t reclaimed = 0;
+  BERTH_TRY(auto volumes, engine::prune_volumes(e, true, &reclaimed));
+  BERTH_TRY(auto images, engine::prune_images(e, true));
+  print(fmt::format("removed {} container(s), {} volume(s), {} image(s) and every network\n", containers.size(),
+                    volumes.size(), images.deleted.size()));
+  return 0;
 }
 
 }  // namespace
@@ -158,6 +177,8 @@ std::vector<Command> system_commands() {
        {{"a,all", false, "all unused images"}, {"volumes", false, "also unused anonymous volumes"},
         {"f,force", false, "do not ask (berth never asks)"}},
        SIZE_MAX, cmd_system_prune},
+      {"system reset", "--force", "Remove every container, network, volume and image of this root",
+       {{"f,force", false, "yes, remove everything"}}, SIZE_MAX, cmd_system_reset},
       {"container prune", "[OPTIONS]", "Remove stopped containers", {{"f,force", false, "do not ask"}}, SIZE_MAX,
        cmd_container_prune},
   };

@@ -14,16 +14,6 @@ nlohmann::json volume_json(const engine::VolumeRecord& v) {
           {"UsedBy", v.containers}};
 }
 
-Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items, const char* what) {
-  std::map<std::string, std::string> out;
-  for (const auto& item : items) {
-    auto eq = item.find('=');
-    if (eq == 0) return Error::make(ErrorKind::invalid_argument, "{} '{}': use KEY=VALUE", what, item);
-    out[item.substr(0, eq)] = eq == std::string::npos ? "" : item.substr(eq + 1);
-  }
-  return out;
-}
-
 Result<int> cmd_create(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.size() > 1) return Error(ErrorKind::invalid_argument, "give at most one volume name");
   BERTH_TRY(auto labels, key_values(a.values_of("label"), "--label"));

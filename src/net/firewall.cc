@@ -1,0 +1,71 @@
+#include "net/firewall.h"
+
+#include <nftables/libnftables.h>
+
+#include <fmt/core.h>
+
+#include <memory>
+
+namespace berth::net {
+
+std::string render_ruleset(const std::string& table, const std::vector<FirewallNetwork>& networks,
+                           const std::vector<PublishedPort>& ports) {
+  // "add table" first so that "delete table" never fails: the script is one transaction.
+  std::string s = fmt::format("add table ip {0}\ndelete table ip {0}\ntable ip {0} {{\n", table);
+  s += "  chain publish {\n";
+  for (const auto& p : ports) {
+    s += "    ";
+    if (p.host_ip) s += fmt::format("ip daddr {} ", p.host_ip->to_string());
+    s += fmt::format("{} dport {} dnat to {}:{}\n", p.protocol, p.host_port, p.container_ip.to_string(),
+                     p.container_port);
+  }
+  s += "  }\n";
+  // Packets for a local address (from outside, from containers, and from the host itself).
+  s += "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+       "    fib daddr type local jump publish\n  }\n";
+  s += "  chain output {\n    type nat hook output priority -100; policy accept;\n"
+       "    fib daddr type local jump publish\n  }\n";
+  s += "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n";
+  for (const auto& n : networks) {
+    // A published port reached from 127.0.0.1 or from the container's own network through the
+    // host's address: the reply must come back through the host, so the source is the bridge's.
+    s += fmt::format("    oifname \"{}\" ct status dnat ip saddr {{ 127.0.0.0/8, {} }} masquerade\n", n.bridge,
+                     n.subnet.to_string());
+    if (!n.internal)
+      s += fmt::format("    ip saddr {} oifname != \"{}\" masquerade\n", n.subnet.to_string(), n.bridge);
+  }
+  s += "  }\n";
+  s += "  chain forward {\n    type filter hook forward priority filter; policy accept;\n";
+  s += "    ct status dnat accept\n";
+  for (const auto& n : networks) {
+    if (n.internal) {
+      s += fmt::format("    iifname \"{0}\" oifname != \"{0}\" drop\n", n.bridge);
+      s += fmt::format("    oifname \"{0}\" iifname != \"{0}\" drop\n", n.bridge);
+    } else {
+      // No traffic from another berth network (published ports, above, excepted).
+      s += fmt::format("    oifname \"{0}\" iifname \"{1}*\" iifname != \"{0}\" drop\n", n.bridge, kBridgePrefix);
+    }
+  }
+  s += "  }\n}\n";
+  return s;
+}
+
+Result<void> apply_nft(const std::string& script) {
+  std::unique_ptr<nft_ctx, void (*)(nft_ctx*)> ctx(nft_ctx_new(NFT_CTX_DEFAULT), nft_ctx_free);
+  if (!ctx) return Error(ErrorKind::internal, "nftables: cannot create a context");
+  nft_ctx_buffer_output(ctx.get());
+  nft_ctx_buffer_error(ctx.get());
+  if (nft_run_cmd_from_buffer(ctx.get(), script.c_str()) != 0) {
+    std::string message = nft_ctx_get_error_buffer(ctx.get());
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    return Error::make(ErrorKind::io, "nftables: {}", message)
+        .with_hint("berth needs nftables support in the kernel (nf_tables, nft_nat, nft_fib, nft_masq)");
+  }
+  return {};
+}
+
+Result<void> delete_nft_table(const std::string& table) {
+  return apply_nft(fmt::format("add table ip {0}\ndelete table ip {0}\n", table));
+}
+
+}  // namespace berth::net
