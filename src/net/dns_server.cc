@@ -117,7 +117,6 @@ struct UpstreamStream {
   socklen_t length = 0;
   std::vector<uint8_t> out;  // the framed query, then what is left of it to send
   std::vector<uint8_t> in;
-  uint64_t started = 0;
 };
 
 std::pair<std::string, std::string> split_dir(const std::string& path) {
@@ -156,8 +155,7 @@ struct Server::Impl {
   std::optional<ExitReason> exit;
   std::unordered_map<uint64_t, Connection> connections;
   uint64_t next_connection = 1;
-  std::unordered_map<uint64_t, UpstreamStream> streams;
-  uint64_t next_stream = 1;
+  std::unordered_map<uint16_t, UpstreamStream> streams;      // by our id of the query
   std::unordered_map<uint16_t, UpstreamDatagram> datagrams;  // by our id of the query
   std::vector<uint16_t> unreachable;  // ids whose server failed at once: move on next round
 
@@ -192,14 +190,15 @@ struct Server::Impl {
   Forwarder::GiveUp give_up_fn() {
     return [this](uint16_t id, const Client& client, std::span<const uint8_t> original, size_t) {
       datagrams.erase(id);
+      streams.erase(id);
       servfail(client, original);
     };
   }
   void on_accept(uint64_t now);
   void on_connection(uint64_t id, uint32_t events, uint64_t now);
   void send_upstream(const Forwarder::Send& send);
-  void open_stream(const Forwarder::Send& send, uint64_t now);
-  void on_stream(uint64_t id, uint32_t events, uint64_t now);
+  void open_stream(const Forwarder::Send& send);
+  void on_stream(uint16_t id, uint32_t events, uint64_t now);
   void on_upstream_answer(std::span<uint8_t> packet, const sockaddr* from, socklen_t length,
                           uint64_t now);
   void deliver(const Client& client, std::span<const uint8_t> packet);
@@ -354,7 +353,7 @@ Server::~Server() = default;
 
 void Server::Impl::send_upstream(const Forwarder::Send& send) {
   if (send.over_tcp) {
-    open_stream(send, clock::monotonic_ms());
+    open_stream(send);
     return;
   }
   const uint16_t id = message_id(send.packet);
@@ -489,37 +488,46 @@ void Server::Impl::on_datagram(uint16_t id, uint64_t now) {
   }
 }
 
-void Server::Impl::open_stream(const Forwarder::Send& send, uint64_t now) {
-  // Any failure here is left to the forwarder's timeout, which moves on to the next server.
+void Server::Impl::open_stream(const Forwarder::Send& send) {
+  const uint16_t id = message_id(send.packet);
   UpstreamStream stream;
   stream.fd = UniqueFd(
       ::socket(send.upstream->address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!stream.fd) return;
+  if (!stream.fd) {
+    streams.erase(id);
+    unreachable.push_back(id);
+    return;
+  }
   std::memcpy(&stream.address, &send.upstream->address, sizeof stream.address);
   stream.length = send.upstream->length;
   if (::connect(stream.fd.get(), reinterpret_cast<const sockaddr*>(&stream.address),
                 stream.length) != 0 &&
       errno != EINPROGRESS) {
+    streams.erase(id);
+    unreachable.push_back(id);
     return;
   }
   stream.out = {static_cast<uint8_t>(send.packet.size() >> 8),
                 static_cast<uint8_t>(send.packet.size())};
   stream.out.insert(stream.out.end(), send.packet.begin(), send.packet.end());
-  stream.started = now;
-  const uint64_t id = next_stream++;
   epoll_event ev{.events = EPOLLIN | EPOLLOUT, .data = {.u64 = tag_of(kStream, id)}};
-  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, stream.fd.get(), &ev) != 0) return;
-  streams.emplace(id, std::move(stream));
+  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, stream.fd.get(), &ev) != 0) {
+    streams.erase(id);
+    unreachable.push_back(id);
+    return;
+  }
+  streams.insert_or_assign(id, std::move(stream));  // replaces (closes) the previous server's
 }
 
-void Server::Impl::on_stream(uint64_t id, uint32_t events, uint64_t now) {
+void Server::Impl::on_stream(uint16_t id, uint32_t events, uint64_t now) {
   auto it = streams.find(id);
   if (it == streams.end()) return;
   UpstreamStream& s = it->second;
   if ((events & EPOLLOUT) && !s.out.empty()) {
     const ssize_t n = ::send(s.fd.get(), s.out.data(), s.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && errno != EAGAIN) {
-      streams.erase(it);  // refused or reset: the timeout moves on
+      streams.erase(it);  // refused or reset: the next server, now
+      unreachable.push_back(id);
       return;
     }
     if (n > 0) s.out.erase(s.out.begin(), s.out.begin() + n);
@@ -544,7 +552,8 @@ void Server::Impl::on_stream(uint64_t id, uint32_t events, uint64_t now) {
       return;
     }
   }
-  streams.erase(it);  // closed before a whole answer, or an oversized one
+  streams.erase(it);  // closed before a whole answer, or an oversized one: the next server
+  unreachable.push_back(id);
 }
 
 void Server::Impl::on_accept(uint64_t now) {
@@ -699,7 +708,7 @@ int Server::Impl::timeout_ms(uint64_t now) const {
   if (empty_since && o.idle_exit_seconds > 0) {
     wake = std::min(wake, *empty_since + o.idle_exit_seconds * uint64_t{1000});
   }
-  if (!connections.empty() || !streams.empty()) wake = std::min(wake, now + 1000);
+  if (!connections.empty()) wake = std::min(wake, now + 1000);
   if (wake == UINT64_MAX) return -1;
   return wake <= now ? 0 : static_cast<int>(std::min<uint64_t>(wake - now, 60'000));
 }
@@ -713,9 +722,6 @@ void Server::Impl::housekeeping(uint64_t now) {
   forwarder.expire(now, resend_fn(), give_up_fn());
   for (auto it = connections.begin(); it != connections.end();) {
     it = now - it->second.last_active > kTcpIdleMs ? connections.erase(it) : std::next(it);
-  }
-  for (auto it = streams.begin(); it != streams.end();) {
-    it = now - it->second.started > o.upstream_timeout_ms ? streams.erase(it) : std::next(it);
   }
   if (empty_since && o.idle_exit_seconds > 0 &&
       now - *empty_since >= o.idle_exit_seconds * uint64_t{1000}) {
@@ -774,7 +780,7 @@ Result<ExitReason> Server::run(const std::function<void()>& on_ready) {
           s.on_datagram(static_cast<uint16_t>(t), now);
           break;
         case kStream:
-          s.on_stream(t & ((1ull << 56) - 1), events[i].events, now);
+          s.on_stream(static_cast<uint16_t>(t), events[i].events, now);
           break;
         case kConn:
           s.on_connection(t & ((1ull << 56) - 1), events[i].events, now);

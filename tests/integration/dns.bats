@@ -194,6 +194,9 @@ gone() {
   run ip netns exec "$NSB" dig +noedns +ignore +tries=1 @"$ADDR" many.example
   [[ $output == *"flags: qr aa tc rd"* ]]
   [ "$(ask +tcp many.example | wc -l)" -eq 80 ]
+  # Over TCP too, a server nobody listens on (connection refused) is passed over.
+  printf 'nameserver 127.0.0.3\nnameserver 127.0.0.2\n' >"$WORK/resolv.conf"
+  [ "$(ask +tcp +time=5 many.example | wc -l)" -eq 80 ]
 }
 
 @test "answers too large for UDP set TC; TCP on the same port carries them all" {
