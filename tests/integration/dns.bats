@@ -319,6 +319,15 @@ PY
   [ -e "$WORK/names" ]
 }
 
+@test "it answers on an IPv6 address as well" {
+  ip -n "$NSA" addr add "fd53::1/64" dev "bdv$$a" nodad
+  ip -n "$NSB" addr add "fd53::2/64" dev "bdv$$b" nodad
+  responder fd53::1 "$WORK/names" "$WORK/dns.lock" "$WORK/dns.log" --resolv-conf ''
+  [ "$(ip netns exec "$NSB" dig +short +tries=1 +time=3 @fd53::1 web)" = 10.89.0.2 ]
+  [ "$(ip netns exec "$NSB" dig +short +tcp +tries=1 +time=3 @fd53::1 web)" = 10.89.0.2 ]
+  grep -F "answering on fd53::1 port 53" "$WORK/dns.log"
+}
+
 @test "errors name the problem: missing names file, address not on this host, bad options" {
   run ip netns exec "$NSA" "$DNS" --listen "$ADDR" --names "$WORK/nope" --lock "$WORK/dns.lock"
   [ "$status" -eq 1 ]
