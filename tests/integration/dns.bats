@@ -142,6 +142,18 @@ gone() {
   [ "$(status_of web)" = REFUSED ]  # not in the file, no upstream
 }
 
+@test "SIGHUP rereads the names file (for a change inotify cannot see)" {
+  start_dns
+  # A write through a hard link in another directory raises no event in the watched one.
+  mkdir "$WORK/elsewhere"
+  ln "$WORK/names" "$WORK/elsewhere/names"
+  printf 'web 10.89.0.9\n' >"$WORK/elsewhere/names"
+  [ "$(ask web)" = 10.89.0.2 ]
+  kill -HUP "$DNS_PID"
+  # Signals are handled before packets that arrive with them: no wait needed.
+  [ "$(ask web)" = 10.89.0.9 ]
+}
+
 @test "bad lines are reported with file and line and skipped; the rest is answered" {
   names_file "web 10.89.0.2" "web" "db 10.89.0.300" "cache 10.89.0.4"
   start_dns
