@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     }
   }
   const auto port = number(*parsed, "port", 53, 65535);
-  const auto idle = number(*parsed, "idle-exit", 10, 86400 * 365);
+  const auto idle = number(*parsed, "idle-exit", 10, 86400UL * 365);
   const auto ttl = number(*parsed, "ttl", 0, 86400);
   const auto ready = number(*parsed, "ready-fd", 0, 1 << 20);
   if (!port || !idle || !ttl || !ready || *port == 0) {
