@@ -100,8 +100,14 @@ Result<PortSpec> parse_port(std::string_view text) {
     int v = std::atoi(std::string(s).c_str());
     return v >= 1 && v <= 65535 ? v : -1;
   };
-  auto parts = sys::split(rest, ':');
-  if (parts.empty() || parts.size() > 3) return bad("too many ':'");
+  std::vector<std::string> parts;  // empty fields count: "IP::PORT"
+  for (size_t start = 0;;) {
+    size_t colon = rest.find(':', start);
+    parts.emplace_back(rest.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() > 3) return bad("too many ':'");
   p.container_port = number(parts.back());
   if (p.container_port < 0) return bad(fmt::format("container port '{}' is not a number in 1..65535", parts.back()));
   if (parts.size() >= 2 && !parts[parts.size() - 2].empty()) {
