@@ -2,11 +2,12 @@
 
 #include <elf.h>
 #include <fcntl.h>
-#include <link.h>
+#include <link.h>  // ElfW
 #include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace berth::monitor {
@@ -56,18 +57,56 @@ __attribute__((noinline)) void discard_stack_below_here(uintptr_t low) {
   if (low != 0 && low < end) ::madvise(reinterpret_cast<void*>(low), end - low, MADV_DONTNEED);
 }
 
-// dl_iterate_phdr calls this for the program first, then for each shared object.
-int release_program_pages(struct dl_phdr_info* info, size_t, void*) {
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    // Only segments that are never written: a writable one (relro included) holds relocated or
-    // changed pages that MADV_DONTNEED would replace with the file's bytes.
-    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W)) continue;
-    uintptr_t begin = (info->dlpi_addr + ph.p_vaddr + kPage - 1) & ~(kPage - 1);
-    uintptr_t end = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz) & ~(kPage - 1);
-    if (begin < end) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+// The program's own ELF header, where the linker put it (GNU ld and lld define the symbol): its
+// program headers are mapped with it, static or dynamic, PIE or not.
+extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
+
+// Drops the pages of [begin, end) that are still the file's: mapped, and a file page in
+// /proc/self/pagemap. A page the process wrote (relocated data, a variable, a debugger's
+// breakpoint) is its own copy, which MADV_DONTNEED would replace with the file's bytes; a page
+// not mapped may be one swapped out, whose copy MADV_DONTNEED would throw away.
+[[gnu::hot]] void drop_file_pages(int pagemap, uintptr_t begin, uintptr_t end) {
+  constexpr uint64_t kPresent = 1ULL << 63, kFilePage = 1ULL << 61;
+  uint64_t entries[64];
+  uintptr_t run = 0;  // the first page of the run of droppable pages before `at` (0: none)
+  uintptr_t at = begin;
+  while (at < end) {
+    size_t n = std::min<size_t>(64, (end - at) / kPage);
+    auto bytes = static_cast<ssize_t>(n * sizeof entries[0]);
+    if (::pread(pagemap, entries, static_cast<size_t>(bytes), static_cast<off_t>(at / kPage * sizeof entries[0])) != bytes)
+      break;
+    for (size_t i = 0; i < n; ++i, at += kPage) {
+      bool droppable = (entries[i] & (kPresent | kFilePage)) == (kPresent | kFilePage);
+      if (droppable && run == 0) run = at;
+      if (!droppable && run != 0) {
+        ::madvise(reinterpret_cast<void*>(run), at - run, MADV_DONTNEED);
+        run = 0;
+      }
+    }
   }
-  return 1;  // the program only: shared objects' pages are shared with other processes
+  if (run != 0) ::madvise(reinterpret_cast<void*>(run), at - run, MADV_DONTNEED);
+}
+
+// Drops the program's pages that are still the file's, its code last: from the first madvise on
+// the code, only this function, the callers and the kernel's way back run, all on the wait path
+// (idle_layout.ld).
+[[gnu::hot]] void release_program_pages() {
+  int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pagemap < 0) return;
+  auto base = reinterpret_cast<uintptr_t>(&__ehdr_start);
+  auto* phdrs = reinterpret_cast<const ElfW(Phdr)*>(base + __ehdr_start.e_phoff);
+  uintptr_t bias = base;  // where the segment at file offset 0 (the header's) was loaded
+  for (int i = 0; i < __ehdr_start.e_phnum; ++i)
+    if (phdrs[i].p_type == PT_LOAD && phdrs[i].p_offset == 0) bias = base - phdrs[i].p_vaddr;
+  for (bool code : {false, true}) {
+    for (int i = 0; i < __ehdr_start.e_phnum; ++i) {
+      const ElfW(Phdr)& ph = phdrs[i];
+      if (ph.p_type != PT_LOAD || ((ph.p_flags & PF_X) != 0) != code) continue;
+      drop_file_pages(pagemap, (bias + ph.p_vaddr) & ~(kPage - 1),
+                      (bias + ph.p_vaddr + ph.p_memsz + kPage - 1) & ~(kPage - 1));
+    }
+  }
+  ::close(pagemap);
 }
 
 }  // namespace
@@ -76,7 +115,7 @@ void release_idle_memory() {
   ::malloc_trim(0);
   discard_stack_below_here(mapping_start_of(reinterpret_cast<uintptr_t>(__builtin_frame_address(0))));
   // Last: from here to the caller's wait, only the code on the way back faults in again.
-  dl_iterate_phdr(release_program_pages, nullptr);
+  release_program_pages();
 }
 
 }  // namespace berth::monitor

@@ -10,6 +10,6 @@ namespace berth::monitor {
 // heap to the kernel, and discards the stack below the caller (what start-up's deeper calls
 // left there). Costs a few microseconds; best effort: a failed madvise only leaves pages mapped.
 // Call it from the thread whose stack it may trim, with no other thread running.
-void release_idle_memory();
+[[gnu::hot]] void release_idle_memory();
 
 }  // namespace berth::monitor

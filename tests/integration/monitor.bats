@@ -106,3 +106,35 @@ monitor() {
   [ "$status" -eq 2 ]
   [[ $output == *"restart policy 'sometimes'"* ]]
 }
+
+# kB of berth-monitor's code (its r-xp mapping) that process PID has resident.
+code_rss() {
+  awk -v exe="$(readlink -f "$BERTH_MONITOR")" '
+    $1 ~ /-/ && NF >= 5 { code = ($2 == "r-xp" && $6 == exe) }
+    code && $1 == "Rss:" { print $2; exit }' "/proc/$1/smaps" 2>/dev/null || true
+}
+
+@test "an idle monitor gives its code pages back; health checks and output still work after" {
+  id=$(unique_id mon); b=$(make_bundle "$id"); d=$BATS_TEST_TMPDIR/ctr
+  patch_config "$b" '.process.args = ["/bin/sh", "-c", "sleep 3; echo late; exit 5"]'
+  # A probe every 1.2 s: between two, the monitor has a second without events and lets go again.
+  monitor "$id" "$b" "$d" --health-arg /bin/true --health-interval 1200 &
+  mon=$!
+  for _ in $(seq 100); do [ -e "$d/monitor.json" ] && break; sleep 0.05; done
+  # At most one fault-around window (64 KiB, the kernel's default) of code stays mapped.
+  small=0
+  for _ in $(seq 40); do
+    rss=$(code_rss $mon)
+    [ -n "$rss" ] && [ "$rss" -le 64 ] && { small=1; break; }
+    sleep 0.05
+  done
+  [ "$small" = 1 ] || { echo "berth-monitor keeps ${rss:-?} kB of code resident"; false; }
+  for _ in $(seq 60); do [ "$(jq -r .Status "$d/health.json" 2>/dev/null)" = healthy ] && break; sleep 0.05; done
+  [ "$(jq -r .Status "$d/health.json")" = healthy ]
+  status=0
+  wait $mon || status=$?
+  mon=
+  [ "$status" -eq 5 ]
+  grep -q '"log":"late\\n"' "$d/log.jsonl"
+  [ "$(jq .exitCode "$d/exit.json")" = 5 ]
+}

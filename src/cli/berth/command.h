@@ -34,6 +34,7 @@ std::vector<Command> container_commands();
 std::vector<Command> image_commands();
 std::vector<Command> volume_commands();
 std::vector<Command> system_commands();
+std::vector<Command> registry_server_commands();
 std::vector<Command> registry_client_commands();
 std::vector<Command> network_commands();
 

@@ -4,8 +4,12 @@
 #include "base/sys.h"
 #include <signal.h>
 
+#include <cstring>
+#include <memory>
+
 #include "monitor/log_writer.h"
 #include "monitor/health.h"
+#include "monitor/idle_memory.h"
 #include "monitor/monitor.h"
 #include "monitor/restart_policy.h"
 
@@ -231,6 +235,75 @@ TEST(MonitorLoop, RunsHealthChecksAndWritesTheStatus) {
   auto code = run_monitor(o, runtime);
   ASSERT_TRUE(code) << code.error().message();
   EXPECT_EQ(changes, std::vector<std::string>{"healthy"});
+}
+
+}  // namespace
+}  // namespace berth::monitor
+
+// What an idle monitor gives back (monitor/idle_memory.h), tried on this test process: the
+// pages it wrote must survive, its code pages must go.
+namespace berth::monitor {
+namespace {
+
+int written_global = 1;  // .data: a page this process wrote
+
+// The resident kB of this program's code mappings (the test binary's r-x lines in smaps).
+size_t resident_code_kb() {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return 0;
+  std::string exe(self, static_cast<size_t>(n));
+  auto smaps = sys::read_file("/proc/self/smaps");
+  if (!smaps) return 0;
+  size_t total = 0;
+  bool code = false;
+  for (const auto& line : sys::split(*smaps, '\n')) {
+    if (line.find(' ') < line.find(':'))  // a mapping's line: "start-end perms offset dev:ice inode path"
+      code = line.size() > exe.size() && line.compare(line.size() - exe.size(), exe.size(), exe) == 0 &&
+             line.find(" r-xp ") != std::string::npos;
+    else if (code && line.rfind("Rss:", 0) == 0)
+      total += std::strtoul(line.c_str() + 4, nullptr, 10);
+  }
+  return total;
+}
+
+TEST(IdleMemory, KeepsWhatTheProcessWroteOnTheHeapTheStackAndInData) {
+  written_global = 42;
+  static std::string in_bss;
+  in_bss.assign(100000, 'b');
+  auto heap = std::make_unique<std::string>(300000, 'h');
+  char stack[20000];
+  std::memset(stack, 's', sizeof stack);
+  release_idle_memory();
+  EXPECT_EQ(written_global, 42);
+  EXPECT_EQ(in_bss, std::string(100000, 'b'));
+  EXPECT_EQ(*heap, std::string(300000, 'h'));
+  EXPECT_EQ(std::string(stack, sizeof stack), std::string(sizeof stack, 's'));
+}
+
+TEST(IdleMemory, GivesBackTheProgramsCodePages) {
+  size_t before = resident_code_kb();
+  ASSERT_GT(before, 0u) << "no code mapping of this program in /proc/self/smaps";
+  release_idle_memory();
+  size_t after = resident_code_kb();  // counting faults some code back in: less than before
+  EXPECT_LT(after, before) << "resident code: " << before << " kB before, " << after << " kB after";
+}
+
+TEST(MonitorLoop, GivesBackMemoryWhenIdleAndStillLogsWhatComesAfter) {
+  TempDir dir;
+  MonitorOptions o;
+  o.id = "test";
+  o.dir = dir.path;
+  o.release_memory_when_idle = true;
+  // Output, then more than a second of quiet (a release), then output again.
+  ShellRuntime runtime("echo before; sleep 1.3; echo after; exit 4");
+  auto code = run_monitor(o, runtime);
+  ASSERT_TRUE(code) << code.error().message();
+  EXPECT_EQ(*code, 4);
+  auto log = sys::read_file(dir.path + "/log.jsonl");
+  ASSERT_TRUE(log);
+  EXPECT_NE(log->find(R"("log":"before\n")"), std::string::npos) << *log;
+  EXPECT_NE(log->find(R"("log":"after\n")"), std::string::npos) << *log;
 }
 
 }  // namespace

@@ -1,0 +1,475 @@
+// http/server.cc — the Asio/Beast side of http/server.h. Beast parses request heads (and chunked
+// bodies); Content-Length bodies are read straight from the socket into a 1 MiB buffer, and file
+// responses go out with sendfile(2) on plain TCP, so a blob is never copied through user space
+// on the way out, and only once on the way in.
+#include "http/server.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cstring>
+#include <limits>
+#include <thread>
+
+#include "base/log.h"
+
+namespace berth::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+
+constexpr size_t kBodyBuffer = 1 << 20;
+constexpr uint64_t kDrainLimit = 1 << 20;
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+        hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else if (s[i] == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+ServerRequest to_request(const bhttp::request_parser<bhttp::buffer_body>& parser, bool tls, const std::string& remote) {
+  const auto& msg = parser.get();
+  ServerRequest r;
+  r.method = std::string(msg.method_string());
+  r.target = std::string(msg.target());
+  std::string_view target = r.target;
+  auto q = target.find('?');
+  r.path = percent_decode(target.substr(0, q), false);
+  if (q != std::string_view::npos) {
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+      auto amp = rest.find('&');
+      std::string_view item = rest.substr(0, amp);
+      rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+      if (item.empty()) continue;
+      auto eq = item.find('=');
+      r.query.emplace_back(percent_decode(item.substr(0, eq), true),
+                           eq == std::string_view::npos ? "" : percent_decode(item.substr(eq + 1), true));
+    }
+  }
+  for (const auto& f : msg) r.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+  if (auto len = parser.content_length()) r.content_length = *len;
+  r.has_body = parser.chunked() || (r.content_length && *r.content_length > 0);
+  r.tls = tls;
+  r.remote = remote;
+  return r;
+}
+
+class CollectSink final : public BodySink {
+ public:
+  CollectSink(size_t limit, std::function<ServerResponse(std::string)> done, std::function<ServerResponse()> too_large)
+      : limit_(limit), done_(std::move(done)), too_large_(std::move(too_large)) {}
+  Result<void> write(const char* data, size_t size) override {
+    if (body_.size() + size > limit_) {
+      over_ = true;
+      return Error::make(ErrorKind::invalid_argument, "request body exceeds {} bytes", limit_);
+    }
+    body_.append(data, size);
+    return {};
+  }
+  ServerResponse finish(Result<void> outcome) override {
+    if (over_) return too_large_();
+    if (!outcome) return ServerResponse{500};
+    return done_(std::move(body_));
+  }
+
+ private:
+  size_t limit_;
+  std::function<ServerResponse(std::string)> done_;
+  std::function<ServerResponse()> too_large_;
+  std::string body_;
+  bool over_ = false;
+};
+
+// Reads and throws away a small body we have no use for, so the connection can be reused.
+class DiscardSink final : public BodySink {
+ public:
+  Result<void> write(const char*, size_t) override { return {}; }
+  ServerResponse finish(Result<void>) override { return {}; }
+};
+
+class Connection {
+ public:
+  explicit Connection(Handler& handler) : handler_(handler) {}
+
+  template <class Stream>
+  awaitable<void> serve(Stream& stream, bool tls, std::string remote) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request_parser<bhttp::buffer_body> parser;
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+      parser.header_limit(64 * 1024);
+      beast::error_code ec;
+      co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};  // a head whose empty body is complete too
+      if (ec) {
+        // Closed, or a malformed head: nothing sensible to answer.
+        if (ec != bhttp::error::end_of_stream && ec != asio::error::eof)
+          log::debug(fmt::format("{}: read request: {}", remote, ec.message()));
+        co_return;
+      }
+      ServerRequest request = to_request(parser, tls, remote);
+      bool keep_alive = parser.get().keep_alive();
+      bool expect_continue = false;
+      if (const auto* e = request.header("Expect")) expect_continue = iequals(*e, "100-continue");
+
+      Dispatch dispatch;
+      try {
+        dispatch = handler_.handle(request);
+      } catch (const std::exception& e) {
+        log::error(fmt::format("{} {}: {}", request.method, request.target, e.what()));
+        dispatch.response = ServerResponse{500};
+      }
+      ServerResponse response;
+      if (dispatch.sink || (request.has_body && !expect_continue && request.content_length &&
+                            *request.content_length <= kDrainLimit)) {
+        BodySink* sink = dispatch.sink ? dispatch.sink.get() : nullptr;
+        DiscardSink discard;
+        if (!sink) sink = &discard;
+        if (expect_continue && request.has_body) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
+                                     asio::redirect_error(use_awaitable, ec));
+          if (ec) {
+            sink->finish(Error(ErrorKind::unavailable, "connection closed"));
+            co_return;
+          }
+        }
+        bool peer_gone = false;
+        Result<void> outcome = co_await read_body(stream, buffer, parser, request, *sink, peer_gone);
+        if (peer_gone) {
+          sink->finish(std::move(outcome));
+          co_return;
+        }
+        if (!outcome) keep_alive = false;  // the rest of the body is still on the wire
+        if (dispatch.sink) {
+          try {
+            response = sink->finish(std::move(outcome));
+          } catch (const std::exception& e) {
+            log::error(fmt::format("{} {}: {}", request.method, request.target, e.what()));
+            response = ServerResponse{500};
+          }
+          // Release what the sink holds (an upload's busy mark) before the client can see the
+          // response and send its next request, perhaps on another connection.
+          dispatch.sink.reset();
+        } else {
+          response = std::move(dispatch.response);
+        }
+      } else {
+        response = std::move(dispatch.response);
+        if (request.has_body) keep_alive = false;  // we did not read it
+      }
+      if (request.method == "HEAD") response.head_only = true;
+      if (!co_await write_response(stream, response, keep_alive)) co_return;
+      if (!keep_alive) co_return;
+    }
+  }
+
+ private:
+  template <class Stream>
+  awaitable<Result<void>> read_body(Stream& stream, beast::flat_buffer& buffer,
+                                    bhttp::request_parser<bhttp::buffer_body>& parser, const ServerRequest& request,
+                                    BodySink& sink, bool& peer_gone) {
+    if (!request.has_body) co_return Result<void>();
+    if (body_.empty()) body_.resize(kBodyBuffer);
+    beast::error_code ec;
+    if (request.content_length) {
+      uint64_t left = *request.content_length;
+      size_t buffered = static_cast<size_t>(std::min<uint64_t>(buffer.size(), left));
+      if (buffered) {
+        auto r = sink.write(static_cast<const char*>(buffer.data().data()), buffered);
+        buffer.consume(buffered);
+        left -= buffered;
+        if (!r) co_return r;
+      }
+      while (left > 0) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(left, body_.size()));
+        size_t n = co_await stream.async_read_some(asio::buffer(body_.data(), want),
+                                                   asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+          peer_gone = true;
+          co_return Error::make(ErrorKind::unavailable, "connection closed with {} bytes of the body unread", left);
+        }
+        left -= n;
+        if (auto r = sink.write(body_.data(), n); !r) co_return r;
+      }
+      co_return Result<void>();
+    }
+    // Chunked: Beast decodes the framing into our buffer.
+    while (!parser.is_done()) {
+      auto& body = parser.get().body();
+      body.data = body_.data();
+      body.size = body_.size();
+      body.more = true;
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        peer_gone = true;
+        co_return Error::make(ErrorKind::unavailable, "connection closed mid-body: {}", ec.message());
+      }
+      size_t n = body_.size() - parser.get().body().size;
+      if (n)
+        if (auto r = sink.write(body_.data(), n); !r) co_return r;
+    }
+    co_return Result<void>();
+  }
+
+  template <class Stream>
+  awaitable<bool> write_response(Stream& stream, ServerResponse& response, bool keep_alive) {
+    beast::error_code ec;
+    bool has_file = response.file.valid();
+    uint64_t length = has_file ? response.file_length : response.body.size();
+    bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(response.status), 11};
+    for (const auto& h : response.headers) head.insert(h.name, h.value);
+    head.keep_alive(keep_alive);
+    // 1xx, 204 and 304 responses carry no Content-Length.
+    if (response.status >= 200 && response.status != 204 && response.status != 304) head.content_length(length);
+    bhttp::response_serializer<bhttp::empty_body> serializer{head};
+    co_await bhttp::async_write_header(stream, serializer, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+    if (response.head_only || length == 0) co_return true;
+    if (!has_file) {
+      co_await asio::async_write(stream, asio::buffer(response.body), asio::redirect_error(use_awaitable, ec));
+      co_return !ec;
+    }
+    co_return co_await send_file(stream, response);
+  }
+
+  awaitable<bool> send_file(tcp::socket& socket, ServerResponse& response) {
+    beast::error_code ec;
+    socket.native_non_blocking(true, ec);
+    auto offset = static_cast<off_t>(response.file_offset);
+    uint64_t left = response.file_length;
+    while (left > 0) {
+      ssize_t n = ::sendfile(socket.native_handle(), response.file.get(), &offset,
+                             static_cast<size_t>(std::min<uint64_t>(left, 1 << 30)));
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        co_await socket.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return false;
+        continue;
+      }
+      if (n <= 0) co_return false;  // the file shrank or the peer went away: drop the connection
+      left -= static_cast<uint64_t>(n);
+    }
+    co_return true;
+  }
+
+  awaitable<bool> send_file(beast::ssl_stream<tcp::socket>& stream, ServerResponse& response) {
+    if (body_.empty()) body_.resize(kBodyBuffer);
+    beast::error_code ec;
+    auto offset = static_cast<off_t>(response.file_offset);
+    uint64_t left = response.file_length;
+    while (left > 0) {
+      ssize_t n = ::pread(response.file.get(), body_.data(), std::min<uint64_t>(left, body_.size()), offset);
+      if (n <= 0) co_return false;
+      co_await asio::async_write(stream, asio::buffer(body_.data(), static_cast<size_t>(n)),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return false;
+      offset += n;
+      left -= static_cast<uint64_t>(n);
+    }
+    co_return true;
+  }
+
+  Handler& handler_;
+  std::vector<char> body_;
+};
+
+Result<tcp::endpoint> parse_address(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos)
+    return Error::make(ErrorKind::invalid_argument, "address '{}': use HOST:PORT, e.g. 127.0.0.1:5000", address);
+  std::string host = address.substr(0, colon);
+  std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  char* end = nullptr;
+  unsigned long p = std::strtoul(port.c_str(), &end, 10);
+  if (port.empty() || *end || p > 65535)
+    return Error::make(ErrorKind::invalid_argument, "address '{}': port '{}' is not a number 0-65535", address, port);
+  beast::error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  if (ec)
+    return Error::make(ErrorKind::invalid_argument, "address '{}': '{}' is not an IP address", address, host);
+  return tcp::endpoint(ip, static_cast<unsigned short>(p));
+}
+
+class AsioServer final : public Server {
+ public:
+  AsioServer(Handler& handler, int threads) : handler_(handler), threads_(std::max(1, threads)), acceptor_(ioc_) {}
+
+  Result<void> open(const ServerOptions& options) {
+    BERTH_TRY(auto endpoint, parse_address(options.address));
+    if (options.tls_cert.empty() != options.tls_key.empty())
+      return Error(ErrorKind::invalid_argument, "give both --tls-cert and --tls-key, or neither");
+    if (!options.tls_cert.empty()) {
+      tls_ = std::make_unique<ssl::context>(ssl::context::tls_server);
+      tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      beast::error_code ec;
+      tls_->use_certificate_chain_file(options.tls_cert, ec);
+      if (ec)
+        return Error::make(ErrorKind::invalid_argument, "load TLS certificate '{}': {}", options.tls_cert, ec.message())
+            .with_hint("give a PEM certificate (chain) file");
+      tls_->use_private_key_file(options.tls_key, ssl::context::pem, ec);
+      if (ec)
+        return Error::make(ErrorKind::invalid_argument, "load TLS key '{}': {}", options.tls_key, ec.message())
+            .with_hint("give the PEM private key that matches the certificate");
+    }
+    beast::error_code ec;
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return Error::make(ec.value() == EADDRINUSE ? ErrorKind::already_exists : ErrorKind::io, "listen on '{}': {}",
+                         options.address, ec.message())
+          .with_hint(ec.value() == EADDRINUSE ? "another process listens there: choose another --addr" : "");
+    return {};
+  }
+
+  std::string address() const override {
+    beast::error_code ec;
+    auto ep = acceptor_.local_endpoint(ec);
+    if (ec) return "";
+    return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
+                                : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+  }
+
+  Result<void> run() override {
+    asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+    signals.async_wait([this](const beast::error_code& ec, int) {
+      if (!ec) stop();
+    });
+    asio::co_spawn(ioc_, accept_loop(), asio::detached);
+    std::vector<std::thread> extra;
+    for (int i = 1; i < threads_; ++i) extra.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : extra) t.join();
+    return {};
+  }
+
+  void stop() override { ioc_.stop(); }
+
+ private:
+  awaitable<void> accept_loop() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        log::warn(fmt::format("accept: {}", ec.message()));
+        asio::steady_timer t(ioc_, std::chrono::milliseconds(100));  // out of fds: let some close
+        co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(ioc_, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  awaitable<void> session(tcp::socket socket) {
+    beast::error_code ec;
+    auto peer = socket.remote_endpoint(ec);
+    std::string remote = ec ? "" : fmt::format("{}:{}", peer.address().to_string(), peer.port());
+    Connection connection(handler_);
+    if (!tls_) {
+      co_await connection.serve(socket, false, remote);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+      co_return;
+    }
+    beast::ssl_stream<tcp::socket> stream(std::move(socket), *tls_);
+    co_await stream.async_handshake(ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    co_await connection.serve(stream, true, remote);
+    co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
+  }
+
+  Handler& handler_;
+  int threads_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::unique_ptr<ssl::context> tls_;
+};
+
+}  // namespace
+
+const std::string* ServerRequest::header(std::string_view name) const {
+  for (const auto& h : headers)
+    if (iequals(h.name, name)) return &h.value;
+  return nullptr;
+}
+
+std::optional<std::string> ServerRequest::query_value(std::string_view name) const {
+  for (const auto& [k, v] : query)
+    if (k == name) return v;
+  return std::nullopt;
+}
+
+ServerResponse& ServerResponse::set(std::string name, std::string value) {
+  for (auto& h : headers)
+    if (iequals(h.name, name)) {
+      h.value = std::move(value);
+      return *this;
+    }
+  headers.push_back({std::move(name), std::move(value)});
+  return *this;
+}
+
+std::unique_ptr<BodySink> collect_body(size_t limit, std::function<ServerResponse(std::string body)> done,
+                                       std::function<ServerResponse()> too_large) {
+  return std::make_unique<CollectSink>(limit, std::move(done), std::move(too_large));
+}
+
+Result<std::unique_ptr<Server>> Server::listen(const ServerOptions& options, Handler& handler) {
+  auto server = std::make_unique<AsioServer>(handler, options.threads);
+  BERTH_TRY_VOID(server->open(options));
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+std::string_view status_reason(int status) {
+  auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  return {reason.data(), reason.size()};
+}
+
+}  // namespace berth::http

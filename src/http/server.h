@@ -1,0 +1,109 @@
+// http/server.h — an HTTP/1.1 server (Boost.Beast parsing, OpenSSL TLS) that hands each request
+// to a Handler and streams request bodies into a BodySink, so large uploads never sit in memory.
+//
+// Threads: one Asio io_context run by `threads` threads (default 2: the machine's cores); each
+// connection is one coroutine, so a connection's requests are handled one after another, but
+// different connections may call the Handler at the same time. The Handler must be thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+
+namespace berth::http {
+
+struct HeaderField {
+  std::string name;  // as sent; compare case-insensitively
+  std::string value;
+};
+
+struct ServerRequest {
+  std::string method;  // "GET"
+  std::string target;  // as sent: "/v2/a/tags/list?n=2"
+  std::string path;    // target without the query, percent-decoded
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  std::vector<HeaderField> headers;
+  std::optional<uint64_t> content_length;  // absent for chunked bodies
+  bool has_body = false;                   // Content-Length > 0 or chunked
+  bool tls = false;
+  std::string remote;  // "127.0.0.1:41234"
+
+  // The first header of that name (case-insensitive), or nullptr.
+  const std::string* header(std::string_view name) const;
+  // The first query parameter of that name.
+  std::optional<std::string> query_value(std::string_view name) const;
+};
+
+struct ServerResponse {
+  int status = 200;
+  std::vector<HeaderField> headers;
+  std::string body;
+  // A region of a file to send instead of `body` (sendfile on plain TCP).
+  UniqueFd file;
+  uint64_t file_offset = 0;
+  uint64_t file_length = 0;
+  // Send the head only (HEAD requests), with Content-Length of what GET would send.
+  bool head_only = false;
+
+  ServerResponse& set(std::string name, std::string value);
+};
+
+// Receives a request body as it arrives, then produces the response.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // Called for each piece of the body, in order. An error stops reading; finish gets it.
+  virtual Result<void> write(const char* data, size_t size) = 0;
+  // Called once: `outcome` is ok after the last byte, the write's error when a write failed, or
+  // an `unavailable` error when the peer went away (the response is then not sent).
+  virtual ServerResponse finish(Result<void> outcome) = 0;
+};
+
+// What a handler decides from a request's head: a response now, or a sink for the body.
+struct Dispatch {
+  ServerResponse response;
+  std::unique_ptr<BodySink> sink;  // when set, the body streams into it and it answers
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual Dispatch handle(const ServerRequest& request) = 0;
+};
+
+// A sink that keeps a body of at most `limit` bytes in memory and calls `done` with it; a longer
+// body is refused with `too_large` (413).
+std::unique_ptr<BodySink> collect_body(size_t limit, std::function<ServerResponse(std::string body)> done,
+                                       std::function<ServerResponse()> too_large);
+
+struct ServerOptions {
+  std::string address = "127.0.0.1:5000";  // host:port; port 0 picks a free one
+  std::string tls_cert;                    // PEM files; both set → HTTPS only
+  std::string tls_key;
+  int threads = 2;
+};
+
+class Server {
+ public:
+  // Binds the address (and loads the certificate). The handler must outlive the server.
+  static Result<std::unique_ptr<Server>> listen(const ServerOptions& options, Handler& handler);
+  virtual ~Server() = default;
+  // The bound address, with the port chosen when 0 was asked for: "127.0.0.1:37125".
+  virtual std::string address() const = 0;
+  // Serves until SIGINT or SIGTERM (or stop()); returns after in-flight handlers have returned.
+  virtual Result<void> run() = 0;
+  virtual void stop() = 0;
+};
+
+// The reason phrase of a status ("Not Found").
+std::string_view status_reason(int status);
+
+}  // namespace berth::http

@@ -1,0 +1,37 @@
+// registry/server.h — `berth registry serve`: the OCI distribution spec v1.1 over http::Server,
+// on a registry::Storage, guarded by an AccessControl. Endpoints, error codes and the files on
+// disk are described in docs/registry.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/error.h"
+#include "http/server.h"
+#include "registry/access.h"
+#include "registry/storage.h"
+
+namespace berth::registry {
+
+struct ServeOptions {
+  std::string root;                         // storage directory
+  std::string address = "127.0.0.1:5000";   // port 0 picks a free one
+  std::string config;                       // access config (JSON); empty: no auth
+  std::string tls_cert;
+  std::string tls_key;
+  int threads = 2;
+  size_t max_busy_uploads = 256;  // more uploads streaming at once → 429 TOOMANYREQUESTS
+};
+
+// The protocol: routes /v2/… and the token endpoint (the path of the token realm) to storage.
+// Storage and access must outlive it. Thread-safe.
+std::unique_ptr<http::Handler> make_registry_handler(Storage& storage, AccessControl& access,
+                                                     size_t max_busy_uploads = 256);
+
+// Opens storage and config, binds, calls `listening` with the bound address, serves until
+// SIGINT/SIGTERM.
+Result<void> serve(const ServeOptions& options, const std::function<void(const std::string&)>& listening);
+
+}  // namespace berth::registry
