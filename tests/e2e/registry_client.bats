@@ -69,14 +69,79 @@ EOF
 
 # A second, empty berth state: pulls there start from nothing.
 other_root() {
+  FIRST_ROOT=$BERTH_ROOT FIRST_RUN_ROOT=$BERTH_RUN_ROOT
   export BERTH_ROOT=$BATS_TEST_TMPDIR/root2 BERTH_RUN_ROOT=$BATS_TEST_TMPDIR/run2
   mkdir -p "$BERTH_ROOT" "$BERTH_RUN_ROOT"
 }
 
-back_to_first_root() {
-  BERTH_FIRST_ROOT=${BERTH_FIRST_ROOT:-}
-  berth_clean_roots "$BATS_TEST_TMPDIR/root2" "$BATS_TEST_TMPDIR/run2" >/dev/null 2>&1 || true
+# leave_other_root: back to the test's own state, the second one checked and removed.
+leave_other_root() {
+  berth_clean_roots "$BATS_TEST_TMPDIR/root2" "$BATS_TEST_TMPDIR/run2"
+  export BERTH_ROOT=$FIRST_ROOT BERTH_RUN_ROOT=$FIRST_RUN_ROOT
 }
+
+# fake_registry LAYOUT MODE: a Python registry serving the OCI layout's first image as any
+# name:tag, on 127.0.0.1:$PORT. MODE "lie" flips a byte in the middle of every large blob;
+# "slow" sends blobs at about 12 MB/s. Requests are logged to $FAKE_LOG (with their Range).
+fake_registry() {
+  PORT=$(free_port)
+  REG=127.0.0.1:$PORT
+  FAKE_LOG=$BATS_TEST_TMPDIR/fake-$PORT.log
+  cat >"$BATS_TEST_TMPDIR/fake_registry.py" <<'EOF'
+import http.server, json, os, sys, time
+root, port, mode, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], open(sys.argv[4], "a")
+index = json.load(open(os.path.join(root, "index.json")))
+def blob(digest):
+    return os.path.join(root, "blobs", *digest.split(":"))
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def head(self, code, length, ctype, extra=()):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(length))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+    def do_GET(self):
+        rng = self.headers.get("Range")
+        log.write(f"{self.command} {self.path} range={rng}\n")
+        log.flush()
+        if self.path == "/v2/":
+            self.head(200, 2, "application/json")
+            return self.wfile.write(b"{}") if self.command == "GET" else None
+        kind, ref = self.path.split("/")[-2:]
+        if kind == "manifests":
+            desc = index["manifests"][0]
+            digest = ref if ref.startswith("sha256:") else desc["digest"]
+            if not os.path.exists(blob(digest)):
+                return self.head(404, 0, "application/json")
+            data = open(blob(digest), "rb").read()
+            self.head(200, len(data), desc["mediaType"], [("Docker-Content-Digest", digest)])
+            return self.wfile.write(data) if self.command == "GET" else None
+        if not os.path.exists(blob(ref)):
+            return self.head(404, 0, "application/json")
+        data = open(blob(ref), "rb").read()
+        if mode == "lie" and len(data) > 4096:
+            data = data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1 :]
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        extra = [("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")] if rng else []
+        self.head(206 if rng else 200, len(data) - start, "application/octet-stream", extra)
+        if self.command == "HEAD":
+            return
+        for off in range(start, len(data), 256 << 10):
+            self.wfile.write(data[off : off + (256 << 10)])
+            if mode == "slow":
+                time.sleep(0.02)
+    do_HEAD = do_GET
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+EOF
+  python3 "$BATS_TEST_TMPDIR/fake_registry.py" "$1" "$PORT" "$2" "$FAKE_LOG" &
+  REG_PIDS+=($!)
+  wait_http "http://$REG/v2/"
+}
+
 
 @test "push to docker-registry, pull into an empty state, run what was pulled" {
   start_registry
@@ -96,7 +161,6 @@ back_to_first_root() {
   [ "$status" -eq 0 ]
   [[ $output == *"$pushed_digest"* ]]
 
-  local first_root=$BERTH_ROOT first_run=$BERTH_RUN_ROOT
   other_root
   b pull "$REG/team/app:1"
   [ "$status" -eq 0 ]
@@ -114,8 +178,7 @@ back_to_first_root() {
   [[ $output == *"Status: Image is up to date"* ]]
   b pull -q "$REG/team/app@$pushed_digest"
   [ "$status" -eq 0 ]
-  berth_clean_roots "$BERTH_ROOT" "$BERTH_RUN_ROOT"
-  export BERTH_ROOT=$first_root BERTH_RUN_ROOT=$first_run
+  leave_other_root
 }
 
 @test "pull names what is missing: unknown tag, unknown repository, nothing listening, no registry" {
@@ -132,4 +195,136 @@ back_to_first_root() {
   # Nothing was registered by the failures.
   b images -q
   [ "${#lines[@]}" -eq 1 ]
+}
+
+@test "htpasswd registry: push denied until login; login checks the password; config.json 0600, Docker's format; logout" {
+  start_registry htpasswd
+  mkdir -p "$DOCKER_CONFIG"
+  echo '{"auths": {"other.example:5000": {"auth": "eDp5"}}, "psFormat": "table"}' >"$DOCKER_CONFIG/config.json"
+  fails_with "push to $REG/team/app denied: " push busybox "$REG/team/app:1"
+  [[ $stderr == *"authentication required — run 'berth login $REG'"* ]]
+  fails_with "login to $REG: the registry refused the user name or password" login -u alice -p wrong "$REG"
+  [ "$(jq -c '.auths | keys' "$DOCKER_CONFIG/config.json")" = '["other.example:5000"]' ]
+
+  run bash -c "echo secret1 | '$BERTH' login -u alice --password-stdin $REG"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Login Succeeded" ]
+  [ "$(stat -c %a "$DOCKER_CONFIG/config.json")" = 600 ]
+  [ "$(jq -r --arg r "$REG" '.auths[$r].auth' "$DOCKER_CONFIG/config.json" | base64 -d)" = alice:secret1 ]
+  # The rest of the file is kept.
+  [ "$(jq -r '.psFormat' "$DOCKER_CONFIG/config.json")" = table ]
+  [ "$(jq -r '.auths["other.example:5000"].auth' "$DOCKER_CONFIG/config.json")" = eDp5 ]
+  # skopeo reads the same file (Docker's format).
+  run skopeo inspect --tls-verify=false --authfile "$DOCKER_CONFIG/config.json" "docker://$REG/team/app:1"
+  [[ $output == *"manifest unknown"* ]]
+
+  b push busybox "$REG/team/app:1"
+  [ "$status" -eq 0 ]
+  other_root
+  b pull "$REG/team/app:1"
+  [ "$status" -eq 0 ]
+  b run --rm "$REG/team/app:1" echo ok
+  [ "$output" = ok ]
+  leave_other_root
+
+  b logout "$REG"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Removing login credentials for $REG" ]
+  [ "$(jq -c '.auths | keys' "$DOCKER_CONFIG/config.json")" = '["other.example:5000"]' ]
+  [ "$(stat -c %a "$DOCKER_CONFIG/config.json")" = 600 ]
+  b logout "$REG"
+  [ "$output" = "Not logged in to $REG" ]
+  other_root
+  fails_with "pull from $REG/team/app denied: " pull "$REG/team/app:1"
+  [[ $stderr == *"authentication required — run 'berth login $REG'"* ]]
+  leave_other_root
+}
+
+@test "pull of an index with several platforms takes linux/amd64, or the --platform asked for" {
+  [ "$(uname -m)" = x86_64 ] || skip "the host is not amd64"
+  start_registry
+  b image import --change 'ENV ARCH=arm64' "$BERTH_FIXTURES/busybox-rootfs.tar" arm-ish:1
+  [ "$status" -eq 0 ]
+  b push -q busybox "$REG/team/multi:amd64"
+  [ "$status" -eq 0 ]
+  b push -q arm-ish:1 "$REG/team/multi:arm64"
+  [ "$status" -eq 0 ]
+  local amd arm amd_size arm_size type
+  type=application/vnd.oci.image.manifest.v1+json
+  amd=$(curl -sf -H "Accept: $type" "http://$REG/v2/team/multi/manifests/amd64" | tee "$BATS_TEST_TMPDIR/amd.json" | sha256sum | cut -d' ' -f1)
+  arm=$(curl -sf -H "Accept: $type" "http://$REG/v2/team/multi/manifests/arm64" | tee "$BATS_TEST_TMPDIR/arm.json" | sha256sum | cut -d' ' -f1)
+  amd_size=$(stat -c %s "$BATS_TEST_TMPDIR/amd.json")
+  arm_size=$(stat -c %s "$BATS_TEST_TMPDIR/arm.json")
+  jq -cn --arg t "$type" --arg a "sha256:$amd" --argjson asz "$amd_size" --arg r "sha256:$arm" --argjson rs "$arm_size" \
+    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [
+       {mediaType: $t, digest: $r, size: $rs, platform: {architecture: "arm64", os: "linux", variant: "v8"}},
+       {mediaType: $t, digest: $a, size: $asz, platform: {architecture: "amd64", os: "linux"}}]}' >"$BATS_TEST_TMPDIR/index.json"
+  run curl -sf -X PUT -H "Content-Type: application/vnd.oci.image.index.v1+json" \
+    --data-binary "@$BATS_TEST_TMPDIR/index.json" "http://$REG/v2/team/multi/manifests/1"
+  [ "$status" -eq 0 ]
+
+  other_root
+  b pull "$REG/team/multi:1"
+  [ "$status" -eq 0 ]
+  [[ $output == *"Digest: sha256:$(sha256sum "$BATS_TEST_TMPDIR/index.json" | cut -d' ' -f1)"* ]]
+  [ "$(bq image inspect -f '{{.Manifest.Digest}}' "$REG/team/multi:1")" = "sha256:$amd" ]
+  b pull --platform linux/arm64 "$REG/team/multi:1"
+  [ "$status" -eq 0 ]
+  [ "$(bq image inspect -f '{{.Manifest.Digest}}' "$REG/team/multi:1")" = "sha256:$arm" ]
+  fails_with "no linux/s390x image in $REG/team/multi:1: it has linux/arm64/v8, linux/amd64" \
+    pull --platform linux/s390x "$REG/team/multi:1"
+  leave_other_root
+}
+
+@test "a blob that does not hash to its digest is refused and nothing is stored" {
+  mkdir -p "$BATS_TEST_TMPDIR/big"
+  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
+  head -c 300000 /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
+  b image import "$BATS_TEST_TMPDIR/big" noisy:1
+  b save --format oci-dir -o "$BATS_TEST_TMPDIR/layout" noisy:1
+  [ "$status" -eq 0 ]
+  fake_registry "$BATS_TEST_TMPDIR/layout" lie
+  other_root
+  fails_with "digest mismatch" pull "$REG/team/liar:1"
+  [[ $stderr == *"refused, nothing stored"* ]]
+  local layer
+  layer=$(grep -o 'blob sha256:[0-9a-f]*' <<<"$stderr" | cut -d' ' -f2)
+  [ -n "$layer" ]
+  b images -q
+  [ -z "$output" ]
+  # The lying layer left nothing (the honest config blob may stay: the GC takes it).
+  [ ! -e "$BERTH_ROOT/blobs/sha256/${layer#sha256:}" ]
+  [ -z "$(ls "$BERTH_ROOT/ingest")" ]
+  leave_other_root
+}
+
+@test "a pull killed mid-transfer resumes with a Range request and the image is intact" {
+  mkdir -p "$BATS_TEST_TMPDIR/big"
+  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
+  head -c $((40 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
+  b image import "$BATS_TEST_TMPDIR/big" big:1
+  b save --format oci-dir -o "$BATS_TEST_TMPDIR/layout" big:1
+  [ "$status" -eq 0 ]
+  fake_registry "$BATS_TEST_TMPDIR/layout" slow
+  other_root
+  "$BERTH" pull "$REG/team/big:1" >"$BATS_TEST_TMPDIR/first.out" 2>&1 3>&- &
+  local pid=$! size=0 i partial
+  for i in $(seq 200); do
+    partial=$(ls "$BERTH_ROOT"/ingest/pull-*.partial 2>/dev/null | head -1)
+    [[ -n $partial ]] && size=$(stat -c %s "$partial" 2>/dev/null || echo 0)
+    ((size > 8 << 20)) && break
+    sleep 0.05
+  done
+  kill -9 "$pid"
+  wait "$pid" || true
+  ((size > 8 << 20))
+  b pull "$REG/team/big:1"
+  [ "$status" -eq 0 ]
+  [[ $output == *"resuming at"* ]]
+  grep -q "range=bytes=" "$FAKE_LOG"
+  [ -z "$(ls "$BERTH_ROOT/ingest")" ]
+  b run --rm "$REG/team/big:1" sh -c 'wc -c < /noise'
+  [ "$output" = $((40 << 20)) ]
+  [ "$(bq image inspect -f '{{.Id}}' "$REG/team/big:1")" = "$(BERTH_ROOT=$FIRST_ROOT BERTH_RUN_ROOT=$FIRST_RUN_ROOT "$BERTH" image inspect -f '{{.Id}}' big:1)" ]
+  leave_other_root
 }

@@ -69,7 +69,8 @@ class ProgressView {
       case K::mounted: l.state = "mounted from " + e.from; l.done = e.size; break;
     }
     if (!tty_) {
-      if (final_state) print(fmt::format("{} {}… {}\n", l.kind, short_digest(l.digest), l.state));
+      if (final_state || (e.kind == K::started && e.resumed_from > 0))
+        print(fmt::format("{} {}… {}\n", l.kind, short_digest(l.digest), l.state));
       return;
     }
     auto now = std::chrono::steady_clock::now();
