@@ -43,7 +43,7 @@ req() {
   REQ_DIR=${REQ_DIR:-$BATS_TEST_TMPDIR}
   code=$(curl -sk --path-as-is -X "$method" -D "$REQ_DIR/headers" -o "$REQ_DIR/body" -w '%{http_code}' \
     "$@" "$REG_URL$path")
-  body=$(cat "$REQ_DIR/body")
+  body=$(tr -d '\0' <"$REQ_DIR/body")
   headers=$(cat "$REQ_DIR/headers")
 }
 
@@ -68,9 +68,11 @@ make_manifest() {
     "$(sha "$config")" "$(stat -c %s "$config")" "$(sha "$layer")" "$(stat -c %s "$layer")" >"$file"
 }
 
-# put_manifest REPO REF FILE [MEDIA TYPE]: PUT a manifest (OCI image manifest by default).
+# put_manifest REPO REF FILE [MEDIA TYPE [CURL ARGS...]]: PUT a manifest (OCI by default).
 put_manifest() {
-  req PUT "/v2/$1/manifests/$2" -H "Content-Type: ${4:-application/vnd.oci.image.manifest.v1+json}" --data-binary "@$3"
+  local repo=$1 ref=$2 file=$3 type=${4:-application/vnd.oci.image.manifest.v1+json}
+  shift 4 2>/dev/null || shift $#
+  req PUT "/v2/$repo/manifests/$ref" -H "Content-Type: $type" --data-binary "@$file" "$@"
 }
 
 # push_image REPO REF CONFIG LAYER MANIFEST: both blobs, then a manifest of them (written to
