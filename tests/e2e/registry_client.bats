@@ -328,3 +328,87 @@ EOF
   [ "$(bq image inspect -f '{{.Id}}' "$REG/team/big:1")" = "$(BERTH_ROOT=$FIRST_ROOT BERTH_RUN_ROOT=$FIRST_RUN_ROOT "$BERTH" image inspect -f '{{.Id}}' big:1)" ]
   leave_other_root
 }
+
+# serve_with_token DIR: `berth registry serve` with htpasswd users alice (read-write on team/*)
+# and bob (read-only there), and the bearer-token flow with its own /token as the realm.
+serve_with_token() {
+  local dir=$1 token
+  mkdir -p "$dir"
+  htpasswd -cbB -C 5 "$dir/htpasswd" alice wonderland 2>/dev/null
+  htpasswd -bB -C 5 "$dir/htpasswd" bob builder 2>/dev/null
+  head -c 32 /dev/urandom >"$dir/token.key"
+  PORT=$(free_port)
+  REG=127.0.0.1:$PORT
+  token=", \"token\": {\"realm\": \"http://$REG/token\", \"service\": \"berth-test\", \"issuer\": \"berth-test\", \"key_file\": \"token.key\", \"ttl\": 120}"
+  cat >"$dir/config.json" <<JSON
+{ "htpasswd": "htpasswd",
+  "rules": [
+    {"repository": "team/*", "users": ["alice"], "actions": ["pull", "push", "delete"]},
+    {"repository": "team/*", "users": ["bob"], "actions": ["pull"]}
+  ]$token }
+JSON
+  "$BERTH" registry serve --root "$dir/storage" --addr "$REG" --config "$dir/config.json" 2>"$dir/server.log" </dev/null 3>&- &
+  REG_PIDS+=($!)
+  local i
+  for i in $(seq 100); do grep -q 'listening on' "$dir/server.log" && return 0; sleep 0.1; done
+  cat "$dir/server.log" >&2
+  return 1
+}
+
+@test "round trip with berth registry serve and the bearer-token flow; a read-only user is denied push" {
+  "$BERTH" registry serve --help >/dev/null || skip "berth registry serve is not built"
+  serve_with_token "$BATS_TEST_TMPDIR/serve"
+  fails_with "push to $REG/team/app denied: " push busybox "$REG/team/app:1"
+  fails_with "login to $REG: " login -u alice -p wrong "$REG"
+  [ ! -e "$DOCKER_CONFIG/config.json" ]
+  b login -u alice -p wonderland "$REG"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Login Succeeded" ]
+  b push busybox "$REG/team/app:1"
+  [ "$status" -eq 0 ]
+  [[ $output == *"1: digest: sha256:"* ]]
+  # Another repository: the layer is mounted from team/app, whose local name says it is there.
+  b tag busybox "$REG/team/app:1"
+  b push busybox "$REG/team/copy:1"
+  [ "$status" -eq 0 ]
+  [[ $output == *"mounted from team/app"* ]]
+  other_root
+  b pull "$REG/team/app:1"
+  [ "$status" -eq 0 ]
+  b run --rm "$REG/team/app:1" echo ok
+  [ "$output" = ok ]
+  leave_other_root
+  b login -u bob -p builder "$REG"
+  [ "$status" -eq 0 ]
+  fails_with "push to $REG/team/other denied: " push busybox "$REG/team/other:1"
+  [[ $stderr == *"run 'berth login $REG'"* ]]
+  other_root
+  b pull -q "$REG/team/app:1"
+  [ "$status" -eq 0 ]
+  leave_other_root
+}
+
+@test "TLS: a self-signed certificate is refused with a hint; --tls-verify=false accepts it" {
+  "$BERTH" registry serve --help >/dev/null || skip "berth registry serve is not built"
+  local dir=$BATS_TEST_TMPDIR/tls
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+  PORT=$(free_port)
+  REG=127.0.0.1:$PORT
+  "$BERTH" registry serve --root "$dir/storage" --addr "$REG" --tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem" \
+    2>"$dir/server.log" </dev/null 3>&- &
+  REG_PIDS+=($!)
+  local i
+  for i in $(seq 100); do grep -q 'listening on' "$dir/server.log" && break; sleep 0.1; done
+  fails_with "TLS handshake with 127.0.0.1:$PORT" push busybox "$REG/team/app:1"
+  [[ $stderr == *"--tls-verify=false"* ]]
+  b push --tls-verify=false busybox "$REG/team/app:1"
+  [ "$status" -eq 0 ]
+  other_root
+  b pull --tls-verify=false "$REG/team/app:1"
+  [ "$status" -eq 0 ]
+  b run --rm "$REG/team/app:1" echo ok
+  [ "$output" = ok ]
+  leave_other_root
+}
