@@ -87,12 +87,25 @@ extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
   if (run != 0) ::madvise(reinterpret_cast<void*>(run), at - run, MADV_DONTNEED);
 }
 
+// The wait path's bounds, from idle_layout.ld (null when the program was linked without it).
+extern "C" const char __monitor_wait_start[] __attribute__((weak, visibility("hidden")));
+extern "C" const char __monitor_wait_end[] __attribute__((weak, visibility("hidden")));
+
 // Drops the program's pages that are still the file's, its code last: from the first madvise on
 // the code, only this function, the callers and the kernel's way back run, all on the wait path
 // (idle_layout.ld).
 [[gnu::hot]] void release_program_pages() {
+  // The wait path in a mapping of its own: the kernel's fault-around (16 pages) stops at a
+  // mapping's end, so coming back it maps these few pages, not the 64 KiB around them. Any
+  // advice that sets a flag on part of a mapping splits it; MADV_RANDOM's (no read-ahead) costs
+  // nothing on pages already in the page cache.
+  if (__monitor_wait_start != nullptr && __monitor_wait_end != nullptr) {
+    auto begin = reinterpret_cast<uintptr_t>(__monitor_wait_start) & ~(kPage - 1);
+    auto end = (reinterpret_cast<uintptr_t>(__monitor_wait_end) + kPage - 1) & ~(kPage - 1);
+    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_RANDOM);
+  }
+  // Without /proc, only the code goes (never written, unless by a debugger).
   int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (pagemap < 0) return;
   auto base = reinterpret_cast<uintptr_t>(&__ehdr_start);
   auto* phdrs = reinterpret_cast<const ElfW(Phdr)*>(base + __ehdr_start.e_phoff);
   uintptr_t bias = base;  // where the segment at file offset 0 (the header's) was loaded
@@ -102,11 +115,13 @@ extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
     for (int i = 0; i < __ehdr_start.e_phnum; ++i) {
       const ElfW(Phdr)& ph = phdrs[i];
       if (ph.p_type != PT_LOAD || ((ph.p_flags & PF_X) != 0) != code) continue;
-      drop_file_pages(pagemap, (bias + ph.p_vaddr) & ~(kPage - 1),
-                      (bias + ph.p_vaddr + ph.p_memsz + kPage - 1) & ~(kPage - 1));
+      uintptr_t begin = (bias + ph.p_vaddr) & ~(kPage - 1);
+      uintptr_t end = (bias + ph.p_vaddr + ph.p_memsz + kPage - 1) & ~(kPage - 1);
+      if (pagemap >= 0) drop_file_pages(pagemap, begin, end);
+      else if (code && !(ph.p_flags & PF_W)) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
     }
   }
-  ::close(pagemap);
+  if (pagemap >= 0) ::close(pagemap);
 }
 
 }  // namespace

@@ -90,7 +90,8 @@ class HealthChecker {
     return due <= now ? 0 : static_cast<int>(std::min<uint64_t>(due - now, 60'000));
   }
 
-  void tick() {
+  // Out of line, as reaped(): their frames stay out of the wait loop's (monitor/idle_memory.h).
+  [[gnu::noinline]] void tick() {
     if (!o_.health.enabled()) return;
     uint64_t now = clock::monotonic_ms();
     if (probe_pid_ > 0) {
@@ -117,7 +118,7 @@ class HealthChecker {
     probe_.start = clock::rfc3339_now();
   }
 
-  void reaped(pid_t pid, int status) {
+  [[gnu::noinline]] void reaped(pid_t pid, int status) {
     if (pid != probe_pid_ || pid <= 0) return;
     probe_pid_ = 0;
     std::string text;
@@ -164,6 +165,18 @@ class HealthChecker {
   HealthProbe probe_;
 };
 
+// Reads what the container wrote on one of its pipes into the log (and the echo); false at EOF.
+// Out of the loop's frame: its buffer is stack below the loop, which the next release discards.
+[[gnu::noinline]] Result<bool> forward_output(const MonitorOptions& o, LogWriter& log, int fd, bool is_stdout) {
+  char buf[16384];  // as much as a pipe gives at once, mostly; a bigger one only touches more
+  ssize_t got = ::read(fd, buf, sizeof buf);
+  if (got <= 0) return false;
+  std::string_view chunk(buf, static_cast<size_t>(got));
+  if (int echo = is_stdout ? o.echo_stdout : o.echo_stderr; echo >= 0) (void)sys::write_all(echo, chunk);
+  BERTH_TRY_VOID(log.write(is_stdout ? "stdout" : "stderr", chunk, clock::rfc3339_now()));
+  return true;
+}
+
 // One start of the container, from create to delete. Hot: its wait loop is where an idle
 // monitor sits, on the pages idle_layout.ld keeps together.
 [[gnu::hot]] Result<Run> run_once(const MonitorOptions& o, RuntimeDriver& runtime, LogWriter& log, int signal_fd) {
@@ -187,8 +200,6 @@ class HealthChecker {
 
   bool exited = false;
   bool out_open = true, err_open = true;
-  // 16 KiB per read, as the pipe gives it: a bigger buffer only leaves more stack pages touched.
-  char buf[16384];
   HealthChecker health(o, runtime, started);
   // Start-up is over: give its pages back before the first wait (once what it left pending, such
   // as the runtime's exits, is handled). After that, every burst of events is followed by a
@@ -223,14 +234,8 @@ class HealthChecker {
     }
     for (int i = 1; i <= 2; ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got <= 0) {
-        (i == 1 ? out_open : err_open) = false;
-        continue;
-      }
-      std::string_view chunk(buf, static_cast<size_t>(got));
-      if (int echo = i == 1 ? o.echo_stdout : o.echo_stderr; echo >= 0) (void)sys::write_all(echo, chunk);
-      BERTH_TRY_VOID(log.write(i == 1 ? "stdout" : "stderr", chunk, clock::rfc3339_now()));
+      BERTH_TRY(bool open, forward_output(o, log, fds[i].fd, i == 1));
+      if (!open) (i == 1 ? out_open : err_open) = false;
     }
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo info;
