@@ -5,7 +5,8 @@
 # Fair terms: skopeo copies between transports, so it pushes from an OCI layout (`oci:`) and
 # pulls into a new one, while berth pushes from and pulls into its content store. Layers are
 # already gzip-compressed, so neither client recompresses. Each round pushes to a new repository
-# and pulls into a fresh store or layout; the best of ROUNDS counts (the machine is shared).
+# and pulls into a fresh store or layout; the best of ROUNDS counts (the machine is shared), and
+# the median of the rounds' ratios is printed beside it.
 # Goal: berth >= 1.5x skopeo's throughput, both ways.
 #
 # Environment: BERTH (default build/src/berth)  LAYER_MB (default 150)  ROUNDS (default 3)
@@ -92,7 +93,6 @@ IMAGE=$("$BERTH" images --format json | jq -r 'select(.Tag != "<none>") | .Repos
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
-best() { printf '%s\n' "$@" | sort -g | head -1; }
 
 berth_push=() skopeo_push=() berth_pull=() skopeo_pull=()
 for round in $(seq "$ROUNDS"); do
@@ -118,15 +118,18 @@ for round in $(seq "$ROUNDS"); do
   echo "round $round: push berth ${berth_push[-1]}s skopeo ${skopeo_push[-1]}s; pull berth ${berth_pull[-1]}s skopeo ${skopeo_pull[-1]}s"
 done
 
-report() {  # report WHAT BERTH_SECONDS SKOPEO_SECONDS
+report() {  # report WHAT "BERTH_SECONDS..." "SKOPEO_SECONDS..."
   python3 - "$1" "$2" "$3" "$BYTES" <<'EOF'
-import sys
-what, b, s, n = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+import statistics, sys
+what, b, s, n = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()], int(sys.argv[4])
 mb = n / 1e6
-print(f"{what:5} berth {b:6.2f}s ({mb / b:6.0f} MB/s)   skopeo {s:6.2f}s ({mb / s:6.0f} MB/s)   "
-      f"berth/skopeo throughput {s / b:.2f}x (goal >= 1.5x)")
+bb, sb = min(b), min(s)
+# Each round runs berth and skopeo back to back, so a round's ratio shares its moment's load.
+per_round = statistics.median(y / x for x, y in zip(b, s))
+print(f"{what:5} berth {bb:6.2f}s ({mb / bb:4.0f} MB/s)   skopeo {sb:6.2f}s ({mb / sb:4.0f} MB/s)   "
+      f"berth/skopeo throughput: best {sb / bb:.2f}x, median of rounds {per_round:.2f}x (goal >= 1.5x)")
 EOF
 }
 echo "image: $((BYTES / 1000000)) MB in two gzip layers; best of $ROUNDS rounds"
-report push "$(best "${berth_push[@]}")" "$(best "${skopeo_push[@]}")"
-report pull "$(best "${berth_pull[@]}")" "$(best "${skopeo_pull[@]}")"
+report push "${berth_push[*]}" "${skopeo_push[*]}"
+report pull "${berth_pull[*]}" "${skopeo_pull[*]}"

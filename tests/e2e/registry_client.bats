@@ -80,6 +80,19 @@ leave_other_root() {
   export BERTH_ROOT=$FIRST_ROOT BERTH_RUN_ROOT=$FIRST_RUN_ROOT
 }
 
+# pull_and_run NAME [PULL OPTIONS...]: in a second, empty state, the pull works and what it
+# pulled runs.
+pull_and_run() {
+  local name=$1
+  shift
+  other_root
+  b pull "$@" "$name"
+  [ "$status" -eq 0 ] || return 1
+  b run --rm "$name" echo ok
+  [ "$output" = ok ] || return 1
+  leave_other_root
+}
+
 # fake_registry LAYOUT MODE: a Python registry serving the OCI layout's first image as any
 # name:tag, on 127.0.0.1:$PORT. MODE "lie" flips a byte in the middle of every large blob;
 # "slow" sends blobs at about 12 MB/s. Requests are logged to $FAKE_LOG (with their Range).
@@ -220,12 +233,7 @@ EOF
 
   b push busybox "$REG/team/app:1"
   [ "$status" -eq 0 ]
-  other_root
-  b pull "$REG/team/app:1"
-  [ "$status" -eq 0 ]
-  b run --rm "$REG/team/app:1" echo ok
-  [ "$output" = ok ]
-  leave_other_root
+  pull_and_run "$REG/team/app:1"
 
   b logout "$REG"
   [ "$status" -eq 0 ]
@@ -372,12 +380,7 @@ JSON
   b push busybox "$REG/team/copy:1"
   [ "$status" -eq 0 ]
   [[ $output == *"mounted from team/app"* ]]
-  other_root
-  b pull "$REG/team/app:1"
-  [ "$status" -eq 0 ]
-  b run --rm "$REG/team/app:1" echo ok
-  [ "$output" = ok ]
-  leave_other_root
+  pull_and_run "$REG/team/app:1"
   b login -u bob -p builder "$REG"
   [ "$status" -eq 0 ]
   fails_with "push to $REG/team/other denied: " push busybox "$REG/team/other:1"
@@ -405,10 +408,5 @@ JSON
   [[ $stderr == *"--tls-verify=false"* ]]
   b push --tls-verify=false busybox "$REG/team/app:1"
   [ "$status" -eq 0 ]
-  other_root
-  b pull --tls-verify=false "$REG/team/app:1"
-  [ "$status" -eq 0 ]
-  b run --rm "$REG/team/app:1" echo ok
-  [ "$output" = ok ]
-  leave_other_root
+  pull_and_run "$REG/team/app:1" --tls-verify=false
 }
