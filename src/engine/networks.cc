@@ -168,10 +168,16 @@ Result<std::string> port_owner(Engine& engine, const std::string& protocol, cons
 }
 
 // The names berth-dns answers on a network: each running container's name, short id and aliases.
+// A container on several networks asks its first network's responder only, so that responder
+// also knows the names of the networks its containers share with others (at their addresses
+// there; a container on this network as well keeps this network's address).
 Result<void> write_dns_names(Engine& engine, const NetworkRecord& n) {
-  BERTH_TRY(auto q, engine.db.prepare("SELECT c.name, c.id, e.ip, e.aliases FROM endpoints e JOIN containers c ON "
-                                      "c.id = e.container_id WHERE e.network_id = ?1 AND e.active = 1 ORDER BY "
-                                      "c.created"));
+  BERTH_TRY(auto q, engine.db.prepare(
+      "SELECT c.name, c.id, e.ip, e.aliases FROM endpoints e JOIN containers c ON c.id = e.container_id "
+      "WHERE e.active = 1 AND (e.network_id = ?1 OR (e.network_id IN (SELECT other.network_id FROM endpoints "
+      "here JOIN endpoints other ON other.container_id = here.container_id WHERE here.network_id = ?1 AND "
+      "here.active = 1) AND NOT EXISTS (SELECT 1 FROM endpoints mine WHERE mine.container_id = e.container_id "
+      "AND mine.network_id = ?1))) ORDER BY c.created"));
   q.bind(1, n.id);
   std::string names;
   for (;;) {
@@ -191,6 +197,13 @@ Result<void> write_dns_names(Engine& engine, const NetworkRecord& n) {
   return sys::atomic_write(path, names, 0644, sys::Durability::process_crash);
 }
 
+// After a container joins or leaves: every network's names (a shared container links them).
+Result<void> write_all_dns_names(Engine& engine) {
+  BERTH_TRY(auto all, query(engine, ""));
+  for (const auto& n : all) BERTH_TRY_VOID(write_dns_names(engine, n));
+  return {};
+}
+
 // Starts the network's berth-dns unless one holds its lock; waits until it listens.
 Result<void> ensure_dns(Engine& engine, const NetworkRecord& n) {
   if (!sys::exists(engine.programs.dns)) {
@@ -207,11 +220,39 @@ Result<void> ensure_dns(Engine& engine, const NetworkRecord& n) {
   UniqueFd ready_r(ready[0]), ready_w(ready[1]);
   std::vector<std::string> argv = {engine.programs.dns, "--listen", n.gateway, "--names", engine.layout.dns_names(n.id),
                                    "--lock", lock_path, "--ready-fd", "3"};
-  BERTH_TRY_VOID(proc::spawn_detached(argv, engine.layout.network_run(n.id) + "/dns.log", ready_w.get()));
+  // Through a short-lived middle process, so that berth-dns is init's child: a foreground
+  // `berth run` (which reaps its own children as the container's monitor) never holds a zombie.
+  pid_t middle = ::fork();
+  if (middle < 0) return Error::from_errno("fork");
+  if (middle == 0) _exit(proc::spawn_detached(argv, engine.layout.network_run(n.id) + "/dns.log", ready_w.get()) ? 0 : 1);
+  int status = 0;
+  while (::waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  }
   ready_w.reset();
   // One byte once it listens; EOF when it exits first (another one won the lock: fine).
   char byte;
   while (::read(ready_r.get(), &byte, 1) < 0 && errno == EINTR) {
+  }
+  return {};
+}
+
+// One veth from the network's bridge into the container's namespace as eth<position>, its
+// address, and the default route through the first network that has a way out.
+Result<void> wire_endpoint(net::Netlink& host, net::Netlink& inside, int netns_fd, const std::string& container_id,
+                           const Endpoint& e, bool& routed) {
+  std::string veth = veth_name(container_id, e.position);
+  std::string eth = "eth" + std::to_string(e.position);
+  (void)host.delete_link(veth);  // a leftover of an earlier run the kernel has not reaped yet
+  BERTH_TRY_VOID(host.create_veth(veth, eth, netns_fd, e.mtu, e.mac()));
+  BERTH_TRY_VOID(host.set_master(veth, e.bridge));
+  BERTH_TRY_VOID(host.set_up(veth));
+  BERTH_TRY(auto ip, net::Ipv4::parse(e.ip));
+  BERTH_TRY_VOID(inside.add_address(eth, ip, e.prefix));
+  BERTH_TRY_VOID(inside.set_up(eth));
+  if (!routed && !e.internal) {
+    BERTH_TRY(auto gateway, net::Ipv4::parse(e.gateway));
+    BERTH_TRY_VOID(inside.add_default_route(gateway, eth));
+    routed = true;
   }
   return {};
 }
@@ -652,8 +693,12 @@ Result<std::string> resolv_conf_for(Engine& engine, const std::string& container
   }
   BERTH_TRY(auto endpoints, container_endpoints(engine, container_id));
   if (endpoints.empty()) return host_resolv_conf();
-  // berth-dns on the gateway: container names first, the host's resolvers for the rest.
-  return "nameserver " + endpoints.front().gateway + "\n" + host_search_lines();
+  // berth-dns on the gateway: container names first, the host's resolvers for the rest. No
+  // search domains: with them a short name ("web") would first go upstream as web.<domain>.
+  std::string options;
+  for (const auto& line : sys::split(host_search_lines(), '\n'))
+    if (line.starts_with("options ")) options += line + "\n";
+  return "nameserver " + endpoints.front().gateway + "\n" + options;
 }
 
 Result<void> wire_container(Engine& engine, const std::string& container_id, const ContainerConfig& config) {
@@ -680,30 +725,15 @@ Result<void> wire_container(Engine& engine, const std::string& container_id, con
     BERTH_TRY(auto host, net::Netlink::open());
     BERTH_TRY(auto inside, net::Netlink::open_in(ns.get()));
     bool routed = false;
-    for (const auto& e : endpoints) {
-      std::string veth = veth_name(container_id, e.position);
-      std::string eth = "eth" + std::to_string(e.position);
-      (void)host.delete_link(veth);
-      BERTH_TRY_VOID(host.create_veth(veth, eth, ns.get(), e.mtu, e.mac()));
-      BERTH_TRY_VOID(host.set_master(veth, e.bridge));
-      BERTH_TRY_VOID(host.set_up(veth));
-      BERTH_TRY(auto ip, net::Ipv4::parse(e.ip));
-      BERTH_TRY_VOID(inside.add_address(eth, ip, e.prefix));
-      BERTH_TRY_VOID(inside.set_up(eth));
-      if (!routed && !e.internal) {
-        BERTH_TRY(auto gateway, net::Ipv4::parse(e.gateway));
-        BERTH_TRY_VOID(inside.add_default_route(gateway, eth));
-        routed = true;
-      }
-    }
+    for (const auto& e : endpoints) BERTH_TRY_VOID(wire_endpoint(host, inside, ns.get(), container_id, e, routed));
     BERTH_TRY(auto ports, container_ports(engine, container_id));
     for (const auto& p : ports) BERTH_TRY_VOID(probe_host_port(p.protocol, p.host_ip, p.host_port));
     BERTH_TRY(auto activate, engine.db.prepare("UPDATE endpoints SET active = 1 WHERE container_id = ?1"));
     activate.bind(1, container_id);
     BERTH_TRY_VOID(activate.run());
+    BERTH_TRY_VOID(write_all_dns_names(engine));
     for (const auto& e : endpoints) {
       BERTH_TRY(auto n, find_existing(engine, e.network_id));
-      BERTH_TRY_VOID(write_dns_names(engine, n));
       BERTH_TRY_VOID(ensure_dns(engine, n));
     }
     if (!ports.empty()) BERTH_TRY_VOID(sync_firewall(engine));
@@ -735,9 +765,7 @@ void unwire_container(Engine& engine, const std::string& container_id, const Con
     q->bind(1, container_id);
     if (auto done = q->run(); !done) log::warn(done.error().message());
   }
-  for (const auto& e : *endpoints)
-    if (auto n = find_existing(engine, e.network_id))
-      if (auto written = write_dns_names(engine, *n); !written) log::warn(written.error().message());
+  if (auto written = write_all_dns_names(engine); !written) log::warn(written.error().message());
   auto ports = container_ports(engine, container_id);
   if (ports && !ports->empty())
     if (auto synced = sync_firewall(engine); !synced) log::warn(synced.error().message());
@@ -799,7 +827,39 @@ Result<void> disconnect_container(Engine& engine, const std::string& container_i
   BERTH_TRY_VOID(del.run());
   if (engine.db.changes() == 0)
     return Error::make(ErrorKind::not_found, "the container is not connected to network '{}'", n.name);
-  return write_dns_names(engine, n);
+  return write_all_dns_names(engine);
+}
+
+Result<void> wire_new_endpoint(Engine& engine, const std::string& container_id, std::string_view network) {
+  BERTH_TRY(auto n, find_existing(engine, network));
+  BERTH_TRY(auto endpoints, container_endpoints(engine, container_id));
+  auto it = std::find_if(endpoints.begin(), endpoints.end(), [&](const Endpoint& e) { return e.network_id == n.id; });
+  if (it == endpoints.end()) return Error::make(ErrorKind::not_found, "not connected to network '{}'", n.name);
+  BERTH_TRY_VOID(ensure_bridge(n));
+  BERTH_TRY(auto ns, sys::open(engine.layout.netns(container_id), O_RDONLY | O_CLOEXEC));
+  BERTH_TRY(auto host, net::Netlink::open());
+  BERTH_TRY(auto inside, net::Netlink::open_in(ns.get()));
+  // A default route exists when an earlier network has a way out.
+  bool routed = std::any_of(endpoints.begin(), it, [](const Endpoint& e) { return !e.internal; });
+  BERTH_TRY_VOID(wire_endpoint(host, inside, ns.get(), container_id, *it, routed));
+  BERTH_TRY(auto activate, engine.db.prepare("UPDATE endpoints SET active = 1 WHERE container_id = ?1 AND "
+                                             "network_id = ?2"));
+  activate.bind_all(container_id, n.id);
+  BERTH_TRY_VOID(activate.run());
+  BERTH_TRY_VOID(write_all_dns_names(engine));
+  return ensure_dns(engine, n);
+}
+
+Result<void> unwire_endpoint(Engine& engine, const std::string& container_id, std::string_view network) {
+  BERTH_TRY(auto endpoints, container_endpoints(engine, container_id));
+  BERTH_TRY(auto n, find_existing(engine, network));
+  for (const auto& e : endpoints) {
+    if (e.network_id != n.id) continue;
+    BERTH_TRY(auto host, net::Netlink::open());
+    if (auto del = host.delete_link(veth_name(container_id, e.position)); !del && del.error().kind() != ErrorKind::not_found)
+      return std::move(del).error();
+  }
+  return {};
 }
 
 Result<std::vector<std::string>> check_networks(Engine& engine, bool repair) {
@@ -852,8 +912,8 @@ Result<std::vector<std::string>> check_networks(Engine& engine, bool repair) {
     }
   }
   BERTH_TRY(auto networks, query(engine, ""));
+  if (repair && !inactive.empty()) BERTH_TRY_VOID(write_all_dns_names(engine));
   for (const auto& n : networks) {
-    if (repair && !inactive.empty()) BERTH_TRY_VOID(write_dns_names(engine, n));
     bool in_use = false;
     for (const auto& id : running) {
       BERTH_TRY(auto eps, container_endpoints(engine, id));

@@ -97,7 +97,11 @@ Result<std::string> resolv_conf_for(Engine& engine, const std::string& container
 Result<void> wire_container(Engine& engine, const std::string& container_id, const ContainerConfig& config);
 // At exit, failed start and rm: undoes wire_container (what is already gone is fine).
 void unwire_container(Engine& engine, const std::string& container_id, const ContainerConfig& config);
-// `network connect`/`disconnect` of a container (a running one is wired at once).
+// A running container joins a network it was just connected to: a new eth<n> in its namespace.
+Result<void> wire_new_endpoint(Engine& engine, const std::string& container_id, std::string_view network);
+// A running container leaves a network (before disconnect_container drops the lease).
+Result<void> unwire_endpoint(Engine& engine, const std::string& container_id, std::string_view network);
+// `network connect`/`disconnect`: the lease and names (see wire_new_endpoint for a running one).
 Result<void> connect_container(Engine& engine, const std::string& container_id, std::string_view network,
                                const std::vector<std::string>& aliases, const std::string& ip);
 Result<void> disconnect_container(Engine& engine, const std::string& container_id, std::string_view network);

@@ -56,8 +56,11 @@ leftovers() {
   while read -r m; do
     [[ -n $m ]] || continue
     id=${m#"$BERTH_ROOT/containers/"}
+    id=${id#"$BERTH_RUN_ROOT/netns/"}
     id=${id%%/*}
-    [[ $m == "$BERTH_ROOT/containers/$id/rootfs" && $running == *"$id"* ]] || echo "mount $m"
+    # A running container's rootfs, and its network namespace (bound while it runs).
+    [[ ( $m == "$BERTH_ROOT/containers/$id/rootfs" || $m == "$BERTH_RUN_ROOT/netns/$id" ) &&
+       $running == *"$id"* ]] || echo "mount $m"
   done < <(awk -v a="$BERTH_ROOT/" -v b="$BERTH_RUN_ROOT/" \
     'index($5, a) == 1 || index($5, b) == 1 {print $5}' /proc/self/mountinfo)
   for p in "$BERTH_RUN_ROOT"/runtime/*; do

@@ -128,10 +128,13 @@ Result<int> cmd_connect(const Globals& g, const ParsedArgs& a) {
   if (!c.config.on_bridge())
     return Error::make(ErrorKind::failed_precondition, "container {} uses --network {}: it cannot join other networks",
                        c.name, c.config.network);
-  if (c.running())
-    return Error::make(ErrorKind::failed_precondition, "container {} is running: stop it, connect, then start it",
-                       c.name);
   BERTH_TRY_VOID(engine::connect_container(e, c.id, a.positionals[0], a.values_of("alias"), a.value("ip")));
+  if (c.running()) {
+    if (auto wired = engine::wire_new_endpoint(e, c.id, a.positionals[0]); !wired) {
+      (void)engine::disconnect_container(e, c.id, a.positionals[0]);
+      return std::move(wired).error();
+    }
+  }
   return 0;
 }
 
@@ -139,8 +142,7 @@ Result<int> cmd_disconnect(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.size() != 2) return Error(ErrorKind::invalid_argument, "give a network and a container");
   BERTH_TRY(auto e, open_engine(g));
   BERTH_TRY(auto c, engine::find_container(e, a.positionals[1]));
-  if (c.running() && !a.flag("force"))
-    return Error::make(ErrorKind::failed_precondition, "container {} is running: stop it first", c.name);
+  if (c.running()) BERTH_TRY_VOID(engine::unwire_endpoint(e, c.id, a.positionals[0]));
   BERTH_TRY_VOID(engine::disconnect_container(e, c.id, a.positionals[0]));
   return 0;
 }
@@ -170,11 +172,11 @@ std::vector<Command> network_commands() {
        SIZE_MAX, cmd_rm},
       {"network prune", "[OPTIONS]", "Remove networks no container uses",
        {{"f,force", false, "do not ask (berth never asks)"}}, SIZE_MAX, cmd_prune},
-      {"network connect", "[OPTIONS] NETWORK CONTAINER", "Connect a stopped container to another network",
+      {"network connect", "[OPTIONS] NETWORK CONTAINER", "Connect a container to another network",
        {{"alias", true, "another name for the container on that network"}, {"ip", true, "a fixed IPv4 address"}},
        SIZE_MAX, cmd_connect},
-      {"network disconnect", "[OPTIONS] NETWORK CONTAINER", "Disconnect a stopped container from a network",
-       {{"f,force", false, "also when it runs (it keeps its wiring until it stops)"}}, SIZE_MAX, cmd_disconnect},
+      {"network disconnect", "[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network",
+       {{"f,force", false, "accepted for Docker's sake"}}, SIZE_MAX, cmd_disconnect},
   };
 }
 
