@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <cctype>
 #include <limits>
 #include <map>
+#include <mutex>
 
 namespace berth::http {
 
@@ -158,7 +160,12 @@ struct Client::Impl {
   std::map<std::string, std::unique_ptr<Connection>> connections;  // by origin
   std::vector<char> buf;
 
-  explicit Impl(ClientOptions o) : options(std::move(o)), buf(options.buffer_size) {}
+  explicit Impl(ClientOptions o) : options(std::move(o)), buf(options.buffer_size) {
+    // sendfile(2) to a socket the peer closed raises SIGPIPE (there is no MSG_NOSIGNAL for it):
+    // a broken upload must be an error to retry, not the end of the process.
+    static std::once_flag ignore_sigpipe;
+    std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
+  }
 
   // Runs one asynchronous operation to its end under the I/O deadline. The loop is ours alone,
   // so the synchronous shape of the code stays and timeouts still apply.
@@ -381,7 +388,9 @@ struct Client::Impl {
       connections.erase(url.origin());
       // A kept-alive connection the server closed meanwhile fails before any answer: once more
       // on a new one. Bodies are replayable (memory or a file range).
-      if (!res && reused && !got_head && attempt == 0 && res.error().kind() == ErrorKind::io) continue;
+      // Not a PATCH: the server may have taken part of it, and only the caller knows how much.
+      if (!res && reused && !got_head && attempt == 0 && res.error().kind() == ErrorKind::io && r.method != "PATCH")
+        continue;
       return res;
     }
   }

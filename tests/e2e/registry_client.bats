@@ -410,3 +410,93 @@ JSON
   [ "$status" -eq 0 ]
   pull_and_run "$REG/team/app:1" --tls-verify=false
 }
+
+@test "a push whose upload breaks continues from what the registry received" {
+  cat >"$BATS_TEST_TMPDIR/upload_registry.py" <<'PY'
+# Just enough of the distribution API for pushes; the first PATCH of each large blob is cut
+# off after 1 MiB (the connection closed without an answer).
+import hashlib, http.server, socket, sys
+port, log = int(sys.argv[1]), open(sys.argv[2], "a")
+blobs, uploads, broken = {}, {}, set()
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def answer(self, code, headers=(), body=b""):
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+    def body(self):
+        return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+    def record(self):
+        log.write(f"{self.command} {self.path} content-range={self.headers.get('Content-Range')}\n")
+        log.flush()
+    def do_GET(self):
+        self.record()
+        if self.path == "/v2/":
+            return self.answer(200, body=b"{}")
+        if self.path.startswith("/upload/"):
+            n = self.path.split("/")[2].split("?")[0]
+            return self.answer(204, [("Location", f"/upload/{n}"), ("Range", f"0-{len(uploads[n]) - 1}")])
+        self.answer(404)
+    def do_HEAD(self):
+        self.record()
+        self.answer(200 if self.path.split("/")[-1] in blobs else 404)
+    def do_POST(self):
+        self.record()
+        n = str(len(uploads) + 1)
+        uploads[n] = b""
+        self.answer(202, [("Location", f"/upload/{n}"), ("Range", "0-0")])
+    def do_PATCH(self):
+        self.record()
+        n = self.path.split("/")[2]
+        length = int(self.headers["Content-Length"])
+        start = int(self.headers["Content-Range"].split("-")[0]) if self.headers.get("Content-Range") else len(uploads[n])
+        if start != len(uploads[n]):
+            return self.answer(416)
+        if length > (4 << 20) and n not in broken:
+            broken.add(n)
+            uploads[n] += self.rfile.read(1 << 20)
+            log.write(f"BROKE {n} at {len(uploads[n])}\n")
+            log.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        uploads[n] += self.rfile.read(length)
+        self.answer(202, [("Location", f"/upload/{n}"), ("Range", f"0-{len(uploads[n]) - 1}")])
+    def do_PUT(self):
+        self.record()
+        data = self.body()
+        if self.path.startswith("/upload/"):
+            n, query = self.path.split("/")[2].split("?")
+            digest = query.split("digest=")[1]
+            content = uploads[n] + data
+            if "sha256:" + hashlib.sha256(content).hexdigest() != digest:
+                return self.answer(400, body=b'{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}')
+            blobs[digest] = content
+            return self.answer(201, [("Docker-Content-Digest", digest)])
+        self.answer(201, [("Docker-Content-Digest", "sha256:" + hashlib.sha256(data).hexdigest())])
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+PY
+  PORT=$(free_port)
+  REG=127.0.0.1:$PORT
+  python3 "$BATS_TEST_TMPDIR/upload_registry.py" "$PORT" "$BATS_TEST_TMPDIR/upload.log" &
+  REG_PIDS+=($!)
+  wait_http "http://$REG/v2/"
+  mkdir -p "$BATS_TEST_TMPDIR/big"
+  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
+  head -c $((8 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
+  b image import "$BATS_TEST_TMPDIR/big" big:1
+  b push big:1 "$REG/team/big:1"
+  [ "$status" -eq 0 ]
+  [[ $output == *"1: digest: sha256:"* ]]
+  local n
+  n=$(sed -n 's/^BROKE \([0-9]*\) at 1048576$/\1/p' "$BATS_TEST_TMPDIR/upload.log")
+  [ -n "$n" ]
+  # The registry was asked where the upload stood, and the rest went with a Content-Range.
+  grep -q "^GET /upload/$n " "$BATS_TEST_TMPDIR/upload.log"
+  grep -q "^PATCH /upload/$n content-range=1048576-" "$BATS_TEST_TMPDIR/upload.log"
+}
