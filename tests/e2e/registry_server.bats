@@ -369,3 +369,15 @@ PY
   [ "$status" -eq 1 ]
   [[ $output == *"missing.pem"* ]]
 }
+
+@test "docs/registry.md: the example runs and prints what it says" {
+  reg_stop
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  script=$(awk '$0 == "## Example" {found=1; next} found && /^```sh/ {inside=1; next} inside && /^```/ {exit} inside {print}' \
+    "$BERTH_SOURCE/docs/registry.md" | sed "s/127.0.0.1:5000/127.0.0.1:$port/g; s|/tmp/registry-demo|$T/demo|g; s|/tmp/hello.txt|$T/hello.txt|g")
+  [ -n "$script" ]
+  run env PATH="$(dirname "$BERTH"):$PATH" bash -euo pipefail -c "$script"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 201 ]
+  [ "${lines[1]}" = hello ]
+}
