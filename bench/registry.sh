@@ -173,3 +173,31 @@ report "curl pull" "$(best ${cpull[berth]})" "$(best ${cpull[distribution]})"
 # ---- berth's client vs skopeo against the same server ----------------------------------------
 # (Place for the registry client's comparison: `berth push`/`berth pull` against skopeo, both
 # against `berth registry serve`; bench/registry-client.sh measures it against docker-registry.)
+# berth's client to and from its content store, skopeo (the rows above) between `docker://` and an
+# `oci:` layout; each round a fresh `berth registry serve` and a fresh store to pull into.
+export BERTH_ROOT=$WORK/client-root BERTH_RUN_ROOT=$WORK/client-run
+"$BERTH" load -q -i "$WORK/layout" >/dev/null
+CLIENT_IMAGE=$("$BERTH" images --format json | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+print(next(r["Repository"] + ":" + r["Tag"] for r in rows if r["Tag"] != "<none>"))')
+bpush= bpull=
+for round in $(seq "$ROUNDS"); do
+  start_server berth
+  sync
+  t0=$(now)
+  "$BERTH" push -q "$CLIENT_IMAGE" "$REG/bench/client:1" >/dev/null
+  bpush+="$(elapsed "$t0" "$(now)") "
+  sync
+  t0=$(now)
+  BERTH_ROOT=$WORK/client-pull "$BERTH" pull -q "$REG/bench/client:1" >/dev/null
+  bpull+="$(elapsed "$t0" "$(now)") "
+  rm -rf "$WORK/client-pull"
+  stop_server
+  echo "round $round: berth push $(last "$bpush")s, berth pull $(last "$bpull")s (to and from berth registry serve)"
+done
+echo "berth's client against skopeo, both with berth registry serve (ratio = skopeo time / berth time; goal >= 1.5x):"
+# shellcheck disable=SC2086
+report "push" "$(best $bpush)" "$(best ${push[berth]})" | sed 's/distribution/skopeo/'
+# shellcheck disable=SC2086
+report "pull" "$(best $bpull)" "$(best ${pull[berth]})" | sed 's/distribution/skopeo/'
