@@ -24,7 +24,9 @@ BUILD=$(cd "${BUILD:-build}" && pwd -P)
 RUNTIME=$BUILD/src/berth-runtime
 die() { echo "bench/monitor-profile.sh: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root (the container needs it)"
-command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || die "valgrind missing: apt-get install valgrind"
+if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+  die "valgrind missing: apt-get install valgrind"
+fi
 [[ -x $RUNTIME && -x $BUILD/src/berth-monitor ]] || die "build berth-monitor and berth-runtime in $BUILD first"
 "$SRC/tests/fixtures/make-busybox-bundle.sh" "$BUILD/fixtures" >/dev/null
 

@@ -255,6 +255,18 @@ find_helpers "$PW/" conmon
 read -r _ P2PSS P2RSS < <(mem "${HELPERS[@]}")
 printf '  %-14s pid %-8s PSS %6d kB   RSS %6d kB\n' berth-monitor "$BMON" "$B2PSS" "$B2RSS" \
   conmon "${HELPERS[*]}" "$P2PSS" "$P2RSS"
+# where_pss PID: the PSS of PID's mappings by kind, to see what the figure is made of
+where_pss() {
+  awk -v exe="$(readlink -f "/proc/$1/exe" 2>/dev/null)" '
+    /^[0-9a-f]+-[0-9a-f]+ / { kind = $6 == exe ? ($2 ~ /x/ ? "own code" : "own data") : $6 == "[heap]" ? "heap" : \
+      $6 == "[stack]" ? "stack" : $6 ~ /^\// ? "shared libraries" : "other anonymous" }
+    /^Pss:/ { kb[kind] += $2 }
+    END { n = split("own code,own data,other anonymous,heap,stack,shared libraries", k, ",")
+          for (i = 1; i <= n; i++) printf "%s%s %d", (i > 1 ? ", " : ""), k[i], kb[k[i]]; print " (kB)" }' \
+    "/proc/$1/smaps" 2>/dev/null
+}
+echo "  berth-monitor's PSS: $(where_pss "$BMON")"
+echo "  conmon's PSS:        $(where_pss "${HELPERS[0]}")"
 ((${#BOTHERS[@]})) && { echo "  other berth processes running (not in the figure above):"; describe_others "${BOTHERS[@]}"; }
 R2=$(ratio "$B2PSS" "$P2PSS")
 echo "  PSS berth-monitor/conmon = ${R2}×   (RSS $(ratio "$B2RSS" "$P2RSS")×)"
