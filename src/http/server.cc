@@ -9,6 +9,7 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -16,7 +17,6 @@
 #include <boost/beast/ssl.hpp>
 #include <cstring>
 #include <limits>
-#include <atomic>
 #include <thread>
 
 #include "base/log.h"
@@ -38,7 +38,8 @@ constexpr uint64_t kDrainLimit = 1 << 20;
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
@@ -54,8 +55,7 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-        hex_value(s[i + 2]) >= 0) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
       out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
       i += 2;
     } else if (s[i] == '+' && plus_is_space) {
@@ -67,7 +67,8 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
-ServerRequest to_request(const bhttp::request_parser<bhttp::buffer_body>& parser, bool tls, const std::string& remote) {
+ServerRequest to_request(const bhttp::request_parser<bhttp::buffer_body>& parser, bool tls,
+                         const std::string& remote) {
   const auto& msg = parser.get();
   ServerRequest r;
   r.method = std::string(msg.method_string());
@@ -83,11 +84,13 @@ ServerRequest to_request(const bhttp::request_parser<bhttp::buffer_body>& parser
       rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
       if (item.empty()) continue;
       auto eq = item.find('=');
-      r.query.emplace_back(percent_decode(item.substr(0, eq), true),
-                           eq == std::string_view::npos ? "" : percent_decode(item.substr(eq + 1), true));
+      r.query.emplace_back(
+          percent_decode(item.substr(0, eq), true),
+          eq == std::string_view::npos ? "" : percent_decode(item.substr(eq + 1), true));
     }
   }
-  for (const auto& f : msg) r.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+  for (const auto& f : msg)
+    r.headers.push_back({std::string(f.name_string()), std::string(f.value())});
   if (auto len = parser.content_length()) r.content_length = *len;
   r.has_body = parser.chunked() || (r.content_length && *r.content_length > 0);
   r.tls = tls;
@@ -97,7 +100,8 @@ ServerRequest to_request(const bhttp::request_parser<bhttp::buffer_body>& parser
 
 class CollectSink final : public BodySink {
  public:
-  CollectSink(size_t limit, std::function<ServerResponse(std::string)> done, std::function<ServerResponse()> too_large)
+  CollectSink(size_t limit, std::function<ServerResponse(std::string)> done,
+              std::function<ServerResponse()> too_large)
       : limit_(limit), done_(std::move(done)), too_large_(std::move(too_large)) {}
   Result<void> write(const char* data, size_t size) override {
     if (body_.size() + size > limit_) {
@@ -128,9 +132,34 @@ class DiscardSink final : public BodySink {
   ServerResponse finish(Result<void>) override { return {}; }
 };
 
+// Closes a connection that made no progress (no byte read or written) for the idle limit: a
+// client that stalls mid-request or keeps an idle connection must not hold its fd for ever.
+// Runs on the connection's own single-threaded context, so no locking.
+struct Watchdog {
+  explicit Watchdog(asio::io_context& context) : timer(context) {}
+  asio::steady_timer timer;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  bool done = false;
+  std::function<void()> close;
+};
+
+awaitable<void> watch(std::shared_ptr<Watchdog> w, std::chrono::milliseconds limit) {
+  auto every = std::min<std::chrono::milliseconds>(limit / 2, std::chrono::seconds(15));
+  for (;;) {
+    w->timer.expires_after(every);
+    beast::error_code ec;
+    co_await w->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (w->done) co_return;
+    if (std::chrono::steady_clock::now() - w->last > limit) {
+      w->close();
+      co_return;
+    }
+  }
+}
+
 class Connection {
  public:
-  explicit Connection(Handler& handler) : handler_(handler) {}
+  Connection(Handler& handler, Watchdog& watchdog) : handler_(handler), watchdog_(watchdog) {}
 
   template <class Stream>
   awaitable<void> serve(Stream& stream, bool tls, std::string remote) {
@@ -140,7 +169,9 @@ class Connection {
       parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       parser.header_limit(64 * 1024);
       beast::error_code ec;
-      co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      co_await bhttp::async_read_header(stream, buffer, parser,
+                                        asio::redirect_error(use_awaitable, ec));
+      touch();
       if (ec == bhttp::error::need_buffer) ec = {};  // a head whose empty body is complete too
       if (ec) {
         // Closed, or a malformed head: nothing sensible to answer.
@@ -176,7 +207,8 @@ class Connection {
           }
         }
         bool peer_gone = false;
-        Result<void> outcome = co_await read_body(stream, buffer, parser, request, *sink, peer_gone);
+        Result<void> outcome =
+            co_await read_body(stream, buffer, parser, request, *sink, peer_gone);
         if (peer_gone) {
           sink->finish(std::move(outcome));
           co_return;
@@ -208,8 +240,8 @@ class Connection {
  private:
   template <class Stream>
   awaitable<Result<void>> read_body(Stream& stream, beast::flat_buffer& buffer,
-                                    bhttp::request_parser<bhttp::buffer_body>& parser, const ServerRequest& request,
-                                    BodySink& sink, bool& peer_gone) {
+                                    bhttp::request_parser<bhttp::buffer_body>& parser,
+                                    const ServerRequest& request, BodySink& sink, bool& peer_gone) {
     if (!request.has_body) co_return Result<void>();
     if (body_.empty()) body_.resize(kBodyBuffer);
     beast::error_code ec;
@@ -226,9 +258,11 @@ class Connection {
         size_t want = static_cast<size_t>(std::min<uint64_t>(left, body_.size()));
         size_t n = co_await stream.async_read_some(asio::buffer(body_.data(), want),
                                                    asio::redirect_error(use_awaitable, ec));
+        touch();
         if (ec) {
           peer_gone = true;
-          co_return Error::make(ErrorKind::unavailable, "connection closed with {} bytes of the body unread", left);
+          co_return Error::make(ErrorKind::unavailable,
+                                "connection closed with {} bytes of the body unread", left);
         }
         left -= n;
         if (auto r = sink.write(body_.data(), n); !r) co_return r;
@@ -242,10 +276,12 @@ class Connection {
       body.size = body_.size();
       body.more = true;
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      touch();
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         peer_gone = true;
-        co_return Error::make(ErrorKind::unavailable, "connection closed mid-body: {}", ec.message());
+        co_return Error::make(ErrorKind::unavailable, "connection closed mid-body: {}",
+                              ec.message());
       }
       size_t n = body_.size() - parser.get().body().size;
       if (n)
@@ -263,13 +299,16 @@ class Connection {
     for (const auto& h : response.headers) head.insert(h.name, h.value);
     head.keep_alive(keep_alive);
     // 1xx, 204 and 304 responses carry no Content-Length.
-    if (response.status >= 200 && response.status != 204 && response.status != 304) head.content_length(length);
+    if (response.status >= 200 && response.status != 204 && response.status != 304)
+      head.content_length(length);
     bhttp::response_serializer<bhttp::empty_body> serializer{head};
     co_await bhttp::async_write_header(stream, serializer, asio::redirect_error(use_awaitable, ec));
+    touch();
     if (ec) co_return false;
     if (response.head_only || length == 0) co_return true;
     if (!has_file) {
-      co_await asio::async_write(stream, asio::buffer(response.body), asio::redirect_error(use_awaitable, ec));
+      co_await asio::async_write(stream, asio::buffer(response.body),
+                                 asio::redirect_error(use_awaitable, ec));
       co_return !ec;
     }
     co_return co_await send_file(stream, response);
@@ -284,11 +323,13 @@ class Connection {
       ssize_t n = ::sendfile(socket.native_handle(), response.file.get(), &offset,
                              static_cast<size_t>(std::min<uint64_t>(left, 1 << 30)));
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        co_await socket.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+        co_await socket.async_wait(tcp::socket::wait_write,
+                                   asio::redirect_error(use_awaitable, ec));
         if (ec) co_return false;
         continue;
       }
       if (n <= 0) co_return false;  // the file shrank or the peer went away: drop the connection
+      touch();
       left -= static_cast<uint64_t>(n);
     }
     co_return true;
@@ -300,38 +341,47 @@ class Connection {
     auto offset = static_cast<off_t>(response.file_offset);
     uint64_t left = response.file_length;
     while (left > 0) {
-      ssize_t n = ::pread(response.file.get(), body_.data(), std::min<uint64_t>(left, body_.size()), offset);
+      ssize_t n = ::pread(response.file.get(), body_.data(), std::min<uint64_t>(left, body_.size()),
+                          offset);
       if (n <= 0) co_return false;
       co_await asio::async_write(stream, asio::buffer(body_.data(), static_cast<size_t>(n)),
                                  asio::redirect_error(use_awaitable, ec));
       if (ec) co_return false;
+      touch();
       offset += n;
       left -= static_cast<uint64_t>(n);
     }
     co_return true;
   }
 
+  void touch() { watchdog_.last = std::chrono::steady_clock::now(); }
+
   Handler& handler_;
+  Watchdog& watchdog_;
   std::vector<char> body_;
 };
 
 Result<tcp::endpoint> parse_address(const std::string& address) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos)
-    return Error::make(ErrorKind::invalid_argument, "address '{}': use HOST:PORT, e.g. 127.0.0.1:5000", address);
+    return Error::make(ErrorKind::invalid_argument,
+                       "address '{}': use HOST:PORT, e.g. 127.0.0.1:5000", address);
   std::string host = address.substr(0, colon);
   std::string port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
   if (host == "localhost") host = "127.0.0.1";
   char* end = nullptr;
   unsigned long p = std::strtoul(port.c_str(), &end, 10);
   if (port.empty() || *end || p > 65535)
-    return Error::make(ErrorKind::invalid_argument, "address '{}': port '{}' is not a number 0-65535", address, port);
+    return Error::make(ErrorKind::invalid_argument,
+                       "address '{}': port '{}' is not a number 0-65535", address, port);
   beast::error_code ec;
   auto ip = asio::ip::make_address(host, ec);
   if (ec)
-    return Error::make(ErrorKind::invalid_argument, "address '{}': '{}' is not an IP address", address, host);
+    return Error::make(ErrorKind::invalid_argument, "address '{}': '{}' is not an IP address",
+                       address, host);
   return tcp::endpoint(ip, static_cast<unsigned short>(p));
 }
 
@@ -340,7 +390,8 @@ class AsioServer final : public Server {
   // One io_context per thread, each run by its thread alone (concurrency hint 1: no locking, no
   // hand-offs between threads); the acceptor lives on the first and deals connections out in
   // turn. Measured: a second thread on one shared context cost 20% more CPU per pushed byte.
-  AsioServer(Handler& handler, int threads) : handler_(handler), acceptor_(context(std::max(1, threads))) {}
+  AsioServer(Handler& handler, int threads, std::chrono::milliseconds idle_limit)
+      : handler_(handler), acceptor_(context(std::max(1, threads))), idle_limit_(idle_limit) {}
 
   asio::io_context& context(int threads) {
     for (int i = 0; i < threads; ++i) contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -365,16 +416,18 @@ class AsioServer final : public Server {
       return Error(ErrorKind::invalid_argument, "give both --tls-cert and --tls-key, or neither");
     if (!options.tls_cert.empty()) {
       tls_ = std::make_unique<ssl::context>(ssl::context::tls_server);
-      tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
       beast::error_code ec;
       tls_->use_certificate_chain_file(options.tls_cert, ec);
       if (ec)
-        return Error::make(ErrorKind::invalid_argument, "load TLS certificate '{}': {}", options.tls_cert, ec.message())
+        return Error::make(ErrorKind::invalid_argument, "load TLS certificate '{}': {}",
+                           options.tls_cert, ec.message())
             .with_hint("give a PEM certificate (chain) file");
       tls_->use_private_key_file(options.tls_key, ssl::context::pem, ec);
       if (ec)
-        return Error::make(ErrorKind::invalid_argument, "load TLS key '{}': {}", options.tls_key, ec.message())
+        return Error::make(ErrorKind::invalid_argument, "load TLS key '{}': {}", options.tls_key,
+                           ec.message())
             .with_hint("give the PEM private key that matches the certificate");
     }
     beast::error_code ec;
@@ -383,9 +436,11 @@ class AsioServer final : public Server {
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
-      return Error::make(ec.value() == EADDRINUSE ? ErrorKind::already_exists : ErrorKind::io, "listen on '{}': {}",
-                         options.address, ec.message())
-          .with_hint(ec.value() == EADDRINUSE ? "another process listens there: choose another --addr" : "");
+      return Error::make(ec.value() == EADDRINUSE ? ErrorKind::already_exists : ErrorKind::io,
+                         "listen on '{}': {}", options.address, ec.message())
+          .with_hint(ec.value() == EADDRINUSE
+                         ? "another process listens there: choose another --addr"
+                         : "");
     return {};
   }
 
@@ -428,7 +483,8 @@ class AsioServer final : public Server {
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
         log::warn(fmt::format("accept: {}", ec.message()));
-        asio::steady_timer t(*contexts_[0], std::chrono::milliseconds(100));  // out of fds: let some close
+        asio::steady_timer t(*contexts_[0],
+                             std::chrono::milliseconds(100));  // out of fds: let some close
         co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
@@ -457,14 +513,32 @@ class AsioServer final : public Server {
     beast::error_code ec;
     auto peer = socket.remote_endpoint(ec);
     std::string remote = ec ? "" : fmt::format("{}:{}", peer.address().to_string(), peer.port());
-    Connection connection(handler_);
+    auto watchdog = std::make_shared<Watchdog>(*contexts_[context_index]);
+    struct Stop {
+      Watchdog& w;
+      ~Stop() {
+        w.done = true;
+        w.timer.cancel();
+      }
+    } stop{*watchdog};
+    asio::co_spawn(*contexts_[context_index], watch(watchdog, idle_limit_), asio::detached);
+    Connection connection(handler_, *watchdog);
     if (!tls_) {
+      watchdog->close = [&socket] {
+        beast::error_code ignored;
+        socket.close(ignored);
+      };
       co_await connection.serve(socket, false, remote);
       socket.shutdown(tcp::socket::shutdown_both, ec);
       co_return;
     }
     beast::ssl_stream<tcp::socket> stream(std::move(socket), *tls_);
-    co_await stream.async_handshake(ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+    watchdog->close = [&stream] {
+      beast::error_code ignored;
+      stream.next_layer().close(ignored);
+    };
+    co_await stream.async_handshake(ssl::stream_base::server,
+                                    asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
     co_await connection.serve(stream, true, remote);
     co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
@@ -476,6 +550,7 @@ class AsioServer final : public Server {
   size_t next_ = 0;
   tcp::acceptor acceptor_;
   std::unique_ptr<ssl::context> tls_;
+  std::chrono::milliseconds idle_limit_{300'000};
 };
 
 }  // namespace
@@ -502,13 +577,15 @@ ServerResponse& ServerResponse::set(std::string name, std::string value) {
   return *this;
 }
 
-std::unique_ptr<BodySink> collect_body(size_t limit, std::function<ServerResponse(std::string body)> done,
+std::unique_ptr<BodySink> collect_body(size_t limit,
+                                       std::function<ServerResponse(std::string body)> done,
                                        std::function<ServerResponse()> too_large) {
   return std::make_unique<CollectSink>(limit, std::move(done), std::move(too_large));
 }
 
 Result<std::unique_ptr<Server>> Server::listen(const ServerOptions& options, Handler& handler) {
-  auto server = std::make_unique<AsioServer>(handler, options.threads);
+  auto server = std::make_unique<AsioServer>(handler, options.threads,
+                                             std::chrono::milliseconds(options.idle_timeout_ms));
   BERTH_TRY_VOID(server->open(options));
   return std::unique_ptr<Server>(std::move(server));
 }

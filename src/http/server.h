@@ -81,7 +81,8 @@ class Handler {
 
 // A sink that keeps a body of at most `limit` bytes in memory and calls `done` with it; a longer
 // body is refused with `too_large` (413).
-std::unique_ptr<BodySink> collect_body(size_t limit, std::function<ServerResponse(std::string body)> done,
+std::unique_ptr<BodySink> collect_body(size_t limit,
+                                       std::function<ServerResponse(std::string body)> done,
                                        std::function<ServerResponse()> too_large);
 
 struct ServerOptions {
@@ -89,6 +90,9 @@ struct ServerOptions {
   std::string tls_cert;                    // PEM files; both set → HTTPS only
   std::string tls_key;
   int threads = 2;
+  // A connection with no byte read or written for this long is closed (idle keep-alive, or a
+  // client stalled mid-request; an upload it left stays resumable).
+  int64_t idle_timeout_ms = 300'000;
 };
 
 class Server {

@@ -22,11 +22,14 @@ using nlohmann::json;
 
 constexpr int64_t kCredentialCacheSeconds = 300;
 
-bool is_action(std::string_view a) { return a == "pull" || a == "push" || a == "delete" || a == "*"; }
+bool is_action(std::string_view a) {
+  return a == "pull" || a == "push" || a == "delete" || a == "*";
+}
 
 Result<std::vector<std::string>> string_list(const json& j, const std::string& field) {
   std::vector<std::string> out;
-  if (!j.is_array()) return Error::make(ErrorKind::invalid_argument, "'{}' must be a list of strings", field);
+  if (!j.is_array())
+    return Error::make(ErrorKind::invalid_argument, "'{}' must be a list of strings", field);
   for (size_t i = 0; i < j.size(); ++i) {
     if (!j[i].is_string())
       return Error::make(ErrorKind::invalid_argument, "'{}[{}]' must be a string", field, i);
@@ -57,7 +60,8 @@ class Htpasswd {
   bool verify(const std::string& user, const std::string& password) {
     std::lock_guard lock(mutex_);
     struct stat st;
-    if (::stat(path_.c_str(), &st) == 0 && st.st_mtim.tv_sec * 1'000'000'000 + st.st_mtim.tv_nsec != mtime_ns_) {
+    if (::stat(path_.c_str(), &st) == 0 &&
+        st.st_mtim.tv_sec * 1'000'000'000 + st.st_mtim.tv_nsec != mtime_ns_) {
       if (auto r = reload_locked(); !r) log::warn(r.error().message());
     }
     auto it = users_.find(user);
@@ -89,11 +93,13 @@ class Htpasswd {
       if (l.empty() || l[0] == '#') continue;
       auto colon = l.find(':');
       if (colon == std::string::npos || colon == 0)
-        return Error::make(ErrorKind::invalid_argument, "htpasswd '{}' line {}: expected USER:HASH", path_, line_no);
+        return Error::make(ErrorKind::invalid_argument, "htpasswd '{}' line {}: expected USER:HASH",
+                           path_, line_no);
       std::string hash = l.substr(colon + 1);
       if (!hash.starts_with("$2y$") && !hash.starts_with("$2b$") && !hash.starts_with("$2a$"))
         return Error::make(ErrorKind::invalid_argument,
-                           "htpasswd '{}' line {}: user '{}' has no bcrypt hash", path_, line_no, l.substr(0, colon))
+                           "htpasswd '{}' line {}: user '{}' has no bcrypt hash", path_, line_no,
+                           l.substr(0, colon))
             .with_hint("create entries with 'htpasswd -B' (bcrypt)");
       users[l.substr(0, colon)] = hash;
     }
@@ -121,7 +127,8 @@ std::string quote_param(std::string_view s) {
 
 }  // namespace
 
-Result<AccessConfig> parse_access_config(std::string_view text, std::string_view source, std::string_view base_dir) {
+Result<AccessConfig> parse_access_config(std::string_view text, std::string_view source,
+                                         std::string_view base_dir) {
   json j = json::parse(text, nullptr, false);
   auto bad = [&](std::string what) {
     return Error::make(ErrorKind::invalid_argument, "registry config '{}': {}", source, what)
@@ -154,13 +161,15 @@ Result<AccessConfig> parse_access_config(std::string_view text, std::string_view
             if (!list) return bad(list.error().message());
             (rk == "users" ? rule.users : rule.actions) = *list;
           } else {
-            return bad(fmt::format("{}: unknown field '{}' (use repository, users, actions)", at, rk));
+            return bad(
+                fmt::format("{}: unknown field '{}' (use repository, users, actions)", at, rk));
           }
         }
         if (rule.repository.empty()) return bad(at + ".repository is missing");
         for (size_t k = 0; k < rule.actions.size(); ++k)
           if (!is_action(rule.actions[k]))
-            return bad(fmt::format("{}.actions[{}]: '{}' is not one of pull, push, delete, *", at, k, rule.actions[k]));
+            return bad(fmt::format("{}.actions[{}]: '{}' is not one of pull, push, delete, *", at,
+                                   k, rule.actions[k]));
         c.rules.push_back(std::move(rule));
       }
     } else if (key == "token") {
@@ -170,25 +179,36 @@ Result<AccessConfig> parse_access_config(std::string_view text, std::string_view
       t.issuer = "berth";
       for (const auto& [tk, tv] : value.items()) {
         if (tk == "ttl") {
-          if (!tv.is_number_integer() || tv.get<int64_t>() <= 0) return bad("token.ttl must be a positive number of seconds");
+          if (!tv.is_number_integer() || tv.get<int64_t>() <= 0)
+            return bad("token.ttl must be a positive number of seconds");
           t.ttl_seconds = tv.get<int64_t>();
           continue;
         }
         if (!tv.is_string()) return bad(fmt::format("token.{} must be a string", tk));
-        if (tk == "realm") t.realm = tv.get<std::string>();
-        else if (tk == "service") t.service = tv.get<std::string>();
-        else if (tk == "issuer") t.issuer = tv.get<std::string>();
-        else if (tk == "key_file") t.key_file = resolve(base_dir, tv.get<std::string>());
-        else return bad(fmt::format("token: unknown field '{}' (use realm, service, issuer, key_file, ttl)", tk));
+        if (tk == "realm")
+          t.realm = tv.get<std::string>();
+        else if (tk == "service")
+          t.service = tv.get<std::string>();
+        else if (tk == "issuer")
+          t.issuer = tv.get<std::string>();
+        else if (tk == "key_file")
+          t.key_file = resolve(base_dir, tv.get<std::string>());
+        else
+          return bad(fmt::format(
+              "token: unknown field '{}' (use realm, service, issuer, key_file, ttl)", tk));
       }
-      if (t.realm.empty()) return bad("token.realm is missing (the token endpoint's URL, e.g. https://host:5000/token)");
+      if (t.realm.empty())
+        return bad(
+            "token.realm is missing (the token endpoint's URL, e.g. https://host:5000/token)");
       if (t.key_file.empty()) return bad("token.key_file is missing");
       c.token = std::move(t);
     } else {
-      return bad(fmt::format("unknown field '{}' (use htpasswd, anonymous_pull, rules, token)", key));
+      return bad(
+          fmt::format("unknown field '{}' (use htpasswd, anonymous_pull, rules, token)", key));
     }
   }
-  if (c.htpasswd.empty() && !c.rules.empty()) return bad("'rules' name users, so 'htpasswd' is needed");
+  if (c.htpasswd.empty() && !c.rules.empty())
+    return bad("'rules' name users, so 'htpasswd' is needed");
   return c;
 }
 
@@ -200,9 +220,11 @@ Result<AccessConfig> load_access_config(const std::string& path) {
   if (config.token) {
     auto key = sys::read_file(config.token->key_file);
     if (!key || key->size() < 32)
-      return Error::make(ErrorKind::invalid_argument, "token key file '{}' is missing or shorter than 32 bytes",
+      return Error::make(ErrorKind::invalid_argument,
+                         "token key file '{}' is missing or shorter than 32 bytes",
                          config.token->key_file)
-          .with_hint(fmt::format("create one: head -c 32 /dev/urandom > {}", config.token->key_file));
+          .with_hint(
+              fmt::format("create one: head -c 32 /dev/urandom > {}", config.token->key_file));
     config.token->key = std::move(*key);
   }
   return config;
@@ -255,15 +277,18 @@ Result<Identity> AccessControl::authenticate(const std::string* authorization) {
   }
   if (scheme == "bearer") {
     const auto& t = token_settings();
-    if (!t) return Error(ErrorKind::unauthenticated, "bearer tokens are not enabled on this registry (no 'token' in its config)");
+    if (!t)
+      return Error(ErrorKind::unauthenticated,
+                   "bearer tokens are not enabled on this registry (no 'token' in its config)");
     BERTH_TRY(auto claims, verify_token(credentials, t->key, t->service, t->issuer, now_seconds()));
     return Identity{claims.subject, std::move(claims.access)};
   }
-  return Error::make(ErrorKind::unauthenticated, "authorization scheme '{}' is not supported (use Basic or Bearer)",
-                     scheme);
+  return Error::make(ErrorKind::unauthenticated,
+                     "authorization scheme '{}' is not supported (use Basic or Bearer)", scheme);
 }
 
-std::vector<std::string> AccessControl::permitted(const std::string& user, const std::string& repository,
+std::vector<std::string> AccessControl::permitted(const std::string& user,
+                                                  const std::string& repository,
                                                   const std::vector<std::string>& wanted) const {
   if (!enabled()) return wanted;
   const AccessConfig& c = *impl_->config;
@@ -287,10 +312,12 @@ std::vector<std::string> AccessControl::permitted(const std::string& user, const
   return out;
 }
 
-Refusal AccessControl::unauthorized(std::string message, std::string_view scope, std::string_view error) const {
+Refusal AccessControl::unauthorized(std::string message, std::string_view scope,
+                                    std::string_view error) const {
   Refusal r{401, "UNAUTHORIZED", std::move(message), ""};
   if (const auto& t = token_settings()) {
-    r.challenge = fmt::format("Bearer realm={},service={}", quote_param(t->realm), quote_param(t->service));
+    r.challenge =
+        fmt::format("Bearer realm={},service={}", quote_param(t->realm), quote_param(t->service));
     if (!scope.empty()) r.challenge += ",scope=" + quote_param(scope);
     if (!error.empty()) r.challenge += ",error=" + quote_param(error);
   } else {
@@ -304,36 +331,52 @@ std::optional<Refusal> AccessControl::check(const Identity& who, const std::stri
   if (!enabled()) return std::nullopt;
   bool catalog = repository.empty();
   std::string scope = catalog ? "registry:catalog:*"
-                              : fmt::format("repository:{}:{}", repository, action == "push" ? "pull,push" : action);
-  std::string what = catalog ? "list the catalog" : fmt::format("{} {} '{}'", action, action == "push" ? "to" : action == "pull" ? "from" : "in", repository);
+                              : fmt::format("repository:{}:{}", repository,
+                                            action == "push" ? "pull,push" : action);
+  std::string what = catalog ? "list the catalog"
+                             : fmt::format("{} {} '{}'", action,
+                                           action == "push"   ? "to"
+                                           : action == "pull" ? "from"
+                                                              : "in",
+                                           repository);
   if (who.token) {
     for (const auto& g : *who.token)
-      if ((catalog ? g.type == "registry" && g.name == "catalog" : g.type == "repository" && g.name == repository) &&
+      if ((catalog ? g.type == "registry" && g.name == "catalog"
+                   : g.type == "repository" && g.name == repository) &&
           g.allows(catalog ? "*" : action))
         return std::nullopt;
     // The token lacks the scope: a signed-in user the rules refuse is told so (403); otherwise
     // the client should fetch a token for this scope (401 with the scope in the challenge).
-    if (!who.user.empty() && !catalog && permitted(who.user, repository, {std::string(action)}).empty())
+    if (!who.user.empty() && !catalog &&
+        permitted(who.user, repository, {std::string(action)}).empty())
       return Refusal{403, "DENIED",
                      fmt::format("user '{}' may not {} (needs {})", who.user, what, action), ""};
-    return unauthorized(fmt::format("the token does not grant '{}': ask the token endpoint for scope '{}'", action, scope),
-                        scope, "insufficient_scope");
+    return unauthorized(
+        fmt::format("the token does not grant '{}': ask the token endpoint for scope '{}'", action,
+                    scope),
+        scope, "insufficient_scope");
   }
   if (catalog) {
     if (!who.user.empty()) return std::nullopt;
     return unauthorized("authentication required to list the catalog", scope);
   }
   if (!permitted(who.user, repository, {std::string(action)}).empty()) return std::nullopt;
-  if (who.user.empty()) return unauthorized(fmt::format("authentication required to {}", what), scope);
-  return Refusal{403, "DENIED", fmt::format("user '{}' may not {} (needs {})", who.user, what, action), ""};
+  if (who.user.empty())
+    return unauthorized(fmt::format("authentication required to {}", what), scope);
+  return Refusal{403, "DENIED",
+                 fmt::format("user '{}' may not {} (needs {})", who.user, what, action), ""};
 }
 
 Result<std::string> AccessControl::issue_token(const std::string& user, const std::string& service,
-                                               const std::vector<std::string>& scopes, int64_t now) const {
+                                               const std::vector<std::string>& scopes,
+                                               int64_t now) const {
   const auto& t = token_settings();
-  if (!t) return Error(ErrorKind::unsupported, "this registry issues no tokens (no 'token' in its config)");
+  if (!t)
+    return Error(ErrorKind::unsupported,
+                 "this registry issues no tokens (no 'token' in its config)");
   if (!service.empty() && service != t->service)
-    return Error::make(ErrorKind::invalid_argument, "service '{}' is not this registry's ('{}')", service, t->service);
+    return Error::make(ErrorKind::invalid_argument, "service '{}' is not this registry's ('{}')",
+                       service, t->service);
   TokenClaims claims;
   claims.issuer = t->issuer;
   claims.subject = user;

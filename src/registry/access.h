@@ -18,7 +18,7 @@
 namespace berth::registry {
 
 struct AccessRule {
-  std::string repository;  // glob: "team/*"
+  std::string repository;            // glob: "team/*"
   std::vector<std::string> users;    // names, or "*" for every signed-in user
   std::vector<std::string> actions;  // "pull", "push", "delete", "*"
 };
@@ -33,7 +33,7 @@ struct TokenSettings {
 };
 
 struct AccessConfig {
-  std::string htpasswd;  // path
+  std::string htpasswd;                     // path
   std::vector<std::string> anonymous_pull;  // globs of repositories anyone may pull
   std::vector<AccessRule> rules;
   std::optional<TokenSettings> token;
@@ -41,7 +41,8 @@ struct AccessConfig {
 
 // Parses the config document; errors name the field ("rules[1].actions[0]: 'write' is not one
 // of pull, push, delete, *"). Relative paths are taken from `base_dir`.
-Result<AccessConfig> parse_access_config(std::string_view json, std::string_view source, std::string_view base_dir);
+Result<AccessConfig> parse_access_config(std::string_view json, std::string_view source,
+                                         std::string_view base_dir);
 // Reads the file, parses it and loads the htpasswd and token key files it names.
 Result<AccessConfig> load_access_config(const std::string& path);
 
@@ -79,9 +80,11 @@ class AccessControl {
   std::vector<std::string> permitted(const std::string& user, const std::string& repository,
                                      const std::vector<std::string>& wanted) const;
   // Decides a request for `action` on `repository` (or type "registry", name "catalog").
-  std::optional<Refusal> check(const Identity& who, const std::string& repository, std::string_view action) const;
+  std::optional<Refusal> check(const Identity& who, const std::string& repository,
+                               std::string_view action) const;
   // The 401 for a request without (valid) credentials; `scope` may be empty (the /v2/ ping).
-  Refusal unauthorized(std::string message, std::string_view scope, std::string_view error = {}) const;
+  Refusal unauthorized(std::string message, std::string_view scope,
+                       std::string_view error = {}) const;
 
   // The token endpoint: a signed token granting what `user` may do of `scopes`, as the JSON body
   // clients expect ({"token", "access_token", "expires_in", "issued_at"}).

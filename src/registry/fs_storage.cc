@@ -31,7 +31,8 @@ bool is_hex(std::string_view s, size_t len) {
 
 Result<void> require_sha256(const image::Digest& d) {
   if (!d.is_sha256())
-    return Error::make(ErrorKind::unsupported, "digest algorithm '{}' is not supported (only sha256)", d.algorithm());
+    return Error::make(ErrorKind::unsupported,
+                       "digest algorithm '{}' is not supported (only sha256)", d.algorithm());
   return {};
 }
 
@@ -88,7 +89,10 @@ class FsStorage;
 class FsUpload final : public Upload {
  public:
   FsUpload(FsStorage& storage, std::string id, std::string repository, UniqueFd fd)
-      : storage_(storage), id_(std::move(id)), repository_(std::move(repository)), fd_(std::move(fd)) {}
+      : storage_(storage),
+        id_(std::move(id)),
+        repository_(std::move(repository)),
+        fd_(std::move(fd)) {}
 
   const std::string& id() const override { return id_; }
   const std::string& repository() const override { return repository_; }
@@ -161,17 +165,24 @@ class FsStorage final : public Storage {
   explicit FsStorage(std::string root) : root_(std::move(root)) {}
 
   Result<void> init() {
-    for (const char* d : {"blobs/sha256", "repositories", "uploads"}) BERTH_TRY_VOID(sys::mkdir_all(path(d)));
+    for (const char* d : {"blobs/sha256", "repositories", "uploads"})
+      BERTH_TRY_VOID(sys::mkdir_all(path(d)));
     return {};
   }
 
   std::string path(std::string_view rel) const { return sys::join_path(root_, rel); }
-  std::string blob_path(const image::Digest& d) const { return fmt::format("{}/blobs/sha256/{}", root_, d.encoded()); }
-  std::string repo_path(const std::string& repo) const { return fmt::format("{}/repositories/{}", root_, repo); }
+  std::string blob_path(const image::Digest& d) const {
+    return fmt::format("{}/blobs/sha256/{}", root_, d.encoded());
+  }
+  std::string repo_path(const std::string& repo) const {
+    return fmt::format("{}/repositories/{}", root_, repo);
+  }
   std::string link_path(const std::string& repo, const image::Digest& d) const {
     return fmt::format("{}/_blobs/{}", repo_path(repo), d.encoded());
   }
-  std::string upload_dir(const std::string& id) const { return fmt::format("{}/uploads/{}", root_, id); }
+  std::string upload_dir(const std::string& id) const {
+    return fmt::format("{}/uploads/{}", root_, id);
+  }
 
   bool repository_exists(const std::string& repository) override {
     std::string r = repo_path(repository);
@@ -188,19 +199,24 @@ class FsStorage final : public Storage {
   Result<uint64_t> stat_blob(const std::string& repository, const image::Digest& digest) override {
     BERTH_TRY_VOID(require_sha256(digest));
     struct stat st;
-    if (::access(link_path(repository, digest).c_str(), F_OK) < 0 || ::stat(blob_path(digest).c_str(), &st) < 0)
-      return Error::make(ErrorKind::not_found, "blob '{}' is not in repository '{}'", digest.str(), repository);
+    if (::access(link_path(repository, digest).c_str(), F_OK) < 0 ||
+        ::stat(blob_path(digest).c_str(), &st) < 0)
+      return Error::make(ErrorKind::not_found, "blob '{}' is not in repository '{}'", digest.str(),
+                         repository);
     return static_cast<uint64_t>(st.st_size);
   }
 
-  Result<BlobReader> open_blob(const std::string& repository, const image::Digest& digest) override {
+  Result<BlobReader> open_blob(const std::string& repository,
+                               const image::Digest& digest) override {
     BERTH_TRY_VOID(require_sha256(digest));
     if (::access(link_path(repository, digest).c_str(), F_OK) < 0)
-      return Error::make(ErrorKind::not_found, "blob '{}' is not in repository '{}'", digest.str(), repository);
+      return Error::make(ErrorKind::not_found, "blob '{}' is not in repository '{}'", digest.str(),
+                         repository);
     int fd = ::open(blob_path(digest).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT)
-        return Error::make(ErrorKind::not_found, "blob '{}' is not in repository '{}'", digest.str(), repository);
+        return Error::make(ErrorKind::not_found, "blob '{}' is not in repository '{}'",
+                           digest.str(), repository);
       return Error::from_errno("open blob '{}'", blob_path(digest));
     }
     BlobReader r{UniqueFd(fd), 0};
@@ -214,7 +230,8 @@ class FsStorage final : public Storage {
     BERTH_TRY_VOID(require_sha256(digest));
     if (::unlink(link_path(repository, digest).c_str()) < 0) {
       if (errno == ENOENT)
-        return Error::make(ErrorKind::not_found, "blob '{}' is not in repository '{}'", digest.str(), repository);
+        return Error::make(ErrorKind::not_found, "blob '{}' is not in repository '{}'",
+                           digest.str(), repository);
       return Error::from_errno("unlink '{}'", link_path(repository, digest));
     }
     return {};
@@ -248,9 +265,11 @@ class FsStorage final : public Storage {
     return std::shared_ptr<Upload>(upload);
   }
 
-  Result<std::shared_ptr<Upload>> open_upload(const std::string& repository, const std::string& id) override {
+  Result<std::shared_ptr<Upload>> open_upload(const std::string& repository,
+                                              const std::string& id) override {
     auto unknown = [&] {
-      return Error::make(ErrorKind::not_found, "upload '{}' is not in progress in repository '{}'", id, repository);
+      return Error::make(ErrorKind::not_found, "upload '{}' is not in progress in repository '{}'",
+                         id, repository);
     };
     if (!is_hex(id, 32)) return unknown();
     std::shared_ptr<FsUpload> upload;
@@ -296,9 +315,11 @@ class FsStorage final : public Storage {
     return sys::remove_all(upload_dir(upload.id()));
   }
 
-  Result<ManifestRecord> get_manifest(const std::string& repository, const std::string& reference) override {
+  Result<ManifestRecord> get_manifest(const std::string& repository,
+                                      const std::string& reference) override {
     auto unknown = [&] {
-      return Error::make(ErrorKind::not_found, "manifest '{}' is not in repository '{}'", reference, repository);
+      return Error::make(ErrorKind::not_found, "manifest '{}' is not in repository '{}'", reference,
+                         repository);
     };
     std::string rp = repo_path(repository) + "/_manifests";
     std::string digest_text = reference;
@@ -316,21 +337,25 @@ class FsStorage final : public Storage {
   }
 
   Result<void> put_manifest(const std::string& repository, const ManifestRecord& manifest,
-                            const std::optional<std::string>& tag, const std::optional<image::Digest>& subject,
+                            const std::optional<std::string>& tag,
+                            const std::optional<image::Digest>& subject,
                             const Referrer& as_referrer) override {
     BERTH_TRY_VOID(require_sha256(manifest.digest));
     std::string rp = repo_path(repository) + "/_manifests";
     BERTH_TRY_VOID(sys::mkdir_all(rp + "/revisions"));
     BERTH_TRY_VOID(sys::mkdir_all(rp + "/tags"));
-    if (!sys::exists(blob_path(manifest.digest))) BERTH_TRY_VOID(write_durably(blob_path(manifest.digest), manifest.content));
-    BERTH_TRY_VOID(write_durably(fmt::format("{}/revisions/{}", rp, manifest.digest.encoded()), manifest.media_type));
+    if (!sys::exists(blob_path(manifest.digest)))
+      BERTH_TRY_VOID(write_durably(blob_path(manifest.digest), manifest.content));
+    BERTH_TRY_VOID(write_durably(fmt::format("{}/revisions/{}", rp, manifest.digest.encoded()),
+                                 manifest.media_type));
     if (subject && subject->is_sha256()) {
       std::string dir = fmt::format("{}/_referrers/{}", repo_path(repository), subject->encoded());
       BERTH_TRY_VOID(sys::mkdir_all(dir));
-      nlohmann::json d = {{"mediaType", as_referrer.media_type},
-                          {"digest", as_referrer.digest.str()},
-                          {"size", as_referrer.size},
-                          {"annotations", nlohmann::json::parse(as_referrer.annotations_json, nullptr, false)}};
+      nlohmann::json d = {
+          {"mediaType", as_referrer.media_type},
+          {"digest", as_referrer.digest.str()},
+          {"size", as_referrer.size},
+          {"annotations", nlohmann::json::parse(as_referrer.annotations_json, nullptr, false)}};
       if (!as_referrer.artifact_type.empty()) d["artifactType"] = as_referrer.artifact_type;
       if (d["annotations"].is_discarded() || d["annotations"].empty()) d.erase("annotations");
       BERTH_TRY_VOID(write_durably(fmt::format("{}/{}", dir, manifest.digest.encoded()), d.dump()));
@@ -339,14 +364,17 @@ class FsStorage final : public Storage {
     return fsync_dir(rp + "/revisions");
   }
 
-  Result<void> delete_manifest(const std::string& repository, const image::Digest& digest) override {
+  Result<void> delete_manifest(const std::string& repository,
+                               const image::Digest& digest) override {
     BERTH_TRY_VOID(require_sha256(digest));
     std::string rp = repo_path(repository) + "/_manifests";
     std::string revision = fmt::format("{}/revisions/{}", rp, digest.encoded());
     if (!sys::exists(revision))
-      return Error::make(ErrorKind::not_found, "manifest '{}' is not in repository '{}'", digest.str(), repository);
+      return Error::make(ErrorKind::not_found, "manifest '{}' is not in repository '{}'",
+                         digest.str(), repository);
     for (const auto& tag : sys::list_dir(rp + "/tags"))
-      if (auto d = sys::read_file(rp + "/tags/" + tag); d && *d == digest.str()) ::unlink((rp + "/tags/" + tag).c_str());
+      if (auto d = sys::read_file(rp + "/tags/" + tag); d && *d == digest.str())
+        ::unlink((rp + "/tags/" + tag).c_str());
     std::string refs = repo_path(repository) + "/_referrers";
     for (const auto& subject : sys::list_dir(refs)) {
       std::string entry = fmt::format("{}/{}/{}", refs, subject, digest.encoded());
@@ -361,7 +389,8 @@ class FsStorage final : public Storage {
     std::string p = repo_path(repository) + "/_manifests/tags/" + tag;
     if (::unlink(p.c_str()) < 0) {
       if (errno == ENOENT)
-        return Error::make(ErrorKind::not_found, "tag '{}' is not in repository '{}'", tag, repository);
+        return Error::make(ErrorKind::not_found, "tag '{}' is not in repository '{}'", tag,
+                           repository);
       return Error::from_errno("unlink '{}'", p);
     }
     return {};
@@ -384,7 +413,8 @@ class FsStorage final : public Storage {
     return out;
   }
 
-  Result<std::vector<Referrer>> referrers(const std::string& repository, const image::Digest& subject) override {
+  Result<std::vector<Referrer>> referrers(const std::string& repository,
+                                          const image::Digest& subject) override {
     std::vector<Referrer> out;
     if (!subject.is_sha256()) return out;
     std::string dir = fmt::format("{}/_referrers/{}", repo_path(repository), subject.encoded());
@@ -422,14 +452,16 @@ class FsStorage final : public Storage {
     for (const auto& name : sys::list_dir(dir)) {
       struct stat st;
       if (!is_hex(name, 64) || ::stat((dir + "/" + name).c_str(), &st) < 0) continue;
-      out.push_back({*image::Digest::parse("sha256:" + name), static_cast<uint64_t>(st.st_size), mtime_ns(st)});
+      out.push_back({*image::Digest::parse("sha256:" + name), static_cast<uint64_t>(st.st_size),
+                     mtime_ns(st)});
     }
     return out;
   }
 
   Result<void> remove_blob(const image::Digest& digest) override {
     BERTH_TRY_VOID(require_sha256(digest));
-    if (::unlink(blob_path(digest).c_str()) < 0 && errno != ENOENT) return Error::from_errno("unlink '{}'", blob_path(digest));
+    if (::unlink(blob_path(digest).c_str()) < 0 && errno != ENOENT)
+      return Error::from_errno("unlink '{}'", blob_path(digest));
     return {};
   }
 
@@ -437,7 +469,9 @@ class FsStorage final : public Storage {
     size_t n = 0;
     std::string dir = repo_path(repository) + "/_blobs";
     for (const auto& hex : sys::list_dir(dir))
-      if (is_hex(hex, 64) && !sys::exists(path("blobs/sha256/" + hex)) && ::unlink((dir + "/" + hex).c_str()) == 0) ++n;
+      if (is_hex(hex, 64) && !sys::exists(path("blobs/sha256/" + hex)) &&
+          ::unlink((dir + "/" + hex).c_str()) == 0)
+        ++n;
     return n;
   }
 
@@ -454,7 +488,8 @@ class FsStorage final : public Storage {
   }
 
  private:
-  void walk_repositories(const std::string& dir, const std::string& prefix, std::vector<std::string>& out) {
+  void walk_repositories(const std::string& dir, const std::string& prefix,
+                         std::vector<std::string>& out) {
     for (const auto& name : sys::list_dir(dir)) {
       if (name.starts_with("_")) continue;
       std::string child = dir + "/" + name;
@@ -474,8 +509,8 @@ Result<void> FsUpload::commit(const image::Digest& expected) {
   image::Digest actual = hasher_.finish();
   hash_valid_ = false;  // finish() reset the hasher: the next use re-reads the file
   if (actual != expected)
-    return Error::make(ErrorKind::invalid_argument, "upload '{}' has digest {} ({} bytes), not {}", id_, actual.str(),
-                       size_, expected.str());
+    return Error::make(ErrorKind::invalid_argument, "upload '{}' has digest {} ({} bytes), not {}",
+                       id_, actual.str(), size_, expected.str());
   return storage_.finish_upload(*this, fd_.get(), actual);
 }
 

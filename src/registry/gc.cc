@@ -19,14 +19,15 @@ Result<GcReport> collect_garbage(Storage& storage, const GcOptions& options, int
       live.insert(digest);
       auto m = storage.get_manifest(repo, digest.str());
       if (!m) {
-        log::warn(fmt::format("gc: read manifest {} of '{}': {}", digest.str(), repo, m.error().message()));
+        log::warn(fmt::format("gc: read manifest {} of '{}': {}", digest.str(), repo,
+                              m.error().message()));
         continue;
       }
       auto facts = inspect_manifest(m->content, m->media_type);
       if (!facts) {
         // Accepted once, so unreadable now means damage: keep everything rather than guess.
-        return Error::make(ErrorKind::corrupt, "gc: manifest {} of '{}' cannot be read: {}", digest.str(), repo,
-                           facts.error().message())
+        return Error::make(ErrorKind::corrupt, "gc: manifest {} of '{}' cannot be read: {}",
+                           digest.str(), repo, facts.error().message())
             .with_hint("nothing was removed; delete that manifest (or repair it) and run gc again");
       }
       live.insert(facts->blobs.begin(), facts->blobs.end());

@@ -12,19 +12,24 @@ using nlohmann::json;
 bool known_manifest_type(std::string_view t) {
   return t == oci::media_type::kImageManifest || t == oci::media_type::kDockerManifest;
 }
-bool known_index_type(std::string_view t) { return t == oci::media_type::kImageIndex || t == oci::media_type::kDockerManifestList; }
+bool known_index_type(std::string_view t) {
+  return t == oci::media_type::kImageIndex || t == oci::media_type::kDockerManifestList;
+}
 
 Result<image::Digest> descriptor_digest(const json& d, const std::string& where) {
   if (!d.is_object())
-    return Error::make(ErrorKind::invalid_argument, "manifest field '{}' must be a descriptor object", where);
+    return Error::make(ErrorKind::invalid_argument,
+                       "manifest field '{}' must be a descriptor object", where);
   auto it = d.find("digest");
   if (it == d.end() || !it->is_string())
     return Error::make(ErrorKind::invalid_argument, "manifest field '{}.digest' is missing", where);
   auto digest = image::Digest::parse(it->get<std::string>());
-  if (!digest) return std::move(digest).error().context(fmt::format("manifest field '{}.digest'", where));
+  if (!digest)
+    return std::move(digest).error().context(fmt::format("manifest field '{}.digest'", where));
   auto size = d.find("size");
   if (size == d.end() || !size->is_number_integer() || size->get<int64_t>() < 0)
-    return Error::make(ErrorKind::invalid_argument, "manifest field '{}.size' must be a non-negative integer", where);
+    return Error::make(ErrorKind::invalid_argument,
+                       "manifest field '{}.size' must be a non-negative integer", where);
   return *digest;
 }
 
@@ -35,21 +40,25 @@ Result<ManifestFacts> inspect_manifest(std::string_view body, std::string_view c
   if (j.is_discarded()) return Error(ErrorKind::invalid_argument, "manifest is not valid JSON");
   if (!j.is_object()) return Error(ErrorKind::invalid_argument, "manifest is not a JSON object");
   ManifestFacts f;
-  std::string declared = j.contains("mediaType") && j["mediaType"].is_string() ? j["mediaType"].get<std::string>() : "";
+  std::string declared = j.contains("mediaType") && j["mediaType"].is_string()
+                             ? j["mediaType"].get<std::string>()
+                             : "";
   // Content-Type may carry parameters ("; charset=utf-8").
   std::string given(content_type.substr(0, content_type.find(';')));
   while (!given.empty() && given.back() == ' ') given.pop_back();
   if (!declared.empty() && !given.empty() && declared != given)
-    return Error::make(ErrorKind::invalid_argument, "manifest mediaType '{}' differs from Content-Type '{}'", declared,
-                       given);
+    return Error::make(ErrorKind::invalid_argument,
+                       "manifest mediaType '{}' differs from Content-Type '{}'", declared, given);
   f.media_type = !declared.empty() ? declared : given;
   if (f.media_type.empty()) {
     // An OCI manifest may omit mediaType; tell manifests and indexes apart by their fields.
-    f.media_type = j.contains("manifests") ? std::string(oci::media_type::kImageIndex) : std::string(oci::media_type::kImageManifest);
+    f.media_type = j.contains("manifests") ? std::string(oci::media_type::kImageIndex)
+                                           : std::string(oci::media_type::kImageManifest);
   }
   if (j.value("schemaVersion", 0) != 2) {
     if (j.value("schemaVersion", 0) == 1)
-      return Error(ErrorKind::invalid_argument, "Docker schema 1 manifests are not supported: push schema 2 or OCI");
+      return Error(ErrorKind::invalid_argument,
+                   "Docker schema 1 manifests are not supported: push schema 2 or OCI");
     return Error(ErrorKind::invalid_argument, "manifest field 'schemaVersion' must be 2");
   }
   if (known_index_type(f.media_type)) {
@@ -75,15 +84,18 @@ Result<ManifestFacts> inspect_manifest(std::string_view body, std::string_view c
       f.artifact_type = j["config"]["mediaType"].get<std::string>();
   } else {
     return Error::make(ErrorKind::invalid_argument,
-                       "manifest media type '{}' is not supported: use {}, {}, {} or {}", f.media_type,
-                       oci::media_type::kImageManifest, oci::media_type::kImageIndex, oci::media_type::kDockerManifest, oci::media_type::kDockerManifestList);
+                       "manifest media type '{}' is not supported: use {}, {}, {} or {}",
+                       f.media_type, oci::media_type::kImageManifest, oci::media_type::kImageIndex,
+                       oci::media_type::kDockerManifest, oci::media_type::kDockerManifestList);
   }
   if (j.contains("subject")) {
     BERTH_TRY(auto s, descriptor_digest(j["subject"], "subject"));
     f.subject = std::move(s);
   }
-  if (j.contains("artifactType") && j["artifactType"].is_string()) f.artifact_type = j["artifactType"].get<std::string>();
-  f.annotations_json = j.contains("annotations") && j["annotations"].is_object() ? j["annotations"].dump() : "{}";
+  if (j.contains("artifactType") && j["artifactType"].is_string())
+    f.artifact_type = j["artifactType"].get<std::string>();
+  f.annotations_json =
+      j.contains("annotations") && j["annotations"].is_object() ? j["annotations"].dump() : "{}";
   return f;
 }
 

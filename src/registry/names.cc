@@ -15,7 +15,8 @@ std::string component_problem(std::string_view c) {
   if (c == "." || c == "..") return fmt::format("the path component '{}'", c);
   for (size_t i = 0; i < c.size(); ++i) {
     char ch = c[i];
-    if (ch >= 'A' && ch <= 'Z') return fmt::format("an upper-case letter '{}' (names are lower case)", ch);
+    if (ch >= 'A' && ch <= 'Z')
+      return fmt::format("an upper-case letter '{}' (names are lower case)", ch);
     if (alnum(ch)) continue;
     if (ch != '.' && ch != '_' && ch != '-') return fmt::format("the character '{}'", ch);
     if (i == 0 || i + 1 == c.size()) return fmt::format("'{}' at the start or end of '{}'", ch, c);
@@ -23,7 +24,8 @@ std::string component_problem(std::string_view c) {
     size_t j = i;
     while (j < c.size() && !alnum(c[j])) ++j;
     std::string_view run = c.substr(i, j - i);
-    bool ok = run == "." || run == "_" || run == "__" || run.find_first_not_of('-') == std::string_view::npos;
+    bool ok = run == "." || run == "_" || run == "__" ||
+              run.find_first_not_of('-') == std::string_view::npos;
     if (!ok) return fmt::format("the separator '{}' in '{}'", run, c);
     i = j - 1;
   }
@@ -43,12 +45,13 @@ Result<uint64_t> to_u64(std::string_view s) {
 Result<void> validate_repository(std::string_view name) {
   if (name.empty()) return Error(ErrorKind::invalid_argument, "repository name is empty");
   if (name.size() > 255)
-    return Error::make(ErrorKind::invalid_argument, "repository name '{}…' is longer than 255 characters",
-                       name.substr(0, 32));
+    return Error::make(ErrorKind::invalid_argument,
+                       "repository name '{}…' is longer than 255 characters", name.substr(0, 32));
   size_t start = 0;
   for (;;) {
     auto slash = name.find('/', start);
-    std::string_view c = name.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view c = name.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (auto problem = component_problem(c); !problem.empty())
       return Error::make(ErrorKind::invalid_argument, "repository name '{}' has {}", name, problem);
     if (slash == std::string_view::npos) break;
@@ -67,7 +70,8 @@ Result<void> validate_tag(std::string_view tag) {
   for (size_t i = 0; i < tag.size(); ++i)
     if (!ok_char(tag[i], i == 0))
       return Error::make(ErrorKind::invalid_argument,
-                         "tag '{}' has '{}' at {}: tags are [A-Za-z0-9_][A-Za-z0-9._-]*", tag, tag[i], i);
+                         "tag '{}' has '{}' at {}: tags are [A-Za-z0-9_][A-Za-z0-9._-]*", tag,
+                         tag[i], i);
   return {};
 }
 
@@ -78,7 +82,8 @@ Result<ByteRange> parse_content_range(std::string_view value) {
   if (auto slash = v.find('/'); slash != std::string_view::npos) v = v.substr(0, slash);
   auto dash = v.find('-');
   auto bad = [&] {
-    return Error::make(ErrorKind::invalid_argument, "Content-Range '{}': use <first>-<last>, e.g. 0-1023", value);
+    return Error::make(ErrorKind::invalid_argument,
+                       "Content-Range '{}': use <first>-<last>, e.g. 0-1023", value);
   };
   if (dash == std::string_view::npos) return bad();
   auto first = to_u64(v.substr(0, dash));
@@ -93,7 +98,8 @@ Result<std::optional<ByteRange>> parse_range(std::string_view value, uint64_t si
   if (v.find(',') != std::string_view::npos) return std::optional<ByteRange>();
   auto dash = v.find('-');
   auto unsatisfiable = [&] {
-    return Error::make(ErrorKind::failed_precondition, "range '{}' is outside the blob's {} bytes", value, size);
+    return Error::make(ErrorKind::failed_precondition, "range '{}' is outside the blob's {} bytes",
+                       value, size);
   };
   if (dash == std::string_view::npos) return std::optional<ByteRange>();
   std::string_view a = v.substr(0, dash), b = v.substr(dash + 1);

@@ -17,12 +17,13 @@
 namespace berth::registry {
 namespace {
 
-using nlohmann::json;
 using http::Dispatch;
 using http::ServerRequest;
 using http::ServerResponse;
+using nlohmann::json;
 
-ServerResponse error_response(int status, std::string_view code, std::string message, json detail = nullptr) {
+ServerResponse error_response(int status, std::string_view code, std::string message,
+                              json detail = nullptr) {
   ServerResponse r;
   r.status = status;
   json e = {{"code", code}, {"message", std::move(message)}};
@@ -40,7 +41,8 @@ ServerResponse storage_failure(const Error& e) {
   return error_response(500, "UNKNOWN", e.message());
 }
 
-ServerResponse json_response(int status, const json& body, std::string_view content_type = "application/json") {
+ServerResponse json_response(int status, const json& body,
+                             std::string_view content_type = "application/json") {
   ServerResponse r;
   r.status = status;
   r.body = body.dump();
@@ -56,7 +58,17 @@ std::string range_header(uint64_t size) { return fmt::format("0-{}", size ? size
 
 // The endpoint a /v2/ path names.
 struct Route {
-  enum Kind { ping, catalog, manifest, blob, upload_start, upload, tags, referrers, unknown } kind = unknown;
+  enum Kind {
+    ping,
+    catalog,
+    manifest,
+    blob,
+    upload_start,
+    upload,
+    tags,
+    referrers,
+    unknown
+  } kind = unknown;
   std::string repository;
   std::string reference;  // tag/digest, upload id
 };
@@ -134,7 +146,8 @@ std::vector<std::string> paginate(const std::vector<std::string>& all, const Ser
 class Busy {
  public:
   Busy() = default;
-  Busy(std::mutex* m, std::set<std::string>* set, std::string id) : m_(m), set_(set), id_(std::move(id)) {}
+  Busy(std::mutex* m, std::set<std::string>* set, std::string id)
+      : m_(m), set_(set), id_(std::move(id)) {}
   Busy(Busy&& o) noexcept : m_(o.m_), set_(o.set_), id_(std::move(o.id_)) { o.set_ = nullptr; }
   Busy& operator=(Busy&&) = delete;
   ~Busy() {
@@ -154,27 +167,31 @@ class UploadSink final : public http::BodySink {
  public:
   UploadSink(std::shared_ptr<Upload> upload, Busy busy, std::optional<uint64_t> expected,
              std::function<ServerResponse(Upload&)> done)
-      : upload_(std::move(upload)), busy_(std::move(busy)), expected_(expected), done_(std::move(done)) {}
+      : upload_(std::move(upload)),
+        busy_(std::move(busy)),
+        expected_(expected),
+        done_(std::move(done)) {}
 
   Result<void> write(const char* data, size_t size) override {
     if (expected_ && received_ + size > *expected_)
-      return Error::make(ErrorKind::invalid_argument, "the chunk is longer than its Content-Range says ({} bytes)",
-                         *expected_);
+      return Error::make(ErrorKind::invalid_argument,
+                         "the chunk is longer than its Content-Range says ({} bytes)", *expected_);
     received_ += size;
     return upload_->append(data, size);
   }
 
   ServerResponse finish(Result<void> outcome) override {
     if (!outcome) {
-      if (outcome.error().kind() == ErrorKind::unavailable) return {};  // peer gone: bytes kept, resumable
+      if (outcome.error().kind() == ErrorKind::unavailable)
+        return {};  // peer gone: bytes kept, resumable
       if (outcome.error().kind() == ErrorKind::invalid_argument)
         return with_state(error_response(416, "BLOB_UPLOAD_INVALID", outcome.error().message()));
       return storage_failure(outcome.error());
     }
     if (expected_ && received_ != *expected_)
-      return with_state(error_response(400, "SIZE_INVALID",
-                                       fmt::format("the chunk has {} bytes, its Content-Range says {}", received_,
-                                                   *expected_)));
+      return with_state(error_response(
+          400, "SIZE_INVALID",
+          fmt::format("the chunk has {} bytes, its Content-Range says {}", received_, *expected_)));
     return done_(*upload_);
   }
 
@@ -210,7 +227,8 @@ class RegistryHandler final : public http::Handler {
   Dispatch handle(const ServerRequest& req) override {
     Dispatch d = dispatch(req);
     d.response.set("Docker-Distribution-API-Version", "registry/2.0");
-    if (log::debug_enabled()) log::debug(fmt::format("{} {} → {}", req.method, req.target, d.sink ? 0 : d.response.status));
+    if (log::debug_enabled())
+      log::debug(fmt::format("{} {} → {}", req.method, req.target, d.sink ? 0 : d.response.status));
     return d;
   }
 
@@ -218,10 +236,12 @@ class RegistryHandler final : public http::Handler {
   Dispatch dispatch(const ServerRequest& req) {
     if (!token_path_.empty() && req.path == token_path_) return reply(token(req));
     Route r = route(req.path);
-    if (r.kind == Route::unknown) return reply(error_response(404, "UNSUPPORTED", fmt::format("no endpoint '{}'", req.path)));
+    if (r.kind == Route::unknown)
+      return reply(error_response(404, "UNSUPPORTED", fmt::format("no endpoint '{}'", req.path)));
     if (r.kind != Route::ping && r.kind != Route::catalog) {
       if (auto v = validate_repository(r.repository); !v)
-        return reply(error_response(400, "NAME_INVALID", v.error().message(), json{{"name", r.repository}}));
+        return reply(
+            error_response(400, "NAME_INVALID", v.error().message(), json{{"name", r.repository}}));
     }
     auto who = access_.authenticate(req.header("Authorization"));
     if (!who) {
@@ -235,11 +255,13 @@ class RegistryHandler final : public http::Handler {
     }
     std::string_view action = action_for(r, req.method);
     if (action.empty())
-      return reply(error_response(405, "UNSUPPORTED", fmt::format("{} is not supported on '{}'", req.method, req.path)));
+      return reply(error_response(
+          405, "UNSUPPORTED", fmt::format("{} is not supported on '{}'", req.method, req.path)));
     if (auto refusal = access_.check(*who, r.kind == Route::catalog ? "" : r.repository, action))
       return reply(refuse(*refusal));
     switch (r.kind) {
-      case Route::catalog: return reply(catalog(req, *who));
+      case Route::catalog:
+        return reply(catalog(req, *who));
       case Route::manifest:
         if (req.method == "PUT") return put_manifest(req, r);
         if (req.method == "DELETE") return reply(delete_manifest(r));
@@ -247,14 +269,18 @@ class RegistryHandler final : public http::Handler {
       case Route::blob:
         if (req.method == "DELETE") return reply(delete_blob(r));
         return reply(get_blob(req, r));
-      case Route::upload_start: return start_upload(req, r, *who);
+      case Route::upload_start:
+        return start_upload(req, r, *who);
       case Route::upload:
         if (req.method == "GET") return reply(upload_status(r));
         if (req.method == "DELETE") return reply(cancel_upload(r));
         return write_upload(req, r);
-      case Route::tags: return reply(tags(req, r));
-      case Route::referrers: return reply(referrers(req, r));
-      default: return reply(error_response(404, "UNSUPPORTED", "no such endpoint"));
+      case Route::tags:
+        return reply(tags(req, r));
+      case Route::referrers:
+        return reply(referrers(req, r));
+      default:
+        return reply(error_response(404, "UNSUPPORTED", "no such endpoint"));
     }
   }
 
@@ -263,16 +289,21 @@ class RegistryHandler final : public http::Handler {
     switch (r.kind) {
       case Route::catalog:
       case Route::tags:
-      case Route::referrers: return read ? "pull" : "";
+      case Route::referrers:
+        return read ? "pull" : "";
       case Route::manifest:
       case Route::blob:
         if (read) return "pull";
         if (method == "DELETE") return "delete";
         return r.kind == Route::manifest && method == "PUT" ? "push" : "";
-      case Route::upload_start: return method == "POST" ? "push" : "";
+      case Route::upload_start:
+        return method == "POST" ? "push" : "";
       case Route::upload:
-        return method == "GET" || method == "PATCH" || method == "PUT" || method == "DELETE" ? "push" : "";
-      default: return "";
+        return method == "GET" || method == "PATCH" || method == "PUT" || method == "DELETE"
+                   ? "push"
+                   : "";
+      default:
+        return "";
     }
   }
 
@@ -284,10 +315,12 @@ class RegistryHandler final : public http::Handler {
 
   // ---- token endpoint --------------------------------------------------------------------
   ServerResponse token(const ServerRequest& req) {
-    if (req.method != "GET") return error_response(405, "UNSUPPORTED", "the token endpoint answers GET");
+    if (req.method != "GET")
+      return error_response(405, "UNSUPPORTED", "the token endpoint answers GET");
     std::string user;
     if (const auto* auth = req.header("Authorization")) {
-      if (!std::string_view(*auth).substr(0, 6).starts_with("Basic") && !std::string_view(*auth).starts_with("basic")) {
+      if (!std::string_view(*auth).substr(0, 6).starts_with("Basic") &&
+          !std::string_view(*auth).starts_with("basic")) {
         return token_refusal("the token endpoint takes Basic credentials or none");
       }
       auto who = access_.authenticate(auth);
@@ -297,7 +330,8 @@ class RegistryHandler final : public http::Handler {
     std::vector<std::string> scopes;
     for (const auto& [k, v] : req.query)
       if (k == "scope") scopes.push_back(v);
-    auto body = access_.issue_token(user, req.query_value("service").value_or(""), scopes, clock::now_ns() / 1'000'000'000);
+    auto body = access_.issue_token(user, req.query_value("service").value_or(""), scopes,
+                                    clock::now_ns() / 1'000'000'000);
     if (!body) return error_response(400, "UNSUPPORTED", body.error().message());
     ServerResponse r;
     r.body = std::move(*body);
@@ -318,7 +352,8 @@ class RegistryHandler final : public http::Handler {
     if (!all) return storage_failure(all.error());
     std::vector<std::string> visible;
     for (auto& repo : *all)
-      if (!access_.check(who, repo, "pull") || (who.token && !access_.permitted(who.user, repo, {"pull"}).empty()))
+      if (!access_.check(who, repo, "pull") ||
+          (who.token && !access_.permitted(who.user, repo, {"pull"}).empty()))
         visible.push_back(std::move(repo));
     ServerResponse r;
     auto page = paginate(visible, req, "/v2/_catalog", r);
@@ -331,11 +366,13 @@ class RegistryHandler final : public http::Handler {
     auto all = storage_.list_tags(route.repository);
     if (!all) {
       if (all.error().kind() == ErrorKind::not_found)
-        return error_response(404, "NAME_UNKNOWN", all.error().message(), json{{"name", route.repository}});
+        return error_response(404, "NAME_UNKNOWN", all.error().message(),
+                              json{{"name", route.repository}});
       return storage_failure(all.error());
     }
     if (req.query_value("n") && !parse_count(req.query_value("n")))
-      return error_response(400, "UNSUPPORTED", fmt::format("n '{}' is not a count", *req.query_value("n")));
+      return error_response(400, "UNSUPPORTED",
+                            fmt::format("n '{}' is not a count", *req.query_value("n")));
     ServerResponse r;
     auto page = paginate(*all, req, fmt::format("/v2/{}/tags/list", route.repository), r);
     ServerResponse out = json_response(200, json{{"name", route.repository}, {"tags", page}});
@@ -345,7 +382,9 @@ class RegistryHandler final : public http::Handler {
 
   ServerResponse referrers(const ServerRequest& req, const Route& route) {
     auto digest = image::Digest::parse(route.reference);
-    if (!digest) return error_response(400, "DIGEST_INVALID", digest.error().message(), json{{"digest", route.reference}});
+    if (!digest)
+      return error_response(400, "DIGEST_INVALID", digest.error().message(),
+                            json{{"digest", route.reference}});
     auto list = storage_.referrers(route.repository, *digest);
     if (!list) return storage_failure(list.error());
     auto filter = req.query_value("artifactType");
@@ -358,7 +397,10 @@ class RegistryHandler final : public http::Handler {
       if (ann.is_object() && !ann.empty()) d["annotations"] = ann;
       manifests.push_back(std::move(d));
     }
-    ServerResponse r = json_response(200, json{{"schemaVersion", 2}, {"mediaType", std::string(oci::media_type::kImageIndex)}, {"manifests", manifests}},
+    ServerResponse r = json_response(200,
+                                     json{{"schemaVersion", 2},
+                                          {"mediaType", std::string(oci::media_type::kImageIndex)},
+                                          {"manifests", manifests}},
                                      oci::media_type::kImageIndex);
     if (filter) r.set("OCI-Filters-Applied", "artifactType");
     return r;
@@ -368,12 +410,16 @@ class RegistryHandler final : public http::Handler {
   std::optional<ServerResponse> bad_reference(const std::string& reference) {
     if (reference.find(':') != std::string::npos) {
       auto d = image::Digest::parse(reference);
-      if (!d) return error_response(400, "DIGEST_INVALID", d.error().message(), json{{"digest", reference}});
+      if (!d)
+        return error_response(400, "DIGEST_INVALID", d.error().message(),
+                              json{{"digest", reference}});
       if (!d->is_sha256())
-        return error_response(400, "DIGEST_INVALID", fmt::format("digest '{}': only sha256 is supported", reference));
+        return error_response(400, "DIGEST_INVALID",
+                              fmt::format("digest '{}': only sha256 is supported", reference));
       return std::nullopt;
     }
-    if (auto t = validate_tag(reference); !t) return error_response(400, "MANIFEST_INVALID", t.error().message(), json{{"tag", reference}});
+    if (auto t = validate_tag(reference); !t)
+      return error_response(400, "MANIFEST_INVALID", t.error().message(), json{{"tag", reference}});
     return std::nullopt;
   }
 
@@ -383,9 +429,11 @@ class RegistryHandler final : public http::Handler {
     if (!m) {
       if (m.error().kind() != ErrorKind::not_found) return storage_failure(m.error());
       if (!storage_.repository_exists(route.repository))
-        return error_response(404, "NAME_UNKNOWN", fmt::format("repository '{}' does not exist", route.repository),
+        return error_response(404, "NAME_UNKNOWN",
+                              fmt::format("repository '{}' does not exist", route.repository),
                               json{{"name", route.repository}});
-      return error_response(404, "MANIFEST_UNKNOWN", m.error().message(), json{{"reference", route.reference}});
+      return error_response(404, "MANIFEST_UNKNOWN", m.error().message(),
+                            json{{"reference", route.reference}});
     }
     ServerResponse r;
     r.body = std::move(m->content);
@@ -398,28 +446,33 @@ class RegistryHandler final : public http::Handler {
   Dispatch put_manifest(const ServerRequest& req, const Route& route) {
     if (auto bad = bad_reference(route.reference)) return reply(std::move(*bad));
     auto too_large = [] {
-      return error_response(413, "SIZE_INVALID", fmt::format("manifests are limited to {} bytes", kMaxManifestSize));
+      return error_response(413, "SIZE_INVALID",
+                            fmt::format("manifests are limited to {} bytes", kMaxManifestSize));
     };
     if (req.content_length && *req.content_length > kMaxManifestSize) return reply(too_large());
     std::string content_type = req.header("Content-Type") ? *req.header("Content-Type") : "";
     Dispatch d;
     d.sink = http::collect_body(
         kMaxManifestSize,
-        [this, route, content_type](std::string body) { return store_manifest(route, content_type, std::move(body)); },
+        [this, route, content_type](std::string body) {
+          return store_manifest(route, content_type, std::move(body));
+        },
         too_large);
     return d;
   }
 
-  ServerResponse store_manifest(const Route& route, const std::string& content_type, std::string body) {
+  ServerResponse store_manifest(const Route& route, const std::string& content_type,
+                                std::string body) {
     auto facts = inspect_manifest(body, content_type);
     if (!facts) return error_response(400, "MANIFEST_INVALID", facts.error().message());
     image::Digest digest = image::sha256_of(body);
     std::optional<std::string> tag;
     if (route.reference.find(':') != std::string::npos) {
       if (route.reference != digest.str())
-        return error_response(400, "DIGEST_INVALID",
-                              fmt::format("the manifest's digest is {}, not {}", digest.str(), route.reference),
-                              json{{"digest", route.reference}});
+        return error_response(
+            400, "DIGEST_INVALID",
+            fmt::format("the manifest's digest is {}, not {}", digest.str(), route.reference),
+            json{{"digest", route.reference}});
     } else {
       tag = route.reference;
     }
@@ -429,21 +482,26 @@ class RegistryHandler final : public http::Handler {
     for (const auto& blob : facts->blobs) {
       if (auto s = storage_.stat_blob(route.repository, blob); !s) {
         if (s.error().kind() == ErrorKind::unsupported)
-          return error_response(400, "DIGEST_INVALID", s.error().message(), json{{"digest", blob.str()}});
+          return error_response(400, "DIGEST_INVALID", s.error().message(),
+                                json{{"digest", blob.str()}});
         return error_response(400, "MANIFEST_BLOB_UNKNOWN",
-                              fmt::format("blob {} is not in repository '{}': push it first", blob.str(), route.repository),
+                              fmt::format("blob {} is not in repository '{}': push it first",
+                                          blob.str(), route.repository),
                               json{{"digest", blob.str()}});
       }
     }
     for (const auto& child : facts->manifests) {
       if (auto m = storage_.get_manifest(route.repository, child.str()); !m)
         return error_response(400, "MANIFEST_BLOB_UNKNOWN",
-                              fmt::format("manifest {} is not in repository '{}': push it first", child.str(), route.repository),
+                              fmt::format("manifest {} is not in repository '{}': push it first",
+                                          child.str(), route.repository),
                               json{{"digest", child.str()}});
     }
-    Referrer self{digest, facts->media_type, body.size(), facts->artifact_type, facts->annotations_json};
+    Referrer self{digest, facts->media_type, body.size(), facts->artifact_type,
+                  facts->annotations_json};
     ManifestRecord record{digest, facts->media_type, std::move(body)};
-    if (auto w = storage_.put_manifest(route.repository, record, tag, facts->subject, self); !w) return storage_failure(w.error());
+    if (auto w = storage_.put_manifest(route.repository, record, tag, facts->subject, self); !w)
+      return storage_failure(w.error());
     ServerResponse r;
     r.status = 201;
     r.set("Location", fmt::format("/v2/{}/manifests/{}", route.repository, digest.str()));
@@ -454,12 +512,14 @@ class RegistryHandler final : public http::Handler {
 
   ServerResponse delete_manifest(const Route& route) {
     if (auto bad = bad_reference(route.reference)) return std::move(*bad);
-    Result<void> done = route.reference.find(':') != std::string::npos
-                            ? storage_.delete_manifest(route.repository, *image::Digest::parse(route.reference))
-                            : storage_.delete_tag(route.repository, route.reference);
+    Result<void> done =
+        route.reference.find(':') != std::string::npos
+            ? storage_.delete_manifest(route.repository, *image::Digest::parse(route.reference))
+            : storage_.delete_tag(route.repository, route.reference);
     if (!done) {
       if (done.error().kind() == ErrorKind::not_found)
-        return error_response(404, "MANIFEST_UNKNOWN", done.error().message(), json{{"reference", route.reference}});
+        return error_response(404, "MANIFEST_UNKNOWN", done.error().message(),
+                              json{{"reference", route.reference}});
       return storage_failure(done.error());
     }
     return ServerResponse{202};
@@ -468,9 +528,11 @@ class RegistryHandler final : public http::Handler {
   // ---- blobs -------------------------------------------------------------------------------
   std::optional<ServerResponse> bad_digest(const std::string& text, image::Digest& out) {
     auto d = image::Digest::parse(text);
-    if (!d) return error_response(400, "DIGEST_INVALID", d.error().message(), json{{"digest", text}});
+    if (!d)
+      return error_response(400, "DIGEST_INVALID", d.error().message(), json{{"digest", text}});
     if (!d->is_sha256())
-      return error_response(400, "DIGEST_INVALID", fmt::format("digest '{}': only sha256 is supported", text),
+      return error_response(400, "DIGEST_INVALID",
+                            fmt::format("digest '{}': only sha256 is supported", text),
                             json{{"digest", text}});
     out = *d;
     return std::nullopt;
@@ -482,7 +544,8 @@ class RegistryHandler final : public http::Handler {
     auto blob = storage_.open_blob(route.repository, digest);
     if (!blob) {
       if (blob.error().kind() == ErrorKind::not_found)
-        return error_response(404, "BLOB_UNKNOWN", blob.error().message(), json{{"digest", digest.str()}});
+        return error_response(404, "BLOB_UNKNOWN", blob.error().message(),
+                              json{{"digest", digest.str()}});
       return storage_failure(blob.error());
     }
     ServerResponse r;
@@ -495,7 +558,8 @@ class RegistryHandler final : public http::Handler {
     if (const auto* range = req.header("Range")) {
       auto parsed = parse_range(*range, blob->size);
       if (!parsed) {
-        ServerResponse e = error_response(416, "BLOB_UNKNOWN", parsed.error().message(), json{{"digest", digest.str()}});
+        ServerResponse e = error_response(416, "BLOB_UNKNOWN", parsed.error().message(),
+                                          json{{"digest", digest.str()}});
         e.set("Content-Range", fmt::format("bytes */{}", blob->size));
         return e;
       }
@@ -503,7 +567,8 @@ class RegistryHandler final : public http::Handler {
         r.status = 206;
         r.file_offset = (*parsed)->first;
         r.file_length = (*parsed)->size();
-        r.set("Content-Range", fmt::format("bytes {}-{}/{}", (*parsed)->first, (*parsed)->last, blob->size));
+        r.set("Content-Range",
+              fmt::format("bytes {}-{}/{}", (*parsed)->first, (*parsed)->last, blob->size));
       }
     }
     r.file = std::move(blob->fd);
@@ -515,7 +580,8 @@ class RegistryHandler final : public http::Handler {
     if (auto bad = bad_digest(route.reference, digest)) return std::move(*bad);
     if (auto d = storage_.unlink_blob(route.repository, digest); !d) {
       if (d.error().kind() == ErrorKind::not_found)
-        return error_response(404, "BLOB_UNKNOWN", d.error().message(), json{{"digest", digest.str()}});
+        return error_response(404, "BLOB_UNKNOWN", d.error().message(),
+                              json{{"digest", digest.str()}});
       return storage_failure(d.error());
     }
     ServerResponse r{202};
@@ -527,7 +593,8 @@ class RegistryHandler final : public http::Handler {
   Result<Busy> claim(const std::string& id) {
     std::lock_guard lock(busy_mutex_);
     if (busy_.size() >= max_busy_)
-      return Error::make(ErrorKind::unavailable, "{} uploads are streaming already: try again shortly", busy_.size());
+      return Error::make(ErrorKind::unavailable,
+                         "{} uploads are streaming already: try again shortly", busy_.size());
     if (!busy_.insert(id).second)
       return Error::make(ErrorKind::already_exists, "upload '{}' is receiving another request", id);
     return Busy(&busy_mutex_, &busy_, id);
@@ -552,10 +619,12 @@ class RegistryHandler final : public http::Handler {
     std::string repo = u.repository();
     std::string id = u.id();
     if (auto c = u.commit(digest); !c) {
-      if (c.error().kind() == ErrorKind::invalid_argument || c.error().kind() == ErrorKind::unsupported) {
+      if (c.error().kind() == ErrorKind::invalid_argument ||
+          c.error().kind() == ErrorKind::unsupported) {
         // The bytes are not what the client meant: the session is of no further use.
         if (auto x = storage_.cancel_upload(repo, id); !x) log::warn(x.error().message());
-        return error_response(400, "DIGEST_INVALID", c.error().message(), json{{"digest", digest.str()}});
+        return error_response(400, "DIGEST_INVALID", c.error().message(),
+                              json{{"digest", digest.str()}});
       }
       return storage_failure(c.error());
     }
@@ -570,7 +639,8 @@ class RegistryHandler final : public http::Handler {
       if (auto bad = bad_digest(*mount, digest)) return reply(std::move(*bad));
       // Mounting needs pull on the source; without it (or without the blob) the spec says to
       // fall back to an ordinary upload session.
-      if (!access_.check(who, *from, "pull") && storage_.mount_blob(route.repository, *from, digest))
+      if (!access_.check(who, *from, "pull") &&
+          storage_.mount_blob(route.repository, *from, digest))
         return reply(committed(route.repository, digest));
     }
     auto digest_param = req.query_value("digest");
@@ -603,7 +673,8 @@ class RegistryHandler final : public http::Handler {
   ServerResponse cancel_upload(const Route& route) {
     auto busy = claim(route.reference);
     if (!busy) return error_response(409, "BLOB_UPLOAD_INVALID", busy.error().message());
-    if (auto c = storage_.cancel_upload(route.repository, route.reference); !c) return upload_unknown(route, c.error());
+    if (auto c = storage_.cancel_upload(route.repository, route.reference); !c)
+      return upload_unknown(route, c.error());
     return ServerResponse{204};
   }
 
@@ -614,7 +685,8 @@ class RegistryHandler final : public http::Handler {
     if (final) {
       auto param = req.query_value("digest");
       if (!param)
-        return reply(error_response(400, "DIGEST_INVALID", "the closing PUT needs ?digest=sha256:…"));
+        return reply(
+            error_response(400, "DIGEST_INVALID", "the closing PUT needs ?digest=sha256:…"));
       if (auto bad = bad_digest(*param, digest)) return reply(std::move(*bad));
     }
     auto upload = storage_.open_upload(route.repository, route.reference);
@@ -622,8 +694,9 @@ class RegistryHandler final : public http::Handler {
     auto busy = claim(route.reference);
     if (!busy) {
       int status = busy.error().kind() == ErrorKind::unavailable ? 429 : 416;
-      ServerResponse r = error_response(status, status == 429 ? "TOOMANYREQUESTS" : "BLOB_UPLOAD_INVALID",
-                                        busy.error().message());
+      ServerResponse r =
+          error_response(status, status == 429 ? "TOOMANYREQUESTS" : "BLOB_UPLOAD_INVALID",
+                         busy.error().message());
       if (status == 416) r = with_upload_headers(std::move(r), **upload);
       return reply(std::move(r));
     }
@@ -631,22 +704,26 @@ class RegistryHandler final : public http::Handler {
     if (const auto* cr = req.header("Content-Range"); cr && req.has_body) {
       auto range = parse_content_range(*cr);
       if (!range)
-        return reply(with_upload_headers(error_response(416, "BLOB_UPLOAD_INVALID", range.error().message()), **upload));
+        return reply(with_upload_headers(
+            error_response(416, "BLOB_UPLOAD_INVALID", range.error().message()), **upload));
       if (range->first != (*upload)->size())
         return reply(with_upload_headers(
-            error_response(416, "BLOB_UPLOAD_INVALID",
-                           fmt::format("chunk starts at byte {}, but the upload has {} bytes: resume at {}", range->first,
-                                       (*upload)->size(), (*upload)->size())),
+            error_response(
+                416, "BLOB_UPLOAD_INVALID",
+                fmt::format("chunk starts at byte {}, but the upload has {} bytes: resume at {}",
+                            range->first, (*upload)->size(), (*upload)->size())),
             **upload));
       if (req.content_length && *req.content_length != range->size())
         return reply(with_upload_headers(
             error_response(416, "BLOB_UPLOAD_INVALID",
-                           fmt::format("Content-Range {} is {} bytes, Content-Length {}", *cr, range->size(),
-                                       *req.content_length)),
+                           fmt::format("Content-Range {} is {} bytes, Content-Length {}", *cr,
+                                       range->size(), *req.content_length)),
             **upload));
       expected = range->size();
     }
-    auto done = [this, final, digest](Upload& u) { return final ? commit(u, digest) : upload_state(202, u); };
+    auto done = [this, final, digest](Upload& u) {
+      return final ? commit(u, digest) : upload_state(202, u);
+    };
     if (!req.has_body) return reply(done(**upload));
     Dispatch d;
     d.sink = std::make_unique<UploadSink>(*upload, std::move(*busy), expected, done);
@@ -670,11 +747,13 @@ class RegistryHandler final : public http::Handler {
 
 }  // namespace
 
-std::unique_ptr<http::Handler> make_registry_handler(Storage& storage, AccessControl& access, size_t max_busy_uploads) {
+std::unique_ptr<http::Handler> make_registry_handler(Storage& storage, AccessControl& access,
+                                                     size_t max_busy_uploads) {
   return std::make_unique<RegistryHandler>(storage, access, max_busy_uploads);
 }
 
-Result<void> serve(const ServeOptions& options, const std::function<void(const std::string&)>& listening) {
+Result<void> serve(const ServeOptions& options,
+                   const std::function<void(const std::string&)>& listening) {
   BERTH_TRY(auto storage, open_filesystem_storage(options.root));
   AccessControl access;
   if (!options.config.empty()) {
@@ -687,6 +766,7 @@ Result<void> serve(const ServeOptions& options, const std::function<void(const s
   http_options.tls_cert = options.tls_cert;
   http_options.tls_key = options.tls_key;
   http_options.threads = options.threads;
+  http_options.idle_timeout_ms = options.idle_timeout_ms;
   BERTH_TRY(auto server, http::Server::listen(http_options, *handler));
   listening(server->address());
   return server->run();

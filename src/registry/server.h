@@ -16,12 +16,13 @@
 namespace berth::registry {
 
 struct ServeOptions {
-  std::string root;                         // storage directory
-  std::string address = "127.0.0.1:5000";   // port 0 picks a free one
-  std::string config;                       // access config (JSON); empty: no auth
+  std::string root;                        // storage directory
+  std::string address = "127.0.0.1:5000";  // port 0 picks a free one
+  std::string config;                      // access config (JSON); empty: no auth
   std::string tls_cert;
   std::string tls_key;
   int threads = 2;
+  int64_t idle_timeout_ms = 300'000;
   size_t max_busy_uploads = 256;  // more uploads streaming at once → 429 TOOMANYREQUESTS
 };
 
@@ -32,6 +33,7 @@ std::unique_ptr<http::Handler> make_registry_handler(Storage& storage, AccessCon
 
 // Opens storage and config, binds, calls `listening` with the bound address, serves until
 // SIGINT/SIGTERM.
-Result<void> serve(const ServeOptions& options, const std::function<void(const std::string&)>& listening);
+Result<void> serve(const ServeOptions& options,
+                   const std::function<void(const std::string&)>& listening);
 
 }  // namespace berth::registry

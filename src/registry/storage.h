@@ -79,8 +79,10 @@ class Storage {
   virtual Result<std::vector<std::string>> list_repositories() = 0;  // sorted
 
   // Blobs, as seen from a repository: not_found unless linked into it.
-  virtual Result<uint64_t> stat_blob(const std::string& repository, const image::Digest& digest) = 0;
-  virtual Result<BlobReader> open_blob(const std::string& repository, const image::Digest& digest) = 0;
+  virtual Result<uint64_t> stat_blob(const std::string& repository,
+                                     const image::Digest& digest) = 0;
+  virtual Result<BlobReader> open_blob(const std::string& repository,
+                                       const image::Digest& digest) = 0;
   virtual Result<void> unlink_blob(const std::string& repository, const image::Digest& digest) = 0;
   // Links a blob of `from` into `repository`; not_found if `from` does not have it.
   virtual Result<void> mount_blob(const std::string& repository, const std::string& from,
@@ -89,22 +91,27 @@ class Storage {
   // Uploads.
   virtual Result<std::shared_ptr<Upload>> create_upload(const std::string& repository) = 0;
   // not_found for an unknown id or one of another repository.
-  virtual Result<std::shared_ptr<Upload>> open_upload(const std::string& repository, const std::string& id) = 0;
+  virtual Result<std::shared_ptr<Upload>> open_upload(const std::string& repository,
+                                                      const std::string& id) = 0;
   virtual Result<void> cancel_upload(const std::string& repository, const std::string& id) = 0;
 
   // Manifests: `reference` is a tag or a digest. not_found when absent.
-  virtual Result<ManifestRecord> get_manifest(const std::string& repository, const std::string& reference) = 0;
+  virtual Result<ManifestRecord> get_manifest(const std::string& repository,
+                                              const std::string& reference) = 0;
   // Stores the manifest (durably), then points `tag` at it when given, and records it as a
   // referrer of `subject` when given. Call with lock_shared() held.
   virtual Result<void> put_manifest(const std::string& repository, const ManifestRecord& manifest,
                                     const std::optional<std::string>& tag,
-                                    const std::optional<image::Digest>& subject, const Referrer& as_referrer) = 0;
+                                    const std::optional<image::Digest>& subject,
+                                    const Referrer& as_referrer) = 0;
   // Removes the manifest and every tag that points at it.
-  virtual Result<void> delete_manifest(const std::string& repository, const image::Digest& digest) = 0;
+  virtual Result<void> delete_manifest(const std::string& repository,
+                                       const image::Digest& digest) = 0;
   virtual Result<void> delete_tag(const std::string& repository, const std::string& tag) = 0;
   virtual Result<std::vector<std::string>> list_tags(const std::string& repository) = 0;  // sorted
   virtual Result<std::vector<image::Digest>> list_manifests(const std::string& repository) = 0;
-  virtual Result<std::vector<Referrer>> referrers(const std::string& repository, const image::Digest& subject) = 0;
+  virtual Result<std::vector<Referrer>> referrers(const std::string& repository,
+                                                  const image::Digest& subject) = 0;
 
   // For garbage collection.
   virtual Result<std::unique_ptr<StorageLock>> lock_shared() = 0;

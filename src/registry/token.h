@@ -22,9 +22,9 @@ struct Grant {
 };
 
 struct TokenClaims {
-  std::string issuer;    // iss
-  std::string subject;   // sub: the user, empty for anonymous
-  std::string audience;  // aud: the service
+  std::string issuer;      // iss
+  std::string subject;     // sub: the user, empty for anonymous
+  std::string audience;    // aud: the service
   int64_t issued_at = 0;   // iat, seconds since the epoch
   int64_t not_before = 0;  // nbf
   int64_t expires_at = 0;  // exp
@@ -35,8 +35,8 @@ struct TokenClaims {
 std::string sign_token(const TokenClaims& claims, std::string_view key);
 // Checks structure, algorithm (HS256 only), signature, audience and issuer, and that `now` lies in
 // [nbf - 60 s, exp). unauthenticated errors say which check failed.
-Result<TokenClaims> verify_token(std::string_view token, std::string_view key, std::string_view audience,
-                                 std::string_view issuer, int64_t now);
+Result<TokenClaims> verify_token(std::string_view token, std::string_view key,
+                                 std::string_view audience, std::string_view issuer, int64_t now);
 
 // Parses "repository:team/app:pull,push" (also "repository(plugin):…", "registry:catalog:*").
 // invalid_argument for anything else.

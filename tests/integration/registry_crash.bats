@@ -170,3 +170,29 @@ PY
   push_image app/one v1 "$T/config" "$T/layer" "$T/m.json"
   [ "$code" = 201 ]
 }
+
+@test "registry: a connection stalled mid-body or idle is closed after --idle-timeout; the upload resumes" {
+  reg_stop
+  reg_start "$T/idle" --idle-timeout 1s
+  req POST /v2/app/one/blobs/uploads/
+  loc=$(hdr Location)
+  run timeout 20 python3 - "$REG" "$loc" <<'PY'
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+def closed_after(payload):
+    s = socket.create_connection((host, int(port)))
+    s.sendall(payload)
+    start = time.time()
+    s.settimeout(15)
+    data = s.recv(1)
+    return data == b"", time.time() - start
+ok1, t1 = closed_after(f"PATCH {sys.argv[2]} HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n".encode() + b"a" * 1000)
+ok2, t2 = closed_after(b"")
+print(ok1, ok2, t1 < 10, t2 < 10)
+PY
+  [ "$status" -eq 0 ]
+  [ "$output" = "True True True True" ]
+  req GET "$loc"
+  [ "$code" = 204 ]
+  [ "$(hdr Range)" = 0-999 ]
+}

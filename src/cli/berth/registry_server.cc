@@ -13,7 +13,8 @@ Result<int> cmd_serve(const Globals&, const ParsedArgs& a) {
   registry::ServeOptions o;
   o.root = a.value("root");
   if (o.root.empty())
-    return Error(ErrorKind::invalid_argument, "give --root DIR: where the registry keeps blobs and manifests");
+    return Error(ErrorKind::invalid_argument,
+                 "give --root DIR: where the registry keeps blobs and manifests");
   o.address = a.value("addr", o.address);
   o.config = a.value("config");
   o.tls_cert = a.value("tls-cert");
@@ -22,8 +23,15 @@ Result<int> cmd_serve(const Globals&, const ParsedArgs& a) {
     char* end = nullptr;
     long n = std::strtol(a.value("threads").c_str(), &end, 10);
     if (*end || n < 1 || n > 64)
-      return Error::make(ErrorKind::invalid_argument, "--threads '{}': give a number from 1 to 64", a.value("threads"));
+      return Error::make(ErrorKind::invalid_argument, "--threads '{}': give a number from 1 to 64",
+                         a.value("threads"));
     o.threads = static_cast<int>(n);
+  }
+  if (a.flag("idle-timeout")) {
+    BERTH_TRY(o.idle_timeout_ms, parse_duration_ms(a.value("idle-timeout")));
+    if (o.idle_timeout_ms < 100)
+      return Error::make(ErrorKind::invalid_argument, "--idle-timeout '{}': give at least 100ms",
+                         a.value("idle-timeout"));
   }
   BERTH_TRY_VOID(registry::serve(o, [&](const std::string& address) {
     // One line, flushed at once: scripts wait for it (and read the port when they asked for 0).
@@ -43,7 +51,8 @@ Result<int64_t> seconds_option(const ParsedArgs& a, const char* name, int64_t fa
 
 Result<int> cmd_gc(const Globals&, const ParsedArgs& a) {
   std::string root = a.value("root");
-  if (root.empty()) return Error(ErrorKind::invalid_argument, "give --root DIR: the registry's storage");
+  if (root.empty())
+    return Error(ErrorKind::invalid_argument, "give --root DIR: the registry's storage");
   registry::GcOptions o;
   o.dry_run = a.flag("dry-run");
   BERTH_TRY(o.grace_seconds, seconds_option(a, "grace", o.grace_seconds));
@@ -66,9 +75,11 @@ Result<int> cmd_gc(const Globals&, const ParsedArgs& a) {
   std::string verb = o.dry_run ? "Would remove" : "Removed";
   for (const auto& d : report.removed_blobs) print(fmt::format("{} blob {}\n", verb, d.str()));
   for (const auto& id : report.removed_uploads) print(fmt::format("{} upload {}\n", verb, id));
-  print(fmt::format("{} {} blobs ({}) and {} uploads; kept {} blobs in use and {} younger than the grace period\n",
-                    verb, report.removed_blobs.size(), human_size(static_cast<int64_t>(report.removed_bytes)),
-                    report.removed_uploads.size(), report.kept_blobs, report.young_blobs));
+  print(fmt::format(
+      "{} {} blobs ({}) and {} uploads; kept {} blobs in use and {} younger than the grace "
+      "period\n",
+      verb, report.removed_blobs.size(), human_size(static_cast<int64_t>(report.removed_bytes)),
+      report.removed_uploads.size(), report.kept_blobs, report.young_blobs));
   return 0;
 }
 
@@ -76,23 +87,29 @@ Result<int> cmd_gc(const Globals&, const ParsedArgs& a) {
 
 std::vector<Command> registry_server_commands() {
   return {
-      {"registry serve", "--root DIR [--addr HOST:PORT] [--config FILE] [--tls-cert F --tls-key F]",
+      {"registry serve",
+       "--root DIR [--addr HOST:PORT] [--config FILE] [--tls-cert F --tls-key F]",
        "Serve an OCI distribution registry",
        {{"root", true, "storage directory (created if missing)"},
         {"addr", true, "listen address (default 127.0.0.1:5000; port 0 picks one)"},
-        {"config", true, "access control file (JSON, see docs/registry.md); none: no authentication"},
+        {"config", true,
+         "access control file (JSON, see docs/registry.md); none: no authentication"},
         {"tls-cert", true, "PEM certificate: serve HTTPS"},
         {"tls-key", true, "PEM private key of the certificate"},
-        {"threads", true, "event-loop threads (default 2)"}},
-       SIZE_MAX, cmd_serve},
-      {"registry gc", "--root DIR [--dry-run] [--grace 1h] [--upload-grace 24h]",
+        {"threads", true, "event-loop threads (default 2)"},
+        {"idle-timeout", true, "close connections idle this long (default 5m)"}},
+       SIZE_MAX,
+       cmd_serve},
+      {"registry gc",
+       "--root DIR [--dry-run] [--grace 1h] [--upload-grace 24h]",
        "Remove blobs no manifest refers to, and abandoned uploads",
        {{"root", true, "the registry's storage directory"},
         {"dry-run", false, "only say what would be removed"},
         {"grace", true, "keep unreferenced blobs younger than this (default 1h)"},
         {"upload-grace", true, "remove uploads untouched for this long (default 24h)"},
         {"format", true, "text or json"}},
-       SIZE_MAX, cmd_gc},
+       SIZE_MAX,
+       cmd_gc},
   };
 }
 

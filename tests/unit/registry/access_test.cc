@@ -29,7 +29,8 @@ class AccessTest : public ::testing::Test {
       "rules": [{"repository": "team/*", "users": ["alice"], "actions": ["pull", "push", "delete"]},
                 {"repository": "team/*", "users": ["bob"], "actions": ["pull"]}])";
     if (with_token)
-      text += R"(, "token": {"realm": "https://127.0.0.1:5000/token", "service": "reg", "key_file": "key", "ttl": 60})";
+      text +=
+          R"(, "token": {"realm": "https://127.0.0.1:5000/token", "service": "reg", "key_file": "key", "ttl": 60})";
     text += "}";
     std::string path = dir_ + "/config.json";
     std::ofstream(path) << text;
@@ -62,7 +63,8 @@ class AccessTest : public ::testing::Test {
 
 TEST(AccessConfigParse, ErrorsNameTheField) {
   auto bad_action = parse_access_config(
-      R"({"htpasswd": "h", "rules": [{"repository": "a/*", "users": ["x"], "actions": ["write"]}]})", "c.json", "/");
+      R"({"htpasswd": "h", "rules": [{"repository": "a/*", "users": ["x"], "actions": ["write"]}]})",
+      "c.json", "/");
   ASSERT_FALSE(bad_action);
   EXPECT_NE(bad_action.error().message().find("rules[0].actions[0]: 'write'"), std::string::npos)
       << bad_action.error().message();
@@ -146,8 +148,10 @@ TEST_F(AccessTest, TokensGrantWhatTheRulesAllowAndNoMore) {
   auto refusal = ac.check(anonymous, "team/app", "pull");
   ASSERT_TRUE(refusal);
   EXPECT_EQ(refusal->status, 401);
-  EXPECT_EQ(refusal->challenge,
-            "Bearer realm=\"https://127.0.0.1:5000/token\",service=\"reg\",scope=\"repository:team/app:pull\","
-            "error=\"insufficient_scope\"");
+  EXPECT_EQ(
+      refusal->challenge,
+      "Bearer "
+      "realm=\"https://127.0.0.1:5000/token\",service=\"reg\",scope=\"repository:team/app:pull\","
+      "error=\"insufficient_scope\"");
   EXPECT_FALSE(ac.issue_token("bob", "other-service", {}, 1000));
 }

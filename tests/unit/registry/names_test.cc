@@ -10,8 +10,8 @@ TEST(RepositoryName, AcceptsTheSpecGrammar) {
 }
 
 TEST(RepositoryName, RefusesPathTricksUpperCaseAndEmptyComponents) {
-  for (const char* bad : {"", "../etc", "a/../b", "a//b", "/a", "a/", "Busybox", "a/./b", "_a", "a_", "a___b",
-                          "a..b", "a/.hidden", "a b", "a%2fb"})
+  for (const char* bad : {"", "../etc", "a/../b", "a//b", "/a", "a/", "Busybox", "a/./b", "_a",
+                          "a_", "a___b", "a..b", "a/.hidden", "a b", "a%2fb"})
     EXPECT_FALSE(validate_repository(bad)) << bad;
   auto e = validate_repository("Team/app");
   ASSERT_FALSE(e);

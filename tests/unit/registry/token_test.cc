@@ -50,7 +50,8 @@ TEST(Token, RefusesAnotherKeyATamperedClaimAnExpiryAndAnotherAudience) {
 }
 
 TEST(Token, Base64UrlRoundTrips) {
-  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\xff\xfe\x00\x01", 4)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\xff\xfe\x00\x01", 4)}) {
     auto d = base64_decode_text(base64url_encode(s), true);
     ASSERT_TRUE(d);
     EXPECT_EQ(*d, s);
