@@ -487,7 +487,31 @@ class FsStorage final : public Storage {
     return out;
   }
 
+  Result<size_t> remove_stale_temporaries(int64_t older_than_ns) override {
+    size_t n = 0;
+    remove_temporaries_in(path("blobs/sha256"), older_than_ns, n);
+    remove_temporaries_in(path("repositories"), older_than_ns, n);
+    return n;
+  }
+
  private:
+  // write_durably's temporaries are "<name>.tmp-<hex>"; repository names cannot contain ".tmp-"
+  // followed by a hex suffix as a whole component, and blob names are bare hex.
+  void remove_temporaries_in(const std::string& dir, int64_t older_than_ns, size_t& n) {
+    for (const auto& name : sys::list_dir(dir)) {
+      std::string p = dir + "/" + name;
+      struct stat st;
+      if (::lstat(p.c_str(), &st) < 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        remove_temporaries_in(p, older_than_ns, n);
+        continue;
+      }
+      auto tmp = name.rfind(".tmp-");
+      if (tmp == std::string::npos || !is_hex(std::string_view(name).substr(tmp + 5), 16)) continue;
+      if (mtime_ns(st) < older_than_ns && ::unlink(p.c_str()) == 0) ++n;
+    }
+  }
+
   void walk_repositories(const std::string& dir, const std::string& prefix,
                          std::vector<std::string>& out) {
     for (const auto& name : sys::list_dir(dir)) {

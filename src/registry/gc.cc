@@ -66,6 +66,9 @@ Result<GcReport> collect_garbage(Storage& storage, const GcOptions& options, int
       }
     report.removed_uploads.push_back(u.id);
   }
+  if (!options.dry_run) {
+    BERTH_TRY(report.removed_temporaries, storage.remove_stale_temporaries(upload_cutoff));
+  }
   return report;
 }
 

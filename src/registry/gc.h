@@ -27,6 +27,7 @@ struct GcReport {
   size_t kept_blobs = 0;
   size_t young_blobs = 0;  // unreferenced but within the grace period
   size_t pruned_links = 0;
+  size_t removed_temporaries = 0;  // files a crash left half-written
 };
 
 Result<GcReport> collect_garbage(Storage& storage, const GcOptions& options, int64_t now_ns);

@@ -121,6 +121,9 @@ class Storage {
   // Drops repository links to blobs that no longer exist; returns how many.
   virtual Result<size_t> prune_links(const std::string& repository) = 0;
   virtual Result<std::vector<StoredUpload>> list_uploads() = 0;
+  // Removes temporary files a crash left behind (a write cut short before its rename) that are
+  // older than `older_than_ns`; returns how many.
+  virtual Result<size_t> remove_stale_temporaries(int64_t older_than_ns) = 0;
 };
 
 // The filesystem backend, rooted at `root` (created if missing):
