@@ -36,16 +36,18 @@ std::string render_ruleset(const std::string& table, const std::vector<FirewallN
   }
   s += "  }\n";
   s += "  chain forward {\n    type filter hook forward priority filter; policy accept;\n";
-  s += "    ct status dnat accept\n";
-  for (const auto& n : networks) {
+  // --internal first: not even a published port (DNAT through the gateway's address) leads in
+  // or out of an internal network.
+  for (const auto& n : networks)
     if (n.internal) {
       s += fmt::format("    iifname \"{0}\" oifname != \"{0}\" drop\n", n.bridge);
       s += fmt::format("    oifname \"{0}\" iifname != \"{0}\" drop\n", n.bridge);
-    } else {
-      // No traffic from another berth network (published ports, above, excepted).
-      s += fmt::format("    oifname \"{0}\" iifname \"{1}*\" iifname != \"{0}\" drop\n", n.bridge, kBridgePrefix);
     }
-  }
+  s += "    ct status dnat accept\n";
+  // No traffic from another berth network (published ports, above, excepted).
+  for (const auto& n : networks)
+    if (!n.internal)
+      s += fmt::format("    oifname \"{0}\" iifname \"{1}*\" iifname != \"{0}\" drop\n", n.bridge, kBridgePrefix);
   s += "  }\n}\n";
   return s;
 }

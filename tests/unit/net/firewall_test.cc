@@ -36,5 +36,19 @@ TEST(Firewall, PublishedPortsDnatOnEveryOrOneAddress) {
   EXPECT_TRUE(has(s, "fib daddr type local jump publish"));
 }
 
+TEST(Firewall, InternalNetworksDropBeforePublishedPortsAreAccepted) {
+  // A container of an internal network must not reach another network's published port through
+  // its gateway's address (DNAT): the drop comes before "ct status dnat accept".
+  std::vector<FirewallNetwork> networks = {{"bth-a", Subnet::parse("10.89.0.0/24").value(), false},
+                                           {"bth-b", Subnet::parse("10.89.1.0/24").value(), true}};
+  std::string s = render_ruleset("t", networks, {});
+  auto accept = s.find("ct status dnat accept");
+  ASSERT_NE(accept, std::string::npos);
+  EXPECT_LT(s.find("iifname \"bth-b\" oifname != \"bth-b\" drop"), accept);
+  EXPECT_LT(s.find("oifname \"bth-b\" iifname != \"bth-b\" drop"), accept);
+  // Isolation between ordinary networks still lets published ports through.
+  EXPECT_GT(s.find("oifname \"bth-a\" iifname \"bth-*\" iifname != \"bth-a\" drop"), accept);
+}
+
 }  // namespace
 }  // namespace berth::net
