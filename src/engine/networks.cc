@@ -172,6 +172,10 @@ Result<std::string> port_owner(Engine& engine, const std::string& protocol, cons
 // also knows the names of the networks its containers share with others (at their addresses
 // there; a container on this network as well keeps this network's address).
 Result<void> write_dns_names(Engine& engine, const NetworkRecord& n) {
+  // Read and write under one lock: concurrent berths shared "names.tmp" (a rename failed), and an
+  // older read could be renamed over a newer one (stale names). The last to lock reads the latest.
+  BERTH_TRY(auto lock, state::ObjectLock::acquire(engine.layout.locks(), "network_names", n.id,
+                                                  state::ObjectLock::Mode::exclusive));
   BERTH_TRY(auto q, engine.db.prepare(
       "SELECT c.name, c.id, e.ip, e.aliases FROM endpoints e JOIN containers c ON c.id = e.container_id "
       "WHERE e.active = 1 AND (e.network_id = ?1 OR (e.network_id IN (SELECT other.network_id FROM endpoints "
