@@ -96,11 +96,15 @@ class FsUpload final : public Upload {
 
   const std::string& id() const override { return id_; }
   const std::string& repository() const override { return repository_; }
-  uint64_t size() const override { return size_; }
+  uint64_t size() const override {
+    std::lock_guard lock(mutex_);
+    return size_;
+  }
 
   // Brings the hash up to the file's bytes: after a restart (or a failed request that wrote
   // part of a chunk), the file on disk is the truth.
   Result<void> resync(const std::string& path) {
+    std::lock_guard lock(mutex_);
     struct stat st;
     if (::fstat(fd_.get(), &st) < 0) return Error::from_errno("stat '{}'", path);
     auto on_disk = static_cast<uint64_t>(st.st_size);
@@ -122,6 +126,7 @@ class FsUpload final : public Upload {
   }
 
   Result<void> append(const char* data, size_t size) override {
+    std::lock_guard lock(mutex_);
     size_t done = 0;
     while (done < size) {
       ssize_t n = ::pwrite(fd_.get(), data + done, size - done, static_cast<off_t>(size_ + done));
@@ -158,6 +163,9 @@ class FsUpload final : public Upload {
   uint64_t size_ = 0;
   uint64_t synced_ = 0;
   bool hash_valid_ = false;
+  // The server lets one request write a session at a time, but a status GET (or a second server
+  // process's view) may look at it meanwhile.
+  mutable std::mutex mutex_;
 };
 
 class FsStorage final : public Storage {
@@ -530,6 +538,7 @@ class FsStorage final : public Storage {
 
 Result<void> FsUpload::commit(const image::Digest& expected) {
   BERTH_TRY_VOID(require_sha256(expected));
+  std::lock_guard lock(mutex_);
   image::Digest actual = hasher_.finish();
   hash_valid_ = false;  // finish() reset the hasher: the next use re-reads the file
   if (actual != expected)
