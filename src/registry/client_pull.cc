@@ -96,6 +96,11 @@ Result<int64_t> fetch_blob(Session& session, http::Client& client, image::Conten
   while (::flock(fd.get(), LOCK_EX) < 0)
     if (errno != EINTR) return Error::from_errno("lock '{}'", partial);
   if (store.exists(digest)) {
+    // The other pull renamed its file into place: ours may be a new, empty one at that name.
+    struct stat mine, named;
+    if (::fstat(fd.get(), &mine) == 0 && ::stat(partial.c_str(), &named) == 0 && mine.st_ino == named.st_ino &&
+        mine.st_size == 0)
+      ::unlink(partial.c_str());
     session.report(ev);
     return 0;
   }

@@ -519,3 +519,23 @@ PY
   grep -q "^GET /upload/$n " "$BATS_TEST_TMPDIR/upload.log"
   grep -q "^PATCH /upload/$n content-range=1048576-" "$BATS_TEST_TMPDIR/upload.log"
 }
+
+@test "two pulls of one image at once into one state both succeed and leave no partial file" {
+  mkdir -p "$BATS_TEST_TMPDIR/big"
+  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
+  head -c $((4 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
+  b image import "$BATS_TEST_TMPDIR/big" big:1
+  b save --format oci-dir -o "$BATS_TEST_TMPDIR/layout" big:1
+  fake_registry "$BATS_TEST_TMPDIR/layout" slow
+  other_root
+  "$BERTH" pull -q "$REG/team/big:1" >"$BATS_TEST_TMPDIR/a.out" 2>&1 3>&- &
+  local a=$!
+  "$BERTH" pull -q "$REG/team/big:1" >"$BATS_TEST_TMPDIR/b.out" 2>&1 3>&- &
+  local b_pid=$!
+  wait "$a"
+  wait "$b_pid"
+  [ -z "$(ls "$BERTH_ROOT/ingest")" ]
+  b run --rm "$REG/team/big:1" sh -c 'wc -c < /noise'
+  [ "$output" = $((4 << 20)) ]
+  leave_other_root
+}
