@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -18,7 +19,6 @@
 #include <cctype>
 #include <limits>
 #include <map>
-#include <mutex>
 
 namespace berth::http {
 
@@ -64,6 +64,35 @@ Result<void> wait_ready(int fd, short events, std::chrono::milliseconds timeout,
     if (errno != EINTR) return Error::from_errno("poll connection to {}", url.authority());
   }
 }
+
+// sendfile(2) to a socket the peer closed raises SIGPIPE (it has no MSG_NOSIGNAL): while one is
+// in flight this thread blocks the signal, and a SIGPIPE it caused is taken back before the mask
+// is restored. Not SIG_IGN: that would be inherited by every process berth starts.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlock() {
+    if (!was_pending_) {
+      struct timespec zero = {0, 0};
+      while (sigtimedwait(&pipe_, nullptr, &zero) == SIGPIPE) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_, old_;
+  bool was_pending_ = false;
+};
 
 }  // namespace
 
@@ -160,12 +189,7 @@ struct Client::Impl {
   std::map<std::string, std::unique_ptr<Connection>> connections;  // by origin
   std::vector<char> buf;
 
-  explicit Impl(ClientOptions o) : options(std::move(o)), buf(options.buffer_size) {
-    // sendfile(2) to a socket the peer closed raises SIGPIPE (there is no MSG_NOSIGNAL for it):
-    // a broken upload must be an error to retry, not the end of the process.
-    static std::once_flag ignore_sigpipe;
-    std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
-  }
+  explicit Impl(ClientOptions o) : options(std::move(o)), buf(options.buffer_size) {}
 
   // Runs one asynchronous operation to its end under the I/O deadline. The loop is ours alone,
   // so the synchronous shape of the code stays and timeouts still apply.
@@ -256,6 +280,7 @@ struct Client::Impl {
     if constexpr (std::is_same_v<std::decay_t<decltype(stream)>, beast::tcp_stream>) {
       // Plain TCP: the kernel copies from the page cache to the socket.
       int sock = stream.socket().native_handle();
+      SigpipeBlock no_sigpipe;
       while (offset < end) {
         off_t off = offset;
         ssize_t n = ::sendfile(sock, body.fd, &off, static_cast<size_t>(std::min<int64_t>(end - offset, 8 << 20)));
