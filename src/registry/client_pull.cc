@@ -23,6 +23,7 @@ constexpr const char* kManifestAccept =
 
 // Start writing back every this many bytes, so the fsync at the end has little left to do.
 constexpr int64_t kWritebackChunk = 16 << 20;
+constexpr int kBlobAttempts = 3;
 
 struct Fetched {
   std::string bytes;
@@ -198,6 +199,18 @@ Result<int64_t> fetch_blob(Session& session, http::Client& client, image::Conten
   return transferred;
 }
 
+// A transfer cut short is continued from its partial file, a few times, before the pull fails.
+Result<int64_t> fetch_blob_retrying(Session& session, http::Client& client, image::ContentStore& store,
+                                    const image::Reference& ref, const oci::Descriptor& d, const std::string& scope) {
+  for (int attempt = 1;; ++attempt) {
+    auto n = fetch_blob(session, client, store, ref, d, scope);
+    if (n) return n;
+    auto kind = n.error().kind();
+    if (attempt >= kBlobAttempts || (kind != ErrorKind::io && kind != ErrorKind::unavailable))
+      return std::move(n).error();
+  }
+}
+
 std::string host_architecture() {
   struct utsname u;
   if (::uname(&u) < 0) return "amd64";
@@ -291,7 +304,7 @@ Result<PullResult> pull(image::ContentStore& store, const image::Reference& ref,
   BERTH_TRY_VOID(session
                      ->for_each_parallel(blobs.size(),
                                          [&](size_t i, http::Client& c) -> Result<void> {
-                                           BERTH_TRY(int64_t n, fetch_blob(*session, c, store, ref, blobs[i], scope));
+                                           BERTH_TRY(int64_t n, fetch_blob_retrying(*session, c, store, ref, blobs[i], scope));
                                            if (n == 0 && blobs[i].size > 0) ++skipped;
                                            downloaded += n;
                                            return {};

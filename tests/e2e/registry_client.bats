@@ -100,14 +100,16 @@ pull_and_run() {
 
 # fake_registry LAYOUT MODE: a Python registry serving the OCI layout's first image as any
 # name:tag, on 127.0.0.1:$PORT. MODE "lie" flips a byte in the middle of every large blob;
-# "slow" sends blobs at about 12 MB/s. Requests are logged to $FAKE_LOG (with their Range).
+# "slow" sends blobs at about 12 MB/s; "flaky" closes the connection halfway through the first
+# transfer of each large blob. Requests are logged to $FAKE_LOG (with their Range).
 fake_registry() {
   PORT=$(free_port)
   REG=127.0.0.1:$PORT
   FAKE_LOG=$BATS_TEST_TMPDIR/fake-$PORT.log
   cat >"$BATS_TEST_TMPDIR/fake_registry.py" <<'EOF'
-import http.server, json, os, sys, time
+import http.server, json, os, socket, sys, time
 root, port, mode, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], open(sys.argv[4], "a")
+cut = set()
 index = json.load(open(os.path.join(root, "index.json")))
 def blob(digest):
     return os.path.join(root, "blobs", *digest.split(":"))
@@ -147,6 +149,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         extra = [("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")] if rng else []
         self.head(206 if rng else 200, len(data) - start, "application/octet-stream", extra)
         if self.command == "HEAD":
+            return
+        if mode == "flaky" and len(data) > (1 << 20) and ref not in cut:
+            cut.add(ref)
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
             return
         for off in range(start, len(data), 256 << 10):
             self.wfile.write(data[off : off + (256 << 10)])
@@ -535,6 +544,23 @@ PY
   wait "$a"
   wait "$b_pid"
   [ -z "$(ls "$BERTH_ROOT/ingest")" ]
+  b run --rm "$REG/team/big:1" sh -c 'wc -c < /noise'
+  [ "$output" = $((4 << 20)) ]
+  leave_other_root
+}
+
+@test "a transfer cut off mid-blob is continued within the same pull" {
+  mkdir -p "$BATS_TEST_TMPDIR/big"
+  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
+  head -c $((4 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
+  b image import "$BATS_TEST_TMPDIR/big" big:1
+  b save --format oci-dir -o "$BATS_TEST_TMPDIR/layout" big:1
+  fake_registry "$BATS_TEST_TMPDIR/layout" flaky
+  other_root
+  b pull "$REG/team/big:1"
+  [ "$status" -eq 0 ]
+  [[ $output == *"resuming at"* ]]
+  grep -q "range=bytes=" "$FAKE_LOG"
   b run --rm "$REG/team/big:1" sh -c 'wc -c < /noise'
   [ "$output" = $((4 << 20)) ]
   leave_other_root
