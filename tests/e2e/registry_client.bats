@@ -98,6 +98,18 @@ pull_and_run() {
   leave_other_root
 }
 
+# noise_image NAME BYTES [LAYOUT]: busybox plus BYTES of random data at /noise, imported as NAME
+# (and saved as an OCI layout at LAYOUT when given).
+noise_image() {
+  local dir=$BATS_TEST_TMPDIR/noise-tree
+  mkdir -p "$dir"
+  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$dir"
+  head -c "$2" /dev/urandom >"$dir/noise"
+  b image import "$dir" "$1"
+  [ "$status" -eq 0 ] || return 1
+  [[ -z ${3:-} ]] || b save --format oci-dir -o "$3" "$1"
+}
+
 # fake_registry LAYOUT MODE: a Python registry serving the OCI layout's first image as any
 # name:tag, on 127.0.0.1:$PORT. MODE "lie" flips a byte in the middle of every large blob;
 # "slow" sends blobs at about 12 MB/s; "flaky" closes the connection halfway through the first
@@ -313,11 +325,7 @@ EOF
 }
 
 @test "a blob that does not hash to its digest is refused and nothing is stored" {
-  mkdir -p "$BATS_TEST_TMPDIR/big"
-  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
-  head -c 300000 /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
-  b image import "$BATS_TEST_TMPDIR/big" noisy:1
-  b save --format oci-dir -o "$BATS_TEST_TMPDIR/layout" noisy:1
+  noise_image noisy:1 300000 "$BATS_TEST_TMPDIR/layout"
   [ "$status" -eq 0 ]
   fake_registry "$BATS_TEST_TMPDIR/layout" lie
   other_root
@@ -335,11 +343,7 @@ EOF
 }
 
 @test "a pull killed mid-transfer resumes with a Range request and the image is intact" {
-  mkdir -p "$BATS_TEST_TMPDIR/big"
-  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
-  head -c $((40 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
-  b image import "$BATS_TEST_TMPDIR/big" big:1
-  b save --format oci-dir -o "$BATS_TEST_TMPDIR/layout" big:1
+  noise_image big:1 "$((40 << 20))" "$BATS_TEST_TMPDIR/layout"
   [ "$status" -eq 0 ]
   fake_registry "$BATS_TEST_TMPDIR/layout" slow
   other_root
@@ -514,10 +518,7 @@ PY
   python3 "$BATS_TEST_TMPDIR/upload_registry.py" "$PORT" "$BATS_TEST_TMPDIR/upload.log" &
   REG_PIDS+=($!)
   wait_http "http://$REG/v2/"
-  mkdir -p "$BATS_TEST_TMPDIR/big"
-  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
-  head -c $((8 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
-  b image import "$BATS_TEST_TMPDIR/big" big:1
+  noise_image big:1 "$((8 << 20))"
   b push big:1 "$REG/team/big:1"
   [ "$status" -eq 0 ]
   [[ $output == *"1: digest: sha256:"* ]]
@@ -530,11 +531,7 @@ PY
 }
 
 @test "two pulls of one image at once into one state both succeed and leave no partial file" {
-  mkdir -p "$BATS_TEST_TMPDIR/big"
-  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
-  head -c $((4 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
-  b image import "$BATS_TEST_TMPDIR/big" big:1
-  b save --format oci-dir -o "$BATS_TEST_TMPDIR/layout" big:1
+  noise_image big:1 "$((4 << 20))" "$BATS_TEST_TMPDIR/layout"
   fake_registry "$BATS_TEST_TMPDIR/layout" slow
   other_root
   "$BERTH" pull -q "$REG/team/big:1" >"$BATS_TEST_TMPDIR/a.out" 2>&1 3>&- &
@@ -550,11 +547,7 @@ PY
 }
 
 @test "a transfer cut off mid-blob is continued within the same pull" {
-  mkdir -p "$BATS_TEST_TMPDIR/big"
-  tar -xf "$BERTH_FIXTURES/busybox-rootfs.tar" -C "$BATS_TEST_TMPDIR/big"
-  head -c $((4 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/big/noise"
-  b image import "$BATS_TEST_TMPDIR/big" big:1
-  b save --format oci-dir -o "$BATS_TEST_TMPDIR/layout" big:1
+  noise_image big:1 "$((4 << 20))" "$BATS_TEST_TMPDIR/layout"
   fake_registry "$BATS_TEST_TMPDIR/layout" flaky
   other_root
   b pull "$REG/team/big:1"
