@@ -301,10 +301,17 @@ class FsStorage final : public Storage {
     return std::shared_ptr<Upload>(upload);
   }
 
+  // Also removes what a crash left of a session: a directory whose data was already renamed into
+  // blobs/ (crash before the cleanup), or whose repository file was never written.
   Result<void> cancel_upload(const std::string& repository, const std::string& id) override {
-    BERTH_TRY(auto upload, open_upload(repository, id));
+    auto unknown = Error::make(ErrorKind::not_found,
+                               "upload '{}' is not in progress in repository '{}'", id, repository);
+    if (!is_hex(id, 32)) return unknown;
+    std::string dir = upload_dir(id);
+    auto owner = sys::read_file(dir + "/repository");
+    if (!sys::exists(dir) || (owner && *owner != repository)) return unknown;
     forget_upload(id);
-    return sys::remove_all(upload_dir(id));
+    return sys::remove_all(dir);
   }
 
   void forget_upload(const std::string& id) {

@@ -212,3 +212,19 @@ TEST_F(FsStorageTest, GcRemovesOldTemporariesACrashLeftAndKeepsFreshOnes) {
   EXPECT_FALSE(sys::exists(old_tag));
   EXPECT_TRUE(sys::exists(new_tmp));
 }
+
+TEST_F(FsStorageTest, GcRemovesWhatACrashLeftOfASession) {
+  // Data already renamed into blobs/ (a crash before the cleanup), or no repository file yet.
+  auto u = storage_->create_upload("a/one");
+  ASSERT_TRUE(u);
+  std::string dir = root_ + "/uploads/" + (*u)->id();
+  ASSERT_EQ(::unlink((dir + "/data").c_str()), 0);
+  std::string half = root_ + "/uploads/" + std::string(32, 'c');
+  ASSERT_TRUE(sys::mkdir_all(half));
+  auto r = collect_garbage(*storage_, GcOptions{}, 1'000'000'000LL * 4'000'000'000LL);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->removed_uploads.size(), 2u);
+  EXPECT_FALSE(sys::exists(dir));
+  EXPECT_FALSE(sys::exists(half));
+  EXPECT_FALSE(storage_->cancel_upload("a/one", "../../x"));
+}
