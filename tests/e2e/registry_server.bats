@@ -377,7 +377,7 @@ PY
     "$BERTH_SOURCE/docs/registry.md" | sed "s/127.0.0.1:5000/127.0.0.1:$port/g; s|/tmp/registry-demo|$T/demo|g; s|/tmp/hello.txt|$T/hello.txt|g")
   [ -n "$script" ]
   run env PATH="$(dirname "$BERTH"):$PATH" bash -euo pipefail -c "$script"
-  [ "$status" -eq 0 ]
-  [ "${lines[0]}" = 201 ]
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  [ "${lines[0]}" = 201 ] || { echo "$output"; false; }
   [ "${lines[1]}" = hello ]
 }
