@@ -73,7 +73,8 @@ extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
   while (at < end) {
     size_t n = std::min<size_t>(64, (end - at) / kPage);
     auto bytes = static_cast<ssize_t>(n * sizeof entries[0]);
-    if (::pread(pagemap, entries, static_cast<size_t>(bytes), static_cast<off_t>(at / kPage * sizeof entries[0])) != bytes)
+    if (::pread(pagemap, entries, static_cast<size_t>(bytes),
+                static_cast<off_t>(at / kPage * sizeof entries[0])) != bytes)
       break;
     for (size_t i = 0; i < n; ++i, at += kPage) {
       bool droppable = (entries[i] & (kPresent | kFilePage)) == (kPresent | kFilePage);
@@ -117,8 +118,10 @@ extern "C" const char __monitor_wait_end[] __attribute__((weak, visibility("hidd
       if (ph.p_type != PT_LOAD || ((ph.p_flags & PF_X) != 0) != code) continue;
       uintptr_t begin = (bias + ph.p_vaddr) & ~(kPage - 1);
       uintptr_t end = (bias + ph.p_vaddr + ph.p_memsz + kPage - 1) & ~(kPage - 1);
-      if (pagemap >= 0) drop_file_pages(pagemap, begin, end);
-      else if (code && !(ph.p_flags & PF_W)) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+      if (pagemap >= 0)
+        drop_file_pages(pagemap, begin, end);
+      else if (code && !(ph.p_flags & PF_W))
+        ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
     }
   }
   if (pagemap >= 0) ::close(pagemap);
@@ -128,7 +131,8 @@ extern "C" const char __monitor_wait_end[] __attribute__((weak, visibility("hidd
 
 void release_idle_memory() {
   ::malloc_trim(0);
-  discard_stack_below_here(mapping_start_of(reinterpret_cast<uintptr_t>(__builtin_frame_address(0))));
+  discard_stack_below_here(
+      mapping_start_of(reinterpret_cast<uintptr_t>(__builtin_frame_address(0))));
   // Last: from here to the caller's wait, only the code on the way back faults in again.
   release_program_pages();
 }

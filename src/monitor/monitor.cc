@@ -60,8 +60,40 @@ uint64_t oom_kills(const std::string& cgroup_path) {
   return 0;
 }
 
-// How long the loop waits without events before it gives back the pages they touched.
-constexpr uint64_t kIdleAfterMs = 1000;
+// When the loop gives back its pages (monitor/idle_memory.h): once start-up is over, as soon as
+// what it left pending (such as the runtime's exits) is handled; after that, when a second
+// without events follows a burst of them.
+class IdleRelease {
+ public:
+  explicit IdleRelease(bool enabled) : enabled_(enabled), due_(enabled) {}
+
+  // Before a wait of `timeout` ms (-1: none) on `fds`: releases if it is time and nothing is
+  // pending; returns the timeout to wait with, shortened to when a release falls due.
+  int before_wait(struct pollfd* fds, nfds_t count, int timeout) {
+    if (!due_) return timeout;
+    uint64_t now = clock::monotonic_ms(), at = last_event_ms_ + kQuietMs;
+    if (now < at) {
+      bool sooner = timeout >= 0 && static_cast<uint64_t>(timeout) <= at - now;
+      return sooner ? timeout : static_cast<int>(at - now);
+    }
+    if (::poll(fds, count, 0) != 0) return 0;  // handle what is pending first
+    release_idle_memory();
+    due_ = false;
+    released_ = true;
+    return timeout;
+  }
+  // After a wait that returned events.
+  void saw_events() {
+    if (!enabled_) return;
+    due_ = true;
+    if (released_) last_event_ms_ = clock::monotonic_ms();  // start-up's events need no quiet second
+  }
+
+ private:
+  static constexpr uint64_t kQuietMs = 1000;
+  bool enabled_, due_, released_ = false;
+  uint64_t last_event_ms_ = 0;
+};
 
 struct Run {
   int exit_code = 0;
@@ -201,37 +233,18 @@ class HealthChecker {
   bool exited = false;
   bool out_open = true, err_open = true;
   HealthChecker health(o, runtime, started);
-  // Start-up is over: give its pages back before the first wait (once what it left pending, such
-  // as the runtime's exits, is handled). After that, every burst of events is followed by a
-  // second without any before the pages it touched go too.
-  bool release_due = o.release_memory_when_idle, released = false;
-  uint64_t last_event_ms = 0;
+  IdleRelease idle(o.release_memory_when_idle);
   // Until the container exited and both pipes reached EOF (a child of it may keep them open:
   // once the container is gone, drain what is there and stop).
   while (!exited || out_open || err_open) {
     struct pollfd fds[3] = {{signal_fd, POLLIN, 0}, {out_open ? out_r.get() : -1, POLLIN, 0},
                             {err_open ? err_r.get() : -1, POLLIN, 0}};
-    int timeout = exited ? 100 : health.poll_timeout_ms();
-    if (release_due && !exited) {
-      uint64_t now = clock::monotonic_ms(), at = last_event_ms + kIdleAfterMs;
-      if (now < at) {
-        if (timeout < 0 || static_cast<uint64_t>(timeout) > at - now) timeout = static_cast<int>(at - now);
-      } else if (::poll(fds, 3, 0) == 0) {
-        release_idle_memory();
-        release_due = false;
-        released = true;
-      } else {
-        timeout = 0;
-      }
-    }
+    int timeout = exited ? 100 : idle.before_wait(fds, 3, health.poll_timeout_ms());
     int n = ::poll(fds, 3, timeout);
     if (!exited) health.tick();
     if (n < 0 && errno != EINTR) return Error::from_errno("poll");
     if (n == 0 && exited) break;
-    if (n > 0 && o.release_memory_when_idle) {
-      release_due = true;
-      if (released) last_event_ms = clock::monotonic_ms();
-    }
+    if (n > 0) idle.saw_events();
     for (int i = 1; i <= 2; ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       BERTH_TRY(bool open, forward_output(o, log, fds[i].fd, i == 1));
