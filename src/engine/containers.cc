@@ -264,6 +264,8 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
   }
   r = fresh.front();
   if (!r.running()) return r;
+  // Started again while this reader waited for the lock (a restart): that monitor is alive.
+  if (monitor_alive(r)) return r;
   BERTH_TRY(r, finish_exit(engine, std::move(r)));
   if (auto_remove && r.config.auto_remove) {
     BERTH_TRY_VOID(destroy(engine, r, true));
