@@ -10,6 +10,12 @@
 #include <unistd.h>
 
 #include <atomic>
+// Boost 1.74's Asio enables C++20 coroutines for g++, and for clang only with libc++; clang-tidy
+// reads this file with clang and libstdc++, whose <coroutine> clang 14 supports.
+#if defined(__clang__) && defined(__cpp_impl_coroutine) && __has_include(<coroutine>)
+#define BOOST_ASIO_HAS_CO_AWAIT 1
+#define BOOST_ASIO_HAS_STD_COROUTINE 1
+#endif
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>

@@ -17,7 +17,7 @@ reg_start() {
   REG_PID=$!
   local i
   for ((i = 0; i < 100; i++)); do
-    if grep -q 'listening on' "$REG_LOG"; then
+    if grep -qs 'listening on' "$REG_LOG"; then
       REG=$(sed -n 's|.*listening on https\?://\([^ ]*\) .*|\1|p' "$REG_LOG" | head -1)
       if grep -q 'listening on https' "$REG_LOG"; then REG_URL=https://$REG; else REG_URL=http://$REG; fi
       return 0
