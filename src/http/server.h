@@ -1,9 +1,11 @@
 // http/server.h — an HTTP/1.1 server (Boost.Beast parsing, OpenSSL TLS) that hands each request
 // to a Handler and streams request bodies into a BodySink, so large uploads never sit in memory.
 //
-// Threads: one Asio io_context run by `threads` threads (default 2: the machine's cores); each
-// connection is one coroutine, so a connection's requests are handled one after another, but
-// different connections may call the Handler at the same time. The Handler must be thread-safe.
+// Threads: `threads` Asio io_contexts (default 2: the machine's cores), each run by one thread; a
+// new connection goes to the context with the fewest open connections and stays there. Each
+// connection is one coroutine, so its requests are handled one after another, but connections on
+// different threads call the Handler at the same time: the Handler must be thread-safe. A
+// handler's blocking work (fsync) holds up only the connections of its thread.
 #pragma once
 
 #include <cstdint>
