@@ -381,3 +381,18 @@ PY
   [ "${lines[0]}" = 201 ] || { echo "$output"; false; }
   [ "${lines[1]}" = hello ]
 }
+
+@test "registry: podman pushes to and pulls from it" {
+  image=localhost/berth-test-regsrv-$$
+  podman import "$BERTH_FIXTURES/busybox-rootfs.tar" "$image" >/dev/null
+  run podman push --tls-verify=false "$image" "$REG/pod/busybox:1"
+  podman rmi -f "$image" >/dev/null 2>&1 || true
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  run podman pull --tls-verify=false "$REG/pod/busybox:1"
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  id=${lines[-1]}
+  run podman image inspect --format '{{.Id}}' "$REG/pod/busybox:1"
+  podman rmi -f "$REG/pod/busybox:1" >/dev/null 2>&1 || true
+  [ "$status" -eq 0 ]
+  [ "$output" = "$id" ]
+}

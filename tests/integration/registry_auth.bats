@@ -214,3 +214,18 @@ try() {
   [[ $output == *"token.key"* ]]
   [[ $output == *"head -c 32 /dev/urandom"* ]]
 }
+
+@test "registry auth: podman signs in through the token flow to push, and is refused as a reader" {
+  start_with_token
+  image=localhost/berth-test-regsrv-auth-$$
+  podman import "$BERTH_FIXTURES/busybox-rootfs.tar" "$image" >/dev/null
+  run podman push --tls-verify=false --creds bob:builder "$image" "$REG/team/pod:1"
+  bob_status=$status
+  run podman push --tls-verify=false --creds alice:wonderland "$image" "$REG/team/pod:1"
+  podman rmi -f "$image" >/dev/null 2>&1 || true
+  [ "$bob_status" -ne 0 ]
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  run podman pull --tls-verify=false --creds bob:builder "$REG/team/pod:1"
+  podman rmi -f "$REG/team/pod:1" >/dev/null 2>&1 || true
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+}
