@@ -21,6 +21,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <csignal>
 #include <cstring>
 #include <limits>
 #include <thread>
@@ -465,6 +466,12 @@ class AsioServer final : public Server {
       if (!ec) stop();
     });
     asio::co_spawn(first, accept_loop(), asio::detached);
+    // sendfile(2) takes no MSG_NOSIGNAL: a client that resets a download would raise SIGPIPE and
+    // end the process. Ignored while serving (nothing forks meanwhile), restored afterwards.
+    struct sigaction ignore {};
+    struct sigaction previous {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, &previous);
     // The other contexts have no work until a connection arrives: keep them running.
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep;
     std::vector<std::thread> extra;
@@ -474,6 +481,7 @@ class AsioServer final : public Server {
     }
     first.run();
     for (auto& t : extra) t.join();
+    ::sigaction(SIGPIPE, &previous, nullptr);
     return {};
   }
 

@@ -196,3 +196,24 @@ PY
   [ "$code" = 204 ]
   [ "$(hdr Range)" = 0-999 ]
 }
+
+@test "registry: a client that resets a download does not take the server down (SIGPIPE)" {
+  head -c 50000000 /dev/urandom >"$T/blob"
+  digest=$(push_blob app/one "$T/blob")
+  for _ in 1 2 3; do
+    python3 - "$REG" "$digest" <<'PY'
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)))
+s.sendall(f"GET /v2/app/one/blobs/{sys.argv[2]} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+s.recv(1000)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+s.close()
+PY
+  done
+  sleep 0.5
+  kill -0 "$REG_PID"
+  req GET "/v2/app/one/blobs/$digest"
+  [ "$code" = 200 ]
+  cmp "$T/body" "$T/blob"
+}
