@@ -13,13 +13,15 @@ reg_start() {
   shift
   mkdir -p "$dir"
   REG_LOG=$dir/server.log
+  rm -f "$REG_LOG"  # a restart must not read the last server's line
   "$BERTH" registry serve --root "$dir/storage" --addr 127.0.0.1:0 "$@" 2>"$REG_LOG" </dev/null 3>&- &
   REG_PID=$!
-  local i
+  local i line
   for ((i = 0; i < 100; i++)); do
-    if grep -qs 'listening on' "$REG_LOG"; then
-      REG=$(sed -n 's|.*listening on https\?://\([^ ]*\) .*|\1|p' "$REG_LOG" | head -1)
-      if grep -q 'listening on https' "$REG_LOG"; then REG_URL=https://$REG; else REG_URL=http://$REG; fi
+    line=$(grep -s -m1 'listening on' "$REG_LOG" || true)
+    if [[ -n $line ]]; then
+      REG=$(sed -n 's|.*listening on https\?://\([^ ]*\) .*|\1|p' <<<"$line")
+      if [[ $line == *'listening on https'* ]]; then REG_URL=https://$REG; else REG_URL=http://$REG; fi
       return 0
     fi
     kill -0 "$REG_PID" 2>/dev/null || break
