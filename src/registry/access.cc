@@ -58,22 +58,28 @@ class Htpasswd {
   }
 
   bool verify(const std::string& user, const std::string& password) {
-    std::lock_guard lock(mutex_);
-    struct stat st;
-    if (::stat(path_.c_str(), &st) == 0 &&
-        st.st_mtim.tv_sec * 1'000'000'000 + st.st_mtim.tv_nsec != mtime_ns_) {
-      if (auto r = reload_locked(); !r) log::warn(r.error().message());
-    }
-    auto it = users_.find(user);
-    if (it == users_.end()) return false;
-    std::string key = image::sha256_of(user + '\0' + password + '\0' + it->second).str();
+    std::string hash, key;
     int64_t now = now_seconds();
-    if (auto c = verified_.find(key); c != verified_.end() && c->second > now) return true;
+    {
+      std::lock_guard lock(mutex_);
+      struct stat st;
+      if (::stat(path_.c_str(), &st) == 0 &&
+          st.st_mtim.tv_sec * 1'000'000'000 + st.st_mtim.tv_nsec != mtime_ns_) {
+        if (auto r = reload_locked(); !r) log::warn(r.error().message());
+      }
+      auto it = users_.find(user);
+      if (it == users_.end()) return false;
+      hash = it->second;
+      key = image::sha256_of(user + '\0' + password + '\0' + hash).str();
+      if (auto c = verified_.find(key); c != verified_.end() && c->second > now) return true;
+    }
+    // bcrypt takes milliseconds: other threads' requests need not wait for it.
     auto data = std::make_unique<crypt_data>();
-    const char* out = ::crypt_r(password.c_str(), it->second.c_str(), data.get());
-    if (!out || out[0] == '*' || std::strlen(out) != it->second.size() ||
-        CRYPTO_memcmp(out, it->second.data(), it->second.size()) != 0)
+    const char* out = ::crypt_r(password.c_str(), hash.c_str(), data.get());
+    if (!out || out[0] == '*' || std::strlen(out) != hash.size() ||
+        CRYPTO_memcmp(out, hash.data(), hash.size()) != 0)
       return false;
+    std::lock_guard lock(mutex_);
     if (verified_.size() > 10000) verified_.clear();
     verified_[key] = now + kCredentialCacheSeconds;
     return true;
