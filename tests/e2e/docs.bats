@@ -71,3 +71,9 @@ berth_doc_example() {
   [ "$status" -eq 0 ]
   [ "${lines[*]}" = "hi 1 latest Loaded image: localhost/demo:1 0" ]
 }
+
+@test "docs/networking.md: the example runs and prints what it says" {
+  berth_doc_example networking.md
+  [ "$status" -eq 0 ]
+  [ "${lines[*]}" = "10.89.250.2 hello hello 80/tcp -> 127.0.0.1:28080 app" ]
+}
