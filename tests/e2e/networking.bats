@@ -347,6 +347,38 @@ port_listened() { [[ -n $(ss -Hltn "sport = :$1") ]]; }
   fails_with "network 'used' not found" network rm used
 }
 
+@test "network connect gives a running container another interface; disconnect takes it away" {
+  b network create front
+  b network create back
+  detach app --network front busybox sh -c "$(httpd_cmd app)"
+  detach db --network back busybox sleep 1000
+  b network connect --alias api back app
+  [ "$status" -eq 0 ]
+  ip_back=$(bq inspect -f '{{.NetworkSettings.Networks}}' app | jq -r .back.IPAddress)
+  [[ $ip_back == "$(bq network inspect back | jq -r '.[0].IPAM.Config[0].Subnet' | cut -d. -f1-3)".* ]]
+  b exec app ip -4 -o addr show eth1
+  [[ $output == *"inet $ip_back/"* ]]
+  # From the other network, by address and by the alias given at connect.
+  b exec db sh -c "$(fetch_cmd "http://$ip_back/")"
+  [ "$output" = hello-app ]
+  b exec db sh -c "$(fetch_cmd http://api/)"
+  [ "$output" = hello-app ]
+  [ "$(bq network inspect back | jq -r '.[0].Containers[].Name' | sort | paste -sd' ')" = "app db" ]
+  fails_with "already connected to network 'back'" network connect back app
+
+  b network disconnect back app
+  [ "$status" -eq 0 ]
+  b exec app ip -o link
+  [[ $output != *eth1* ]]
+  b exec db sh -c "$(unreachable_cmd "http://$ip_back/")"
+  [ "$status" -eq 0 ]
+  ! grep -q '^api ' "$BERTH_RUN_ROOT/networks/$(network_id back)/names"
+  [ "$(bq network inspect back | jq -r '.[0].Containers[].Name')" = db ]
+  # Its first network is untouched.
+  b run --rm --network front busybox sh -c "$(fetch_cmd http://app/)"
+  [ "$output" = hello-app ]
+}
+
 @test "removing every container leaves no veth, DNS name or DNAT rule" {
   b network create clean
   detach c1 --network clean -p "$((PORT0 + 4)):80" busybox sh -c "$(httpd_cmd c1)"
