@@ -224,6 +224,9 @@ Result<void> ensure_dns(Engine& engine, const NetworkRecord& n) {
   UniqueFd ready_r(ready[0]), ready_w(ready[1]);
   std::vector<std::string> argv = {engine.programs.dns, "--listen", n.gateway, "--names", engine.layout.dns_names(n.id),
                                    "--lock", lock_path, "--ready-fd", "3"};
+  // An --internal network has no way out, not even by relayed DNS queries: names of other
+  // containers only (others are REFUSED).
+  if (n.internal) argv.insert(argv.end(), {"--resolv-conf", ""});
   // Through a short-lived middle process, so that berth-dns is init's child: a foreground
   // `berth run` (which reaps its own children as the container's monitor) never holds a zombie.
   pid_t middle = ::fork();

@@ -132,6 +132,15 @@ port_listened() { [[ -n $(ss -Hltn "sport = :$1") ]]; }
   [ "$status" -eq 0 ]
   b run --rm --network inside busybox sh -c "$(unreachable_cmd "http://$ip_pub/")"
   [ "$status" -eq 0 ]
+  # Nor through DNS: its berth-dns relays nothing to the host's nameservers (checked on its
+  # command line first, so that no query leaves the host when this fails) ...
+  pid=$(cat "$BERTH_RUN_ROOT/networks/$(network_id inside)/dns.lock")
+  [[ $(xargs -0 printf '[%s]' <"/proc/$pid/cmdline") == *"[--resolv-conf][]"* ]]
+  # ... and refuses names it does not know, while those of the network resolve.
+  b run --rm --network inside busybox nslookup -type=a nowhere.invalid
+  [[ $output$stderr == *REFUSED* ]]
+  b run --rm --network inside busybox nslookup -type=a srv
+  [[ $output == *"$(ip_of srv)"* ]]
 }
 
 # --- published ports ------------------------------------------------------------------------
