@@ -23,6 +23,8 @@ setup() {
 
 teardown() {
   local pid
+  [[ -z ${CLIENT_NS:-} ]] || ip netns del "$CLIENT_NS" 2>/dev/null || true
+  [[ -z ${CLIENT_VETH:-} ]] || ip link del "$CLIENT_VETH" 2>/dev/null || true
   for pid in "${HOST_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${HOST_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   berth_teardown
@@ -164,6 +166,48 @@ port_listened() { [[ -n $(ss -Hltn "sport = :$1") ]]; }
   [ "$output" = "80/tcp -> 0.0.0.0:$PORT0" ]
   b inspect -f '{{.NetworkSettings.Ports}}' pub
   [[ $output == *"\"HostPort\":\"$PORT0\""* ]]
+}
+
+@test "a published port answers a client on another interface of the host" {
+  detach pub -p "$((PORT0 + 6)):80" busybox sh -c "$(httpd_cmd pub)"
+  [ "$(host_fetch "http://127.0.0.1:$((PORT0 + 6))/")" = hello-pub ]
+  # The client: a network namespace of this test behind a veth (10.253.248.N/30), as another
+  # machine on the host's LAN would be; its packets come in through prerouting and are forwarded.
+  local base=$((($$ % 63) * 4))
+  CLIENT_NS=bnt$$c CLIENT_VETH=bnt$$h
+  ip netns add "$CLIENT_NS"
+  ip link add "$CLIENT_VETH" type veth peer name eth0 netns "$CLIENT_NS"
+  ip addr add "10.253.248.$((base + 1))/30" dev "$CLIENT_VETH"
+  ip link set "$CLIENT_VETH" up
+  ip -n "$CLIENT_NS" addr add "10.253.248.$((base + 2))/30" dev eth0
+  ip -n "$CLIENT_NS" link set eth0 up
+  run ip netns exec "$CLIENT_NS" curl -fsS --max-time 3 "http://10.253.248.$((base + 1)):$((PORT0 + 6))/"
+  [ "$status" -eq 0 ]
+  [ "$output" = hello-pub ]
+}
+
+@test "a UDP port is published too" {
+  id=$(detach udp -p "$((PORT0 + 7)):5353/udp" busybox sleep 1000)
+  [[ $(bq port udp) == "5353/udp -> 0.0.0.0:$((PORT0 + 7))" ]]
+  # busybox has no UDP server: python's, in the container's network namespace, answers upper case.
+  for target in 127.0.0.1 "$(gateway_of udp)"; do
+    nsenter --net="$BERTH_RUN_ROOT/netns/$id" timeout 10 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5353))
+data, peer = s.recvfrom(100)
+s.sendto(data.upper(), peer)' &
+    HOST_PIDS+=($!)
+    sleep 0.3
+    run python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(b"hello-udp", (sys.argv[1], int(sys.argv[2])))
+print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
+    [ "$status" -eq 0 ]
+    [ "$output" = HELLO-UDP ]
+  done
 }
 
 @test "a port published on 127.0.0.1 only answers there" {
