@@ -725,6 +725,12 @@ void Server::Impl::housekeeping(uint64_t now) {
   }
   if (empty_since && o.idle_exit_seconds > 0 &&
       now - *empty_since >= o.idle_exit_seconds * uint64_t{1000}) {
+    // The engine writes names, then looks at the lock. So: let go of the lock, then read the
+    // names once more. A container that started in between either found the lock free (and
+    // started a new responder) or left its name for this one, which stays.
+    ::flock(lock.get(), LOCK_UN);
+    auto reloaded = load_names();
+    if (reloaded && !empty_since && ::flock(lock.get(), LOCK_EX | LOCK_NB) == 0) return;
     exit = ExitReason::idle;
   }
 }

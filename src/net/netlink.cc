@@ -104,6 +104,14 @@ Result<void> Netlink::request(void* message, const std::string& what) {
 }
 
 Result<std::vector<std::vector<char>>> Netlink::dump(void* message, const std::string& what) {
+  // The kernel marks a dump that raced a change (NLM_F_DUMP_INTR, EINTR from libmnl): ask again.
+  for (int attempt = 0;; ++attempt) {
+    auto result = dump_once(message, what);
+    if (result || result.error().sys_errno() != EINTR || attempt == 20) return result;
+  }
+}
+
+Result<std::vector<std::vector<char>>> Netlink::dump_once(void* message, const std::string& what) {
   auto* nlh = static_cast<nlmsghdr*>(message);
   nlh->nlmsg_flags |= NLM_F_DUMP;
   nlh->nlmsg_seq = ++seq_;
@@ -121,6 +129,16 @@ Result<std::vector<std::vector<char>>> Netlink::dump(void* message, const std::s
     ssize_t n = mnl_socket_recvfrom(socket_, buffer, sizeof buffer);
     if (n < 0) return Error::from_errno("{}: netlink receive", what);
     int rc = mnl_cb_run(buffer, static_cast<size_t>(n), nlh->nlmsg_seq, portid, collect, &out);
+    if (rc < 0 && errno == EINTR) {
+      // Read the rest of this dump (up to NLMSG_DONE), so the next request starts clean.
+      for (bool done = false; !done;) {
+        int left = static_cast<int>(n);
+        for (auto* m = reinterpret_cast<const nlmsghdr*>(buffer); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left))
+          done |= m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR;
+        if (!done && (n = mnl_socket_recvfrom(socket_, buffer, sizeof buffer)) <= 0) break;
+      }
+      return Error::with_errno(EINTR, what + ": the dump raced a change");
+    }
     if (rc < 0) return Error::from_errno("{}", what);
     if (rc == MNL_CB_STOP) return out;
   }

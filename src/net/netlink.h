@@ -53,6 +53,7 @@ class Netlink {
   explicit Netlink(mnl_socket* socket);
   Result<void> request(void* message, const std::string& what);
   Result<std::vector<std::vector<char>>> dump(void* message, const std::string& what);
+  Result<std::vector<std::vector<char>>> dump_once(void* message, const std::string& what);
   mnl_socket* socket_ = nullptr;
   uint32_t seq_ = 0;
 };

@@ -245,9 +245,20 @@ Result<Database> Database::open(const std::string& path, const OpenOptions& opti
 
     // WAL: readers never block the writer nor the writer the readers, and a commit is one append.
     // The mode is persistent in the file; asking again is cheap.
+    // Switching a fresh file to WAL takes an exclusive lock without calling the busy handler:
+    // a second process opening the same new database at once gets SQLITE_BUSY. Wait for it.
     BERTH_TRY(auto mode_stmt, db.prepare("PRAGMA journal_mode=WAL"));
-    BERTH_TRY(bool has_row, mode_stmt.step());
-    std::string mode = has_row ? mode_stmt.column_text(0) : "";
+    std::string mode;
+    for (int attempt = 0;; ++attempt) {
+      auto has_row = mode_stmt.step();
+      if (has_row) {
+        mode = *has_row ? mode_stmt.column_text(0) : "";
+        break;
+      }
+      mode_stmt.reset();
+      if (has_row.error().kind() != ErrorKind::unavailable || attempt >= 5000) return std::move(has_row).error();
+      ::usleep(1000);
+    }
     mode_stmt.reset();
     if (mode != "wal")
       return Error::make(ErrorKind::unsupported, "cannot use WAL mode: journal mode stays '{}'",

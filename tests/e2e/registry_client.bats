@@ -538,8 +538,8 @@ PY
   local a=$!
   "$BERTH" pull -q "$REG/team/big:1" >"$BATS_TEST_TMPDIR/b.out" 2>&1 3>&- &
   local b_pid=$!
-  wait "$a"
-  wait "$b_pid"
+  wait "$a" || { cat "$BATS_TEST_TMPDIR/a.out"; false; }
+  wait "$b_pid" || { cat "$BATS_TEST_TMPDIR/b.out"; false; }
   [ -z "$(ls "$BERTH_ROOT/ingest")" ]
   b run --rm "$REG/team/big:1" sh -c 'wc -c < /noise'
   [ "$output" = $((4 << 20)) ]
