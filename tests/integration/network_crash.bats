@@ -15,15 +15,6 @@ teardown() {
   berth_teardown
 }
 
-# crash POINT ARGS...: runs berth ARGS with BERTH_CRASH_AT=POINT; it must die there (SIGKILL).
-crash() {
-  local point=$1 code=0
-  shift
-  BERTH_CRASH_AT=$point "$BERTH" "$@" >/dev/null 2>&1 </dev/null 3>&- || code=$?
-  printf '# berth %s, crashed at %s -> %s\n' "$*" "$point" "$code" >&2
-  [[ $code -eq 137 ]] || { echo "berth $* never reached crash point '$point' (exit $code)" >&2; return 1; }
-}
-
 # no_wiring_left ID NET: nothing of the container's wiring is left on the host or in NET's names.
 no_wiring_left() {
   local veths

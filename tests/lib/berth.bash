@@ -111,3 +111,12 @@ wait_for() {
 container_count() {
   "$BERTH" ps -aq 3>&- | grep -c . || true
 }
+
+# crash POINT ARGS...: runs berth ARGS with BERTH_CRASH_AT=POINT; it must die there (SIGKILL).
+crash() {
+  local point=$1 code=0
+  shift
+  BERTH_CRASH_AT=$point "$BERTH" "$@" >/dev/null 2>&1 </dev/null 3>&- || code=$?
+  printf '# berth %s, crashed at %s -> %s\n' "$*" "$point" "$code" >&2
+  [[ $code -eq 137 ]] || { echo "berth $* never reached crash point '$point' (exit $code)" >&2; return 1; }
+}
