@@ -201,10 +201,32 @@ Result<void> write_dns_names(Engine& engine, const NetworkRecord& n) {
   return sys::atomic_write(path, names, 0644, sys::Durability::process_crash);
 }
 
-// After a container joins or leaves: every network's names (a shared container links them).
+// Every network's names (after a disconnect, and in `system check`).
 Result<void> write_all_dns_names(Engine& engine) {
   BERTH_TRY(auto all, query(engine, ""));
   for (const auto& n : all) BERTH_TRY_VOID(write_dns_names(engine, n));
+  return {};
+}
+
+// After a container starts or stops: the names of its networks, and of the networks that show
+// their names (those sharing a running container with them). Usually one file.
+Result<void> write_dns_names_near(Engine& engine, const std::string& container_id) {
+  BERTH_TRY(auto q, engine.db.prepare(
+      "SELECT DISTINCT other.network_id FROM endpoints mine JOIN endpoints here ON here.network_id = "
+      "mine.network_id JOIN endpoints other ON other.container_id = here.container_id WHERE mine.container_id = ?1 "
+      "AND (here.active = 1 OR here.container_id = ?1)"));
+  q.bind(1, container_id);
+  std::vector<std::string> ids;
+  for (;;) {
+    BERTH_TRY(bool row, q.step());
+    if (!row) break;
+    ids.push_back(q.column_text(0));
+  }
+  q.reset();
+  for (const auto& id : ids) {
+    BERTH_TRY(auto n, find_existing(engine, id));
+    BERTH_TRY_VOID(write_dns_names(engine, n));
+  }
   return {};
 }
 
@@ -249,8 +271,13 @@ Result<void> wire_endpoint(net::Netlink& host, net::Netlink& inside, int netns_f
                            const Endpoint& e, bool& routed) {
   std::string veth = veth_name(container_id, e.position);
   std::string eth = "eth" + std::to_string(e.position);
-  (void)host.delete_link(veth);  // a leftover of an earlier run the kernel has not reaped yet
-  BERTH_TRY_VOID(host.create_veth(veth, eth, netns_fd, e.mtu, e.mac()));
+  auto created = host.create_veth(veth, eth, netns_fd, e.mtu, e.mac());
+  if (!created && created.error().kind() == ErrorKind::already_exists) {
+    // A leftover of an earlier run whose namespace the kernel has not torn down yet.
+    BERTH_TRY_VOID(host.delete_link(veth));
+    created = host.create_veth(veth, eth, netns_fd, e.mtu, e.mac());
+  }
+  BERTH_TRY_VOID(std::move(created));
   BERTH_TRY_VOID(host.set_master(veth, e.bridge));
   BERTH_TRY_VOID(host.set_up(veth));
   BERTH_TRY(auto ip, net::Ipv4::parse(e.ip));
@@ -720,9 +747,11 @@ Result<void> wire_container(Engine& engine, const std::string& container_id, con
   if (!config.on_bridge()) return {};
   BERTH_TRY(auto endpoints, container_endpoints(engine, container_id));
   auto wired = [&]() -> Result<void> {
+    std::vector<NetworkRecord> networks;
     for (const auto& e : endpoints) {
       BERTH_TRY(auto n, find_existing(engine, e.network_id));
       BERTH_TRY_VOID(ensure_bridge(n));
+      networks.push_back(std::move(n));
     }
     std::string path = engine.layout.netns(container_id);
     BERTH_TRY_VOID(sys::mkdir_all(engine.layout.netns_dir(), 0755));
@@ -738,11 +767,8 @@ Result<void> wire_container(Engine& engine, const std::string& container_id, con
     BERTH_TRY(auto activate, engine.db.prepare("UPDATE endpoints SET active = 1 WHERE container_id = ?1"));
     activate.bind(1, container_id);
     BERTH_TRY_VOID(activate.run());
-    BERTH_TRY_VOID(write_all_dns_names(engine));
-    for (const auto& e : endpoints) {
-      BERTH_TRY(auto n, find_existing(engine, e.network_id));
-      BERTH_TRY_VOID(ensure_dns(engine, n));
-    }
+    BERTH_TRY_VOID(write_dns_names_near(engine, container_id));
+    for (const auto& n : networks) BERTH_TRY_VOID(ensure_dns(engine, n));
     if (!ports.empty()) BERTH_TRY_VOID(sync_firewall(engine));
     return {};
   }();
@@ -772,7 +798,7 @@ void unwire_container(Engine& engine, const std::string& container_id, const Con
     q->bind(1, container_id);
     if (auto done = q->run(); !done) log::warn(done.error().message());
   }
-  if (auto written = write_all_dns_names(engine); !written) log::warn(written.error().message());
+  if (auto written = write_dns_names_near(engine, container_id); !written) log::warn(written.error().message());
   auto ports = container_ports(engine, container_id);
   if (ports && !ports->empty())
     if (auto synced = sync_firewall(engine); !synced) log::warn(synced.error().message());
@@ -853,7 +879,7 @@ Result<void> wire_new_endpoint(Engine& engine, const std::string& container_id, 
                                              "network_id = ?2"));
   activate.bind_all(container_id, n.id);
   BERTH_TRY_VOID(activate.run());
-  BERTH_TRY_VOID(write_all_dns_names(engine));
+  BERTH_TRY_VOID(write_dns_names_near(engine, container_id));
   return ensure_dns(engine, n);
 }
 

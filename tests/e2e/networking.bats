@@ -449,7 +449,8 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
 
   b rm -f c1 c2 c3
   [ "$status" -eq 0 ]
-  for id in $ids; do [ -z "$(veths_of "$id")" ]; done
+  # The kernel removes the veths with the namespace, a moment after its last user is gone.
+  for id in $ids; do wait_for 5 no_veths "$id"; done
   [ ! -s "$BERTH_RUN_ROOT/networks/$net/names" ]
   [ -z "$(dnat_rules)" ]
   [ -z "$(ls -A "$BERTH_RUN_ROOT/netns" 2>/dev/null)" ]

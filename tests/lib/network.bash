@@ -27,6 +27,9 @@ veths_of() {
   ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep "^vth${1:0:11}" || true
 }
 
+# no_veths ID: true when no host veth of the container is left.
+no_veths() { [ -z "$(veths_of "$1")" ]; }
+
 # netns_ip ID: eth0's IPv4 address inside a container's network namespace (empty when gone).
 netns_ip() {
   nsenter --net="$BERTH_RUN_ROOT/netns/$1" ip -4 -o addr show eth0 2>/dev/null |

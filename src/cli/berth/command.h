@@ -52,6 +52,12 @@ Result<int64_t> parse_duration_ms(std::string_view text);
 // `--format '{{.State.Status}}'` on an inspect document: the field's value (strings bare,
 // anything else as JSON). Go templates are not interpreted beyond such a path.
 Result<std::string> format_field(std::string_view json_document, std::string_view format);
+// Runs `action` on each positional (containers, volumes, networks), printing each name it did
+// (with `echo`) and reporting each error; the status is 1 if any failed. With `skip_missing`
+// (rm -f), a name that does not exist is no error. `what` names the kind when none is given.
+Result<int> for_each(const Globals& g, const ParsedArgs& a,
+                     const std::function<Result<void>(engine::Engine&, const std::string&)>& action,
+                     bool echo = true, std::string_view what = "container", bool skip_missing = false);
 // --label/--opt KEY=VALUE items (a bare KEY has an empty value); what names the option in errors.
 Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items, const char* what);
 // Prints the error (and its hint) as berth's errors look; returns the exit status for it.

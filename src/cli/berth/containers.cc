@@ -200,23 +200,6 @@ Result<int> cmd_run(const Globals& g, const ParsedArgs& a) {
 
 // Runs `action` for each named container, printing each name like docker does; the status is
 // 1 when any failed.
-Result<int> for_each(const Globals& g, const ParsedArgs& a,
-                     const std::function<Result<void>(engine::Engine&, const std::string&)>& action,
-                     bool echo = true) {
-  if (a.positionals.empty()) return Error(ErrorKind::invalid_argument, "give at least one container");
-  BERTH_TRY(auto e, open_engine(g));
-  int status = 0;
-  for (const auto& name : a.positionals) {
-    if (auto r = action(e, name); !r) {
-      report(r.error());
-      status = 1;
-    } else if (echo) {
-      print(name + "\n");
-    }
-  }
-  return status;
-}
-
 std::optional<int> timeout_of(const ParsedArgs& a) {
   if (!a.flag("time")) return std::nullopt;
   return std::atoi(a.value("time").c_str());

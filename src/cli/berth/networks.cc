@@ -98,19 +98,9 @@ Result<int> cmd_inspect(const Globals& g, const ParsedArgs& a) {
 }
 
 Result<int> cmd_rm(const Globals& g, const ParsedArgs& a) {
-  if (a.positionals.empty()) return Error(ErrorKind::invalid_argument, "give at least one network");
-  BERTH_TRY(auto e, open_engine(g));
-  int status = 0;
-  for (const auto& name : a.positionals) {
-    if (auto r = engine::remove_network(e, name); !r) {
-      if (a.flag("force") && r.error().kind() == ErrorKind::not_found) continue;
-      report(r.error());
-      status = 1;
-    } else {
-      print(name + "\n");
-    }
-  }
-  return status;
+  return for_each(
+      g, a, [](engine::Engine& e, const std::string& name) { return engine::remove_network(e, name); }, true,
+      "network", a.flag("force"));
 }
 
 Result<int> cmd_prune(const Globals& g, const ParsedArgs&) {

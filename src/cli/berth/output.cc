@@ -154,4 +154,22 @@ Result<std::map<std::string, std::string>> key_values(const std::vector<std::str
   return out;
 }
 
+Result<int> for_each(const Globals& g, const ParsedArgs& a,
+                     const std::function<Result<void>(engine::Engine&, const std::string&)>& action, bool echo,
+                     std::string_view what, bool skip_missing) {
+  if (a.positionals.empty()) return Error::make(ErrorKind::invalid_argument, "give at least one {}", what);
+  BERTH_TRY(auto e, open_engine(g));
+  int status = 0;
+  for (const auto& name : a.positionals) {
+    if (auto r = action(e, name); !r) {
+      if (skip_missing && r.error().kind() == ErrorKind::not_found) continue;
+      report(r.error());
+      status = 1;
+    } else if (echo) {
+      print(name + "\n");
+    }
+  }
+  return status;
+}
+
 }  // namespace berth::cli

@@ -71,19 +71,10 @@ Result<int> cmd_inspect(const Globals& g, const ParsedArgs& a) {
 }
 
 Result<int> cmd_rm(const Globals& g, const ParsedArgs& a) {
-  if (a.positionals.empty()) return Error(ErrorKind::invalid_argument, "give at least one volume");
-  BERTH_TRY(auto e, open_engine(g));
-  int status = 0;
-  for (const auto& name : a.positionals) {
-    if (auto r = engine::remove_volume(e, name, a.flag("force")); !r) {
-      if (a.flag("force") && r.error().kind() == ErrorKind::not_found) continue;
-      report(r.error());
-      status = 1;
-    } else {
-      print(name + "\n");
-    }
-  }
-  return status;
+  bool force = a.flag("force");
+  return for_each(
+      g, a, [&](engine::Engine& e, const std::string& name) { return engine::remove_volume(e, name, force); }, true,
+      "volume", force);
 }
 
 Result<int> cmd_prune(const Globals& g, const ParsedArgs& a) {
