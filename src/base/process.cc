@@ -3,8 +3,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <string_view>
 
 #include "base/clock.h"
 #include "base/unique_fd.h"
@@ -31,6 +35,12 @@ Result<int> run(const RunOptions& options) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) < 0) return Error::from_errno("pipe");
   UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  UniqueFd output_read, output_write;
+  if (options.output) {
+    if (::pipe2(pipe_fds, O_CLOEXEC) < 0) return Error::from_errno("pipe");
+    output_read.reset(pipe_fds[0]);
+    output_write.reset(pipe_fds[1]);
+  }
   std::vector<std::string> args = options.args.empty() ? std::vector<std::string>{options.path} : options.args;
   auto argv = c_strings(args);
   auto envp = c_strings(options.env);
@@ -39,6 +49,7 @@ Result<int> run(const RunOptions& options) {
   if (pid < 0) return Error::from_errno("fork for '{}'", options.path);
   if (pid == 0) {
     ::dup2(read_end.get(), 0);
+    if (output_write) ::dup2(output_write.get(), 1);
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -46,12 +57,38 @@ Result<int> run(const RunOptions& options) {
     _exit(127);
   }
   read_end.reset();
+  output_write.reset();
   // A hook that does not read its stdin must not block us: ignore EPIPE, write what fits.
   signal(SIGPIPE, SIG_IGN);
   (void)!::write(write_end.get(), options.input.data(), options.input.size());
   write_end.reset();
 
-  const int64_t deadline = options.timeout_seconds ? static_cast<int64_t>(clock::monotonic_ms()) + *options.timeout_seconds * 1000LL : 0;
+  const int64_t deadline =
+      options.timeout_seconds ? static_cast<int64_t>(clock::monotonic_ms()) + *options.timeout_seconds * 1000LL : 0;
+  auto past_deadline = [&] { return deadline && static_cast<int64_t>(clock::monotonic_ms()) >= deadline; };
+  auto kill_for_timeout = [&]() -> Error {
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return Error::make(ErrorKind::unavailable, "'{}' ran past its timeout of {}s and was killed", options.path,
+                       *options.timeout_seconds);
+  };
+  // Its stdout until EOF, so a chatty program never blocks on a full pipe while we wait for it.
+  while (output_read) {
+    struct pollfd p {output_read.get(), POLLIN, 0};
+    int ready = ::poll(&p, 1, deadline ? 50 : -1);
+    if (ready < 0 && errno != EINTR) return Error::from_errno("read the output of '{}'", options.path);
+    if (ready > 0) {
+      char buf[4096];
+      ssize_t n = ::read(output_read.get(), buf, sizeof buf);
+      if (n > 0) {
+        options.output->append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0 || errno != EINTR) output_read.reset();
+    }
+    if (past_deadline()) return kill_for_timeout();
+  }
   for (;;) {
     int status = 0;
     pid_t r = ::waitpid(pid, &status, deadline ? WNOHANG : 0);
@@ -61,14 +98,26 @@ Result<int> run(const RunOptions& options) {
       return exit_code_of(status);
     }
     if (r < 0 && errno != EINTR) return Error::from_errno("wait for '{}'", options.path);
-    if (deadline && static_cast<int64_t>(clock::monotonic_ms()) >= deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return Error::make(ErrorKind::unavailable, "'{}' ran past its timeout of {}s and was killed",
-                         options.path, *options.timeout_seconds);
-    }
+    if (past_deadline()) return kill_for_timeout();
     if (deadline) ::poll(nullptr, 0, 5);
   }
+}
+
+std::optional<std::string> find_in_path(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? std::optional(name) : std::nullopt;
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (!dirs.empty()) {
+    auto colon = dirs.find(':');
+    std::string_view dir = dirs.substr(0, colon);
+    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+    std::string candidate = std::string(dir.empty() ? "." : dir) + "/" + name;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return std::nullopt;
 }
 
 Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::string& log_path, int ready_fd) {

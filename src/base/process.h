@@ -21,11 +21,16 @@ struct RunOptions {
   std::vector<std::string> env;
   std::string input;              // written to stdin, then stdin is closed
   std::optional<int> timeout_seconds;
+  std::string* output = nullptr;  // when set, receives what it writes to stdout (else inherited)
 };
 
 // Runs the program to completion. Returns its exit code (0 = success); an error if it could not
 // be started or ran past its timeout (it is then killed with SIGKILL).
 Result<int> run(const RunOptions& options);
+
+// The program's path: `name` itself when it has a '/', else the first executable of that name
+// in $PATH; nullopt when there is none.
+std::optional<std::string> find_in_path(const std::string& name);
 
 // Starts a long-lived helper (a container's monitor, a network's DNS responder) in its own
 // session: stdin and stdout /dev/null, stderr appended to `log_path`, `ready_fd` as its fd 3,

@@ -1,7 +1,5 @@
 #include "registry/client_auth_config.h"
 
-#include <sys/stat.h>
-
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -89,27 +87,30 @@ Result<std::string> config_with_credentials(std::string_view json, std::string_v
   return doc.dump(1, '\t') + "\n";
 }
 
-Result<std::optional<Credentials>> load_credentials(const std::string& path, std::string_view registry) {
-  if (!sys::exists(path)) return std::optional<Credentials>();
-  BERTH_TRY(auto text, sys::read_file(path));
-  return credentials_in_config(text, registry).context(fmt::format("read credentials from '{}'", path));
+Result<std::optional<std::string>> credential_helper_in_config(std::string_view json, std::string_view registry) {
+  BERTH_TRY(auto doc, parse_config(json));
+  if (doc.contains("credHelpers")) {
+    if (!doc["credHelpers"].is_object()) return Error::make(ErrorKind::corrupt, "field 'credHelpers' is not an object");
+    std::string wanted = normalise_key(registry);
+    for (const auto& [key, name] : doc["credHelpers"].items()) {
+      if (normalise_key(key) != wanted) continue;
+      if (!name.is_string()) return Error::make(ErrorKind::corrupt, "field 'credHelpers.{}' is not a string", key);
+      if (!name.get<std::string>().empty()) return std::optional(name.get<std::string>());
+    }
+  }
+  if (doc.contains("credsStore")) {
+    if (!doc["credsStore"].is_string()) return Error::make(ErrorKind::corrupt, "field 'credsStore' is not a string");
+    if (!doc["credsStore"].get<std::string>().empty()) return std::optional(doc["credsStore"].get<std::string>());
+  }
+  return std::optional<std::string>();
 }
 
-Result<bool> store_credentials(const std::string& path, std::string_view registry,
-                               const std::optional<Credentials>& credentials) {
-  std::string ctx = fmt::format("write credentials to '{}'", path);
-  std::string text;
-  if (sys::exists(path)) {
-    BERTH_TRY_CTX(text, sys::read_file(path), ctx);
-  }
-  BERTH_TRY(auto before, credentials_in_config(text, registry).context(ctx));
-  BERTH_TRY(auto updated, config_with_credentials(text, registry, credentials).context(ctx));
-  auto slash = path.rfind('/');
-  if (slash != std::string::npos && slash > 0) BERTH_TRY_VOID(sys::mkdir_all(path.substr(0, slash), 0700).context(ctx));
-  BERTH_TRY_VOID(sys::atomic_write(path, updated, 0600).context(ctx));
-  // A temporary left by an older writer keeps its mode through O_TRUNC: make sure.
-  if (::chmod(path.c_str(), 0600) < 0) return Error::from_errno("chmod '{}'", path).context(ctx);
-  return before.has_value();
+Result<std::string> config_with_helper_entry(std::string_view json, std::string_view registry, bool present) {
+  BERTH_TRY(auto text, config_with_credentials(json, registry, std::nullopt));
+  if (!present) return text;
+  auto doc = nlohmann::json::parse(text);
+  doc["auths"][auth_config_key(registry)] = nlohmann::json::object();
+  return doc.dump(1, '\t') + "\n";
 }
 
 }  // namespace berth::registry

@@ -1,6 +1,8 @@
 // registry/client_auth_config.h — registry credentials in Docker's config.json
 // (`{"auths": {"host:port": {"auth": base64("user:password")}}}`), so `docker login` and
-// `berth login` share them. Other fields of the file are kept as they are.
+// `berth login` share them, and the credential helpers it names ("credsStore", "credHelpers").
+// Pure functions on the document's text; registry/client_credentials.h reads and writes the file.
+// Other fields of the file are kept as they are.
 #pragma once
 
 #include <optional>
@@ -32,11 +34,11 @@ Result<std::optional<Credentials>> credentials_in_config(std::string_view json, 
 Result<std::string> config_with_credentials(std::string_view json, std::string_view registry,
                                             const std::optional<Credentials>& credentials);
 
-// From the file at `path`; nullopt when the file or the entry does not exist.
-Result<std::optional<Credentials>> load_credentials(const std::string& path, std::string_view registry);
-// Writes the file (temp + rename, mode 0600, its directory created 0700). Returns whether an
-// entry was there before (for logout's message).
-Result<bool> store_credentials(const std::string& path, std::string_view registry,
-                               const std::optional<Credentials>& credentials);
+// The credential helper config.json names for `registry`: its "credHelpers" entry, else
+// "credsStore"; nullopt when neither names one (credentials then live in "auths").
+Result<std::optional<std::string>> credential_helper_in_config(std::string_view json, std::string_view registry);
+// The document with the registry's "auths" entry replaced by the empty object Docker leaves
+// there when a helper keeps the secret (`present`), or removed.
+Result<std::string> config_with_helper_entry(std::string_view json, std::string_view registry, bool present);
 
 }  // namespace berth::registry

@@ -15,6 +15,7 @@ setup() {
 
 teardown() {
   local pid
+  [[ -z ${GNUPGHOME:-} ]] || teardown_pass
   for pid in "${REG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   # A test that failed in the second state: remove it too, then check the first.
   if [[ -n ${FIRST_ROOT:-} && $BERTH_ROOT != "$FIRST_ROOT" ]]; then
@@ -259,9 +260,10 @@ EOF
   fails_with "login to $REG: the registry refused the user name or password" login -u alice -p wrong "$REG"
   [ "$(jq -c '.auths | keys' "$DOCKER_CONFIG/config.json")" = '["other.example:5000"]' ]
 
-  run bash -c "echo secret1 | '$BERTH' login -u alice --password-stdin $REG"
+  run --separate-stderr bash -c "echo secret1 | '$BERTH' login -u alice --password-stdin $REG"
   [ "$status" -eq 0 ]
   [ "$output" = "Login Succeeded" ]
+  [[ $stderr == *"password is stored unencrypted in $DOCKER_CONFIG/config.json"* ]]
   [ "$(stat -c %a "$DOCKER_CONFIG/config.json")" = 600 ]
   [ "$(jq -r --arg r "$REG" '.auths[$r].auth' "$DOCKER_CONFIG/config.json" | base64 -d)" = alice:secret1 ]
   # The rest of the file is kept.
@@ -286,6 +288,52 @@ EOF
   fails_with "pull from $REG/team/app denied: " pull "$REG/team/app:1"
   [[ $stderr == *"authentication required — run 'berth login $REG'"* ]]
   leave_other_root
+}
+
+# A password store for docker-credential-pass: a fresh gpg key without passphrase, in the test's
+# tmpdir; teardown stops the gpg-agent it started.
+setup_pass() {
+  export GNUPGHOME=$BATS_TEST_TMPDIR/gnupg PASSWORD_STORE_DIR=$BATS_TEST_TMPDIR/password-store
+  mkdir -p -m 700 "$GNUPGHOME"
+  gpg --batch --quiet --passphrase '' --quick-gen-key 'berth test <test@berth.invalid>' default default never 2>/dev/null
+  pass init "$(gpg --list-keys --with-colons | awk -F: '/^fpr/ {print $10; exit}')" >/dev/null
+}
+teardown_pass() { gpgconf --kill gpg-agent 2>/dev/null || true; }
+
+@test "login through a credential helper (docker-credential-pass): no password in config.json; push, pull, skopeo and logout use it" {
+  command -v docker-credential-pass >/dev/null || skip "docker-credential-pass is not installed (scripts/setup)"
+  setup_pass
+  start_registry htpasswd
+  mkdir -p "$DOCKER_CONFIG"
+  echo '{"credsStore": "pass", "auths": {"other.example:5000": {"auth": "eDp5"}}}' >"$DOCKER_CONFIG/config.json"
+  run --separate-stderr bash -c "echo secret1 | '$BERTH' login -u alice --password-stdin $REG"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Login Succeeded" ]
+  [ -z "$stderr" ]  # no warning about an unencrypted password
+  # Docker's layout: an empty entry, the secret in the store.
+  [ "$(jq -c --arg r "$REG" '.auths[$r]' "$DOCKER_CONFIG/config.json")" = '{}' ]
+  ! grep -q secret1 "$DOCKER_CONFIG/config.json"
+  [ "$(echo -n "$REG" | docker-credential-pass get | jq -r .Secret)" = secret1 ]
+  [ "$(jq -r '.auths["other.example:5000"].auth' "$DOCKER_CONFIG/config.json")" = eDp5 ]
+
+  b push busybox "$REG/team/app:1"
+  [ "$status" -eq 0 ]
+  # skopeo finds the same login through the same helper (it reads "credHelpers", not "credsStore").
+  jq --arg r "$REG" '.credHelpers[$r] = "pass"' "$DOCKER_CONFIG/config.json" >"$BATS_TEST_TMPDIR/skopeo-auth.json"
+  run skopeo inspect --tls-verify=false --authfile "$BATS_TEST_TMPDIR/skopeo-auth.json" "docker://$REG/team/app:1"
+  [ "$status" -eq 0 ]
+  pull_and_run "$REG/team/app:1"
+
+  b logout "$REG"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Removing login credentials for $REG" ]
+  [ "$(echo -n "$REG" | docker-credential-pass get | jq -r .Secret)" = "" ]
+  [ "$(jq -c '.auths | keys' "$DOCKER_CONFIG/config.json")" = '["other.example:5000"]' ]
+  fails_with "push to $REG/team/app denied: " push busybox "$REG/team/app:2"
+
+  # A helper that is not installed: the error names it and what to do.
+  echo '{"credHelpers": {"'"$REG"'": "nosuch"}}' >"$DOCKER_CONFIG/config.json"
+  fails_with "credential helper 'nosuch' named in config.json: no 'docker-credential-nosuch' in PATH" push busybox "$REG/team/app:2"
 }
 
 @test "pull of an index with several platforms takes linux/amd64, or the --platform asked for" {

@@ -12,7 +12,7 @@
 #include "engine/images.h"
 #include "image/reference.h"
 #include "registry/client.h"
-#include "registry/client_auth_config.h"
+#include "registry/client_credentials.h"
 #include "state/lock.h"
 
 namespace berth::cli {
@@ -133,7 +133,8 @@ class ProgressView {
 };
 
 Result<std::optional<registry::Credentials>> stored_credentials(std::string_view domain) {
-  return registry::load_credentials(registry::auth_config_path(), domain);
+  BERTH_TRY(auto store, registry::CredentialStore::open());
+  return store.get(domain);
 }
 
 Result<int> cmd_pull(const Globals& g, const ParsedArgs& a) {
@@ -277,9 +278,14 @@ Result<int> cmd_login(const Globals&, const ParsedArgs& a) {
   }
   if (c.username.empty() || c.password.empty())
     return Error(ErrorKind::invalid_argument, "login needs a user name and a password");
+  BERTH_TRY(auto store, registry::CredentialStore::open());
   BERTH_TRY_VOID(registry::login(server, c, tls_verify));
-  BERTH_TRY(bool existed, registry::store_credentials(registry::auth_config_path(), server, c));
-  (void)existed;
+  BERTH_TRY(std::string where, store.store(server, c));
+  if (where == registry::auth_config_path())
+    std::fprintf(stderr,
+                 "WARNING! Your password is stored unencrypted in %s.\n"
+                 "Name a credential helper there (\"credsStore\": \"pass\") to keep it elsewhere: see docs/pull-push.md\n",
+                 where.c_str());
   print("Login Succeeded\n");
   return 0;
 }
@@ -287,11 +293,8 @@ Result<int> cmd_login(const Globals&, const ParsedArgs& a) {
 Result<int> cmd_logout(const Globals&, const ParsedArgs& a) {
   if (a.positionals.size() > 1) return Error(ErrorKind::invalid_argument, "give at most one registry");
   std::string server = server_name(a);
-  std::string path = registry::auth_config_path();
-  bool existed = false;
-  if (sys::exists(path)) {
-    BERTH_TRY(existed, registry::store_credentials(path, server, std::nullopt));
-  }
+  BERTH_TRY(auto store, registry::CredentialStore::open());
+  BERTH_TRY(bool existed, store.erase(server));
   print(existed ? fmt::format("Removing login credentials for {}\n", server)
                 : fmt::format("Not logged in to {}\n", server));
   return 0;
