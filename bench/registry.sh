@@ -116,8 +116,28 @@ curl_pull() {
 }
 mapfile -t LAYER_FILES < <(find "$WORK/layout/blobs/sha256" -size +1M)
 
+# skopeo's own ceiling: it must SHA-256 every byte it moves at least once (its Go 1.19 build hashes at ~300 MB/s
+# on this machine, without SHA-NI), and `skopeo manifest-digest FILE` hashes a file with that same
+# code. Pushes go one layer after another (an oci: source is not read in parallel), pulls two at
+# once: so no server can make skopeo push faster than BYTES / (the user CPU time of hashing the
+# layers), or pull faster than BYTES / (the longest of them). Prints those two times.
+skopeo_hash_seconds() {
+  python3 - "${LAYER_FILES[@]}" <<'PY'
+import resource, subprocess, sys
+times = []
+for f in sys.argv[1:]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    subprocess.run(["skopeo", "manifest-digest", f], check=True, stdout=subprocess.DEVNULL)
+    times.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before)
+print(f"{sum(times):.3f} {max(times):.3f}")
+PY
+}
+
 declare -A push pull push_cpu pull_cpu cpush cpull
+hash_turn= hash_once=
 for round in $(seq "$ROUNDS"); do
+  read -r in_turn at_once < <(skopeo_hash_seconds)
+  hash_turn+="$in_turn " hash_once+="$at_once "
   for server in berth distribution; do
     start_server "$server"
     sync
@@ -165,6 +185,14 @@ echo "image: $((BYTES / 1000000)) MB in two gzip layers; best of $ROUNDS rounds;
 report "skopeo push" "$(best ${push[berth]})" "$(best ${push[distribution]})" "$(best ${push_cpu[berth]})" "$(best ${push_cpu[distribution]})"
 # shellcheck disable=SC2086
 report "skopeo pull" "$(best ${pull[berth]})" "$(best ${pull[distribution]})" "$(best ${pull_cpu[berth]})" "$(best ${pull_cpu[distribution]})"
+# shellcheck disable=SC2086
+python3 - "$BYTES" "$(best $hash_turn)" "$(best $hash_once)" "$(best ${push[distribution]})" "$(best ${pull[distribution]})" <<'PY'
+import sys
+mb = int(sys.argv[1]) / 1e6
+turn, once, dpush, dpull = map(float, sys.argv[2:])
+print(f"skopeo's ceiling (its own SHA-256 of the layers, no server): push {mb / turn:5.0f} MB/s = at most "
+      f"{dpush / turn:.2f}x distribution; pull {mb / once:5.0f} MB/s = at most {dpull / once:.2f}x distribution")
+PY
 # shellcheck disable=SC2086
 report "curl push" "$(best ${cpush[berth]})" "$(best ${cpush[distribution]})"
 # shellcheck disable=SC2086
