@@ -407,7 +407,13 @@ class RegistryHandler final : public http::Handler {
   }
 
   // ---- manifests ---------------------------------------------------------------------------
-  std::optional<ServerResponse> bad_reference(const std::string& reference) {
+  // What a tag outside the spec's grammar means: a PUT of it is refused, while a GET, HEAD or
+  // DELETE names a manifest that cannot exist, which the spec answers with 404 (as distribution
+  // does; the conformance suite reads ".INVALID_MANIFEST_NAME").
+  enum class MalformedTag { invalid, unknown };
+
+  std::optional<ServerResponse> bad_reference(const std::string& reference,
+                                              MalformedTag malformed_tag) {
     if (reference.find(':') != std::string::npos) {
       auto d = image::Digest::parse(reference);
       if (!d)
@@ -418,13 +424,17 @@ class RegistryHandler final : public http::Handler {
                               fmt::format("digest '{}': only sha256 is supported", reference));
       return std::nullopt;
     }
-    if (auto t = validate_tag(reference); !t)
+    if (auto t = validate_tag(reference); !t) {
+      if (malformed_tag == MalformedTag::unknown)
+        return error_response(404, "MANIFEST_UNKNOWN", t.error().message(),
+                              json{{"reference", reference}});
       return error_response(400, "MANIFEST_INVALID", t.error().message(), json{{"tag", reference}});
+    }
     return std::nullopt;
   }
 
   ServerResponse get_manifest(const Route& route) {
-    if (auto bad = bad_reference(route.reference)) return std::move(*bad);
+    if (auto bad = bad_reference(route.reference, MalformedTag::unknown)) return std::move(*bad);
     auto m = storage_.get_manifest(route.repository, route.reference);
     if (!m) {
       if (m.error().kind() != ErrorKind::not_found) return storage_failure(m.error());
@@ -444,7 +454,8 @@ class RegistryHandler final : public http::Handler {
   }
 
   Dispatch put_manifest(const ServerRequest& req, const Route& route) {
-    if (auto bad = bad_reference(route.reference)) return reply(std::move(*bad));
+    if (auto bad = bad_reference(route.reference, MalformedTag::invalid))
+      return reply(std::move(*bad));
     auto too_large = [] {
       return error_response(413, "SIZE_INVALID",
                             fmt::format("manifests are limited to {} bytes", kMaxManifestSize));
@@ -511,7 +522,7 @@ class RegistryHandler final : public http::Handler {
   }
 
   ServerResponse delete_manifest(const Route& route) {
-    if (auto bad = bad_reference(route.reference)) return std::move(*bad);
+    if (auto bad = bad_reference(route.reference, MalformedTag::unknown)) return std::move(*bad);
     Result<void> done =
         route.reference.find(':') != std::string::npos
             ? storage_.delete_manifest(route.repository, *image::Digest::parse(route.reference))

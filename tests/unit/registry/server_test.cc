@@ -114,3 +114,22 @@ TEST_F(HandlerTest, AChunkLongerThanItsRangeIsRefusedAndTheBytesBeforeStay) {
   EXPECT_EQ(r.status, 416);
   EXPECT_EQ(header(r, "Range"), "0-3");
 }
+
+// The spec answers a manifest that is not there with 404; a tag outside its grammar can never
+// have been pushed, so reading or deleting one finds nothing (the conformance suite asks for
+// ".INVALID_MANIFEST_NAME"), while pushing one stays a client error.
+TEST_F(HandlerTest, AMalformedTagIsAnUnknownManifestToReadsAndInvalidToAPush) {
+  (void)call("POST", "/v2/a/blobs/uploads/");  // the repository exists
+  for (const char* method : {"GET", "HEAD", "DELETE"}) {
+    auto r = call(method, "/v2/a/manifests/.INVALID_MANIFEST_NAME");
+    EXPECT_EQ(r.response.status, 404) << method;
+    EXPECT_NE(r.response.body.find("MANIFEST_UNKNOWN"), std::string::npos) << method;
+  }
+  auto put = call("PUT", "/v2/a/manifests/.INVALID_MANIFEST_NAME", 2);
+  EXPECT_FALSE(put.sink);
+  EXPECT_EQ(put.response.status, 400);
+  EXPECT_NE(put.response.body.find("MANIFEST_INVALID"), std::string::npos);
+  auto digest = call("GET", "/v2/a/manifests/sha256:nothex");
+  EXPECT_EQ(digest.response.status, 400);
+  EXPECT_NE(digest.response.body.find("DIGEST_INVALID"), std::string::npos);
+}
