@@ -20,6 +20,8 @@
 #include <limits>
 #include <map>
 
+#include "http/proxy.h"
+
 namespace berth::http {
 
 namespace net = boost::asio;
@@ -45,6 +47,10 @@ struct Connection {
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
   bool used = false;
+  // Plain HTTP through a proxy: requests name the whole URL and carry the proxy's credentials.
+  bool through_proxy = false;
+  std::string proxy_authorization;
+  std::string proxy_name;  // "127.0.0.1:3128 (HTTP_PROXY)", for messages
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
@@ -189,7 +195,11 @@ struct Client::Impl {
   std::map<std::string, std::unique_ptr<Connection>> connections;  // by origin
   std::vector<char> buf;
 
-  explicit Impl(ClientOptions o) : options(std::move(o)), buf(options.buffer_size) {}
+  ProxyEnvironment proxies;
+
+  explicit Impl(ClientOptions o) : options(std::move(o)), buf(options.buffer_size) {
+    if (options.use_proxy_environment) proxies = ProxyEnvironment::from_environment();
+  }
 
   // Runs one asynchronous operation to its end under the I/O deadline. The loop is ours alone,
   // so the synchronous shape of the code stays and timeouts still apply.
@@ -218,15 +228,48 @@ struct Client::Impl {
     return *ssl;
   }
 
+  // Opens a CONNECT tunnel to `url` through the proxy `lowest` is connected to.
+  Result<void> open_tunnel(beast::tcp_stream& lowest, const Url& url, const Proxy& proxy) {
+    std::string where = fmt::format("{}:{}", url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host,
+                                    url.port);
+    bhttp::request<bhttp::empty_body> req{bhttp::verb::connect, where, 11};
+    req.set(bhttp::field::host, where);
+    req.set(bhttp::field::user_agent, kUserAgent);
+    if (!proxy.authorization.empty()) req.set(bhttp::field::proxy_authorization, proxy.authorization);
+    auto ec = run(lowest, [&](auto&& done) { bhttp::async_write(lowest, req, done); });
+    bhttp::response_parser<bhttp::empty_body> p;
+    p.skip(true);  // a CONNECT answer has no body: what follows belongs to the tunnel
+    beast::flat_buffer head;
+    if (!ec) ec = run(lowest, [&](auto&& done) { bhttp::async_read_header(lowest, head, p, done); });
+    if (ec) return transfer_error(fmt::format("CONNECT {} through proxy", where), proxy.url, ec);
+    auto status = p.get().result_int();
+    if (status / 100 != 2)
+      return Error(status == 407 ? ErrorKind::unauthenticated : ErrorKind::permission_denied,
+                   fmt::format("proxy {} ({}) refused CONNECT {}: {} {}", proxy.url.authority(), proxy.variable, where,
+                               status, std::string(p.get().reason())))
+          .with_hint(status == 407 ? fmt::format("give the proxy's user and password: {}=http://USER:PASSWORD@{}",
+                                                 proxy.variable, proxy.url.authority())
+                                   : "add the registry to NO_PROXY if it should be reached directly");
+    if (head.size() != 0)
+      return Error::make(ErrorKind::io, "proxy {} sent data before the tunnel to {} was used", proxy.url.authority(),
+                         where);
+    return {};
+  }
+
   Result<Connection*> connect(const Url& url) {
     auto key = url.origin();
     if (auto it = connections.find(key); it != connections.end()) return it->second.get();
+    BERTH_TRY(auto proxy, proxy_for(url, proxies));
+    const Url& peer = proxy ? proxy->url : url;
     tcp::resolver resolver(ioc);
     beast::error_code ec;
-    auto endpoints = resolver.resolve(url.host, url.port, ec);
+    auto endpoints = resolver.resolve(peer.host, peer.port, ec);
     if (ec)
-      return Error::make(ErrorKind::unavailable, "resolve '{}': {}", url.host, ec.message())
-          .with_hint("check the registry's host name");
+      return proxy ? Error(ErrorKind::failed_precondition, fmt::format("resolve proxy '{}' ({}): {}", peer.host,
+                                                               proxy->variable, ec.message()))
+                         .with_hint(fmt::format("check {}", proxy->variable))
+                   : Error(ErrorKind::unavailable, fmt::format("resolve '{}': {}", url.host, ec.message()))
+                         .with_hint("check the registry's host name");
     auto c = std::make_unique<Connection>();
     if (url.scheme == "https")
       c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, ssl_context());
@@ -242,10 +285,20 @@ struct Client::Impl {
     if (ec) {
       std::string why = ec == beast::error::timeout ? "timed out" : ec.message();
       for (auto& ch : why) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (proxy)
+        return Error(ErrorKind::failed_precondition, fmt::format("connect to proxy {}:{} ({}) for {}: {}", peer.host,
+                                                         peer.port, proxy->variable, url.authority(), why))
+            .with_hint(fmt::format("is the proxy running? Or add {} to NO_PROXY", url.host));
       return Error::make(ErrorKind::unavailable, "connect to {}:{}: {}", url.host, url.port, why)
           .with_hint("is the registry running and listening there?");
     }
     lowest.socket().set_option(tcp::no_delay(true), ec);
+    if (proxy && c->tls) BERTH_TRY_VOID(open_tunnel(lowest, url, *proxy));
+    if (proxy && !c->tls) {
+      c->through_proxy = true;
+      c->proxy_authorization = proxy->authorization;
+      c->proxy_name = fmt::format("{} ({})", proxy->url.authority(), proxy->variable);
+    }
     if (c->tls) {
       beast::error_code ip_ec;
       net::ip::make_address(url.host, ip_ec);
@@ -335,13 +388,16 @@ struct Client::Impl {
     bhttp::request<bhttp::empty_body> req;
     req.version(11);
     req.method_string(r.method);
-    req.target(url.target);
+    req.target(c.through_proxy ? url.str() : url.target);
     req.set(bhttp::field::host, url.authority());
     req.set(bhttp::field::user_agent, kUserAgent);
     for (const auto& [k, v] : headers.items()) req.set(k, v);
+    if (!c.proxy_authorization.empty()) req.set(bhttp::field::proxy_authorization, c.proxy_authorization);
     bool has_body = r.body.size() > 0 || r.method == "PUT" || r.method == "POST" || r.method == "PATCH";
     if (has_body) req.content_length(static_cast<uint64_t>(r.body.size()));
-    req.keep_alive(true);
+    // Some proxies (tinyproxy) close after every answer without saying so; a request sent on such
+    // a connection would be lost half-way. So through a proxy each request has its own.
+    req.keep_alive(!c.through_proxy);
     bhttp::request_serializer<bhttp::empty_body> sr{req};
     auto ec = run(c.lowest(), [&](auto&& done) { bhttp::async_write_header(stream, sr, done); });
     if (ec) return transfer_error("send request to", url, ec);
@@ -397,7 +453,7 @@ struct Client::Impl {
         if (got) BERTH_TRY_VOID(deliver(std::string_view(buf.data(), got)));
       }
     }
-    keep_alive = p.get().keep_alive();
+    keep_alive = p.get().keep_alive() && !c.through_proxy;
     return resp;
   }
 
@@ -409,6 +465,11 @@ struct Client::Impl {
       bool got_head = false, keep_alive = false;
       Result<Response> res = c->tls ? exchange_on(*c, *c->tls, url, headers, r, got_head, keep_alive)
                                      : exchange_on(*c, *c->plain, url, headers, r, got_head, keep_alive);
+      if (res && res->status == 407 && c->through_proxy)
+        return Error(ErrorKind::unauthenticated,
+                     fmt::format("proxy {} refused {} {}: 407 Proxy Authentication Required", c->proxy_name,
+                                 r.method, url.str()))
+            .with_hint("give the proxy's user and password: HTTP_PROXY=http://USER:PASSWORD@HOST:PORT");
       if (res && keep_alive) return res;
       connections.erase(url.origin());
       // A kept-alive connection the server closed meanwhile fails before any answer: once more

@@ -85,6 +85,8 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{30'000};
   std::chrono::milliseconds io_timeout{120'000};  // per read or write, not per request
   size_t buffer_size = 1 << 20;
+  // HTTP_PROXY, HTTPS_PROXY and NO_PROXY (http/proxy.h), read when the client is made.
+  bool use_proxy_environment = true;
 };
 
 class Client {
@@ -98,6 +100,9 @@ class Client {
   // stale one is replaced and the request sent again). Errors: `unavailable` for connection
   // refused, timeouts and TLS failures (naming host:port, with a hint), `io` for broken
   // transfers; a sink's error is returned as it is. HTTP error statuses are not errors here.
+  // Through a proxy: `failed_precondition` when it cannot be reached, `unauthenticated` for its
+  // 407, `permission_denied` when it refuses a tunnel; a proxy URL that cannot be used is
+  // `invalid_argument` or `unsupported`.
   // Authorization is dropped when a redirect leaves the origin.
   Result<Response> send(Request& request);
   // Closes every connection.

@@ -149,6 +149,10 @@ Result<std::shared_ptr<Session>> Session::open(std::string_view domain, const Cl
     probe.url = endpoint.base() + "/v2/";
     auto res = client.send(probe);
     if (!res) {
+      // Only a failed connection or transfer is a reason to try the next endpoint; a proxy's
+      // refusal or a bad proxy setting would only be hidden by it.
+      if (res.error().kind() != ErrorKind::unavailable && res.error().kind() != ErrorKind::io)
+        return std::move(res).error();
       last = std::move(res).error();
       continue;
     }

@@ -17,11 +17,6 @@ teardown() {
   local pid
   [[ -z ${GNUPGHOME:-} ]] || teardown_pass
   for pid in "${REG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  # A test that failed in the second state: remove it too, then check the first.
-  if [[ -n ${FIRST_ROOT:-} && $BERTH_ROOT != "$FIRST_ROOT" ]]; then
-    berth_clean_roots "$BERTH_ROOT" "$BERTH_RUN_ROOT" || true
-    export BERTH_ROOT=$FIRST_ROOT BERTH_RUN_ROOT=$FIRST_RUN_ROOT
-  fi
   berth_teardown
 }
 
@@ -71,19 +66,6 @@ EOF
   docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
   REG_PIDS+=($!)
   wait_http "http://$REG/v2/"
-}
-
-# A second, empty berth state: pulls there start from nothing.
-other_root() {
-  FIRST_ROOT=$BERTH_ROOT FIRST_RUN_ROOT=$BERTH_RUN_ROOT
-  export BERTH_ROOT=$BATS_TEST_TMPDIR/root2 BERTH_RUN_ROOT=$BATS_TEST_TMPDIR/run2
-  mkdir -p "$BERTH_ROOT" "$BERTH_RUN_ROOT"
-}
-
-# leave_other_root: back to the test's own state, the second one checked and removed.
-leave_other_root() {
-  berth_clean_roots "$BATS_TEST_TMPDIR/root2" "$BATS_TEST_TMPDIR/run2"
-  export BERTH_ROOT=$FIRST_ROOT BERTH_RUN_ROOT=$FIRST_RUN_ROOT
 }
 
 # pull_and_run NAME [PULL OPTIONS...]: in a second, empty state, the pull works and what it

@@ -25,9 +25,28 @@ berth_setup() {
 berth_teardown() {
   [[ -n ${BERTH_ROOT:-} ]] || return 0
   local check_status=0
+  # A test that failed in a second state (other_root): remove it too, then check the first.
+  if [[ -n ${FIRST_ROOT:-} && $BERTH_ROOT != "$FIRST_ROOT" ]]; then
+    berth_clean_roots "$BERTH_ROOT" "$BERTH_RUN_ROOT" || true
+    export BERTH_ROOT=$FIRST_ROOT BERTH_RUN_ROOT=$FIRST_RUN_ROOT
+  fi
   berth_clean_roots "$BERTH_ROOT" "$BERTH_RUN_ROOT" || check_status=$?
   unset BERTH_ROOT BERTH_RUN_ROOT
   [[ $check_status -eq 0 ]] || { echo "berth system check failed ($check_status)" >&2; return 1; }
+}
+
+# other_root: a second, empty berth state for the rest of the test (pulls there start from
+# nothing); berth_teardown removes it if the test ends there.
+other_root() {
+  FIRST_ROOT=$BERTH_ROOT FIRST_RUN_ROOT=$BERTH_RUN_ROOT
+  export BERTH_ROOT=$BATS_TEST_TMPDIR/root2 BERTH_RUN_ROOT=$BATS_TEST_TMPDIR/run2
+  mkdir -p "$BERTH_ROOT" "$BERTH_RUN_ROOT"
+}
+
+# leave_other_root: back to the test's own state, the second one checked and removed.
+leave_other_root() {
+  berth_clean_roots "$BATS_TEST_TMPDIR/root2" "$BATS_TEST_TMPDIR/run2"
+  export BERTH_ROOT=$FIRST_ROOT BERTH_RUN_ROOT=$FIRST_RUN_ROOT
 }
 
 # berth_clean_roots ROOT RUN_ROOT: removes every container of that state, runs `system check`
