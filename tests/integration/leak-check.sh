@@ -4,7 +4,7 @@
 #   cgroups named berth-test* or under /berth/ in any cgroup hierarchy,
 #   processes whose command line contains "berth-test",
 #   state directories /run/berth-test-*,
-#   network links bth-* and vth*, nftables tables berth_*.
+#   network links bth-*, vth* and vbp<pid>*, namespaces bthprx<pid>, nftables tables berth_*.
 # Usage: leak-check.sh [--clean] [FIXTURE_DIR]   (--clean also removes what it finds, best effort)
 # FIXTURE_DIR defaults to $BERTH_FIXTURES, else the fixtures directory of the build tree.
 set -uo pipefail
@@ -78,7 +78,14 @@ while read -r link; do
   [[ -n $link ]] || continue
   leak "network link $link"
   links+=("$link")
-done < <(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E '^(bth-|vth)')
+done < <(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E '^(bth-|vth|vbp[0-9])')
+# Namespaces the proxy tests make (tests/e2e/registry_proxy.bats).
+namespaces=()
+while read -r ns; do
+  [[ -n $ns ]] || continue
+  leak "network namespace $ns"
+  namespaces+=("$ns")
+done < <(ip netns list 2>/dev/null | awk '$1 ~ /^bthprx[0-9]/ {print $1}')
 tables=()
 while read -r table; do
   [[ -n $table ]] || continue
@@ -102,6 +109,7 @@ if $clean; then
   for d in "${dirs[@]}"; do rm -rf --one-file-system "$d"; done
   for l in "${links[@]}"; do ip link delete "$l" 2>/dev/null; done
   for t in "${tables[@]}"; do nft delete table ip "$t" 2>/dev/null; done
+  for n in "${namespaces[@]}"; do ip netns delete "$n" 2>/dev/null; done
   echo "leak check: cleaned what could be cleaned; run again to see what is left"
 fi
 exit 1
