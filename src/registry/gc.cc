@@ -31,6 +31,7 @@ Result<GcReport> collect_garbage(Storage& storage, const GcOptions& options, int
             .with_hint("nothing was removed; delete that manifest (or repair it) and run gc again");
       }
       live.insert(facts->blobs.begin(), facts->blobs.end());
+      live.insert(facts->foreign_layers.begin(), facts->foreign_layers.end());
     }
   }
   // Sweep blobs.

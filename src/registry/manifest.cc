@@ -33,6 +33,19 @@ Result<image::Digest> descriptor_digest(const json& d, const std::string& where)
   return *digest;
 }
 
+// A layer that clients fetch from its `urls` (image-spec's non-distributable layers, Docker's
+// foreign ones): a registry need not hold it, and distribution does not ask for it.
+bool is_foreign_layer(const json& d) {
+  auto type = d.find("mediaType");
+  auto urls = d.find("urls");
+  if (type == d.end() || !type->is_string() || urls == d.end() || !urls->is_array() ||
+      urls->empty())
+    return false;
+  const auto& t = type->get_ref<const std::string&>();
+  return t.starts_with("application/vnd.oci.image.layer.nondistributable.v1.tar") ||
+         t == "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+}
+
 }  // namespace
 
 Result<ManifestFacts> inspect_manifest(std::string_view body, std::string_view content_type) {
@@ -78,7 +91,7 @@ Result<ManifestFacts> inspect_manifest(std::string_view body, std::string_view c
       return Error(ErrorKind::invalid_argument, "manifest field 'layers' must be an array");
     for (size_t i = 0; i < j["layers"].size(); ++i) {
       BERTH_TRY(auto d, descriptor_digest(j["layers"][i], fmt::format("layers[{}]", i)));
-      f.blobs.push_back(std::move(d));
+      (is_foreign_layer(j["layers"][i]) ? f.foreign_layers : f.blobs).push_back(std::move(d));
     }
     if (j["config"].contains("mediaType") && j["config"]["mediaType"].is_string())
       f.artifact_type = j["config"]["mediaType"].get<std::string>();

@@ -18,8 +18,9 @@ inline constexpr size_t kMaxManifestSize = 4 << 20;
 struct ManifestFacts {
   std::string media_type;
   bool is_index = false;
-  std::vector<image::Digest> blobs;      // config and layers
-  std::vector<image::Digest> manifests;  // an index's children
+  std::vector<image::Digest> blobs;           // config and layers the registry must hold
+  std::vector<image::Digest> foreign_layers;  // non-distributable layers with urls: need not
+  std::vector<image::Digest> manifests;       // an index's children
   std::optional<image::Digest> subject;
   std::string artifact_type;     // artifactType, else the config's media type (for referrers)
   std::string annotations_json;  // "{}" when none

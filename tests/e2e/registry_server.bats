@@ -222,6 +222,23 @@ PY
   [[ $body == *MANIFEST_UNKNOWN* ]]
 }
 
+@test "registry: a non-distributable layer with urls need not be pushed; one without urls must" {
+  config=$(push_blob app/one "$T/config")
+  layer=$(sha "$T/layer")  # never pushed: clients fetch it from its urls
+  nd='{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip","digest":"%s","size":100000%s}'
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":['"$nd"']}' \
+    "$config" "$(stat -c %s "$T/config")" "$layer" ',"urls":["https://example.com/layer"]' >"$T/m.json"
+  put_manifest app/one windows "$T/m.json"
+  [ "$code" = 201 ]
+  req GET /v2/app/one/manifests/windows
+  [ "$code" = 200 ]
+  cmp "$T/body" "$T/m.json"
+  sed 's/,"urls":\[[^]]*\]//' "$T/m.json" >"$T/bare.json"
+  put_manifest app/one bare "$T/bare.json"
+  [ "$code" = 400 ]
+  [[ $body == *MANIFEST_BLOB_UNKNOWN* ]]
+}
+
 @test "registry: repository names: path tricks and upper case are NAME_INVALID, unknown ones NAME_UNKNOWN" {
   for path in /v2/../etc/manifests/x /v2/a/../b/manifests/x /v2/App/manifests/x /v2/a//b/tags/list /v2/a/_b/tags/list; do
     req GET "$path"

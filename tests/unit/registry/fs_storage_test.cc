@@ -195,6 +195,43 @@ TEST(InspectManifest, NamesWhatIsWrong) {
             std::string::npos);
 }
 
+// A non-distributable layer with urls is fetched from there, never pushed: the registry must not
+// ask for it (distribution does not; the OCI conformance suite pushes one). Without urls nothing
+// says where it lives, so it is a blob like any other.
+TEST(InspectManifest, NonDistributableLayersWithUrlsAreForeignNotRequired) {
+  const std::string a = "sha256:" + std::string(64, 'a'), b = "sha256:" + std::string(64, 'b'),
+                    c = "sha256:" + std::string(64, 'c'), d = "sha256:" + std::string(64, 'd');
+  auto facts = inspect_manifest(
+      fmt::format(
+          R"({{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":2}},"layers":[)"
+          R"({{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip","digest":"{}","size":9,"urls":["https://example.com/b"]}},)"
+          R"({{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"{}","size":9,"urls":["https://example.com/c"]}},)"
+          R"({{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar","digest":"{}","size":9}}]}})",
+          a, b, c, d),
+      "application/vnd.oci.image.manifest.v1+json");
+  ASSERT_TRUE(facts) << facts.error().message();
+  auto digest = [](const std::string& s) { return image::Digest::parse(s).value(); };
+  EXPECT_EQ(facts->blobs, (std::vector<image::Digest>{digest(a), digest(d)}));
+  EXPECT_EQ(facts->foreign_layers, (std::vector<image::Digest>{digest(b), digest(c)}));
+}
+
+TEST_F(FsStorageTest, GcKeepsANonDistributableLayerSomeonePushedAnyway) {
+  image::Digest config = push("a/one", "{}");
+  image::Digest foreign = push("a/one", "foreign");
+  ASSERT_TRUE(put(
+      "a/one",
+      fmt::format(
+          R"({{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
+          R"("config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":2}},)"
+          R"("layers":[{{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar","digest":"{}","size":7,"urls":["https://example.com/f"]}}]}})",
+          config.str(), foreign.str()),
+      "v1"));
+  auto done = collect_garbage(*storage_, GcOptions{}, 2'000'000'000'000'000'000);
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->removed_blobs.empty());
+  EXPECT_EQ(read_blob("a/one", foreign), "foreign");
+}
+
 TEST_F(FsStorageTest, GcRemovesOldTemporariesACrashLeftAndKeepsFreshOnes) {
   std::string old_tmp = root_ + "/blobs/sha256/" + std::string(64, 'a') + ".tmp-0123456789abcdef";
   std::string new_tmp = root_ + "/blobs/sha256/" + std::string(64, 'b') + ".tmp-0123456789abcdef";
