@@ -101,6 +101,9 @@ Result<std::optional<ByteRange>> parse_range(std::string_view value, uint64_t si
     return Error::make(ErrorKind::failed_precondition, "range '{}' is outside the blob's {} bytes",
                        value, size);
   };
+  auto backwards = [&] {
+    return Error::make(ErrorKind::failed_precondition, "range '{}' ends before it starts", value);
+  };
   if (dash == std::string_view::npos) return std::optional<ByteRange>();
   std::string_view a = v.substr(0, dash), b = v.substr(dash + 1);
   if (a.empty()) {  // the last N bytes
@@ -115,7 +118,8 @@ Result<std::optional<ByteRange>> parse_range(std::string_view value, uint64_t si
   uint64_t last = size ? size - 1 : 0;
   if (!b.empty()) {
     auto l = to_u64(b);
-    if (!l || *l < *first) return std::optional<ByteRange>();
+    if (!l) return std::optional<ByteRange>();
+    if (*l < *first) return backwards();
     last = std::min(*l, last);
   }
   if (*first >= size) return unsatisfiable();

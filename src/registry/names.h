@@ -29,7 +29,8 @@ Result<ByteRange> parse_content_range(std::string_view value);
 
 // A blob read's `Range: bytes=<first>-[<last>]` or `bytes=-<suffix>` against a blob of `size`
 // bytes: the range to send (last clamped to the end). nullopt for a syntax the server ignores
-// (several ranges); failed_precondition when it cannot be satisfied (→ 416).
+// (several ranges); failed_precondition when it cannot be satisfied or ends before it starts
+// (→ 416, RFC 9110 14.2).
 Result<std::optional<ByteRange>> parse_range(std::string_view value, uint64_t size);
 
 // Shell-style glob ('*' matches any run of characters, '/' included; '?' one character).

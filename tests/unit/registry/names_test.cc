@@ -79,6 +79,15 @@ TEST(Range, OutsideTheBlobIsUnsatisfiableAndOddFormsAreIgnored) {
   EXPECT_FALSE(*other_unit);
 }
 
+// RFC 9110 14.1.1: a range whose last byte comes before its first is invalid, and 14.2 answers
+// an invalid range with 416 (the OCI conformance suite sends "bytes=500-0").
+TEST(Range, BackwardsIsUnsatisfiable) {
+  auto r = parse_range("bytes=50-10", 100);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), berth::ErrorKind::failed_precondition);
+  EXPECT_NE(r.error().message().find("'bytes=50-10'"), std::string::npos);
+}
+
 TEST(Glob, StarCrossesSlashes) {
   EXPECT_TRUE(glob_match("team/*", "team/app"));
   EXPECT_TRUE(glob_match("team/*", "team/a/b"));
