@@ -132,11 +132,22 @@ class CollectSink final : public BodySink {
   bool over_ = false;
 };
 
-// Reads and throws away a small body we have no use for, so the connection can be reused.
+// Reads and throws away a small body we have no use for, so the connection can be reused and
+// the client, still writing it, is not cut off before it reads the answer. A chunked body is
+// drained too (Go's client sends a body chunked when not told its length), up to kDrainLimit:
+// past that the connection is closed.
 class DiscardSink final : public BodySink {
  public:
-  Result<void> write(const char*, size_t) override { return {}; }
+  Result<void> write(const char*, size_t size) override {
+    discarded_ += size;
+    if (discarded_ > kDrainLimit)
+      return Error::make(ErrorKind::invalid_argument, "unread body exceeds {} bytes", kDrainLimit);
+    return {};
+  }
   ServerResponse finish(Result<void>) override { return {}; }
+
+ private:
+  uint64_t discarded_ = 0;
 };
 
 // Closes a connection that made no progress (no byte read or written) for the idle limit: a
@@ -199,8 +210,8 @@ class Connection {
         dispatch.response = ServerResponse{500};
       }
       ServerResponse response;
-      if (dispatch.sink || (request.has_body && !expect_continue && request.content_length &&
-                            *request.content_length <= kDrainLimit)) {
+      if (dispatch.sink || (request.has_body && !expect_continue &&
+                            (!request.content_length || *request.content_length <= kDrainLimit))) {
         BodySink* sink = dispatch.sink ? dispatch.sink.get() : nullptr;
         DiscardSink discard;
         if (!sink) sink = &discard;

@@ -239,6 +239,18 @@ PY
   [[ $body == *MANIFEST_BLOB_UNKNOWN* ]]
 }
 
+@test "registry: a chunked body the server refuses unread is drained: the 400 arrives and the connection stays" {
+  # Go's client sends a []byte body chunked; closing on it unread made the peer's write fail
+  # (broken pipe) before it read the 400 (OCI conformance suite, invalid-digest-format).
+  head -c 300000 /dev/urandom >"$T/chunked"
+  bad=/v2/app/one/manifests/sha256:baddigeststring
+  out=$(curl -sS -o /dev/null -w '%{http_code} %{num_connects}\n' -X PUT -H 'Transfer-Encoding: chunked' \
+    -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$T/chunked" "$REG_URL$bad" \
+    --next -o /dev/null -w '%{http_code} %{num_connects}\n' "$REG_URL/v2/")
+  [ "$out" = "400 1
+200 0" ] || { echo "$out"; false; }
+}
+
 @test "registry: repository names: path tricks and upper case are NAME_INVALID, unknown ones NAME_UNKNOWN" {
   for path in /v2/../etc/manifests/x /v2/a/../b/manifests/x /v2/App/manifests/x /v2/a//b/tags/list /v2/a/_b/tags/list; do
     req GET "$path"
