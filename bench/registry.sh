@@ -133,7 +133,20 @@ print(f"{sum(times):.3f} {max(times):.3f}")
 PY
 }
 
-declare -A push pull push_cpu pull_cpu cpush cpull
+# timed CMD...: runs it (stdout discarded, fails the bench if it fails); prints its wall time and
+# the CPU time (user + system) it and its children used.
+timed() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t0 = time.monotonic()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+wall = time.monotonic() - t0
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.3f} {r.ru_utime + r.ru_stime:.3f}")
+PY
+}
+
+declare -A push pull push_cpu pull_cpu cpush cpull skopeo_push_cpu skopeo_pull_cpu
 hash_turn= hash_once=
 for round in $(seq "$ROUNDS"); do
   read -r in_turn at_once < <(skopeo_hash_seconds)
@@ -142,15 +155,13 @@ for round in $(seq "$ROUNDS"); do
     start_server "$server"
     sync
     c0=$(cpu_seconds)
-    t0=$(now)
-    skopeo copy -q --dest-tls-verify=false "oci:$WORK/layout:bench" "docker://$REG/bench/image:1" >/dev/null
-    push[$server]+="$(elapsed "$t0" "$(now)") "
+    read -r wall cpu < <(timed skopeo copy -q --dest-tls-verify=false "oci:$WORK/layout:bench" "docker://$REG/bench/image:1")
+    push[$server]+="$wall " skopeo_push_cpu[$server]+="$cpu "
     push_cpu[$server]+="$(elapsed "$c0" "$(cpu_seconds)") "
     sync
     c0=$(cpu_seconds)
-    t0=$(now)
-    skopeo copy -q --src-tls-verify=false "docker://$REG/bench/image:1" "oci:$WORK/pulled:bench" >/dev/null
-    pull[$server]+="$(elapsed "$t0" "$(now)") "
+    read -r wall cpu < <(timed skopeo copy -q --src-tls-verify=false "docker://$REG/bench/image:1" "oci:$WORK/pulled:bench")
+    pull[$server]+="$wall " skopeo_pull_cpu[$server]+="$cpu "
     pull_cpu[$server]+="$(elapsed "$c0" "$(cpu_seconds)") "
     rm -rf "$WORK/pulled"
     sync
@@ -186,12 +197,17 @@ report "skopeo push" "$(best ${push[berth]})" "$(best ${push[distribution]})" "$
 # shellcheck disable=SC2086
 report "skopeo pull" "$(best ${pull[berth]})" "$(best ${pull[distribution]})" "$(best ${pull_cpu[berth]})" "$(best ${pull_cpu[distribution]})"
 # shellcheck disable=SC2086
-python3 - "$BYTES" "$(best $hash_turn)" "$(best $hash_once)" "$(best ${push[distribution]})" "$(best ${pull[distribution]})" <<'PY'
+python3 - "$BYTES" "$(best $hash_turn)" "$(best $hash_once)" \
+  "$(best ${skopeo_push_cpu[berth]})" "$(best ${skopeo_push_cpu[distribution]})" \
+  "$(best ${skopeo_pull_cpu[berth]})" "$(best ${skopeo_pull_cpu[distribution]})" "$(nproc)" <<'PY'
 import sys
 mb = int(sys.argv[1]) / 1e6
-turn, once, dpush, dpull = map(float, sys.argv[2:])
-print(f"skopeo's ceiling (its own SHA-256 of the layers, no server): push {mb / turn:5.0f} MB/s = at most "
-      f"{dpush / turn:.2f}x distribution; pull {mb / once:5.0f} MB/s = at most {dpull / once:.2f}x distribution")
+turn, once, push_b, push_d, pull_b, pull_d = map(float, sys.argv[2:8])
+cores = int(sys.argv[8])
+print(f"skopeo's own CPU time: push {push_b:.2f}s (berth) / {push_d:.2f}s (distribution), "
+      f"pull {pull_b:.2f}s / {pull_d:.2f}s, on {cores} cores shared with the server")
+print(f"skopeo's SHA-256 alone (no server): push at most {mb / turn:.0f} MB/s (layers in turn), "
+      f"pull at most {mb / once:.0f} MB/s (layers at once)")
 PY
 # shellcheck disable=SC2086
 report "curl push" "$(best ${cpush[berth]})" "$(best ${cpush[distribution]})"
