@@ -1,5 +1,6 @@
 #include "registry/client_session.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <thread>
@@ -245,8 +246,28 @@ Result<bool> Session::answer_challenge(http::Client& client, const http::Respons
   return false;
 }
 
+std::chrono::milliseconds busy_retry_delay(const http::Response& response, int attempt) {
+  if (auto after = response.headers.get("Retry-After")) {
+    std::string_view v = *after;
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    if (!v.empty() && v.size() <= 6 && std::all_of(v.begin(), v.end(), ::isdigit))
+      return std::chrono::seconds(std::min(std::stoi(std::string(v)), 30));
+  }
+  return std::chrono::milliseconds(500) * (1 << std::min(attempt, 4));
+}
+
 Result<http::Response> Session::send(http::Client& client, http::Request& request, const std::string& scope) {
   if (request.url.starts_with("/")) request.url = endpoint_.base() + request.url;
+  for (int busy = 1;; ++busy) {
+    BERTH_TRY(auto res, send_authorized(client, request, scope));
+    // Bodies are replayable (memory or a file range): the request can go again as it is.
+    if ((res.status != 429 && res.status != 503) || busy >= kBusyAttempts) return res;
+    std::this_thread::sleep_for(busy_retry_delay(res, busy - 1));
+  }
+}
+
+Result<http::Response> Session::send_authorized(http::Client& client, http::Request& request,
+                                                const std::string& scope) {
   for (int attempt = 0;; ++attempt) {
     if (auto auth = authorization_for(scope))
       request.headers.set("Authorization", std::move(*auth));

@@ -42,6 +42,11 @@ Result<Token> parse_token_response(std::string_view json, std::chrono::steady_cl
 // pieces joined by "; "; empty when the body is not one.
 std::string registry_error_text(std::string_view body);
 
+// How often a request a registry answers 429 or 503 is sent in all, and how long to wait before
+// the next try: its Retry-After in seconds (at most 30), else 0.5 s doubling per attempt.
+constexpr int kBusyAttempts = 5;
+std::chrono::milliseconds busy_retry_delay(const http::Response& response, int attempt);
+
 class Session {
  public:
   // Finds the endpoint (trying each candidate scheme with GET /v2/) and learns how it wants
@@ -60,7 +65,8 @@ class Session {
   // Sends `request` (its URL relative to the endpoint when it starts with '/') with the
   // authorization `scope` needs ("repository:team/app:pull"; several separated by spaces). A
   // 401 with a challenge is answered once (token fetched, or Basic credentials) and the request
-  // sent again. Returns the response whatever its status.
+  // sent again. A busy registry (429, 503) is asked again after its Retry-After, up to
+  // kBusyAttempts times in all. Returns the last response whatever its status.
   Result<http::Response> send(http::Client& client, http::Request& request, const std::string& scope);
 
   // Checks that the credentials are accepted (login): `unauthenticated` if not.
@@ -76,6 +82,8 @@ class Session {
 
  private:
   std::optional<std::string> authorization_for(const std::string& scope);
+  // send() without the retries on a busy registry.
+  Result<http::Response> send_authorized(http::Client& client, http::Request& request, const std::string& scope);
   // Whether the challenge could be answered (a token fetched, Basic credentials to send).
   Result<bool> answer_challenge(http::Client& client, const http::Response& response, const std::string& scope);
 

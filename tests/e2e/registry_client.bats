@@ -96,7 +96,9 @@ noise_image() {
 # fake_registry LAYOUT MODE: a Python registry serving the OCI layout's first image as any
 # name:tag, on 127.0.0.1:$PORT. MODE "lie" flips a byte in the middle of every large blob;
 # "slow" sends blobs at about 12 MB/s; "flaky" closes the connection halfway through the first
-# transfer of each large blob. Requests are logged to $FAKE_LOG (with their Range).
+# transfer of each large blob; "busy" answers the first request for each manifest and blob 429
+# with Retry-After: 1, "overloaded" answers every one so. Requests are logged to $FAKE_LOG
+# (with their Range, and "429" for the refused ones).
 fake_registry() {
   PORT=$(free_port)
   REG=127.0.0.1:$PORT
@@ -104,7 +106,7 @@ fake_registry() {
   cat >"$BATS_TEST_TMPDIR/fake_registry.py" <<'EOF'
 import http.server, json, os, socket, sys, time
 root, port, mode, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], open(sys.argv[4], "a")
-cut = set()
+cut, refused = set(), set()
 index = json.load(open(os.path.join(root, "index.json")))
 def blob(digest):
     return os.path.join(root, "blobs", *digest.split(":"))
@@ -126,6 +128,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/v2/":
             self.head(200, 2, "application/json")
             return self.wfile.write(b"{}") if self.command == "GET" else None
+        if mode == "overloaded" or (mode == "busy" and self.path not in refused):
+            refused.add(self.path)
+            log.write(f"429 {self.command} {self.path}\n")
+            log.flush()
+            body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
+            self.head(429, len(body), "application/json", [("Retry-After", "1")])
+            return self.wfile.write(body) if self.command == "GET" else None
         kind, ref = self.path.split("/")[-2:]
         if kind == "manifests":
             desc = index["manifests"][0]
@@ -573,6 +582,29 @@ PY
   [ -z "$(ls "$BERTH_ROOT/ingest")" ]
   b run --rm "$REG/team/big:1" sh -c 'wc -c < /noise'
   [ "$output" = $((4 << 20)) ]
+  leave_other_root
+}
+
+@test "a busy registry (429 with Retry-After) is asked again after the wait; one that stays busy is named" {
+  noise_image big:1 "$((1 << 20))" "$BATS_TEST_TMPDIR/layout"
+  fake_registry "$BATS_TEST_TMPDIR/layout" busy
+  other_root
+  local t0=$SECONDS
+  b pull "$REG/team/big:1"
+  [ "$status" -eq 0 ]
+  # Each manifest and blob was refused once, then fetched: the waits of the blobs overlap.
+  [ "$(grep -c '^429 GET /v2/team/big/blobs/' "$FAKE_LOG")" -ge 2 ]
+  grep -q '^429 GET /v2/team/big/manifests/1' "$FAKE_LOG"
+  ((SECONDS - t0 >= 2))
+  b run --rm "$REG/team/big:1" sh -c 'wc -c < /noise'
+  [ "$output" = $((1 << 20)) ]
+  leave_other_root
+
+  fake_registry "$BATS_TEST_TMPDIR/layout" overloaded
+  other_root
+  fails_with "429" pull "$REG/team/big:1"
+  [[ $stderr == *"slow down"* ]]
+  [ "$(grep -c '^429 GET /v2/team/big/manifests/1' "$FAKE_LOG")" -eq 5 ]
   leave_other_root
 }
 

@@ -122,5 +122,22 @@ TEST(Base64, RoundTripsEveryPaddingLength) {
   EXPECT_FALSE(http::base64_decode("abc"));
 }
 
+TEST(BusyRetry, WaitsWhatRetryAfterSaysWithinLimitsElseBacksOff) {
+  http::Response r;
+  r.status = 429;
+  r.headers.add("Retry-After", "3");
+  EXPECT_EQ(busy_retry_delay(r, 0), std::chrono::seconds(3));
+  http::Response forever;
+  forever.headers.add("Retry-After", "86400");
+  EXPECT_EQ(busy_retry_delay(forever, 0), std::chrono::seconds(30));
+  http::Response date;  // an HTTP-date is not read: back off instead
+  date.headers.add("Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT");
+  EXPECT_EQ(busy_retry_delay(date, 0), std::chrono::milliseconds(500));
+  http::Response none;
+  EXPECT_EQ(busy_retry_delay(none, 1), std::chrono::milliseconds(1000));
+  EXPECT_EQ(busy_retry_delay(none, 3), std::chrono::milliseconds(4000));
+  EXPECT_EQ(busy_retry_delay(none, 9), std::chrono::milliseconds(8000));
+}
+
 }  // namespace
 }  // namespace berth::registry
