@@ -465,13 +465,13 @@ struct Client::Impl {
       bool got_head = false, keep_alive = false;
       Result<Response> res = c->tls ? exchange_on(*c, *c->tls, url, headers, r, got_head, keep_alive)
                                      : exchange_on(*c, *c->plain, url, headers, r, got_head, keep_alive);
-      if (res && res->status == 407 && c->through_proxy)
-        return Error(ErrorKind::unauthenticated,
-                     fmt::format("proxy {} refused {} {}: 407 Proxy Authentication Required", c->proxy_name,
-                                 r.method, url.str()))
-            .with_hint("give the proxy's user and password: HTTP_PROXY=http://USER:PASSWORD@HOST:PORT");
       if (res && keep_alive) return res;
+      std::string proxy_name = c->through_proxy ? c->proxy_name : "";
       connections.erase(url.origin());
+      if (res && res->status == 407 && !proxy_name.empty())
+        return Error(ErrorKind::unauthenticated, fmt::format("proxy {} refused {} {}: 407 Proxy Authentication Required",
+                                                             proxy_name, r.method, url.str()))
+            .with_hint("give the proxy's user and password: HTTP_PROXY=http://USER:PASSWORD@HOST:PORT");
       // A kept-alive connection the server closed meanwhile fails before any answer: once more
       // on a new one. Bodies are replayable (memory or a file range).
       // Not a PATCH: the server may have taken part of it, and only the caller knows how much.
