@@ -167,12 +167,26 @@ Result<int64_t> fetch_blob(Session& session, http::Client& client, image::Conten
       return {};
     };
     auto res = session.send(client, req, scope);
+    // A non-distributable ("foreign") layer the registry does not hold: from the URLs its
+    // descriptor names, without the registry's credentials. The digest check is the same.
+    for (size_t u = 0; res && res->status == 404 && u < d.urls.size(); ++u) {
+      http::Request foreign;
+      foreign.url = d.urls[u];
+      if (auto range = req.headers.get("Range")) foreign.headers.set("Range", *range);
+      foreign.want_stream = req.want_stream;
+      foreign.sink = req.sink;
+      res = client.send(foreign);
+      if (!res && res.error().kind() != ErrorKind::corrupt && u + 1 < d.urls.size())
+        res = http::Response{.status = 404};  // try the next URL
+    }
     if (!res) {
       if (res.error().kind() == ErrorKind::corrupt) ::unlink(partial.c_str());
       return std::move(res).error();
     }
     if (res->status == 404)
-      return Error::make(ErrorKind::not_found, "blob {} unknown in {}", d.digest, ref.repository());
+      return d.urls.empty() ? Error::make(ErrorKind::not_found, "blob {} unknown in {}", d.digest, ref.repository())
+                            : Error::make(ErrorKind::not_found, "foreign layer {}: not in {} nor at {}", d.digest,
+                                          ref.repository(), fmt::join(d.urls, ", "));
     if (res->status == 401 || res->status == 403) return session.access_denied("pull from", ref.repository(), *res);
     if (res->status != 200 && res->status != 206) {
       std::string why = registry_error_text(res->body);

@@ -608,6 +608,58 @@ PY
   leave_other_root
 }
 
+@test "a foreign layer (non-distributable, with urls) the registry does not hold comes from its URL, checked" {
+  "$BERTH" registry serve --help >/dev/null || skip "berth registry serve is not built"
+  local dir=$BATS_TEST_TMPDIR/foreign web_port
+  mkdir -p "$dir/www"
+  gzip -1 -c "$BERTH_FIXTURES/busybox-rootfs.tar" >"$dir/www/layer.tar.gz"
+  web_port=$(free_port)
+  python3 -m http.server "$web_port" --bind 127.0.0.1 --directory "$dir/www" >/dev/null 2>&1 &
+  REG_PIDS+=($!)
+  PORT=$(free_port)
+  REG=127.0.0.1:$PORT
+  "$BERTH" registry serve --root "$dir/storage" --addr "$REG" 2>"$dir/server.log" </dev/null 3>&- &
+  REG_PIDS+=($!)
+  wait_http "http://127.0.0.1:$web_port/"
+  wait_http "http://$REG/v2/"
+  # The config is pushed, the layer is not: the manifest points at it by URL.
+  python3 - "$dir" "$BERTH_FIXTURES/busybox-rootfs.tar" "http://127.0.0.1:$web_port/layer.tar.gz" <<'PY'
+import hashlib, json, os, sys
+d, tar, url = sys.argv[1:]
+layer = open(f"{d}/www/layer.tar.gz", "rb").read()
+diff_id = "sha256:" + hashlib.sha256(open(tar, "rb").read()).hexdigest()
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                     "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+open(f"{d}/config.json", "wb").write(config)
+manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
+                       "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                        "size": len(layer), "digest": "sha256:" + hashlib.sha256(layer).hexdigest(),
+                        "urls": [url.replace("layer", "missing"), url]}]}
+open(f"{d}/manifest.json", "w").write(json.dumps(manifest))
+PY
+  local config_digest
+  config_digest=sha256:$(sha256sum "$dir/config.json" | cut -d' ' -f1)
+  curl -sf -X POST --data-binary @"$dir/config.json" "http://$REG/v2/team/foreign/blobs/uploads/?digest=$config_digest"
+  curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary @"$dir/manifest.json" "http://$REG/v2/team/foreign/manifests/1"
+
+  other_root
+  b pull "$REG/team/foreign:1"
+  [ "$status" -eq 0 ]
+  b run --rm "$REG/team/foreign:1" echo ok
+  [ "$output" = ok ]
+  leave_other_root
+
+  # Other bytes at the URL: refused, nothing stored.
+  echo "not the layer" >"$dir/www/layer.tar.gz"
+  other_root
+  fails_with "refused, nothing stored" pull "$REG/team/foreign:1"
+  [ -z "$(ls "$BERTH_ROOT/ingest")" ]
+  leave_other_root
+}
+
 @test "a transfer cut off mid-blob is continued within the same pull" {
   noise_image big:1 "$((4 << 20))" "$BATS_TEST_TMPDIR/layout"
   fake_registry "$BATS_TEST_TMPDIR/layout" flaky
