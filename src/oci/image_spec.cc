@@ -12,9 +12,11 @@ namespace media_type {
 bool is_manifest(std::string_view t) { return t == kImageManifest || t == kDockerManifest; }
 bool is_index(std::string_view t) { return t == kImageIndex || t == kDockerManifestList; }
 bool is_layer(std::string_view t) {
-  return t == kLayer || t == kLayerGzip || t == kLayerZstd || t == kDockerLayer ||
-         t == kDockerLayerGzip ||
-         t.starts_with("application/vnd.oci.image.layer.nondistributable.v1.tar") ||
+  return t == kLayer || t == kLayerGzip || t == kLayerZstd || t == kDockerLayer || t == kDockerLayerGzip ||
+         is_non_distributable(t);
+}
+bool is_non_distributable(std::string_view t) {
+  return t.starts_with("application/vnd.oci.image.layer.nondistributable.v1.tar") ||
          t == "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 }
 }  // namespace media_type

@@ -40,6 +40,9 @@ inline constexpr std::string_view kDockerLayerGzip =
 bool is_manifest(std::string_view media_type);
 bool is_index(std::string_view media_type);
 bool is_layer(std::string_view media_type);
+// image-spec's non-distributable layers and Docker's foreign ones: fetched from their `urls`,
+// and not pushed by docker (nor by berth).
+bool is_non_distributable(std::string_view media_type);
 }  // namespace media_type
 
 // The annotation that names an image inside an OCI layout's index.json.

@@ -41,9 +41,7 @@ bool is_foreign_layer(const json& d) {
   if (type == d.end() || !type->is_string() || urls == d.end() || !urls->is_array() ||
       urls->empty())
     return false;
-  const auto& t = type->get_ref<const std::string&>();
-  return t.starts_with("application/vnd.oci.image.layer.nondistributable.v1.tar") ||
-         t == "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+  return oci::media_type::is_non_distributable(type->get_ref<const std::string&>());
 }
 
 }  // namespace

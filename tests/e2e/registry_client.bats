@@ -650,6 +650,17 @@ PY
   [ "$status" -eq 0 ]
   b run --rm "$REG/team/foreign:1" echo ok
   [ "$output" = ok ]
+  # Pushed elsewhere, the foreign layer stays where it is (as docker does); the copy still pulls.
+  b push "$REG/team/foreign:1" "$REG/team/copy:1"
+  [ "$status" -eq 0 ]
+  local layer_digest
+  layer_digest=sha256:$(sha256sum "$dir/www/layer.tar.gz" | cut -d' ' -f1)
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -I "http://$REG/v2/team/copy/blobs/$layer_digest")" = 404 ]
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -I "http://$REG/v2/team/copy/blobs/$config_digest")" = 200 ]
+  leave_other_root
+  other_root
+  b pull "$REG/team/copy:1"
+  [ "$status" -eq 0 ]
   leave_other_root
 
   # Other bytes at the URL: refused, nothing stored.
