@@ -16,6 +16,7 @@
 # Run as root; installs nothing (scripts/setup installs dnsperf and dnsmasq-base).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 SRC=$PWD
 
 BERTH_DNS=${BERTH_DNS:-$SRC/build/src/berth-dns}
@@ -25,7 +26,6 @@ ROUNDS=${ROUNDS:-2}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-200}
 
-die() { echo "bench/dns.sh: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root"
 [[ -x $BERTH_DNS ]] || die "no berth-dns at $BERTH_DNS (ninja berth-dns, or set BERTH_DNS)"
 for tool in dnsperf dnsmasq ip; do

@@ -12,6 +12,7 @@
 #                     BUILD/src, the busybox fixture in BUILD/fixtures (made if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 SRC=$PWD
 WRITE=0
 for arg in "$@"; do
@@ -22,7 +23,6 @@ for arg in "$@"; do
 done
 BUILD=$(cd "${BUILD:-build}" && pwd -P)
 RUNTIME=$BUILD/src/berth-runtime
-die() { echo "bench/monitor-profile.sh: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root (the container needs it)"
 if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
   die "valgrind missing: apt-get install valgrind"

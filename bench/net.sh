@@ -42,14 +42,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 
-QUICK=0
-for arg in "$@"; do
-  case $arg in
-    --quick) QUICK=1 ;;
-    -h | --help) awk 'NR > 1 && /^#/ { if (!/shellcheck/) { sub(/^# ?/, ""); print }; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "bench/net.sh: unknown argument '$arg' (usage: bench/net.sh [--quick])" >&2; exit 2 ;;
-  esac
-done
+source bench/lib.sh
+bench_args "$@"
 if ((QUICK)); then
   SECONDS_PER_RUN=${SECONDS_PER_RUN:-3} ROUNDS=${ROUNDS:-1} WARMUP=${WARMUP:-1} RUNS=${RUNS:-10} NAMES=${NAMES:-5}
 else
@@ -59,7 +53,6 @@ BERTH=${BERTH:-$SRC/build/src/berth}
 PODMAN=${PODMAN:-podman}
 OUT=${OUT:-$SRC/build/bench/net.json}
 
-die() { echo "bench/net.sh: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root"
 for tool in hyperfine jq iperf3 dnsperf nsenter ip "$PODMAN"; do
   command -v "$tool" >/dev/null || die "'$tool' missing: run scripts/setup"

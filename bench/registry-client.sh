@@ -13,11 +13,11 @@
 # Run as root (berth's default paths are not touched: everything lives in a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 BERTH=${BERTH:-$PWD/build/src/berth}
 LAYER_MB=${LAYER_MB:-150}
 ROUNDS=${ROUNDS:-3}
 
-die() { echo "bench/registry-client.sh: $*" >&2; exit 1; }
 [[ -x $BERTH ]] || die "no berth at $BERTH (ninja berth, or set BERTH)"
 for tool in docker-registry skopeo jq curl python3; do
   command -v "$tool" >/dev/null || die "$tool missing: run scripts/setup"
@@ -37,7 +37,7 @@ start_registry() {
   if [[ -n $REG_PID ]]; then kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; fi
   rm -rf "$WORK/registry"
   local port
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   REG=127.0.0.1:$port
   cat >"$WORK/registry.yml" <<EOF
 version: 0.1
@@ -91,8 +91,6 @@ export BERTH_ROOT=$WORK/berth-root BERTH_RUN_ROOT=$WORK/berth-run
 "$BERTH" load -q -i "$LAYOUT" >/dev/null
 IMAGE=$("$BERTH" images --format json | jq -r 'select(.Tag != "<none>") | .Repository + ":" + .Tag' | head -1)
 
-now() { date +%s.%N; }
-elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
 berth_push=() skopeo_push=() berth_pull=() skopeo_pull=()
 for round in $(seq "$ROUNDS"); do

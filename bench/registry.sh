@@ -14,11 +14,11 @@
 # Environment: BERTH (default build/src/berth)  LAYER_MB (default 150)  ROUNDS (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 BERTH=${BERTH:-$PWD/build/src/berth}
 LAYER_MB=${LAYER_MB:-150}
 ROUNDS=${ROUNDS:-3}
 
-die() { echo "bench/registry.sh: $*" >&2; exit 1; }
 [[ -x $BERTH ]] || die "no berth at $BERTH (ninja berth, or set BERTH)"
 for tool in docker-registry skopeo curl python3 gzip; do
   command -v "$tool" >/dev/null || die "$tool missing: run scripts/setup"
@@ -36,7 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # start_server berth|distribution: a fresh storage dir and port; sets REG.
 start_server() {
@@ -87,8 +86,6 @@ json.dump({"imageLayoutVersion": "1.0.0"}, open(f"{root}/oci-layout", "w"))
 PY
 BYTES=$(du -sb "$WORK/layout/blobs" | cut -f1)
 
-now() { date +%s.%N; }
-elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$SERVER_PID/stat"; }

@@ -41,14 +41,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 
-QUICK=0
-for arg in "$@"; do
-  case $arg in
-    --quick) QUICK=1 ;;
-    -h | --help) awk 'NR > 1 && /^#/ { if (!/shellcheck/) { sub(/^# ?/, ""); print }; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "bench/run.sh: unknown argument '$arg' (usage: bench/run.sh [--quick])" >&2; exit 2 ;;
-  esac
-done
+source bench/lib.sh
+bench_args "$@"
 if ((QUICK)); then
   N=${N:-20} WARMUP=${WARMUP:-1} RUNS=${RUNS:-10}
 else
@@ -60,7 +54,6 @@ DOCKER=${DOCKER:-docker}
 PODMAN_DRIVER=${PODMAN_DRIVER:-overlay}
 OUT=${OUT:-$SRC/build/bench/run.json}
 
-die() { echo "bench/run.sh: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root"
 for tool in hyperfine jq pgrep "$PODMAN"; do
   command -v "$tool" >/dev/null || die "'$tool' missing: run scripts/setup"

@@ -80,13 +80,13 @@ Result<std::optional<Credentials>> CredentialStore::get(std::string_view registr
   return std::optional(std::move(c));
 }
 
-Result<std::string> CredentialStore::store(std::string_view registry, const Credentials& credentials) {
+Result<std::optional<std::string>> CredentialStore::store(std::string_view registry, const Credentials& credentials) {
   std::string ctx = fmt::format("write credentials to '{}'", path_);
   BERTH_TRY(auto helper, credential_helper_in_config(text_, registry).context(ctx));
   if (!helper) {
     BERTH_TRY(auto updated, config_with_credentials(text_, registry, credentials).context(ctx));
     BERTH_TRY_VOID(write(updated));
-    return path_;
+    return helper;
   }
   std::string key = auth_config_key(registry);
   nlohmann::json entry = {{"ServerURL", key}, {"Username", credentials.username}, {"Secret", credentials.password}};
@@ -95,7 +95,7 @@ Result<std::string> CredentialStore::store(std::string_view registry, const Cred
   // As docker does: an empty entry in "auths", and no password left in the file.
   BERTH_TRY(auto updated, config_with_helper_entry(text_, registry, true).context(ctx));
   BERTH_TRY_VOID(write(updated));
-  return helper_place(*helper);
+  return helper;
 }
 
 Result<bool> CredentialStore::erase(std::string_view registry) {

@@ -21,10 +21,12 @@ class CredentialStore {
 
   // nullopt when nothing is stored for the registry (a helper's "credentials not found" too).
   Result<std::optional<Credentials>> get(std::string_view registry) const;
-  // Stores the login and says where: "credential helper 'pass'" or the file's path.
-  Result<std::string> store(std::string_view registry, const Credentials& credentials);
+  // Stores the login; returns the credential helper that keeps it, nullopt when the file does.
+  Result<std::optional<std::string>> store(std::string_view registry, const Credentials& credentials);
   // Removes the login; returns whether there was one.
   Result<bool> erase(std::string_view registry);
+
+  const std::string& path() const { return path_; }
 
  private:
   CredentialStore(std::string path, std::string text) : path_(std::move(path)), text_(std::move(text)) {}

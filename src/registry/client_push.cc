@@ -179,13 +179,12 @@ Result<PushResult> push(const image::ContentStore& store, const oci::Descriptor&
   BERTH_TRY(auto manifest, oci::parse_manifest(manifest_bytes, "manifest " + manifest_digest.str()));
   std::vector<oci::Descriptor> blobs = manifest.layers;
   blobs.push_back(manifest.config);
-  std::vector<oci::Descriptor> unique, foreign;
+  std::vector<oci::Descriptor> unique;
   for (const auto& b : blobs) {
     // As docker: a layer clients fetch from its urls stays where it is.
-    bool fetched_elsewhere = !b.urls.empty() && oci::media_type::is_non_distributable(b.media_type);
-    auto& list = fetched_elsewhere ? foreign : unique;
-    if (std::none_of(list.begin(), list.end(), [&](const auto& u) { return u.digest == b.digest; }))
-      list.push_back(b);
+    if (!b.urls.empty() && oci::media_type::is_non_distributable(b.media_type)) continue;
+    if (std::none_of(unique.begin(), unique.end(), [&](const auto& u) { return u.digest == b.digest; }))
+      unique.push_back(b);
   }
 
   http::ClientOptions co;

@@ -280,12 +280,12 @@ Result<int> cmd_login(const Globals&, const ParsedArgs& a) {
     return Error(ErrorKind::invalid_argument, "login needs a user name and a password");
   BERTH_TRY(auto store, registry::CredentialStore::open());
   BERTH_TRY_VOID(registry::login(server, c, tls_verify));
-  BERTH_TRY(std::string where, store.store(server, c));
-  if (where == registry::auth_config_path())
+  BERTH_TRY(auto helper, store.store(server, c));
+  if (!helper)
     std::fprintf(stderr,
                  "WARNING! Your password is stored unencrypted in %s.\n"
                  "Name a credential helper there (\"credsStore\": \"pass\") to keep it elsewhere: see docs/pull-push.md\n",
-                 where.c_str());
+                 store.path().c_str());
   print("Login Succeeded\n");
   return 0;
 }
