@@ -4,7 +4,7 @@
 #
 #   1. startup: `run --rm --network none IMG /bin/true`, the whole docker-style life of a container
 #      (create, start, wait, remove) from the CLI, timed by hyperfine; medians and berth/podman.
-#      Goal: berth ≤ 0.1× podman.
+#      Goal: berth ≤ 0.08× podman. Then berth's phases (BERTH_TRACE) for its median run.
 #   2. memory of the helper of ONE idle container (`run -d IMG sleep 1000`): berth-monitor against
 #      podman's conmon, PSS and RSS from /proc/PID/smaps_rollup. PSS (proportional set size) is
 #      what the process really costs: pages shared with other processes are divided among them.
@@ -195,7 +195,18 @@ R1=$(ratio "$MB" "$MP")
 printf '  berth/podman = %s×' "$R1"
 [[ -z $docker_note ]] && printf '   berth/docker = %s×' "$(ratio "$MB" "$MD")"
 echo
-echo "  goal: berth ≤ 0.10× podman: $(goal "$R1" 0.10)"
+echo "  goal: berth ≤ 0.08× podman: $(goal "$R1" 0.08)"
+
+# Where berth's time goes: the same command with BERTH_TRACE, the phases of its median run.
+TRACE=$WORK/trace.jsonl
+for ((i = 0; i < RUNS; i++)); do
+  BERTH_TRACE=$TRACE "${B[@]}" run --rm --network none "$BIMG" /bin/true </dev/null
+done
+echo
+echo "berth's median traced run ($RUNS runs with BERTH_TRACE; docs/containers.md, \"Where the time goes\"):"
+jq -s -r 'sort_by(.total_ms) | .[(length - 1) / 2 | floor] as $m
+  | ($m.phases[] | "  \(.ms * 100 | round / 100 | tostring | (" " * (8 - length)) + .) ms  \(.name)"),
+    "  total \($m.total_ms * 10 | round / 10) ms"' "$TRACE"
 
 # ---- helpers for parts 2 and 3 -----------------------------------------------------------------
 # Processes whose command line names DIR (an engine's private state): its helpers. The
@@ -332,7 +343,7 @@ echo "  berth/podman: start ${R3T}×, total PSS ${R3M}×, rm -f ${R3R}×"
 
 echo
 echo "summary (berth/podman; below 1 is better for berth):"
-echo "  1. run --rm /bin/true, median:        ${R1}×  (goal ≤ 0.10×: $(goal "$R1" 0.10))"
+echo "  1. run --rm /bin/true, median:        ${R1}×  (goal ≤ 0.08×: $(goal "$R1" 0.08))"
 echo "  2. one idle helper's PSS:             ${R2}×  (goal ≤ 0.50×: $(goal "$R2" 0.50))"
 echo "  3. $N containers: start ${R3T}×, helpers' PSS ${R3M}×, rm -f ${R3R}×"
 echo "load average at the end: $(loadavg); hyperfine's JSON: $OUT"

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/trace.h"
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
@@ -143,8 +144,11 @@ Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
     error = "the container's monitor ended without recording an exit";
   }
   (void)runtime::remove(runtime_options(engine), r.id, true);  // stray processes, runtime state, cgroup
+  trace::mark("exit: runtime delete (cgroup, state)");
   unmount_rootfs(r);
+  trace::mark("exit: unmount");
   unwire_container(engine, r.id, r.config);
+  trace::mark("exit: network");
   BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
   BERTH_TRY(auto stmt, engine.db.prepare(
       "UPDATE containers SET state = 'exited', exit_code = ?2, oom_killed = ?3, finished = ?4, pid = NULL, "
@@ -159,6 +163,7 @@ Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
     BERTH_TRY_VOID(record_event(engine.db, "container", "die", r.id, attrs, finished));
   }
   BERTH_TRY_VOID(tx.commit());
+  trace::mark("exit: record (berth.db)");
   r.state = "exited";
   r.exit_code = exit_code;
   r.oom_killed = oom;
@@ -174,10 +179,13 @@ Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
 Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes) {
   BERTH_TRY_VOID(update(engine, "UPDATE containers SET state = 'removing' WHERE id = ?1", r.id));
   detail::crash_point("rm:after-mark");
+  trace::mark("rm: mark removing (berth.db)");
   (void)runtime::remove(runtime_options(engine), r.id, true);
   unmount_rootfs(r);
   unwire_container(engine, r.id, r.config);
+  trace::mark("rm: runtime, mount, network");
   BERTH_TRY_VOID(sys::remove_all(r.dir));
+  trace::mark("rm: files");
   detail::crash_point("rm:after-files");
   std::vector<std::string> anonymous;
   {
@@ -195,6 +203,7 @@ Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes) {
   BERTH_TRY_VOID(update(engine, "DELETE FROM containers WHERE id = ?1", r.id));
   BERTH_TRY_VOID(record_event(engine.db, "container", "destroy", r.id, event_attributes(r)));
   BERTH_TRY_VOID(tx.commit());
+  trace::mark("rm: record (berth.db)");
   if (volumes)
     for (const auto& name : anonymous)
       if (auto removed = remove_volume(engine, name); !removed) log::warn(removed.error().message());
@@ -442,6 +451,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
     return Error(ErrorKind::invalid_argument, "--restart and --rm cannot be used together");
   BERTH_TRY(auto image, find_image(engine, config.image));
   BERTH_TRY(auto content, read_image(engine, image));
+  trace::mark("create: check the config, read the image");
   if (config.stop_signal.empty()) config.stop_signal = content.config.config.stop_signal;
   BERTH_TRY_VOID(resolve_health(config, content.config.config));
   if (!config.stop_signal.empty()) BERTH_TRY_VOID(runtime::parse_signal(config.stop_signal).context("--stop-signal"));
@@ -451,6 +461,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
     BERTH_TRY(auto gc, state::ObjectLock::acquire(engine.layout.locks(), "gc", "images", state::ObjectLock::Mode::shared));
     BERTH_TRY(lower, ensure_layers(engine, content));
   }
+  trace::mark("create: layers");
 
   // Volumes: binds must exist; named ones are created on first use; the image's VOLUMEs not
   // covered by -v get anonymous volumes.
@@ -500,6 +511,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   inputs.init_binary = init_binary();
   inputs.cgroups_path = cgroups_path_of(id);
   BERTH_TRY(auto spec, build_spec(config, content.config, inputs));
+  trace::mark("create: volumes, user, spec");
 
   // Files first, then the row: a crash in between leaves a directory without a row, which
   // `system check` removes; never a row without its bundle.
@@ -517,6 +529,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
     return std::move(made).error();
   }
   detail::crash_point("create:after-files");
+  trace::mark("create: bundle files");
   r.config = config;
   r.state = "created";
   r.created = clock::now_ns();
@@ -547,6 +560,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
     return std::move(recorded).error();
   }
   detail::crash_point("create:after-row");
+  trace::mark("create: record (berth.db)");
   result.container = std::move(r);
   return result;
 }
@@ -591,13 +605,16 @@ Result<void> prepare_start(Engine& engine, const ContainerRecord& r) {
     ::unlink((r.dir + "/" + file).c_str());
   (void)runtime::remove(runtime_options(engine), r.id, true);  // a leftover of a crashed start
   BERTH_TRY_VOID(write_etc_files(engine, r));
+  trace::mark("start: /etc/hosts, resolv.conf");
   BERTH_TRY_VOID(wire_container(engine, r.id, r.config));
   detail::crash_point("start:after-network");
+  trace::mark("start: network");
   if (auto mounted = mount_rootfs(engine, r); !mounted) {
     unwire_container(engine, r.id, r.config);
     return std::move(mounted).error();
   }
   detail::crash_point("start:after-mount");
+  trace::mark("start: overlay mount");
   return {};
 }
 
@@ -703,11 +720,17 @@ class InProcessRuntime : public monitor::RuntimeDriver {
     o.stdio[0] = in >= 0 ? in : null_fd();
     o.stdio[1] = out;
     o.stdio[2] = err;
+    trace::mark("start: log and stdio");
     BERTH_TRY_VOID(runtime::create(global_, o));
+    trace::mark("runtime create: clone, cgroup, mounts, pivot_root");
     BERTH_TRY(auto text, sys::read_file(o.pid_file));
     return static_cast<pid_t>(std::atoi(text.c_str()));
   }
-  Result<void> start() override { return runtime::start(global_, id_); }
+  Result<void> start() override {
+    auto started = runtime::start(global_, id_);
+    trace::mark("runtime start: release the process");
+    return started;
+  }
   void remove() override { (void)runtime::remove(global_, id_, true); }
   // Health checks run as `berth-runtime exec`: an exec in-process would block the event loop.
   Result<pid_t> spawn_exec(const std::vector<std::string>& args, int out) override {
@@ -774,10 +797,12 @@ Result<int> run_foreground(Engine& engine, const std::string& id, const Foregrou
   bool started = false;
   o.on_started = [&](pid_t pid) {
     if (auto marked = mark_started(engine, r, pid, ::getpid()); !marked) log::warn(marked.error().message());
+    trace::mark("start: record (berth.db)");
     started = true;
     detail::crash_point("run:after-start");
   };
   auto code = monitor::run_monitor(o, driver);
+  trace::mark("the container runs, exits; monitor reaps it");
   if (!code) {
     if (!started) {
       (void)mark_start_failed(engine, r, code.error().message());
@@ -851,6 +876,7 @@ Result<void> remove_container(Engine& engine, const std::string& name_or_id, boo
   BERTH_TRY(auto rows, query(engine, "WHERE id = ?1", found.id));
   if (rows.empty()) return {};
   ContainerRecord r = rows.front();
+  trace::mark("rm: find and lock the container");
   if (r.running()) {
     BERTH_TRY(r, finish_exit(engine, std::move(r)));
   }

@@ -471,9 +471,9 @@ Result<std::vector<NetworkRecord>> list_networks(Engine& engine) {
 }
 
 Result<void> remove_network(Engine& engine, std::string_view name_or_id) {
+  // The default network too, when no container uses it: it is made again when one needs it,
+  // and removing it is how a host is left as it was before berth's first `-p`.
   BERTH_TRY(auto n, find_existing(engine, name_or_id));
-  if (n.name == kDefaultNetwork)
-    return Error::make(ErrorKind::failed_precondition, "'{}' is the default network and cannot be removed", n.name);
   BERTH_TRY(auto q, engine.db.prepare("SELECT c.name FROM endpoints e JOIN containers c ON c.id = e.container_id "
                                       "WHERE e.network_id = ?1 ORDER BY c.name"));
   q.bind(1, n.id);

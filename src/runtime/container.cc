@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
+#include "base/trace.h"
 #include "runtime/detail/console.h"
 #include "runtime/detail/hooks.h"
 #include "runtime/detail/init.h"
@@ -91,6 +92,7 @@ struct Created {
 };
 
 Result<Created> create_container(const GlobalOptions& global, const CreateOptions& options, Launch launch) {
+  cgroup::MigrationWarmup warmup(cgroup::detect_mode());  // overlaps the parsing below
   BERTH_TRY_VOID(StateDir::validate_id(options.id));
   BERTH_TRY(std::string bundle, real_path(options.bundle, "bundle"));
   BERTH_TRY(oci::Spec spec, oci::load_spec(bundle + "/config.json"));
@@ -120,6 +122,7 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   BERTH_TRY(std::string cgroup_path, cgroup::resolve_path(spec.linux.cgroups_path, options.id, global.systemd_cgroup));
   cgroup::Mode cgroup_mode = cgroup::detect_mode();
 
+  trace::mark("runtime: read config.json, capabilities, seccomp");
   BERTH_TRY(StateDir dir, StateDir::create(global.root, options.id));
   CreateRollback rollback(&dir);
 
@@ -132,6 +135,14 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   record.cgroup_path = cgroup_path;
   record.cgroup_mode = cgroup_mode;
   record.annotations = spec.annotations;
+
+  // The cgroup before the process: it joins by itself, first thing (cgroup::open_self_join).
+  BERTH_TRY(rollback.cgroup, cgroup::Cgroup::create(cgroup_path, cgroup_mode));
+  if (spec.linux.resources) {
+    BERTH_TRY_VOID(rollback.cgroup->apply(with_default_devices(*spec.linux.resources)).context("linux.resources"));
+  }
+  BERTH_TRY(auto cgroup_join_files, rollback.cgroup->open_self_join());
+  for (const auto& f : cgroup_join_files) ctx.cgroup_join_fds.push_back(f.get());
 
   UniqueFd fifo;
   if (launch == Launch::create) {
@@ -208,7 +219,9 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   if (own_pid_ns) (void)::setns(own_pid_ns.get(), CLONE_NEWPID);
   if (own_time_ns) (void)::setns(own_time_ns.get(), CLONE_NEWTIME);
   if (pid < 0) return Error::with_errno(clone_errno, "clone the container process");
+  trace::mark("runtime: state directory, cgroup, clone");
   rollback.set_pid(pid);
+  cgroup_join_files.clear();
   child_sync.reset();
   ns_fds.clear();
   fifo.reset();
@@ -221,12 +234,10 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
     BERTH_TRY_VOID(write_id_map(pid, "uid_map", spec.linux.uid_mappings));
     BERTH_TRY_VOID(write_id_map(pid, "gid_map", spec.linux.gid_mappings));
   }
-  BERTH_TRY(rollback.cgroup, cgroup::Cgroup::create(cgroup_path, cgroup_mode));
-  if (spec.linux.resources) {
-    BERTH_TRY_VOID(rollback.cgroup->apply(with_default_devices(*spec.linux.resources)).context("linux.resources"));
-  }
-  BERTH_TRY_VOID(rollback.cgroup->add_process(pid).context(fmt::format("add the container to cgroup '{}'", cgroup_path)));
+  if (ctx.cgroup_join_fds.empty())
+    BERTH_TRY_VOID(rollback.cgroup->add_process(pid).context(fmt::format("add the container to cgroup '{}'", cgroup_path)));
 
+  trace::mark("runtime: state file, id maps, cgroup.procs (v2)");
   std::string created_state = state_json(record, Status::created, -1);
   BERTH_TRY_VOID(sync::send(parent_sync.get(), sync::Msg::go, created_state));
   for (;;) {
@@ -239,7 +250,10 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
                          proc::exit_code_of(status));
     }
     if (msg->first == sync::Msg::error) return Error(ErrorKind::failed_precondition, msg->second);
-    if (msg->first == sync::Msg::ready) break;
+    if (msg->first == sync::Msg::ready) {
+      trace::mark("runtime: the container's init (mounts, pivot_root, process set-up)");
+      break;
+    }
     if (msg->first == sync::Msg::run_hooks) {
       std::string creating = state_json(record, Status::creating, -1);
       BERTH_TRY_VOID(run_hooks(spec.hooks.prestart, "prestart", creating));

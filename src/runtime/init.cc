@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "base/sys.h"
+#include "runtime/cgroup/cgroup.h"
 #include "runtime/detail/console.h"
 #include "runtime/detail/hooks.h"
 #include "runtime/detail/init.h"
@@ -131,6 +132,7 @@ Result<void> wait_for_start(const InitContext& ctx) {
 Result<std::string> init_steps(InitContext& ctx) {
   const oci::Spec& spec = *ctx.spec;
   BERTH_TRY(std::string state_json, sync::expect(ctx.sync_fd, sync::Msg::go));
+  BERTH_TRY_VOID(cgroup::join_self(ctx.cgroup_join_fds));
   for (auto [fd, flag] : ctx.join_namespaces) {
     if (::setns(fd, flag) < 0) return Error::from_errno("join namespace (flag {:#x})", flag);
     ::close(fd);

@@ -391,7 +391,6 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
   [ "$(jq -r '.[0].Labels.team' <<<"$output")" = blue ]
   b network ls --filter name=used --format json
   [ "$(jq -r .Containers <<<"$output")" = 1 ]
-  fails_with "'bridge' is the default network and cannot be removed" network rm bridge
   b rm -f u1
   b network rm used
   [ "$status" -eq 0 ]
@@ -467,4 +466,21 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
   b rm -f c4
   b system check
   [ "$output" = "nothing to repair" ]
+}
+
+@test "network rm bridge: refused while a container uses it, then removes the bridge; made again when needed" {
+  detach onbridge busybox sleep 1000
+  fails_with "network 'bridge' is in use by container(s) onbridge" network rm bridge
+  b rm -f onbridge
+  b network inspect bridge
+  link=$(jq -r '.[0].Options["com.docker.network.bridge.name"] // empty' <<<"$output")
+  b network rm bridge
+  [ "$status" -eq 0 ]
+  [ -n "$link" ]
+  run ip link show "$link"
+  [ "$status" -ne 0 ]
+  detach again busybox sleep 1000
+  b network inspect bridge
+  [ "$status" -eq 0 ]
+  b rm -f again
 }

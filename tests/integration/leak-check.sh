@@ -5,12 +5,25 @@
 #   processes whose command line contains "berth-test",
 #   state directories /run/berth-test-*,
 #   network links bth-*, vth* and vbp<pid>*, namespaces bthprx<pid>, nftables tables berth_*.
-# Usage: leak-check.sh [--clean] [FIXTURE_DIR]   (--clean also removes what it finds, best effort)
+# Only what the tests made counts: `--baseline FILE`, run before the tests (ctest's fixture set-up),
+# records what is already there (say the default `bridge` network of the README's tour, or a
+# user's own containers); a later `--since FILE` ignores those.
+# Usage: leak-check.sh [--clean] [--baseline FILE | --since FILE] [FIXTURE_DIR]
+#        (--clean also removes what it finds, best effort)
 # FIXTURE_DIR defaults to $BERTH_FIXTURES, else the fixtures directory of the build tree.
 set -uo pipefail
 
-clean=false
-if [[ ${1:-} == --clean ]]; then clean=true; shift; fi
+clean=false baseline_out= baseline_in=
+while (($#)); do
+  case $1 in
+    --clean) clean=true; shift ;;
+    --baseline) baseline_out=$2; shift 2 ;;
+    --since) baseline_in=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+known=()
+if [[ -n $baseline_in && -f $baseline_in ]]; then mapfile -t known <"$baseline_in"; fi
 fixtures=${1:-${BERTH_FIXTURES:-}}
 if [[ -z $fixtures ]]; then
   # ctest runs this from <build>/tests; a manual run from the source tree uses build/.
@@ -21,8 +34,15 @@ fi
 rootfs=
 [[ -n $fixtures && -d $fixtures/rootfs ]] && rootfs=$(cd "$fixtures/rootfs" && pwd -P)
 
-leaks=0
-leak() { printf 'leak: %s\n' "$*"; leaks=$((leaks + 1)); }
+leaks=0 found=()
+# Reports a leak unless the baseline had it; returns 1 for a known one so callers skip it.
+leak() {
+  local what="$*" k
+  for k in "${known[@]}"; do [[ $k == "$what" ]] && return 1; done
+  found+=("$what")
+  [[ -n $baseline_out ]] || printf 'leak: %s\n' "$what"
+  leaks=$((leaks + 1))
+}
 
 # mountinfo escapes space, tab, newline and backslash as octal.
 unescape() { printf '%b' "${1//\\/\\0}"; }
@@ -34,8 +54,7 @@ while read -r _ _ _ _ mnt _ rest; do
   fstype=" $rest"; fstype=${fstype#* - }; fstype=${fstype%% *}
   [[ $fstype == cgroup || $fstype == cgroup2 ]] && hierarchies+=("$mnt")
   if [[ $mnt == *berth-test* || ( -n $rootfs && $mnt == "$rootfs"* ) ]]; then
-    leak "mount $mnt ($fstype)"
-    mounts+=("$mnt")
+    leak "mount $mnt ($fstype)" && mounts+=("$mnt")
   fi
 done </proc/self/mountinfo
 
@@ -43,8 +62,7 @@ cgroups=()
 for h in "${hierarchies[@]}"; do
   while IFS= read -r cg; do
     [[ -n $cg ]] || continue
-    leak "cgroup ${cg#"$h"} in $h"
-    cgroups+=("$cg")
+    leak "cgroup ${cg#"$h"} in $h" && cgroups+=("$cg")
   done < <(
     { find "$h" -mindepth 1 -type d -name 'berth-test*' 2>/dev/null
       [[ -d $h/berth ]] && find "$h/berth" -mindepth 1 -type d 2>/dev/null; } | sort -u
@@ -60,15 +78,13 @@ for f in /proc/[0-9]*/cmdline; do
   # Our own pipelines (their parent is this script) are not leaks.
   ppid=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
   [[ $ppid == "$$" ]] && continue
-  leak "process $pid: ${cmd% }"
-  pids+=("$pid")
+  leak "process $pid: ${cmd% }" && pids+=("$pid")
 done
 
 dirs=()
 for d in /run/berth-test-*; do
   [[ -e $d ]] || continue
-  leak "state directory $d"
-  dirs+=("$d")
+  leak "state directory $d" && dirs+=("$d")
 done
 
 # Network wiring: berth's bridges (bth-*) and container veths (vth*), and nftables tables of
@@ -76,23 +92,25 @@ done
 links=()
 while read -r link; do
   [[ -n $link ]] || continue
-  leak "network link $link"
-  links+=("$link")
+  leak "network link $link" && links+=("$link")
 done < <(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E '^(bth-|vth|vbp[0-9])')
 # Namespaces the proxy tests make (tests/e2e/registry_proxy.bats).
 namespaces=()
 while read -r ns; do
   [[ -n $ns ]] || continue
-  leak "network namespace $ns"
-  namespaces+=("$ns")
+  leak "network namespace $ns" && namespaces+=("$ns")
 done < <(ip netns list 2>/dev/null | awk '$1 ~ /^bthprx[0-9]/ {print $1}')
 tables=()
 while read -r table; do
   [[ -n $table ]] || continue
-  leak "nftables table ip $table"
-  tables+=("$table")
+  leak "nftables table ip $table" && tables+=("$table")
 done < <(nft list tables ip 2>/dev/null | awk '$3 ~ /^berth_/ {print $3}')
 
+if [[ -n $baseline_out ]]; then
+  printf '%s\n' "${found[@]}" >"$baseline_out"
+  echo "leak check: baseline of ${#found[@]} item(s) already on the host, in $baseline_out"
+  exit 0
+fi
 if ((leaks == 0)); then
   echo "leak check: nothing left behind${rootfs:+ (fixture rootfs $rootfs)}"
   exit 0

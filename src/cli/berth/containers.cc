@@ -10,9 +10,11 @@
 
 #include "base/clock.h"
 #include "base/sys.h"
+#include "base/trace.h"
 #include "cli/berth/command.h"
 #include "engine/containers.h"
 #include "engine/networks.h"
+#include "runtime/cgroup/cgroup.h"
 #include "runtime/runtime.h"
 
 namespace berth::cli {
@@ -168,7 +170,11 @@ Result<int> cmd_create(const Globals& g, const ParsedArgs& a) {
 }
 
 Result<int> cmd_run(const Globals& g, const ParsedArgs& a) {
+  trace::mark("parse the command line");
+  // The kernel's wait before the container's first cgroup move, overlapped with the create.
+  runtime::cgroup::MigrationWarmup warmup(runtime::cgroup::detect_mode());
   BERTH_TRY(auto e, open_engine(g));
+  trace::mark("open berth.db");
   BERTH_TRY(auto c, create_from(e, a));
   if (a.flag("detach")) {
     auto started = engine::start_container(e, c.id);

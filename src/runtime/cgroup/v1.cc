@@ -194,6 +194,16 @@ class V1Cgroup final : public Cgroup {
     return {};
   }
 
+  Result<std::vector<UniqueFd>> open_self_join() override {
+    std::vector<UniqueFd> files;
+    for (const auto& h : hierarchies_) {
+      std::string tasks = dir_for(h) + "/tasks";
+      BERTH_TRY(auto fd, sys::open(tasks, O_WRONLY | O_CLOEXEC).context("open cgroup"));
+      files.push_back(std::move(fd));
+    }
+    return files;
+  }
+
   Result<std::vector<pid_t>> processes() const override {
     const Hierarchy* h = process_hierarchy();
     if (!h) return std::vector<pid_t>{};

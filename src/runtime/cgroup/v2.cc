@@ -151,6 +151,8 @@ class V2Cgroup final : public Cgroup {
         .context(fmt::format("add process to cgroup '{}'", dir_));
   }
 
+  Result<std::vector<UniqueFd>> open_self_join() override { return std::vector<UniqueFd>{}; }
+
   Result<std::vector<pid_t>> processes() const override { return detail::tree_processes(dir_); }
 
   Result<void> freeze(bool frozen) override {

@@ -34,6 +34,7 @@ struct InitContext {
   bool run_hooks = false;
   bool tied_to_parent = false;  // foreground run: the container dies with the runtime
   std::vector<std::pair<int, int>> join_namespaces;  // (fd, CLONE_NEW*) in join order
+  std::vector<int> cgroup_join_fds;  // cgroup::join_self: written first, then closed
 };
 
 // Never returns: execs the user process, or reports the error on sync_fd and exits 1.
