@@ -58,9 +58,7 @@ struct Aligner {
 
 }  // namespace
 
-bool is_template(std::string_view format) {
-  return !format.empty() && format != "table" && format != "json";
-}
+bool is_template(std::string_view format) { return format.find("{{") != std::string_view::npos; }
 
 std::string align_columns(std::string_view text) {
   Aligner a;

@@ -13,7 +13,8 @@
 
 namespace berth::cli::tmpl {
 
-// Whether `format` is a Go template (or `table …`), rather than "", "table" or "json".
+// Whether `format` is a Go template (`{{.ID}}`, `table {{.ID}}`), rather than "", "table" or
+// "json". Text without an action is taken for a mistake, not for a template.
 bool is_template(std::string_view format);
 
 // Lines of tab-terminated cells aligned like docker's tables: Go's text/tabwriter with minimal

@@ -88,6 +88,7 @@ TEST(ListFormat, TheBuiltInFormatsAreNotTemplates) {
   EXPECT_FALSE(is_template("json"));
   EXPECT_TRUE(is_template("{{json .}}"));
   EXPECT_TRUE(is_template("table {{.ID}}"));
+  EXPECT_FALSE(is_template("yaml"));
 }
 
 TEST(AlignColumns, FollowsGoTabwriterBlocks) {
