@@ -760,14 +760,14 @@ class Executor {
       case Operand::Kind::function:
         return call(dot, first, rest, final);
       case Operand::Kind::field:
-        return chain(dot, &dot == &root_, first, rest, final);
+        return chain(dot, dot, &dot == &root_, first, rest, final);
       case Operand::Kind::variable: {
         const json& start = variable(first.name);
-        return chain(start, first.name == "$", first, rest, final);
+        return chain(dot, start, first.name == "$", first, rest, final);
       }
       case Operand::Kind::pipeline: {
         BERTH_TRY(json start, pipeline(dot, *first.pipe));
-        return chain(start, false, first, rest, final);
+        return chain(dot, start, false, first, rest, final);
       }
       default:
         if (!rest.empty() || final)
@@ -817,7 +817,7 @@ class Executor {
   }
 
   // Reads the operand's fields from `start`; the last one gets the arguments (a method).
-  Result<json> chain(const json& start, bool start_is_root, const Operand& o,
+  Result<json> chain(const json& dot, const json& start, bool start_is_root, const Operand& o,
                      const std::vector<const Operand*>& operands, const json* final) {
     if (o.chain.empty()) {
       if (!operands.empty() || final)
@@ -833,7 +833,7 @@ class Executor {
       std::vector<json> args;
       if (last) {
         for (const auto* arg : operands) {
-          BERTH_TRY(json v, argument(start_is_root ? root_ : start, *arg));
+          BERTH_TRY(json v, argument(dot, *arg));
           args.push_back(std::move(v));
         }
         if (final) args.push_back(*final);

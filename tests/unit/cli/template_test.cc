@@ -193,6 +193,9 @@ TEST(Template, MethodsOfTheDot) {
       run("{{.Label \"tier\"}}|{{.Label \"nope\"}}|{{.Status}}|{{$.Label \"tier\"}}", row, context),
       "front||up|front");
   EXPECT_EQ(run("{{\"tier\" | .Label}}", row, context), "front");
+  // Arguments are read from the dot where the call is, not from the receiver.
+  EXPECT_EQ(run("{{range .Keys}}{{$.Label .}};{{end}}", json{{"Keys", {"tier", "x"}}}, context),
+            "front;;");
   EXPECT_NE(run("{{.Label}}", row, context).find("Label takes one name"), std::string::npos);
   EXPECT_NE(run("{{.Names \"x\"}}", row, context).find("takes no arguments"), std::string::npos);
 }
