@@ -37,10 +37,11 @@ teardown() {
   [ "${lines[-1]}" = 1 ]
 }
 
-# berth_doc_example PAGE: runs the page's "## Example" with berth on PATH; cleans up after it.
+# berth_doc_example PAGE [HEADING]: runs the page's "## Example" (or HEADING's block) with berth
+# on PATH; cleans up after it.
 berth_doc_example() {
   local page=$1 dir=/tmp/berth-test-docs-${1%.md} script
-  script=$(code_block "$BERTH_SOURCE/docs/$page" "## Example")
+  script=$(code_block "$BERTH_SOURCE/docs/$page" "${2:-## Example}")
   [ -n "$script" ]
   cd "$BERTH_SOURCE"
   rm -rf "$dir"
@@ -58,6 +59,20 @@ berth_doc_example() {
   [ "${lines[3]}" = running ]
   [[ ${lines[4]} == "Exited (0) "* ]]
   [ "${#lines[@]}" -eq 5 ]
+}
+
+@test "docs/containers.md: the Formatting output example prints what it says" {
+  berth_doc_example containers.md "## Formatting output"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "web running" ]
+  [ "${lines[1]}" = "NAMES     STATE     LABEL" ]
+  [ "${lines[2]}" = "web       running   front" ]
+  [ "${lines[3]}" = "tier=front" ]
+  [ "${lines[4]}" = "/web <sleep><600>" ]
+  [ "${lines[5]}" = "up front" ]
+  [ "${lines[6]}" = "localhost/busybox:latest" ]
+  [[ ${lines[7]} == "berth: --format '{{.Nmae}}': template: no field 'Nmae' (ps has: ID, Image, "* ]]
+  [ "${#lines[@]}" -eq 8 ]
 }
 
 @test "docs/volumes.md: the example runs and prints what it says" {

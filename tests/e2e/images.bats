@@ -48,7 +48,7 @@ image_id() { bq image inspect -f '{{.Id}}' "$1"; }
   b run --rm withcmd echo overridden
   [ "$output" = overridden ]
   b image inspect -f '{{.Config.Cmd}}' withcmd
-  [ "$output" = '["echo","from","cmd"]' ]
+  [ "$output" = '[echo from cmd]' ]  # Go's %v, as docker prints it
   b image import -c 'ENV GREETING=hello' -c 'WORKDIR /tmp' -c 'ENTRYPOINT ["/bin/sh", "-c"]' \
     -c 'CMD ["echo $GREETING; pwd"]' "$TAR" withenv
   b run --rm withenv

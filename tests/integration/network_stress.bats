@@ -127,7 +127,7 @@ worker() {
   [ -z "$leftover" ] || { echo "veths left: $leftover" >&2; return 1; }
   [ -z "$(ls -A "$BERTH_RUN_ROOT/netns" 2>/dev/null)" ]
   b network inspect -f '{{.Containers}}' stress
-  [ "$output" = "{}" ]
+  [ "$output" = "map[]" ]
   if command -v sqlite3 >/dev/null; then
     [ "$(sqlite3 -readonly "$BERTH_ROOT/berth.db" 'SELECT count(*) FROM endpoints')" -eq 0 ]
     [ "$(sqlite3 -readonly "$BERTH_ROOT/berth.db" 'SELECT count(*) FROM ports')" -eq 0 ]

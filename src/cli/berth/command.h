@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "cli/runtime/args.h"
+#include "cli/template/format.h"
 #include "engine/engine.h"
 
 namespace berth::cli {
@@ -49,9 +50,26 @@ std::string human_duration(int64_t ns);            // "About a minute", "3 hours
 Result<int64_t> parse_time_or_duration(std::string_view text);
 // "30s", "1m30s", "500ms", "2h" → milliseconds.
 Result<int64_t> parse_duration_ms(std::string_view text);
-// `--format '{{.State.Status}}'` on an inspect document: the field's value (strings bare,
-// anything else as JSON). Go templates are not interpreted beyond such a path.
-Result<std::string> format_field(std::string_view json_document, std::string_view format);
+// `inspect --format TEMPLATE` as docker's: each JSON document through the Go template
+// (cli/template/), a line each; `command` names the command in errors ("inspect"). Nothing is
+// returned when any document fails.
+Result<std::string> format_documents(const std::vector<std::string>& documents, std::string_view format,
+                                     std::string_view command);
+// A list through `--format TEMPLATE` or `table TEMPLATE` (cli/template/format.h): each row a
+// JSON object, with the methods the row has (`{{.Label "k"}}`).
+struct TemplateRow {
+  std::string json;
+  std::map<std::string, tmpl::Method> methods;
+};
+Result<std::string> format_list(std::string_view format, std::string command,
+                                std::vector<tmpl::ListFormat::Column> columns, const std::vector<TemplateRow>& rows);
+// The error for a list's --format that is neither table, json nor a template.
+Error unknown_format(std::string_view format);
+// Go's time.Time.String() in local time, as docker's CreatedAt: "2024-05-01 10:20:30 +0200 CEST".
+std::string go_time(int64_t unix_ns);
+// Labels as docker's lists print them: "a=1,b=2" (sorted); and the {{.Label "k"}} method.
+std::string joined_labels(const std::map<std::string, std::string>& labels);
+tmpl::Method label_method(std::map<std::string, std::string> labels);
 // Runs `action` on each positional (containers, volumes, networks), printing each name it did
 // (with `echo`) and reporting each error; the status is 1 if any failed. With `skip_missing`
 // (rm -f), a name that does not exist is no error. `what` names the kind when none is given.

@@ -13,6 +13,7 @@
 #include "base/trace.h"
 #include "cli/berth/command.h"
 #include "engine/containers.h"
+#include "engine/images.h"
 #include "engine/networks.h"
 #include "runtime/cgroup/cgroup.h"
 #include "runtime/runtime.h"
@@ -262,6 +263,51 @@ bool ps_filter_matches(const ContainerRecord& c, const std::vector<std::string>&
   return true;
 }
 
+// docker's fields of a container in `ps --format`, with their table headers.
+const std::vector<tmpl::ListFormat::Column> kPsColumns = {
+    {"ID", "CONTAINER ID"},  {"Image", "IMAGE"},   {"Command", "COMMAND"},     {"CreatedAt", "CREATED AT"},
+    {"RunningFor", "CREATED"}, {"Ports", "PORTS"},   {"State", "STATE"},         {"Status", "STATUS"},
+    {"Size", "SIZE"},        {"Names", "NAMES"},   {"Labels", "LABELS"},       {"Label", "LABEL", true},
+    {"Mounts", "MOUNTS"},    {"LocalVolumes", "LOCAL VOLUMES"}, {"Networks", "NETWORKS"}};
+
+// A container as docker's `ps` templates see it (every field a string). What costs a walk of
+// the disk or the database (size, networks) is worked out only when the format names it.
+std::string ps_row(engine::Engine& e, const ContainerRecord& c, bool full, std::string_view format) {
+  auto wanted = [&](std::string_view field) {
+    return format.find(field) != std::string_view::npos || format.find("json") != std::string_view::npos;
+  };
+  std::string mounts;
+  int local_volumes = 0;
+  for (const auto& v : c.config.volumes) {
+    if (!v.source.empty()) mounts += (mounts.empty() ? "" : ",") + v.source;  // a volume's name or a bind's path
+    local_volumes += !v.is_bind();
+  }
+  std::string networks;
+  if (wanted("Networks")) {
+    if (auto endpoints = engine::container_endpoints(e, c.id); endpoints && !endpoints->empty())
+      for (const auto& endpoint : *endpoints) networks += (networks.empty() ? "" : ",") + endpoint.network;
+    else
+      networks = c.config.network;
+  }
+  std::string size;
+  if (wanted("Size")) size = human_size(engine::disk_usage(c.dir + "/upper"));
+  return nlohmann::json({{"ID", full ? c.id : c.id.substr(0, 12)},
+                         {"Image", c.image_ref},
+                         {"Command", command_text(c, full)},
+                         {"CreatedAt", go_time(c.created)},
+                         {"RunningFor", human_ago(c.created)},
+                         {"Ports", ports_text(e, c)},
+                         {"State", c.state},
+                         {"Status", status_text(c)},
+                         {"Size", size},
+                         {"Names", c.name},
+                         {"Labels", joined_labels(c.config.labels)},
+                         {"Mounts", mounts},
+                         {"LocalVolumes", std::to_string(local_volumes)},
+                         {"Networks", networks}})
+      .dump();
+}
+
 Result<int> cmd_ps(const Globals& g, const ParsedArgs& a) {
   for (const auto& f : a.values_of("filter")) {
     std::string key = f.substr(0, f.find('='));
@@ -282,7 +328,14 @@ Result<int> cmd_ps(const Globals& g, const ParsedArgs& a) {
     return 0;
   }
   std::string format = a.value("format");
-  if (format == "json" || format == "{{json .}}") {
+  if (tmpl::is_template(format)) {
+    std::vector<TemplateRow> rows;
+    for (const auto& c : shown) rows.push_back({ps_row(e, c, full, format), {{"Label", label_method(c.config.labels)}}});
+    BERTH_TRY(auto out, format_list(format, "ps", kPsColumns, rows));
+    print(out);
+    return 0;
+  }
+  if (format == "json") {
     for (const auto& c : shown) {
       nlohmann::json j = {{"ID", c.id}, {"Names", c.name}, {"Image", c.image_ref}, {"Command", command_text(c, true)},
                           {"CreatedAt", clock::rfc3339(c.created)}, {"State", c.state}, {"Status", status_text(c)},
@@ -293,8 +346,7 @@ Result<int> cmd_ps(const Globals& g, const ParsedArgs& a) {
     }
     return 0;
   }
-  if (!format.empty() && format != "table")
-    return Error::make(ErrorKind::invalid_argument, "--format '{}': use json or table", format);
+  if (!format.empty() && format != "table") return unknown_format(format);
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : shown)
     rows.push_back({full ? c.id : c.id.substr(0, 12), c.image_ref, command_text(c, full), human_ago(c.created),
@@ -340,11 +392,9 @@ Result<int> cmd_inspect(const Globals& g, const ParsedArgs& a) {
     documents.push_back(engine::inspect_json(e, *c));
   }
   std::string format = a.value("format");
-  if (!format.empty()) {
-    for (const auto& document : documents) {
-      BERTH_TRY(auto field, format_field(document, format));
-      print(field + "\n");
-    }
+  if (!format.empty() && format != "json") {
+    BERTH_TRY(auto out, format_documents(documents, format, "inspect"));
+    print(out);
     return status;
   }
   std::string out = "[\n";
@@ -384,6 +434,12 @@ Result<int> cmd_top(const Globals& g, const ParsedArgs& a) {
   return 0;
 }
 
+// docker's fields of `stats --format` (berth measures no network or block I/O yet: "--").
+const std::vector<tmpl::ListFormat::Column> kStatsColumns = {
+    {"Container", "CONTAINER"}, {"Name", "NAME"},   {"ID", "CONTAINER ID"}, {"CPUPerc", "CPU %"},
+    {"MemUsage", "MEM USAGE / LIMIT"}, {"MemPerc", "MEM %"}, {"NetIO", "NET I/O"}, {"BlockIO", "BLOCK I/O"},
+    {"PIDs", "PIDS"}};
+
 Result<int> cmd_stats(const Globals& g, const ParsedArgs& a) {
   BERTH_TRY(auto e, open_engine(g));
   std::vector<std::string> names = a.positionals;
@@ -392,11 +448,27 @@ Result<int> cmd_stats(const Globals& g, const ParsedArgs& a) {
     for (const auto& c : all)
       if (c.running()) names.push_back(c.id);
   }
-  bool json = a.value("format") == "json";
+  std::string format = a.value("format");
+  bool json = format == "json";
+  if (!format.empty() && !json && format != "table" && !tmpl::is_template(format)) return unknown_format(format);
   std::vector<std::vector<std::string>> rows;
+  std::vector<TemplateRow> template_rows;
   for (const auto& name : names) {
     BERTH_TRY(auto s, engine::container_stats(e, name));
     double percent = s.memory_limit > 0 ? 100.0 * static_cast<double>(s.memory) / static_cast<double>(s.memory_limit) : 0;
+    if (tmpl::is_template(format)) {
+      template_rows.push_back({nlohmann::json({{"Container", name == s.id ? s.id.substr(0, 12) : name},
+                                               {"Name", s.name},
+                                               {"ID", s.id.substr(0, 12)},
+                                               {"CPUPerc", fmt::format("{:.2f}%", s.cpu_percent)},
+                                               {"MemUsage", human_size(s.memory) + " / " + human_size(s.memory_limit)},
+                                               {"MemPerc", fmt::format("{:.2f}%", percent)},
+                                               {"NetIO", "--"},
+                                               {"BlockIO", "--"},
+                                               {"PIDs", std::to_string(s.pids)}})
+                                   .dump()});
+      continue;
+    }
     if (json) {
       print(nlohmann::json({{"ID", s.id.substr(0, 12)}, {"Name", s.name}, {"CPUPerc", fmt::format("{:.2f}%", s.cpu_percent)},
                             {"MemUsage", human_size(s.memory) + " / " + human_size(s.memory_limit)},
@@ -407,6 +479,11 @@ Result<int> cmd_stats(const Globals& g, const ParsedArgs& a) {
     rows.push_back({s.id.substr(0, 12), s.name, fmt::format("{:.2f}%", s.cpu_percent),
                     human_size(s.memory) + " / " + human_size(s.memory_limit), fmt::format("{:.2f}%", percent),
                     std::to_string(s.pids)});
+  }
+  if (tmpl::is_template(format)) {
+    BERTH_TRY(auto out, format_list(format, "stats", kStatsColumns, template_rows));
+    print(out);
+    return 0;
   }
   if (!json) print(render_table({"CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"}, rows));
   return 0;
@@ -486,7 +563,7 @@ std::vector<Command> container_commands() {
                {{"a,all", false, "show all containers (default: running ones)"},
                 {"q,quiet", false, "only ids"},
                 {"f,filter", true, "status=, name=, id=, ancestor=, exited=, label="},
-                {"format", true, "table or json"},
+                {"format", true, "table, json, or a Go template: 'table {{.Names}}\\t{{.Status}}'"},
                 {"no-trunc", false, "do not shorten ids and commands"},
                 {"l,latest", false, "only the newest container"}},
                SIZE_MAX, cmd_ps});
@@ -498,7 +575,7 @@ std::vector<Command> container_commands() {
                 {"t,timestamps", false, "show each line's time"}},
                SIZE_MAX, cmd_logs});
   c.push_back({"inspect", "[OPTIONS] CONTAINER...", "Show containers in detail (JSON)",
-               {{"f,format", true, "print one field: '{{.State.Status}}'"}}, SIZE_MAX, cmd_inspect});
+               {{"f,format", true, "a Go template: '{{.State.Status}}', '{{json .Config}}'"}}, SIZE_MAX, cmd_inspect});
   c.push_back({"exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", "Run a command in a running container",
                {{"i,interactive", false, "keep stdin open"}, {"t,tty", false, "give the command a terminal"},
                 {"d,detach", false, "run it in the background"}, {"e,env", true, "set NAME=value"},
@@ -508,7 +585,8 @@ std::vector<Command> container_commands() {
                cmd_wait});
   c.push_back({"top", "CONTAINER", "Show a container's processes", only_help(), SIZE_MAX, cmd_top});
   c.push_back({"stats", "[OPTIONS] [CONTAINER...]", "Show CPU, memory and process counts",
-               {{"no-stream", false, "one sample, then exit (the only mode)"}, {"format", true, "table or json"}},
+               {{"no-stream", false, "one sample, then exit (the only mode)"},
+                {"format", true, "table, json, or a Go template: 'table {{.Name}}\\t{{.MemUsage}}'"}},
                SIZE_MAX, cmd_stats});
   c.push_back({"cp", "SRC DEST", "Copy files between a container and the host (CONTAINER:PATH)", only_help(),
                SIZE_MAX, [](const Globals& g, const ParsedArgs& a) -> Result<int> {

@@ -28,6 +28,11 @@ std::pair<std::string, std::string> repo_and_tag(const std::string& reference) {
 
 std::string short_image_id(const std::string& digest) { return digest.substr(7, 12); }
 
+// docker's fields of an image in `images --format`, with their table headers.
+const std::vector<tmpl::ListFormat::Column> kImageColumns = {
+    {"ID", "IMAGE ID"},     {"Repository", "REPOSITORY"}, {"Tag", "TAG"},   {"Digest", "DIGEST"},
+    {"CreatedSince", "CREATED"}, {"CreatedAt", "CREATED AT"}, {"Size", "SIZE"}, {"Containers", "CONTAINERS"}};
+
 Result<int> cmd_images(const Globals& g, const ParsedArgs& a) {
   bool dangling_only = false;
   std::string reference_filter;
@@ -72,7 +77,24 @@ Result<int> cmd_images(const Globals& g, const ParsedArgs& a) {
     return 0;
   }
   std::string format = a.value("format");
-  if (format == "json" || format == "{{json .}}") {
+  if (tmpl::is_template(format)) {
+    bool full = a.flag("no-trunc");
+    std::vector<TemplateRow> table;
+    for (const auto& r : rows)
+      table.push_back({nlohmann::json({{"ID", full ? r.image->config_digest : short_image_id(r.image->config_digest)},
+                                       {"Repository", r.repository},
+                                       {"Tag", r.tag},
+                                       {"Digest", r.image->id.empty() ? "<none>" : r.image->id},
+                                       {"CreatedSince", human_ago(r.image->created)},
+                                       {"CreatedAt", go_time(r.image->created)},
+                                       {"Size", human_size(r.image->size)},
+                                       {"Containers", std::to_string(r.image->containers)}})
+                           .dump()});
+    BERTH_TRY(auto out, format_list(format, "images", kImageColumns, table));
+    print(out);
+    return 0;
+  }
+  if (format == "json") {
     for (const auto& r : rows)
       print(nlohmann::json({{"ID", r.image->config_digest}, {"Repository", r.repository}, {"Tag", r.tag},
                             {"Digest", r.image->id}, {"CreatedAt", clock::rfc3339(r.image->created)},
@@ -80,8 +102,7 @@ Result<int> cmd_images(const Globals& g, const ParsedArgs& a) {
                 .dump() + "\n");
     return 0;
   }
-  if (!format.empty() && format != "table")
-    return Error::make(ErrorKind::invalid_argument, "--format '{}': use json or table", format);
+  if (!format.empty() && format != "table") return unknown_format(format);
   std::vector<std::vector<std::string>> table;
   for (const auto& r : rows)
     table.push_back({r.repository, r.tag, a.flag("no-trunc") ? r.image->config_digest : short_image_id(r.image->config_digest),
@@ -254,11 +275,11 @@ Result<int> cmd_image_inspect(const Globals& g, const ParsedArgs& a) {
                    {"Manifest", {{"Digest", image.id}, {"MediaType", image.media_type}}}});
   }
   std::string format = a.value("format");
-  if (!format.empty()) {
-    for (const auto& item : out) {
-      BERTH_TRY(auto field, format_field(item.dump(), format));
-      print(field + "\n");
-    }
+  if (!format.empty() && format != "json") {
+    std::vector<std::string> documents;
+    for (const auto& item : out) documents.push_back(item.dump());
+    BERTH_TRY(auto text, format_documents(documents, format, "image inspect"));
+    print(text);
     return 0;
   }
   print(out.dump(4) + "\n");
@@ -305,7 +326,7 @@ std::vector<Command> image_commands() {
   std::vector<OptionSpec> list_options = {{"a,all", false, "show all images (the default)"},
                                           {"q,quiet", false, "only image ids"},
                                           {"f,filter", true, "dangling=true, reference=NAME"},
-                                          {"format", true, "table or json"},
+                                          {"format", true, "table, json, or a Go template: 'table {{.Repository}}\\t{{.Tag}}'"},
                                           {"no-trunc", false, "full image ids"}};
   std::vector<OptionSpec> import_options = {{"c,change", true, "apply a Dockerfile instruction (CMD, ENV, ...)"},
                                             {"m,message", true, "a history comment"}};
@@ -316,7 +337,7 @@ std::vector<Command> image_commands() {
   std::vector<OptionSpec> rmi_options = {{"f,force", false, "also images used by containers (removes only their names)"}};
   std::vector<OptionSpec> prune_options = {{"a,all", false, "every image no container uses, not only dangling ones"},
                                            {"f,force", false, "do not ask (berth never asks)"}};
-  std::vector<OptionSpec> inspect_options = {{"f,format", true, "print one field: '{{.Id}}'"}};
+  std::vector<OptionSpec> inspect_options = {{"f,format", true, "a Go template: '{{.Id}}', '{{json .Config}}'"}};
   std::vector<Command> c = {
       {"images", "[OPTIONS] [REPOSITORY]", "List images", list_options, SIZE_MAX, cmd_images},
       {"image ls", "[OPTIONS] [REPOSITORY]", "", list_options, SIZE_MAX, cmd_images},

@@ -42,6 +42,12 @@ bool matches(const engine::NetworkRecord& n, const std::vector<std::string>& fil
   return true;
 }
 
+// docker's fields of a network in `network ls --format` (and berth's Subnet and Containers).
+const std::vector<tmpl::ListFormat::Column> kNetworkColumns = {
+    {"ID", "NETWORK ID"}, {"Name", "NAME"},         {"Driver", "DRIVER"},         {"Scope", "SCOPE"},
+    {"IPv6", "IPV6"},     {"Internal", "INTERNAL"}, {"Labels", "LABELS"},         {"Label", "LABEL", true},
+    {"CreatedAt", "CREATED AT"}, {"Subnet", "SUBNET"}, {"Containers", "CONTAINERS"}};
+
 Result<int> cmd_ls(const Globals& g, const ParsedArgs& a) {
   for (const auto& f : a.values_of("filter")) {
     std::string key = f.substr(0, f.find('='));
@@ -59,6 +65,25 @@ Result<int> cmd_ls(const Globals& g, const ParsedArgs& a) {
     return 0;
   }
   std::string format = a.value("format");
+  if (tmpl::is_template(format)) {
+    std::vector<TemplateRow> rows;
+    for (const auto& n : shown)
+      rows.push_back({nlohmann::json({{"ID", full ? n.id : n.id.substr(0, 12)},
+                                      {"Name", n.name},
+                                      {"Driver", n.driver},
+                                      {"Scope", "local"},
+                                      {"IPv6", "false"},
+                                      {"Internal", n.internal ? "true" : "false"},
+                                      {"Labels", joined_labels(n.labels)},
+                                      {"CreatedAt", go_time(n.created)},
+                                      {"Subnet", n.subnet},
+                                      {"Containers", std::to_string(n.containers)}})
+                          .dump(),
+                      {{"Label", label_method(n.labels)}}});
+    BERTH_TRY(auto out, format_list(format, "network ls", kNetworkColumns, rows));
+    print(out);
+    return 0;
+  }
   if (format == "json") {
     for (const auto& n : shown)
       print(nlohmann::json({{"ID", n.id}, {"Name", n.name}, {"Driver", n.driver}, {"Scope", "local"},
@@ -68,8 +93,7 @@ Result<int> cmd_ls(const Globals& g, const ParsedArgs& a) {
             "\n");
     return 0;
   }
-  if (!format.empty() && format != "table")
-    return Error::make(ErrorKind::invalid_argument, "--format '{}': use json or table", format);
+  if (!format.empty() && format != "table") return unknown_format(format);
   std::vector<std::vector<std::string>> rows;
   for (const auto& n : shown)
     rows.push_back({full ? n.id : n.id.substr(0, 12), n.name, n.driver, n.subnet, n.internal ? "yes" : "",
@@ -82,18 +106,19 @@ Result<int> cmd_inspect(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.empty()) return Error(ErrorKind::invalid_argument, "give at least one network");
   BERTH_TRY(auto e, open_engine(g));
   std::string format = a.value("format");
-  std::string out = "[\n";
-  for (size_t i = 0; i < a.positionals.size(); ++i) {
-    BERTH_TRY(auto n, engine::find_network(e, a.positionals[i]));
-    std::string doc = engine::network_inspect_json(e, n);
-    if (!format.empty()) {
-      BERTH_TRY(auto field, format_field(doc, format));
-      print(field + "\n");
-      continue;
-    }
-    out += doc + (i + 1 < a.positionals.size() ? ",\n" : "\n");
+  std::vector<std::string> documents;
+  for (const auto& name : a.positionals) {
+    BERTH_TRY(auto n, engine::find_network(e, name));
+    documents.push_back(engine::network_inspect_json(e, n));
   }
-  if (format.empty()) print(out + "]\n");
+  if (!format.empty() && format != "json") {
+    BERTH_TRY(auto out, format_documents(documents, format, "network inspect"));
+    print(out);
+    return 0;
+  }
+  std::string out = "[\n";
+  for (size_t i = 0; i < documents.size(); ++i) out += documents[i] + (i + 1 < documents.size() ? ",\n" : "\n");
+  print(out + "]\n");
   return 0;
 }
 
@@ -142,7 +167,7 @@ Result<int> cmd_disconnect(const Globals& g, const ParsedArgs& a) {
 std::vector<Command> network_commands() {
   std::vector<OptionSpec> ls_options = {{"q,quiet", false, "only ids"},
                                         {"f,filter", true, "name=, id=, driver=, label=, dangling=true"},
-                                        {"format", true, "table or json"},
+                                        {"format", true, "table, json, or a Go template: 'table {{.Name}}\\t{{.Driver}}'"},
                                         {"no-trunc", false, "full ids"}};
   return {
       {"network create", "[OPTIONS] NAME", "Create a bridge network",
@@ -157,7 +182,7 @@ std::vector<Command> network_commands() {
       {"network ls", "[OPTIONS]", "List networks", ls_options, SIZE_MAX, cmd_ls},
       {"network list", "[OPTIONS]", "", ls_options, SIZE_MAX, cmd_ls},
       {"network inspect", "[OPTIONS] NETWORK...", "Show networks in detail (JSON)",
-       {{"f,format", true, "print one field: '{{.IPAM.Config}}'"}}, SIZE_MAX, cmd_inspect},
+       {{"f,format", true, "a Go template: '{{range .IPAM.Config}}{{.Subnet}}{{end}}'"}}, SIZE_MAX, cmd_inspect},
       {"network rm", "NETWORK...", "Remove networks no container uses", {{"f,force", false, "no error if missing"}},
        SIZE_MAX, cmd_rm},
       {"network prune", "[OPTIONS]", "Remove networks no container uses",

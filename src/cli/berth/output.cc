@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 
 #include <nlohmann/json.hpp>
 
@@ -120,19 +121,57 @@ Result<int64_t> parse_duration_ms(std::string_view text) {
   return total;
 }
 
-Result<std::string> format_field(std::string_view json_document, std::string_view format) {
-  std::string path(format);
-  for (std::string_view trim : {"{{", "}}", "json ", " "})
-    for (size_t at; (at = path.find(trim)) != std::string::npos;) path.erase(at, trim.size());
-  auto document = nlohmann::json::parse(json_document, nullptr, false);
-  const nlohmann::json* node = &document;
-  for (const auto& part : sys::split(path, '.')) {
-    if (part.empty()) continue;
-    if (!node->is_object() || !node->contains(part))
-      return Error::make(ErrorKind::invalid_argument, "--format '{}': no field '{}'", format, part);
-    node = &(*node)[part];
+Result<std::string> format_documents(const std::vector<std::string>& documents, std::string_view format,
+                                     std::string_view command) {
+  auto in_format = [&](Error e) { return std::move(e).context(fmt::format("--format '{}'", format)); };
+  auto t = tmpl::Template::parse(format);
+  if (!t) return in_format(std::move(t).error());
+  tmpl::Context context;
+  context.name = command;
+  std::string out;
+  for (const auto& document : documents) {
+    auto j = nlohmann::json::parse(document, nullptr, false);
+    auto text = t->execute(j, context);
+    if (!text) return in_format(std::move(text).error());
+    out += *text + "\n";
   }
-  return node->is_string() ? node->get<std::string>() : node->dump();
+  return out;
+}
+
+Result<std::string> format_list(std::string_view format, std::string command,
+                                std::vector<tmpl::ListFormat::Column> columns, const std::vector<TemplateRow>& rows) {
+  BERTH_TRY(auto f, tmpl::ListFormat::parse(format, std::move(command), std::move(columns)));
+  for (const auto& row : rows) BERTH_TRY_VOID(f.add(nlohmann::json::parse(row.json), row.methods));
+  return f.finish();
+}
+
+Error unknown_format(std::string_view format) {
+  return Error::make(ErrorKind::invalid_argument, "--format '{}': use table, json or a Go template", format)
+      .with_hint("berth ps --format 'table {{.Names}}\\t{{.Status}}'");
+}
+
+std::string go_time(int64_t unix_ns) {
+  time_t seconds = static_cast<time_t>(unix_ns / 1'000'000'000);
+  struct tm local {};
+  ::localtime_r(&seconds, &local);
+  char text[64];
+  size_t n = std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S %z %Z", &local);
+  return std::string(text, n);
+}
+
+std::string joined_labels(const std::map<std::string, std::string>& labels) {
+  std::string out;
+  for (const auto& [key, value] : labels) out += (out.empty() ? "" : ",") + key + "=" + value;
+  return out;
+}
+
+tmpl::Method label_method(std::map<std::string, std::string> labels) {
+  return [labels = std::move(labels)](const std::vector<nlohmann::json>& args) -> Result<nlohmann::json> {
+    if (args.size() != 1 || !args[0].is_string())
+      return Error(ErrorKind::invalid_argument, "Label takes one label name: {{.Label \"com.example.key\"}}");
+    auto it = labels.find(args[0].get<std::string>());
+    return nlohmann::json(it == labels.end() ? "" : it->second);
+  };
 }
 
 int report(const Error& error) {

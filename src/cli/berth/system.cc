@@ -22,7 +22,37 @@ std::string event_line(const engine::Event& e) {
   return fmt::format("{} {} {} {} ({})\n", clock::rfc3339(e.time), e.type, e.action, e.actor_id, attrs);
 }
 
+// An event through `events --format TEMPLATE`: docker's events.Message, whose JSON this is;
+// Status, ID and From (set for containers only) read as "" on other events.
+Result<std::string> render_event(const tmpl::Template& t, const engine::Event& ev, std::string_view format) {
+  std::string status = ev.type == "container" ? ev.action : "", id = ev.type == "container" ? ev.actor_id : "";
+  std::string from;
+  if (auto it = ev.attributes.find("image"); ev.type == "container" && it != ev.attributes.end()) from = it->second;
+  auto constant = [](std::string value) -> tmpl::Method {
+    return [value](const std::vector<nlohmann::json>&) -> Result<nlohmann::json> { return nlohmann::json(value); };
+  };
+  tmpl::Context context;
+  context.name = "events";
+  context.fields = {"Type", "Action", "Actor", "Scope", "Time", "TimeNano", "Status", "ID", "From"};
+  context.methods = {{"Status", constant(status)}, {"ID", constant(id)}, {"From", constant(from)}};
+  auto text = t.execute(nlohmann::json::parse(engine::event_json(ev)), context);
+  if (!text) return std::move(text).error().context(fmt::format("--format '{}'", format));
+  return *text + "\n";
+}
+
 Result<int> cmd_events(const Globals& g, const ParsedArgs& a) {
+  std::string format = a.value("format");
+  bool json = format == "json";
+  std::optional<tmpl::Template> custom;
+  if (tmpl::is_template(format)) {
+    auto parsed = tmpl::Template::parse(format);
+    if (!parsed) return std::move(parsed).error().context(fmt::format("--format '{}'", format));
+    // As docker, try it on an empty event first: a misspelt field fails now, not at the first event.
+    BERTH_TRY_VOID(render_event(*parsed, engine::Event{}, format));
+    custom = std::move(*parsed);
+  } else if (!format.empty() && !json) {
+    return unknown_format(format);
+  }
   BERTH_TRY(auto filter, engine::EventFilter::parse(a.values_of("filter")));
   if (a.flag("since")) {
     BERTH_TRY(filter.since, parse_time_or_duration(a.value("since")));
@@ -30,7 +60,6 @@ Result<int> cmd_events(const Globals& g, const ParsedArgs& a) {
   if (a.flag("until")) {
     BERTH_TRY(filter.until, parse_time_or_duration(a.value("until")));
   }
-  bool json = a.value("format") == "json" || a.value("format") == "{{json .}}";
   BERTH_TRY(auto e, open_engine(g));
   // Without --since, docker shows only what happens from now on.
   int64_t after = 0;
@@ -41,7 +70,14 @@ Result<int> cmd_events(const Globals& g, const ParsedArgs& a) {
   bool follow = !filter.until;
   for (;;) {
     BERTH_TRY(auto events, engine::read_events(e.db, after, filter));
-    for (const auto& ev : events) print(json ? engine::event_json(ev) + "\n" : event_line(ev));
+    for (const auto& ev : events) {
+      if (custom) {
+        BERTH_TRY(auto line, render_event(*custom, ev, format));
+        print(line);
+      } else {
+        print(json ? engine::event_json(ev) + "\n" : event_line(ev));
+      }
+    }
     BERTH_TRY(auto last, e.db.query_int64("SELECT max(seq) FROM events"));
     after = std::max(after, last.value_or(0));
     if (!follow) return 0;
@@ -165,7 +201,7 @@ std::vector<Command> system_commands() {
        {{"f,filter", true, "type=, event=, container=, image=, volume=, label="},
         {"since", true, "from this time or duration ago (10m)"},
         {"until", true, "up to this time, then exit (without it: follow)"},
-        {"format", true, "json for one JSON object per line"}},
+        {"format", true, "json, or a Go template: '{{.Time}} {{.Action}} {{.Actor.Attributes.name}}'"}},
        SIZE_MAX, cmd_events},
       {"system events", "[OPTIONS]", "", {{"f,filter", true, ""}, {"since", true, ""}, {"until", true, ""}, {"format", true, ""}},
        SIZE_MAX, cmd_events},

@@ -14,6 +14,11 @@ nlohmann::json volume_json(const engine::VolumeRecord& v) {
           {"UsedBy", v.containers}};
 }
 
+// docker's fields of a volume in `volume ls --format`, with their table headers.
+const std::vector<tmpl::ListFormat::Column> kVolumeColumns = {
+    {"Name", "VOLUME NAME"}, {"Driver", "DRIVER"}, {"Scope", "SCOPE"}, {"Mountpoint", "MOUNTPOINT"},
+    {"Labels", "LABELS"},    {"Label", "LABEL", true}, {"Links", "LINKS"}, {"Size", "SIZE"}};
+
 Result<int> cmd_create(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.size() > 1) return Error(ErrorKind::invalid_argument, "give at most one volume name");
   BERTH_TRY(auto labels, key_values(a.values_of("label"), "--label"));
@@ -48,10 +53,28 @@ Result<int> cmd_ls(const Globals& g, const ParsedArgs& a) {
     for (const auto& v : volumes) print(v.name + "\n");
     return 0;
   }
-  if (a.value("format") == "json") {
+  std::string format = a.value("format");
+  if (tmpl::is_template(format)) {
+    std::vector<TemplateRow> rows;
+    for (const auto& v : volumes)
+      rows.push_back({nlohmann::json({{"Name", v.name},
+                                      {"Driver", v.driver},
+                                      {"Scope", "local"},
+                                      {"Mountpoint", v.mountpoint},
+                                      {"Labels", joined_labels(v.labels)},
+                                      {"Links", "N/A"},
+                                      {"Size", "N/A"}})
+                          .dump(),
+                      {{"Label", label_method(v.labels)}}});
+    BERTH_TRY(auto out, format_list(format, "volume ls", kVolumeColumns, rows));
+    print(out);
+    return 0;
+  }
+  if (format == "json") {
     for (const auto& v : volumes) print(volume_json(v).dump() + "\n");
     return 0;
   }
+  if (!format.empty() && format != "table") return unknown_format(format);
   std::vector<std::vector<std::string>> rows;
   for (const auto& v : volumes) rows.push_back({v.driver, v.name});
   print(render_table({"DRIVER", "VOLUME NAME"}, rows));
@@ -65,6 +88,14 @@ Result<int> cmd_inspect(const Globals& g, const ParsedArgs& a) {
   for (const auto& name : a.positionals) {
     BERTH_TRY(auto v, engine::get_volume(e, name));
     out.push_back(volume_json(v));
+  }
+  std::string format = a.value("format");
+  if (!format.empty() && format != "json") {
+    std::vector<std::string> documents;
+    for (const auto& v : out) documents.push_back(v.dump());
+    BERTH_TRY(auto text, format_documents(documents, format, "volume inspect"));
+    print(text);
+    return 0;
   }
   print(out.dump(4) + "\n");
   return 0;
@@ -92,7 +123,7 @@ Result<int> cmd_prune(const Globals& g, const ParsedArgs& a) {
 std::vector<Command> volume_commands() {
   std::vector<OptionSpec> ls_options = {{"q,quiet", false, "only names"},
                                         {"f,filter", true, "dangling=true|false, name=, label="},
-                                        {"format", true, "table or json"}};
+                                        {"format", true, "table, json, or a Go template: 'table {{.Name}}\\t{{.Mountpoint}}'"}};
   std::vector<OptionSpec> rm_options = {{"f,force", false, "no error for volumes that do not exist"}};
   return {
       {"volume create", "[OPTIONS] [NAME]", "Create a volume",
@@ -100,7 +131,8 @@ std::vector<Command> volume_commands() {
        SIZE_MAX, cmd_create},
       {"volume ls", "[OPTIONS]", "List volumes", ls_options, SIZE_MAX, cmd_ls},
       {"volume list", "[OPTIONS]", "", ls_options, SIZE_MAX, cmd_ls},
-      {"volume inspect", "VOLUME...", "Show volumes in detail (JSON)", {}, SIZE_MAX, cmd_inspect},
+      {"volume inspect", "[OPTIONS] VOLUME...", "Show volumes in detail (JSON)",
+       {{"f,format", true, "a Go template: '{{.Mountpoint}}'"}}, SIZE_MAX, cmd_inspect},
       {"volume rm", "[OPTIONS] VOLUME...", "Remove volumes no container uses", rm_options, SIZE_MAX, cmd_rm},
       {"volume prune", "[OPTIONS]", "Remove unused anonymous volumes (all unused with -a)",
        {{"a,all", false, "named volumes too"}, {"f,force", false, "do not ask (berth never asks)"}}, SIZE_MAX,
