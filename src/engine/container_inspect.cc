@@ -1,0 +1,351 @@
+// engine/container_inspect.cc — containers: exec, logs, top, stats, cp, inspect.
+#include "engine/containers.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
+#include "base/trace.h"
+#include "base/log.h"
+#include "base/process.h"
+#include "base/sys.h"
+#include "engine/detail/container_records.h"
+#include "engine/detail/crash_point.h"
+#include "engine/events.h"
+#include "engine/networks.h"
+#include "engine/images.h"
+#include "engine/spec.h"
+#include "engine/volumes.h"
+#include "monitor/monitor.h"
+#include "monitor/protocol.h"
+#include "runtime/mounts.h"
+#include "runtime/runtime.h"
+#include "state/lock.h"
+#include "state/transaction.h"
+
+namespace berth::engine {
+
+using namespace detail;
+
+Result<int> exec_in_container(Engine& engine, const std::string& name_or_id, const ExecRequest& request) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  if (r.state != "running")
+    return Error::make(ErrorKind::failed_precondition, "container '{}' is {}, not running", r.name, r.state)
+        .with_hint(r.state == "paused" ? "unpause it first" : "start it first");
+  runtime::ExecOptions o;
+  o.id = r.id;
+  o.args = request.args;
+  o.cwd = request.workdir;
+  o.env = request.env;
+  o.tty = request.tty;
+  o.detach = request.detach;
+  if (!request.user.empty()) {
+    BERTH_TRY(auto ids, resolve_user({rootfs_of(r)}, request.user));
+    o.user = fmt::format("{}:{}", ids.uid, ids.gid);
+    o.additional_gids = ids.additional_gids;
+  }
+  return runtime::exec(runtime_options(engine), o);
+}
+
+Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogOptions& options, int out, int err) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  std::string base = r.dir + "/" + monitor::kLogFile;
+  std::vector<std::string> files;
+  for (int i = 9; i >= 1; --i)
+    if (sys::exists(base + "." + std::to_string(i))) files.push_back(base + "." + std::to_string(i));
+  files.push_back(base);
+
+  struct Line {
+    bool is_err;
+    std::string time, text;
+  };
+  auto parse = [&](const std::string& raw, std::vector<Line>& lines) {
+    auto j = nlohmann::json::parse(raw, nullptr, false);
+    if (!j.is_object()) return;
+    std::string time = j.value("time", "");
+    auto t = clock::parse_rfc3339(time);
+    if (options.since && t && *t < *options.since) return;
+    if (options.until && t && *t > *options.until) return;
+    lines.push_back({j.value("stream", "") == "stderr", time, j.value("log", "")});
+  };
+  auto emit = [&](const Line& l) {
+    std::string text = options.timestamps ? l.time + " " + l.text : l.text;
+    (void)sys::write_all(l.is_err ? err : out, text);
+  };
+  std::vector<Line> lines;
+  for (const auto& file : files)
+    if (auto text = sys::read_file(file))
+      for (const auto& raw : sys::split(*text, '\n'))
+        if (!raw.empty()) parse(raw, lines);
+  size_t first = 0;
+  if (options.tail && static_cast<int64_t>(lines.size()) > *options.tail)
+    first = lines.size() - static_cast<size_t>(*options.tail);
+  for (size_t i = first; i < lines.size(); ++i) emit(lines[i]);
+  if (!options.follow) return {};
+
+  // Follow: read what the monitor appends until it is gone; a rotation starts a new file.
+  auto size_of = [](const std::string& path) -> std::pair<ino_t, off_t> {
+    struct ::stat st;
+    if (::stat(path.c_str(), &st) < 0) return {0, 0};
+    return {st.st_ino, st.st_size};
+  };
+  auto [inode, offset] = size_of(base);
+  std::string partial;
+  for (;;) {
+    bool alive = monitor_alive(r);
+    auto [now_inode, now_size] = size_of(base);
+    if (now_inode != inode) {
+      inode = now_inode;
+      offset = 0;
+      partial.clear();
+    }
+    if (now_size > offset) {
+      BERTH_TRY(auto fd, sys::open(base, O_RDONLY));
+      std::string chunk(static_cast<size_t>(now_size - offset), '\0');
+      ssize_t got = ::pread(fd.get(), chunk.data(), chunk.size(), offset);
+      if (got > 0) {
+        offset += got;
+        partial.append(chunk.data(), static_cast<size_t>(got));
+        size_t newline;
+        while ((newline = partial.find('\n')) != std::string::npos) {
+          std::vector<Line> fresh;
+          parse(partial.substr(0, newline), fresh);
+          for (const auto& l : fresh) emit(l);
+          partial.erase(0, newline + 1);
+        }
+      }
+      continue;
+    }
+    if (!alive) break;
+    ::usleep(50'000);
+  }
+  return {};
+}
+
+Result<std::vector<ProcessRow>> container_processes(Engine& engine, const std::string& name_or_id) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  if (!r.running()) return Error::make(ErrorKind::failed_precondition, "container '{}' is not running", r.name);
+  BERTH_TRY(auto pids, runtime::processes(runtime_options(engine), r.id));
+  std::vector<ProcessRow> rows;
+  long ticks = ::sysconf(_SC_CLK_TCK);
+  for (pid_t pid : pids) {
+    ProcessRow row{pid, "?", "00:00:00", ""};
+    if (auto status = sys::read_file(fmt::format("/proc/{}/status", pid))) {
+      auto at = status->find("\nUid:\t");
+      if (at != std::string::npos) row.user = status->substr(at + 6, status->find('\t', at + 6) - at - 6);
+    }
+    if (auto stat = sys::read_file(fmt::format("/proc/{}/stat", pid))) {
+      auto fields = sys::split(stat->substr(stat->rfind(')') + 2), ' ');
+      if (fields.size() > 12) {
+        long seconds = (std::atol(fields[11].c_str()) + std::atol(fields[12].c_str())) / ticks;
+        row.time = fmt::format("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+      }
+    }
+    if (auto cmdline = sys::read_file(fmt::format("/proc/{}/cmdline", pid))) {
+      std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
+      while (!cmdline->empty() && cmdline->back() == ' ') cmdline->pop_back();
+      row.command = *cmdline;
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+namespace {
+
+int64_t read_number(const std::string& path, std::string_view key = {}) {
+  auto text = sys::read_file(path);
+  if (!text) return -1;
+  if (key.empty()) return *text == "max\n" ? -1 : std::atoll(text->c_str());
+  for (const auto& line : sys::split(*text, '\n'))
+    if (line.starts_with(std::string(key) + " ")) return std::atoll(line.c_str() + key.size() + 1);
+  return -1;
+}
+
+struct CgroupSample {
+  int64_t cpu_ns = 0, memory = 0, limit = 0, pids = 0;
+};
+
+CgroupSample sample(const std::string& cgroup) {
+  CgroupSample s;
+  if (sys::exists("/sys/fs/cgroup/cgroup.controllers")) {
+    std::string dir = "/sys/fs/cgroup" + cgroup;
+    s.cpu_ns = read_number(dir + "/cpu.stat", "usage_usec") * 1000;
+    s.memory = read_number(dir + "/memory.current");
+    s.limit = read_number(dir + "/memory.max");
+    s.pids = read_number(dir + "/pids.current");
+  } else {
+    s.cpu_ns = read_number("/sys/fs/cgroup/cpuacct" + cgroup + "/cpuacct.usage");
+    s.memory = read_number("/sys/fs/cgroup/memory" + cgroup + "/memory.usage_in_bytes");
+    s.limit = read_number("/sys/fs/cgroup/memory" + cgroup + "/memory.limit_in_bytes");
+    s.pids = read_number("/sys/fs/cgroup/pids" + cgroup + "/pids.current");
+  }
+  return s;
+}
+
+}  // namespace
+
+Result<Stats> container_stats(Engine& engine, const std::string& name_or_id) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  Stats stats{r.id, r.name};
+  if (!r.running()) return stats;
+  std::string cgroup = cgroups_path_of(r.id);
+  auto first = sample(cgroup);
+  uint64_t t0 = clock::monotonic_ms();
+  ::usleep(200'000);
+  auto second = sample(cgroup);
+  uint64_t elapsed_ms = clock::monotonic_ms() - t0;
+  if (elapsed_ms > 0 && second.cpu_ns >= first.cpu_ns)
+    stats.cpu_percent = static_cast<double>(second.cpu_ns - first.cpu_ns) / (static_cast<double>(elapsed_ms) * 1e4);
+  stats.memory = std::max<int64_t>(second.memory, 0);
+  long pages = ::sysconf(_SC_PHYS_PAGES) * ::sysconf(_SC_PAGESIZE);
+  stats.memory_limit = second.limit > 0 && second.limit < pages ? second.limit : pages;
+  stats.pids = std::max<int64_t>(second.pids, 0);
+  return stats;
+}
+
+Result<void> copy_files(Engine& engine, const std::string& source, const std::string& destination) {
+  auto split = [](const std::string& arg) -> std::pair<std::string, std::string> {
+    auto colon = arg.find(':');
+    if (colon == std::string::npos || arg[0] == '/' || arg[0] == '.') return {"", arg};
+    return {arg.substr(0, colon), arg.substr(colon + 1)};
+  };
+  auto [src_container, src_path] = split(source);
+  auto [dst_container, dst_path] = split(destination);
+  if (src_container.empty() == dst_container.empty())
+    return Error(ErrorKind::invalid_argument, "cp: exactly one of the paths must be CONTAINER:PATH")
+        .with_hint("berth cp web:/etc/hosts ./hosts   or   berth cp ./file web:/tmp/");
+  const std::string& name = src_container.empty() ? dst_container : src_container;
+  BERTH_TRY(auto r, find_container(engine, name));
+  BERTH_TRY(auto lock, lock_container(engine, r.id));
+  bool mounted_here = false;
+  if (!r.running()) {
+    BERTH_TRY_VOID(mount_rootfs(engine, r));
+    mounted_here = true;
+  }
+  auto result = [&]() -> Result<void> {
+    std::string rootfs = rootfs_of(r);
+    std::string inside = src_container.empty() ? dst_path : src_path;
+    if (inside.empty() || inside[0] != '/') inside = "/" + inside;
+    BERTH_TRY(auto host_path, runtime::secure_join(rootfs, inside));
+    if (inside.size() > 1 && inside.back() == '/') host_path += "/";
+    std::string from = src_container.empty() ? src_path : host_path;
+    std::string to = src_container.empty() ? host_path : dst_path;
+    if (!sys::exists(from))
+      return Error::make(ErrorKind::not_found, "cp: '{}' does not exist", src_container.empty() ? source : source);
+    proc::RunOptions cp;
+    cp.path = "/bin/cp";
+    cp.args = {"cp", "-a", "--", from, to};
+    BERTH_TRY(auto code, proc::run(cp));
+    if (code != 0) return Error::make(ErrorKind::io, "cp: copying '{}' to '{}' failed (cp exit {})", source, destination, code);
+    return {};
+  }();
+  if (mounted_here) unmount_rootfs(r);
+  return result;
+}
+
+std::string inspect_json(Engine& engine, const ContainerRecord& r) {
+  auto time = [](std::optional<int64_t> ns) { return ns ? clock::rfc3339(*ns) : "0001-01-01T00:00:00Z"; };
+  auto spec = oci::load_spec(r.dir + "/config.json");
+  std::vector<std::string> args;
+  if (spec && spec->process) args = spec->process->args;
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto& v : r.config.volumes)
+    mounts.push_back({{"Type", v.is_bind() ? "bind" : "volume"},
+                      {"Source", v.is_bind() ? v.source : engine.layout.volume_data(v.source)},
+                      {"Destination", v.destination},
+                      {"RW", !v.read_only},
+                      {"Name", v.is_bind() ? "" : v.source}});
+  nlohmann::json j = {
+      {"Id", r.id},
+      {"Created", clock::rfc3339(r.created)},
+      {"Path", args.empty() ? "" : args.front()},
+      {"Args", args.size() > 1 ? std::vector<std::string>(args.begin() + 1, args.end()) : std::vector<std::string>{}},
+      {"State",
+       {{"Status", r.state},
+        {"Running", r.state == "running" || r.state == "paused"},
+        {"Paused", r.state == "paused"},
+        {"Restarting", r.state == "restarting"},
+        {"OOMKilled", r.oom_killed},
+        {"Dead", r.state == "dead"},
+        {"Pid", r.pid.value_or(0)},
+        {"ExitCode", r.exit_code.value_or(0)},
+        {"Error", r.error},
+        {"StartedAt", time(r.started)},
+        {"FinishedAt", time(r.finished)}}},
+      {"Image", r.image_id},
+      {"Name", "/" + r.name},
+      {"RestartCount", r.restart_count},
+      {"Driver", "overlay"},
+      {"Mounts", mounts},
+      {"HostConfig",
+       {{"RestartPolicy", {{"Name", r.config.restart}}},
+        {"AutoRemove", r.config.auto_remove},
+        {"NetworkMode", r.config.network},
+        {"Memory", r.config.memory.value_or(0)},
+        {"NanoCpus", static_cast<int64_t>(r.config.cpus.value_or(0) * 1e9)},
+        {"PidsLimit", r.config.pids_limit.value_or(0)},
+        {"ReadonlyRootfs", r.config.read_only},
+        {"Init", r.config.init},
+        {"CapAdd", r.config.cap_add},
+        {"CapDrop", r.config.cap_drop},
+        {"Tmpfs", r.config.tmpfs}}},
+      {"Config",
+       {{"Hostname", spec ? spec->hostname : ""},
+        {"User", r.config.user},
+        {"Env", spec && spec->process ? spec->process->env : std::vector<std::string>{}},
+        {"Cmd", r.config.command},
+        {"Image", r.image_ref},
+        {"WorkingDir", spec && spec->process ? spec->process->cwd : ""},
+        {"Labels", r.config.labels},
+        {"Tty", r.config.tty},
+        {"OpenStdin", r.config.interactive},
+        {"StopSignal", r.config.stop_signal.empty() ? "SIGTERM" : r.config.stop_signal}}},
+      {"LogPath", r.dir + "/" + monitor::kLogFile},
+  };
+  if (r.config.entrypoint) j["Config"]["Entrypoint"] = *r.config.entrypoint;
+  // Docker's NetworkSettings: the address on each network and the published ports.
+  nlohmann::json networks = nlohmann::json::object();
+  if (auto endpoints = container_endpoints(engine, r.id))
+    for (const auto& e : *endpoints)
+      networks[e.network] = {{"NetworkID", e.network_id}, {"IPAddress", e.ip}, {"IPPrefixLen", e.prefix},
+                             {"Gateway", e.gateway}, {"MacAddress", e.mac()}, {"Aliases", e.aliases}};
+  nlohmann::json ports = nlohmann::json::object();
+  if (auto published = container_ports(engine, r.id))
+    for (const auto& p : *published)
+      ports[std::to_string(p.container_port) + "/" + p.protocol].push_back(
+          {{"HostIp", p.host_ip}, {"HostPort", std::to_string(p.host_port)}});
+  j["NetworkSettings"] = {{"Networks", networks}, {"Ports", ports}};
+  if (!networks.empty()) {
+    j["NetworkSettings"]["IPAddress"] = networks.begin().value()["IPAddress"];
+    j["NetworkSettings"]["Gateway"] = networks.begin().value()["Gateway"];
+  }
+  j["HostConfig"]["PortBindings"] = r.config.publish;
+  j["HostConfig"]["Dns"] = r.config.dns;
+  j["HostConfig"]["ExtraHosts"] = r.config.add_hosts;
+  if (!r.health.empty())
+    if (auto health = sys::read_file(r.dir + "/" + monitor::kHealthFile))
+      j["State"]["Health"] = nlohmann::json::parse(*health, nullptr, false);
+  if (!r.config.health_command.empty())
+    j["Config"]["Healthcheck"] = {{"Test", r.config.health_command},
+                                  {"Interval", r.config.health_interval_ms * 1'000'000},
+                                  {"Timeout", r.config.health_timeout_ms * 1'000'000},
+                                  {"StartPeriod", r.config.health_start_period_ms * 1'000'000},
+                                  {"Retries", r.config.health_retries}};
+  return j.dump(4);
+}
+
+}  // namespace berth::engine
