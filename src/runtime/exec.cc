@@ -78,14 +78,16 @@ Result<oci::Process> exec_process(const oci::Spec& spec, const ExecOptions& o) {
   return p;
 }
 
-[[noreturn]] void exec_child(int sync_fd, const std::vector<std::pair<int, int>>& namespaces,
-                             const ProcessSetup& setup, int console_socket, bool detach) {
+[[noreturn]] void exec_child(int sync_fd, const std::vector<int>& cgroup_join_fds,
+                             const std::vector<std::pair<int, int>>& namespaces, const ProcessSetup& setup,
+                             int console_socket, bool detach) {
   auto fail = [&](const Error& e) {
     (void)sync::send(sync_fd, sync::Msg::error, e.message());
     _exit(1);
   };
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (auto go = sync::expect(sync_fd, sync::Msg::go); !go) fail(go.error());
+  if (auto joined = cgroup::join_self(cgroup_join_fds); !joined) fail(joined.error());
   for (auto [fd, flag] : namespaces)
     if (::setns(fd, flag) < 0) fail(Error::from_errno("join the container's namespace (flag {:#x})", flag));
   if (setup.user_namespace && (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0))
@@ -160,11 +162,22 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
     BERTH_TRY(auto target, sys::open(fmt::format("/proc/{}/ns/pid", record.pid), O_RDONLY));
     if (::setns(target.get(), CLONE_NEWPID) < 0) return Error::from_errno("join the container's pid namespace");
   }
+  // The process joins the container's cgroup itself where it can (cgroup::open_self_join).
+  std::unique_ptr<cgroup::Cgroup> cg;
+  std::vector<UniqueFd> cgroup_join_files;
+  std::vector<int> cgroup_join_fds;
+  if (!record.cgroup_path.empty()) {
+    cg = cgroup::Cgroup::open(record.cgroup_path, record.cgroup_mode);
+    if (cg) {
+      BERTH_TRY(cgroup_join_files, cg->open_self_join().context("join the container's cgroup"));
+      for (const auto& f : cgroup_join_files) cgroup_join_fds.push_back(f.get());
+    }
+  }
   dir.unlock();
   pid_t pid = ::fork();
   if (pid == 0) {
     parent_sync.reset();
-    exec_child(child_sync.get(), namespaces, setup, console.get(), options.detach);
+    exec_child(child_sync.get(), cgroup_join_fds, namespaces, setup, console.get(), options.detach);
   }
   int fork_errno = errno;
   if (own_pid_ns) (void)::setns(own_pid_ns.get(), CLONE_NEWPID);
@@ -172,14 +185,14 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
   child_sync.reset();
   console.reset();
   ns_fds.clear();
+  cgroup_join_files.clear();
 
   auto fail = [&](Error e) -> Error {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     return e;
   };
-  if (!record.cgroup_path.empty()) {
-    auto cg = cgroup::Cgroup::open(record.cgroup_path, record.cgroup_mode);
+  if (cg && cgroup_join_fds.empty()) {
     if (auto r = cg->add_process(pid); !r) return fail(std::move(r).error().context("join the container's cgroup"));
   }
   if (auto r = sync::send(parent_sync.get(), sync::Msg::go); !r) return fail(std::move(r).error());

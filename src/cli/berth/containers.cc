@@ -15,7 +15,6 @@
 #include "engine/containers.h"
 #include "engine/images.h"
 #include "engine/networks.h"
-#include "runtime/cgroup/cgroup.h"
 #include "runtime/runtime.h"
 
 namespace berth::cli {
@@ -172,8 +171,6 @@ Result<int> cmd_create(const Globals& g, const ParsedArgs& a) {
 
 Result<int> cmd_run(const Globals& g, const ParsedArgs& a) {
   trace::mark("parse the command line");
-  // The kernel's wait before the container's first cgroup move, overlapped with the create.
-  runtime::cgroup::MigrationWarmup warmup(runtime::cgroup::detect_mode());
   BERTH_TRY(auto e, open_engine(g));
   trace::mark("open berth.db");
   BERTH_TRY(auto c, create_from(e, a));

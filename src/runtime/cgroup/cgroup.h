@@ -54,8 +54,12 @@ class Cgroup {
   // (join_self): on v1 each hierarchy's `tasks`. A thread moving itself skips the global lock
   // that moving another process takes, whose first use after a quiet spell waits for an RCU
   // grace period (~10 ms on an idle 2-core VM: most of a container's start). Empty on v2, where
-  // a process moves whole, through cgroup.procs (add_process), and pays that wait.
+  // a process moves whole, through cgroup.procs (add_process), and pays that wait: there a new
+  // process is cloned into its cgroup instead (open_clone_target).
   virtual Result<std::vector<UniqueFd>> open_self_join() = 0;
+  // On v2, the cgroup's directory, for clone3(CLONE_INTO_CGROUP): the child is born inside, with
+  // no move at all. An invalid fd on v1.
+  virtual Result<UniqueFd> open_clone_target() = 0;
   // Every process in the cgroup and its descendants.
   virtual Result<std::vector<pid_t>> processes() const = 0;
   virtual Result<void> freeze(bool frozen) = 0;
@@ -71,23 +75,6 @@ class Cgroup {
 // Moves the calling (single-threaded) process into the cgroup of each file open_self_join gave.
 // Uses no memory allocation on success: it runs in a container's first process.
 Result<void> join_self(const std::vector<int>& fds);
-
-// On v2, where a container joins its cgroup through cgroup.procs (see open_self_join), the first
-// such move after a quiet spell waits for an RCU grace period; moves made during that wait, or
-// just after it, share it. A MigrationWarmup starts the wait early, in a throwaway child that
-// moves itself to the root cgroup and exits, so it overlaps the work before the container's own
-// move. Does nothing on v1 (not needed) or if it cannot.
-class MigrationWarmup {
- public:
-  explicit MigrationWarmup(Mode mode);
-  ~MigrationWarmup();  // reaps the child (long gone by then)
-  MigrationWarmup(const MigrationWarmup&) = delete;
-  MigrationWarmup& operator=(const MigrationWarmup&) = delete;
-
- private:
-  pid_t pid_ = -1;
-  std::unique_ptr<char[]> stack_;
-};
 
 // Writers used by Cgroup::apply, exposed so unit tests can hand them a temp directory fd.
 // `dirfd` is the cgroup directory in the hierarchy of `controller`; only the knobs of that

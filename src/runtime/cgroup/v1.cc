@@ -204,6 +204,8 @@ class V1Cgroup final : public Cgroup {
     return files;
   }
 
+  Result<UniqueFd> open_clone_target() override { return UniqueFd(); }
+
   Result<std::vector<pid_t>> processes() const override {
     const Hierarchy* h = process_hierarchy();
     if (!h) return std::vector<pid_t>{};

@@ -152,6 +152,9 @@ class V2Cgroup final : public Cgroup {
   }
 
   Result<std::vector<UniqueFd>> open_self_join() override { return std::vector<UniqueFd>{}; }
+  Result<UniqueFd> open_clone_target() override {
+    return sys::open(dir_, O_RDONLY | O_DIRECTORY | O_CLOEXEC).context("open cgroup");
+  }
 
   Result<std::vector<pid_t>> processes() const override { return detail::tree_processes(dir_); }
 
