@@ -375,9 +375,13 @@ Spec parse_spec_json(const json& j) {
   });
   opt(j, "annotations", "", [&](auto& v, auto& at) { s.annotations = string_map(v, at); });
   opt(j, "linux", "", [&](auto& v, auto& at) { s.linux = parse_linux(v, at); });
-  if (!s.hostname.empty()) {
-    const Namespace* uts = s.linux.find_namespace("uts");
-    if (!uts || !uts->path.empty()) fail("hostname", "setting a hostname needs a new uts namespace");
+  // A uts namespace joined by path is the container's too: the names are set there (as crun and
+  // runc do). Without one they would be the host's.
+  if (!s.linux.find_namespace("uts")) {
+    if (!s.hostname.empty())
+      fail("hostname", "setting a hostname needs a uts namespace (new, or joined by path)");
+    if (!s.domainname.empty())
+      fail("domainname", "setting a domainname needs a uts namespace (new, or joined by path)");
   }
   return s;
 }

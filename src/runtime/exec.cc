@@ -128,6 +128,7 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
   setup.user_namespace = !same_namespace(record.pid, "user");
   if (process.capabilities) {
     BERTH_TRY(auto caps, parse_capabilities(*process.capabilities));
+    warn_unraisable_ambient(caps, process.user.uid);
     setup.caps = caps;
   }
   if (spec.linux.seccomp) {

@@ -119,13 +119,14 @@ Result<void> wait_for_start(const InitContext& ctx) {
   if (ctx.fifo_fd < 0) return sync::expect(ctx.sync_fd, sync::Msg::start).context("wait for start").ok()
                                    ? Result<void>()
                                    : Result<void>(Error(ErrorKind::io, "the runtime went away before start"));
-  // Opening the fifo for writing blocks until `start` opens it for reading.
-  std::string path = fmt::format("/proc/self/fd/{}", ctx.fifo_fd);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Error::from_errno("open exec fifo");
-  UniqueFd guard(fd);
+  // The fifo is open read-write (see create): the read blocks until `start` writes its byte.
+  char byte;
+  ssize_t n;
+  do n = ::read(ctx.fifo_fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return Error::from_errno("read exec fifo");
   ::close(ctx.fifo_fd);
-  return sys::write_all(fd, "0").context("write exec fifo");
+  return {};
 }
 
 Result<std::string> init_steps(InitContext& ctx) {
@@ -140,12 +141,12 @@ Result<std::string> init_steps(InitContext& ctx) {
       return Error::from_errno("become root in the user namespace (is uid/gid 0 mapped?)");
   }
   if (ctx.new_cgroup_ns && ::unshare(CLONE_NEWCGROUP) < 0) return Error::from_errno("unshare cgroup namespace");
-  if (ctx.new_uts_ns) {
-    if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
-      return Error::from_errno("set hostname '{}'", spec.hostname);
-    if (!spec.domainname.empty() && ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
-      return Error::from_errno("set domainname '{}'", spec.domainname);
-  }
+  // The spec's parser made sure a uts namespace (new or just joined) holds these.
+  if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
+    return Error::from_errno("set hostname '{}'", spec.hostname);
+  if (!spec.domainname.empty() &&
+      ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
+    return Error::from_errno("set domainname '{}'", spec.domainname);
   if (!ctx.no_new_keyring) {
     // A fresh session keyring, so containers do not see each other's keys (as runc does).
     constexpr long kKeyctlJoinSessionKeyring = 1;

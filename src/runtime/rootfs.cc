@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/sys.h"
 #include "base/unique_fd.h"
 #include "runtime/mounts.h"
@@ -186,6 +187,24 @@ Result<void> setup_dev(const RootfsOptions& o) {
 }
 
 }  // namespace
+
+void warn_without_mount_namespace(const oci::Spec& spec) {
+  std::string unapplied;
+  auto note = [&](bool set, std::string_view name) {
+    if (set) unapplied += fmt::format("{}{}", unapplied.empty() ? "" : ", ", name);
+  };
+  note(!spec.mounts.empty(), "mounts");
+  note(!spec.linux.devices.empty(), "linux.devices");
+  note(!spec.linux.masked_paths.empty(), "linux.maskedPaths");
+  note(!spec.linux.readonly_paths.empty(), "linux.readonlyPaths");
+  note(!spec.linux.rootfs_propagation.empty(), "linux.rootfsPropagation");
+  note(spec.root.readonly, "root.readonly");
+  if (unapplied.empty()) return;
+  log::warn(
+      fmt::format("the container has no mount namespace of its own: {} not applied (add "
+                  "{{\"type\": \"mount\"}} to linux.namespaces to have them)",
+                  unapplied));
+}
 
 Result<void> mount_rootfs(const RootfsOptions& o) {
   unsigned long root_propagation = MS_SLAVE | MS_REC;

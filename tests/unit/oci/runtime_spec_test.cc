@@ -77,7 +77,22 @@ TEST(RuntimeSpec, UserNamespaceNeedsMappings) {
 TEST(RuntimeSpec, HostnameNeedsUtsNamespace) {
   auto spec = parse_spec(R"({"ociVersion":"1.0.2","root":{"path":"r"},"hostname":"h"})", "c.json");
   ASSERT_FALSE(spec);
-  EXPECT_EQ(spec.error().message(), "c.json: hostname: setting a hostname needs a new uts namespace");
+  EXPECT_EQ(spec.error().message(),
+            "c.json: hostname: setting a hostname needs a uts namespace (new, or joined by path)");
+  auto domain =
+      parse_spec(R"({"ociVersion":"1.0.2","root":{"path":"r"},"domainname":"d"})", "c.json");
+  ASSERT_FALSE(domain);
+  EXPECT_EQ(
+      domain.error().message(),
+      "c.json: domainname: setting a domainname needs a uts namespace (new, or joined by path)");
+}
+
+TEST(RuntimeSpec, HostnameMayGoToAJoinedUtsNamespace) {
+  auto spec = parse_spec(R"({"ociVersion":"1.0.2","root":{"path":"r"},"hostname":"h",
+    "linux":{"namespaces":[{"type":"uts","path":"/proc/1/ns/uts"}]}})",
+                         "c.json");
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(spec->hostname, "h");
 }
 
 TEST(RuntimeSpec, ParsesResourcesSeccompAndHooks) {
