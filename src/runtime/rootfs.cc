@@ -207,12 +207,15 @@ void warn_without_mount_namespace(const oci::Spec& spec) {
 }
 
 Result<void> mount_rootfs(const RootfsOptions& o) {
+  // Until pivot_root, no mount in the new namespace may propagate to the host's: the tree is
+  // made a slave of the host's (the default, and for slave rootfsPropagation, so that the root
+  // does receive the host's mounts) or private, recursively. Not unbindable: the rootfs and bind
+  // sources could not be bound from it. rootfsPropagation itself is applied to the new root
+  // after pivot_root (finish_rootfs), where crun applies it; a shared root is a new peer group.
   unsigned long root_propagation = MS_SLAVE | MS_REC;
   if (!o.spec->linux.rootfs_propagation.empty()) {
     BERTH_TRY(auto p, parse_mount_options({o.spec->linux.rootfs_propagation}));
-    root_propagation = p.propagation;
-    // A shared rootfs still needs a private parent for pivot_root: shared applies to the root below.
-    if (root_propagation & MS_SHARED) root_propagation = MS_SLAVE | MS_REC;
+    if (!(p.propagation & MS_SLAVE)) root_propagation = MS_PRIVATE | MS_REC;
   }
   if (::mount(nullptr, "/", nullptr, root_propagation, nullptr) < 0)
     return Error::from_errno("set propagation of '/'");

@@ -231,3 +231,48 @@ no_mount_ns_case() {  # no_mount_ns_case JQ_NAMESPACES_FILTER
   [ "$status" -eq 1 ]
   [[ $output == *"config.json: hostname: setting a hostname needs a uts namespace (new, or joined by path)"* ]]
 }
+
+# The propagation of the container's / and /proc, as "ROOT_TAGS;PROC_TAGS" with mountinfo's
+# optional fields without their group numbers ("shared master", "unbindable", "" for private).
+propagation_probe='for m in / /proc; do
+  awk -v m="$m" '"'"'$5 == m { s = ""; for (i = 7; $i != "-"; i++) { sub(/:.*/, "", $i); s = s (s == "" ? "" : " ") $i } print s }'"'"' /proc/self/mountinfo
+done | paste -sd ";"'
+
+@test "every rootfsPropagation value is applied to the container's root" {
+  # Run where the host's mounts are shared (a private namespace made shared), so that slave is
+  # visible as master:N; as the default, slave and rslave receive the host's mounts.
+  declare -A want=([shared]="shared;" [slave]="master;" [private]=";" [unbindable]="unbindable;"
+    [rshared]="shared;shared" [rslave]="master;" [rprivate]=";" [runbindable]="unbindable;unbindable"
+    [none]="master;")
+  for p in none shared slave private unbindable rshared rslave rprivate runbindable; do
+    id=$(unique_id prop); b=$(make_bundle "$id")
+    patch_config "$b" '(if $p != "none" then .linux.rootfsPropagation = $p else . end)
+      | .process.args = ["/bin/sh", "-c", $probe]' --arg p "$p" --arg probe "$propagation_probe"
+    rt_root
+    run unshare -m --propagation shared "$BERTH_RUNTIME" --root "$RT_ROOT" run --bundle "$b" "$id"
+    echo "$p: $status $output (want ${want[$p]})"
+    [ "$status" -eq 0 ]
+    [ "$output" = "${want[$p]}" ]
+  done
+}
+
+@test "rootfsPropagation: the same as crun's, where crun can run it" {
+  need_crun
+  # crun makes the root private before it applies a slave propagation (so it has no master),
+  # and fails on runbindable (it cannot then bind /dev/null over masked files): not compared.
+  for p in shared private unbindable rshared rprivate; do
+    id=$(unique_id prop); b=$(make_bundle "$id")
+    patch_config "$b" '.linux.rootfsPropagation = $p | .process.args = ["/bin/sh", "-c", $probe]' \
+      --arg p "$p" --arg probe "$propagation_probe"
+    rt_root
+    run unshare -m --propagation shared "$BERTH_RUNTIME" --root "$RT_ROOT" run --bundle "$b" "$id"
+    [ "$status" -eq 0 ]
+    ours=$output
+    run unshare -m --propagation shared sh -c \
+      'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --root "$0" run --bundle "$1" "$2"' \
+      "$BATS_TEST_TMPDIR/crun-state" "$b" "crun-$id"
+    echo "$p: berth '$ours', crun '$output'"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$ours" ]
+  done
+}
