@@ -244,10 +244,10 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
     if (msg->first == sync::Msg::error) return Error(ErrorKind::failed_precondition, msg->second);
     if (msg->first == sync::Msg::ready) break;
     if (msg->first == sync::Msg::run_hooks) {
-      std::string creating = state_json(record, Status::creating, -1);
-      BERTH_TRY_VOID(run_hooks(spec.hooks.prestart, "prestart", creating));
-      BERTH_TRY_VOID(run_hooks(spec.hooks.create_runtime, "createRuntime", creating));
-      BERTH_TRY_VOID(sync::send(parent_sync.get(), sync::Msg::hooks_done, creating));
+      // "created", as crun passes them (runc too); tools reading a hook's stdin expect it.
+      BERTH_TRY_VOID(run_hooks(spec.hooks.prestart, "prestart", created_state));
+      BERTH_TRY_VOID(run_hooks(spec.hooks.create_runtime, "createRuntime", created_state));
+      BERTH_TRY_VOID(sync::send(parent_sync.get(), sync::Msg::hooks_done, created_state));
     }
   }
   UniqueFd pty_master;

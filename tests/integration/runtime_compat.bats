@@ -276,3 +276,21 @@ done | paste -sd ";"'
     [ "$output" = "$ours" ]
   done
 }
+
+@test "prestart, createRuntime and createContainer hooks get the state with status created" {
+  id=$(unique_id hookstate); b=$(make_bundle "$id")
+  out=$BATS_TEST_TMPDIR
+  hook() { jq -n --arg f "$out/$1.json" '{path: "/bin/sh", args: ["sh", "-c", "cat > \"$0\"", $f]}'; }
+  patch_config "$b" '.hooks = {prestart: [$p], createRuntime: [$r], createContainer: [$c]}
+    | .process.args = ["/bin/true"]' \
+    --argjson p "$(hook prestart)" --argjson r "$(hook createRuntime)" --argjson c "$(hook createContainer)"
+  rt create --bundle "$b" --pid-file "$out/pid" "$id"
+  [ "$status" -eq 0 ]
+  for phase in prestart createRuntime createContainer; do
+    echo "$phase: $(cat "$out/$phase.json")"
+    [ "$(jq -r .status "$out/$phase.json")" = created ]
+    [ "$(jq -r .id "$out/$phase.json")" = "$id" ]
+    [ "$(jq -r .pid "$out/$phase.json")" = "$(cat "$out/pid")" ]
+    [ "$(jq -r .bundle "$out/$phase.json")" = "$b" ]
+  done
+}
