@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
+#include "runtime/apparmor.h"
 #include "runtime/detail/console.h"
 #include "runtime/detail/hooks.h"
 #include "runtime/detail/init.h"
@@ -114,6 +115,8 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
     warn_unraisable_ambient(caps, spec.process->user.uid);
     ctx.setup.caps = caps;
   }
+  BERTH_TRY_CTX(ctx.setup.apparmor_profile,
+                apparmor_profile_to_apply(spec.process->apparmor_profile), config_path);
   if (spec.linux.seccomp) {
     BERTH_TRY_CTX(ctx.setup.seccomp, compile_seccomp_cached(*spec.linux.seccomp, global.root + "/.seccomp-cache"),
                   config_path);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/sys.h"
+#include "runtime/apparmor.h"
 #include "runtime/detail/console.h"
 #include "runtime/detail/init.h"
 #include "runtime/detail/supervise.h"
@@ -131,6 +132,7 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
     warn_unraisable_ambient(caps, process.user.uid);
     setup.caps = caps;
   }
+  BERTH_TRY(setup.apparmor_profile, apparmor_profile_to_apply(process.apparmor_profile));
   if (spec.linux.seccomp) {
     BERTH_TRY(setup.seccomp, compile_seccomp(*spec.linux.seccomp));
   }

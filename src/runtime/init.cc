@@ -1,3 +1,5 @@
+#include "runtime/detail/init.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
@@ -13,9 +15,9 @@
 
 #include "base/log.h"
 #include "base/sys.h"
+#include "runtime/apparmor.h"
 #include "runtime/detail/console.h"
 #include "runtime/detail/hooks.h"
-#include "runtime/detail/init.h"
 #include "runtime/detail/sync.h"
 
 namespace berth::runtime {
@@ -111,7 +113,12 @@ Result<void> apply_sysctls(const std::map<std::string, std::string>& sysctl) {
 [[noreturn]] void fail(int sync_fd, const Error& error) {
   std::string message = error.message();
   if (!error.hint().empty()) message += "\nhint: " + error.hint();
-  if (sync_fd < 0 || !sync::send(sync_fd, sync::Msg::error, message)) log::error(message);
+  // Failing to send means the runtime went away (a failed create closes the socket, then kills
+  // us): it reports its own error, and ours would only be noise on the same terminal.
+  if (sync_fd < 0)
+    log::error(message);
+  else
+    (void)sync::send(sync_fd, sync::Msg::error, message);
   _exit(1);
 }
 
@@ -198,6 +205,8 @@ Result<std::string> prepare_process(const ProcessSetup& s) {
   BERTH_TRY_VOID(apply_rlimits(p.rlimits).context("process.rlimits"));
   if (::mkdir(p.cwd.c_str(), 0755) < 0 && errno != EEXIST)
     BERTH_TRY_VOID(sys::mkdir_all(p.cwd).context("create process.cwd"));
+  // While still privileged (as runc does): the profile applies from execve on.
+  if (!s.apparmor_profile.empty()) BERTH_TRY_VOID(set_apparmor_exec_profile(s.apparmor_profile));
   if (s.caps) BERTH_TRY_VOID(drop_bounding_set(*s.caps).context("drop bounding capabilities"));
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user switch below
   // may drop: load it now (as runc does); the profile must then allow what follows.

@@ -17,6 +17,7 @@ struct ProcessSetup {
   const oci::Process* process = nullptr;
   std::optional<CapabilitySets> caps;
   SeccompProgram seccomp;
+  std::string apparmor_profile;  // taken at exec; "" for none (see apparmor_profile_to_apply)
   int preserve_fds = 0;
   bool user_namespace = false;  // setgroups may be denied there
 };

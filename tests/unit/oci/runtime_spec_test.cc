@@ -173,6 +173,7 @@ Spec every_field_spec() {
                        {ThrottleDevice{8, 0, 100}},
                        {ThrottleDevice{8, 16, 200}}};
   r.hugepage_limits = {HugepageLimit{"2MB", 1 << 22}};
+  r.network = Network{0x100001, {InterfacePriority{"eth0", 5}, InterfacePriority{"lo", 2}}};
   r.unified = {{"memory.high", "1G"}};
   l.resources = r;
   l.rootfs_propagation = "rslave";
@@ -233,6 +234,8 @@ TEST(RuntimeSpecToJson, UsesTheSpecsFieldNames) {
                            "\"throttleWriteIOPSDevice\"",
                            "\"hugepageLimits\"",
                            "\"pageSize\"",
+                           "\"classID\"",
+                           "\"priorities\"",
                            "\"rootfsPropagation\"",
                            "\"maskedPaths\"",
                            "\"readonlyPaths\"",
