@@ -69,6 +69,7 @@ Result<oci::Process> exec_process(const oci::Spec& spec, const ExecOptions& o) {
   if (!o.user.empty()) BERTH_TRY_VOID(apply_user(p, o.user));
   if (!o.additional_gids.empty()) p.user.additional_gids = o.additional_gids;
   if (o.no_new_privs) p.no_new_privileges = true;
+  if (!o.apparmor_profile.empty()) p.apparmor_profile = o.apparmor_profile;
   if (!o.add_caps.empty()) {
     if (!p.capabilities) p.capabilities = oci::Capabilities{};
     for (const auto& cap : o.add_caps)

@@ -355,10 +355,16 @@ cgroup_v1_mounted() {
   [ "$status" -eq 1 ]
   [[ ${lines[0]} == *"config.json: process.apparmorProfile 'berth-test-profile': AppArmor is not enabled on this host (/sys/module/apparmor/parameters/enabled), and the container would run unconfined" ]]
   [[ ${lines[1]} == "hint: leave process.apparmorProfile out (or set it to \"unconfined\") to run without AppArmor, or boot the host with AppArmor enabled" ]]
-  rt exec "$id" /bin/true  # and exec: refused on its own (the container is gone here)
   if command -v crun >/dev/null; then  # crun refuses it too
     run crun_rt run --bundle "$b" "crun-$id"
     [ "$status" -ne 0 ]
     [[ $output == *"AppArmor is not initialized correctly"* ]]
   fi
+  # exec --apparmor, into a container that runs without a profile, is refused the same way
+  patch_config "$b" 'del(.process.apparmorProfile) | .process.args = ["/bin/sleep", "100"]'
+  rt run --detach --bundle "$b" "$id-4"
+  [ "$status" -eq 0 ]
+  rt exec --apparmor berth-test-profile "$id-4" /bin/true
+  [ "$status" -eq 1 ]
+  [[ ${lines[0]} == *"process.apparmorProfile 'berth-test-profile': AppArmor is not enabled on this host"* ]]
 }
