@@ -218,6 +218,22 @@ Resources parse_resources(const json& j, const std::string& path) {
       return h;
     });
   });
+  opt(j, "network", path, [&](auto& v, auto& at) {
+    object(v, at);
+    Network n;
+    opt(v, "classID", at, [&](auto& x, auto& a) { n.class_id = as_u32(x, a); });
+    opt(v, "priorities", at, [&](auto& x, auto& a) {
+      n.priorities = list<InterfacePriority>(x, a, [](const json& y, const std::string& p) {
+        object(y, p);
+        InterfacePriority i;
+        opt(y, "name", p, [&](auto& z, auto& q) { i.name = as_string(z, q); });
+        opt(y, "priority", p, [&](auto& z, auto& q) { i.priority = as_u32(z, q); });
+        if (i.name.empty()) fail(child(p, "name"), "required field missing");
+        return i;
+      });
+    });
+    r.network = n;
+  });
   opt(j, "unified", path, [&](auto& v, auto& at) { r.unified = string_map(v, at); });
   return r;
 }
@@ -375,9 +391,13 @@ Spec parse_spec_json(const json& j) {
   });
   opt(j, "annotations", "", [&](auto& v, auto& at) { s.annotations = string_map(v, at); });
   opt(j, "linux", "", [&](auto& v, auto& at) { s.linux = parse_linux(v, at); });
-  if (!s.hostname.empty()) {
-    const Namespace* uts = s.linux.find_namespace("uts");
-    if (!uts || !uts->path.empty()) fail("hostname", "setting a hostname needs a new uts namespace");
+  // A uts namespace joined by path is the container's too: the names are set there (as crun and
+  // runc do). Without one they would be the host's.
+  if (!s.linux.find_namespace("uts")) {
+    if (!s.hostname.empty())
+      fail("hostname", "setting a hostname needs a uts namespace (new, or joined by path)");
+    if (!s.domainname.empty())
+      fail("domainname", "setting a domainname needs a uts namespace (new, or joined by path)");
   }
   return s;
 }
@@ -510,6 +530,14 @@ json write_resources(const Resources& r) {
   put_list(j, "hugepageLimits", r.hugepage_limits, [](const HugepageLimit& h) {
     return json{{"pageSize", h.page_size}, {"limit", h.limit}};
   });
+  if (r.network) {
+    json x = json::object();
+    put(x, "classID", r.network->class_id);
+    put_list(x, "priorities", r.network->priorities, [](const InterfacePriority& i) {
+      return json{{"name", i.name}, {"priority", i.priority}};
+    });
+    j["network"] = std::move(x);
+  }
   put(j, "unified", r.unified);
   return j;
 }

@@ -182,6 +182,21 @@ struct HugepageLimit {
   bool operator==(const HugepageLimit&) const = default;
 };
 
+struct InterfacePriority {
+  std::string name;  // a network interface, "eth0"
+  uint32_t priority = 0;
+
+  bool operator==(const InterfacePriority&) const = default;
+};
+
+// cgroup v1 net_cls (classID) and net_prio (priorities); cgroup v2 has neither.
+struct Network {
+  std::optional<uint32_t> class_id;
+  std::vector<InterfacePriority> priorities;
+
+  bool operator==(const Network&) const = default;
+};
+
 struct Resources {
   std::vector<DeviceRule> devices;
   std::optional<Memory> memory;
@@ -189,6 +204,7 @@ struct Resources {
   std::optional<int64_t> pids_limit;
   std::optional<BlockIo> block_io;
   std::vector<HugepageLimit> hugepage_limits;
+  std::optional<Network> network;
   std::map<std::string, std::string> unified;  // cgroup v2 files written as given
 
   bool operator==(const Resources&) const = default;

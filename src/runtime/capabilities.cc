@@ -21,6 +21,11 @@ constexpr int kMaxCapability = 63;
 
 bool has(uint64_t set, int cap) { return (set >> cap) & 1U; }
 
+// PR_CAP_AMBIENT_RAISE fails with EPERM for a capability not in both of these sets.
+uint64_t raisable_ambient(const CapabilitySets& sets) {
+  return sets.ambient & sets.permitted & sets.inheritable;
+}
+
 // The highest capability the running kernel knows. PR_CAPBSET_READ fails with EINVAL above it;
 // asking the kernel needs no /proc, so this works in the container child too.
 int kernel_last_cap() {
@@ -133,12 +138,22 @@ Result<void> apply_capabilities(const CapabilitySets& sets) {
 
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
     return Error::from_errno("clear the ambient set");
+  const uint64_t ambient = raisable_ambient(sets);
   for (int cap = 0; cap <= kMaxCapability; ++cap) {
-    if (!has(sets.ambient, cap)) continue;
+    if (!has(ambient, cap)) continue;
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
       return Error::from_errno("raise ambient capability {}", capability_name(cap));
   }
   return {};
+}
+
+void warn_unraisable_ambient(const CapabilitySets& sets, uint32_t uid) {
+  const uint64_t left_out = sets.ambient & ~raisable_ambient(sets);
+  if (left_out == 0 || uid == 0) return;
+  log::warn(fmt::format(
+      "process.capabilities.ambient: leaving out {}: an ambient capability must also be "
+      "permitted and inheritable, so the program (uid {}) runs without it",
+      names_of(left_out), uid));
 }
 
 }  // namespace berth::runtime

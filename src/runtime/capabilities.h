@@ -27,8 +27,15 @@ std::string capability_name(int cap);
 
 // Drops from the bounding set every capability not in sets.bounding.
 Result<void> drop_bounding_set(const CapabilitySets& sets);
-// Sets permitted, effective, inheritable, then raises the ambient ones. Call after setuid with
-// PR_SET_KEEPCAPS, or as root.
+// Sets permitted, effective, inheritable, then raises the ambient ones. The kernel raises an
+// ambient capability only if it is both permitted and inheritable; the others are left out, as
+// crun and runc do (the templates of all three list ambient capabilities without an inheritable
+// set). Call after setuid with PR_SET_KEEPCAPS, or as root.
 Result<void> apply_capabilities(const CapabilitySets& sets);
+
+// Warns (once, from the runtime, before the container exists) when ambient capabilities will be
+// left out for a process whose program would otherwise have them: one running as a uid other
+// than 0. Root gets its bounding set on exec anyway, so there it changes nothing.
+void warn_unraisable_ambient(const CapabilitySets& sets, uint32_t uid);
 
 }  // namespace berth::runtime

@@ -20,6 +20,7 @@
 #include "base/process.h"
 #include "base/sys.h"
 #include "base/trace.h"
+#include "runtime/apparmor.h"
 #include "runtime/detail/console.h"
 #include "runtime/detail/hooks.h"
 #include "runtime/detail/init.h"
@@ -133,8 +134,11 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   const std::string config_path = bundle + "/config.json";
   if (spec.process->capabilities) {
     BERTH_TRY_CTX(auto caps, parse_capabilities(*spec.process->capabilities), config_path);
+    warn_unraisable_ambient(caps, spec.process->user.uid);
     ctx.setup.caps = caps;
   }
+  BERTH_TRY_CTX(ctx.setup.apparmor_profile,
+                apparmor_profile_to_apply(spec.process->apparmor_profile), config_path);
   if (spec.linux.seccomp) {
     BERTH_TRY_CTX(ctx.setup.seccomp, compile_seccomp_cached(*spec.linux.seccomp, global.root + "/.seccomp-cache"),
                   config_path);
@@ -167,10 +171,12 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
 
   UniqueFd fifo;
   if (launch == Launch::create) {
-    // World-writable (not readable): the container's user, whoever it is, must open it to wait.
-    if (::mkfifo(dir.fifo_path().c_str(), 0622) < 0 || ::chmod(dir.fifo_path().c_str(), 0622) < 0)
+    if (::mkfifo(dir.fifo_path().c_str(), 0600) < 0)
       return Error::from_errno("mkfifo '{}'", dir.fifo_path());
-    BERTH_TRY_CTX(fifo, sys::open(dir.fifo_path(), O_PATH), "open exec fifo");
+    // Opened here, read and write (Linux does not block on that), so the container process needs
+    // no path to it (it may have no /proc, or no view of the state directory at all); holding
+    // a write end itself, its read waits for `start`'s byte and never sees end-of-file.
+    BERTH_TRY_CTX(fifo, sys::open(dir.fifo_path(), O_RDWR), "open exec fifo");
   }
   BERTH_TRY(auto sync_pair, sys::socket_pair(SOCK_SEQPACKET));
   UniqueFd parent_sync = std::move(sync_pair.first), child_sync = std::move(sync_pair.second);
@@ -212,7 +218,7 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
     ns_fds.push_back(std::move(fd));
   }
   ctx.new_mount_ns = clone_flags & CLONE_NEWNS;
-  ctx.new_uts_ns = clone_flags & CLONE_NEWUTS;
+  if (!ctx.new_mount_ns) warn_without_mount_namespace(spec);
   ctx.new_user_ns = clone_flags & CLONE_NEWUSER;
   ctx.setup.user_namespace = spec.linux.find_namespace("user") != nullptr;
   ctx.rootfs = RootfsOptions{&spec, *rootfs, bundle, ctx.setup.user_namespace, cgroup_path, cgroup_mode, {}, ctx.new_cgroup_ns};
@@ -278,10 +284,10 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
       break;
     }
     if (msg->first == sync::Msg::run_hooks) {
-      std::string creating = state_json(record, Status::creating, -1);
-      BERTH_TRY_VOID(run_hooks(spec.hooks.prestart, "prestart", creating));
-      BERTH_TRY_VOID(run_hooks(spec.hooks.create_runtime, "createRuntime", creating));
-      BERTH_TRY_VOID(sync::send(parent_sync.get(), sync::Msg::hooks_done, creating));
+      // "created", as crun passes them (runc too); tools reading a hook's stdin expect it.
+      BERTH_TRY_VOID(run_hooks(spec.hooks.prestart, "prestart", created_state));
+      BERTH_TRY_VOID(run_hooks(spec.hooks.create_runtime, "createRuntime", created_state));
+      BERTH_TRY_VOID(sync::send(parent_sync.get(), sync::Msg::hooks_done, created_state));
     }
   }
   UniqueFd pty_master;
@@ -363,15 +369,13 @@ Result<void> start(const GlobalOptions& global, const std::string& id) {
   BERTH_TRY(auto record, dir.load());
   Status status = current_status(record, dir);
   if (status != Status::created) return not_running(id, status, "start");
-  BERTH_TRY(auto fifo, sys::open(dir.fifo_path(), O_RDONLY | O_NONBLOCK));
-  for (;;) {
-    struct pollfd p{fifo.get(), POLLIN, 0};
-    int n = ::poll(&p, 1, 100);
-    if (n > 0 && (p.revents & POLLIN)) break;
-    if (!alive(record)) return Error::make(ErrorKind::failed_precondition, "cannot start container '{}': its process has exited", id);
-  }
-  char byte;
-  if (::read(fifo.get(), &byte, 1) != 1) return Error::from_errno("read exec fifo");
+  // Only the container process holds the fifo open: without it there is no reader (ENXIO).
+  auto fifo = sys::open(dir.fifo_path(), O_WRONLY | O_NONBLOCK);
+  if (!fifo && fifo.error().sys_errno() == ENXIO)
+    return Error::make(ErrorKind::failed_precondition,
+                       "cannot start container '{}': its process has exited", id);
+  if (!fifo) return std::move(fifo).error();
+  BERTH_TRY_VOID(sys::write_all(fifo->get(), "0").context("write exec fifo"));
   ::unlink(dir.fifo_path().c_str());
   auto spec = oci::load_spec(record.bundle + "/config.json");
   if (spec && !spec->hooks.poststart.empty())
@@ -424,6 +428,10 @@ Result<void> kill(const GlobalOptions& global, const std::string& id, int signal
     return {};
   }
   if (::kill(record.pid, signal) < 0) return Error::from_errno("send signal {} to container '{}'", signal, id);
+  // SIGKILL takes effect once the process is next scheduled: wait for that (briefly), so that a
+  // `delete` right after `kill ID KILL` finds the container stopped, as the README's tour does.
+  if (signal == SIGKILL && status == Status::running)
+    for (int i = 0; i < 1000 && alive(record); ++i) ::usleep(1000);
   return {};
 }
 

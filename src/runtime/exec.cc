@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/sys.h"
+#include "runtime/apparmor.h"
 #include "runtime/detail/console.h"
 #include "runtime/detail/init.h"
 #include "runtime/detail/supervise.h"
@@ -68,6 +69,7 @@ Result<oci::Process> exec_process(const oci::Spec& spec, const ExecOptions& o) {
   if (!o.user.empty()) BERTH_TRY_VOID(apply_user(p, o.user));
   if (!o.additional_gids.empty()) p.user.additional_gids = o.additional_gids;
   if (o.no_new_privs) p.no_new_privileges = true;
+  if (!o.apparmor_profile.empty()) p.apparmor_profile = o.apparmor_profile;
   if (!o.add_caps.empty()) {
     if (!p.capabilities) p.capabilities = oci::Capabilities{};
     for (const auto& cap : o.add_caps)
@@ -130,8 +132,10 @@ Result<int> exec(const GlobalOptions& global, const ExecOptions& options) {
   setup.user_namespace = !same_namespace(record.pid, "user");
   if (process.capabilities) {
     BERTH_TRY(auto caps, parse_capabilities(*process.capabilities));
+    warn_unraisable_ambient(caps, process.user.uid);
     setup.caps = caps;
   }
+  BERTH_TRY(setup.apparmor_profile, apparmor_profile_to_apply(process.apparmor_profile));
   if (spec.linux.seccomp) {
     BERTH_TRY(setup.seccomp, compile_seccomp(*spec.linux.seccomp));
   }

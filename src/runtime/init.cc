@@ -1,3 +1,5 @@
+#include "runtime/detail/init.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
@@ -14,9 +16,9 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "runtime/cgroup/cgroup.h"
+#include "runtime/apparmor.h"
 #include "runtime/detail/console.h"
 #include "runtime/detail/hooks.h"
-#include "runtime/detail/init.h"
 #include "runtime/detail/sync.h"
 
 namespace berth::runtime {
@@ -112,7 +114,12 @@ Result<void> apply_sysctls(const std::map<std::string, std::string>& sysctl) {
 [[noreturn]] void fail(int sync_fd, const Error& error) {
   std::string message = error.message();
   if (!error.hint().empty()) message += "\nhint: " + error.hint();
-  if (sync_fd < 0 || !sync::send(sync_fd, sync::Msg::error, message)) log::error(message);
+  // Failing to send means the runtime went away (a failed create closes the socket, then kills
+  // us): it reports its own error, and ours would only be noise on the same terminal.
+  if (sync_fd < 0)
+    log::error(message);
+  else
+    (void)sync::send(sync_fd, sync::Msg::error, message);
   _exit(1);
 }
 
@@ -120,13 +127,14 @@ Result<void> wait_for_start(const InitContext& ctx) {
   if (ctx.fifo_fd < 0) return sync::expect(ctx.sync_fd, sync::Msg::start).context("wait for start").ok()
                                    ? Result<void>()
                                    : Result<void>(Error(ErrorKind::io, "the runtime went away before start"));
-  // Opening the fifo for writing blocks until `start` opens it for reading.
-  std::string path = fmt::format("/proc/self/fd/{}", ctx.fifo_fd);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Error::from_errno("open exec fifo");
-  UniqueFd guard(fd);
+  // The fifo is open read-write (see create): the read blocks until `start` writes its byte.
+  char byte;
+  ssize_t n;
+  do n = ::read(ctx.fifo_fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return Error::from_errno("read exec fifo");
   ::close(ctx.fifo_fd);
-  return sys::write_all(fd, "0").context("write exec fifo");
+  return {};
 }
 
 Result<std::string> init_steps(InitContext& ctx) {
@@ -142,12 +150,12 @@ Result<std::string> init_steps(InitContext& ctx) {
       return Error::from_errno("become root in the user namespace (is uid/gid 0 mapped?)");
   }
   if (ctx.new_cgroup_ns && ::unshare(CLONE_NEWCGROUP) < 0) return Error::from_errno("unshare cgroup namespace");
-  if (ctx.new_uts_ns) {
-    if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
-      return Error::from_errno("set hostname '{}'", spec.hostname);
-    if (!spec.domainname.empty() && ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
-      return Error::from_errno("set domainname '{}'", spec.domainname);
-  }
+  // The spec's parser made sure a uts namespace (new or just joined) holds these.
+  if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
+    return Error::from_errno("set hostname '{}'", spec.hostname);
+  if (!spec.domainname.empty() &&
+      ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
+    return Error::from_errno("set domainname '{}'", spec.domainname);
   if (!ctx.no_new_keyring) {
     // A fresh session keyring, so containers do not see each other's keys (as runc does).
     constexpr long kKeyctlJoinSessionKeyring = 1;
@@ -199,6 +207,8 @@ Result<std::string> prepare_process(const ProcessSetup& s) {
   BERTH_TRY_VOID(apply_rlimits(p.rlimits).context("process.rlimits"));
   if (::mkdir(p.cwd.c_str(), 0755) < 0 && errno != EEXIST)
     BERTH_TRY_VOID(sys::mkdir_all(p.cwd).context("create process.cwd"));
+  // While still privileged (as runc does): the profile applies from execve on.
+  if (!s.apparmor_profile.empty()) BERTH_TRY_VOID(set_apparmor_exec_profile(s.apparmor_profile));
   if (s.caps) BERTH_TRY_VOID(drop_bounding_set(*s.caps).context("drop bounding capabilities"));
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user switch below
   // may drop: load it now (as runc does); the profile must then allow what follows.

@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/sys.h"
 #include "base/unique_fd.h"
 #include "runtime/mounts.h"
@@ -187,13 +188,34 @@ Result<void> setup_dev(const RootfsOptions& o) {
 
 }  // namespace
 
+void warn_without_mount_namespace(const oci::Spec& spec) {
+  std::string unapplied;
+  auto note = [&](bool set, std::string_view name) {
+    if (set) unapplied += fmt::format("{}{}", unapplied.empty() ? "" : ", ", name);
+  };
+  note(!spec.mounts.empty(), "mounts");
+  note(!spec.linux.devices.empty(), "linux.devices");
+  note(!spec.linux.masked_paths.empty(), "linux.maskedPaths");
+  note(!spec.linux.readonly_paths.empty(), "linux.readonlyPaths");
+  note(!spec.linux.rootfs_propagation.empty(), "linux.rootfsPropagation");
+  note(spec.root.readonly, "root.readonly");
+  if (unapplied.empty()) return;
+  log::warn(
+      fmt::format("the container has no mount namespace of its own: {} not applied (add "
+                  "{{\"type\": \"mount\"}} to linux.namespaces to have them)",
+                  unapplied));
+}
+
 Result<void> mount_rootfs(const RootfsOptions& o) {
+  // Until pivot_root, no mount in the new namespace may propagate to the host's: the tree is
+  // made a slave of the host's (the default, and for slave rootfsPropagation, so that the root
+  // does receive the host's mounts) or private, recursively. Not unbindable: the rootfs and bind
+  // sources could not be bound from it. rootfsPropagation itself is applied to the new root
+  // after pivot_root (finish_rootfs), where crun applies it; a shared root is a new peer group.
   unsigned long root_propagation = MS_SLAVE | MS_REC;
   if (!o.spec->linux.rootfs_propagation.empty()) {
     BERTH_TRY(auto p, parse_mount_options({o.spec->linux.rootfs_propagation}));
-    root_propagation = p.propagation;
-    // A shared rootfs still needs a private parent for pivot_root: shared applies to the root below.
-    if (root_propagation & MS_SHARED) root_propagation = MS_SLAVE | MS_REC;
+    if (!(p.propagation & MS_SLAVE)) root_propagation = MS_PRIVATE | MS_REC;
   }
   if (::mount(nullptr, "/", nullptr, root_propagation, nullptr) < 0)
     return Error::from_errno("set propagation of '/'");

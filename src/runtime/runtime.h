@@ -64,6 +64,7 @@ struct ExecOptions {
   bool tty = false;
   bool detach = false;
   bool no_new_privs = false;
+  std::string apparmor_profile;  // --apparmor; otherwise the container's
   std::string pid_file;
   std::string console_socket;
   int preserve_fds = 0;

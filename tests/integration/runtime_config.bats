@@ -189,7 +189,7 @@ in_container() {
   [ "$status" -eq 0 ]
   cat "$log"
   [ "$(cut -d' ' -f1 "$log" | tr '\n' ' ')" = "prestart createRuntime createContainer poststart poststop " ]
-  grep -q "^createRuntime .*\"id\":\"$id\".*\"status\":\"creating\"" "$log"
+  grep -q "^createRuntime .*\"id\":\"$id\".*\"status\":\"created\"" "$log"
   grep -q "^poststop .*\"status\":\"stopped\"" "$log"
   grep -q "^createRuntime .*\"pid\":[1-9]" "$log"
 }

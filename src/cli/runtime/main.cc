@@ -175,6 +175,7 @@ Result<int> exec_command(const GlobalOptions& g, const ParsedArgs& a) {
   o.tty = a.flag("tty");
   o.detach = a.flag("detach");
   o.no_new_privs = a.flag("no-new-privs");
+  o.apparmor_profile = a.value("apparmor");
   o.pid_file = a.value("pid-file");
   o.console_socket = a.value("console-socket");
   BERTH_TRY(o.preserve_fds, parse_int(a.value("preserve-fds", "0"), "--preserve-fds"));
@@ -191,14 +192,21 @@ Result<int> spec_command(const GlobalOptions&, const ParsedArgs& a) {
 
 std::vector<Command> commands() {
   return {
-      {"create", "create [options] ID", "Create a container: set it up and wait for start", kCreateOptions, SIZE_MAX, 1,
+      {"create", "create [options] ID", "Create a container: set it up and wait for start",
+       kCreateOptions, SIZE_MAX, 1,
        [](auto& g, auto& a) -> Result<int> {
          BERTH_TRY(auto o, create_options(a));
          return done(runtime::create(g, o));
        }},
-      {"start", "start ID", "Start the user process of a created container", {}, SIZE_MAX, 1,
+      {"start",
+       "start ID",
+       "Start the user process of a created container",
+       {},
+       SIZE_MAX,
+       1,
        [](auto& g, auto& a) { return done(runtime::start(g, a.positionals[0])); }},
-      {"run", "run [options] ID", "Create and start a container; in the foreground, wait and delete it",
+      {"run", "run [options] ID",
+       "Create and start a container; in the foreground, wait and delete it",
        [] {
          auto o = kCreateOptions;
          o.push_back({"d,detach", false, "return once the process runs; do not wait or delete"});
@@ -210,20 +218,39 @@ std::vector<Command> commands() {
          BERTH_TRY(auto o, create_options(a));
          return runtime::run(g, o, a.flag("detach"));
        }},
-      {"state", "state ID", "Print the state of a container as JSON", {}, SIZE_MAX, 1,
+      {"state",
+       "state ID",
+       "Print the state of a container as JSON",
+       {},
+       SIZE_MAX,
+       1,
        [](auto& g, auto& a) -> Result<int> {
          BERTH_TRY(auto json, runtime::state(g, a.positionals[0]));
          std::puts(json.c_str());
          return 0;
        }},
-      {"kill", "kill [--all] ID [SIGNAL]", "Send a signal (default TERM) to the container's process", {{"a,all", false, "signal every process in the container"}}, SIZE_MAX, 1,
+      {"kill",
+       "kill [--all] ID [SIGNAL]",
+       "Send a signal (default TERM) to the container's process",
+       {{"a,all", false, "signal every process in the container"}},
+       SIZE_MAX,
+       1,
        [](auto& g, auto& a) -> Result<int> {
          BERTH_TRY(int sig, runtime::parse_signal(a.positionals.size() > 1 ? a.positionals[1] : "TERM"));
          return done(runtime::kill(g, a.positionals[0], sig, a.flag("all")));
        }},
-      {"delete", "delete [--force] ID", "Delete a stopped (or, with --force, any) container", {{"f,force", false, "kill the container first if it is running"}}, SIZE_MAX, 1,
-       [](auto& g, auto& a) { return done(runtime::remove(g, a.positionals[0], a.flag("force"))); }},
-      {"exec", "exec [options] ID COMMAND [ARG...]", "Run a new process in a running container",
+      {"delete",
+       "delete [--force] ID",
+       "Delete a stopped (or, with --force, any) container",
+       {{"f,force", false, "kill the container first if it is running"}},
+       SIZE_MAX,
+       1,
+       [](auto& g, auto& a) {
+         return done(runtime::remove(g, a.positionals[0], a.flag("force")));
+       }},
+      {"exec",
+       "exec [options] ID COMMAND [ARG...]",
+       "Run a new process in a running container",
        {{"p,process", true, "a process.json to run instead of COMMAND"},
         {"t,tty", false, "give the process a terminal"},
         {"d,detach", false, "return once the process runs"},
@@ -236,20 +263,55 @@ std::vector<Command> commands() {
         {"no-new-privs", false, "set no_new_privs"},
         {"preserve-fds", true, "pass this many fds after stdio to the process"},
         {"g,additional-gids", true, "an additional group id (repeatable)"},
-        {"process-label", true}, {"apparmor", true},
-        {"ignore-paused", false}, {"cgroup", true}},
-       1, 1, exec_command},
-      {"list", "list [--format table|json] [-q]", "List containers", {{"f,format", true, "table (default) or json"}, {"q,quiet", false, "print only ids"}}, SIZE_MAX, 0,
+        {"process-label", true},
+        {"apparmor", true, "the process's AppArmor profile"},
+        {"ignore-paused", false},
+        {"cgroup", true}},
+       1,
+       1,
+       exec_command},
+      {"list",
+       "list [--format table|json] [-q]",
+       "List containers",
+       {{"f,format", true, "table (default) or json"}, {"q,quiet", false, "print only ids"}},
+       SIZE_MAX,
+       0,
        list_command},
-      {"ps", "ps [--format table|json] ID [PS OPTIONS...]", "List the processes in a container", {{"f,format", true, "table (default) or json"}}, 1, 1,
+      {"ps",
+       "ps [--format table|json] ID [PS OPTIONS...]",
+       "List the processes in a container",
+       {{"f,format", true, "table (default) or json"}},
+       1,
+       1,
        ps_command},
-      {"pause", "pause ID", "Freeze every process of a container", {}, SIZE_MAX, 1,
+      {"pause",
+       "pause ID",
+       "Freeze every process of a container",
+       {},
+       SIZE_MAX,
+       1,
        [](auto& g, auto& a) { return done(runtime::pause(g, a.positionals[0])); }},
-      {"resume", "resume ID", "Thaw a paused container", {}, SIZE_MAX, 1,
+      {"resume",
+       "resume ID",
+       "Thaw a paused container",
+       {},
+       SIZE_MAX,
+       1,
        [](auto& g, auto& a) { return done(runtime::resume(g, a.positionals[0])); }},
-      {"spec", "spec [--bundle DIR] [--rootless]", "Write a default config.json", {{"b,bundle", true, "where to write config.json"}, {"rootless", false, "a user namespace mapping the caller to root"}},
-       SIZE_MAX, 0, spec_command},
-      {"features", "features", "Print what this runtime supports (runtime-spec features.md)", {}, SIZE_MAX, 0,
+      {"spec",
+       "spec [--bundle DIR] [--rootless]",
+       "Write a default config.json",
+       {{"b,bundle", true, "where to write config.json"},
+        {"rootless", false, "a user namespace mapping the caller to root"}},
+       SIZE_MAX,
+       0,
+       spec_command},
+      {"features",
+       "features",
+       "Print what this runtime supports (runtime-spec features.md)",
+       {},
+       SIZE_MAX,
+       0,
        [](auto&, auto&) -> Result<int> {
          std::puts(runtime::features_json().c_str());
          return 0;

@@ -140,18 +140,34 @@ Result<void> write_hugetlb(int dirfd, const std::vector<oci::HugepageLimit>& lim
   return {};
 }
 
+Result<void> write_net_prio(int dirfd, const std::vector<oci::InterfacePriority>& priorities) {
+  // The kernel takes one "interface priority" pair per write.
+  for (const auto& p : priorities)
+    BERTH_TRY_VOID(
+        write_knob(dirfd, "net_prio.ifpriomap", fmt::format("{} {}", p.name, p.priority)));
+  return {};
+}
+
+struct Request {
+  const char* controller;
+  const char* field;  // in linux.resources, for the error
+};
+
 // The v1 controllers `r` asks for.
-std::vector<std::string> requested_controllers(const oci::Resources& r) {
-  std::vector<std::string> out;
-  if (r.memory) out.push_back("memory");
+std::vector<Request> requested_controllers(const oci::Resources& r) {
+  std::vector<Request> out;
+  if (r.memory) out.push_back({"memory", "memory"});
   if (r.cpu && (r.cpu->shares || r.cpu->quota || r.cpu->period || r.cpu->realtime_runtime ||
                 r.cpu->realtime_period || r.cpu->idle))
-    out.push_back("cpu");
-  if (r.cpu && (!r.cpu->cpus.empty() || !r.cpu->mems.empty())) out.push_back("cpuset");
-  if (r.pids_limit) out.push_back("pids");
-  if (r.block_io) out.push_back("blkio");
-  if (!r.devices.empty()) out.push_back("devices");
-  if (!r.hugepage_limits.empty()) out.push_back("hugetlb");
+    out.push_back({"cpu", "cpu"});
+  if (r.cpu && (!r.cpu->cpus.empty() || !r.cpu->mems.empty())) out.push_back({"cpuset", "cpu"});
+  if (r.pids_limit) out.push_back({"pids", "pids"});
+  if (r.block_io) out.push_back({"blkio", "blockIO"});
+  if (!r.devices.empty()) out.push_back({"devices", "devices"});
+  if (!r.hugepage_limits.empty()) out.push_back({"hugetlb", "hugepageLimits"});
+  if (r.network && r.network->class_id) out.push_back({"net_cls", "network.classID"});
+  if (r.network && !r.network->priorities.empty())
+    out.push_back({"net_prio", "network.priorities"});
   return out;
 }
 
@@ -169,11 +185,17 @@ class V1Cgroup final : public Cgroup {
       return Error::make(ErrorKind::unsupported,
                          "apply 'unified' resources ({}): this host uses cgroup v1",
                          r.unified.begin()->first);
-    for (const auto& controller : requested_controllers(r))
+    // A container must not run with less accounting or limits than its config asks for.
+    for (const auto& [controller, field] : requested_controllers(r))
       if (!find(controller))
         return Error::make(ErrorKind::unsupported,
-                           "apply cgroup resources: the cgroup v1 controller '{}' is not mounted",
-                           controller);
+                           "apply {}: the cgroup v1 controller '{}' is not mounted", field,
+                           controller)
+            .with_hint(fmt::format(
+                "mount its hierarchy (if /proc/cgroups lists it: mkdir /sys/fs/cgroup/{0} && "
+                "mount -t cgroup -o {0} cgroup /sys/fs/cgroup/{0}), or leave {1} out of "
+                "linux.resources",
+                controller, field));
     for (const auto& h : hierarchies_) {
       std::string dir = dir_for(h);
       BERTH_TRY(auto fd, open_dir(dir));
@@ -292,6 +314,9 @@ Result<void> write_v1_controller(int dirfd, std::string_view controller, const o
   if (controller == "blkio" && r.block_io) return write_blkio(dirfd, *r.block_io);
   if (controller == "devices") return write_devices(dirfd, r.devices);
   if (controller == "hugetlb") return write_hugetlb(dirfd, r.hugepage_limits);
+  if (controller == "net_cls" && r.network && r.network->class_id)
+    return write_knob(dirfd, "net_cls.classid", std::to_string(*r.network->class_id));
+  if (controller == "net_prio" && r.network) return write_net_prio(dirfd, r.network->priorities);
   return {};
 }
 

@@ -131,6 +131,12 @@ class V2Cgroup final : public Cgroup {
       : path_(std::move(path)), mount_root_(std::move(mount_root)), dir_(mount_root_ + path_) {}
 
   Result<void> apply(const oci::Resources& r) override {
+    if (r.network && (r.network->class_id || !r.network->priorities.empty()))
+      return Error(ErrorKind::unsupported,
+                   "apply network: cgroup v2 has no net_cls or net_prio controller")
+          .with_hint(
+              "leave network out of linux.resources (on cgroup v2, match traffic by "
+              "cgroup path instead, e.g. nftables' 'socket cgroupv2')");
     auto needed = needed_controllers(r);
     BERTH_TRY_VOID(enable_controllers(needed));
     BERTH_TRY(auto fd, open_dir(dir_));

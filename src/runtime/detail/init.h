@@ -17,6 +17,7 @@ struct ProcessSetup {
   const oci::Process* process = nullptr;
   std::optional<CapabilitySets> caps;
   SeccompProgram seccomp;
+  std::string apparmor_profile;  // taken at exec; "" for none (see apparmor_profile_to_apply)
   int preserve_fds = 0;
   bool user_namespace = false;  // setgroups may be denied there
 };
@@ -26,11 +27,11 @@ struct InitContext {
   ProcessSetup setup;
   RootfsOptions rootfs;
   int sync_fd = -1;     // child's end of the sync socket
-  int fifo_fd = -1;     // O_PATH exec.fifo (create); -1 when the parent sends Msg::start (run)
+  int fifo_fd = -1;     // exec.fifo, read-write (create); -1 when the parent sends Msg::start (run)
   int console_socket = -1;
   bool no_pivot = false;
   bool no_new_keyring = false;
-  bool new_mount_ns = false, new_uts_ns = false, new_user_ns = false, new_cgroup_ns = false;
+  bool new_mount_ns = false, new_user_ns = false, new_cgroup_ns = false;
   bool run_hooks = false;
   bool tied_to_parent = false;  // foreground run: the container dies with the runtime
   std::vector<std::pair<int, int>> join_namespaces;  // (fd, CLONE_NEW*) in join order

@@ -22,6 +22,11 @@ struct RootfsOptions {
   bool cgroup_namespace = false;
 };
 
+// Without a new mount namespace the root is entered with chroot and nothing is mounted: the
+// mount namespace is the host's or a joined one, and mounts there would outlive the container
+// (crun makes them anyway). Warns naming the settings of `spec` this leaves unapplied.
+void warn_without_mount_namespace(const oci::Spec& spec);
+
 // Before pivot_root: root propagation, the rootfs bind, every spec mount, devices.
 Result<void> mount_rootfs(const RootfsOptions& options);
 // pivot_root into the rootfs (or MS_MOVE + chroot with no_pivot) and detach the old root.

@@ -77,7 +77,22 @@ TEST(RuntimeSpec, UserNamespaceNeedsMappings) {
 TEST(RuntimeSpec, HostnameNeedsUtsNamespace) {
   auto spec = parse_spec(R"({"ociVersion":"1.0.2","root":{"path":"r"},"hostname":"h"})", "c.json");
   ASSERT_FALSE(spec);
-  EXPECT_EQ(spec.error().message(), "c.json: hostname: setting a hostname needs a new uts namespace");
+  EXPECT_EQ(spec.error().message(),
+            "c.json: hostname: setting a hostname needs a uts namespace (new, or joined by path)");
+  auto domain =
+      parse_spec(R"({"ociVersion":"1.0.2","root":{"path":"r"},"domainname":"d"})", "c.json");
+  ASSERT_FALSE(domain);
+  EXPECT_EQ(
+      domain.error().message(),
+      "c.json: domainname: setting a domainname needs a uts namespace (new, or joined by path)");
+}
+
+TEST(RuntimeSpec, HostnameMayGoToAJoinedUtsNamespace) {
+  auto spec = parse_spec(R"({"ociVersion":"1.0.2","root":{"path":"r"},"hostname":"h",
+    "linux":{"namespaces":[{"type":"uts","path":"/proc/1/ns/uts"}]}})",
+                         "c.json");
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(spec->hostname, "h");
 }
 
 TEST(RuntimeSpec, ParsesResourcesSeccompAndHooks) {
@@ -158,6 +173,7 @@ Spec every_field_spec() {
                        {ThrottleDevice{8, 0, 100}},
                        {ThrottleDevice{8, 16, 200}}};
   r.hugepage_limits = {HugepageLimit{"2MB", 1 << 22}};
+  r.network = Network{0x100001, {InterfacePriority{"eth0", 5}, InterfacePriority{"lo", 2}}};
   r.unified = {{"memory.high", "1G"}};
   l.resources = r;
   l.rootfs_propagation = "rslave";
@@ -218,6 +234,8 @@ TEST(RuntimeSpecToJson, UsesTheSpecsFieldNames) {
                            "\"throttleWriteIOPSDevice\"",
                            "\"hugepageLimits\"",
                            "\"pageSize\"",
+                           "\"classID\"",
+                           "\"priorities\"",
                            "\"rootfsPropagation\"",
                            "\"maskedPaths\"",
                            "\"readonlyPaths\"",

@@ -131,6 +131,17 @@ TEST(CgroupV1Writer, MemoryLimitsGoToTheirKnobs) {
   EXPECT_FALSE(sys::exists(d.path() + "/memory.kmem.limit_in_bytes"));
 }
 
+TEST(CgroupV1Writer, NetworkGoesToNetClsAndNetPrio) {
+  KnobDir d;
+  d.add({"net_cls.classid", "net_prio.ifpriomap"});
+  oci::Resources r;
+  r.network = oci::Network{.class_id = 0x100001, .priorities = {{"eth0", 5}}};
+  ASSERT_TRUE(write_v1_controller(d.fd(), "net_cls", r));
+  ASSERT_TRUE(write_v1_controller(d.fd(), "net_prio", r));
+  EXPECT_EQ(d.read("net_cls.classid"), "1048577");
+  EXPECT_EQ(d.read("net_prio.ifpriomap"), "eth0 5");
+}
+
 TEST(CgroupV1Writer, OtherControllersWriteNothingForMemory) {
   KnobDir d;
   oci::Resources r;
