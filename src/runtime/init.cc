@@ -16,6 +16,7 @@
 #include "runtime/detail/console.h"
 #include "runtime/detail/hooks.h"
 #include "runtime/detail/init.h"
+#include "runtime/detail/process_env.h"
 #include "runtime/detail/sync.h"
 
 namespace berth::runtime {
@@ -219,11 +220,12 @@ Result<void> finish_and_exec(const ProcessSetup& s, const std::string& executabl
   sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int fd = 3; fd < 3 + s.preserve_fds; ++fd) ::fcntl(fd, F_SETFD, 0);
   ::syscall(SYS_close_range, 3 + s.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+  auto env = with_home(p.env, p.user.uid);  // before a profile may forbid reading /etc/passwd
   if (p.no_new_privileges && !s.seccomp.empty()) BERTH_TRY_VOID(load_seccomp(s.seccomp));
   std::vector<char*> argv, envp;
   for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  for (const auto& e : p.env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   ::execve(executable.c_str(), argv.data(), envp.data());
   return Error::from_errno("exec '{}'", executable);
