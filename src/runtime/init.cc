@@ -202,6 +202,7 @@ Result<std::string> prepare_process(const ProcessSetup& s) {
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user switch below
   // may drop: load it now (as runc does); the profile must then allow what follows.
   if (!p.no_new_privileges && !s.seccomp.empty()) BERTH_TRY_VOID(load_seccomp(s.seccomp));
+  give_stdio_to(p.user.uid, p.user.gid);
   BERTH_TRY_VOID(switch_user(s).context(fmt::format("switch to user {}:{}", p.user.uid, p.user.gid)));
   ::umask(p.user.umask ? *p.user.umask : 022);
   if (s.caps) BERTH_TRY_VOID(apply_capabilities(*s.caps).context("set capabilities"));

@@ -1,5 +1,8 @@
 #include "runtime/detail/process_env.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <charconv>
 #include <string_view>
 
@@ -43,6 +46,15 @@ std::vector<std::string> with_home(std::vector<std::string> env, uint32_t uid,
   if (auto passwd = sys::read_file(passwd_path)) home = home_in_passwd(*passwd, uid);
   env.push_back("HOME=" + (home.empty() ? std::string("/") : home));
   return env;
+}
+
+void give_stdio_to(uint32_t uid, uint32_t gid) {
+  for (int fd = 0; fd < 3; ++fd) {
+    struct stat st;
+    if (::fstat(fd, &st) < 0 || S_ISCHR(st.st_mode)) continue;
+    if (st.st_uid == uid && st.st_gid == gid) continue;
+    (void)::fchown(fd, uid, gid);
+  }
 }
 
 }  // namespace berth::runtime
