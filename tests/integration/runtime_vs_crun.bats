@@ -101,6 +101,17 @@ run_case() {
   cg=${cg##*/}
   out=$BATS_TEST_TMPDIR/$id.out err=$BATS_TEST_TMPDIR/$id.err
   "${rt}_rt" run --bundle "$bundle" "$id" >"$out" 2>"$err" && status=0 || status=$?
+  # crun 1.8.1 sometimes leaves the cgroup of a container that has exited (seen with a few bind
+  # options): remove what is left, so the leak check counts only real leaks.
+  local cgpath dir
+  cgpath=$(jq -r '.linux.cgroupsPath // ""' "$bundle/config.json")
+  if [[ $rt == crun && -n $cgpath ]]; then
+    for _ in 1 2 3 4 5; do
+      for dir in /sys/fs/cgroup/*/"${cgpath#/}"; do [[ -d $dir ]] && rmdir "$dir" 2>/dev/null; done
+      compgen -G "/sys/fs/cgroup/*/${cgpath#/}" >/dev/null || break
+      sleep 0.1
+    done
+  fi
   printf -v "${rt}_status" %s "$status"
   printf -v "${rt}_out" %s "$(normalise "$id" "$cg" <"$out")"
   printf -v "${rt}_err" %s "$(cat "$err")"
@@ -491,7 +502,7 @@ res() {
 
 @test "linux.cgroupsPath" {
   same "cgroupsPath absolute, nested" '.linux.cgroupsPath = "/berth-test-vs-\($pid)/nested/" + (.linux.cgroupsPath | ltrimstr("/"))' '' --arg pid "$$"
-  rmdir /sys/fs/cgroup/*/berth-test-vs-$$ 2>/dev/null || true
+  rmdir /sys/fs/cgroup/*/berth-test-vs-$$/nested /sys/fs/cgroup/*/berth-test-vs-$$ 2>/dev/null || true
   known "without cgroupsPath berth uses /berth/<id>, crun /<id>" "cgroupsPath absent" 'del(.linux.cgroupsPath)'
   verdict
 }
