@@ -53,6 +53,7 @@ Result<int> run(const RunOptions& options) {
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, nullptr);
+    if (!options.cwd.empty()) (void)::chdir(options.cwd.c_str());
     ::execve(options.path.c_str(), argv.data(), envp.data());
     _exit(127);
   }

@@ -22,6 +22,7 @@ struct RunOptions {
   std::string input;              // written to stdin, then stdin is closed
   std::optional<int> timeout_seconds;
   std::string* output = nullptr;  // when set, receives what it writes to stdout (else inherited)
+  std::string cwd;                // its working directory when it can enter it; else inherited
 };
 
 // Runs the program to completion. Returns its exit code (0 = success); an error if it could not

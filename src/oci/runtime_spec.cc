@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -20,6 +21,37 @@ const std::set<std::string>& rlimit_names() {
       "RLIMIT_NPROC",  "RLIMIT_RSS",     "RLIMIT_RTPRIO",     "RLIMIT_RTTIME", "RLIMIT_SIGPENDING",
       "RLIMIT_STACK"};
   return names;
+}
+
+// A sysctl is written from inside the container: one that is not namespaced, or whose namespace
+// the container shares with the host, would change the host. The rules are crun's (runc's are
+// alike): which namespace each key needs, and a namespace listed in linux.namespaces (new or
+// joined) is the container's own.
+void check_sysctls(const Spec& s) {
+  static const std::set<std::string> ipc_keys = {
+      "kernel/msgmax", "kernel/msgmnb", "kernel/msgmni",  "kernel/sem",
+      "kernel/shmall", "kernel/shmmax", "kernel/shmmni", "kernel/shm_rmid_forced"};
+  for (const auto& [key, value] : s.linux.sysctl) {
+    std::string name = key;
+    std::replace(name.begin(), name.end(), '.', '/');
+    std::string at = "linux.sysctl." + key, needs;
+    if (name.starts_with("fs/mqueue/") || ipc_keys.count(name)) {
+      needs = "ipc";
+    } else if (name == "kernel/domainname") {
+      if (!s.domainname.empty() && value != s.domainname)
+        fail(at, fmt::format("'{}' conflicts with domainname '{}'", value, s.domainname));
+      needs = "uts";
+    } else if (name == "kernel/hostname") {
+      fail(at, "set the hostname with the hostname field");
+    } else if (name.starts_with("net/")) {
+      needs = "network";
+    } else {
+      fail(at, "not namespaced: writing it would change the host");
+    }
+    if (!s.linux.find_namespace(needs))
+      fail(at, fmt::format("needs a {} namespace in linux.namespaces, or it would change the host's",
+                           needs));
+  }
 }
 
 Process parse_process_json(const json& j, const std::string& path) {
@@ -399,6 +431,7 @@ Spec parse_spec_json(const json& j) {
     if (!s.domainname.empty())
       fail("domainname", "setting a domainname needs a uts namespace (new, or joined by path)");
   }
+  check_sysctls(s);
   return s;
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/detail/hooks.h"
 
+#include <nlohmann/json.hpp>
+
 #include "base/log.h"
 #include "base/process.h"
 
@@ -7,9 +9,16 @@ namespace berth::runtime {
 
 Result<void> run_hooks(const std::vector<oci::Hook>& hooks, std::string_view phase,
                        const std::string& state_json) {
+  if (hooks.empty()) return {};
+  // Hooks run in the bundle directory, as under runc and crun (scripts use relative paths).
+  auto state = nlohmann::json::parse(state_json, nullptr, false);
+  std::string bundle;
+  if (state.is_object() && state.contains("bundle") && state["bundle"].is_string())
+    bundle = state["bundle"].get<std::string>();
   for (size_t i = 0; i < hooks.size(); ++i) {
     const auto& hook = hooks[i];
     proc::RunOptions options{hook.path, hook.args, hook.env, state_json, hook.timeout};
+    options.cwd = bundle;
     auto code = proc::run(options);
     if (!code) return std::move(code).error().context(fmt::format("{} hook #{} '{}'", phase, i, hook.path));
     if (*code != 0)

@@ -19,6 +19,7 @@
 #include "runtime/apparmor.h"
 #include "runtime/detail/console.h"
 #include "runtime/detail/hooks.h"
+#include "runtime/detail/process_env.h"
 #include "runtime/detail/sync.h"
 
 namespace berth::runtime {
@@ -213,6 +214,7 @@ Result<std::string> prepare_process(const ProcessSetup& s) {
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user switch below
   // may drop: load it now (as runc does); the profile must then allow what follows.
   if (!p.no_new_privileges && !s.seccomp.empty()) BERTH_TRY_VOID(load_seccomp(s.seccomp));
+  give_stdio_to(p.user.uid, p.user.gid);
   BERTH_TRY_VOID(switch_user(s).context(fmt::format("switch to user {}:{}", p.user.uid, p.user.gid)));
   ::umask(p.user.umask ? *p.user.umask : 022);
   if (s.caps) BERTH_TRY_VOID(apply_capabilities(*s.caps).context("set capabilities"));
@@ -231,11 +233,12 @@ Result<void> finish_and_exec(const ProcessSetup& s, const std::string& executabl
   sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int fd = 3; fd < 3 + s.preserve_fds; ++fd) ::fcntl(fd, F_SETFD, 0);
   ::syscall(SYS_close_range, 3 + s.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+  auto env = with_home(p.env, p.user.uid);  // before a profile may forbid reading /etc/passwd
   if (p.no_new_privileges && !s.seccomp.empty()) BERTH_TRY_VOID(load_seccomp(s.seccomp));
   std::vector<char*> argv, envp;
   for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  for (const auto& e : p.env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   ::execve(executable.c_str(), argv.data(), envp.data());
   return Error::from_errno("exec '{}'", executable);

@@ -1,5 +1,6 @@
 #include "oci/runtime_spec.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace berth::oci {
@@ -93,6 +94,29 @@ TEST(RuntimeSpec, HostnameMayGoToAJoinedUtsNamespace) {
                          "c.json");
   ASSERT_TRUE(spec) << spec.error().message();
   EXPECT_EQ(spec->hostname, "h");
+}
+
+// A sysctl the container does not own would be written to the host's /proc/sys.
+TEST(RuntimeSpec, SysctlsNeedTheirNamespace) {
+  auto with = [](std::string_view namespaces, std::string_view sysctl) {
+    return parse_spec(fmt::format(R"({{"ociVersion":"1.0.2","root":{{"path":"r"}},
+      "linux":{{"namespaces":[{}],"sysctl":{{{}}}}}}})", namespaces, sysctl), "c.json");
+  };
+  EXPECT_TRUE(with(R"({"type":"network"},{"type":"ipc"},{"type":"uts"})",
+                   R"("net.ipv4.ip_forward":"1","kernel.shmmax":"4096","fs.mqueue.msg_max":"20",
+                      "kernel.domainname":"example.org")"));
+  EXPECT_TRUE(with(R"({"type":"network","path":"/proc/1/ns/net"})", R"("net/core/somaxconn":"256")"));
+  auto net = with(R"({"type":"ipc"})", R"("net.ipv4.ip_forward":"1")");
+  ASSERT_FALSE(net);
+  EXPECT_EQ(net.error().message(), "c.json: linux.sysctl.net.ipv4.ip_forward: needs a network namespace "
+                                   "in linux.namespaces, or it would change the host's");
+  EXPECT_FALSE(with(R"({"type":"network"})", R"("kernel.msgmax":"4096")"));
+  EXPECT_FALSE(with(R"({"type":"network"})", R"("fs.mqueue.msg_max":"20")"));
+  auto host = with(R"({"type":"network"},{"type":"ipc"},{"type":"uts"})", R"("vm.swappiness":"10")");
+  ASSERT_FALSE(host);
+  EXPECT_EQ(host.error().message(),
+            "c.json: linux.sysctl.vm.swappiness: not namespaced: writing it would change the host");
+  EXPECT_FALSE(with(R"({"type":"uts"})", R"("kernel.hostname":"x")"));
 }
 
 TEST(RuntimeSpec, ParsesResourcesSeccompAndHooks) {
