@@ -9,7 +9,7 @@
 #      at 127.0.0.1:PORT and at the network's gateway address:PORT (both DNAT), against the host
 #      to a plain namespace through one veth, no NAT. Goal: berth ≥ 0.95× plain.
 #   3. `run --rm IMG /bin/true` on a bridge network: berth against `podman run --rm` on podman's
-#      default bridge (netavark), hyperfine medians. Goal: berth ≤ 0.10× podman. Also shown:
+#      default bridge (netavark), hyperfine medians. Goal: berth ≤ 0.08× podman. Also shown:
 #      berth with the network's DNS responder already running (a neighbour on the network), and
 #      berth with --network none (what the network itself costs).
 #   4. DNS answers per second from inside a container: dnsperf in a container's network
@@ -278,12 +278,12 @@ echo "  medians ($RUNS runs):"
 printf '    %-13s %8.1f ms\n' "berth bridge" "$M3B" "berth, DNS up" "$M3D" "berth none" "$M3N" "podman bridge" "$M3P"
 printf '  berth/podman = %s× (%s× with DNS up); the bridge costs berth %.1f ms over --network none\n' \
   "$R3" "$R3D" "$(awk -v a="$M3B" -v b="$M3N" 'BEGIN { print a - b }')"
-echo "  goal: berth ≤ 0.10× podman: $(at_most "$R3" 0.10)"
+echo "  goal: berth ≤ 0.08× podman: $(at_most "$R3" 0.08)"
 
 echo
 echo "summary:"
 echo "  1. container -> container, berth/plain:        ${R1}×  (goal ≥ 0.95×: $(at_least "$R1" 0.95))"
 echo "  2. host -> published port, berth/plain:        127.0.0.1 ${R2L}×, gateway ${R2G}×  (goal ≥ 0.95×: $(at_least "$R2L" 0.95), $(at_least "$R2G" 0.95))"
-echo "  3. run --rm on a bridge, berth/podman:         ${R3}×  (goal ≤ 0.10×: $(at_most "$R3" 0.10))"
+echo "  3. run --rm on a bridge, berth/podman:         ${R3}×  (goal ≤ 0.08×: $(at_most "$R3" 0.08))"
 echo "  4. DNS answers/s from a container:             ${T4}  (goal ≥ 20,000: $(at_least "$T4" 20000))"
 echo "load average at the end: $(loadavg); hyperfine's JSON: $OUT"

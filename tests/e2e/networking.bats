@@ -164,7 +164,7 @@ port_listened() { [[ -n $(ss -Hltn "sport = :$1") ]]; }
   [[ $output == *"0.0.0.0:$PORT0->80/tcp"* ]]
   b port pub
   [ "$output" = "80/tcp -> 0.0.0.0:$PORT0" ]
-  b inspect -f '{{.NetworkSettings.Ports}}' pub
+  b inspect -f '{{json .NetworkSettings.Ports}}' pub
   [[ $output == *"\"HostPort\":\"$PORT0\""* ]]
 }
 
@@ -229,7 +229,7 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
   [ "$(container_count)" -eq 1 ]
   b inspect second
   [ "$status" -ne 0 ]
-  b network inspect -f '{{.Containers}}' bridge
+  b network inspect -f '{{json .Containers}}' bridge
   [[ $output == *'"Name":"first"'* && $output != *second* && $output != *third* ]]
   # A different host port is fine.
   detach fourth -p "$((PORT0 + 1)):80" busybox sleep 1000
@@ -344,7 +344,7 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
   [ "$status" -eq 0 ]
   [ "${#lines[@]}" -eq 1 ]
   [[ ${lines[0]} == *": lo:"* ]]
-  b inspect -f '{{.NetworkSettings.Networks}}' "$(bq create --network none busybox true)"
+  b inspect -f '{{json .NetworkSettings.Networks}}' "$(bq create --network none busybox true)"
   [ "$output" = "{}" ]
   fails_with "-p needs a bridge network, not --network none" run --rm --network none -p 80 busybox true
   uplink=$(ip -o route show default | awk '{print $5; exit}')
@@ -406,7 +406,7 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
   detach db --network back busybox sleep 1000
   b network connect --alias api back app
   [ "$status" -eq 0 ]
-  ip_back=$(bq inspect -f '{{.NetworkSettings.Networks}}' app | jq -r .back.IPAddress)
+  ip_back=$(bq inspect -f '{{json .NetworkSettings.Networks}}' app | jq -r .back.IPAddress)
   [[ $ip_back == "$(bq network inspect back | jq -r '.[0].IPAM.Config[0].Subnet' | cut -d. -f1-3)".* ]]
   b exec app ip -4 -o addr show eth1
   [[ $output == *"inet $ip_back/"* ]]
@@ -453,7 +453,7 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
   [ ! -s "$BERTH_RUN_ROOT/networks/$net/names" ]
   [ -z "$(dnat_rules)" ]
   [ -z "$(ls -A "$BERTH_RUN_ROOT/netns" 2>/dev/null)" ]
-  b network inspect -f '{{.Containers}}' clean
+  b network inspect -f '{{json .Containers}}' clean
   [ "$output" = "{}" ]
   run curl -fsS --max-time 2 "http://127.0.0.1:$((PORT0 + 4))/"
   [ "$status" -ne 0 ]
