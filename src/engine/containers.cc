@@ -179,7 +179,7 @@ Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
 }
 
 // Deletes what is left of a container: runtime state, mount, files, row, anonymous volumes.
-Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes) {
+Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes, state::ObjectLock& lock) {
   BERTH_TRY_VOID(update(engine, "UPDATE containers SET state = 'removing' WHERE id = ?1", r.id));
   detail::crash_point("rm:after-mark");
   trace::mark("rm: mark removing (berth.db)");
@@ -206,6 +206,7 @@ Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes) {
   BERTH_TRY_VOID(update(engine, "DELETE FROM containers WHERE id = ?1", r.id));
   BERTH_TRY_VOID(record_event(engine.db, "container", "destroy", r.id, event_attributes(r)));
   BERTH_TRY_VOID(tx.commit());
+  lock.remove_file();  // the container is gone: its lock file would only pile up
   trace::mark("rm: record (berth.db)");
   if (volumes)
     for (const auto& name : anonymous)
@@ -238,7 +239,7 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
     // An interrupted `rm`: finish it, unless the `rm` is still at work (it holds the lock).
     BERTH_TRY(auto lock, lock_container(engine, r.id));
     BERTH_TRY(auto fresh, query(engine, "WHERE id = ?1", r.id));
-    if (!fresh.empty()) BERTH_TRY_VOID(destroy(engine, fresh.front(), true));
+    if (!fresh.empty()) BERTH_TRY_VOID(destroy(engine, fresh.front(), true, lock));
     r.state = "removed";
     return r;
   }
@@ -280,7 +281,7 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
   if (monitor_alive(r)) return r;
   BERTH_TRY(r, finish_exit(engine, std::move(r)));
   if (auto_remove && r.config.auto_remove) {
-    BERTH_TRY_VOID(destroy(engine, r, true));
+    BERTH_TRY_VOID(destroy(engine, r, true, lock));
     r.state = "removed";
   }
   return r;
@@ -629,7 +630,7 @@ Result<void> remove_container(Engine& engine, const std::string& name_or_id, boo
   if (r.running()) {
     BERTH_TRY(r, finish_exit(engine, std::move(r)));
   }
-  return destroy(engine, r, volumes);
+  return destroy(engine, r, volumes, lock);
 }
 
 Result<void> rename_container(Engine& engine, const std::string& name_or_id, const std::string& new_name) {

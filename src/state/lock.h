@@ -43,6 +43,11 @@ class ObjectLock {
   // Releases the lock (by closing the fd).
   ~ObjectLock() = default;
 
+  // Deletes the lock file, for an object that is gone, so that lock files do not pile up (one
+  // per container ever run). Only under an exclusive lock. Whoever opened the file before waits
+  // for this lock, then sees that the path no longer names its file and starts again (acquire).
+  void remove_file();
+
   Mode mode() const { return mode_; }
   const std::string& path() const { return path_; }
 

@@ -22,12 +22,15 @@ teardown() { berth_teardown; }
   [ "$output" = exited ]
 }
 
-@test "run --rm leaves nothing in ps -a" {
+@test "run --rm leaves nothing in ps -a, nor a lock file; rm removes its lock file too" {
   b run --rm busybox sh -c 'exit 0'
   [ "$status" -eq 0 ]
   b run --rm busybox false
   [ "$status" -eq 1 ]
   [ "$(container_count)" -eq 0 ]
+  b run -d --name locked busybox true
+  b rm -f locked
+  [ -z "$(ls "$BERTH_RUN_ROOT/locks" | grep '^container-')" ]
 }
 
 @test "run -d prints the full id and the container runs in the background" {

@@ -33,8 +33,9 @@ std::map<std::string, std::string> event_attributes(const ContainerRecord& r);
 void unmount_rootfs(const ContainerRecord& r);
 // Records what the dead monitor left in exit.json: state exited, die (and oom) events.
 Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r);
-// Deletes what is left of a container: runtime state, mount, files, row, anonymous volumes.
-Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes);
+// Deletes what is left of a container: runtime state, mount, files, row, anonymous volumes, and
+// the file of `lock` (the container's, held by the caller).
+Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes, state::ObjectLock& lock);
 // Reads the monitor's health.json; records a health_status event when the status changed.
 Result<void> note_health(Engine& engine, ContainerRecord& r);
 // Brings a row up to date with what its monitor left; `auto_remove` removes finished --rm ones.

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "state_test_util.h"
@@ -123,6 +124,40 @@ TEST_F(ObjectLockTest, TwoLocksInOneProcessConflictAndTheDestructorReleases) {
     EXPECT_FALSE(try_lock(Mode::shared));
   }
   EXPECT_TRUE(try_lock(Mode::exclusive));
+}
+
+TEST_F(ObjectLockTest, RemoveFileDeletesTheFileOfAGoneObject) {
+  auto lock = try_lock(Mode::exclusive);
+  ASSERT_TRUE(lock);
+  lock->remove_file();
+  EXPECT_FALSE(std::filesystem::exists(lock->path()));
+}
+
+TEST_F(ObjectLockTest, AWaiterOnARemovedFileLocksTheFileThePathNamesNow) {
+  Pipe go, held, release;
+  // Forked before the parent locks: an inherited lock fd would hold the lock in the child too.
+  pid_t child = fork_child([&] {
+    go.close_writer();
+    if (go.receive() != 'x') return 2;
+    auto lock = ObjectLock::acquire(locks(), "container", "web-1", Mode::exclusive, Wait::block);
+    if (!lock) return 1;
+    held.send();
+    release.close_writer();
+    release.receive();
+    return 0;
+  });
+  held.close_writer();
+  auto first = try_lock(Mode::exclusive);
+  ASSERT_TRUE(first);
+  go.send();
+  std::this_thread::sleep_for(100ms);  // the child opens the file and waits in flock
+  first->remove_file();
+  { ObjectLock gone = std::move(first).value(); }  // released: the child's flock returns
+  ASSERT_EQ(held.receive(), 'x');
+  // The child holds the file at the path, not the removed one: a newcomer is turned away.
+  EXPECT_FALSE(try_lock(Mode::exclusive));
+  release.send();
+  EXPECT_EQ(wait_child(child), 0);
 }
 
 TEST_F(ObjectLockTest, IdsThatCouldEscapeTheLockDirectoryAreRefused) {
