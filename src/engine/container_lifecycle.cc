@@ -160,15 +160,13 @@ class InProcessRuntime : public monitor::RuntimeDriver {
     runtime::CreateOptions o;
     o.id = id_;
     o.bundle = bundle_;
-    o.pid_file = bundle_ + "/container.pid";
     o.stdio[0] = in >= 0 ? in : null_fd();
     o.stdio[1] = out;
     o.stdio[2] = err;
     trace::mark("start: log and stdio");
-    BERTH_TRY_VOID(runtime::create(global_, o));
+    BERTH_TRY(pid_t pid, runtime::create(global_, o));
     trace::mark("runtime create: clone, cgroup, mounts, pivot_root");
-    BERTH_TRY(auto text, sys::read_file(o.pid_file));
-    return static_cast<pid_t>(std::atoi(text.c_str()));
+    return pid;
   }
   Result<void> start() override {
     auto started = runtime::start(global_, id_);

@@ -359,9 +359,9 @@ Error not_running(const std::string& id, Status status, std::string_view verb) {
 
 }  // namespace
 
-Result<void> create(const GlobalOptions& global, const CreateOptions& options) {
+Result<pid_t> create(const GlobalOptions& global, const CreateOptions& options) {
   BERTH_TRY(auto c, create_container(global, options, Launch::create));
-  return {};
+  return c.record.pid;
 }
 
 Result<void> start(const GlobalOptions& global, const std::string& id) {

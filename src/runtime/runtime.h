@@ -32,8 +32,8 @@ struct CreateOptions {
   int stdio[3] = {-1, -1, -1};
 };
 
-// create: the container process waits, fully set up, for `start`.
-Result<void> create(const GlobalOptions& global, const CreateOptions& options);
+// create: the container process waits, fully set up, for `start`. Returns its pid.
+Result<pid_t> create(const GlobalOptions& global, const CreateOptions& options);
 Result<void> start(const GlobalOptions& global, const std::string& id);
 // run: create + start. In the foreground it forwards signals, waits, deletes the container and
 // returns the container's exit status (128+N if killed by signal N); detached it returns 0.

@@ -196,7 +196,8 @@ std::vector<Command> commands() {
        kCreateOptions, SIZE_MAX, 1,
        [](auto& g, auto& a) -> Result<int> {
          BERTH_TRY(auto o, create_options(a));
-         return done(runtime::create(g, o));
+         BERTH_TRY_VOID(runtime::create(g, o));  // the pid is in the state and --pid-file
+         return 0;
        }},
       {"start",
        "start ID",
