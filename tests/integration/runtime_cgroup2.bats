@@ -10,12 +10,6 @@ load ../lib/bundle
 setup() { bundle_setup; }
 teardown() { bundle_teardown; }
 
-# on_v2 SCRIPT: runs bash SCRIPT in a mount namespace where /sys/fs/cgroup is cgroup2; $R is the
-# runtime command line.
-on_v2() {
-  run unshare -m bash -c "mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup && R='$BERTH_RUNTIME --root $RT_ROOT' && $1" </dev/null
-}
-
 @test "v2: run puts the container in its cgroup and the device filter allows the defaults" {
   id=$(unique_id v2); b=$(make_bundle "$id")
   patch_config "$b" '.process.args = ["/bin/sh", "-c", "grep ^0:: /proc/self/cgroup; echo x > /dev/null && echo null-ok; cat /dev/fuse 2>&1; true"] | .linux.devices = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}]'

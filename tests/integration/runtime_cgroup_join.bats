@@ -41,12 +41,8 @@ v1_hierarchies() { grep -vc '^0::' /proc/self/cgroup; }
   # The tasks files are opened by the runtime, then written "0" by the container's process.
   [ "$(grep -c "openat(.*/berth/$id/tasks\", O_WRONLY" "$BATS_TEST_TMPDIR/strace")" -eq "$(v1_hierarchies)" ]
   [ "$(grep -c 'write([0-9]*, "0", 1) *= 1' "$BATS_TEST_TMPDIR/strace")" -ge "$(v1_hierarchies)" ]
-  run grep "/berth/$id/cgroup.procs\", O_WRONLY" "$BATS_TEST_TMPDIR/strace"
+  run grep 'cgroup.procs", O_WRONLY' "$BATS_TEST_TMPDIR/strace"
   [ "$status" -ne 0 ]
-}
-
-on_v2() {
-  run unshare -m bash -c "mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup && R='$BERTH_RUNTIME --root $RT_ROOT' && $1" </dev/null
 }
 
 @test "v2: the container is cloned into its cgroup (clone3 CLONE_INTO_CGROUP), and an exec joins it" {

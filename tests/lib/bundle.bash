@@ -95,3 +95,9 @@ bundle_teardown() {
   rm -rf --one-file-system "$RT_ROOT"
   unset RT_ROOT
 }
+
+# on_v2 SCRIPT: like bats `run` for bash SCRIPT in a mount namespace where /sys/fs/cgroup is the
+# host's empty cgroup2 (a v2 host, for the runtime); $R in SCRIPT is the runtime command line.
+on_v2() {
+  run unshare -m bash -c "mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup && R='$BERTH_RUNTIME --root $RT_ROOT' && $1" </dev/null
+}
