@@ -1,0 +1,95 @@
+// build/dockerfile.h — Dockerfiles as BuildKit's frontend parses them: parser directives
+// (`# syntax=`, `# escape=`), comments, line continuations, heredocs, JSON and shell forms,
+// flags, stages. Pure text → data, no I/O; errors name the file, line and column.
+//
+// Nothing is expanded here: variables are substituted later (build/shell_words.h), per
+// instruction and with the environment in force at that step, exactly where docker does it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+
+namespace berth::build {
+
+struct SourceLocation {
+  std::string file;  // as given to parse_dockerfile ("Dockerfile", "-")
+  int line = 0;      // 1-based: the instruction's first line
+  int column = 0;    // 1-based
+};
+
+// "Dockerfile:3:5: ..." as the prefix of every error about a place in the file.
+std::string to_string(const SourceLocation& where);
+
+// `<<EOF` (expand = true), `<<"EOF"` / `<<'EOF'` (expand = false), `<<-EOF` (chomp = true:
+// leading tabs are removed from each line). `content` holds the body lines, each ending in "\n".
+struct Heredoc {
+  std::string name;
+  std::string content;
+  bool expand = true;
+  bool chomp = false;
+};
+
+// `--name=value` or a bare `--name` (value empty, has_value false), in the order written.
+struct Flag {
+  std::string name;
+  std::string value;
+  bool has_value = true;
+};
+
+struct Instruction {
+  std::string keyword;   // upper case: "RUN", "COPY", ... (the parser accepts any case)
+  std::vector<Flag> flags;
+  // The arguments, as docker's parser splits them for this keyword (quotes are kept; the
+  // shell-words expander removes them where docker does):
+  //  - JSON (exec) form, when `json` is true: the array's strings, already unescaped.
+  //  - RUN, CMD, ENTRYPOINT, SHELL (shell form), HEALTHCHECK's CMD, MAINTAINER, ONBUILD's
+  //    trigger: one string, the rest of the logical line (continuations joined).
+  //  - ENV and LABEL: `pairs`, key and value (the old `ENV key value` form gives one pair).
+  //  - ARG: `pairs`, name and the default when there is one (`ARG name` → nullopt).
+  //  - everything else (FROM, COPY, ADD, WORKDIR, USER, EXPOSE, VOLUME, STOPSIGNAL, …): the
+  //    whitespace-separated words of the line (COPY/ADD/VOLUME may also be JSON).
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::optional<std::string>>> pairs;
+  bool json = false;
+  std::vector<Heredoc> heredocs;  // in the order the `<<` markers appear on the line
+  // HEALTHCHECK CMD ... and ONBUILD INSTRUCTION: the nested instruction, parsed the same way.
+  // (HEALTHCHECK NONE has args {"NONE"} and no nested instruction.)
+  std::vector<Instruction> nested;
+  std::string original;  // the logical line as written (continuations joined), for history
+  SourceLocation where;
+};
+
+struct Stage {
+  std::string base;      // FROM's image, stage name or "scratch", not yet expanded
+  std::string name;      // AS name, lower-cased; empty when unnamed
+  std::optional<std::string> platform;  // FROM --platform=
+  int index = 0;         // position among the stages
+  Instruction from;      // the FROM instruction itself
+  std::vector<Instruction> instructions;  // after FROM
+};
+
+struct Dockerfile {
+  std::string syntax;  // `# syntax=` (recorded; berth always uses its own frontend)
+  char escape = '\\';
+  std::vector<Instruction> meta_args;  // ARGs before the first FROM
+  std::vector<Stage> stages;
+};
+
+// Parses a whole Dockerfile. Errors (invalid_argument) say where and what, e.g.
+//   "Dockerfile:4:1: unknown instruction: RUNN (did you mean RUN?)"
+//   "Dockerfile:2:1: COPY requires at least two arguments"
+//   "Dockerfile:1:1: no FROM instruction: a Dockerfile starts with FROM (or ARG before FROM)"
+//   "Dockerfile:7:13: unknown flag for COPY: --form (did you mean --from?)"
+// Each keyword's flags are checked here (names, and values where the set is fixed); an empty
+// file and instructions before the first FROM other than ARG are errors.
+Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file_name);
+
+// The keywords of the Dockerfile reference (upper case), for "did you mean" and fuzzing.
+const std::vector<std::string_view>& dockerfile_keywords();
+
+}  // namespace berth::build

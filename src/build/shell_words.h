@@ -1,0 +1,43 @@
+// build/shell_words.h — variable substitution in Dockerfile instructions, as BuildKit's shell
+// lexer does it: $VAR, ${VAR}, ${VAR:-word}, ${VAR-word}, ${VAR:+word}, ${VAR+word},
+// ${VAR:?msg}, ${VAR?msg}, and (BuildKit 1.5+) ${VAR#pat}, ${VAR##pat}, ${VAR%pat},
+// ${VAR%%pat}, ${VAR/pat/repl}, ${VAR//pat/repl}; single quotes keep text literal, double quotes
+// group words, the escape character (`\` or the `# escape=` one) escapes the next character.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+namespace berth::build {
+
+// Looks a variable up: nullopt when unset (an empty string is set).
+using VariableLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+struct ExpandOptions {
+  char escape = '\\';
+  // Names of variables that were used (looked up, set or not), for the build cache key.
+  std::vector<std::string>* used = nullptr;
+};
+
+// One word: variables substituted, quotes and escapes removed ("a b" stays one word).
+// `${VAR:?msg}` with VAR unset or empty is invalid_argument with msg; an unterminated quote or
+// `${` is invalid_argument naming it.
+Result<std::string> expand_word(std::string_view word, const VariableLookup& lookup,
+                                const ExpandOptions& options = {});
+
+// Words split at unquoted whitespace after substitution, as docker does for the instructions
+// that take a list (EXPOSE, VOLUME shell form, COPY/ADD sources, ...).
+Result<std::vector<std::string>> expand_words(std::string_view text, const VariableLookup& lookup,
+                                              const ExpandOptions& options = {});
+
+// Substitutes variables in a heredoc body (`<<EOF`, not `<<"EOF"`): only `$`-expansions and the
+// escape character before `$`; quotes are kept as written.
+Result<std::string> expand_heredoc(std::string_view body, const VariableLookup& lookup,
+                                   const ExpandOptions& options = {});
+
+}  // namespace berth::build
