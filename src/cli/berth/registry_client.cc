@@ -137,6 +137,22 @@ Result<std::optional<registry::Credentials>> stored_credentials(std::string_view
   return store.get(domain);
 }
 
+}  // namespace
+
+Result<std::string> pull_for_build(engine::Engine& e, const std::string& name) {
+  BERTH_TRY(auto ref, remote_reference(name, "pull"));
+  registry::PullOptions o;
+  BERTH_TRY(o.client.credentials, stored_credentials(ref.domain()));
+  BERTH_TRY(auto pulled, registry::pull(e.store, ref, o));
+  std::string tagged = ref.tag().empty() ? ref.to_string() : ref.with_tag(ref.tag()).to_string();
+  std::vector<std::string> names;
+  if (!ref.tag().empty()) names.push_back(tagged);
+  BERTH_TRY(auto image, engine::register_image(e, pulled.manifest, names));
+  return names.empty() ? image.id : tagged;
+}
+
+namespace {
+
 Result<int> cmd_pull(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.size() != 1)
     return Error(ErrorKind::invalid_argument, "give one image to pull").with_hint("berth pull 127.0.0.1:5000/app:1");
