@@ -35,8 +35,9 @@ Result<std::string> expand_word(std::string_view word, const VariableLookup& loo
 Result<std::vector<std::string>> expand_words(std::string_view text, const VariableLookup& lookup,
                                               const ExpandOptions& options = {});
 
-// Substitutes variables in a heredoc body (`<<EOF`, not `<<"EOF"`): only `$`-expansions and the
-// escape character before `$`; quotes are kept as written.
+// Substitutes variables in a heredoc body (`<<EOF`, not `<<"EOF"`), as BuildKit does for COPY
+// and ADD: `$`-expansions, and `\` escapes the next character (always `\`, whatever the
+// `# escape=` directive says; `\` before a newline removes only itself); quotes are kept.
 Result<std::string> expand_heredoc(std::string_view body, const VariableLookup& lookup,
                                    const ExpandOptions& options = {});
 

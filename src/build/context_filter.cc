@@ -1,0 +1,332 @@
+// build/context_filter.cc — docker's patternmatcher without regular expressions: a pattern
+// compiles to the tokens its regexp would have (`*` → [^/]*, `?` → [^/], `**/` → (.*/)?,
+// trailing `**` → .*, classes as filepath.Match reads them), run as an NFA over the path's
+// characters, so no input can make matching slow.
+#include "build/context_filter.h"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace berth::build {
+namespace {
+
+// Decodes UTF-8 into code points; a stray byte stands for itself.
+std::u32string decode(std::string_view s) {
+  std::u32string out;
+  for (size_t i = 0; i < s.size();) {
+    auto b = static_cast<unsigned char>(s[i]);
+    size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (!ok) {
+      out.push_back(b);
+      ++i;
+      continue;
+    }
+    char32_t cp = n == 1 ? b : n == 2 ? (b & 0x1f) : n == 3 ? (b & 0x0f) : (b & 0x07);
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+    out.push_back(cp);
+    i += n;
+  }
+  return out;
+}
+
+struct Range {
+  char32_t lo, hi;
+};
+
+struct Token {
+  enum Kind {
+    kLiteral,  // one character
+    kAnyChar,  // one character but '/'
+    kClass,    // [...] or [^...]
+    kStar,     // any run without '/'
+    kAnyRun,   // any run
+    kSkip,     // epsilon to the next token and to this one + skip
+  } kind;
+  char32_t c = 0;
+  std::vector<Range> ranges;
+  bool negated = false;
+  size_t skip = 0;
+};
+
+Error bad_pattern(std::string_view pattern) {
+  return Error::make(ErrorKind::invalid_argument, "invalid pattern '{}': syntax error in pattern",
+                     pattern);
+}
+
+// Reads a class body after '[' the way Go's filepath.Match does (it rejects what the regexp
+// would have accepted, and patternmatcher validates with filepath.Match first).
+bool read_class(const std::u32string& p, size_t& i, Token& token) {
+  token.kind = Token::kClass;
+  if (i < p.size() && p[i] == U'^') {
+    token.negated = true;
+    ++i;
+  }
+  auto read_char = [&](char32_t& out) {
+    if (i >= p.size() || p[i] == U'-' || p[i] == U']') return false;
+    if (p[i] == U'\\') {
+      ++i;
+      if (i >= p.size()) return false;
+    }
+    out = p[i++];
+    return true;
+  };
+  for (;;) {
+    if (i < p.size() && p[i] == U']' && !token.ranges.empty()) {
+      ++i;
+      return true;
+    }
+    Range r{};
+    if (!read_char(r.lo)) return false;
+    r.hi = r.lo;
+    if (i < p.size() && p[i] == U'-') {
+      ++i;
+      if (!read_char(r.hi)) return false;
+    }
+    if (r.hi < r.lo) return false;
+    token.ranges.push_back(r);
+  }
+}
+
+// The tokens patternmatcher's regexp would have, with its fast paths folded in (a pattern that
+// starts with `**` and is literal after it matches any path that ends with the rest).
+Result<std::vector<Token>> compile(std::string_view pattern) {
+  std::u32string p = decode(pattern);
+  std::vector<Token> tokens;
+  enum { kExact, kPrefix, kSuffix, kRegexp } type = kExact;
+  bool leading_double_star_without_slash = false;
+  for (size_t i = 0, step = 0; i < p.size(); ++step) {
+    char32_t c = p[i++];
+    if (c == U'*') {
+      if (i < p.size() && p[i] == U'*') {
+        ++i;
+        bool slash = i < p.size() && p[i] == U'/';
+        if (slash) ++i;
+        if (i >= p.size()) {
+          type = type == kExact ? kPrefix : kRegexp;
+          tokens.push_back({Token::kAnyRun});
+        } else {
+          tokens.push_back({Token::kSkip, 0, {}, false, 3});
+          tokens.push_back({Token::kAnyRun});
+          tokens.push_back({Token::kLiteral, U'/'});
+          type = kRegexp;
+        }
+        if (step == 0) {
+          type = kSuffix;
+          leading_double_star_without_slash = !slash;
+        }
+      } else {
+        tokens.push_back({Token::kStar});
+        type = kRegexp;
+      }
+    } else if (c == U'?') {
+      tokens.push_back({Token::kAnyChar});
+      type = kRegexp;
+    } else if (c == U'\\') {
+      if (i >= p.size()) return bad_pattern(pattern);
+      tokens.push_back({Token::kLiteral, p[i++]});
+      type = kRegexp;
+    } else if (c == U'[') {
+      Token token{Token::kClass};
+      if (!read_class(p, i, token)) return bad_pattern(pattern);
+      tokens.push_back(std::move(token));
+      type = kRegexp;
+    } else {
+      tokens.push_back({Token::kLiteral, c});
+    }
+  }
+  // patternmatcher's suffix fast path is strings.HasSuffix: `**foo` also matches "barfoo".
+  if (type == kSuffix && leading_double_star_without_slash && tokens.size() >= 3 &&
+      tokens[0].kind == Token::kSkip) {
+    tokens.erase(tokens.begin(), tokens.begin() + 3);
+    tokens.insert(tokens.begin(), Token{Token::kAnyRun});
+  }
+  return tokens;
+}
+
+bool class_matches(const Token& token, char32_t c) {
+  bool in = std::any_of(token.ranges.begin(), token.ranges.end(),
+                        [c](const Range& r) { return r.lo <= c && c <= r.hi; });
+  return in != token.negated;
+}
+
+// Adds state i and what it reaches without input.
+void add_state(const std::vector<Token>& tokens, size_t i, std::vector<char>& states) {
+  if (states[i]) return;
+  states[i] = 1;
+  if (i == tokens.size()) return;
+  const Token& t = tokens[i];
+  if (t.kind == Token::kStar || t.kind == Token::kAnyRun) add_state(tokens, i + 1, states);
+  if (t.kind == Token::kSkip) {
+    add_state(tokens, i + 1, states);
+    add_state(tokens, std::min(tokens.size(), i + t.skip), states);
+  }
+}
+
+// Runs the pattern over `path`; the states alive at its end (index tokens.size() = matched).
+std::vector<char> run(const std::vector<Token>& tokens, const std::u32string& path) {
+  std::vector<char> states(tokens.size() + 1, 0);
+  add_state(tokens, 0, states);
+  for (char32_t c : path) {
+    std::vector<char> next(tokens.size() + 1, 0);
+    bool any = false;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (!states[i]) continue;
+      const Token& t = tokens[i];
+      switch (t.kind) {
+        case Token::kLiteral:
+          if (c == t.c) add_state(tokens, i + 1, next);
+          break;
+        case Token::kAnyChar:
+          if (c != U'/') add_state(tokens, i + 1, next);
+          break;
+        case Token::kClass:
+          if (class_matches(t, c)) add_state(tokens, i + 1, next);
+          break;
+        case Token::kStar:
+          if (c != U'/') add_state(tokens, i, next);
+          break;
+        case Token::kAnyRun:
+          add_state(tokens, i, next);
+          break;
+        case Token::kSkip:
+          break;
+      }
+    }
+    states = std::move(next);
+    for (char s : states) any = any || s;
+    if (!any) break;
+  }
+  return states;
+}
+
+bool full_match(const std::vector<Token>& tokens, std::string_view path) {
+  return run(tokens, decode(path)).back() != 0;
+}
+
+bool partial_match(const std::vector<Token>& tokens, std::string_view prefix) {
+  auto states = run(tokens, decode(prefix));
+  return std::any_of(states.begin(), states.end(), [](char s) { return s != 0; });
+}
+
+// Go's filepath.Clean for '/'-separated paths.
+std::string clean_path(std::string_view path) {
+  if (path.empty()) return ".";
+  bool rooted = path[0] == '/';
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view part = path.substr(i, j - i);
+    i = j + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty() && parts.back() != "..") {
+        parts.pop_back();
+      } else if (!rooted) {
+        parts.push_back(part);
+      }
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out = rooted ? "/" : "";
+  for (size_t k = 0; k < parts.size(); ++k) {
+    if (k > 0) out += '/';
+    out += parts[k];
+  }
+  return out.empty() ? "." : out;
+}
+
+std::string_view trim_space(std::string_view s) {
+  auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+  };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+Result<IgnoreRules> IgnoreRules::parse(std::string_view text, std::string_view file_name) {
+  IgnoreRules rules;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  int line_number = 0;
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    ++line_number;
+    // As docker's ignorefile: a comment starts in the first column; blanks are trimmed.
+    if (!line.empty() && line[0] == '#') continue;
+    line = trim_space(line);
+    if (line.empty()) continue;
+    Pattern pattern;
+    pattern.exception = line[0] == '!';
+    if (pattern.exception) line = trim_space(line.substr(1));
+    if (line.empty()) {
+      return Error::make(ErrorKind::invalid_argument, "{}:{}: illegal exclusion pattern: \"!\"",
+                         file_name, line_number);
+    }
+    pattern.text = clean_path(line);
+    if (pattern.text.size() > 1 && pattern.text[0] == '/') pattern.text.erase(0, 1);
+    if (auto compiled = compile(pattern.text); !compiled) {
+      return std::move(compiled.error()).context(fmt::format("{}:{}", file_name, line_number));
+    }
+    rules.patterns_.push_back(std::move(pattern));
+  }
+  return rules;
+}
+
+bool IgnoreRules::excluded(std::string_view path) const {
+  std::string file = clean_path(path);
+  if (file == "." || file == "/") return false;
+  // The parent directories: "a", "a/b" for "a/b/c".
+  std::vector<std::string_view> parents;
+  for (size_t slash = file.find('/'); slash != std::string::npos;
+       slash = file.find('/', slash + 1)) {
+    parents.push_back(std::string_view(file).substr(0, slash));
+  }
+  bool matched = false;
+  for (const auto& pattern : patterns_) {
+    if (pattern.exception != matched) continue;  // cannot change the outcome
+    auto tokens = compile(pattern.text);
+    if (!tokens) continue;
+    bool match = full_match(*tokens, file);
+    for (size_t i = 0; !match && i < parents.size(); ++i) match = full_match(*tokens, parents[i]);
+    if (match) matched = !pattern.exception;
+  }
+  return matched;
+}
+
+bool IgnoreRules::may_reinclude_below(std::string_view dir) const {
+  std::string below = clean_path(dir);
+  below = below == "." ? "" : below + "/";
+  for (const auto& pattern : patterns_) {
+    if (!pattern.exception) continue;
+    auto tokens = compile(pattern.text);
+    if (tokens && partial_match(*tokens, below)) return true;
+  }
+  return false;
+}
+
+Result<bool> match_path(std::string_view pattern, std::string_view path) {
+  BERTH_TRY(auto tokens, compile(pattern));
+  return full_match(tokens, path);
+}
+
+bool has_glob(std::string_view source) {
+  for (size_t i = 0; i < source.size(); ++i) {
+    if (source[i] == '\\') {
+      ++i;
+    } else if (source[i] == '*' || source[i] == '?' || source[i] == '[') {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace berth::build
