@@ -25,6 +25,7 @@
 #include "build/cache.h"
 #include "build/context_filter.h"
 #include "build/detail/files.h"
+#include "build/detail/builder.h"
 #include "build/detail/run_step.h"
 #include "build/detail/snapshot.h"
 #include "build/dockerfile.h"
@@ -35,15 +36,9 @@
 #include "image/import.h"
 #include "image/layers.h"
 #include "state/lock.h"
+namespace berth::build::detail {
 
-namespace berth::build {
-namespace {
 
-using detail::CommittedLayer;
-using detail::Snapshot;
-
-constexpr std::string_view kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-constexpr std::string_view kHistoryComment = "buildkit.dockerfile.v0";
 
 const std::set<std::string>& proxy_args() {
   static const std::set<std::string> names = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
@@ -62,10 +57,8 @@ std::string host_arch() {
 #endif
 }
 
-std::string builds_dir(const engine::Engine& e) { return e.layout.root + "/build"; }
 std::string runtime_root(const engine::Engine& e) { return e.layout.run_root + "/build-runtime"; }
 
-bool pid_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
 Error at(const Instruction& in, Error e) {
   return std::move(e).context(fmt::format("{}: {}", to_string(in.where), in.original.substr(0, 80)));
@@ -121,84 +114,6 @@ Result<int64_t> parse_go_duration(std::string_view text, std::string_view flag) 
   }
   return total;
 }
-
-struct StageResult {
-  oci::ImageConfig image;
-  std::vector<oci::Descriptor> layers;
-  std::vector<std::string> chain_ids;  // hex, bottom first, one per layer
-  std::string key;                     // the cache key of the stage's state
-};
-
-class Builder {
- public:
-  Builder(engine::Engine& engine, const BuildOptions& options, Dockerfile dockerfile, std::string work_dir,
-          std::string build_id, IgnoreRules ignore)
-      : engine_(engine), options_(options), df_(std::move(dockerfile)), work_(std::move(work_dir)),
-        build_id_(std::move(build_id)), ignore_(std::move(ignore)) {}
-
-  Result<BuildResult> run();
-
- private:
-  struct StageRun;
-  Result<void> prepare_global_args();
-  Result<int> target_stage() const;
-  Result<std::set<int>> dependencies(int index) const;
-  Result<void> build_stages(const std::set<int>& needed);
-  Result<void> build_stage(int index);
-  Result<void> execute(StageRun& s, const Instruction& in);
-  Result<void> from_base(StageRun& s);
-  Result<void> run_step(StageRun& s, const Instruction& in);
-  Result<void> copy_step(StageRun& s, const Instruction& in, bool add);
-  Result<void> workdir_step(StageRun& s, const Instruction& in);
-  Result<void> filesystem_step(StageRun& s, const Instruction& in, const std::string& key, const std::string& name,
-                               const std::function<Result<void>(Snapshot&)>& work);
-  Result<std::string> write_image(const StageResult& result, std::string& manifest_digest);
-  Result<StageResult> flatten(const StageResult& result);
-  std::vector<std::string> lower_dirs(const StageResult& r) const;
-  int stage_index(std::string_view name) const;
-  void emit(StepEvent event);
-  void history(StageRun& s, const std::string& created_by, bool empty_layer);
-  // Where COPY --from / RUN --mount from= read: the context, or a read-only snapshot of a stage
-  // or an image, mounted while the step runs.
-  struct StageRef {
-    detail::SourceTree tree;
-    std::string key;  // what the tree's content is determined by (a stage's key, an image id)
-    std::unique_ptr<Snapshot> snapshot;
-  };
-  Result<StageRef> source_tree(StageRun& s, const std::string& from, const Instruction& in);
-
-  engine::Engine& engine_;
-  const BuildOptions& options_;
-  Dockerfile df_;
-  std::string work_, build_id_;
-  std::map<std::string, std::string> global_args_;  // meta ARGs with their values
-  std::set<std::string> used_build_args_;
-  std::mutex engine_mutex_, progress_mutex_, state_mutex_;
-  std::condition_variable stage_done_;
-  std::map<int, StageResult> results_;
-  std::map<int, std::string> failures_;
-  std::atomic<int> vertex_{0}, steps_{0}, cached_{0}, snapshot_seq_{0};
-  std::vector<std::string> warnings_;
-  std::string context_root_;
-  IgnoreRules ignore_;
-};
-
-struct Builder::StageRun {
-  const Stage& stage;
-  StageResult result;
-  std::map<std::string, std::string> args;  // ARGs declared in this stage, with values
-  std::vector<std::string> shell = {"/bin/sh", "-c"};
-  bool cmd_set = false;
-  int step = 0, total = 0;
-  VariableLookup lookup() const {
-    return [this](std::string_view name) -> std::optional<std::string> {
-      if (auto v = env_value(result.image.config.env, name)) return v;
-      if (auto it = args.find(std::string(name)); it != args.end()) return it->second;
-      return std::nullopt;
-    };
-  }
-  std::string label() const { return stage.name.empty() ? fmt::format("stage-{}", stage.index) : stage.name; }
-};
 
 void Builder::emit(StepEvent event) {
   if (!options_.progress) return;
@@ -692,443 +607,6 @@ Result<void> Builder::workdir_step(StageRun& s, const Instruction& in) {
 
 
 // One --mount of RUN, as BuildKit reads it.
-struct RunMount {
-  std::string type = "bind", target, source, from, id, sharing, mode, uid, gid, size, env;
-  bool read_only = true, required = false;
-  bool read_only_given = false;
-};
-
-Result<RunMount> parse_run_mount(const std::string& text) {
-  RunMount m;
-  for (const auto& part : sys::split(text, ',')) {
-    auto eq = part.find('=');
-    std::string key = part.substr(0, eq), value = eq == std::string::npos ? "" : part.substr(eq + 1);
-    bool flag = eq == std::string::npos || value == "true" || value == "1";
-    if (key == "type") m.type = value;
-    else if (key == "target" || key == "dst" || key == "destination") m.target = value;
-    else if (key == "source" || key == "src") m.source = value;
-    else if (key == "from") m.from = value;
-    else if (key == "id") m.id = value;
-    else if (key == "sharing") m.sharing = value;
-    else if (key == "mode") m.mode = value;
-    else if (key == "uid") m.uid = value;
-    else if (key == "gid") m.gid = value;
-    else if (key == "size") m.size = value;
-    else if (key == "env") m.env = value;
-    else if (key == "required") m.required = flag;
-    else if (key == "ro" || key == "readonly") m.read_only = flag, m.read_only_given = true;
-    else if (key == "rw" || key == "readwrite") m.read_only = !flag, m.read_only_given = true;
-    else return Error::make(ErrorKind::invalid_argument, "--mount: unknown key '{}' in '{}'", key, text);
-  }
-  if (m.type != "bind" && m.type != "cache" && m.type != "tmpfs" && m.type != "secret")
-    return Error::make(ErrorKind::invalid_argument, "--mount: type '{}' is not supported (bind, cache, tmpfs, secret)", m.type);
-  if (m.type == "secret") {
-    if (m.id.empty() && !m.target.empty()) m.id = m.target.substr(m.target.find_last_of('/') + 1);
-    if (m.target.empty() && m.env.empty()) m.target = "/run/secrets/" + m.id;
-    if (m.id.empty()) return Error::make(ErrorKind::invalid_argument, "--mount type=secret needs an id or a target");
-  } else if (m.target.empty()) {
-    return Error::make(ErrorKind::invalid_argument, "--mount '{}': target is required", text);
-  }
-  if (m.type == "cache" && !m.read_only_given) m.read_only = false;
-  if (m.type == "cache" && m.id.empty()) m.id = m.target;
-  if (!m.sharing.empty() && m.sharing != "shared" && m.sharing != "private" && m.sharing != "locked")
-    return Error::make(ErrorKind::invalid_argument, "--mount: sharing '{}' must be shared, private or locked", m.sharing);
-  return m;
-}
-
-Result<Builder::StageRef> Builder::source_tree(StageRun& s, const std::string& from, const Instruction& in) {
-  StageRef ref;
-  if (from.empty()) {
-    ref.tree = {context_root_, &ignore_, "build context"};
-    return ref;
-  }
-  int i = stage_index(from);
-  if (i < 0 && !from.empty() && std::all_of(from.begin(), from.end(), ::isdigit)) i = std::stoi(from);
-  std::vector<std::string> lower;
-  if (i >= 0) {
-    std::lock_guard l(state_mutex_);
-    auto it = results_.find(i);
-    if (it == results_.end())
-      return at(in, Error::make(ErrorKind::invalid_argument, "stage '{}' is not built before this one", from));
-    lower = lower_dirs(it->second);
-    ref.key = it->second.key;
-  } else {
-    std::lock_guard l(engine_mutex_);
-    auto record = engine::find_image(engine_, from);
-    if (!record && record.error().kind() == ErrorKind::not_found && options_.pull) {
-      auto pulled = options_.pull(from);
-      if (!pulled) return at(in, pulled.error());
-      record = engine::find_image(engine_, *pulled);
-    }
-    if (!record) return at(in, record.error());
-    BERTH_TRY(auto content, engine::read_image(engine_, *record));
-    BERTH_TRY(lower, engine::ensure_layers(engine_, content));
-    ref.key = record->id;
-  }
-  (void)s;
-  std::string dir = fmt::format("{}/s{}", work_, ++snapshot_seq_);
-  BERTH_TRY(auto snap, Snapshot::mount(dir, lower, true));
-  ref.snapshot = std::make_unique<Snapshot>(std::move(snap));
-  ref.tree = {ref.snapshot->merged(), nullptr, fmt::format("stage or image '{}'", from)};
-  return ref;
-}
-
-Result<void> Builder::run_step(StageRun& s, const Instruction& in) {
-  auto& config = s.result.image.config;
-  std::vector<std::string> args;
-  std::vector<std::pair<std::string, std::string>> scripts;  // heredoc scripts run as files
-  if (in.json) {
-    args = in.args;
-  } else {
-    std::string cmd = in.args.empty() ? "" : in.args[0];
-    std::string trimmed = cmd;
-    trimmed.erase(0, trimmed.find_first_not_of(" \t"));
-    trimmed.erase(trimmed.find_last_not_of(" \t") + 1);
-    bool whole = in.heredocs.size() == 1 && trimmed.starts_with("<<") &&
-                 trimmed.find(in.heredocs[0].name) != std::string::npos && trimmed.find(' ') == std::string::npos;
-    args = s.shell;
-    if (whole && in.heredocs[0].content.starts_with("#!")) {
-      scripts.emplace_back("/dev/pipes/" + in.heredocs[0].name, in.heredocs[0].content);
-      args = {"/dev/pipes/" + in.heredocs[0].name};
-    } else if (whole) {
-      args.push_back(in.heredocs[0].content);
-    } else {
-      std::string script = cmd;
-      for (const auto& h : in.heredocs) script += "\n" + h.content + h.name;
-      args.push_back(script);
-    }
-  }
-  if (args.empty()) return at(in, Error(ErrorKind::invalid_argument, "RUN has nothing to run"));
-  std::string network = options_.network;
-  std::vector<RunMount> mounts;
-  for (const auto& f : in.flags) {
-    if (f.name == "network") network = f.value;
-    else if (f.name == "mount") {
-      auto m = parse_run_mount(f.value);
-      if (!m) return at(in, m.error());
-      mounts.push_back(*m);
-    } else if (f.name == "security") {
-      if (f.value != "sandbox")
-        return at(in, Error::make(ErrorKind::unsupported, "RUN --security={} is not allowed: berth builds run sandboxed", f.value));
-    }
-  }
-  if (network != "default" && network != "none" && network != "host")
-    return at(in, Error::make(ErrorKind::invalid_argument, "RUN --network={}: want default, none or host", network));
-  // The environment: the image's ENV, then the stage's ARGs and the proxy build args under them.
-  std::vector<std::string> env = config.env;
-  std::vector<std::string> arg_pairs;
-  for (const auto& [name, value] : s.args) {
-    arg_pairs.push_back(name + "=" + value);
-    if (!env_value(env, name)) env.push_back(name + "=" + value);
-  }
-  for (const auto& [name, value] : options_.build_args)
-    if (proxy_args().count(name) && !env_value(env, name)) {
-      env.push_back(name + "=" + value);
-      std::lock_guard l(state_mutex_);
-      used_build_args_.insert(name);
-    }
-  std::string created_by = "RUN ";
-  if (!arg_pairs.empty()) created_by += fmt::format("|{} {} ", arg_pairs.size(), join(arg_pairs, " "));
-  created_by += join(args, " ") + " # buildkit";
-
-  CacheKey key(s.result.key);
-  key.add("RUN").add(nlohmann::json(args).dump()).add(nlohmann::json(env).dump()).add(config.user)
-      .add(config.working_dir).add(network);
-  for (const auto& [path, content] : scripts) key.add(path).add(content);
-  std::vector<StageRef> refs;
-  for (const auto& m : mounts) {
-    key.add(fmt::format("{}|{}|{}|{}|{}|{}|{}", m.type, m.target, m.source, m.from, m.id, m.read_only, m.mode));
-    if (m.type == "bind") {
-      auto ref = source_tree(s, m.from, in);
-      if (!ref) return ref.error();
-      if (m.from.empty()) {
-        auto sources = detail::resolve_sources(ref->tree, m.source.empty() ? "." : m.source);
-        if (!sources) return at(in, sources.error());
-        auto hash = detail::hash_sources(ref->tree, *sources);
-        if (!hash) return at(in, hash.error());
-        key.add(*hash);
-      } else {
-        key.add(ref->key);
-      }
-      refs.push_back(std::move(*ref));
-    } else {
-      refs.emplace_back();
-    }
-  }
-  std::string name = fmt::format("[{} {}/{}] RUN {}", s.label(), s.step, s.total,
-                                 in.json ? join(args, " ") : (in.args.empty() ? "" : in.args[0]));
-  int vertex_for_output = vertex_ + 1;
-  size_t layers_before = s.result.layers.size();
-  BERTH_TRY_VOID(filesystem_step(s, in, key.finish(), name, [&](Snapshot& snap) -> Result<void> {
-    const std::string& root = snap.merged();
-    std::string workdir = config.working_dir.empty() ? "/" : config.working_dir;
-    BERTH_TRY_VOID(detail::make_directories(root, workdir, {}));
-    auto user = engine::resolve_user({root}, config.user);
-    if (!user) return user.error();
-    std::string step_dir = fmt::format("{}/r{}", work_, ++snapshot_seq_);
-    std::string etc = step_dir + "/etc";
-    BERTH_TRY_VOID(sys::mkdir_all(etc, 0755));
-    BERTH_TRY_VOID(sys::write_file(etc + "/hostname", "buildkitsandbox\n"));
-    BERTH_TRY_VOID(sys::write_file(etc + "/hosts", "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"));
-    std::string resolv;
-    if (network != "none")
-      if (auto host = sys::read_file("/etc/resolv.conf")) resolv = *host;
-    BERTH_TRY_VOID(sys::write_file(etc + "/resolv.conf", resolv));
-
-    engine::SpecInputs inputs;
-    inputs.id = fmt::format("build-{}-{}", build_id_, snapshot_seq_.load());
-    inputs.rootfs = root;
-    inputs.user = *user;
-    inputs.hostname = "buildkitsandbox";
-    inputs.etc_dir = etc;
-    inputs.cgroups_path = "/berth-build/" + inputs.id;
-    engine::ContainerConfig cc;
-    cc.entrypoint = std::vector<std::string>{""};
-    cc.command = args;
-    cc.workdir = workdir;
-    cc.network = network == "none" ? "none" : "host";
-    if (options_.memory > 0) cc.memory = options_.memory;
-    if (options_.pids_limit > 0) cc.pids_limit = options_.pids_limit;
-    std::vector<std::string> destinations;
-    for (size_t i = 0; i < mounts.size(); ++i) {
-      const RunMount& m = mounts[i];
-      std::string target = m.target.empty() || m.target[0] == '/' ? m.target : workdir + "/" + m.target;
-      if (m.type == "bind") {
-        std::string source = m.source.empty() ? "." : m.source;
-        auto sources = detail::resolve_sources(refs[i].tree, source);
-        if (!sources) return sources.error();
-        BERTH_TRY(auto host, detail::resolve_in_root(refs[i].tree.root, (*sources)[0]));
-        inputs.mounts.push_back({host, target, m.read_only});
-      } else if (m.type == "cache") {
-        image::Sha256 h;
-        h.update(m.id);
-        std::string dir = engine_.layout.root + "/build-cache-mounts/" + std::string(h.finish().encoded()).substr(0, 32);
-        if (!sys::exists(dir)) {
-          BERTH_TRY_VOID(sys::mkdir_all(dir, 0755));
-          mode_t mode = m.mode.empty() ? 0755 : static_cast<mode_t>(std::strtol(m.mode.c_str(), nullptr, 8));
-          ::chmod(dir.c_str(), mode);
-          (void)::chown(dir.c_str(), m.uid.empty() ? 0 : std::stoi(m.uid), m.gid.empty() ? 0 : std::stoi(m.gid));
-        }
-        inputs.mounts.push_back({dir, target, m.read_only});
-      } else if (m.type == "tmpfs") {
-        cc.tmpfs.push_back(target + (m.size.empty() ? "" : ":size=" + m.size));
-      } else if (m.type == "secret") {
-        auto it = options_.secrets.find(m.id);
-        if (it == options_.secrets.end()) {
-          if (m.required)
-            return Error::make(ErrorKind::not_found, "secret '{}' is required: pass it with --secret id={},src=FILE", m.id, m.id);
-          continue;
-        }
-        if (!m.target.empty()) inputs.mounts.push_back({it->second, target, true});
-        if (!m.env.empty()) {
-          BERTH_TRY(auto value, sys::read_file(it->second));
-          cc.env.push_back(m.env + "=" + value);
-        }
-      }
-      destinations.push_back(target);
-    }
-    for (const auto& [path, content] : scripts) {
-      std::string file = step_dir + "/script-" + path.substr(path.find_last_of('/') + 1);
-      BERTH_TRY_VOID(sys::write_file(file, content));
-      ::chmod(file.c_str(), 0755);
-      inputs.mounts.push_back({file, path, true});
-      destinations.push_back(path);
-    }
-    for (const char* d : {"/proc", "/dev", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/tmp"})
-      destinations.emplace_back(d);
-    // Mount points the runtime creates must not end up in the layer (BuildKit removes them too).
-    std::vector<std::string> stubs;
-    for (const auto& d : destinations) {
-      std::string walked;
-      for (const auto& c : sys::split(d, '/')) {
-        if (c.empty()) continue;
-        walked += "/" + c;
-        struct stat st;
-        if (::lstat((root + walked).c_str(), &st) < 0) stubs.push_back(walked);
-      }
-    }
-    oci::ImageConfig spec_image = s.result.image;
-    spec_image.config.env = env;
-    BERTH_TRY(auto spec, engine::build_spec(cc, spec_image, inputs));
-    detail::RunRequest request;
-    request.runtime = engine_.programs.runtime;
-    request.runtime_root = runtime_root(engine_);
-    request.id = inputs.id;
-    request.bundle = step_dir + "/bundle";
-    request.spec = &spec;
-    request.on_line = [&](std::string_view line) {
-      emit({StepEvent::Kind::output, vertex_for_output, name, std::string(line), 0});
-    };
-    BERTH_TRY(auto outcome, detail::run_container(request));
-    std::sort(stubs.begin(), stubs.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-    for (const auto& stub : stubs) {
-      std::string p = snap.upper() + stub;
-      struct stat st;
-      if (::lstat(p.c_str(), &st) < 0) continue;
-      if (S_ISDIR(st.st_mode)) ::rmdir(p.c_str());
-      else if (S_ISREG(st.st_mode) && st.st_size == 0) ::unlink(p.c_str());
-    }
-    (void)sys::remove_all(step_dir);
-    if (outcome.exit_code != 0) {
-      std::string tail;
-      for (const auto& l : outcome.tail) tail += "\n  > " + l;
-      return Error::make(ErrorKind::failed_precondition, "process \"{}\" did not complete successfully: exit code: {}{}",
-                         join(args, " "), outcome.exit_code, tail.empty() ? "" : "\n  last output:" + tail);
-    }
-    return {};
-  }));
-  history(s, created_by, s.result.layers.size() == layers_before);
-  return {};
-}
-
-Result<void> Builder::copy_step(StageRun& s, const Instruction& in, bool add) {
-  auto& config = s.result.image.config;
-  auto lookup = s.lookup();
-  ExpandOptions expand{df_.escape, nullptr};
-  std::string from, chown, chmod, checksum;
-  for (const auto& f : in.flags) {
-    auto v = expand_word(f.value, lookup, expand);
-    if (!v) return at(in, v.error());
-    if (f.name == "from") from = *v;
-    else if (f.name == "chown") chown = *v;
-    else if (f.name == "chmod") chmod = *v;
-    else if (f.name == "checksum") checksum = *v;
-    else if (f.name == "link") {
-    } else {
-      return at(in, Error::make(ErrorKind::unsupported, "{} --{} is not supported by berth yet", in.keyword, f.name));
-    }
-  }
-  std::vector<std::string> words;
-  for (const auto& a : in.args) {
-    auto w = expand_word(a, lookup, expand);
-    if (!w) return at(in, w.error());
-    words.push_back(*w);
-  }
-  if (words.size() < 2)
-    return at(in, Error::make(ErrorKind::invalid_argument, "{} requires at least two arguments", in.keyword));
-  std::string dest = words.back();
-  words.pop_back();
-  std::string workdir = config.working_dir.empty() ? "/" : config.working_dir;
-  if (dest.empty() || dest[0] != '/') dest = (workdir.ends_with('/') ? workdir : workdir + "/") + (dest == "." ? "" : dest);
-  if (dest.ends_with("/.")) dest.pop_back();
-  bool dest_is_dir = dest.ends_with('/');
-  std::optional<mode_t> mode;
-  if (!chmod.empty()) {
-    char* end = nullptr;
-    long m = std::strtol(chmod.c_str(), &end, 8);
-    if (*end || m < 0 || m > 07777)
-      return at(in, Error::make(ErrorKind::invalid_argument, "invalid chmod parameter '{}': want octal digits such as 755", chmod));
-    mode = static_cast<mode_t>(m);
-  }
-
-  // Sources: heredocs, URLs (ADD), or paths in the context / a stage / an image.
-  std::vector<std::pair<std::string, std::string>> inline_files;  // name → content
-  std::vector<std::string> urls, patterns;
-  for (const auto& w : words) {
-    bool heredoc = false;
-    for (const auto& h : in.heredocs) {
-      if (w == "<<" + h.name || w == "<<-" + h.name) {
-        std::string content = h.content;
-        if (h.expand) {
-          auto e = expand_heredoc(content, lookup, expand);
-          if (!e) return at(in, e.error());
-          content = *e;
-        }
-        inline_files.emplace_back(h.name, content);
-        heredoc = true;
-      }
-    }
-    if (heredoc) continue;
-    if (add && (w.starts_with("http://") || w.starts_with("https://"))) urls.push_back(w);
-    else if (w.starts_with("git@") || w.ends_with(".git")) return at(in, Error::make(ErrorKind::unsupported, "ADD of a git repository ('{}') is not supported", w));
-    else patterns.push_back(w);
-  }
-  if (!checksum.empty() && urls.empty())
-    return at(in, Error(ErrorKind::invalid_argument, "ADD --checksum only works with an HTTP(S) URL source"));
-  BERTH_TRY(auto ref, source_tree(s, from, in));
-  std::vector<std::string> sources;
-  bool glob = false;
-  for (const auto& p : patterns) {
-    glob |= has_glob(p);
-    auto matched = detail::resolve_sources(ref.tree, p);
-    if (!matched) return at(in, matched.error());
-    sources.insert(sources.end(), matched->begin(), matched->end());
-  }
-  size_t count = sources.size() + urls.size() + inline_files.size();
-  if ((words.size() > 1 || (glob && count > 1)) && !dest_is_dir)
-    return at(in, Error::make(ErrorKind::invalid_argument,
-                              "when using {} with more than one source file, the destination must be a directory and end with a /",
-                              in.keyword));
-
-  CacheKey key(s.result.key);
-  key.add(in.keyword).add(dest).add(chown).add(chmod).add(from);
-  if (from.empty()) {
-    auto hash = detail::hash_sources(ref.tree, sources);
-    if (!hash) return at(in, hash.error());
-    key.add(*hash);
-  } else {
-    key.add(ref.key).add(nlohmann::json(sources).dump());
-  }
-  for (const auto& [n, c] : inline_files) key.add(n).add(c);
-  // A URL is downloaded each time and the step keyed by what arrived (as docker does).
-  std::vector<std::pair<std::string, std::string>> downloads;  // file → name in dest
-  for (const auto& url : urls) {
-    if (!options_.fetch)
-      return at(in, Error::make(ErrorKind::unsupported, "ADD '{}': downloading is not available here", url));
-    std::string file = fmt::format("{}/download-{}", work_, ++snapshot_seq_);
-    if (auto r = options_.fetch(url, file); !r) return at(in, std::move(r).error().context(fmt::format("download '{}'", url)));
-    BERTH_TRY(auto content, sys::read_file(file));
-    image::Sha256 h;
-    h.update(content);
-    std::string digest = h.finish().str();
-    if (!checksum.empty() && checksum != digest)
-      return at(in, Error::make(ErrorKind::corrupt, "ADD '{}': checksum mismatch: want {}, got {}", url, checksum, digest));
-    key.add(url).add(digest);
-    std::string base = url.substr(url.find("://") + 3);
-    base = base.substr(0, base.find_first_of("?#"));
-    base = base.find('/') == std::string::npos ? "index.html" : base.substr(base.find_last_of('/') + 1);
-    downloads.emplace_back(file, base.empty() ? "index.html" : base);
-  }
-  std::string created_by = in.original + " # buildkit";
-  std::string name = fmt::format("[{} {}/{}] {}", s.label(), s.step, s.total, in.original.substr(0, 120));
-  size_t layers_before = s.result.layers.size();
-  BERTH_TRY_VOID(filesystem_step(s, in, key.finish(), name, [&](Snapshot& snap) -> Result<void> {
-    const std::string& root = snap.merged();
-    detail::CopyOptions copy;
-    copy.mode = mode;
-    copy.keep_owner = !from.empty();
-    if (!chown.empty()) {
-      BERTH_TRY(auto ids, engine::resolve_user({root}, chown));
-      copy.uid = ids.uid;
-      copy.gid = ids.gid;
-    }
-    for (const auto& [n, content] : inline_files) {
-      std::string target = dest_is_dir ? dest + n : dest;
-      BERTH_TRY_VOID(detail::write_file_in_root(root, target, content, copy));
-    }
-    for (const auto& [file, base] : downloads) {
-      detail::CopyOptions d = copy;
-      if (!d.mode) d.mode = 0600;
-      BERTH_TRY(auto content, sys::read_file(file));
-      BERTH_TRY_VOID(detail::write_file_in_root(root, dest_is_dir ? dest + base : dest, content, d));
-    }
-    std::vector<std::string> plain;
-    for (const auto& rel : sources) {
-      std::string path = rel.empty() ? ref.tree.root : ref.tree.root + "/" + rel;
-      struct stat st;
-      if (add && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && detail::is_archive(path)) {
-        BERTH_TRY_VOID(detail::extract_archive(path, root, dest, copy));
-      } else {
-        plain.push_back(rel);
-      }
-    }
-    if (!plain.empty()) BERTH_TRY_VOID(detail::copy_sources(ref.tree, plain, root, dest, dest_is_dir, copy));
-    return {};
-  }));
-  history(s, created_by, s.result.layers.size() == layers_before);
-  return {};
-}
-
 Result<StageResult> Builder::flatten(const StageResult& r) {
   StageResult flat = r;
   std::string dir = fmt::format("{}/s{}", work_, ++snapshot_seq_);
@@ -1176,7 +654,7 @@ Result<std::string> Builder::write_image(const StageResult& r, std::string& mani
 
 Result<BuildResult> Builder::run() {
   BERTH_TRY_VOID(sys::mkdir_all(work_, 0700));
-  BERTH_TRY_VOID(sys::write_file(work_ + "/owner", std::to_string(::getpid())));
+  BERTH_TRY_VOID(sys::atomic_write(work_ + "/owner", std::to_string(::getpid()), 0644, sys::Durability::process_crash));
   context_root_ = options_.context_dir;
   if (context_root_.empty()) {
     context_root_ = work_ + "/empty-context";
@@ -1226,7 +704,19 @@ void unmount_below(const std::string& dir) {
     if (::umount2(p.c_str(), 0) < 0) ::umount2(p.c_str(), MNT_DETACH);
 }
 
+}  // namespace berth::build::detail
+
+namespace berth::build {
+namespace {
+
+std::string builds_dir(const engine::Engine& e) { return e.layout.root + "/build"; }
+bool pid_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
 }  // namespace
+
+using detail::Builder;
+using detail::unmount_below;
+using detail::runtime_root;
 
 Result<void> clean_stale_builds(engine::Engine& engine) {
   for (const auto& id : sys::list_dir(builds_dir(engine))) {

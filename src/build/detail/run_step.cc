@@ -21,7 +21,7 @@ constexpr size_t kTailLines = 12;
 
 Result<RunOutcome> run_container(const RunRequest& r) {
   BERTH_TRY_VOID(sys::mkdir_all(r.bundle, 0700));
-  BERTH_TRY_VOID(sys::write_file(r.bundle + "/config.json", oci::to_json(*r.spec)));
+  BERTH_TRY_VOID(sys::atomic_write(r.bundle + "/config.json", oci::to_json(*r.spec), 0644, sys::Durability::process_crash));
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) < 0) return Error::from_errno("create a pipe");
   UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);

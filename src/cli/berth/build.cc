@@ -168,7 +168,7 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
       scratch = e.layout.root + "/build/context-" + sys::random_hex(6);
       BERTH_TRY_VOID(sys::mkdir_all(scratch, 0700));
       std::string tar = scratch + ".tar";
-      BERTH_TRY_VOID(sys::write_file(tar, stdin_data));
+      BERTH_TRY_VOID(sys::atomic_write(tar, stdin_data, 0644, sys::Durability::process_crash));
       proc::RunOptions x;
       x.path = "/bin/tar";
       x.args = {"tar", "-xf", tar, "-C", scratch, "--no-same-owner"};
@@ -254,7 +254,7 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
         if (!v) return Error::make(ErrorKind::invalid_argument, "--secret '{}': ${} is not set", s, name);
         src = scratch.empty() ? "" : src;
         std::string path = e.layout.run_root + "/build-secret-" + sys::random_hex(6);
-        BERTH_TRY_VOID(sys::write_file(path, v));
+        BERTH_TRY_VOID(sys::atomic_write(path, v, 0644, sys::Durability::process_crash));
         src = path;
       }
     }
