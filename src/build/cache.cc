@@ -24,7 +24,7 @@ std::string CacheKey::finish() const {
 }
 
 Result<std::optional<detail::CommittedLayer>> cache_lookup(engine::Engine& engine, const std::string& key) {
-  BERTH_TRY(auto q, engine.db.prepare("SELECT diff_id, layer, chain_id, size FROM build_cache WHERE key = ?1"));
+  BERTH_TRY(auto q, engine.db.prepare("SELECT diff_id, layer, chain_id, size, created FROM build_cache WHERE key = ?1"));
   q.bind(1, key);
   BERTH_TRY(bool row, q.step());
   if (!row) return std::optional<detail::CommittedLayer>{};
@@ -32,6 +32,7 @@ Result<std::optional<detail::CommittedLayer>> cache_lookup(engine::Engine& engin
   layer.diff_id = q.column_text(0);
   layer.chain_id = q.column_text(2);
   layer.size = q.column_int64(3);
+  layer.created_ns = q.column_int64(4);
   layer.empty = layer.diff_id.empty();
   if (!layer.empty) {
     auto descriptor = oci::parse_descriptor(q.column_text(1), "build cache entry");
@@ -53,14 +54,15 @@ Result<void> cache_store(engine::Engine& engine, const std::string& key, const d
                          const std::string& description) {
   BERTH_TRY(auto q, engine.db.prepare(
                         "INSERT OR REPLACE INTO build_cache (key, diff_id, layer, chain_id, description, size, "
-                        "created, last_used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"));
+                        "created, last_used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
   q.bind(1, key)
       .bind(2, layer.diff_id)
       .bind(3, layer.empty ? std::string() : oci::to_json(layer.descriptor))
       .bind(4, layer.chain_id)
       .bind(5, description)
       .bind(6, layer.size)
-      .bind(7, clock::now_ns());
+      .bind(7, layer.created_ns)
+      .bind(8, clock::now_ns());
   return q.run();
 }
 

@@ -123,7 +123,7 @@ void Builder::emit(StepEvent event) {
 
 void Builder::history(StageRun& s, const std::string& created_by, bool empty_layer) {
   oci::History h;
-  h.created = clock::rfc3339_now();
+  h.created = s.result.created_ns ? clock::rfc3339(s.result.created_ns) : clock::rfc3339_now();
   h.created_by = created_by;
   h.comment = std::string(kHistoryComment);
   h.empty_layer = empty_layer;
@@ -300,6 +300,7 @@ Result<void> Builder::from_base(StageRun& s) {
   s.result.layers = content.manifest.layers;
   for (const auto& c : content.chain_ids) s.result.chain_ids.emplace_back(c.encoded());
   s.result.key = CacheKey(record->id).finish();
+  s.result.created_ns = clock::parse_rfc3339(s.result.image.created).value_or(0);
   if (s.result.image.config.env.empty()) s.result.image.config.env = {std::string(kDefaultPath)};
   return {};
 }
@@ -360,6 +361,7 @@ Result<void> Builder::filesystem_step(StageRun& s, const Instruction& in, const 
       BERTH_TRY_VOID(work(snapshot));
       std::string parent = s.result.chain_ids.empty() ? "" : s.result.chain_ids.back();
       BERTH_TRY(auto committed, detail::commit(engine_, snapshot, parent));
+      committed.created_ns = clock::now_ns();
       std::lock_guard l(engine_mutex_);
       BERTH_TRY_VOID(cache_store(engine_, key, committed, in.original.substr(0, 200)));
       return committed;
@@ -372,6 +374,7 @@ Result<void> Builder::filesystem_step(StageRun& s, const Instruction& in, const 
     layer = *produced;
     emit({StepEvent::Kind::done, vertex, name, "", static_cast<int64_t>(clock::monotonic_ms() - t0) * 1'000'000});
   }
+  s.result.created_ns = layer->created_ns;
   if (!layer->empty) {
     s.result.layers.push_back(layer->descriptor);
     s.result.image.diff_ids.push_back(layer->diff_id);
@@ -623,7 +626,7 @@ Result<StageResult> Builder::flatten(const StageResult& r) {
     h.empty_layer = true;
   }
   oci::History h;
-  h.created = clock::rfc3339_now();
+  h.created = r.created_ns ? clock::rfc3339(r.created_ns) : clock::rfc3339_now();
   h.created_by = fmt::format("berth build --flat: the {} layers above in one", steps);
   h.comment = "berth.flat";
   flat.image.history.push_back(h);
@@ -632,7 +635,7 @@ Result<StageResult> Builder::flatten(const StageResult& r) {
 
 Result<std::string> Builder::write_image(const StageResult& r, std::string& manifest_digest) {
   oci::ImageConfig config = r.image;
-  config.created = clock::rfc3339_now();
+  config.created = r.created_ns ? clock::rfc3339(r.created_ns) : clock::rfc3339_now();
   if (config.architecture.empty()) config.architecture = host_arch();
   if (config.os.empty()) config.os = "linux";
   for (const auto& [k, v] : options_.labels) config.config.labels[k] = v;

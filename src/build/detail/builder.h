@@ -45,6 +45,9 @@ struct StageResult {
   std::vector<oci::Descriptor> layers;
   std::vector<std::string> chain_ids;  // hex, bottom first, one per layer
   std::string key;                     // the cache key of the stage's state
+  // The time of the last step that changed files (from the cache when it was cached), which every
+  // later history entry and the image carry: a rebuild that changes nothing gives the same id.
+  int64_t created_ns = 0;
 };
 
 class Builder {

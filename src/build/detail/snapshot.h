@@ -37,6 +37,7 @@ struct CommittedLayer {
   std::string diff_id;           // "sha256:…"
   std::string chain_id;          // hex, the layer directory's name
   int64_t size = 0;
+  int64_t created_ns = 0;        // when the step first ran (kept by the cache)
 };
 
 // Unmounts the snapshot; an empty upper is no layer. Otherwise packs the upper into a blob and
