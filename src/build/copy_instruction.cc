@@ -22,7 +22,7 @@ namespace berth::build::detail {
 Result<Builder::StageRef> Builder::source_tree(StageRun& s, const std::string& from, const Instruction& in) {
   StageRef ref;
   if (from.empty()) {
-    ref.tree = {context_root_, &ignore_, "build context"};
+    ref.tree = {context_root_, &ignore_, "build context", &hashes_};
     return ref;
   }
   int i = stage_index(from);

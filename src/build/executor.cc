@@ -663,6 +663,8 @@ Result<BuildResult> Builder::run() {
     context_root_ = work_ + "/empty-context";
     BERTH_TRY_VOID(sys::mkdir_all(context_root_, 0755));
   }
+  std::string hashes_file = engine_.layout.root + "/build/context-hashes";
+  hashes_.load(hashes_file);
   BERTH_TRY_VOID(prepare_global_args());
   BERTH_TRY(int target, target_stage());
   std::set<int> needed;
@@ -674,7 +676,9 @@ Result<BuildResult> Builder::run() {
     BERTH_TRY(auto deps, dependencies(i));
     todo.insert(todo.end(), deps.begin(), deps.end());
   }
-  BERTH_TRY_VOID(build_stages(needed));
+  auto built = build_stages(needed);
+  (void)hashes_.save(hashes_file);
+  BERTH_TRY_VOID(std::move(built));
   StageResult final_stage = results_.at(target);
   if (options_.flat) {
     BERTH_TRY(final_stage, flatten(final_stage));
@@ -724,6 +728,13 @@ using detail::runtime_root;
 Result<void> clean_stale_builds(engine::Engine& engine) {
   for (const auto& id : sys::list_dir(builds_dir(engine))) {
     std::string dir = builds_dir(engine) + "/" + id;
+    // A context the CLI unpacked from stdin: context-PID-HEX.
+    if (id.starts_with("context-")) {
+      if (!pid_alive(static_cast<pid_t>(std::atoi(id.c_str() + 8)))) BERTH_TRY_VOID(sys::remove_all(dir));
+      continue;
+    }
+    // Builds' work directories are 12 hex digits; anything else (the hash cache) is not one.
+    if (id.size() != 12 || id.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
     auto owner = sys::read_file(dir + "/owner");
     if (owner && pid_alive(static_cast<pid_t>(std::atoi(owner->c_str())))) continue;
     detail::remove_runtime_containers(engine.programs.runtime, runtime_root(engine), "build-" + id + "-");

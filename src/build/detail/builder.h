@@ -102,6 +102,7 @@ class Builder {
   std::vector<std::string> warnings_;
   std::string context_root_;
   IgnoreRules ignore_;
+  FileHashes hashes_;
 };
 
 struct Builder::StageRun {

@@ -165,6 +165,12 @@ Result<void> hash_entry(image::Sha256& h, const SourceTree& tree, const std::str
     if (n > 0) h.update(std::string_view(target, static_cast<size_t>(n)));
   } else if (S_ISREG(st.st_mode)) {
     h.update(fmt::format("{}|", st.st_size));
+    if (tree.hashes)
+      if (auto known = tree.hashes->get(st)) {
+        h.update(*known);
+        return {};
+      }
+    image::Sha256 content;
     BERTH_TRY(auto fd, sys::open(path, O_RDONLY | O_CLOEXEC));
     std::string buf(1 << 17, '\0');
     for (;;) {
@@ -172,8 +178,11 @@ Result<void> hash_entry(image::Sha256& h, const SourceTree& tree, const std::str
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Error::from_errno("read '{}'", path);
       if (n == 0) break;
-      h.update(std::string_view(buf.data(), static_cast<size_t>(n)));
+      content.update(std::string_view(buf.data(), static_cast<size_t>(n)));
     }
+    std::string digest = content.finish().str();
+    if (tree.hashes) tree.hashes->put(st, digest);
+    h.update(digest);
   } else {
     h.update(fmt::format("{}", st.st_rdev));
   }
@@ -213,6 +222,45 @@ Result<std::string> resolved_parent_and(const std::string& root, const std::stri
 }
 
 }  // namespace
+
+std::string FileHashes::key(const struct stat& st) {
+  return fmt::format("{}:{}:{}:{}.{}:{}.{}", st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                     st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+}
+
+void FileHashes::load(const std::string& path) {
+  auto text = sys::read_file(path);
+  if (!text) return;
+  std::lock_guard l(mutex_);
+  for (const auto& line : sys::split(*text, '\n')) {
+    auto space = line.find(' ');
+    if (space != std::string::npos) entries_[line.substr(0, space)] = {line.substr(space + 1), false};
+  }
+}
+
+Result<void> FileHashes::save(const std::string& path) const {
+  constexpr size_t kMaxEntries = 200'000;
+  std::string text;
+  size_t n = 0;
+  std::lock_guard l(mutex_);
+  for (bool used : {true, false})
+    for (const auto& [k, v] : entries_)
+      if (v.second == used && n++ < kMaxEntries) text += k + " " + v.first + "\n";
+  return sys::atomic_write(path, text, 0600, sys::Durability::process_crash);
+}
+
+std::optional<std::string> FileHashes::get(const struct stat& st) {
+  std::lock_guard l(mutex_);
+  auto it = entries_.find(key(st));
+  if (it == entries_.end()) return std::nullopt;
+  it->second.second = true;
+  return it->second.first;
+}
+
+void FileHashes::put(const struct stat& st, const std::string& hash) {
+  std::lock_guard l(mutex_);
+  entries_[key(st)] = {hash, true};
+}
 
 Result<std::string> resolve_in_root(const std::string& root, const std::string& path) {
   std::deque<std::string> rest = components(path);

@@ -4,9 +4,13 @@
 // from the context unless --chown; modes and times kept; symlinks copied as they are).
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
+#include <mutex>
 #include <optional>
+#include <unordered_map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -19,12 +23,29 @@ namespace berth::build::detail {
 // see it): never a path outside root. The last component need not exist.
 Result<std::string> resolve_in_root(const std::string& root, const std::string& path);
 
+// Content hashes of context files from earlier builds, keyed by what changes whenever a file
+// does (device, inode, size, mtime and ctime to the nanosecond): a rebuild re-reads only the
+// files that changed. Kept in one file under the build directory; thread-safe.
+class FileHashes {
+ public:
+  void load(const std::string& path);
+  Result<void> save(const std::string& path) const;  // the entries of this build, then older ones
+  std::optional<std::string> get(const struct stat& st);
+  void put(const struct stat& st, const std::string& hash);
+
+ private:
+  static std::string key(const struct stat& st);
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::pair<std::string, bool>> entries_;  // hash, used now
+};
+
 // A source tree: the build context (filtered by .dockerignore) or another stage's or image's
 // root file system.
 struct SourceTree {
   std::string root;
   const IgnoreRules* ignore = nullptr;  // the context's; nullptr for stages and images
   std::string label;                    // "context", "stage build", for messages
+  FileHashes* hashes = nullptr;         // the context's
 };
 
 // A COPY source, as written (may hold globs), to the matching paths relative to the tree's root.

@@ -165,7 +165,8 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
     BERTH_TRY(stdin_data, read_all_stdin());
     stdin_used = true;
     if (looks_like_tar(stdin_data)) {
-      scratch = e.layout.root + "/build/context-" + sys::random_hex(6);
+      // Named for this process, so that a build killed half-way has it removed by the next one.
+      scratch = fmt::format("{}/build/context-{}-{}", e.layout.root, ::getpid(), sys::random_hex(6));
       BERTH_TRY_VOID(sys::mkdir_all(scratch, 0700));
       std::string tar = scratch + ".tar";
       BERTH_TRY_VOID(sys::atomic_write(tar, stdin_data, 0644, sys::Durability::process_crash));
