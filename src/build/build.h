@@ -64,6 +64,11 @@ struct BuildResult {
 
 Result<BuildResult> build_image(engine::Engine& engine, const BuildOptions& options);
 
+// Interrupts the builds of this process (Ctrl-C): their RUN steps are killed, later ones refused,
+// and each build_image returns an error after removing what it made. Call from a thread, not
+// from a signal handler.
+void cancel_builds();
+
 // Removes what dead builds left behind (mounts, runtime containers, work directories).
 Result<void> clean_stale_builds(engine::Engine& engine);
 

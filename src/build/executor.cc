@@ -614,8 +614,9 @@ Result<StageResult> Builder::flatten(const StageResult& r) {
   StageResult flat = r;
   std::string dir = fmt::format("{}/s{}", work_, ++snapshot_seq_);
   BERTH_TRY(auto snap, Snapshot::mount(dir, lower_dirs(r), true));
+  // A flat image is made to be shipped: its one layer is compressed, as a registry stores it.
   image::PackOptions pack;
-  pack.compression = image::LayerCompression::none;
+  pack.compression = image::LayerCompression::gzip;
   BERTH_TRY(auto packed, image::pack_layer(engine_.store, snap.merged(), pack));
   flat.layers = {packed.layer};
   flat.image.diff_ids = {packed.diff_id.str()};
@@ -724,6 +725,8 @@ bool pid_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == E
 using detail::Builder;
 using detail::unmount_below;
 using detail::runtime_root;
+
+void cancel_builds() { detail::cancel_runs(); }
 
 Result<void> clean_stale_builds(engine::Engine& engine) {
   for (const auto& id : sys::list_dir(builds_dir(engine))) {

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <deque>
+#include <mutex>
+#include <set>
 
 #include "base/process.h"
 #include "base/sys.h"
@@ -17,7 +20,20 @@ namespace {
 
 constexpr size_t kTailLines = 12;
 
+// The berth-runtime processes of RUN steps now running, for cancel_runs().
+std::mutex children_mutex;
+std::set<pid_t> children;
+std::atomic<bool> cancelled{false};
+
 }  // namespace
+
+void cancel_runs() {
+  cancelled = true;
+  std::lock_guard l(children_mutex);
+  for (pid_t pid : children) ::kill(pid, SIGKILL);
+}
+
+bool runs_cancelled() { return cancelled; }
 
 Result<RunOutcome> run_container(const RunRequest& r) {
   BERTH_TRY_VOID(sys::mkdir_all(r.bundle, 0700));
@@ -29,13 +45,18 @@ Result<RunOutcome> run_container(const RunRequest& r) {
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
+  if (cancelled) return Error(ErrorKind::unavailable, "the build was interrupted");
   pid_t parent = ::getpid();
+  std::unique_lock children_lock(children_mutex);
   pid_t pid = ::fork();
   if (pid < 0) return Error::from_errno("fork");
   if (pid == 0) {
     // The runtime goes when the build does; a container it leaves is removed by the next build.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the CLI blocks them for its signal thread
     int null = ::open("/dev/null", O_RDONLY);
     if (null >= 0) ::dup2(null, 0);
     ::dup2(write_end.get(), 1);
@@ -43,6 +64,8 @@ Result<RunOutcome> run_container(const RunRequest& r) {
     ::execv(cargv[0], cargv.data());
     ::_exit(127);
   }
+  children.insert(pid);
+  children_lock.unlock();
   write_end.reset();
   RunOutcome out;
   std::deque<std::string> tail;
@@ -67,6 +90,11 @@ Result<RunOutcome> run_container(const RunRequest& r) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) return Error::from_errno("wait for berth-runtime");
+  {
+    std::lock_guard l(children_mutex);
+    children.erase(pid);
+  }
+  if (cancelled) return Error(ErrorKind::unavailable, "the build was interrupted");
   out.exit_code = proc::exit_code_of(status);
   out.tail.assign(tail.begin(), tail.end());
   return out;

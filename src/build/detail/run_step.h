@@ -29,6 +29,11 @@ struct RunOutcome {
 // fails is an exit code.
 Result<RunOutcome> run_container(const RunRequest& request);
 
+// Kills the RUN steps now running and makes every later one fail: for SIGINT/SIGTERM, after
+// which the build cleans up as after any failure. Thread-safe (not async-signal-safe).
+void cancel_runs();
+bool runs_cancelled();
+
 // `berth-runtime --root ROOT delete --force ID` for each container whose id starts with prefix.
 void remove_runtime_containers(const std::string& runtime, const std::string& runtime_root, const std::string& prefix);
 

@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -282,9 +285,32 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
   }
   o.pull = [&](const std::string& name) { return pull_for_build(e, name); };
   auto started = std::chrono::steady_clock::now();
+  // Ctrl-C or a SIGTERM stops the build's containers and lets it clean up before exiting.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::atomic<bool> finished{false};
+  std::atomic<int> received{0};
+  std::thread watcher([&] {
+    struct timespec tick = {0, 100'000'000};
+    while (!finished) {
+      int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig > 0) {
+        received = sig;
+        build::cancel_builds();
+      }
+    }
+  });
   auto result = build::build_image(e, o);
+  finished = true;
+  watcher.join();
   live.reset();
   cleanup();
+  if (received) {
+    std::fprintf(stderr, "berth: build interrupted: nothing was left behind\n");
+    return 128 + received.load();
+  }
   if (!result) return std::move(result).error().context("build");
   for (const auto& w : result->warnings) std::fprintf(stderr, "WARNING: %s\n", w.c_str());
   if (!a.value("iidfile").empty()) BERTH_TRY_VOID(sys::atomic_write(a.value("iidfile"), result->image_id));
