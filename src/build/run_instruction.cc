@@ -158,7 +158,8 @@ Result<void> Builder::run_step(StageRun& s, const Instruction& in) {
     BERTH_TRY_VOID(detail::make_directories(root, workdir, {}));
     auto user = engine::resolve_user({root}, config.user);
     if (!user) return user.error();
-    std::string step_dir = fmt::format("{}/r{}", work_, ++snapshot_seq_);
+    int seq = ++snapshot_seq_;
+    std::string step_dir = fmt::format("{}/r{}", work_, seq);
     std::string etc = step_dir + "/etc";
     BERTH_TRY_VOID(sys::mkdir_all(etc, 0755));
     BERTH_TRY_VOID(sys::atomic_write(etc + "/hostname", "buildkitsandbox\n", 0644, sys::Durability::process_crash));
@@ -169,7 +170,7 @@ Result<void> Builder::run_step(StageRun& s, const Instruction& in) {
     BERTH_TRY_VOID(sys::atomic_write(etc + "/resolv.conf", resolv, 0644, sys::Durability::process_crash));
 
     engine::SpecInputs inputs;
-    inputs.id = fmt::format("build-{}-{}", build_id_, snapshot_seq_.load());
+    inputs.id = fmt::format("build-{}-{}", build_id_, seq);
     inputs.rootfs = root;
     inputs.user = *user;
     inputs.hostname = "buildkitsandbox";
