@@ -92,3 +92,11 @@ berth_doc_example() {
   [ "$status" -eq 0 ]
   [ "${lines[*]}" = "10.89.250.2 hello hello 80/tcp -> 127.0.0.1:28080 app" ]
 }
+
+@test "docs/build.md: the example runs and prints what it says" {
+  berth_doc_example build.md
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "HELLO FROM THE CONTEXT" ]
+  [ "${lines[1]}" = 4 ]
+  [ "${lines[2]}" = 'CMD ["cat" "/shout.txt"]' ]
+}
