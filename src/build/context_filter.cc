@@ -151,16 +151,22 @@ bool class_matches(const Token& token, char32_t c) {
   return in != token.negated;
 }
 
-// Adds state i and what it reaches without input.
+// Adds state i and what it reaches without input (iteratively: a pattern of many stars must
+// not recurse as deep).
 void add_state(const std::vector<Token>& tokens, size_t i, std::vector<char>& states) {
-  if (states[i]) return;
-  states[i] = 1;
-  if (i == tokens.size()) return;
-  const Token& t = tokens[i];
-  if (t.kind == Token::kStar || t.kind == Token::kAnyRun) add_state(tokens, i + 1, states);
-  if (t.kind == Token::kSkip) {
-    add_state(tokens, i + 1, states);
-    add_state(tokens, std::min(tokens.size(), i + t.skip), states);
+  std::vector<size_t> pending{i};
+  while (!pending.empty()) {
+    size_t s = pending.back();
+    pending.pop_back();
+    if (states[s]) continue;
+    states[s] = 1;
+    if (s == tokens.size()) continue;
+    const Token& t = tokens[s];
+    if (t.kind == Token::kStar || t.kind == Token::kAnyRun) pending.push_back(s + 1);
+    if (t.kind == Token::kSkip) {
+      pending.push_back(s + 1);
+      pending.push_back(std::min(tokens.size(), s + t.skip));
+    }
   }
 }
 

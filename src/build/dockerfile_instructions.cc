@@ -222,7 +222,7 @@ Result<void> name_values(Instruction& out, std::string_view rest, char escape) {
 
 }  // namespace
 
-Result<ParsedLine> parse_line(const LogicalLine& line, size_t offset) {
+Result<ParsedLine> parse_line(const LogicalLine& line, size_t offset, bool trigger) {
   std::string_view text = line.text();
   size_t end = text.size();
   while (end > offset && is_space(text[end - 1])) --end;
@@ -281,8 +281,10 @@ Result<ParsedLine> parse_line(const LogicalLine& line, size_t offset) {
   } else if (k == "ONBUILD") {
     if (!rest.empty()) {
       out.args = {std::string(rest)};
-      BERTH_TRY(auto trigger, parse_line(line, args_begin));
-      out.nested.push_back(std::move(trigger.instruction));
+      if (!trigger) {
+        BERTH_TRY(auto nested, parse_line(line, args_begin, true));
+        out.nested.push_back(std::move(nested.instruction));
+      }
     }
   } else if (k == "HEALTHCHECK") {
     size_t type_end = 0;

@@ -45,8 +45,10 @@ struct ParsedLine {
 };
 
 // Splits the instruction that starts at `offset` of the line into keyword, flags and arguments
-// (BuildKit's parser phase: only JSON arrays of non-strings are errors here).
-Result<ParsedLine> parse_line(const LogicalLine& line, size_t offset);
+// (BuildKit's parser phase: only JSON arrays of non-strings are errors here). An ONBUILD
+// trigger (`trigger` true) that is itself ONBUILD is not split further: that is an error anyway,
+// and `ONBUILD ONBUILD ONBUILD ...` must not recurse without bound.
+Result<ParsedLine> parse_line(const LogicalLine& line, size_t offset, bool trigger = false);
 
 // The per-keyword rules (BuildKit's instructions phase): argument counts, flags and their
 // values, stage names.

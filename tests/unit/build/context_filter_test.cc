@@ -220,5 +220,13 @@ TEST(HasGlob, SeesWildcardsButNotEscapedOnes) {
   EXPECT_FALSE(has_glob(""));
 }
 
+TEST(IgnoreRules, ManyStarsDoNotRecurse) {
+  // As patternmatcher's regexp: each later `**` is (.*/)?, so "x" must start an element.
+  auto r = rules(std::string(100000, '*') + "x\n");
+  EXPECT_FALSE(r.excluded("abcx"));
+  EXPECT_TRUE(r.excluded("abc/x"));
+  EXPECT_TRUE(r.excluded("x"));
+}
+
 }  // namespace
 }  // namespace berth::build

@@ -658,5 +658,82 @@ TEST(DockerfileHeredoc, BodyLinesKeepEscapesAndComments) {
   EXPECT_EQ(step.heredocs[0].content, "# not a comment \\\nline\\\n");
 }
 
+// --- more edges ---
+
+TEST(DockerfileDirectives, CheckIsADirectiveToo) {
+  auto file = parse_ok("# check=skip=all\n# escape=`\nFROM alpine\n");
+  EXPECT_EQ(file.escape, '`');
+  EXPECT_EQ(parse_error("# syntax=a\n#syntax=b\nFROM alpine\n"),
+            "Dockerfile:2:1: only one syntax parser directive can be used");
+}
+
+TEST(DockerfileFrom, StageNameCaseIsFolded) {
+  auto file = parse_ok("FROM a AS UPPER\nFROM upper\n");
+  EXPECT_EQ(file.stages[0].name, "upper");
+  EXPECT_EQ(file.stages[1].base, "upper");
+  EXPECT_EQ(parse_error("FROM a AS\n"),
+            "Dockerfile:1:1: FROM requires either one or three arguments");
+  EXPECT_EQ(parse_error("FROM a FOO b\n"),
+            "Dockerfile:1:1: FROM requires either one or three arguments");
+}
+
+TEST(DockerfileFlags, KeywordsWithoutFlagsRefuseThem) {
+  EXPECT_EQ(parse_error("FROM alpine\nONBUILD --x RUN y\n"),
+            "Dockerfile:2:9: unknown flag for ONBUILD: --x");
+  EXPECT_EQ(parse_error("FROM alpine\nENV --a=b c=d\n"),
+            "Dockerfile:2:5: unknown flag for ENV: --a");
+  EXPECT_EQ(parse_error("ARG --x=1 y\nFROM alpine\n"), "Dockerfile:1:5: unknown flag for ARG: --x");
+  EXPECT_EQ(parse_error("FROM alpine\nCMD --x\n"), "Dockerfile:2:5: unknown flag for CMD: --x");
+}
+
+TEST(DockerfileFlags, HealthcheckNoneIgnoresFlags) {
+  auto step = only_step("HEALTHCHECK --interval=bogus NONE\n");
+  EXPECT_EQ(step.args, Strings{"NONE"});
+}
+
+TEST(DockerfileHeredoc, CarriageReturnTerminatorAndEndOfFile) {
+  auto step = only_step("RUN <<EOF\r\necho a\r\nEOF\r\n");
+  ASSERT_EQ(step.heredocs.size(), 1u);
+  EXPECT_EQ(step.heredocs[0].content, "echo a\r\n");
+  step = only_step("RUN <<EOF\nlast\nEOF");
+  EXPECT_EQ(step.heredocs[0].content, "last\n");
+}
+
+TEST(DockerfileHeredoc, QuotedMarkersInTheCommandAreNoHeredocs) {
+  auto file = parse_ok("FROM alpine\nRUN echo '<<EOF' \"<<END\"\nRUN true\n");
+  ASSERT_EQ(file.stages[0].instructions.size(), 2u);
+  EXPECT_TRUE(file.stages[0].instructions[0].heredocs.empty());
+}
+
+TEST(DockerfileHeredoc, PartlyQuotedNameDoesNotExpand) {
+  auto step = only_step("RUN <<E\"O\"F\nbody\nEOF\n");
+  ASSERT_EQ(step.heredocs.size(), 1u);
+  EXPECT_EQ(step.heredocs[0].name, "EOF");
+  EXPECT_FALSE(step.heredocs[0].expand);
+}
+
+TEST(DockerfileRobustness, DeepOnbuildChainsFailWithoutRecursing) {
+  std::string text = "FROM alpine\n";
+  for (int i = 0; i < 100000; ++i) text += "ONBUILD ";
+  text += "RUN x\n";
+  EXPECT_EQ(parse_error(text),
+            "Dockerfile:2:1: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+}
+
+TEST(DockerfileRobustness, DeeplyNestedJsonIsShellForm) {
+  std::string text = "FROM alpine\nCMD " + std::string(100000, '[') + "\n";
+  auto file = parse_ok(text);
+  EXPECT_FALSE(file.stages[0].instructions[0].json);
+}
+
+TEST(DockerfileRobustness, LongLogicalLines) {
+  std::string text = "FROM alpine\nRUN a";
+  for (int i = 0; i < 20000; ++i) text += " \\\n  b";
+  text += "\nRUN c\n";
+  auto file = parse_ok(text);
+  ASSERT_EQ(file.stages[0].instructions.size(), 2u);
+  EXPECT_EQ(file.stages[0].instructions[1].where.line, 20003);
+}
+
 }  // namespace
 }  // namespace berth::build

@@ -308,5 +308,24 @@ TEST(ExpandHeredoc, Errors) {
   EXPECT_EQ(*expand_heredoc("it's\n", nullptr), "it's\n");
 }
 
+TEST(ExpandWord, DeepNestingIsAnErrorNotACrash) {
+  std::string word;
+  for (int i = 0; i < 100000; ++i) word += "${a:-";
+  auto result = expand_word(word, nullptr);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("nested too deeply"), std::string::npos);
+  // Moderate nesting still works.
+  std::string nested = "x";
+  for (int i = 0; i < 50; ++i) nested = "${U" + std::to_string(i) + ":-" + nested + "}";
+  EXPECT_EQ(*expand_word(nested, nullptr), "x");
+}
+
+TEST(ExpandWord, PatternsOnLongValuesStayFast) {
+  auto lookup = env({{"LONG", std::string(5000, 'a') + "b"}});
+  EXPECT_EQ(*expand_word("${LONG##*a}", lookup), "b");
+  EXPECT_EQ(*expand_word("${LONG%%a*}", lookup), "");
+  EXPECT_EQ(expand_word("${LONG//a/}", lookup)->size(), 1u);
+}
+
 }  // namespace
 }  // namespace berth::build
