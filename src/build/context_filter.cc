@@ -7,8 +7,12 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "build/shell_words_lexer.h"
+
 namespace berth::build {
 namespace {
+
+using detail::trim_space;
 
 // Decodes UTF-8 into code points; a stray byte stands for itself.
 std::u32string decode(std::string_view s) {
@@ -244,15 +248,6 @@ std::string clean_path(std::string_view path) {
     out += parts[k];
   }
   return out.empty() ? "." : out;
-}
-
-std::string_view trim_space(std::string_view s) {
-  auto space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-  };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace

@@ -82,8 +82,10 @@ std::optional<std::string> suggest(std::string_view value,
     }
   }
   // As BuildKit: the suggestion takes the case the user wrote in.
-  if (match && !case_sensitive && std::string(value) == to_upper_ascii(value))
+  if (match && !case_sensitive && std::string(value) != to_lower_ascii(value) &&
+      std::string(value) == to_upper_ascii(value)) {
     *match = to_upper_ascii(*match);
+  }
   return match;
 }
 

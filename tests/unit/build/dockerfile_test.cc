@@ -337,6 +337,8 @@ TEST(DockerfileKeywords, UnknownInstructionSuggestsTheClosest) {
             "Dockerfile:2:3: unknown instruction: copyy (did you mean copy?)");
   EXPECT_EQ(parse_error("FROM alpine\nFROBNICATE x\n"),
             "Dockerfile:2:1: unknown instruction: FROBNICATE");
+  EXPECT_EQ(parse_error("FROM alpine\nWorkDir /x\nExpsoe 80\n"),
+            "Dockerfile:3:1: unknown instruction: Expsoe (did you mean expose?)");
 }
 
 // --- flags ---
