@@ -737,5 +737,45 @@ TEST(DockerfileRobustness, LongLogicalLines) {
   EXPECT_EQ(file.stages[0].instructions[1].where.line, 20003);
 }
 
+TEST(DockerfileHeredoc, MarkerNamesAsBuildKitReadsThem) {
+  struct Case {
+    const char* line;  // the RUN line; the body is "body\n", then the terminator
+    const char* name;
+    bool expand;
+  };
+  const Case cases[] = {
+      {"RUN <<eo'f'", "eof", false},
+      {"RUN <<eo\\'f", "eo'f", true},
+      {"RUN <<'e'o\\'f", "eo'f", false},
+      {"RUN <<'one two'", "one two", false},
+      {"RUN <<$EOF", "$EOF", true},
+      {"RUN <<  EOF  > foo", "EOF", true},
+      {"RUN 3<<EOF", "EOF", true},
+      {"RUN --mount=type=cache,target=/foo <<MOUNT", "MOUNT", true},
+  };
+  for (const auto& c : cases) {
+    auto step = only_step(std::string(c.line) + "\nbody\n" + c.name + "\n");
+    ASSERT_EQ(step.heredocs.size(), 1u) << c.line;
+    EXPECT_EQ(step.heredocs[0].name, c.name) << c.line;
+    EXPECT_EQ(step.heredocs[0].expand, c.expand) << c.line;
+    EXPECT_EQ(step.heredocs[0].content, "body\n") << c.line;
+  }
+}
+
+TEST(DockerfileHeredoc, BodiesMayHoldTheOtherTerminator) {
+  auto step = only_step("COPY <<X <<Y /dest\nY\nX\nX\nY\n");
+  ASSERT_EQ(step.heredocs.size(), 2u);
+  EXPECT_EQ(step.heredocs[0].content, "Y\n");
+  EXPECT_EQ(step.heredocs[1].content, "X\n");
+}
+
+TEST(DockerfileHeredoc, NotHeredocs) {
+  // USER takes no heredoc (its "body" line is an instruction), a quoted marker is a word.
+  auto file = parse_ok("FROM alpine\nUSER <<INVALID\nRUN \"<<NOHEREDOC\"\nRUN <<\n");
+  const auto& steps = file.stages[0].instructions;
+  ASSERT_EQ(steps.size(), 3u);
+  for (const auto& step : steps) EXPECT_TRUE(step.heredocs.empty()) << step.original;
+}
+
 }  // namespace
 }  // namespace berth::build
