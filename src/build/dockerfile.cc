@@ -243,6 +243,27 @@ std::pair<std::string_view, bool> trim_continuation(std::string_view line, char 
   return {t, false};
 }
 
+std::string_view trim_leading_tabs(std::string_view s) {
+  s.remove_prefix(std::min(s.find_first_not_of('\t'), s.size()));
+  return s;
+}
+
+// Reads a heredoc's body, the lines up to its terminator (BuildKit compares the line without
+// its ending, and without leading tabs for `<<-`); false when the file ends first.
+bool read_heredoc_body(const std::vector<std::string_view>& lines, size_t& next, Heredoc& doc) {
+  while (next < lines.size()) {
+    std::string_view body_line = lines[next++];
+    std::string_view terminator = trim_newline(body_line);
+    if (doc.chomp) {
+      terminator = trim_leading_tabs(terminator);
+      body_line = trim_leading_tabs(body_line);
+    }
+    if (terminator == doc.name) return true;
+    doc.content += body_line;
+  }
+  return false;
+}
+
 std::vector<std::string_view> split_lines(std::string_view text) {
   std::vector<std::string_view> lines;
   while (!text.empty()) {
@@ -344,21 +365,7 @@ Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file
     Instruction& instruction = parsed.instruction;
     if (detail::can_contain_heredoc(instruction) && line.text().find("<<") != std::string::npos) {
       for (auto& doc : detail::heredocs_in_line(line.text())) {
-        bool terminated = false;
-        while (next < lines.size()) {
-          std::string_view body_line = lines[next++];
-          std::string_view candidate = trim_newline(body_line);
-          if (doc.chomp)
-            candidate.remove_prefix(std::min(candidate.find_first_not_of('\t'), candidate.size()));
-          if (candidate == doc.name) {
-            terminated = true;
-            break;
-          }
-          if (doc.chomp)
-            body_line.remove_prefix(std::min(body_line.find_first_not_of('\t'), body_line.size()));
-          doc.content += body_line;
-        }
-        if (!terminated) {
+        if (!read_heredoc_body(lines, next, doc)) {
           return detail::error_at(instruction.where,
                                   fmt::format("unterminated heredoc {}", doc.name));
         }
