@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <set>
 
 #include "build/dockerfile_parse.h"
@@ -313,27 +314,13 @@ Result<void> add_instruction(Dockerfile& file, Instruction instruction) {
   return {};
 }
 
-}  // namespace
-
-std::string to_string(const SourceLocation& where) {
-  return fmt::format("{}:{}:{}", where.file, where.line, where.column);
-}
-
-const std::vector<std::string_view>& dockerfile_keywords() {
-  static const std::vector<std::string_view> keywords = {
-      "ADD",    "ARG",   "CMD",         "COPY",  "ENTRYPOINT", "ENV",
-      "EXPOSE", "FROM",  "HEALTHCHECK", "LABEL", "MAINTAINER", "ONBUILD",
-      "RUN",    "SHELL", "STOPSIGNAL",  "USER",  "VOLUME",     "WORKDIR"};
-  return keywords;
-}
-
-Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file_name) {
-  std::string file(file_name);
+// Reads the instructions of a text in order, each split and checked, and hands each to `sink`
+// (which may fail: stage rules are checked as instructions come, as BuildKit does).
+Result<void> read_instructions(std::string_view text, const std::string& file,
+                               Directives& directives,
+                               const std::function<Result<void>(Instruction)>& sink) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   std::vector<std::string_view> lines = split_lines(text);
-  Directives directives;
-  Dockerfile result;
-  bool any_instruction = false;
   size_t next = 0;  // index of the next physical line; its number is next + 1
   auto fail_at_line = [&](Error error, size_t line) {
     return detail::error_at({file, static_cast<int>(line), 1}, error.message());
@@ -376,10 +363,34 @@ Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file
       }
     }
     BERTH_TRY_VOID(detail::check_instruction(parsed));
-    any_instruction = true;
-    BERTH_TRY_VOID(add_instruction(result, std::move(instruction)));
+    BERTH_TRY_VOID(sink(std::move(instruction)));
   }
+  return {};
+}
 
+}  // namespace
+
+std::string to_string(const SourceLocation& where) {
+  return fmt::format("{}:{}:{}", where.file, where.line, where.column);
+}
+
+const std::vector<std::string_view>& dockerfile_keywords() {
+  static const std::vector<std::string_view> keywords = {
+      "ADD",    "ARG",   "CMD",         "COPY",  "ENTRYPOINT", "ENV",
+      "EXPOSE", "FROM",  "HEALTHCHECK", "LABEL", "MAINTAINER", "ONBUILD",
+      "RUN",    "SHELL", "STOPSIGNAL",  "USER",  "VOLUME",     "WORKDIR"};
+  return keywords;
+}
+
+Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file_name) {
+  std::string file(file_name);
+  Directives directives;
+  Dockerfile result;
+  bool any_instruction = false;
+  BERTH_TRY_VOID(read_instructions(text, file, directives, [&](Instruction instruction) {
+    any_instruction = true;
+    return add_instruction(result, std::move(instruction));
+  }));
   if (!any_instruction) {
     return detail::error_at({file, 1, 1}, "file with no instructions");
   }
@@ -390,6 +401,36 @@ Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file
   result.syntax = directives.syntax();
   result.escape = directives.escape();
   return result;
+}
+
+std::string onbuild_expression(const Instruction& onbuild) {
+  if (onbuild.nested.empty()) return {};
+  std::string expression = onbuild.nested[0].original;
+  for (const auto& doc : onbuild.heredocs) {
+    expression += '\n';
+    expression += doc.content;
+    expression += doc.name;
+  }
+  return expression;
+}
+
+Result<Instruction> parse_onbuild_trigger(std::string_view trigger) {
+  const std::string file = "ONBUILD";
+  Directives directives;
+  std::vector<Instruction> instructions;
+  BERTH_TRY_VOID(read_instructions(trigger, file, directives, [&](Instruction instruction) {
+    instructions.push_back(std::move(instruction));
+    return Result<void>();
+  }));
+  if (instructions.size() != 1) {
+    return detail::error_at({file, 1, 1}, "onbuild trigger should be a single expression");
+  }
+  const std::string& keyword = instructions[0].keyword;
+  if (keyword == "FROM") {
+    return detail::error_at(instructions[0].where,
+                            fmt::format("{} isn't allowed as an ONBUILD trigger", keyword));
+  }
+  return std::move(instructions[0]);
 }
 
 }  // namespace berth::build

@@ -777,5 +777,36 @@ TEST(DockerfileHeredoc, NotHeredocs) {
   for (const auto& step : steps) EXPECT_TRUE(step.heredocs.empty()) << step.original;
 }
 
+TEST(DockerfileOnbuild, ExpressionRoundTripsThroughTheChildBuild) {
+  auto step = only_step("ONBUILD COPY --chown=1:1 <<EOF /etc/motd\nhello\nEOF\n");
+  EXPECT_EQ(onbuild_expression(step), "COPY --chown=1:1 <<EOF /etc/motd\nhello\nEOF");
+  auto trigger = parse_onbuild_trigger(onbuild_expression(step));
+  ASSERT_TRUE(trigger) << trigger.error().message();
+  EXPECT_EQ(trigger->keyword, "COPY");
+  EXPECT_EQ(trigger->args, (Strings{"<<EOF", "/etc/motd"}));
+  ASSERT_EQ(trigger->heredocs.size(), 1u);
+  EXPECT_EQ(trigger->heredocs[0].content, "hello\n");
+  EXPECT_EQ(onbuild_expression(only_step("ONBUILD RUN make\n")), "RUN make");
+}
+
+TEST(DockerfileOnbuild, TriggersAreCheckedWhenTheyRun) {
+  // Accepted in the parent (docker checks a trigger in the child build) ...
+  auto step = only_step("ONBUILD COPY onlyone\n");
+  EXPECT_EQ(step.nested.at(0).keyword, "COPY");
+  // ... refused there.
+  EXPECT_EQ(parse_onbuild_trigger(onbuild_expression(step)).error().message(),
+            "ONBUILD:1:1: COPY requires at least two arguments, but only one was provided. "
+            "Destination could not be determined");
+  EXPECT_EQ(parse_onbuild_trigger("RUNN x").error().message(),
+            "ONBUILD:1:1: unknown instruction: RUNN (did you mean RUN?)");
+  EXPECT_EQ(parse_onbuild_trigger("FROM alpine").error().message(),
+            "ONBUILD:1:1: FROM isn't allowed as an ONBUILD trigger");
+  EXPECT_EQ(parse_onbuild_trigger("RUN a\nRUN b").error().message(),
+            "ONBUILD:1:1: onbuild trigger should be a single expression");
+  EXPECT_EQ(parse_onbuild_trigger("").error().message(),
+            "ONBUILD:1:1: onbuild trigger should be a single expression");
+  EXPECT_TRUE(parse_onbuild_trigger("MAINTAINER me"));
+}
+
 }  // namespace
 }  // namespace berth::build
