@@ -808,5 +808,20 @@ TEST(DockerfileOnbuild, TriggersAreCheckedWhenTheyRun) {
   EXPECT_TRUE(parse_onbuild_trigger("MAINTAINER me"));
 }
 
+TEST(DockerfileMessages, RemainingErrorsKeepDockersWording) {
+  EXPECT_EQ(parse_error("FROM alpine\nLABEL onlyname\n"),
+            "Dockerfile:2:1: LABEL must have two arguments");
+  EXPECT_EQ(parse_error("FROM alpine\nADD https://x/y <<EOF\nbody\nEOF\n"),
+            "Dockerfile:2:1: ADD cannot accept a heredoc as a destination");
+  EXPECT_EQ(parse_error("FROM alpine\nHEALTHCHECK --retries=99999999999 CMD x\n"),
+            "Dockerfile:2:13: strconv.ParseInt: parsing \"99999999999\": value out of range");
+  EXPECT_EQ(parse_error("FROM --platform=a --platform=b alpine\n"),
+            "Dockerfile:1:19: duplicate flag specified: --platform");
+  EXPECT_EQ(parse_error("FROM alpine\nADD --keep-git-dir=maybe a b\n"),
+            "Dockerfile:2:5: expecting boolean value for flag --keep-git-dir, not: maybe");
+  EXPECT_EQ(parse_error("FROM alpine\nRUN --network default true\n"),
+            "Dockerfile:2:5: missing a value on flag: --network");
+}
+
 }  // namespace
 }  // namespace berth::build

@@ -222,6 +222,9 @@ TEST(ExpandWord, PatternSubstitution) {
   }
   EXPECT_EQ(expand_word("${XY//ww}", lookup).error().message(),
             "failed to process \"${XY//ww}\": syntax error: missing '/' in ${}");
+  EXPECT_EQ(expand_word("${XY#\\q}", lookup).error().message(),
+            "failed to process \"${XY#\\q}\": invalid pattern (\\q) in substitution: invalid "
+            "escape '\\q'");
 }
 
 TEST(ExpandWord, BacktickEscape) {
