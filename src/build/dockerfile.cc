@@ -90,36 +90,6 @@ std::optional<std::string> suggest(std::string_view value,
   return match;
 }
 
-std::optional<Heredoc> parse_heredoc_marker(std::string_view word) {
-  // ^(\d*)<<(-?)\s*([^<]*)$
-  size_t i = 0;
-  while (i < word.size() && word[i] >= '0' && word[i] <= '9') ++i;
-  if (word.substr(i, 2) != "<<") return std::nullopt;
-  i += 2;
-  Heredoc doc;
-  if (i < word.size() && word[i] == '-') {
-    doc.chomp = true;
-    ++i;
-  }
-  while (i < word.size() && is_space(word[i])) ++i;
-  std::string_view rest = word.substr(i);
-  if (rest.empty() || rest.find('<') != std::string_view::npos) return std::nullopt;
-  // The name is the word unquoted; quotes anywhere in it turn expansion off.
-  LexOptions options;
-  options.skip_unset_env = true;
-  auto plain = lex(rest, nullptr, options, nullptr);
-  if (!plain || plain->words.size() != 1) return std::nullopt;
-  options.raw_quotes = true;
-  auto raw = lex(rest, nullptr, options, nullptr);
-  if (!raw || raw->words.size() != 1) return std::nullopt;
-  auto quotes = [](std::string_view s) {
-    return std::count(s.begin(), s.end(), '\'') + std::count(s.begin(), s.end(), '"');
-  };
-  doc.name = plain->words[0];
-  doc.expand = quotes(plain->words[0]) == quotes(raw->words[0]);
-  return doc;
-}
-
 std::vector<Heredoc> heredocs_in_line(std::string_view line) {
   LexOptions options;
   options.raw_quotes = true;
@@ -369,6 +339,36 @@ Result<void> read_instructions(std::string_view text, const std::string& file,
 }
 
 }  // namespace
+
+std::optional<Heredoc> parse_heredoc_marker(std::string_view word) {
+  // ^(\d*)<<(-?)\s*([^<]*)$
+  size_t i = 0;
+  while (i < word.size() && word[i] >= '0' && word[i] <= '9') ++i;
+  if (word.substr(i, 2) != "<<") return std::nullopt;
+  i += 2;
+  Heredoc doc;
+  if (i < word.size() && word[i] == '-') {
+    doc.chomp = true;
+    ++i;
+  }
+  while (i < word.size() && detail::is_space(word[i])) ++i;
+  std::string_view rest = word.substr(i);
+  if (rest.empty() || rest.find('<') != std::string_view::npos) return std::nullopt;
+  // The name is the word unquoted; quotes anywhere in it turn expansion off.
+  detail::LexOptions options;
+  options.skip_unset_env = true;
+  auto plain = detail::lex(rest, nullptr, options, nullptr);
+  if (!plain || plain->words.size() != 1) return std::nullopt;
+  options.raw_quotes = true;
+  auto raw = detail::lex(rest, nullptr, options, nullptr);
+  if (!raw || raw->words.size() != 1) return std::nullopt;
+  auto quotes = [](std::string_view s) {
+    return std::count(s.begin(), s.end(), '\'') + std::count(s.begin(), s.end(), '"');
+  };
+  doc.name = plain->words[0];
+  doc.expand = quotes(plain->words[0]) == quotes(raw->words[0]);
+  return doc;
+}
 
 std::string to_string(const SourceLocation& where) {
   return fmt::format("{}:{}:{}", where.file, where.line, where.column);

@@ -97,6 +97,11 @@ struct Dockerfile {
 // file and instructions before the first FROM other than ARG are errors.
 Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file_name);
 
+// The heredoc a word stands for, if it is a marker (`<<EOF`, `<<-"EOF"`, `2<<EOF`, `<< EOF`):
+// its name unquoted, expand and chomp set, content empty. As BuildKit's ParseHeredoc, which its
+// executor uses to tell COPY/ADD heredoc sources from paths and a RUN that is one heredoc.
+std::optional<Heredoc> parse_heredoc_marker(std::string_view word);
+
 // ONBUILD: the trigger as docker stores it in the image config's OnBuild list: the instruction
 // after ONBUILD, then for each heredoc "\n", its body and its name ("RUN <<EOF\nhi\nEOF").
 std::string onbuild_expression(const Instruction& onbuild);

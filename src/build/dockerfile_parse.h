@@ -61,9 +61,6 @@ bool can_contain_heredoc(const Instruction& instruction);
 // The heredoc markers of a line, in order, with empty contents.
 std::vector<Heredoc> heredocs_in_line(std::string_view line);
 
-// `<<EOF`, `<<-"EOF"`, `2<<EOF`: the heredoc a word stands for, if it is a marker.
-std::optional<Heredoc> parse_heredoc_marker(std::string_view word);
-
 // "did you mean X?" over the candidates: Levenshtein distance below 3, as BuildKit's suggest.
 std::optional<std::string> suggest(std::string_view value,
                                    const std::vector<std::string_view>& options,

@@ -823,5 +823,20 @@ TEST(DockerfileMessages, RemainingErrorsKeepDockersWording) {
             "Dockerfile:2:5: missing a value on flag: --network");
 }
 
+TEST(HeredocMarker, TellsMarkersFromWords) {
+  auto doc = parse_heredoc_marker("<<-\"EOF\"");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->name, "EOF");
+  EXPECT_TRUE(doc->chomp);
+  EXPECT_FALSE(doc->expand);
+  doc = parse_heredoc_marker("2<< file.txt");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->name, "file.txt");
+  EXPECT_TRUE(doc->expand);
+  for (std::string_view word : {"<<", "a<<EOF", "<<a<<b", "'<<EOF'", "<<'a' b", "/path", ""}) {
+    EXPECT_FALSE(parse_heredoc_marker(word)) << word;
+  }
+}
+
 }  // namespace
 }  // namespace berth::build
