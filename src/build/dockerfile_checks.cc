@@ -74,7 +74,9 @@ Result<void> check_flags(const ParsedLine& parsed) {
         type != FlagType::kStrings) {
       return error_at(where, fmt::format("duplicate flag specified: --{}", flag.name));
     }
-    seen.push_back(known->first);
+    if (std::find(seen.begin(), seen.end(), known->first) == seen.end()) {
+      seen.push_back(known->first);
+    }
     if (type == FlagType::kBool) {
       if (flag.has_value && flag.value.empty()) {
         return error_at(where, fmt::format("missing a value on flag: --{}", flag.name));

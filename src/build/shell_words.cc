@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <unordered_set>
 
 #include "build/shell_words_lexer.h"
 
@@ -343,8 +344,9 @@ class Lexer {
   }
 
   std::optional<std::string> get(const std::string& name) {
-    if (used_ && std::find(used_->begin(), used_->end(), name) == used_->end()) {
-      used_->push_back(name);
+    if (used_) {
+      if (seen_.empty()) seen_.insert(used_->begin(), used_->end());
+      if (seen_.insert(name).second) used_->push_back(name);
     }
     return lookup_ ? lookup_(name) : std::nullopt;
   }
@@ -481,6 +483,7 @@ class Lexer {
   std::vector<std::string>* used_;
   bool raw_escapes_;
   size_t pos_ = 0;
+  std::unordered_set<std::string> seen_;  // the names in *used_, to add each once
   static constexpr int kMaxDepth = 256;
   int depth_ = 0;
 };

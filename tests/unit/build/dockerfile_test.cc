@@ -838,5 +838,12 @@ TEST(HeredocMarker, TellsMarkersFromWords) {
   }
 }
 
+TEST(DockerfileRobustness, ManyRepeatedListFlags) {
+  std::string line = "COPY";
+  for (int i = 0; i < 50000; ++i) line += " --exclude=x" + std::to_string(i);
+  auto step = only_step(line + " a /b/\n");
+  EXPECT_EQ(step.flags.size(), 50000u);
+}
+
 }  // namespace
 }  // namespace berth::build

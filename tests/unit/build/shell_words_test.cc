@@ -244,6 +244,15 @@ TEST(ExpandWord, CollectsUsedNamesOnce) {
   EXPECT_EQ(used, (std::vector<std::string>{"PWD", "UNSET", "SHELL"}));
 }
 
+TEST(ExpandWord, UsedNamesAccumulateAcrossCalls) {
+  std::vector<std::string> used{"PWD"};
+  ExpandOptions options;
+  options.used = &used;
+  ASSERT_TRUE(expand_word("$PWD $A", home_env(), options));
+  ASSERT_TRUE(expand_word("$A $B $PWD", home_env(), options));
+  EXPECT_EQ(used, (std::vector<std::string>{"PWD", "A", "B"}));
+}
+
 TEST(ExpandWord, WithoutLookupEverythingIsUnset) {
   EXPECT_EQ(*expand_word("a$B${C:-c}", nullptr), "ac");
 }
