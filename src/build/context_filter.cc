@@ -5,10 +5,47 @@
 #include "build/context_filter.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
+#include <optional>
+
+#include "build/shell_words_lexer.h"
 
 namespace berth::build {
+namespace detail {
+
+struct Range {
+  char32_t lo, hi;
+};
+
+struct Token {
+  enum Kind {
+    kLiteral,  // one character
+    kAnyChar,  // one character but '/'
+    kClass,    // [...] or [^...]
+    kStar,     // any run without '/'
+    kAnyRun,   // any run
+    kSkip,     // epsilon to the next token and to this one + skip
+  } kind;
+  char32_t c = 0;
+  std::vector<Range> ranges;
+  bool negated = false;
+  size_t skip = 0;
+};
+
+struct Program {
+  std::vector<Token> tokens;
+  std::vector<std::uint64_t> closures;  // per state, when there are at most 64 states
+};
+
+}  // namespace detail
+
 namespace {
+
+using detail::Range;
+using detail::Token;
+
+using detail::trim_space;
 
 // Decodes UTF-8 into code points; a stray byte stands for itself.
 std::u32string decode(std::string_view s) {
@@ -30,25 +67,6 @@ std::u32string decode(std::string_view s) {
   }
   return out;
 }
-
-struct Range {
-  char32_t lo, hi;
-};
-
-struct Token {
-  enum Kind {
-    kLiteral,  // one character
-    kAnyChar,  // one character but '/'
-    kClass,    // [...] or [^...]
-    kStar,     // any run without '/'
-    kAnyRun,   // any run
-    kSkip,     // epsilon to the next token and to this one + skip
-  } kind;
-  char32_t c = 0;
-  std::vector<Range> ranges;
-  bool negated = false;
-  size_t skip = 0;
-};
 
 Error bad_pattern(std::string_view pattern) {
   return Error::make(ErrorKind::invalid_argument, "invalid pattern '{}': syntax error in pattern",
@@ -151,63 +169,145 @@ bool class_matches(const Token& token, char32_t c) {
   return in != token.negated;
 }
 
-// Adds state i and what it reaches without input.
-void add_state(const std::vector<Token>& tokens, size_t i, std::vector<char>& states) {
-  if (states[i]) return;
-  states[i] = 1;
-  if (i == tokens.size()) return;
-  const Token& t = tokens[i];
-  if (t.kind == Token::kStar || t.kind == Token::kAnyRun) add_state(tokens, i + 1, states);
-  if (t.kind == Token::kSkip) {
-    add_state(tokens, i + 1, states);
-    add_state(tokens, std::min(tokens.size(), i + t.skip), states);
+// The state that token i leads to on character c, if it takes c.
+std::optional<size_t> transition(const Token& t, size_t i, char32_t c) {
+  switch (t.kind) {
+    case Token::kLiteral:
+      return c == t.c ? std::optional<size_t>(i + 1) : std::nullopt;
+    case Token::kAnyChar:
+      return c != U'/' ? std::optional<size_t>(i + 1) : std::nullopt;
+    case Token::kClass:
+      return class_matches(t, c) ? std::optional<size_t>(i + 1) : std::nullopt;
+    case Token::kStar:
+      return c != U'/' ? std::optional<size_t>(i) : std::nullopt;
+    case Token::kAnyRun:
+      return i;
+    case Token::kSkip:
+      break;
+  }
+  return std::nullopt;
+}
+
+// Adds state i and what it reaches without input (iteratively: a pattern of many stars must
+// not recurse as deep).
+void add_closure(const std::vector<Token>& tokens, size_t i, std::vector<char>& states,
+                 std::vector<size_t>& pending) {
+  pending.assign(1, i);
+  while (!pending.empty()) {
+    size_t s = pending.back();
+    pending.pop_back();
+    if (states[s]) continue;
+    states[s] = 1;
+    if (s == tokens.size()) continue;
+    const Token& t = tokens[s];
+    if (t.kind == Token::kStar || t.kind == Token::kAnyRun) pending.push_back(s + 1);
+    if (t.kind == Token::kSkip) {
+      pending.push_back(s + 1);
+      pending.push_back(std::min(tokens.size(), s + t.skip));
+    }
   }
 }
 
-// Runs the pattern over `path`; the states alive at its end (index tokens.size() = matched).
-std::vector<char> run(const std::vector<Token>& tokens, const std::u32string& path) {
-  std::vector<char> states(tokens.size() + 1, 0);
-  add_state(tokens, 0, states);
-  for (char32_t c : path) {
-    std::vector<char> next(tokens.size() + 1, 0);
-    bool any = false;
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (!states[i]) continue;
-      const Token& t = tokens[i];
-      switch (t.kind) {
-        case Token::kLiteral:
-          if (c == t.c) add_state(tokens, i + 1, next);
-          break;
-        case Token::kAnyChar:
-          if (c != U'/') add_state(tokens, i + 1, next);
-          break;
-        case Token::kClass:
-          if (class_matches(t, c)) add_state(tokens, i + 1, next);
-          break;
-        case Token::kStar:
-          if (c != U'/') add_state(tokens, i, next);
-          break;
-        case Token::kAnyRun:
-          add_state(tokens, i, next);
-          break;
-        case Token::kSkip:
-          break;
+constexpr size_t kMaskStates = 64;
+
+// A pattern ready to run: with fewer than 64 states, each state's closure as a bit mask.
+detail::Program make_program(std::vector<Token> tokens) {
+  detail::Program program;
+  program.tokens = std::move(tokens);
+  size_t states = program.tokens.size() + 1;
+  if (states <= kMaskStates) {
+    std::vector<char> reached(states);
+    std::vector<size_t> pending;
+    for (size_t s = 0; s < states; ++s) {
+      std::fill(reached.begin(), reached.end(), 0);
+      add_closure(program.tokens, s, reached, pending);
+      std::uint64_t mask = 0;
+      for (size_t k = 0; k < states; ++k) mask |= std::uint64_t{reached[k] != 0} << k;
+      program.closures.push_back(mask);
+    }
+  }
+  return program;
+}
+
+// One run of a program over a path, a character at a time: state i waits at token i, state
+// tokens.size() has matched.
+class Run {
+ public:
+  explicit Run(const detail::Program& program)
+      : tokens_(program.tokens), closures_(program.closures), end_(program.tokens.size()) {
+    if (small()) {
+      mask_ = closures_[0];
+    } else {
+      states_.assign(end_ + 1, 0);
+      next_.assign(end_ + 1, 0);
+      add_closure(tokens_, 0, states_, pending_);
+    }
+  }
+
+  // Consumes one character; false when no state is left (nothing can match any more).
+  bool step(char32_t c) {
+    if (small()) {
+      std::uint64_t next = 0;
+      for (std::uint64_t rest = mask_; rest != 0; rest &= rest - 1) {
+        auto i = static_cast<size_t>(std::countr_zero(rest));
+        if (i == end_) continue;
+        if (auto to = transition(tokens_[i], i, c)) next |= closures_[*to];
+      }
+      mask_ = next;
+      return next != 0;
+    }
+    std::fill(next_.begin(), next_.end(), 0);
+    bool alive = false;
+    for (size_t i = 0; i < end_; ++i) {
+      if (!states_[i]) continue;
+      if (auto to = transition(tokens_[i], i, c)) {
+        add_closure(tokens_, *to, next_, pending_);
+        alive = true;
       }
     }
-    states = std::move(next);
-    for (char s : states) any = any || s;
-    if (!any) break;
+    states_.swap(next_);
+    return alive;
   }
-  return states;
+
+  bool matched() const { return small() ? ((mask_ >> end_) & 1) != 0 : states_[end_] != 0; }
+
+ private:
+  bool small() const { return !closures_.empty(); }
+
+  const std::vector<Token>& tokens_;
+  const std::vector<std::uint64_t>& closures_;
+  size_t end_;
+  std::uint64_t mask_ = 0;
+  std::vector<char> states_, next_;
+  std::vector<size_t> pending_;
+};
+
+bool full_match(const detail::Program& program, const std::u32string& path) {
+  Run run(program);
+  for (char32_t c : path) {
+    if (!run.step(c)) return false;
+  }
+  return run.matched();
 }
 
-bool full_match(const std::vector<Token>& tokens, std::string_view path) {
-  return run(tokens, decode(path)).back() != 0;
+// Whether the pattern matches the path or one of its parent directories (the text before each
+// '/'), in one pass: patternmatcher's MatchesOrParentMatches.
+bool matches_self_or_parent(const detail::Program& program, const std::u32string& path) {
+  Run run(program);
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == U'/' && i > 0 && run.matched()) return true;
+    if (!run.step(path[i])) return false;
+  }
+  return run.matched();
 }
 
-bool partial_match(const std::vector<Token>& tokens, std::string_view prefix) {
-  auto states = run(tokens, decode(prefix));
-  return std::any_of(states.begin(), states.end(), [](char s) { return s != 0; });
+// Whether some path that starts with `prefix` could match.
+bool partial_match(const detail::Program& program, const std::u32string& prefix) {
+  Run run(program);
+  for (char32_t c : prefix) {
+    if (!run.step(c)) return false;
+  }
+  return true;
 }
 
 // Go's filepath.Clean for '/'-separated paths.
@@ -240,16 +340,11 @@ std::string clean_path(std::string_view path) {
   return out.empty() ? "." : out;
 }
 
-std::string_view trim_space(std::string_view s) {
-  auto space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-  };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
+
+struct IgnoreRules::Compiled {
+  detail::Program program;
+};
 
 Result<IgnoreRules> IgnoreRules::parse(std::string_view text, std::string_view file_name) {
   IgnoreRules rules;
@@ -273,10 +368,13 @@ Result<IgnoreRules> IgnoreRules::parse(std::string_view text, std::string_view f
     }
     pattern.text = clean_path(line);
     if (pattern.text.size() > 1 && pattern.text[0] == '/') pattern.text.erase(0, 1);
-    if (auto compiled = compile(pattern.text); !compiled) {
+    auto compiled = compile(pattern.text);
+    if (!compiled) {
       return std::move(compiled.error()).context(fmt::format("{}:{}", file_name, line_number));
     }
     rules.patterns_.push_back(std::move(pattern));
+    rules.compiled_.push_back(
+        std::make_shared<const Compiled>(Compiled{make_program(std::move(*compiled))}));
   }
   return rules;
 }
@@ -284,38 +382,27 @@ Result<IgnoreRules> IgnoreRules::parse(std::string_view text, std::string_view f
 bool IgnoreRules::excluded(std::string_view path) const {
   std::string file = clean_path(path);
   if (file == "." || file == "/") return false;
-  // The parent directories: "a", "a/b" for "a/b/c".
-  std::vector<std::string_view> parents;
-  for (size_t slash = file.find('/'); slash != std::string::npos;
-       slash = file.find('/', slash + 1)) {
-    parents.push_back(std::string_view(file).substr(0, slash));
-  }
+  std::u32string chars = decode(file);
   bool matched = false;
-  for (const auto& pattern : patterns_) {
-    if (pattern.exception != matched) continue;  // cannot change the outcome
-    auto tokens = compile(pattern.text);
-    if (!tokens) continue;
-    bool match = full_match(*tokens, file);
-    for (size_t i = 0; !match && i < parents.size(); ++i) match = full_match(*tokens, parents[i]);
-    if (match) matched = !pattern.exception;
+  for (size_t i = 0; i < patterns_.size(); ++i) {
+    if (patterns_[i].exception != matched) continue;  // cannot change the outcome
+    if (matches_self_or_parent(compiled_[i]->program, chars)) matched = !patterns_[i].exception;
   }
   return matched;
 }
 
 bool IgnoreRules::may_reinclude_below(std::string_view dir) const {
   std::string below = clean_path(dir);
-  below = below == "." ? "" : below + "/";
-  for (const auto& pattern : patterns_) {
-    if (!pattern.exception) continue;
-    auto tokens = compile(pattern.text);
-    if (tokens && partial_match(*tokens, below)) return true;
+  std::u32string chars = decode(below == "." ? "" : below + "/");
+  for (size_t i = 0; i < patterns_.size(); ++i) {
+    if (patterns_[i].exception && partial_match(compiled_[i]->program, chars)) return true;
   }
   return false;
 }
 
 Result<bool> match_path(std::string_view pattern, std::string_view path) {
   BERTH_TRY(auto tokens, compile(pattern));
-  return full_match(tokens, path);
+  return full_match(make_program(std::move(tokens)), decode(path));
 }
 
 bool has_glob(std::string_view source) {

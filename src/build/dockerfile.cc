@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <set>
 
 #include "build/dockerfile_parse.h"
@@ -82,39 +83,11 @@ std::optional<std::string> suggest(std::string_view value,
     }
   }
   // As BuildKit: the suggestion takes the case the user wrote in.
-  if (match && !case_sensitive && std::string(value) == to_upper_ascii(value))
+  if (match && !case_sensitive && std::string(value) != to_lower_ascii(value) &&
+      std::string(value) == to_upper_ascii(value)) {
     *match = to_upper_ascii(*match);
-  return match;
-}
-
-std::optional<Heredoc> parse_heredoc_marker(std::string_view word) {
-  // ^(\d*)<<(-?)\s*([^<]*)$
-  size_t i = 0;
-  while (i < word.size() && word[i] >= '0' && word[i] <= '9') ++i;
-  if (word.substr(i, 2) != "<<") return std::nullopt;
-  i += 2;
-  Heredoc doc;
-  if (i < word.size() && word[i] == '-') {
-    doc.chomp = true;
-    ++i;
   }
-  while (i < word.size() && is_space(word[i])) ++i;
-  std::string_view rest = word.substr(i);
-  if (rest.empty() || rest.find('<') != std::string_view::npos) return std::nullopt;
-  // The name is the word unquoted; quotes anywhere in it turn expansion off.
-  LexOptions options;
-  options.skip_unset_env = true;
-  auto plain = lex(rest, nullptr, options, nullptr);
-  if (!plain || plain->words.size() != 1) return std::nullopt;
-  options.raw_quotes = true;
-  auto raw = lex(rest, nullptr, options, nullptr);
-  if (!raw || raw->words.size() != 1) return std::nullopt;
-  auto quotes = [](std::string_view s) {
-    return std::count(s.begin(), s.end(), '\'') + std::count(s.begin(), s.end(), '"');
-  };
-  doc.name = plain->words[0];
-  doc.expand = quotes(plain->words[0]) == quotes(raw->words[0]);
-  return doc;
+  return match;
 }
 
 std::vector<Heredoc> heredocs_in_line(std::string_view line) {
@@ -241,6 +214,27 @@ std::pair<std::string_view, bool> trim_continuation(std::string_view line, char 
   return {t, false};
 }
 
+std::string_view trim_leading_tabs(std::string_view s) {
+  s.remove_prefix(std::min(s.find_first_not_of('\t'), s.size()));
+  return s;
+}
+
+// Reads a heredoc's body, the lines up to its terminator (BuildKit compares the line without
+// its ending, and without leading tabs for `<<-`); false when the file ends first.
+bool read_heredoc_body(const std::vector<std::string_view>& lines, size_t& next, Heredoc& doc) {
+  while (next < lines.size()) {
+    std::string_view body_line = lines[next++];
+    std::string_view terminator = trim_newline(body_line);
+    if (doc.chomp) {
+      terminator = trim_leading_tabs(terminator);
+      body_line = trim_leading_tabs(body_line);
+    }
+    if (terminator == doc.name) return true;
+    doc.content += body_line;
+  }
+  return false;
+}
+
 std::vector<std::string_view> split_lines(std::string_view text) {
   std::vector<std::string_view> lines;
   while (!text.empty()) {
@@ -290,27 +284,13 @@ Result<void> add_instruction(Dockerfile& file, Instruction instruction) {
   return {};
 }
 
-}  // namespace
-
-std::string to_string(const SourceLocation& where) {
-  return fmt::format("{}:{}:{}", where.file, where.line, where.column);
-}
-
-const std::vector<std::string_view>& dockerfile_keywords() {
-  static const std::vector<std::string_view> keywords = {
-      "ADD",    "ARG",   "CMD",         "COPY",  "ENTRYPOINT", "ENV",
-      "EXPOSE", "FROM",  "HEALTHCHECK", "LABEL", "MAINTAINER", "ONBUILD",
-      "RUN",    "SHELL", "STOPSIGNAL",  "USER",  "VOLUME",     "WORKDIR"};
-  return keywords;
-}
-
-Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file_name) {
-  std::string file(file_name);
+// Reads the instructions of a text in order, each split and checked, and hands each to `sink`
+// (which may fail: stage rules are checked as instructions come, as BuildKit does).
+Result<void> read_instructions(std::string_view text, const std::string& file,
+                               Directives& directives,
+                               const std::function<Result<void>(Instruction)>& sink) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   std::vector<std::string_view> lines = split_lines(text);
-  Directives directives;
-  Dockerfile result;
-  bool any_instruction = false;
   size_t next = 0;  // index of the next physical line; its number is next + 1
   auto fail_at_line = [&](Error error, size_t line) {
     return detail::error_at({file, static_cast<int>(line), 1}, error.message());
@@ -342,21 +322,7 @@ Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file
     Instruction& instruction = parsed.instruction;
     if (detail::can_contain_heredoc(instruction) && line.text().find("<<") != std::string::npos) {
       for (auto& doc : detail::heredocs_in_line(line.text())) {
-        bool terminated = false;
-        while (next < lines.size()) {
-          std::string_view body_line = lines[next++];
-          std::string_view candidate = trim_newline(body_line);
-          if (doc.chomp)
-            candidate.remove_prefix(std::min(candidate.find_first_not_of('\t'), candidate.size()));
-          if (candidate == doc.name) {
-            terminated = true;
-            break;
-          }
-          if (doc.chomp)
-            body_line.remove_prefix(std::min(body_line.find_first_not_of('\t'), body_line.size()));
-          doc.content += body_line;
-        }
-        if (!terminated) {
+        if (!read_heredoc_body(lines, next, doc)) {
           return detail::error_at(instruction.where,
                                   fmt::format("unterminated heredoc {}", doc.name));
         }
@@ -367,10 +333,64 @@ Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file
       }
     }
     BERTH_TRY_VOID(detail::check_instruction(parsed));
-    any_instruction = true;
-    BERTH_TRY_VOID(add_instruction(result, std::move(instruction)));
+    BERTH_TRY_VOID(sink(std::move(instruction)));
   }
+  return {};
+}
 
+}  // namespace
+
+std::optional<Heredoc> parse_heredoc_marker(std::string_view word) {
+  // ^(\d*)<<(-?)\s*([^<]*)$
+  size_t i = 0;
+  while (i < word.size() && word[i] >= '0' && word[i] <= '9') ++i;
+  if (word.substr(i, 2) != "<<") return std::nullopt;
+  i += 2;
+  Heredoc doc;
+  if (i < word.size() && word[i] == '-') {
+    doc.chomp = true;
+    ++i;
+  }
+  while (i < word.size() && detail::is_space(word[i])) ++i;
+  std::string_view rest = word.substr(i);
+  if (rest.empty() || rest.find('<') != std::string_view::npos) return std::nullopt;
+  // The name is the word unquoted; quotes anywhere in it turn expansion off.
+  detail::LexOptions options;
+  options.skip_unset_env = true;
+  auto plain = detail::lex(rest, nullptr, options, nullptr);
+  if (!plain || plain->words.size() != 1) return std::nullopt;
+  options.raw_quotes = true;
+  auto raw = detail::lex(rest, nullptr, options, nullptr);
+  if (!raw || raw->words.size() != 1) return std::nullopt;
+  auto quotes = [](std::string_view s) {
+    return std::count(s.begin(), s.end(), '\'') + std::count(s.begin(), s.end(), '"');
+  };
+  doc.name = plain->words[0];
+  doc.expand = quotes(plain->words[0]) == quotes(raw->words[0]);
+  return doc;
+}
+
+std::string to_string(const SourceLocation& where) {
+  return fmt::format("{}:{}:{}", where.file, where.line, where.column);
+}
+
+const std::vector<std::string_view>& dockerfile_keywords() {
+  static const std::vector<std::string_view> keywords = {
+      "ADD",    "ARG",   "CMD",         "COPY",  "ENTRYPOINT", "ENV",
+      "EXPOSE", "FROM",  "HEALTHCHECK", "LABEL", "MAINTAINER", "ONBUILD",
+      "RUN",    "SHELL", "STOPSIGNAL",  "USER",  "VOLUME",     "WORKDIR"};
+  return keywords;
+}
+
+Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file_name) {
+  std::string file(file_name);
+  Directives directives;
+  Dockerfile result;
+  bool any_instruction = false;
+  BERTH_TRY_VOID(read_instructions(text, file, directives, [&](Instruction instruction) {
+    any_instruction = true;
+    return add_instruction(result, std::move(instruction));
+  }));
   if (!any_instruction) {
     return detail::error_at({file, 1, 1}, "file with no instructions");
   }
@@ -381,6 +401,36 @@ Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file
   result.syntax = directives.syntax();
   result.escape = directives.escape();
   return result;
+}
+
+std::string onbuild_expression(const Instruction& onbuild) {
+  if (onbuild.nested.empty()) return {};
+  std::string expression = onbuild.nested[0].original;
+  for (const auto& doc : onbuild.heredocs) {
+    expression += '\n';
+    expression += doc.content;
+    expression += doc.name;
+  }
+  return expression;
+}
+
+Result<Instruction> parse_onbuild_trigger(std::string_view trigger) {
+  const std::string file = "ONBUILD";
+  Directives directives;
+  std::vector<Instruction> instructions;
+  BERTH_TRY_VOID(read_instructions(trigger, file, directives, [&](Instruction instruction) {
+    instructions.push_back(std::move(instruction));
+    return Result<void>();
+  }));
+  if (instructions.size() != 1) {
+    return detail::error_at({file, 1, 1}, "onbuild trigger should be a single expression");
+  }
+  const std::string& keyword = instructions[0].keyword;
+  if (keyword == "FROM") {
+    return detail::error_at(instructions[0].where,
+                            fmt::format("{} isn't allowed as an ONBUILD trigger", keyword));
+  }
+  return std::move(instructions[0]);
 }
 
 }  // namespace berth::build

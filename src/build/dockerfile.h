@@ -97,6 +97,20 @@ struct Dockerfile {
 // file and instructions before the first FROM other than ARG are errors.
 Result<Dockerfile> parse_dockerfile(std::string_view text, std::string_view file_name);
 
+// The heredoc a word stands for, if it is a marker (`<<EOF`, `<<-"EOF"`, `2<<EOF`, `<< EOF`):
+// its name unquoted, expand and chomp set, content empty. As BuildKit's ParseHeredoc, which its
+// executor uses to tell COPY/ADD heredoc sources from paths and a RUN that is one heredoc.
+std::optional<Heredoc> parse_heredoc_marker(std::string_view word);
+
+// ONBUILD: the trigger as docker stores it in the image config's OnBuild list: the instruction
+// after ONBUILD, then for each heredoc "\n", its body and its name ("RUN <<EOF\nhi\nEOF").
+std::string onbuild_expression(const Instruction& onbuild);
+
+// One ONBUILD trigger from a base image's config, parsed as a child build runs it: a single
+// instruction (with its heredocs), checked as one of a stage's; FROM is refused (as docker, a
+// trigger may be anything a stage may hold). Locations read "ONBUILD:1:1".
+Result<Instruction> parse_onbuild_trigger(std::string_view trigger);
+
 // A Go duration ("30s", "1m30s", "1.5h", "0"), as HEALTHCHECK's flags take them, in
 // nanoseconds. Errors read as Go's: `time: invalid duration "x"`.
 Result<std::int64_t> parse_go_duration(std::string_view text);

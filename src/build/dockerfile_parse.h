@@ -45,8 +45,10 @@ struct ParsedLine {
 };
 
 // Splits the instruction that starts at `offset` of the line into keyword, flags and arguments
-// (BuildKit's parser phase: only JSON arrays of non-strings are errors here).
-Result<ParsedLine> parse_line(const LogicalLine& line, size_t offset);
+// (BuildKit's parser phase: only JSON arrays of non-strings are errors here). An ONBUILD
+// trigger (`trigger` true) that is itself ONBUILD is not split further: that is an error anyway,
+// and `ONBUILD ONBUILD ONBUILD ...` must not recurse without bound.
+Result<ParsedLine> parse_line(const LogicalLine& line, size_t offset, bool trigger = false);
 
 // The per-keyword rules (BuildKit's instructions phase): argument counts, flags and their
 // values, stage names.
@@ -58,9 +60,6 @@ bool can_contain_heredoc(const Instruction& instruction);
 
 // The heredoc markers of a line, in order, with empty contents.
 std::vector<Heredoc> heredocs_in_line(std::string_view line);
-
-// `<<EOF`, `<<-"EOF"`, `2<<EOF`: the heredoc a word stands for, if it is a marker.
-std::optional<Heredoc> parse_heredoc_marker(std::string_view word);
 
 // "did you mean X?" over the candidates: Levenshtein distance below 3, as BuildKit's suggest.
 std::optional<std::string> suggest(std::string_view value,

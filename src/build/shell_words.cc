@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <unordered_set>
 
 #include "build/shell_words_lexer.h"
 
@@ -98,31 +99,55 @@ size_t utf8_length(std::string_view s, size_t i) {
   return len;
 }
 
-// Whether the whole of `s` matches the pattern (dynamic programming: no exponential cases).
-bool pattern_matches(const std::vector<PatternToken>& tokens, std::string_view s) {
-  // reach[j]: the pattern prefix consumed so far can end at s[j].
+// The ends j such that the pattern matches s[0, j) (dynamic programming over the tokens: no
+// input makes it exponential).
+std::vector<char> match_ends(const std::vector<PatternToken>& tokens, std::string_view s) {
   std::vector<char> reach(s.size() + 1, 0);
   reach[0] = 1;
   for (const auto& token : tokens) {
     std::vector<char> next(s.size() + 1, 0);
     for (size_t j = 0; j <= s.size(); ++j) {
       if (!reach[j]) continue;
-      switch (token.kind) {
-        case PatternToken::kLiteral:
-          if (j < s.size() && s[j] == token.c) next[j + 1] = 1;
-          break;
-        case PatternToken::kAny:
-          if (j < s.size()) next[j + utf8_length(s, j)] = 1;
-          break;
-        case PatternToken::kStar:
-          for (size_t k = j; k <= s.size(); ++k) next[k] = 1;
-          j = s.size();
-          break;
+      if (token.kind == PatternToken::kStar) {
+        std::fill(next.begin() + static_cast<std::ptrdiff_t>(j), next.end(), 1);
+        break;
+      }
+      if (j == s.size()) continue;
+      if (token.kind == PatternToken::kAny) {
+        next[j + utf8_length(s, j)] = 1;
+      } else if (s[j] == token.c) {
+        next[j + 1] = 1;
       }
     }
     reach = std::move(next);
   }
-  return reach[s.size()] != 0;
+  return reach;
+}
+
+// The starts i such that the pattern matches s[i, end): the same, from the end backwards.
+std::vector<char> match_starts(const std::vector<PatternToken>& tokens, std::string_view s) {
+  std::vector<char> reach(s.size() + 1, 0);
+  reach[s.size()] = 1;
+  for (auto token = tokens.rbegin(); token != tokens.rend(); ++token) {
+    std::vector<char> next(s.size() + 1, 0);
+    for (size_t j = s.size() + 1; j-- > 0;) {
+      if (!reach[j]) continue;
+      if (token->kind == PatternToken::kStar) {
+        std::fill(next.begin(), next.begin() + static_cast<std::ptrdiff_t>(j) + 1, 1);
+        break;
+      }
+      if (j == 0) continue;
+      if (token->kind == PatternToken::kAny) {
+        size_t i = j - 1;
+        while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xc0) == 0x80) --i;
+        next[i] = 1;
+      } else if (s[j - 1] == token->c) {
+        next[j - 1] = 1;
+      }
+    }
+    reach = std::move(next);
+  }
+  return reach;
 }
 
 // Character boundaries of s, 0 and s.size() included.
@@ -135,10 +160,11 @@ std::vector<size_t> boundaries(std::string_view s) {
 // ${VAR#pat} / ${VAR##pat}: removes the shortest / longest matching prefix.
 Result<std::string> trim_prefix(std::string_view pattern, std::string_view value, bool longest) {
   BERTH_TRY(auto tokens, compile_shell_pattern(pattern));
+  auto ends = match_ends(tokens, value);
   auto cuts = boundaries(value);
   if (longest) std::reverse(cuts.begin(), cuts.end());
   for (size_t cut : cuts) {
-    if (pattern_matches(tokens, value.substr(0, cut))) return std::string(value.substr(cut));
+    if (ends[cut]) return std::string(value.substr(cut));
   }
   return std::string(value);
 }
@@ -146,39 +172,42 @@ Result<std::string> trim_prefix(std::string_view pattern, std::string_view value
 // ${VAR%pat} / ${VAR%%pat}: removes the shortest / longest matching suffix.
 Result<std::string> trim_suffix(std::string_view pattern, std::string_view value, bool longest) {
   BERTH_TRY(auto tokens, compile_shell_pattern(pattern));
+  auto starts = match_starts(tokens, value);
   auto cuts = boundaries(value);
   if (!longest) std::reverse(cuts.begin(), cuts.end());
   for (size_t cut : cuts) {
-    if (pattern_matches(tokens, value.substr(cut))) return std::string(value.substr(0, cut));
+    if (starts[cut]) return std::string(value.substr(0, cut));
   }
   return std::string(value);
 }
 
 // ${VAR/pat/repl} / ${VAR//pat/repl}: the leftmost, longest match (as Go's greedy regexp), once
 // or at every position; an empty match right after a match is skipped, as Go's ReplaceAll does.
+// The replacement is inserted as written.
 Result<std::string> replace_pattern(std::string_view pattern, std::string_view replacement,
                                     std::string_view value, bool all) {
   BERTH_TRY(auto tokens, compile_shell_pattern(pattern));
   auto cuts = boundaries(value);
   std::string out;
   size_t copied = 0;
-  bool replaced = false;
   size_t last_end = std::string_view::npos;
   for (size_t ci = 0; ci < cuts.size(); ++ci) {
     size_t start = cuts[ci];
     if (start < copied) continue;
-    if (replaced && !all) break;
+    auto ends = match_ends(tokens, value.substr(start));
+    std::optional<size_t> end;
     for (size_t cj = cuts.size(); cj-- > ci;) {
-      size_t end = cuts[cj];
-      if (end == start && start == last_end) break;
-      if (!pattern_matches(tokens, value.substr(start, end - start))) continue;
-      out += value.substr(copied, start - copied);
-      out += replacement;
-      copied = end;
-      last_end = end;
-      replaced = true;
-      break;
+      if (ends[cuts[cj] - start]) {
+        end = cuts[cj];
+        break;
+      }
     }
+    if (!end || (*end == start && start == last_end)) continue;
+    out += value.substr(copied, start - copied);
+    out += replacement;
+    copied = *end;
+    last_end = *end;
+    if (!all) break;
   }
   out += value.substr(copied);
   return out;
@@ -207,10 +236,15 @@ class Lexer {
 
   // Reads up to `stop` (consumed) or the end of the text (kEof).
   Result<LexResult> process_until(int stop, bool raw_escapes) {
+    // `${a:-${b:-${c:-...}}}` recurses once per level: bound it so that no input exhausts the
+    // stack (docker's Go stacks grow; ours do not).
+    if (depth_ >= kMaxDepth) return syntax_error("syntax error: substitutions nested too deeply");
+    ++depth_;
     bool saved_raw = raw_escapes_;
     raw_escapes_ = raw_escapes;
     auto result = process_until_inner(stop);
     raw_escapes_ = saved_raw;
+    --depth_;
     return result;
   }
 
@@ -310,8 +344,9 @@ class Lexer {
   }
 
   std::optional<std::string> get(const std::string& name) {
-    if (used_ && std::find(used_->begin(), used_->end(), name) == used_->end()) {
-      used_->push_back(name);
+    if (used_) {
+      if (seen_.empty()) seen_.insert(used_->begin(), used_->end());
+      if (seen_.insert(name).second) used_->push_back(name);
     }
     return lookup_ ? lookup_(name) : std::nullopt;
   }
@@ -448,6 +483,9 @@ class Lexer {
   std::vector<std::string>* used_;
   bool raw_escapes_;
   size_t pos_ = 0;
+  std::unordered_set<std::string> seen_;  // the names in *used_, to add each once
+  static constexpr int kMaxDepth = 256;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -30,8 +30,10 @@ struct ExpandOptions {
 Result<std::string> expand_word(std::string_view word, const VariableLookup& lookup,
                                 const ExpandOptions& options = {});
 
-// Words split at unquoted whitespace after substitution, as docker does for the instructions
-// that take a list (EXPOSE, VOLUME shell form, COPY/ADD sources, ...).
+// Words split at unquoted whitespace after substitution (BuildKit's ProcessWords). Docker uses
+// it only for EXPOSE (`EXPOSE $PORTS` may give several ports); COPY/ADD sources, VOLUME and the
+// other list instructions are split at parse time and each word then goes through expand_word,
+// so a value with spaces stays one path there.
 Result<std::vector<std::string>> expand_words(std::string_view text, const VariableLookup& lookup,
                                               const ExpandOptions& options = {});
 

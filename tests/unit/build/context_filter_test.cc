@@ -220,5 +220,33 @@ TEST(HasGlob, SeesWildcardsButNotEscapedOnes) {
   EXPECT_FALSE(has_glob(""));
 }
 
+TEST(IgnoreRules, ManyStarsDoNotRecurse) {
+  // As patternmatcher's regexp: each later `**` is (.*/)?, so "x" must start an element.
+  auto r = rules(std::string(100000, '*') + "x\n");
+  EXPECT_FALSE(r.excluded("abcx"));
+  EXPECT_TRUE(r.excluded("abc/x"));
+  EXPECT_TRUE(r.excluded("x"));
+}
+
+TEST(IgnoreRules, LongPatternsMatchParentsToo) {
+  // More than 64 states: the matcher without bit masks.
+  std::string dir = "very/" + std::string(80, 'd') + "/*";
+  auto r = rules(dir + "\n");
+  EXPECT_TRUE(r.excluded("very/" + std::string(80, 'd') + "/x/y/z"));
+  EXPECT_FALSE(r.excluded("very/" + std::string(79, 'd') + "/x"));
+}
+
+TEST(IgnoreRules, CopiesShareTheirMatchers) {
+  IgnoreRules copy;
+  EXPECT_FALSE(copy.excluded("a"));
+  {
+    auto original = rules("a\n!a/keep\n");
+    copy = original;
+  }
+  EXPECT_TRUE(copy.excluded("a/x"));
+  EXPECT_FALSE(copy.excluded("a/keep"));
+  EXPECT_TRUE(copy.may_reinclude_below("a"));
+}
+
 }  // namespace
 }  // namespace berth::build

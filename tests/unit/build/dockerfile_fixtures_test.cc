@@ -2,9 +2,11 @@
 // message pinned here (the same files seed the parser's fuzzer).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -132,6 +134,32 @@ TEST(DockerfileFixtures, Multistage) {
   EXPECT_EQ(health.flags.size(), 4u);
   ASSERT_EQ(health.nested.size(), 1u);
   EXPECT_EQ(health.nested[0].args, (std::vector<std::string>{"/app", "health"}));
+}
+
+// What a fuzzer does first: every prefix, and every one-byte deletion, of every seed either
+// parses or fails with a message that starts with a location inside the file.
+TEST(DockerfileFixtures, MutationsParseOrFailWithALocation) {
+  std::regex located(R"(^m:(\d+):(\d+): .+)");
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(BERTH_DOCKERFILE_FIXTURES)) {
+    std::string text = read_file(entry.path());
+    auto lines = static_cast<int>(std::count(text.begin(), text.end(), '\n')) + 1;
+    auto check = [&](const std::string& mutated) {
+      ++checked;
+      auto result = parse_dockerfile(mutated, "m");
+      if (result) return;
+      std::smatch m;
+      const std::string& message = result.error().message();
+      ASSERT_TRUE(std::regex_match(message, m, located)) << message;
+      int line = std::stoi(m[1]);
+      EXPECT_GE(line, 1) << message;
+      EXPECT_LE(line, lines) << message;
+      EXPECT_GE(std::stoi(m[2]), 1) << message;
+    };
+    for (size_t n = 0; n <= text.size(); ++n) check(text.substr(0, n));
+    for (size_t n = 0; n < text.size(); ++n) check(text.substr(0, n) + text.substr(n + 1));
+  }
+  EXPECT_GT(checked, 1000);
 }
 
 }  // namespace

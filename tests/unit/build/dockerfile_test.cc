@@ -337,6 +337,8 @@ TEST(DockerfileKeywords, UnknownInstructionSuggestsTheClosest) {
             "Dockerfile:2:3: unknown instruction: copyy (did you mean copy?)");
   EXPECT_EQ(parse_error("FROM alpine\nFROBNICATE x\n"),
             "Dockerfile:2:1: unknown instruction: FROBNICATE");
+  EXPECT_EQ(parse_error("FROM alpine\nWorkDir /x\nExpsoe 80\n"),
+            "Dockerfile:3:1: unknown instruction: Expsoe (did you mean expose?)");
 }
 
 // --- flags ---
@@ -656,6 +658,191 @@ TEST(DockerfileHeredoc, Errors) {
 TEST(DockerfileHeredoc, BodyLinesKeepEscapesAndComments) {
   auto step = only_step("RUN <<EOF\n# not a comment \\\nline\\\nEOF\n");
   EXPECT_EQ(step.heredocs[0].content, "# not a comment \\\nline\\\n");
+}
+
+// --- more edges ---
+
+TEST(DockerfileDirectives, CheckIsADirectiveToo) {
+  auto file = parse_ok("# check=skip=all\n# escape=`\nFROM alpine\n");
+  EXPECT_EQ(file.escape, '`');
+  EXPECT_EQ(parse_error("# syntax=a\n#syntax=b\nFROM alpine\n"),
+            "Dockerfile:2:1: only one syntax parser directive can be used");
+}
+
+TEST(DockerfileFrom, StageNameCaseIsFolded) {
+  auto file = parse_ok("FROM a AS UPPER\nFROM upper\n");
+  EXPECT_EQ(file.stages[0].name, "upper");
+  EXPECT_EQ(file.stages[1].base, "upper");
+  EXPECT_EQ(parse_error("FROM a AS\n"),
+            "Dockerfile:1:1: FROM requires either one or three arguments");
+  EXPECT_EQ(parse_error("FROM a FOO b\n"),
+            "Dockerfile:1:1: FROM requires either one or three arguments");
+}
+
+TEST(DockerfileFlags, KeywordsWithoutFlagsRefuseThem) {
+  EXPECT_EQ(parse_error("FROM alpine\nONBUILD --x RUN y\n"),
+            "Dockerfile:2:9: unknown flag for ONBUILD: --x");
+  EXPECT_EQ(parse_error("FROM alpine\nENV --a=b c=d\n"),
+            "Dockerfile:2:5: unknown flag for ENV: --a");
+  EXPECT_EQ(parse_error("ARG --x=1 y\nFROM alpine\n"), "Dockerfile:1:5: unknown flag for ARG: --x");
+  EXPECT_EQ(parse_error("FROM alpine\nCMD --x\n"), "Dockerfile:2:5: unknown flag for CMD: --x");
+}
+
+TEST(DockerfileFlags, HealthcheckNoneIgnoresFlags) {
+  auto step = only_step("HEALTHCHECK --interval=bogus NONE\n");
+  EXPECT_EQ(step.args, Strings{"NONE"});
+}
+
+TEST(DockerfileHeredoc, CarriageReturnTerminatorAndEndOfFile) {
+  auto step = only_step("RUN <<EOF\r\necho a\r\nEOF\r\n");
+  ASSERT_EQ(step.heredocs.size(), 1u);
+  EXPECT_EQ(step.heredocs[0].content, "echo a\r\n");
+  step = only_step("RUN <<EOF\nlast\nEOF");
+  EXPECT_EQ(step.heredocs[0].content, "last\n");
+}
+
+TEST(DockerfileHeredoc, QuotedMarkersInTheCommandAreNoHeredocs) {
+  auto file = parse_ok("FROM alpine\nRUN echo '<<EOF' \"<<END\"\nRUN true\n");
+  ASSERT_EQ(file.stages[0].instructions.size(), 2u);
+  EXPECT_TRUE(file.stages[0].instructions[0].heredocs.empty());
+}
+
+TEST(DockerfileHeredoc, PartlyQuotedNameDoesNotExpand) {
+  auto step = only_step("RUN <<E\"O\"F\nbody\nEOF\n");
+  ASSERT_EQ(step.heredocs.size(), 1u);
+  EXPECT_EQ(step.heredocs[0].name, "EOF");
+  EXPECT_FALSE(step.heredocs[0].expand);
+}
+
+TEST(DockerfileRobustness, DeepOnbuildChainsFailWithoutRecursing) {
+  std::string text = "FROM alpine\n";
+  for (int i = 0; i < 100000; ++i) text += "ONBUILD ";
+  text += "RUN x\n";
+  EXPECT_EQ(parse_error(text),
+            "Dockerfile:2:1: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+}
+
+TEST(DockerfileRobustness, DeeplyNestedJsonIsShellForm) {
+  std::string text = "FROM alpine\nCMD " + std::string(100000, '[') + "\n";
+  auto file = parse_ok(text);
+  EXPECT_FALSE(file.stages[0].instructions[0].json);
+}
+
+TEST(DockerfileRobustness, LongLogicalLines) {
+  std::string text = "FROM alpine\nRUN a";
+  for (int i = 0; i < 20000; ++i) text += " \\\n  b";
+  text += "\nRUN c\n";
+  auto file = parse_ok(text);
+  ASSERT_EQ(file.stages[0].instructions.size(), 2u);
+  EXPECT_EQ(file.stages[0].instructions[1].where.line, 20003);
+}
+
+TEST(DockerfileHeredoc, MarkerNamesAsBuildKitReadsThem) {
+  struct Case {
+    const char* line;  // the RUN line; the body is "body\n", then the terminator
+    const char* name;
+    bool expand;
+  };
+  const Case cases[] = {
+      {"RUN <<eo'f'", "eof", false},
+      {"RUN <<eo\\'f", "eo'f", true},
+      {"RUN <<'e'o\\'f", "eo'f", false},
+      {"RUN <<'one two'", "one two", false},
+      {"RUN <<$EOF", "$EOF", true},
+      {"RUN <<  EOF  > foo", "EOF", true},
+      {"RUN 3<<EOF", "EOF", true},
+      {"RUN --mount=type=cache,target=/foo <<MOUNT", "MOUNT", true},
+  };
+  for (const auto& c : cases) {
+    auto step = only_step(std::string(c.line) + "\nbody\n" + c.name + "\n");
+    ASSERT_EQ(step.heredocs.size(), 1u) << c.line;
+    EXPECT_EQ(step.heredocs[0].name, c.name) << c.line;
+    EXPECT_EQ(step.heredocs[0].expand, c.expand) << c.line;
+    EXPECT_EQ(step.heredocs[0].content, "body\n") << c.line;
+  }
+}
+
+TEST(DockerfileHeredoc, BodiesMayHoldTheOtherTerminator) {
+  auto step = only_step("COPY <<X <<Y /dest\nY\nX\nX\nY\n");
+  ASSERT_EQ(step.heredocs.size(), 2u);
+  EXPECT_EQ(step.heredocs[0].content, "Y\n");
+  EXPECT_EQ(step.heredocs[1].content, "X\n");
+}
+
+TEST(DockerfileHeredoc, NotHeredocs) {
+  // USER takes no heredoc (its "body" line is an instruction), a quoted marker is a word.
+  auto file = parse_ok("FROM alpine\nUSER <<INVALID\nRUN \"<<NOHEREDOC\"\nRUN <<\n");
+  const auto& steps = file.stages[0].instructions;
+  ASSERT_EQ(steps.size(), 3u);
+  for (const auto& step : steps) EXPECT_TRUE(step.heredocs.empty()) << step.original;
+}
+
+TEST(DockerfileOnbuild, ExpressionRoundTripsThroughTheChildBuild) {
+  auto step = only_step("ONBUILD COPY --chown=1:1 <<EOF /etc/motd\nhello\nEOF\n");
+  EXPECT_EQ(onbuild_expression(step), "COPY --chown=1:1 <<EOF /etc/motd\nhello\nEOF");
+  auto trigger = parse_onbuild_trigger(onbuild_expression(step));
+  ASSERT_TRUE(trigger) << trigger.error().message();
+  EXPECT_EQ(trigger->keyword, "COPY");
+  EXPECT_EQ(trigger->args, (Strings{"<<EOF", "/etc/motd"}));
+  ASSERT_EQ(trigger->heredocs.size(), 1u);
+  EXPECT_EQ(trigger->heredocs[0].content, "hello\n");
+  EXPECT_EQ(onbuild_expression(only_step("ONBUILD RUN make\n")), "RUN make");
+}
+
+TEST(DockerfileOnbuild, TriggersAreCheckedWhenTheyRun) {
+  // Accepted in the parent (docker checks a trigger in the child build) ...
+  auto step = only_step("ONBUILD COPY onlyone\n");
+  EXPECT_EQ(step.nested.at(0).keyword, "COPY");
+  // ... refused there.
+  EXPECT_EQ(parse_onbuild_trigger(onbuild_expression(step)).error().message(),
+            "ONBUILD:1:1: COPY requires at least two arguments, but only one was provided. "
+            "Destination could not be determined");
+  EXPECT_EQ(parse_onbuild_trigger("RUNN x").error().message(),
+            "ONBUILD:1:1: unknown instruction: RUNN (did you mean RUN?)");
+  EXPECT_EQ(parse_onbuild_trigger("FROM alpine").error().message(),
+            "ONBUILD:1:1: FROM isn't allowed as an ONBUILD trigger");
+  EXPECT_EQ(parse_onbuild_trigger("RUN a\nRUN b").error().message(),
+            "ONBUILD:1:1: onbuild trigger should be a single expression");
+  EXPECT_EQ(parse_onbuild_trigger("").error().message(),
+            "ONBUILD:1:1: onbuild trigger should be a single expression");
+  EXPECT_TRUE(parse_onbuild_trigger("MAINTAINER me"));
+}
+
+TEST(DockerfileMessages, RemainingErrorsKeepDockersWording) {
+  EXPECT_EQ(parse_error("FROM alpine\nLABEL onlyname\n"),
+            "Dockerfile:2:1: LABEL must have two arguments");
+  EXPECT_EQ(parse_error("FROM alpine\nADD https://x/y <<EOF\nbody\nEOF\n"),
+            "Dockerfile:2:1: ADD cannot accept a heredoc as a destination");
+  EXPECT_EQ(parse_error("FROM alpine\nHEALTHCHECK --retries=99999999999 CMD x\n"),
+            "Dockerfile:2:13: strconv.ParseInt: parsing \"99999999999\": value out of range");
+  EXPECT_EQ(parse_error("FROM --platform=a --platform=b alpine\n"),
+            "Dockerfile:1:19: duplicate flag specified: --platform");
+  EXPECT_EQ(parse_error("FROM alpine\nADD --keep-git-dir=maybe a b\n"),
+            "Dockerfile:2:5: expecting boolean value for flag --keep-git-dir, not: maybe");
+  EXPECT_EQ(parse_error("FROM alpine\nRUN --network default true\n"),
+            "Dockerfile:2:5: missing a value on flag: --network");
+}
+
+TEST(HeredocMarker, TellsMarkersFromWords) {
+  auto doc = parse_heredoc_marker("<<-\"EOF\"");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->name, "EOF");
+  EXPECT_TRUE(doc->chomp);
+  EXPECT_FALSE(doc->expand);
+  doc = parse_heredoc_marker("2<< file.txt");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->name, "file.txt");
+  EXPECT_TRUE(doc->expand);
+  for (std::string_view word : {"<<", "a<<EOF", "<<a<<b", "'<<EOF'", "<<'a' b", "/path", ""}) {
+    EXPECT_FALSE(parse_heredoc_marker(word)) << word;
+  }
+}
+
+TEST(DockerfileRobustness, ManyRepeatedListFlags) {
+  std::string line = "COPY";
+  for (int i = 0; i < 50000; ++i) line += " --exclude=x" + std::to_string(i);
+  auto step = only_step(line + " a /b/\n");
+  EXPECT_EQ(step.flags.size(), 50000u);
 }
 
 }  // namespace

@@ -222,6 +222,9 @@ TEST(ExpandWord, PatternSubstitution) {
   }
   EXPECT_EQ(expand_word("${XY//ww}", lookup).error().message(),
             "failed to process \"${XY//ww}\": syntax error: missing '/' in ${}");
+  EXPECT_EQ(expand_word("${XY#\\q}", lookup).error().message(),
+            "failed to process \"${XY#\\q}\": invalid pattern (\\q) in substitution: invalid "
+            "escape '\\q'");
 }
 
 TEST(ExpandWord, BacktickEscape) {
@@ -239,6 +242,15 @@ TEST(ExpandWord, CollectsUsedNamesOnce) {
   auto result = expand_word("$PWD ${UNSET:-$PWD} ${SHELL+x} '$NOT'", home_env(), options);
   ASSERT_TRUE(result);
   EXPECT_EQ(used, (std::vector<std::string>{"PWD", "UNSET", "SHELL"}));
+}
+
+TEST(ExpandWord, UsedNamesAccumulateAcrossCalls) {
+  std::vector<std::string> used{"PWD"};
+  ExpandOptions options;
+  options.used = &used;
+  ASSERT_TRUE(expand_word("$PWD $A", home_env(), options));
+  ASSERT_TRUE(expand_word("$A $B $PWD", home_env(), options));
+  EXPECT_EQ(used, (std::vector<std::string>{"PWD", "A", "B"}));
 }
 
 TEST(ExpandWord, WithoutLookupEverythingIsUnset) {
@@ -306,6 +318,25 @@ TEST(ExpandHeredoc, Errors) {
   EXPECT_FALSE(expand_heredoc("${NAME:?required}\n", nullptr));
   // An unbalanced quote is only text here.
   EXPECT_EQ(*expand_heredoc("it's\n", nullptr), "it's\n");
+}
+
+TEST(ExpandWord, DeepNestingIsAnErrorNotACrash) {
+  std::string word;
+  for (int i = 0; i < 100000; ++i) word += "${a:-";
+  auto result = expand_word(word, nullptr);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("nested too deeply"), std::string::npos);
+  // Moderate nesting still works.
+  std::string nested = "x";
+  for (int i = 0; i < 50; ++i) nested = "${U" + std::to_string(i) + ":-" + nested + "}";
+  EXPECT_EQ(*expand_word(nested, nullptr), "x");
+}
+
+TEST(ExpandWord, PatternsOnLongValuesStayFast) {
+  auto lookup = env({{"LONG", std::string(5000, 'a') + "b"}});
+  EXPECT_EQ(*expand_word("${LONG##*a}", lookup), "b");
+  EXPECT_EQ(*expand_word("${LONG%%a*}", lookup), "");
+  EXPECT_EQ(expand_word("${LONG//a/}", lookup)->size(), 1u);
 }
 
 }  // namespace
