@@ -30,6 +30,23 @@ struct WordCase {
   const char* expected;  // nullptr: an error
 };
 
+// Each input expands to its expected word, or fails (expected == nullptr) as invalid input.
+template <size_t N>
+void expect_words(const WordCase (&cases)[N], const VariableLookup& lookup) {
+  for (const auto& c : cases) {
+    auto result = expand_word(c.input, lookup);
+    if (c.expected == nullptr) {
+      EXPECT_FALSE(result) << c.input << " gave " << (result ? *result : "");
+      if (!result) {
+        EXPECT_EQ(result.error().kind(), ErrorKind::invalid_argument) << c.input;
+      }
+    } else {
+      ASSERT_TRUE(result) << c.input << ": " << result.error().message();
+      EXPECT_EQ(*result, c.expected) << c.input;
+    }
+  }
+}
+
 // Words as docker's shell lexer substitutes them (cases from its behaviour, one per rule).
 TEST(ExpandWord, FollowsDockerRules) {
   const WordCase cases[] = {
@@ -109,18 +126,7 @@ TEST(ExpandWord, FollowsDockerRules) {
       {"$KOREAN!", "\xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4!"},
       {"\xEC\x95\x88'\xEB\x85\x95'", "\xEC\x95\x88\xEB\x85\x95"},
   };
-  for (const auto& c : cases) {
-    auto result = expand_word(c.input, home_env());
-    if (c.expected == nullptr) {
-      EXPECT_FALSE(result) << c.input << " gave " << (result ? *result : "");
-      if (!result) {
-        EXPECT_EQ(result.error().kind(), ErrorKind::invalid_argument);
-      }
-    } else {
-      ASSERT_TRUE(result) << c.input << ": " << result.error().message();
-      EXPECT_EQ(*result, c.expected) << c.input;
-    }
-  }
+  expect_words(cases, home_env());
 }
 
 TEST(ExpandWord, ErrorMessagesNameTheProblem) {
@@ -179,15 +185,7 @@ TEST(ExpandWord, PatternRemoval) {
       {"${UNSET#x}", ""},
       {"${FOO#\\x}", nullptr},  // `\x` is not an escape a pattern knows
   };
-  for (const auto& c : cases) {
-    auto result = expand_word(c.input, lookup);
-    if (c.expected == nullptr) {
-      EXPECT_FALSE(result) << c.input;
-    } else {
-      ASSERT_TRUE(result) << c.input << ": " << result.error().message();
-      EXPECT_EQ(*result, c.expected) << c.input;
-    }
-  }
+  expect_words(cases, lookup);
 }
 
 TEST(ExpandWord, PatternSubstitution) {
@@ -211,15 +209,7 @@ TEST(ExpandWord, PatternSubstitution) {
       {"${XY//ww}", nullptr},
       {"${XY//}", nullptr},
   };
-  for (const auto& c : cases) {
-    auto result = expand_word(c.input, lookup);
-    if (c.expected == nullptr) {
-      EXPECT_FALSE(result) << c.input;
-    } else {
-      ASSERT_TRUE(result) << c.input << ": " << result.error().message();
-      EXPECT_EQ(*result, c.expected) << c.input;
-    }
-  }
+  expect_words(cases, lookup);
   EXPECT_EQ(expand_word("${XY//ww}", lookup).error().message(),
             "failed to process \"${XY//ww}\": syntax error: missing '/' in ${}");
   EXPECT_EQ(expand_word("${XY#\\q}", lookup).error().message(),
