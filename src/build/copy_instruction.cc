@@ -101,8 +101,9 @@ Result<void> Builder::copy_step(StageRun& s, const Instruction& in, bool add) {
   std::vector<std::string> urls, patterns;
   for (const auto& w : words) {
     bool heredoc = false;
+    auto marker = parse_heredoc_marker(w);
     for (const auto& h : in.heredocs) {
-      if (w == "<<" + h.name || w == "<<-" + h.name) {
+      if (marker && marker->name == h.name) {
         std::string content = h.content;
         if (h.expand) {
           auto e = expand_heredoc(content, lookup, expand);

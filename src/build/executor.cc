@@ -95,24 +95,10 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
 }
 
 // Go durations as docker's HEALTHCHECK flags take them: "30s", "1m30s", "500ms", "1h".
-Result<int64_t> parse_go_duration(std::string_view text, std::string_view flag) {
-  int64_t total = 0;
-  size_t i = 0;
-  if (text.empty()) return Error::make(ErrorKind::invalid_argument, "--{}: empty duration", flag);
-  while (i < text.size()) {
-    size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-    if (start == i) return Error::make(ErrorKind::invalid_argument, "--{}: '{}' is not a duration (e.g. 30s, 1m30s)", flag, text);
-    double number = std::stod(std::string(text.substr(start, i - start)));
-    size_t unit_start = i;
-    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
-    std::string_view unit = text.substr(unit_start, i - unit_start);
-    double scale = unit == "ns" ? 1 : unit == "us" || unit == "µs" ? 1e3 : unit == "ms" ? 1e6 : unit == "s" ? 1e9
-                 : unit == "m" ? 60e9 : unit == "h" ? 3600e9 : -1;
-    if (scale < 0) return Error::make(ErrorKind::invalid_argument, "--{}: '{}' is not a duration (e.g. 30s, 1m30s)", flag, text);
-    total += static_cast<int64_t>(number * scale);
-  }
-  return total;
+Result<int64_t> parse_health_duration(std::string_view text, std::string_view flag) {
+  auto d = build::parse_go_duration(text);
+  if (!d) return std::move(d).error().context(fmt::format("HEALTHCHECK --{}", flag));
+  return d;
 }
 
 void Builder::emit(StepEvent event) {
@@ -322,14 +308,11 @@ Result<void> Builder::build_stage(int index) {
   // The base image's ONBUILD triggers run first, then leave the config (as docker does).
   std::vector<std::string> triggers = std::move(s.result.image.config.on_build);
   s.result.image.config.on_build.clear();
-  std::vector<Dockerfile> trigger_files;
   for (const auto& t : triggers) {
-    auto parsed = parse_dockerfile("FROM scratch\n" + t + "\n", "ONBUILD trigger");
-    if (!parsed) return at(st.from, parsed.error());
-    trigger_files.push_back(std::move(*parsed));
+    auto trigger = parse_onbuild_trigger(t);
+    if (!trigger) return at(st.from, trigger.error());
+    BERTH_TRY_VOID(execute(s, *trigger));
   }
-  for (auto& tf : trigger_files)
-    for (const auto& in : tf.stages.at(0).instructions) BERTH_TRY_VOID(execute(s, in));
   for (const auto& in : st.instructions) {
     ++s.step;
     BERTH_TRY_VOID(execute(s, in));
@@ -486,9 +469,9 @@ Result<void> Builder::execute(StageRun& s, const Instruction& in) {
         BERTH_TRY(auto v, word(a));
         volumes.push_back(v);
       } else {
-        auto words = expand_words(a, lookup, expand);
-        if (!words) return at(in, words.error());
-        volumes.insert(volumes.end(), words->begin(), words->end());
+        // Each word expands to one volume (BuildKit's Expand, not ProcessWords as in EXPOSE).
+        BERTH_TRY(auto v, word(a));
+        volumes.push_back(v);
       }
     }
     for (const auto& v : volumes) {
@@ -544,11 +527,11 @@ Result<void> Builder::execute(StageRun& s, const Instruction& in) {
       }
       for (const auto& f : in.flags) {
         if (f.name == "interval") {
-          BERTH_TRY(h.interval, parse_go_duration(f.value, f.name));
+          BERTH_TRY(h.interval, parse_health_duration(f.value, f.name));
         } else if (f.name == "timeout") {
-          BERTH_TRY(h.timeout, parse_go_duration(f.value, f.name));
+          BERTH_TRY(h.timeout, parse_health_duration(f.value, f.name));
         } else if (f.name == "start-period") {
-          BERTH_TRY(h.start_period, parse_go_duration(f.value, f.name));
+          BERTH_TRY(h.start_period, parse_health_duration(f.value, f.name));
         } else if (f.name == "retries") {
           try {
             h.retries = std::stoi(f.value);
@@ -564,7 +547,7 @@ Result<void> Builder::execute(StageRun& s, const Instruction& in) {
     return {};
   }
   if (k == "ONBUILD") {
-    std::string trigger = in.args.empty() ? "" : in.args[0];
+    std::string trigger = onbuild_expression(in);
     config.on_build.push_back(trigger);
     chain("ONBUILD " + trigger);
     return {};

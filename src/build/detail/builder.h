@@ -37,8 +37,8 @@ void set_env(std::vector<std::string>& env, const std::string& name, const std::
 // Go's %q of a []string, as BuildKit's history writes CMD and ENTRYPOINT: ["a" "b"].
 std::string go_quoted_list(const std::vector<std::string>& items);
 std::string join(const std::vector<std::string>& items, std::string_view sep);
-// Go durations as docker's HEALTHCHECK flags take them: "30s", "1m30s", "500ms", "1h".
-Result<int64_t> parse_go_duration(std::string_view text, std::string_view flag);
+// A HEALTHCHECK flag's Go duration ("30s", "1m30s", "0"), the flag named in errors.
+Result<int64_t> parse_health_duration(std::string_view text, std::string_view flag);
 
 struct StageResult {
   oci::ImageConfig image;
