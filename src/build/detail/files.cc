@@ -385,9 +385,11 @@ Result<void> extract_archive(const std::string& archive_path, const std::string&
   archive_read_support_filter_all(in);
   archive_read_support_format_tar(in);
   archive_read_support_format_gnutar(in);
+  // Every entry is written under its absolute destination (`to` + its checked name), so no
+  // ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS: it refused every entry ("Path is absolute").
   archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
                                           ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_UNLINK);
+                                          ARCHIVE_EXTRACT_UNLINK);
   auto fail = [&](archive* a, std::string what) {
     std::string msg = archive_error_string(a) ? archive_error_string(a) : "unknown error";
     archive_read_free(in);
