@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -165,20 +166,25 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
     BERTH_TRY(stdin_data, read_all_stdin());
     stdin_used = true;
     if (looks_like_tar(stdin_data)) {
+      // build/context-ID/{owner,context}: with its owner file, the builder's cleaning of stale
+      // build directories leaves it alone while this process lives (it removed the context
+      // before the first COPY), and removes it after a crash.
       scratch = e.layout.root + "/build/context-" + sys::random_hex(6);
-      BERTH_TRY_VOID(sys::mkdir_all(scratch, 0700));
-      std::string tar = scratch + ".tar";
+      BERTH_TRY_VOID(sys::mkdir_all(scratch + "/context", 0700));
+      BERTH_TRY_VOID(sys::atomic_write(scratch + "/owner", std::to_string(::getpid()), 0644,
+                                       sys::Durability::process_crash));
+      std::string tar = scratch + "/context.tar";
       BERTH_TRY_VOID(sys::atomic_write(tar, stdin_data, 0644, sys::Durability::process_crash));
       proc::RunOptions x;
       x.path = "/bin/tar";
-      x.args = {"tar", "-xf", tar, "-C", scratch, "--no-same-owner"};
+      x.args = {"tar", "-xf", tar, "-C", scratch + "/context", "--no-same-owner"};
       auto rc = proc::run(x);
       ::unlink(tar.c_str());
       if (!rc || *rc != 0) {
         (void)sys::remove_all(scratch);
         return Error(ErrorKind::invalid_argument, "the build context on stdin is not a readable tar archive");
       }
-      o.context_dir = scratch;
+      o.context_dir = scratch + "/context";
     } else {
       o.dockerfile_text = stdin_data;
       o.dockerfile_name = "-";
@@ -259,6 +265,13 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
       }
     }
     if (id.empty() || src.empty()) return Error::make(ErrorKind::invalid_argument, "--secret '{}': want id=ID,src=FILE", s);
+    // Relative to the working directory, as docker's: the runtime mounts it from elsewhere.
+    if (!src.starts_with("/")) {
+      char* cwd = ::getcwd(nullptr, 0);
+      if (cwd) src = std::string(cwd) + "/" + src;
+      ::free(cwd);
+    }
+    if (!sys::exists(src)) return Error::make(ErrorKind::not_found, "--secret '{}': no file '{}'", s, src);
     o.secrets[id] = src;
   }
   if (a.values.count("memory")) {
