@@ -177,6 +177,11 @@ def make_context(case, ctx):
 
 # ---------------------------------------------------------------- images
 
+def norm(name):
+    """A tar member's name as an absolute path: "./a/b/" -> "/a/b", "." -> "/"."""
+    return os.path.normpath("/" + name).replace("//", "/")
+
+
 class Tree:
     """The file tree a list of layer tars adds up to, with the whiteouts each one holds."""
 
@@ -189,7 +194,7 @@ class Tree:
             members = t.getmembers()
             # Opaque directories first: they hide the lower layers, not this one.
             for m in members:
-                name = "/" + m.name.lstrip("./").rstrip("/") if m.name not in (".", "./") else "/"
+                name = norm(m.name)
                 base = os.path.basename(name)
                 if base == ".wh..wh..opq":
                     d = os.path.dirname(name)
@@ -198,8 +203,7 @@ class Tree:
                         if p.startswith(d.rstrip("/") + "/"):
                             del self.entries[p]
             for m in members:
-                name = "/" + m.name.lstrip("./").rstrip("/") if m.name not in (".", "./") else "/"
-                name = name.replace("//", "/")
+                name = norm(m.name)
                 base = os.path.basename(name)
                 if base == ".wh..wh..opq":
                     continue
@@ -217,7 +221,7 @@ class Tree:
                 elif m.issym():
                     e["type"], e["link"] = "symlink", m.linkname
                 elif m.islnk():
-                    target = self.entries.get("/" + m.linkname.lstrip("./"))
+                    target = self.entries.get(norm(m.linkname))
                     e = dict(target) if target else dict(e, type="file", data=b"")
                 elif m.isfile():
                     e["type"] = "file"
@@ -294,9 +298,9 @@ class Runner:
         self.peer_ready = False
 
     # -- berth
-    def b(self, *argv, stdin=None, check=True, timeout=300):
+    def b(self, *argv, stdin=None, check=True, timeout=300, cwd=None):
         p = subprocess.run([self.berth, *argv], env=self.env, input=stdin, capture_output=True,
-                           timeout=timeout)
+                           timeout=timeout, cwd=cwd)
         if check and p.returncode != 0:
             raise CaseError(f"berth {' '.join(argv)} -> {p.returncode}: "
                             f"{p.stderr.decode(errors='replace').strip()}")
@@ -401,7 +405,8 @@ class Runner:
             argv += ["-f", os.path.join(ctx, dockerfile_name)]
         argv.append(context)
         start = time.monotonic()
-        p = self.b(*argv, stdin=stdin, check=False)
+        # From the context, as a user would run it (--secret src=FILE is relative to here).
+        p = self.b(*argv, stdin=stdin, check=False, cwd=ctx)
         return p, time.monotonic() - start
 
     def image(self, tag):
@@ -537,8 +542,10 @@ class Runner:
                 return f"the rebuild failed: {out2[-300:]}"
             if "CACHED" not in out2:
                 return f"nothing CACHED in the rebuild: {out2[-400:]!r}"
-            (_, _, _), id2 = self.image(tag)
-            return None if id2 == image_id else f"the rebuild made {id2}, not {image_id}"
+            # The same layers (the image id also holds the creation time).
+            (_, config2, _), _ = self.image(tag)
+            ours, again = config["rootfs"]["diff_ids"], config2["rootfs"]["diff_ids"]
+            return None if ours == again else f"the rebuild made layers {again}, not {ours}"
         return f"unknown check {verb!r}"
 
     def compare_peer(self, case, ctx, flags, image):
