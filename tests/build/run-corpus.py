@@ -67,6 +67,10 @@ CONFIG_FIELDS = ["Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts
                  "Labels", "StopSignal", "Healthcheck"]
 
 
+# What buildah's chroot isolation leaves in the layers of every RUN (the file it mounts over).
+BUILDAH_ARTIFACTS = {"/etc/hostname"}
+
+
 class CaseError(Exception):
     pass
 
@@ -364,23 +368,35 @@ class Runner:
         self.peer_ready = True
         return True
 
-    def peer_build(self, case, ctx, flags, name):
-        out = os.path.join(self.tmp, "peer-" + case.name)
+    def bud(self, ctx, flags, tag, dockerfile=None):
         argv = ["bud", "--pull-never", "--isolation", "chroot", "--layers",
-                "--format", "docker", "-t", "corpus-" + name, *flags, ctx]
-        p = subprocess.run(self.buildah_cmd(*argv), capture_output=True, text=True, timeout=300,
-                           cwd=ctx)
+                "--format", "docker", "-t", tag, *flags]
+        if dockerfile:
+            argv += ["-f", os.path.join(ctx, dockerfile)]
+        p = subprocess.run(self.buildah_cmd(*argv, ctx), capture_output=True, text=True,
+                           timeout=300, cwd=ctx)
         if p.returncode != 0:
             raise CaseError(f"buildah bud failed ({p.returncode}): {p.stderr.strip()[-400:]}")
+
+    def peer_build(self, case, ctx, flags, name):
+        out = os.path.join(self.tmp, "peer-" + case.name)
+        for header, _ in case.sections:
+            if header.startswith("Dockerfile."):
+                self.bud(ctx, [], header.split(".", 1)[1], dockerfile=header)
+        self.bud(ctx, flags, "corpus-" + name)
+        # The docker-format config (an OCI one has no Healthcheck, OnBuild or Shell).
+        p = subprocess.run(self.buildah_cmd("inspect", "--type", "image", "corpus-" + name),
+                           capture_output=True, text=True, check=True)
+        docker_config = json.loads(p.stdout)["Docker"]
         p = subprocess.run(self.buildah_cmd("push", "corpus-" + name, "oci:" + out),
                            capture_output=True, text=True)
         if p.returncode != 0:
             raise CaseError(f"buildah push failed: {p.stderr.strip()[-300:]}")
         with open(os.path.join(out, "index.json")) as f:
             digest = json.load(f)["manifests"][0]["digest"]
-        result = read_oci(os.path.join(out, "blobs", "sha256"), digest)
+        manifest, _, tree = read_oci(os.path.join(out, "blobs", "sha256"), digest)
         shutil.rmtree(out)
-        return result
+        return manifest, docker_config, tree
 
     # -- one case
     def build(self, case, ctx, flags, tag, dockerfile_name=None):
@@ -563,6 +579,9 @@ class Runner:
                 continue
             ours = config.get("config", {}).get(field) or None
             theirs = pconfig.get("config", {}).get(field) or None
+            if field == "Labels" and theirs:
+                # buildah stamps its version on every image.
+                theirs = {k: v for k, v in theirs.items() if k != "io.buildah.version"} or None
             if field == "Healthcheck" and theirs:
                 theirs = {k: v for k, v in theirs.items() if v not in (0, None)}
                 ours = ours and {k: v for k, v in ours.items() if v not in (0, None)}
@@ -570,7 +589,8 @@ class Runner:
                 diffs.append(f"peer: .{field} berth {json.dumps(ours)} buildah {json.dumps(theirs)}")
         a, b = tree.listing(), ptree.listing()
         for path in sorted(set(a) | set(b)):
-            if any(fnmatch.fnmatch(path, pat) for pat in ignore if pat.startswith("/")):
+            if any(fnmatch.fnmatch(path, pat) for pat in ignore if pat.startswith("/")) or \
+                    path in BUILDAH_ARTIFACTS:
                 continue
             if a.get(path) != b.get(path):
                 diffs.append(f"peer: {path}: berth {a.get(path)} buildah {b.get(path)}")
