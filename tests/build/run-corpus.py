@@ -23,6 +23,7 @@ Case file format
   --- args                  berth build's flags (shell words); @stdin-dockerfile (-f - with the
                             Dockerfile on stdin), @stdin-tar (the context as a tar on stdin),
                             @context=PATH (another context, e.g. a missing one)
+  --- www                   lines NAME=TEXT served at {http}/NAME (a loopback server) for ADD URL
   --- peer-ignore           lines `KEY reason`: a config field or a tree path buildah differs in
                             (each one documented in docs/build.md)
   --- expect                one check per line:
@@ -124,9 +125,11 @@ class Case:
                 if l.strip() and not l.strip().startswith("#")]
 
 
-def make_context(case, ctx):
+def make_context(case, ctx, http=""):
     os.makedirs(ctx)
     df = case.text("Dockerfile")
+    if df is not None:
+        df = df.replace("{http}", http)
     if df is not None:
         with open(os.path.join(ctx, "Dockerfile"), "w") as f:
             f.write(df)
@@ -334,6 +337,8 @@ class Runner:
                 print("run-corpus: berth system check failed", file=sys.stderr)
                 status = 1
             self.b("system", "reset", "--force", check=False)
+        if getattr(self, "_server", None):
+            self._server.shutdown()
         if self.buildah and self.peer_ready:
             subprocess.run(self.buildah_cmd("rm", "--all"), capture_output=True)
             subprocess.run(self.buildah_cmd("rmi", "--all", "--force"), capture_output=True)
@@ -406,7 +411,8 @@ class Runner:
         for word in flags:
             if word == "@stdin-dockerfile":
                 argv += ["-f", "-"]
-                stdin = case.text("Dockerfile").encode()
+                with open(os.path.join(ctx, "Dockerfile"), "rb") as f:
+                    stdin = f.read()
             elif word == "@stdin-tar":
                 buf = io.BytesIO()
                 with tarfile.open(fileobj=buf, mode="w") as t:
@@ -430,9 +436,36 @@ class Runner:
         digest = info[0]["Manifest"]["Digest"]
         return read_oci(os.path.join(self.root, "blobs", "sha256"), digest), info[0]["Id"]
 
+    def http_server(self):
+        """A loopback HTTP server of tmp/www for ADD URL cases ({http} in a Dockerfile)."""
+        if getattr(self, "_http", None):
+            return self._http
+        import functools
+        import http.server
+        import threading
+        www = os.path.join(self.tmp, "www")
+        os.makedirs(www, exist_ok=True)
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *_):
+                pass
+        handler = functools.partial(Quiet, directory=www)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._server = server
+        self._http = f"http://127.0.0.1:{server.server_address[1]}"
+        return self._http
+
     def run_case(self, case):
         ctx = os.path.join(self.tmp, "ctx-" + case.name)
-        make_context(case, ctx)
+        http = ""
+        if "{http}" in (case.text("Dockerfile") or ""):
+            http = self.http_server()
+            for line in case.section("www") or []:
+                if line.strip():
+                    name, content = line.strip().split("=", 1)
+                    with open(os.path.join(self.tmp, "www", name), "wb") as f:
+                        f.write(unescape(content).encode("latin-1"))
+        make_context(case, ctx, http)
         tag = "corpus-" + case.name.lower()
         args_text = " ".join(case.section("args") or [])
         flags = shlex.split(args_text)
