@@ -311,9 +311,15 @@ Result<void> copy_sources(const SourceTree& tree, const std::vector<std::string>
     }
     if (::stat(from.c_str(), &st) < 0) return Error::from_errno("stat '{}'", rel);
     if (S_ISDIR(st.st_mode)) {
+      BERTH_TRY(auto before, resolve_in_root(root, dest));
+      struct stat dst;
+      bool dest_new = ::lstat(before.c_str(), &dst) < 0;
       BERTH_TRY_VOID(make_directories(root, dest, options));
       BERTH_TRY(auto to, resolve_in_root(root, dest));
-      struct stat dst;
+      // A destination directory the copy makes takes the source directory's mode, as
+      // BuildKit's copier does (`COPY tmp /tmp` kept 1777 there, not 0755).
+      if (dest_new && !options.mode && ::chmod(to.c_str(), st.st_mode & 07777) < 0)
+        return Error::from_errno("chmod '{}'", dest);
       bool fresh = ::stat(to.c_str(), &dst) == 0 && dst.st_nlink == 2 && sys::list_dir(to).empty();
       for (const auto& name : sorted_names(from)) {
         std::string child_rel = child_of(rel, name);
