@@ -152,7 +152,7 @@ def make_context(case, ctx, http=""):
             os.symlink(target, dest)
             continue
         words = rest.split()
-        dest = os.path.join(ctx, words[0])
+        dest = os.path.join(ctx, unescape(words[0]))
         opts = dict(w.split("=", 1) for w in words[1:] if "=" in w)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         if kind == "file":
@@ -552,7 +552,7 @@ class Runner:
             return None if n == int(rest) else f"{n} layers"
         if verb in ("file", "dir", "exists", "absent"):
             words = rest.split()
-            path = words[0]
+            path = unescape(words[0])
             e = tree.entries.get(path)
             if verb == "absent":
                 return None if e is None else f"exists ({e['type']})"
