@@ -40,7 +40,10 @@ Result<Builder::StageRef> Builder::source_tree(StageRun& s, const std::string& f
     auto record = engine::find_image(engine_, from);
     if (!record && record.error().kind() == ErrorKind::not_found && options_.pull) {
       auto pulled = options_.pull(from);
-      if (!pulled) return at(in, pulled.error());
+      // Say what the name was looked for as, not only why the pull failed.
+      if (!pulled)
+        return at(in, Error::make(pulled.error().kind(), "--from={}: no stage of this Dockerfile and no image here has that name ({})",
+                                  from, pulled.error().message()));
       record = engine::find_image(engine_, *pulled);
     }
     if (!record) return at(in, record.error());

@@ -359,9 +359,15 @@ Result<void> copy_sources(const SourceTree& tree, const std::vector<std::string>
     }
     if (::stat(from.c_str(), &st) < 0) return Error::from_errno("stat '{}'", rel);
     if (S_ISDIR(st.st_mode)) {
+      BERTH_TRY(auto before, resolve_in_root(root, dest));
+      struct stat dst;
+      bool dest_new = ::lstat(before.c_str(), &dst) < 0;
       BERTH_TRY_VOID(make_directories(root, dest, options));
       BERTH_TRY(auto to, resolve_in_root(root, dest));
-      struct stat dst;
+      // A destination directory the copy makes takes the source directory's mode, as
+      // BuildKit's copier does (`COPY tmp /tmp` kept 1777 there, not 0755).
+      if (dest_new && !options.mode && ::chmod(to.c_str(), st.st_mode & 07777) < 0)
+        return Error::from_errno("chmod '{}'", dest);
       bool fresh = ::stat(to.c_str(), &dst) == 0 && dst.st_nlink == 2 && sys::list_dir(to).empty();
       for (const auto& name : sorted_names(from)) {
         std::string child_rel = child_of(rel, name);
@@ -433,9 +439,11 @@ Result<void> extract_archive(const std::string& archive_path, const std::string&
   archive_read_support_filter_all(in);
   archive_read_support_format_tar(in);
   archive_read_support_format_gnutar(in);
+  // Every entry is written under its absolute destination (`to` + its checked name), so no
+  // ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS: it refused every entry ("Path is absolute").
   archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
                                           ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_UNLINK);
+                                          ARCHIVE_EXTRACT_UNLINK);
   auto fail = [&](archive* a, std::string what) {
     std::string msg = archive_error_string(a) ? archive_error_string(a) : "unknown error";
     archive_read_free(in);

@@ -34,7 +34,6 @@ Result<void> mount_overlay(const std::string& layers_dir, const std::vector<std:
                            bool read_only) {
   std::vector<std::string> names;
   for (const auto& l : lower) names.push_back(relative_to(layers_dir, l));
-  // A read-only overlay of one layer is that layer: bind it.
   std::string options = fmt::format("lowerdir={}", fmt::join(names, ":"));
   if (!read_only) options += fmt::format(",upperdir={},workdir={}", upper, work);
   // Renaming a lower directory must not leave a redirect that a layer tar cannot express.
@@ -67,6 +66,16 @@ Result<Snapshot> Snapshot::mount(const std::string& dir, const std::vector<std::
   if (lowers.empty()) {
     BERTH_TRY_VOID(sys::mkdir_all(dir + "/empty", 0755));
     lowers.push_back(dir + "/empty");
+  }
+  if (read_only && lowers.size() == 1) {
+    // overlayfs wants two lower directories when it has no upper one (EINVAL): a read-only
+    // view of one layer (an image of one layer, scratch) is that layer, bound read-only.
+    if (::mount(lowers.front().c_str(), s.merged_.c_str(), nullptr, MS_BIND, nullptr) < 0)
+      return Error::from_errno("bind '{}' on '{}'", lowers.front(), s.merged_);
+    s.mounted_ = true;
+    if (::mount(nullptr, s.merged_.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) < 0)
+      return Error::from_errno("make '{}' read-only", s.merged_);
+    return s;
   }
   std::string layers_dir = lowers.front().substr(0, lowers.front().find_last_of('/'));
   BERTH_TRY_VOID(mount_overlay(layers_dir, lowers, s.upper(), dir + "/work", s.merged_, read_only));

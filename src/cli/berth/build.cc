@@ -8,11 +8,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "base/sys.h"
+#include "http/client.h"
 #include "build/build.h"
 #include "cli/berth/command.h"
 #include "base/process.h"
@@ -134,6 +136,32 @@ class LiveProgress {
   std::thread ticker_;
 };
 
+// ADD's download: the body of a 2xx answer (redirects followed, the proxy environment used)
+// into `path`; any other status is an error naming it.
+Result<void> fetch_url(const std::string& url, const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::from_errno("create '{}'", path);
+  http::Client client;
+  http::Request request;
+  request.url = url;
+  request.want_stream = [](const http::Response& r) { return r.status >= 200 && r.status < 300; };
+  request.sink = [fd](std::string_view data) -> Result<void> {
+    while (!data.empty()) {
+      ssize_t n = ::write(fd, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Error::from_errno("write the download");
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return {};
+  };
+  auto response = client.send(request);
+  ::close(fd);
+  if (!response) return std::move(response).error();
+  if (response->status < 200 || response->status >= 300)
+    return Error::make(ErrorKind::unavailable, "GET {}: HTTP {}", url, response->status);
+  return {};
+}
+
 Result<std::string> read_all_stdin() {
   std::string data;
   char buf[65536];
@@ -170,19 +198,19 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
     if (looks_like_tar(stdin_data)) {
       // Named for this process, so that a build killed half-way has it removed by the next one.
       scratch = fmt::format("{}/build/context-{}-{}", e.layout.root, ::getpid(), sys::random_hex(6));
-      BERTH_TRY_VOID(sys::mkdir_all(scratch, 0700));
-      std::string tar = scratch + ".tar";
+      BERTH_TRY_VOID(sys::mkdir_all(scratch + "/context", 0700));
+      std::string tar = scratch + "/context.tar";
       BERTH_TRY_VOID(sys::atomic_write(tar, stdin_data, 0644, sys::Durability::process_crash));
       proc::RunOptions x;
       x.path = "/bin/tar";
-      x.args = {"tar", "-xf", tar, "-C", scratch, "--no-same-owner"};
+      x.args = {"tar", "-xf", tar, "-C", scratch + "/context", "--no-same-owner"};
       auto rc = proc::run(x);
       ::unlink(tar.c_str());
       if (!rc || *rc != 0) {
         (void)sys::remove_all(scratch);
         return Error(ErrorKind::invalid_argument, "the build context on stdin is not a readable tar archive");
       }
-      o.context_dir = scratch;
+      o.context_dir = scratch + "/context";
     } else {
       o.dockerfile_text = stdin_data;
       o.dockerfile_name = "-";
@@ -263,6 +291,13 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
       }
     }
     if (id.empty() || src.empty()) return Error::make(ErrorKind::invalid_argument, "--secret '{}': want id=ID,src=FILE", s);
+    // Relative to the working directory, as docker's: the runtime mounts it from elsewhere.
+    if (!src.starts_with("/")) {
+      char* cwd = ::getcwd(nullptr, 0);
+      if (cwd) src = std::string(cwd) + "/" + src;
+      ::free(cwd);
+    }
+    if (!sys::exists(src)) return Error::make(ErrorKind::not_found, "--secret '{}': no file '{}'", s, src);
     o.secrets[id] = src;
   }
   if (a.values.count("memory")) {
@@ -284,6 +319,8 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
     }
   }
   o.pull = [&](const std::string& name) { return pull_for_build(e, name); };
+  // ADD URL: nothing set this, so every ADD of a URL failed ("downloading is not available").
+  o.fetch = [](const std::string& url, const std::string& path) { return fetch_url(url, path); };
   auto started = std::chrono::steady_clock::now();
   // Ctrl-C or a SIGTERM stops the build's containers and lets it clean up before exiting.
   sigset_t stop_signals;
