@@ -61,6 +61,13 @@ Result<int> exec_in_container(Engine& engine, const std::string& name_or_id, con
 }
 
 Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogOptions& options, int out, int err) {
+  return read_logs(engine, name_or_id, options, [out, err](bool is_err, std::string_view text) {
+    (void)sys::write_all(is_err ? err : out, text);
+    return true;
+  });
+}
+
+Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogOptions& options, const LogSink& sink) {
   BERTH_TRY(auto r, find_container(engine, name_or_id));
   std::string base = r.dir + "/" + monitor::kLogFile;
   std::vector<std::string> files;
@@ -81,9 +88,11 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
     if (options.until && t && *t > *options.until) return;
     lines.push_back({j.value("stream", "") == "stderr", time, j.value("log", "")});
   };
+  bool reader_gone = false;
   auto emit = [&](const Line& l) {
+    if (reader_gone) return;
     std::string text = options.timestamps ? l.time + " " + l.text : l.text;
-    (void)sys::write_all(l.is_err ? err : out, text);
+    if (!sink(l.is_err, text)) reader_gone = true;
   };
   std::vector<Line> lines;
   for (const auto& file : files)
@@ -94,7 +103,7 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
   if (options.tail && static_cast<int64_t>(lines.size()) > *options.tail)
     first = lines.size() - static_cast<size_t>(*options.tail);
   for (size_t i = first; i < lines.size(); ++i) emit(lines[i]);
-  if (!options.follow) return {};
+  if (!options.follow || reader_gone) return {};
 
   // Follow: read what the monitor appends until it is gone; a rotation starts a new file.
   auto size_of = [](const std::string& path) -> std::pair<ino_t, off_t> {
@@ -127,9 +136,10 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
           partial.erase(0, newline + 1);
         }
       }
+      if (reader_gone) break;
       continue;
     }
-    if (!alive) break;
+    if (!alive || reader_gone) break;
     ::usleep(50'000);
   }
   return {};
@@ -257,6 +267,18 @@ Result<void> copy_files(Engine& engine, const std::string& source, const std::st
   return result;
 }
 
+namespace {
+// --tmpfs as docker's HostConfig.Tmpfs: {"/run": "size=64m"}.
+std::map<std::string, std::string> tmpfs_map(const std::vector<std::string>& tmpfs) {
+  std::map<std::string, std::string> out;
+  for (const auto& t : tmpfs) {
+    auto colon = t.find(':');
+    out[t.substr(0, colon)] = colon == std::string::npos ? "" : t.substr(colon + 1);
+  }
+  return out;
+}
+}  // namespace
+
 std::string inspect_json(Engine& engine, const ContainerRecord& r) {
   auto time = [](std::optional<int64_t> ns) { return ns ? clock::rfc3339(*ns) : "0001-01-01T00:00:00Z"; };
   auto spec = oci::load_spec(r.dir + "/config.json");
@@ -302,7 +324,7 @@ std::string inspect_json(Engine& engine, const ContainerRecord& r) {
         {"Init", r.config.init},
         {"CapAdd", r.config.cap_add},
         {"CapDrop", r.config.cap_drop},
-        {"Tmpfs", r.config.tmpfs}}},
+        {"Tmpfs", tmpfs_map(r.config.tmpfs)}}},
       {"Config",
        {{"Hostname", spec ? spec->hostname : ""},
         {"User", r.config.user},
@@ -333,7 +355,13 @@ std::string inspect_json(Engine& engine, const ContainerRecord& r) {
     j["NetworkSettings"]["IPAddress"] = networks.begin().value()["IPAddress"];
     j["NetworkSettings"]["Gateway"] = networks.begin().value()["Gateway"];
   }
-  j["HostConfig"]["PortBindings"] = r.config.publish;
+  // Docker's shape, {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}: clients decode it as a map.
+  nlohmann::json bindings = nlohmann::json::object();
+  for (const auto& text : r.config.publish)
+    if (auto p = parse_port(text))
+      bindings[fmt::format("{}/{}", p->container_port, p->protocol)].push_back(
+          {{"HostIp", p->host_ip}, {"HostPort", p->host_port ? std::to_string(p->host_port) : ""}});
+  j["HostConfig"]["PortBindings"] = bindings;
   j["HostConfig"]["Dns"] = r.config.dns;
   j["HostConfig"]["ExtraHosts"] = r.config.add_hosts;
   if (!r.health.empty())

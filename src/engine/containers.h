@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -93,6 +94,10 @@ struct LogOptions {
 // Writes the log's records to out/err (by stream) and, following, keeps going until the
 // container stops.
 Result<void> read_logs(Engine& engine, const std::string& id, const LogOptions& options, int out, int err);
+// The same, each record's text (with its timestamp when asked) handed to `sink`, which returns
+// false to stop reading (its reader went away).
+using LogSink = std::function<bool(bool is_stderr, std::string_view text)>;
+Result<void> read_logs(Engine& engine, const std::string& id, const LogOptions& options, const LogSink& sink);
 
 // Processes of a running container: pid, user, time, command, as `top` shows them.
 struct ProcessRow {

@@ -63,6 +63,8 @@ struct ImageContent {
   std::vector<image::Digest> chain_ids;  // bottom first
 };
 Result<ImageContent> read_image(Engine& engine, const ImageRecord& image);
+// Docker's `image inspect` document (JSON) for an image.
+Result<std::string> image_inspect_json(Engine& engine, const ImageRecord& image);
 
 // Unpacks every layer not yet unpacked (once per chain id, shared by all images) and returns
 // the layer directories in overlayfs lowerdir order (top first).

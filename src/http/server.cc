@@ -4,9 +4,13 @@
 // on the way out, and only once on the way in.
 #include "http/server.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,6 +29,7 @@
 #include <cstring>
 #include <limits>
 #include <thread>
+#include <type_traits>
 
 #include "base/log.h"
 
@@ -36,6 +41,7 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using local = asio::local::stream_protocol;
 using asio::awaitable;
 using asio::use_awaitable;
 
@@ -175,9 +181,23 @@ awaitable<void> watch(std::shared_ptr<Watchdog> w, std::chrono::milliseconds lim
   }
 }
 
+// The socket's fd, taken from Asio and made blocking, for a takeover; -1 when the stream cannot
+// be handed over (TLS: the session state lives in this process's OpenSSL objects).
+template <class Protocol, class Executor>
+int release_socket(asio::basic_stream_socket<Protocol, Executor>& socket) {
+  beast::error_code ec;
+  int fd = socket.release(ec);
+  if (ec) return -1;
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
+}
+int release_socket(beast::ssl_stream<tcp::socket>&) { return -1; }
+
 class Connection {
  public:
-  Connection(Handler& handler, Watchdog& watchdog) : handler_(handler), watchdog_(watchdog) {}
+  Connection(Handler& handler, Watchdog& watchdog, std::atomic<int>& takeovers)
+      : handler_(handler), watchdog_(watchdog), takeovers_(takeovers) {}
 
   template <class Stream>
   awaitable<void> serve(Stream& stream, bool tls, std::string remote) {
@@ -248,6 +268,15 @@ class Connection {
       } else {
         response = std::move(dispatch.response);
         if (request.has_body) keep_alive = false;  // we did not read it
+      }
+      if (response.takeover) {
+        int fd = release_socket(stream);
+        if (fd >= 0) {
+          hand_over(std::move(response.takeover), fd);
+          co_return;
+        }
+        response = ServerResponse{501};
+        keep_alive = false;
       }
       if (request.method == "HEAD") response.head_only = true;
       if (!co_await write_response(stream, response, keep_alive)) co_return;
@@ -332,7 +361,9 @@ class Connection {
     co_return co_await send_file(stream, response);
   }
 
-  awaitable<bool> send_file(tcp::socket& socket, ServerResponse& response) {
+  template <class Protocol, class Executor>
+  awaitable<bool> send_file(asio::basic_stream_socket<Protocol, Executor>& socket,
+                            ServerResponse& response) {
     beast::error_code ec;
     socket.native_non_blocking(true, ec);
     auto offset = static_cast<off_t>(response.file_offset);
@@ -341,7 +372,7 @@ class Connection {
       ssize_t n = ::sendfile(socket.native_handle(), response.file.get(), &offset,
                              static_cast<size_t>(std::min<uint64_t>(left, 1 << 30)));
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        co_await socket.async_wait(tcp::socket::wait_write,
+        co_await socket.async_wait(asio::socket_base::wait_write,
                                    asio::redirect_error(use_awaitable, ec));
         if (ec) co_return false;
         continue;
@@ -374,8 +405,23 @@ class Connection {
 
   void touch() { watchdog_.last = std::chrono::steady_clock::now(); }
 
+  // The takeover runs on its own thread: it may block (a followed log) for as long as it likes
+  // without holding up this context's other connections.
+  void hand_over(std::function<void(UniqueFd)> takeover, int fd) {
+    ++takeovers_;
+    std::thread([takeover = std::move(takeover), fd, &count = takeovers_] {
+      try {
+        takeover(UniqueFd(fd));
+      } catch (const std::exception& e) {
+        log::error(fmt::format("takeover: {}", e.what()));
+      }
+      --count;
+    }).detach();
+  }
+
   Handler& handler_;
   Watchdog& watchdog_;
+  std::atomic<int>& takeovers_;
   std::vector<char> body_;
 };
 
@@ -409,7 +455,14 @@ class AsioServer final : public Server {
   // hand-offs between threads); the acceptor lives on the first and deals connections out in
   // turn. Measured: a second thread on one shared context cost 20% more CPU per pushed byte.
   AsioServer(Handler& handler, int threads, std::chrono::milliseconds idle_limit)
-      : handler_(handler), acceptor_(context(std::max(1, threads))), idle_limit_(idle_limit) {}
+      : handler_(handler),
+        acceptor_(context(std::max(1, threads))),
+        local_acceptor_(*contexts_[0]),
+        idle_limit_(idle_limit) {}
+
+  ~AsioServer() override {
+    if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+  }
 
   asio::io_context& context(int threads) {
     for (int i = 0; i < threads; ++i) contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -428,7 +481,37 @@ class AsioServer final : public Server {
     return best;
   }
 
+  // A socket file left by a server that is gone is replaced; one a live server answers on is not.
+  Result<void> open_unix(const ServerOptions& options) {
+    const std::string& path = options.unix_socket;
+    if (path.size() >= sizeof(sockaddr_un{}.sun_path))
+      return Error::make(ErrorKind::invalid_argument, "socket path '{}' is too long", path);
+    struct ::stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode))
+        return Error::make(ErrorKind::already_exists, "listen on '{}': not a socket", path);
+      beast::error_code ec;
+      local::socket probe(*contexts_[0]);
+      probe.connect(local::endpoint(path), ec);
+      if (!ec)
+        return Error::make(ErrorKind::already_exists, "listen on '{}': a server answers there",
+                           path)
+            .with_hint("stop it first, or choose another --socket");
+      if (::unlink(path.c_str()) < 0) return Error::from_errno("remove stale socket '{}'", path);
+    }
+    beast::error_code ec;
+    local_acceptor_.open(local(), ec);
+    if (!ec) local_acceptor_.bind(local::endpoint(path), ec);
+    if (!ec) unix_path_ = path;
+    if (!ec && ::chmod(path.c_str(), 0660) < 0) ec.assign(errno, beast::system_category());
+    if (!ec) local_acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error::make(ErrorKind::io, "listen on '{}': {}", path, ec.message());
+    return {};
+  }
+
   Result<void> open(const ServerOptions& options) {
+    idle_exit_ = std::chrono::milliseconds(options.idle_exit_ms);
+    if (!options.unix_socket.empty()) return open_unix(options);
     BERTH_TRY(auto endpoint, parse_address(options.address));
     if (options.tls_cert.empty() != options.tls_key.empty())
       return Error(ErrorKind::invalid_argument, "give both --tls-cert and --tls-key, or neither");
@@ -463,6 +546,7 @@ class AsioServer final : public Server {
   }
 
   std::string address() const override {
+    if (!unix_path_.empty()) return unix_path_;
     beast::error_code ec;
     auto ep = acceptor_.local_endpoint(ec);
     if (ec) return "";
@@ -476,7 +560,11 @@ class AsioServer final : public Server {
     signals.async_wait([this](const beast::error_code& ec, int) {
       if (!ec) stop();
     });
-    asio::co_spawn(first, accept_loop(), asio::detached);
+    if (unix_path_.empty())
+      asio::co_spawn(first, accept_loop(acceptor_), asio::detached);
+    else
+      asio::co_spawn(first, accept_loop(local_acceptor_), asio::detached);
+    if (idle_exit_.count() > 0) asio::co_spawn(first, exit_when_idle(), asio::detached);
     // sendfile(2) takes no MSG_NOSIGNAL: a client that resets a download would raise SIGPIPE and
     // end the process. Ignored while serving (nothing forks meanwhile), restored afterwards.
     struct sigaction ignore {};
@@ -501,10 +589,39 @@ class AsioServer final : public Server {
   }
 
  private:
-  awaitable<void> accept_loop() {
+  bool busy() const {
+    if (takeovers_.load() > 0) return true;
+    for (size_t i = 0; i < contexts_.size(); ++i)
+      if (active_[i].load() > 0) return true;
+    return false;
+  }
+
+  awaitable<void> exit_when_idle() {
+    asio::steady_timer timer(*contexts_[0]);
+    auto idle_since = std::chrono::steady_clock::now();
+    auto every = std::min<std::chrono::milliseconds>(idle_exit_, std::chrono::milliseconds(250));
+    for (;;) {
+      timer.expires_after(every);
+      beast::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return;
+      auto now = std::chrono::steady_clock::now();
+      if (busy()) {
+        idle_since = now;
+      } else if (now - idle_since >= idle_exit_) {
+        log::debug("idle: exiting");
+        stop();
+        co_return;
+      }
+    }
+  }
+
+  template <class Acceptor>
+  awaitable<void> accept_loop(Acceptor& acceptor) {
+    using Socket = typename Acceptor::protocol_type::socket;
     for (;;) {
       beast::error_code ec;
-      tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
+      Socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
         log::warn(fmt::format("accept: {}", ec.message()));
@@ -513,13 +630,13 @@ class AsioServer final : public Server {
         co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
-      socket.set_option(tcp::no_delay(true), ec);
+      if constexpr (std::is_same_v<Socket, tcp::socket>) socket.set_option(tcp::no_delay(true), ec);
       // Hand the connection to its thread's context (the socket is re-homed by release/assign).
       size_t i = pick_context();
       auto protocol = socket.local_endpoint(ec).protocol();
       int fd = socket.release(ec);
       if (ec) continue;
-      tcp::socket moved(*contexts_[i]);
+      Socket moved(*contexts_[i]);
       moved.assign(protocol, fd, ec);
       if (ec) {
         ::close(fd);
@@ -530,14 +647,18 @@ class AsioServer final : public Server {
     }
   }
 
-  awaitable<void> session(tcp::socket socket, size_t context_index) {
+  template <class Socket>
+  awaitable<void> session(Socket socket, size_t context_index) {
     struct Count {
       std::atomic<int>& n;
       ~Count() { --n; }
     } count{active_[context_index]};
     beast::error_code ec;
-    auto peer = socket.remote_endpoint(ec);
-    std::string remote = ec ? "" : fmt::format("{}:{}", peer.address().to_string(), peer.port());
+    std::string remote = "unix";
+    if constexpr (std::is_same_v<Socket, tcp::socket>) {
+      auto peer = socket.remote_endpoint(ec);
+      remote = ec ? "" : fmt::format("{}:{}", peer.address().to_string(), peer.port());
+    }
     auto watchdog = std::make_shared<Watchdog>(*contexts_[context_index]);
     struct Stop {
       Watchdog& w;
@@ -547,18 +668,24 @@ class AsioServer final : public Server {
       }
     } stop{*watchdog};
     asio::co_spawn(*contexts_[context_index], watch(watchdog, idle_limit_), asio::detached);
-    Connection connection(handler_, *watchdog);
-    if (!tls_) {
+    Connection connection(handler_, *watchdog, takeovers_);
+    if (!tls_ || !std::is_same_v<Socket, tcp::socket>) {
       watchdog->close = [&socket] {
         beast::error_code ignored;
         socket.close(ignored);
       };
       co_await connection.serve(socket, false, remote);
-      socket.shutdown(tcp::socket::shutdown_both, ec);
+      if (socket.is_open()) socket.shutdown(asio::socket_base::shutdown_both, ec);
       co_return;
     }
+    if constexpr (std::is_same_v<Socket, tcp::socket>) co_await tls_session(std::move(socket), *watchdog, connection, remote);
+  }
+
+  awaitable<void> tls_session(tcp::socket socket, Watchdog& watchdog, Connection& connection,
+                              const std::string& remote) {
+    beast::error_code ec;
     beast::ssl_stream<tcp::socket> stream(std::move(socket), *tls_);
-    watchdog->close = [&stream] {
+    watchdog.close = [&stream] {
       beast::error_code ignored;
       stream.next_layer().close(ignored);
     };
@@ -574,8 +701,12 @@ class AsioServer final : public Server {
   std::unique_ptr<std::atomic<int>[]> active_;  // open connections per context
   size_t next_ = 0;
   tcp::acceptor acceptor_;
+  local::acceptor local_acceptor_;
+  std::string unix_path_;  // set once bound: removed again by the destructor
   std::unique_ptr<ssl::context> tls_;
   std::chrono::milliseconds idle_limit_{300'000};
+  std::chrono::milliseconds idle_exit_{0};
+  std::atomic<int> takeovers_{0};  // takeover threads still running
 };
 
 }  // namespace

@@ -54,6 +54,11 @@ struct ServerResponse {
   uint64_t file_length = 0;
   // Send the head only (HEAD requests), with Content-Length of what GET would send.
   bool head_only = false;
+  // When set, nothing above is sent: the server hands the connection's socket (blocking, plain
+  // connections only) to this function on a thread of its own, which writes the whole response
+  // and closes it. For streams that outlive a handler call: followed logs, hijacked connections
+  // (Docker's attach), long waits. Over TLS the client gets a 501 instead.
+  std::function<void(UniqueFd socket)> takeover;
 
   ServerResponse& set(std::string name, std::string value);
 };
@@ -89,12 +94,17 @@ std::unique_ptr<BodySink> collect_body(size_t limit,
 
 struct ServerOptions {
   std::string address = "127.0.0.1:5000";  // host:port; port 0 picks a free one
+  // When set, listen on this unix socket path instead of `address` (a stale socket file there is
+  // replaced; the socket is made 0660).
+  std::string unix_socket;
   std::string tls_cert;                    // PEM files; both set → HTTPS only
   std::string tls_key;
   int threads = 2;
   // A connection with no byte read or written for this long is closed (idle keep-alive, or a
   // client stalled mid-request; an upload it left stays resumable).
   int64_t idle_timeout_ms = 300'000;
+  // When > 0, run() returns once no connection and no takeover has been open for this long.
+  int64_t idle_exit_ms = 0;
 };
 
 class Server {
@@ -102,7 +112,8 @@ class Server {
   // Binds the address (and loads the certificate). The handler must outlive the server.
   static Result<std::unique_ptr<Server>> listen(const ServerOptions& options, Handler& handler);
   virtual ~Server() = default;
-  // The bound address, with the port chosen when 0 was asked for: "127.0.0.1:37125".
+  // The bound address, with the port chosen when 0 was asked for: "127.0.0.1:37125"; the path
+  // of a unix socket.
   virtual std::string address() const = 0;
   // Serves until SIGINT or SIGTERM (or stop()); returns after in-flight handlers have returned.
   virtual Result<void> run() = 0;

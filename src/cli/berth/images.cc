@@ -322,22 +322,8 @@ Result<int> cmd_image_inspect(const Globals& g, const ParsedArgs& a) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& name : a.positionals) {
     BERTH_TRY(auto image, engine::find_image(e, name));
-    BERTH_TRY(auto content, engine::read_image(e, image));
-    BERTH_TRY(auto config_digest, image::Digest::parse(image.config_digest));
-    BERTH_TRY(auto config_json, e.store.read(config_digest));
-    auto config = nlohmann::json::parse(config_json, nullptr, false);
-    nlohmann::json repo_digests = nlohmann::json::array();
-    for (const auto& tag : image.tags) repo_digests.push_back(repo_and_tag(tag).first + "@" + image.id);
-    out.push_back({{"Id", image.config_digest},
-                   {"RepoTags", image.tags},
-                   {"RepoDigests", repo_digests},
-                   {"Created", clock::rfc3339(image.created)},
-                   {"Size", image.size},
-                   {"Architecture", content.config.architecture},
-                   {"Os", content.config.os},
-                   {"Config", config.value("config", nlohmann::json::object())},
-                   {"RootFS", {{"Type", "layers"}, {"Layers", content.config.diff_ids}}},
-                   {"Manifest", {{"Digest", image.id}, {"MediaType", image.media_type}}}});
+    BERTH_TRY(auto doc, engine::image_inspect_json(e, image));
+    out.push_back(nlohmann::json::parse(doc));
   }
   std::string format = a.value("format");
   if (!format.empty() && format != "json") {

@@ -1,0 +1,32 @@
+// api/docker_api.h — `berth serve`: the Docker Engine API on a unix socket, a thin adapter over
+// the same engine calls the `berth` CLI makes, so a container made through the API is the one
+// `berth ps` shows. No state of its own: each request opens the engine (as each CLI command
+// does) and everything is read from berth.db and the containers' monitors.
+//
+// Threads: the HTTP server's (http/server.h) run quick requests; requests that may block (start,
+// stop, wait, logs, attach, create) take their connection over on a thread of their own.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "base/error.h"
+#include "engine/engine.h"
+
+namespace berth::api {
+
+struct ServeOptions {
+  std::string socket = "/run/berth/docker.sock";
+  int64_t idle_exit_ms = 0;  // > 0: exit after that long without a connection
+  engine::Layout layout;
+  engine::Programs programs;
+  std::string version;  // berth's, for GET /version
+  // Called once the socket listens (the CLI prints where).
+  std::function<void(const std::string& socket)> on_listening;
+};
+
+// Serves until SIGINT/SIGTERM or the idle limit; the socket file is removed on return.
+Result<void> serve(const ServeOptions& options);
+
+}  // namespace berth::api

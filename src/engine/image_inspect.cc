@@ -1,0 +1,36 @@
+// engine/image_inspect.cc — Docker's `image inspect` document, shared by `berth image inspect`
+// and the Docker Engine API (api/).
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
+#include "engine/images.h"
+
+namespace berth::engine {
+
+Result<std::string> image_inspect_json(Engine& engine, const ImageRecord& image) {
+  BERTH_TRY(auto content, read_image(engine, image));
+  BERTH_TRY(auto config_digest, image::Digest::parse(image.config_digest));
+  BERTH_TRY(auto config_json, engine.store.read(config_digest));
+  auto config = nlohmann::json::parse(config_json, nullptr, false);
+  if (!config.is_object()) config = nlohmann::json::object();
+  nlohmann::json repo_digests = nlohmann::json::array();
+  for (const auto& tag : image.tags) {
+    // The repository is the reference without its tag (a colon after the last slash).
+    auto colon = tag.rfind(':');
+    bool tagged = colon != std::string::npos && tag.find('/', colon) == std::string::npos;
+    repo_digests.push_back((tagged ? tag.substr(0, colon) : tag) + "@" + image.id);
+  }
+  nlohmann::json doc = {{"Id", image.config_digest},
+                        {"RepoTags", image.tags},
+                        {"RepoDigests", repo_digests},
+                        {"Created", clock::rfc3339(image.created)},
+                        {"Size", image.size},
+                        {"Architecture", content.config.architecture},
+                        {"Os", content.config.os},
+                        {"Config", config.value("config", nlohmann::json::object())},
+                        {"RootFS", {{"Type", "layers"}, {"Layers", content.config.diff_ids}}},
+                        {"Manifest", {{"Digest", image.id}, {"MediaType", image.media_type}}}};
+  return doc.dump();
+}
+
+}  // namespace berth::engine
