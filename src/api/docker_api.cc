@@ -2,6 +2,7 @@
 // stays in http/; nlohmann's exceptions stay in this file and translate.cc.
 #include "api/docker_api.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -19,7 +20,9 @@
 #include "api/translate.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "base/sys.h"
+#include "build/build.h"
 #include "engine/containers.h"
 #include "engine/images.h"
 #include "engine/networks.h"
@@ -182,6 +185,10 @@ class DockerApi final : public http::Handler {
   http::Dispatch handle(const ServerRequest& request) override {
     log::debug(fmt::format("{} {}", request.method, request.target));
     http::Dispatch d;
+    if (request.method == "POST") {
+      auto split = split_version(request.path);
+      if (split && split->path == "/build") return build(request);
+    }
     if (request.has_body) {
       d.sink = http::collect_body(
           kBodyLimit, [this, request](std::string body) { return route(request, body); },
@@ -699,6 +706,145 @@ class DockerApi final : public http::Handler {
       ::shutdown(fd, SHUT_WR);
     };
     return resp;
+  }
+
+  // --- build --------------------------------------------------------------------------------
+
+  // The tar context streams to a file (never whole in memory), then the build runs on a thread of
+  // its own and answers docker's JSON progress stream: {"stream": ...} lines, {"aux": {"ID":
+  // ...}}, and {"error": ..., "errorDetail": ...} on failure.
+  class ContextSink final : public http::BodySink {
+   public:
+    ContextSink(DockerApi& api, ServerRequest request, std::string scratch, UniqueFd file)
+        : api_(api),
+          request_(std::move(request)),
+          scratch_(std::move(scratch)),
+          file_(std::move(file)) {}
+    ~ContextSink() override {
+      if (!handed_over_) (void)sys::remove_all(scratch_);
+    }
+    Result<void> write(const char* data, size_t size) override {
+      return sys::write_all(file_.get(), std::string_view(data, size));
+    }
+    ServerResponse finish(Result<void> outcome) override {
+      if (!outcome) return error_response(outcome.error());
+      file_ = UniqueFd();
+      handed_over_ = true;
+      ServerResponse r;
+      r.takeover = [&api = api_, request = request_, scratch = scratch_](UniqueFd socket) {
+        api.run_build(socket.get(), request, scratch);
+        (void)sys::remove_all(scratch);
+      };
+      return r;
+    }
+
+   private:
+    DockerApi& api_;
+    ServerRequest request_;
+    std::string scratch_;
+    UniqueFd file_;
+    bool handed_over_ = false;
+  };
+
+  http::Dispatch build(const ServerRequest& request) {
+    http::Dispatch d;
+    // Named as the CLI names a context from stdin, so a build killed half-way has it removed
+    // by the next one (build::clean_stale_builds).
+    std::string scratch =
+        fmt::format("{}/build/context-{}-{}", options_.layout.root, ::getpid(), sys::random_hex(6));
+    if (auto made = sys::mkdir_all(scratch + "/context", 0700); !made) {
+      d.response = error_response(made.error());
+      return d;
+    }
+    auto file = sys::open(scratch + "/context.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (!file) {
+      (void)sys::remove_all(scratch);
+      d.response = error_response(file.error());
+      return d;
+    }
+    d.sink = std::make_unique<ContextSink>(*this, request, scratch, std::move(*file));
+    return d;
+  }
+
+  static std::map<std::string, std::string> string_map_query(const ServerRequest& r,
+                                                             std::string_view name) {
+    std::map<std::string, std::string> out;
+    auto text = r.query_value(name);
+    if (!text || text->empty()) return out;
+    auto j = json::parse(*text, nullptr, false);
+    if (j.is_object())
+      for (const auto& [k, v] : j.items())
+        if (v.is_string()) out[k] = v.get<std::string>();
+    return out;
+  }
+
+  void run_build(int fd, const ServerRequest& r, const std::string& scratch) {
+    if (!sys::write_all(fd, response_head(200, {{"Content-Type", "application/json"},
+                                                {"Connection", "close"}})))
+      return;
+    auto say = [fd](const json& j) { (void)sys::write_all(fd, j.dump() + "\n"); };
+    auto fail = [&](const std::string& message) {
+      say({{"errorDetail", {{"message", message}}}, {"error", message}});
+    };
+    proc::RunOptions x;
+    x.path = "/bin/tar";
+    x.args = {
+        "tar", "-xf", scratch + "/context.tar", "-C", scratch + "/context", "--no-same-owner"};
+    auto rc = proc::run(x);
+    ::unlink((scratch + "/context.tar").c_str());
+    if (!rc || *rc != 0) return fail("the build context is not a readable tar archive");
+    build::BuildOptions o;
+    o.context_dir = scratch + "/context";
+    std::string dockerfile = r.query_value("dockerfile").value_or("Dockerfile");
+    if (dockerfile.empty()) dockerfile = "Dockerfile";
+    if (dockerfile.find("..") != std::string::npos || dockerfile.starts_with("/"))
+      return fail(fmt::format("dockerfile '{}': give a path inside the context", dockerfile));
+    auto text = sys::read_file(o.context_dir + "/" + dockerfile);
+    if (!text) return fail(fmt::format("Cannot locate specified Dockerfile: {}", dockerfile));
+    o.dockerfile_text = *text;
+    o.dockerfile_name = dockerfile;
+    for (const auto& [k, v] : r.query)
+      if (k == "t" && !v.empty()) o.tags.push_back(v);
+    o.build_args = string_map_query(r, "buildargs");
+    o.labels = string_map_query(r, "labels");
+    o.target = r.query_value("target").value_or("");
+    o.no_cache = query_flag(r, "nocache");
+    std::string network = r.query_value("networkmode").value_or("default");
+    o.network = network.empty() ? "default" : network;
+    bool quiet = query_flag(r, "q");
+    std::mutex said;
+    if (!quiet)
+      o.progress = [&](const build::StepEvent& ev) {
+        std::lock_guard lock(said);
+        using Kind = build::StepEvent::Kind;
+        switch (ev.kind) {
+          case Kind::started:
+            say({{"stream", fmt::format("Step {} : {}\n", ev.vertex, ev.name)}});
+            break;
+          case Kind::output:
+            say({{"stream", ev.text + "\n"}});
+            break;
+          case Kind::cached:
+            say({{"stream", " ---> Using cache\n"}});
+            break;
+          case Kind::failed:
+            break;  // the error below says it
+          case Kind::note:
+            say({{"stream", ev.name + "\n"}});
+            break;
+          case Kind::done:
+            break;
+        }
+      };
+    auto e = open();
+    if (!e) return fail(e.error().message());
+    auto result = build::build_image(*e, o);
+    if (!result) return fail(result.error().message());
+    say({{"aux", {{"ID", result->image_id}}}});
+    if (!quiet) {
+      say({{"stream", fmt::format("Successfully built {}\n", result->image_id.substr(7, 12))}});
+      for (const auto& t : o.tags) say({{"stream", fmt::format("Successfully tagged {}\n", t)}});
+    }
   }
 
   // --- images -------------------------------------------------------------------------------

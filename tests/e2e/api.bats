@@ -220,6 +220,25 @@ api() {
   [ -z "$output" ]
 }
 
+@test "api: docker build sends a tar context and streams the progress; the image runs" {
+  mkdir "$BATS_TEST_TMPDIR/ctx"
+  printf 'hello\n' >"$BATS_TEST_TMPDIR/ctx/greeting"
+  printf 'FROM busybox\nCOPY greeting /greeting\nRUN echo built >> /greeting\nCMD ["cat", "/greeting"]\n' \
+    >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  d build -t apibuilt:1 "$BATS_TEST_TMPDIR/ctx"
+  [ "$status" -eq 0 ]
+  [[ $output == *"Successfully built "* ]]
+  [[ $output == *"Successfully tagged apibuilt:1"* ]]
+  d run --rm apibuilt:1
+  [ "$output" = "$(printf 'hello\nbuilt')" ]
+  b images --format '{{.Repository}}:{{.Tag}}'
+  [[ $output == *apibuilt:1* ]]
+  printf 'FROM busybox\nRUN exit 7\n' >"$BATS_TEST_TMPDIR/ctx/Dockerfile"
+  d build "$BATS_TEST_TMPDIR/ctx"
+  [ "$status" -ne 0 ]
+  [[ $stderr == *"exit code: 7"* ]]
+}
+
 @test "api: docker-py runs, lists and reads the logs of containers" {
   python3 -c 'import docker' 2>/dev/null || { echo "python3-docker is not installed (scripts/setup)" >&2; return 1; }
   run timeout 120 python3 - "$SOCK" <<'PY'
