@@ -318,12 +318,13 @@ class Runner:
         os.makedirs(self.run_root)
         self.b("image", "import", self.rootfs_tar, "busybox")
 
-    def mounts_under(self):
+    def mounts_under(self, *dirs):
+        dirs = dirs or (self.tmp,)
         found = []
         with open("/proc/self/mountinfo") as f:
             for line in f:
                 point = line.split()[4]
-                if point.startswith(self.tmp + "/"):
+                if any(point.startswith(d + "/") for d in dirs):
                     found.append(point)
         return found
 
@@ -353,7 +354,7 @@ class Runner:
     # -- buildah
     def buildah_cmd(self, *argv):
         return [self.buildah, "--root", os.path.join(self.tmp, "buildah-root"),
-                "--runroot", os.path.join(self.tmp, "buildah-run"), "--storage-driver", "vfs",
+                "--runroot", os.path.join(self.tmp, "buildah-run"), "--storage-driver", os.environ.get("BERTH_CORPUS_BUILDAH_DRIVER", "overlay"),
                 *argv]
 
     def peer_setup(self):
@@ -489,7 +490,7 @@ class Runner:
             failures.append("the build succeeded but an error was expected")
         if not wants_error and p.returncode != 0:
             raise CaseError(f"build failed ({p.returncode}): {err.strip()[-600:]}")
-        leftover = self.mounts_under()
+        leftover = self.mounts_under(self.root, self.run_root)
         if leftover:
             failures.append(f"mounts left behind: {leftover}")
         image = None
