@@ -43,6 +43,7 @@ Case file format
       whiteout PATH         some layer has the whiteout for PATH; no-whiteouts: none has any
       rebuild-cached        a second identical build reports CACHED and yields the same layers
       killed-first TEXT     first a build is SIGKILLed once its output shows TEXT; then the case's
+      run-root-clean        no --secret env= copy is left in RUN_ROOT
       no-stale-builds       ROOT/build is empty after the build (a killed one's work removed)
 """
 
@@ -614,6 +615,9 @@ class Runner:
             return None if not tree.whiteouts else f"whiteouts: {tree.whiteouts}"
         if verb == "killed-first":
             return None  # done before the build
+        if verb == "run-root-clean":
+            left = [d for d in os.listdir(self.run_root) if d.startswith("build-secret")]
+            return f"left in RUN_ROOT: {left}" if left else None
         if verb == "no-stale-builds":
             left = [d for d in os.listdir(os.path.join(self.root, "build"))]
             return f"left in ROOT/build: {left}" if left else None
