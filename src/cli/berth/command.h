@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "cli/runtime/args.h"
 #include "cli/template/format.h"
+#include "engine/containers.h"
 #include "engine/engine.h"
 
 namespace berth::cli {
@@ -38,6 +39,7 @@ std::vector<Command> system_commands();
 std::vector<Command> registry_server_commands();
 std::vector<Command> registry_client_commands();
 std::vector<Command> network_commands();
+std::vector<Command> compose_commands();
 
 Result<engine::Engine> open_engine(const Globals& globals);
 
@@ -78,6 +80,8 @@ Result<int> for_each(const Globals& g, const ParsedArgs& a,
                      bool echo = true, std::string_view what = "container", bool skip_missing = false);
 // --label/--opt KEY=VALUE items (a bare KEY has an empty value); what names the option in errors.
 Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items, const char* what);
+// A container's STATUS as `ps` shows it: "Up 3 minutes (healthy)", "Exited (1) 2 seconds ago".
+std::string status_text(const engine::ContainerRecord& c);
 // Prints the error (and its hint) as berth's errors look; returns the exit status for it.
 int report(const Error& error);
 // Writes all of text to stdout.

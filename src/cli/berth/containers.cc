@@ -209,6 +209,8 @@ std::optional<int> timeout_of(const ParsedArgs& a) {
   return std::atoi(a.value("time").c_str());
 }
 
+}  // namespace
+
 std::string status_text(const ContainerRecord& c) {
   if (c.state == "running")
     return "Up " + human_duration(clock::now_ns() - c.started.value_or(c.created)) +
@@ -221,6 +223,8 @@ std::string status_text(const ContainerRecord& c) {
   if (c.state == "created") return "Created";
   return c.state;
 }
+
+namespace {
 
 std::string command_text(const ContainerRecord& c, bool full) {
   auto spec = sys::read_file(c.dir + "/config.json");
