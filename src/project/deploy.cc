@@ -19,6 +19,7 @@
 #include "engine/images.h"
 #include "engine/networks.h"
 #include "engine/volumes.h"
+#include "project/detail/crash_point.h"
 #include "project/detail/json.h"
 #include "project/normalise.h"
 #include "project/plan.h"
@@ -325,7 +326,10 @@ Result<engine::ContainerRecord> start_instance(engine::Engine& engine, const std
   return started;
 }
 
-// One changed instance replaced; on failure the old one is back as it was.
+// One changed instance replaced; on failure the old one is back as it was. Start-first renames
+// the old instance aside and removes it once the new one is ready; stop-first (a fixed host
+// port, which even a stopped container keeps reserved) removes it first and, to roll back,
+// creates it again from its recorded configuration.
 Result<void> replace_instance(engine::Engine& engine, const Project& project, const Service& s, const std::string& image,
                               const engine::ContainerRecord& old, int number, const std::string& hash,
                               const Progress& progress) {
@@ -334,24 +338,40 @@ Result<void> replace_instance(engine::Engine& engine, const Project& project, co
   std::string aside = fmt::format("{}-old-{}", old.name, old.id.substr(0, 12));
   bool was_running = old.running();
   say(progress, fmt::format("Container {}  Recreating ({})", old.name, first ? "start-first" : "stop-first"));
-  if (!first && was_running) BERTH_TRY_VOID(engine::stop_container(engine, old.id, stop_timeout_of(s)).context(fmt::format("stop {}", old.name)));
-  BERTH_TRY_VOID(engine::rename_container(engine, old.id, aside));
+  if (first) {
+    BERTH_TRY_VOID(engine::rename_container(engine, old.id, aside));
+  } else {
+    BERTH_TRY_VOID(remove_instance(engine, old, stop_timeout_of(s), false, {}));
+  }
+  detail::crash_point("compose-up:after-old-aside");
   auto restore = [&](const std::string& new_id, const Error& why) -> Error {
     if (!new_id.empty()) (void)engine::remove_container(engine, new_id, true, true);
-    auto renamed = engine::rename_container(engine, old.id, old.name);
-    if (renamed && !first && was_running) (void)engine::start_container(engine, old.id);
+    Result<void> back;
+    if (first) {
+      back = engine::rename_container(engine, old.id, old.name);
+    } else {
+      auto again = engine::create_container(engine, old.config, old.name);
+      if (!again) back = std::move(again).error();
+      else if (was_running)
+        if (auto started = engine::start_container(engine, again->container.id); !started) back = std::move(started).error();
+    }
+    if (!back)
+      return Error::make(why.kind(), "update of {} failed: {}; restoring the old instance failed too: {}", old.name,
+                         why.message(), back.error().message());
     return Error::make(why.kind(), "update of {} failed, rolled back: {}", old.name, why.message());
   };
   auto created = create_instance(engine, project, s, image, number, hash, progress);
   if (!created) return restore("", created.error());
   auto started = start_instance(engine, created->id, created->name, progress);
   if (!started) return restore(created->id, started.error());
+  detail::crash_point("compose-up:after-replacement-start");
   if (auto ready = wait_ready(engine, created->id, true, 120'000); !ready) return restore(created->id, ready.error());
-  if (first && was_running) {
-    auto stopped = engine::stop_container(engine, old.id, stop_timeout_of(s));
-    if (!stopped) log::warn(stopped.error().message());
+  if (first) {
+    if (was_running)
+      if (auto stopped = engine::stop_container(engine, old.id, stop_timeout_of(s)); !stopped)
+        log::warn(stopped.error().message());
+    BERTH_TRY_VOID(engine::remove_container(engine, old.id, true, false).context(fmt::format("remove {}", aside)));
   }
-  BERTH_TRY_VOID(engine::remove_container(engine, old.id, true, false).context(fmt::format("remove {}", aside)));
   say(progress, fmt::format("Container {}  Recreated", old.name));
   return {};
 }
@@ -508,26 +528,30 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
     replicas[name] = n;
   }
 
-  // Everything that can fail without changing anything, first: images, ports.
+  // Intent first: the model (so that `show` can tell what was asked and why it failed), then
+  // everything that can fail without changing a container (images, ports), then networks and
+  // volumes, then instances in dependency order.
+  Project desired = project;
+  for (auto& s : desired.services) s.replicas = replicas[s.name];
+  BERTH_TRY_VOID(save_model(engine, desired));
+  detail::crash_point("compose-up:after-model");
   std::map<std::string, std::string> images, image_ids;
+  std::optional<Error> first_error;
   for (const auto& name : targets) {
     const Service& s = *project.service(name);
     std::string id;
     auto image = resolve_image(engine, project, s, options, id);
     if (!image) {
       (void)set_error(engine, project.name, name, image.error().message());
-      return std::move(image).error();
+      if (!first_error) first_error = std::move(image).error();
+      continue;
     }
     images[name] = *image;
     image_ids[name] = id;
   }
+  if (first_error) return std::move(*first_error);
   BERTH_TRY(auto all, engine::list_containers(engine));
   BERTH_TRY_VOID(check_host_ports(engine, project, all, targets));
-
-  // Intent first: the model, then networks and volumes, then instances in dependency order.
-  Project desired = project;
-  for (auto& s : desired.services) s.replicas = replicas[s.name];
-  BERTH_TRY_VOID(save_model(engine, desired));
   std::set<std::string> used_networks;
   for (const auto& name : targets)
     for (const auto& [n, cfg] : project.service(name)->networks) used_networks.insert(n);
@@ -587,6 +611,7 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
         case Step::Kind::create: {
           auto created = create_instance(engine, project, s, images[name], step.number, hash, options.progress);
           if (!created) return fail(std::move(created).error());
+          detail::crash_point("compose-up:after-create");
           auto started = start_instance(engine, created->id, created->name, options.progress);
           if (!started) return fail(std::move(started).error());
           break;

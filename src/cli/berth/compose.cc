@@ -75,7 +75,7 @@ void progress_line(std::string_view line) {
 }
 
 Result<std::string> no_builder(const project::BuildRequest& request) {
-  return Error::make(ErrorKind::unsupported, "service {}: berth build is not available yet", request.service)
+  return Error(ErrorKind::unsupported, "berth build is not available yet")
       .with_hint("build the image elsewhere and give the service an image:");
 }
 
@@ -414,7 +414,7 @@ Result<int> cmd_show(Compose& c, const ParsedArgs& a) {
       if (!i.health.empty()) parts.push_back(i.health);
       if (!i.addresses.empty()) parts.push_back(i.addresses);
       if (!i.ports.empty()) parts.push_back(i.ports);
-      if (i.memory_limit) parts.push_back(fmt::format("mem limit {}", human_size(i.memory_limit)));
+      if (i.memory_limit) parts.push_back(fmt::format("memory limit {} MiB", i.memory_limit / (1024 * 1024)));
       std::string line;
       for (const auto& p : parts) line += (line.empty() ? "" : "  ") + p;
       out += "  " + line + "\n";
