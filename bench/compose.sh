@@ -115,7 +115,7 @@ timed() {  # timed FILE COMMAND...: appends the seconds COMMAND took to FILE; fa
   elapsed "$start" "$end" >>"$file"
 }
 
-echo "berth $("$BERTH" version | awk "{print \$3}"), podman-compose $("$PODMAN_COMPOSE" version 2>/dev/null | awk "/version/ {print \$NF; exit}") with podman $(podman --version | awk "{print \$3}")"
+echo "berth $("$BERTH" version | awk "{print \$3}"), podman-compose $("$PODMAN_COMPOSE" version 2>/dev/null | awk "/podman-compose(r)? version/ {print \$NF; exit}") with podman $(podman --version | awk "{print \$3}")"
 echo "$SERVICES services in a chain of depends_on, $ROUNDS round(s), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
   bt "$WORK/berth-up" up -d

@@ -584,6 +584,7 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
     }
     std::string hash = config_hash(project, s, image_ids[name]);
     BERTH_TRY(auto existing, project_containers(engine, project.name, {name}));
+    std::erase_if(existing, [](const auto& c) { return label_of(c, kLabelOneoff) == "True"; });
     std::vector<Instance> actual;
     for (const auto& c : existing)
       actual.push_back({c.id, c.name, number_of(c), label_of(c, kLabelConfigHash), c.state, c.running()});
@@ -744,6 +745,51 @@ Result<void> stop(engine::Engine& engine, const Project& project, const std::vec
   return {};
 }
 
+Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Project& project, const std::string& service,
+                                              const RunOptions& options) {
+  const Service* s = project.service(service);
+  if (!s) return Error::make(ErrorKind::invalid_argument, "no such service: {}", service);
+  std::vector<std::string> deps;
+  for (const auto& d : s->depends_on)
+    if (project.service(d.service)) deps.push_back(d.service);
+  if (!deps.empty() && !options.no_deps) {
+    UpOptions up_options;
+    up_options.services = deps;
+    up_options.build_image = options.build_image;
+    up_options.progress = options.progress;
+    BERTH_TRY_VOID(up(engine, project, up_options));
+  }
+  BERTH_TRY(auto lock, lock_project(engine, project.name));
+  UpOptions resolve;
+  resolve.build_image = options.build_image;
+  std::string image_id;
+  BERTH_TRY(auto image, resolve_image(engine, project, *s, resolve, image_id));
+  std::set<std::string> nets;
+  for (const auto& [n, cfg] : s->networks) nets.insert(n);
+  BERTH_TRY_VOID(ensure_networks(engine, project, nets, options.progress));
+  BERTH_TRY_VOID(ensure_volumes(engine, project, {service}, options.progress));
+  Service oneoff = *s;
+  oneoff.ports.clear();  // as docker compose run: no published ports unless asked
+  oneoff.container_name.clear();
+  oneoff.restart = "no";
+  if (!options.command.empty()) oneoff.command = options.command;
+  if (options.has_entrypoint) oneoff.entrypoint = options.entrypoint.empty() ? std::vector<std::string>{} : std::vector<std::string>{options.entrypoint};
+  if (!options.user.empty()) oneoff.user = options.user;
+  if (!options.workdir.empty()) oneoff.working_dir = options.workdir;
+  for (const auto& kv : options.env) {
+    auto eq = kv.find('=');
+    oneoff.environment[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  oneoff.tty = options.tty;
+  oneoff.stdin_open = options.interactive;
+  auto config = container_config(project, oneoff, image, 0, config_hash(project, oneoff, image_id));
+  config.labels[kLabelOneoff] = "True";
+  config.labels.erase(kLabelNumber);
+  std::string name = fmt::format("{}-{}-run-{}", project.name, service, sys::random_hex(6));
+  BERTH_TRY(auto created, engine::create_container(engine, config, name).context(fmt::format("create {}", name)));
+  return created.container;
+}
+
 Result<ProjectView> show(engine::Engine& engine, const std::string& name, const Project* project) {
   ProjectView view;
   view.name = name;
@@ -783,6 +829,7 @@ Result<ProjectView> show(engine::Engine& engine, const std::string& name, const 
   for (auto& [sname, err] : errors.items())
     if (services.count(sname)) services[sname].error = err.get<std::string>();
   for (const auto& c : containers) {
+    if (label_of(c, kLabelOneoff) == "True") continue;  // `run` containers are no instances
     std::string sname = label_of(c, kLabelService);
     auto& v = services[sname];
     v.name = sname;

@@ -68,6 +68,19 @@ Result<void> start(engine::Engine& engine, const Project& project, const std::ve
 Result<void> stop(engine::Engine& engine, const Project& project, const std::vector<std::string>& services,
                   std::optional<int> timeout, const Progress& progress);
 
+// `run`: a one-off container of a service (labelled oneoff, named PROJECT-SERVICE-run-HEX) on
+// the project's networks, created but not started; its dependencies are brought up first
+// unless `no_deps`. `command` empty: the service's.
+struct RunOptions {
+  std::vector<std::string> command, env;
+  std::string user, workdir, entrypoint;
+  bool has_entrypoint = false, no_deps = false, tty = false, interactive = false;
+  BuildFunction build_image;
+  Progress progress;
+};
+Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Project& project, const std::string& service,
+                                              const RunOptions& options);
+
 // `show`: desired against actual.
 struct InstanceView {
   int number = 0;

@@ -433,3 +433,23 @@ EOF
   b system check
   [ "$status" -eq 0 ]
 }
+
+@test "run --rm: a one-off container on the project's network, its exit code, nothing left; events" {
+  write_shop
+  c run --rm -T web sh -c 'echo $WHO'
+  [ "$status" -eq 0 ]
+  [ "$output" = nobody ]
+  # run starts the service's dependencies first, but not the service itself.
+  [ "$(running_names)" = "$P-api-1 $P-db-1 " ]
+  c run --rm -T worker sh -c 'wget -q -O /dev/null http://api.'"$P"':1 2>&1 | grep -q refused && echo reached; exit 4'
+  [ "$status" -eq 4 ]
+  [ "$output" = reached ]  # on the project's network, by the service's name
+  [ "$(all_names)" = "$P-api-1 $P-db-1 " ]
+  c up -d
+  c events --json --since 1h --until 0s
+  [ "$status" -eq 0 ]
+  [ "$(jq -r 'select(.Action == "start" and .Actor.Attributes."com.docker.compose.oneoff" == "False") | .Actor.Attributes.name' <<<"$output" | sort -u | tr '\n' ' ')" = \
+    "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
+  b events --filter project="$P" --filter event=die --since 1h --until 0s --format '{{.Actor.Attributes.name}}'
+  [[ $output == *"$P-web-run-"* ]]
+}

@@ -82,6 +82,9 @@ Result<int> for_each(const Globals& g, const ParsedArgs& a,
 Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items, const char* what);
 // A container's STATUS as `ps` shows it: "Up 3 minutes (healthy)", "Exited (1) 2 seconds ago".
 std::string status_text(const engine::ContainerRecord& c);
+// `berth events` (also `berth compose events`, with the project's filter): --filter (project=P
+// too), --since, --until, --format.
+Result<int> stream_events(const Globals& g, const ParsedArgs& a);
 // Prints the error (and its hint) as berth's errors look; returns the exit status for it.
 int report(const Error& error);
 // Writes all of text to stdout.

@@ -62,10 +62,17 @@ Result<void> load(Compose& c, bool need_files, const std::vector<std::string>& s
   BERTH_TRY(auto vars, key_values(c.top.values_of("var"), "--var"));
   options->vars = vars;
   options->services = services;
-  BERTH_TRY(auto loaded, project::load_project(*options));
-  for (const auto& w : loaded.warnings) log::warn(w);
-  c.name = loaded.project.name;
-  c.loaded = std::move(loaded);
+  auto loaded = project::load_project(*options);
+  if (!loaded && !need_files && c.top.flag("project-name")) {
+    // Verbs that only need the name (down, ps, logs, show...) go on with -p.
+    log::warn(fmt::format("project files not used: {}", loaded.error().message()));
+    c.name = project::normalise_project_name(c.top.value("project-name"));
+    return {};
+  }
+  if (!loaded) return std::move(loaded).error();
+  for (const auto& w : loaded->warnings) log::warn(w);
+  c.name = loaded->project.name;
+  c.loaded = std::move(*loaded);
   return {};
 }
 
@@ -428,6 +435,52 @@ Result<int> cmd_show(Compose& c, const ParsedArgs& a) {
   return 0;
 }
 
+Result<int> cmd_run(Compose& c, const ParsedArgs& a) {
+  if (a.positionals.empty()) return Error(ErrorKind::invalid_argument, "give a service (and a command)");
+  BERTH_TRY_VOID(load(c, true, {a.positionals[0]}));
+  project::RunOptions options;
+  options.command.assign(a.positionals.begin() + 1, a.positionals.end());
+  options.env = a.values_of("env");
+  options.user = a.value("user");
+  options.workdir = a.value("workdir");
+  options.has_entrypoint = a.flag("entrypoint");
+  options.entrypoint = a.value("entrypoint");
+  options.no_deps = a.flag("no-deps");
+  options.tty = !a.flag("no-TTY") && !a.flag("detach") && ::isatty(0) && ::isatty(1);
+  options.interactive = !a.flag("detach") && (options.tty || !::isatty(0));
+  options.build_image = no_builder;
+  options.progress = progress_line;
+  BERTH_TRY(auto e, open_engine(*c.globals));
+  BERTH_TRY(auto created, project::create_oneoff(e, *c.model(), a.positionals[0], options));
+  if (a.flag("detach")) {
+    BERTH_TRY_VOID(engine::start_container(e, created.id));
+    print(created.name + "\n");
+    return 0;
+  }
+  engine::ForegroundOptions fg;
+  fg.stdin_fd = options.interactive ? 0 : -1;
+  auto status = engine::run_foreground(e, created.id, fg);
+  if (a.flag("rm")) {
+    if (auto removed = engine::remove_container(e, created.id, true, true); !removed) report(removed.error());
+  }
+  if (!status) {
+    report(status.error());
+    return engine::exec_failure_status(status.error().message());
+  }
+  return *status;
+}
+
+Result<int> cmd_events(Compose& c, const ParsedArgs& a) {
+  BERTH_TRY_VOID(load(c, false));
+  ParsedArgs events;
+  events.values["filter"] = {"project=" + c.name};
+  if (!a.positionals.empty()) return Error(ErrorKind::unsupported, "compose events takes no services yet: it shows the whole project's");
+  if (a.flag("json")) events.values["format"] = {"json"};
+  for (const char* key : {"since", "until"})
+    if (a.flag(key)) events.values[key] = {a.value(key)};
+  return stream_events(*c.globals, events);
+}
+
 Result<int> cmd_unavailable(Compose&, const ParsedArgs&, std::string_view verb) {
   return Error::make(ErrorKind::unsupported, "berth compose {} is not available yet", verb);
 }
@@ -472,6 +525,16 @@ std::vector<Verb> verbs() {
        {{"d,detach", false, "in the background"}, {"T,no-TTY", false, "no terminal"}, {"e,env", true, "NAME=value"},
         {"u,user", true, "user"}, {"w,workdir", true, "directory"}, {"index", true, "instance number (1)"}},
        1, cmd_exec},
+      {"run", "[OPTIONS] SERVICE [COMMAND] [ARG...]", "Run a one-off command in a new container of a service",
+       {{"d,detach", false, "in the background, print the name"}, {"rm", false, "remove it afterwards"},
+        {"T,no-TTY", false, "no terminal"}, {"e,env", true, "NAME=value"}, {"u,user", true, "user"},
+        {"w,workdir", true, "directory"}, {"entrypoint", true, "replace the entrypoint"},
+        {"no-deps", false, "do not start the dependencies"}},
+       1, cmd_run},
+      {"events", "[OPTIONS]", "Stream the instances' events (start, die, health_status, ...)",
+       {{"json", false, "one JSON object a line"}, {"since", true, "from this time or duration ago"},
+        {"until", true, "up to this time, then exit"}},
+       SIZE_MAX, cmd_events},
       {"top", "[SERVICE...]", "The instances' processes", {}, SIZE_MAX, cmd_top},
       {"ls", "[OPTIONS]", "List projects",
        {{"a,all", false, "stopped ones too"}, {"q,quiet", false, "only names"}, {"format", true, "table or json"}},

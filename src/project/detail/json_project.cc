@@ -269,6 +269,7 @@ Result<void> read_json_project(const Ctx& ctx, const nlohmann::json& original, c
   std::vector<std::string> unknown;
   substitute_tree(tree, vars, unknown);
   if (!unknown.empty()) {
+    std::sort(unknown.begin(), unknown.end());
     std::string names;
     for (auto& n : unknown) names += (names.empty() ? "$" : ", $") + n;
     return Error::make(ErrorKind::invalid_argument, "{}: unknown variable{} {}", ctx.file, unknown.size() > 1 ? "s" : "", names)

@@ -402,7 +402,7 @@ TEST(JsonProject, UnknownVariablesAreAllNamed) {
   auto o = files({{"/srv/shop/berth.json", kJsonProject}});
   auto e = load_project(o);
   ASSERT_FALSE(e);
-  EXPECT_EQ(e.error().message(), "berth.json: unknown variables $port, $domain");
+  EXPECT_EQ(e.error().message(), "berth.json: unknown variables $domain, $port");
 }
 
 TEST(JsonProject, UnknownFieldsAreErrors) {
