@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -36,7 +37,8 @@ void say(const Progress& progress, std::string_view line) {
 }
 
 Result<state::ObjectLock> lock_project(engine::Engine& engine, const std::string& name) {
-  return state::ObjectLock::acquire(engine.layout.locks(), "project", name, state::ObjectLock::Mode::exclusive);
+  return state::ObjectLock::acquire(engine.layout.locks(), "project", name,
+                                    state::ObjectLock::Mode::exclusive);
 }
 
 std::string label_of(const engine::ContainerRecord& c, const char* key) {
@@ -46,17 +48,22 @@ std::string label_of(const engine::ContainerRecord& c, const char* key) {
 
 int number_of(const engine::ContainerRecord& c) {
   std::string n = label_of(c, kLabelNumber);
-  return n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 6 ? 0 : std::stoi(n);
+  return n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 6
+             ? 0
+             : std::stoi(n);
 }
 
 // --- the stored desired state -------------------------------------------------------------------
 
 Result<void> save_model(engine::Engine& engine, const Project& project) {
   BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
-  BERTH_TRY(auto q, engine.db.prepare(
-                        "INSERT INTO projects(name, format, working_dir, config_files, model, errors, created, updated) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, '{}', ?6, ?6) ON CONFLICT(name) DO UPDATE SET format = ?2, "
-                        "working_dir = ?3, config_files = ?4, model = ?5, updated = ?6"));
+  BERTH_TRY(
+      auto q,
+      engine.db.prepare(
+          "INSERT INTO projects(name, format, working_dir, config_files, model, errors, created, "
+          "updated) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, '{}', ?6, ?6) ON CONFLICT(name) DO UPDATE SET format = ?2, "
+          "working_dir = ?3, config_files = ?4, model = ?5, updated = ?6"));
   q.bind_all(project.name, project.format, project.working_dir, json(project.config_files).dump(),
              to_json(project, false), clock::now_ns());
   BERTH_TRY_VOID(q.run());
@@ -64,12 +71,14 @@ Result<void> save_model(engine::Engine& engine, const Project& project) {
 }
 
 Result<std::optional<json>> stored_row(engine::Engine& engine, const std::string& name) {
-  BERTH_TRY(auto q, engine.db.prepare(
-                        "SELECT format, working_dir, config_files, model, errors, updated FROM projects WHERE name = ?1"));
+  BERTH_TRY(auto q, engine.db.prepare("SELECT format, working_dir, config_files, model, errors, "
+                                      "updated FROM projects WHERE name = ?1"));
   q.bind(1, name);
   BERTH_TRY(bool row, q.step());
   if (!row) return std::optional<json>();
-  json out = {{"format", q.column_text(0)}, {"working_dir", q.column_text(1)}, {"updated", q.column_int64(5)}};
+  json out = {{"format", q.column_text(0)},
+              {"working_dir", q.column_text(1)},
+              {"updated", q.column_int64(5)}};
   auto parse = [](const std::string& text) {
     auto j = json::parse(text, nullptr, false);
     return j.is_discarded() ? json::object() : j;
@@ -80,13 +89,15 @@ Result<std::optional<json>> stored_row(engine::Engine& engine, const std::string
   return std::optional(out);
 }
 
-Result<void> set_error(engine::Engine& engine, const std::string& project, const std::string& service,
-                       const std::string& error) {
+Result<void> set_error(engine::Engine& engine, const std::string& project,
+                       const std::string& service, const std::string& error) {
   BERTH_TRY(auto row, stored_row(engine, project));
   if (!row) return {};
   json errors = (*row)["errors"];
-  if (error.empty()) errors.erase(service);
-  else errors[service] = error;
+  if (error.empty())
+    errors.erase(service);
+  else
+    errors[service] = error;
   BERTH_TRY(auto q, engine.db.prepare("UPDATE projects SET errors = ?2 WHERE name = ?1"));
   q.bind_all(project, errors.dump());
   return q.run();
@@ -97,8 +108,10 @@ Result<void> set_error(engine::Engine& engine, const std::string& project, const
 std::string format_publish(const PortMapping& p, int k) {
   std::string out;
   if (!p.host_ip.empty()) out += p.host_ip + ":";
-  if (p.host_port) out += std::to_string(p.host_port == p.host_port_end ? p.host_port : p.host_port + k) + ":";
-  else if (!p.host_ip.empty()) out += ":";
+  if (p.host_port)
+    out += std::to_string(p.host_port == p.host_port_end ? p.host_port : p.host_port + k) + ":";
+  else if (!p.host_ip.empty())
+    out += ":";
   out += std::to_string(p.container_port + k) + "/" + p.protocol;
   return out;
 }
@@ -109,7 +122,8 @@ std::vector<std::string> link_aliases(const Project& project, const Service& ser
   for (const auto& s : project.services)
     for (const auto& link : s.links) {
       auto colon = link.find(':');
-      if (colon != std::string::npos && link.substr(0, colon) == service.name) out.push_back(link.substr(colon + 1));
+      if (colon != std::string::npos && link.substr(0, colon) == service.name)
+        out.push_back(link.substr(colon + 1));
     }
   return out;
 }
@@ -123,7 +137,8 @@ std::vector<std::string> networks_of(const Service& service) {
   return out;
 }
 
-engine::ContainerConfig container_config(const Project& project, const Service& s, const std::string& image, int number,
+engine::ContainerConfig container_config(const Project& project, const Service& s,
+                                         const std::string& image, int number,
                                          const std::string& hash) {
   engine::ContainerConfig c;
   c.image = image;
@@ -135,7 +150,8 @@ engine::ContainerConfig container_config(const Project& project, const Service& 
   c.hostname = s.hostname;
   for (const auto& m : s.volumes) {
     if (m.type == "tmpfs") {
-      c.tmpfs.push_back(m.tmpfs_size ? fmt::format("{}:size={}", m.target, *m.tmpfs_size) : m.target);
+      c.tmpfs.push_back(m.tmpfs_size ? fmt::format("{}:size={}", m.target, *m.tmpfs_size)
+                                     : m.target);
       continue;
     }
     engine::VolumeMount v;
@@ -164,12 +180,15 @@ engine::ContainerConfig container_config(const Project& project, const Service& 
   for (const auto& f : project.config_files) files += (files.empty() ? "" : ",") + f;
   c.labels[kLabelConfigFiles] = files;
   std::string deps;
-  for (const auto& d : s.depends_on) deps += (deps.empty() ? "" : ",") + d.service + ":" + d.condition + ":" + (d.restart ? "true" : "false");
+  for (const auto& d : s.depends_on)
+    deps += (deps.empty() ? "" : ",") + d.service + ":" + d.condition + ":" +
+            (d.restart ? "true" : "false");
   c.labels[kLabelDependsOn] = deps;
   c.cap_add = s.cap_add;
   c.cap_drop = s.cap_drop;
   c.stop_signal = s.stop_signal;
-  if (s.stop_grace_period_ms) c.stop_timeout = static_cast<int>((*s.stop_grace_period_ms + 999) / 1000);
+  if (s.stop_grace_period_ms)
+    c.stop_timeout = static_cast<int>((*s.stop_grace_period_ms + 999) / 1000);
   auto nets = networks_of(s);
   if (!nets.empty()) {
     c.network = network_name(project, nets[0]);
@@ -197,7 +216,8 @@ std::string reason_of(const engine::ContainerRecord& c) {
   if (c.running()) return "";
   if (!c.error.empty()) return c.error;
   if (c.oom_killed)
-    return c.config.memory ? fmt::format("OOM killed at {} MiB", *c.config.memory / (1024 * 1024)) : "OOM killed";
+    return c.config.memory ? fmt::format("OOM killed at {} MiB", *c.config.memory / (1024 * 1024))
+                           : "OOM killed";
   if (c.state == "created") return "created, never started";
   if (c.exit_code) return fmt::format("exited {}", *c.exit_code);
   return c.state;
@@ -247,44 +267,56 @@ std::string describe_failure(engine::Engine& engine, const engine::ContainerReco
   return reason;
 }
 
-// Until the instance runs (and, with a health check, is healthy); an exit or a failing check is
-// an error with the reason.
-Result<void> wait_ready(engine::Engine& engine, const std::string& id, bool healthy, int64_t timeout_ms) {
+// Polls the instance every 100 ms until `done` gives an answer (an empty optional: keep waiting)
+// or `timeout_ms` passes (then `what` says what it was not).
+Result<void> wait_for(
+    engine::Engine& engine, const std::string& id, int64_t timeout_ms, std::string_view what,
+    const std::function<std::optional<Result<void>>(const engine::ContainerRecord&)>& done) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     BERTH_TRY(auto c, engine::find_container(engine, id));
-    if (!c.running())
-      return Error::make(ErrorKind::failed_precondition, "{} {}", c.name, describe_failure(engine, c));
-    if (!healthy || c.config.health_command.empty() || c.health == "healthy") return {};
-    if (c.health == "unhealthy")
-      return Error::make(ErrorKind::failed_precondition, "{} {}", c.name, describe_failure(engine, c));
+    if (auto answer = done(c)) return std::move(*answer);
     if (std::chrono::steady_clock::now() > deadline)
-      return Error::make(ErrorKind::unavailable, "{} is not healthy after {} s", c.name, timeout_ms / 1000);
+      return Error::make(ErrorKind::unavailable, "{} is not {} after {} s", c.name, what,
+                         timeout_ms / 1000);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+// Until the instance runs (and, with a health check, is healthy); an exit or a failing check is
+// an error with the reason.
+Result<void> wait_ready(engine::Engine& engine, const std::string& id, bool healthy,
+                        int64_t timeout_ms) {
+  return wait_for(engine, id, timeout_ms, "healthy",
+                  [&](const engine::ContainerRecord& c) -> std::optional<Result<void>> {
+                    if (!c.running() || c.health == "unhealthy")
+                      return Result<void>(Error::make(ErrorKind::failed_precondition, "{} {}",
+                                                      c.name, describe_failure(engine, c)));
+                    if (!healthy || c.config.health_command.empty() || c.health == "healthy")
+                      return Result<void>();
+                    return std::nullopt;
+                  });
 }
 
 Result<void> wait_completed(engine::Engine& engine, const std::string& id, int64_t timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    BERTH_TRY(auto c, engine::find_container(engine, id));
-    if (!c.running() && c.state != "created") {
-      if (c.exit_code.value_or(1) == 0) return {};
-      return Error::make(ErrorKind::failed_precondition, "{} {}", c.name, describe_failure(engine, c));
-    }
-    if (std::chrono::steady_clock::now() > deadline)
-      return Error::make(ErrorKind::unavailable, "{} has not completed after {} s", c.name, timeout_ms / 1000);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  return wait_for(engine, id, timeout_ms, "completed",
+                  [&](const engine::ContainerRecord& c) -> std::optional<Result<void>> {
+                    if (c.running() || c.state == "created") return std::nullopt;
+                    if (c.exit_code.value_or(1) == 0) return Result<void>();
+                    return Result<void>(Error::make(ErrorKind::failed_precondition, "{} {}", c.name,
+                                                    describe_failure(engine, c)));
+                  });
 }
 
-Result<void> remove_instance(engine::Engine& engine, const engine::ContainerRecord& c, std::optional<int> timeout,
-                             bool volumes, const Progress& progress) {
+Result<void> remove_instance(engine::Engine& engine, const engine::ContainerRecord& c,
+                             std::optional<int> timeout, bool volumes, const Progress& progress) {
   if (c.running()) {
     say(progress, fmt::format("Container {}  Stopping", c.name));
-    BERTH_TRY_VOID(engine::stop_container(engine, c.id, timeout).context(fmt::format("stop {}", c.name)));
+    BERTH_TRY_VOID(
+        engine::stop_container(engine, c.id, timeout).context(fmt::format("stop {}", c.name)));
   }
-  BERTH_TRY_VOID(engine::remove_container(engine, c.id, true, volumes).context(fmt::format("remove {}", c.name)));
+  BERTH_TRY_VOID(engine::remove_container(engine, c.id, true, volumes)
+                     .context(fmt::format("remove {}", c.name)));
   say(progress, fmt::format("Container {}  Removed", c.name));
   return {};
 }
@@ -295,13 +327,15 @@ std::optional<int> stop_timeout_of(const Service& s) {
 }
 
 // Creates (networks beyond the first connected) and starts one instance.
-Result<engine::ContainerRecord> create_instance(engine::Engine& engine, const Project& project, const Service& s,
-                                                const std::string& image, int number, const std::string& hash,
+Result<engine::ContainerRecord> create_instance(engine::Engine& engine, const Project& project,
+                                                const Service& s, const std::string& image,
+                                                int number, const std::string& hash,
                                                 const Progress& progress) {
   std::string name = instance_name(project, s, number);
   auto config = container_config(project, s, image, number, hash);
   say(progress, fmt::format("Container {}  Creating", name));
-  BERTH_TRY(auto created, engine::create_container(engine, config, name).context(fmt::format("create {}", name)));
+  BERTH_TRY(auto created,
+            engine::create_container(engine, config, name).context(fmt::format("create {}", name)));
   for (const auto& w : created.warnings) log::warn(w);
   const std::string id = created.container.id;
   auto nets = networks_of(s);
@@ -309,19 +343,22 @@ Result<engine::ContainerRecord> create_instance(engine::Engine& engine, const Pr
     const auto& cfg = s.networks.at(nets[i]);
     std::vector<std::string> aliases = {s.name, s.name + "." + project.name};
     for (const auto& a : cfg.aliases) aliases.push_back(a);
-    auto connected = engine::connect_container(engine, id, network_name(project, nets[i]), aliases, cfg.ipv4_address);
+    auto connected = engine::connect_container(engine, id, network_name(project, nets[i]), aliases,
+                                               cfg.ipv4_address);
     if (!connected) {
       (void)engine::remove_container(engine, id, true, true);
-      return std::move(connected).error().context(fmt::format("create {}: network {}", name, nets[i]));
+      return std::move(connected).error().context(
+          fmt::format("create {}: network {}", name, nets[i]));
     }
   }
   return created.container;
 }
 
-Result<engine::ContainerRecord> start_instance(engine::Engine& engine, const std::string& id, const std::string& name,
-                                               const Progress& progress) {
+Result<engine::ContainerRecord> start_instance(engine::Engine& engine, const std::string& id,
+                                               const std::string& name, const Progress& progress) {
   say(progress, fmt::format("Container {}  Starting", name));
-  BERTH_TRY(auto started, engine::start_container(engine, id).context(fmt::format("start {}", name)));
+  BERTH_TRY(auto started,
+            engine::start_container(engine, id).context(fmt::format("start {}", name)));
   say(progress, fmt::format("Container {}  Started", name));
   return started;
 }
@@ -330,14 +367,15 @@ Result<engine::ContainerRecord> start_instance(engine::Engine& engine, const std
 // the old instance aside and removes it once the new one is ready; stop-first (a fixed host
 // port, which even a stopped container keeps reserved) removes it first and, to roll back,
 // creates it again from its recorded configuration.
-Result<void> replace_instance(engine::Engine& engine, const Project& project, const Service& s, const std::string& image,
-                              const engine::ContainerRecord& old, int number, const std::string& hash,
-                              const Progress& progress) {
+Result<void> replace_instance(engine::Engine& engine, const Project& project, const Service& s,
+                              const std::string& image, const engine::ContainerRecord& old,
+                              int number, const std::string& hash, const Progress& progress) {
   bool first = start_first(s);
   for (const auto& [n, cfg] : s.networks) first &= cfg.ipv4_address.empty();
   std::string aside = fmt::format("{}-old-{}", old.name, old.id.substr(0, 12));
   bool was_running = old.running();
-  say(progress, fmt::format("Container {}  Recreating ({})", old.name, first ? "start-first" : "stop-first"));
+  say(progress,
+      fmt::format("Container {}  Recreating ({})", old.name, first ? "start-first" : "stop-first"));
   if (first) {
     BERTH_TRY_VOID(engine::rename_container(engine, old.id, aside));
   } else {
@@ -351,13 +389,16 @@ Result<void> replace_instance(engine::Engine& engine, const Project& project, co
       back = engine::rename_container(engine, old.id, old.name);
     } else {
       auto again = engine::create_container(engine, old.config, old.name);
-      if (!again) back = std::move(again).error();
+      if (!again)
+        back = std::move(again).error();
       else if (was_running)
-        if (auto started = engine::start_container(engine, again->container.id); !started) back = std::move(started).error();
+        if (auto started = engine::start_container(engine, again->container.id); !started)
+          back = std::move(started).error();
     }
     if (!back)
-      return Error::make(why.kind(), "update of {} failed: {}; restoring the old instance failed too: {}", old.name,
-                         why.message(), back.error().message());
+      return Error::make(why.kind(),
+                         "update of {} failed: {}; restoring the old instance failed too: {}",
+                         old.name, why.message(), back.error().message());
     return Error::make(why.kind(), "update of {} failed, rolled back: {}", old.name, why.message());
   };
   auto created = create_instance(engine, project, s, image, number, hash, progress);
@@ -365,12 +406,14 @@ Result<void> replace_instance(engine::Engine& engine, const Project& project, co
   auto started = start_instance(engine, created->id, created->name, progress);
   if (!started) return restore(created->id, started.error());
   detail::crash_point("compose-up:after-replacement-start");
-  if (auto ready = wait_ready(engine, created->id, true, 120'000); !ready) return restore(created->id, ready.error());
+  if (auto ready = wait_ready(engine, created->id, true, 120'000); !ready)
+    return restore(created->id, ready.error());
   if (first) {
     if (was_running)
       if (auto stopped = engine::stop_container(engine, old.id, stop_timeout_of(s)); !stopped)
         log::warn(stopped.error().message());
-    BERTH_TRY_VOID(engine::remove_container(engine, old.id, true, false).context(fmt::format("remove {}", aside)));
+    BERTH_TRY_VOID(engine::remove_container(engine, old.id, true, false)
+                       .context(fmt::format("remove {}", aside)));
   }
   say(progress, fmt::format("Container {}  Recreated", old.name));
   return {};
@@ -379,8 +422,10 @@ Result<void> replace_instance(engine::Engine& engine, const Project& project, co
 // Fixed host ports the project wants that someone else holds: a container outside the project,
 // or a host process. Found before anything changes.
 Result<void> check_host_ports(engine::Engine& engine, const Project& project,
-                              const std::vector<engine::ContainerRecord>& all, const std::vector<std::string>& services) {
-  std::map<std::tuple<std::string, std::string, int>, std::string> held;  // (proto, ip, port) → container
+                              const std::vector<engine::ContainerRecord>& all,
+                              const std::vector<std::string>& services) {
+  std::map<std::tuple<std::string, std::string, int>, std::string>
+      held;  // (proto, ip, port) → container
   std::set<std::tuple<std::string, std::string, int>> ours;
   for (const auto& c : all) {
     auto ports = engine::container_ports(engine, c.id);
@@ -388,8 +433,10 @@ Result<void> check_host_ports(engine::Engine& engine, const Project& project,
     bool mine = label_of(c, kLabelProject) == project.name;
     for (const auto& p : *ports) {
       auto key = std::make_tuple(p.protocol, p.host_ip, p.host_port);
-      if (mine) ours.insert(key);
-      else held[key] = c.name;
+      if (mine)
+        ours.insert(key);
+      else
+        held[key] = c.name;
     }
   }
   for (const auto& name : services) {
@@ -400,19 +447,24 @@ Result<void> check_host_ports(engine::Engine& engine, const Project& project,
         std::string ip = p.host_ip.empty() ? "0.0.0.0" : p.host_ip;
         for (const auto& [key, holder] : held) {
           auto& [proto, hip, hport] = key;
-          if (proto == p.protocol && hport == port && (hip == ip || hip == "0.0.0.0" || ip == "0.0.0.0"))
-            return Error::make(ErrorKind::already_exists, "services.{}.ports: {}:{} is held by {}", s->name, ip, port, holder);
+          if (proto == p.protocol && hport == port &&
+              (hip == ip || hip == "0.0.0.0" || ip == "0.0.0.0"))
+            return Error::make(ErrorKind::already_exists, "services.{}.ports: {}:{} is held by {}",
+                               s->name, ip, port, holder);
         }
         if (ours.count({p.protocol, ip, port})) continue;
         // A host process: try to bind it.
-        UniqueFd fd(::socket(AF_INET, (p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
+        UniqueFd fd(
+            ::socket(AF_INET, (p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
         if (!fd) continue;
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
         addr.sin_port = htons(static_cast<uint16_t>(port));
         ::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
-        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno == EADDRINUSE)
-          return Error::make(ErrorKind::already_exists, "services.{}.ports: {}:{}/{} is held by a process on the host",
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
+            errno == EADDRINUSE)
+          return Error::make(ErrorKind::already_exists,
+                             "services.{}.ports: {}:{}/{} is held by a process on the host",
                              s->name, ip, port, p.protocol);
       }
     }
@@ -420,14 +472,16 @@ Result<void> check_host_ports(engine::Engine& engine, const Project& project,
   return {};
 }
 
-Result<void> ensure_networks(engine::Engine& engine, const Project& project, const std::set<std::string>& used,
-                             const Progress& progress) {
+Result<void> ensure_networks(engine::Engine& engine, const Project& project,
+                             const std::set<std::string>& used, const Progress& progress) {
   for (const auto& n : project.networks) {
     if (!used.count(n.name)) continue;
     std::string name = network_name(project, n.name);
     auto found = engine::find_network(engine, name);
     if (found) continue;
-    if (n.external) return Error::make(ErrorKind::not_found, "network {} is external but does not exist", name).with_hint(fmt::format("create it: berth network create {}", name));
+    if (n.external)
+      return Error::make(ErrorKind::not_found, "network {} is external but does not exist", name)
+          .with_hint(fmt::format("create it: berth network create {}", name));
     engine::NetworkOptions o;
     o.name = name;
     o.subnet = n.subnet;
@@ -436,14 +490,15 @@ Result<void> ensure_networks(engine::Engine& engine, const Project& project, con
     o.labels = n.labels;
     o.labels[kLabelProject] = project.name;
     o.labels[kLabelNetwork] = n.name;
-    BERTH_TRY_VOID(engine::create_network(engine, o).context(fmt::format("create network {}", name)));
+    BERTH_TRY_VOID(
+        engine::create_network(engine, o).context(fmt::format("create network {}", name)));
     say(progress, fmt::format("Network {}  Created", name));
   }
   return {};
 }
 
-Result<void> ensure_volumes(engine::Engine& engine, const Project& project, const std::vector<std::string>& services,
-                            const Progress& progress) {
+Result<void> ensure_volumes(engine::Engine& engine, const Project& project,
+                            const std::vector<std::string>& services, const Progress& progress) {
   std::set<std::string> done;
   for (const auto& sname : services) {
     for (const auto& m : project.service(sname)->volumes) {
@@ -455,11 +510,14 @@ Result<void> ensure_volumes(engine::Engine& engine, const Project& project, cons
       std::string name = volume_name(project, m.source);
       const Volume* v = project.volume(m.source);
       if (engine::get_volume(engine, name)) continue;
-      if (v && v->external) return Error::make(ErrorKind::not_found, "volume {} is external but does not exist", name);
-      std::map<std::string, std::string> labels = v ? v->labels : std::map<std::string, std::string>{};
+      if (v && v->external)
+        return Error::make(ErrorKind::not_found, "volume {} is external but does not exist", name);
+      std::map<std::string, std::string> labels =
+          v ? v->labels : std::map<std::string, std::string>{};
       labels[kLabelProject] = project.name;
       labels[kLabelVolume] = m.source;
-      BERTH_TRY_VOID(engine::create_volume(engine, name, labels).context(fmt::format("create volume {}", name)));
+      BERTH_TRY_VOID(engine::create_volume(engine, name, labels)
+                         .context(fmt::format("create volume {}", name)));
       say(progress, fmt::format("Volume {}  Created", name));
     }
   }
@@ -474,28 +532,35 @@ Result<std::string> resolve_image(engine::Engine& engine, const Project& project
   if (s.build && (options.build || !found)) {
     if (!options.build_image) return Error(ErrorKind::unsupported, "no builder");
     BuildRequest request{project.name, s.name, *s.build, image};
-    BERTH_TRY(image, options.build_image(request).context(fmt::format("service {}: build", s.name)));
+    BERTH_TRY(image,
+              options.build_image(request).context(fmt::format("service {}: build", s.name)));
     found = engine::find_image(engine, image);
   }
-  if (!found) return Error::make(ErrorKind::not_found, "service {}: image {} not found", s.name, image).with_hint(fmt::format("pull it first: berth pull {}", image));
+  if (!found)
+    return Error::make(ErrorKind::not_found, "service {}: image {} not found", s.name, image)
+        .with_hint(fmt::format("pull it first: berth pull {}", image));
   image_id = found->id;
   return image;
 }
 
 }  // namespace
 
-Result<std::vector<engine::ContainerRecord>> project_containers(engine::Engine& engine, const std::string& name,
-                                                                const std::vector<std::string>& services) {
+Result<std::vector<engine::ContainerRecord>> project_containers(
+    engine::Engine& engine, const std::string& name, const std::vector<std::string>& services) {
   BERTH_TRY(auto all, engine::list_containers(engine));
   std::vector<engine::ContainerRecord> out;
   for (auto& c : all) {
     if (label_of(c, kLabelProject) != name) continue;
-    if (!services.empty() && std::find(services.begin(), services.end(), label_of(c, kLabelService)) == services.end()) continue;
+    if (!services.empty() &&
+        std::find(services.begin(), services.end(), label_of(c, kLabelService)) == services.end())
+      continue;
     out.push_back(std::move(c));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     auto sa = label_of(a, kLabelService), sb = label_of(b, kLabelService);
-    return sa != sb ? sa < sb : number_of(a) != number_of(b) ? number_of(a) < number_of(b) : a.name < b.name;
+    return sa != sb                       ? sa < sb
+           : number_of(a) != number_of(b) ? number_of(a) < number_of(b)
+                                          : a.name < b.name;
   });
   return out;
 }
@@ -509,9 +574,12 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
     } else {
       BERTH_TRY(auto order, start_order(project));
       for (const auto& n : order)
-        if (std::find(options.services.begin(), options.services.end(), n) != options.services.end()) targets.push_back(n);
+        if (std::find(options.services.begin(), options.services.end(), n) !=
+            options.services.end())
+          targets.push_back(n);
       for (const auto& n : options.services)
-        if (!project.service(n)) return Error::make(ErrorKind::invalid_argument, "no such service: {}", n);
+        if (!project.service(n))
+          return Error::make(ErrorKind::invalid_argument, "no such service: {}", n);
     }
   } else {
     BERTH_TRY(targets, with_dependencies(project, options.services));
@@ -520,11 +588,17 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
   for (const auto& s : project.services) replicas[s.name] = s.replicas;
   for (const auto& [name, n] : options.scale) {
     const Service* s = project.service(name);
-    if (!s) return Error::make(ErrorKind::invalid_argument, "--scale {}={}: no such service", name, n);
-    if (n > 1 && (!s->container_name.empty() || std::any_of(s->ports.begin(), s->ports.end(), [](auto& p) { return p.host_port != 0; })))
-      return Error::make(ErrorKind::invalid_argument,
-                         "--scale {}={}: the service {} so only one instance can run; drop the fixed host port (\"80\" instead of \"8080:80\") to scale it",
-                         name, n, s->container_name.empty() ? "publishes a fixed host port" : "has a container_name");
+    if (!s)
+      return Error::make(ErrorKind::invalid_argument, "--scale {}={}: no such service", name, n);
+    if (n > 1 &&
+        (!s->container_name.empty() ||
+         std::any_of(s->ports.begin(), s->ports.end(), [](auto& p) { return p.host_port != 0; })))
+      return Error::make(
+          ErrorKind::invalid_argument,
+          "--scale {}={}: the service {} so only one instance can run; drop the fixed host port "
+          "(\"80\" instead of \"8080:80\") to scale it",
+          name, n,
+          s->container_name.empty() ? "publishes a fixed host port" : "has a container_name");
     replicas[name] = n;
   }
 
@@ -578,8 +652,8 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
           ok = wait_completed(engine, dc.id, options.wait_timeout_ms);
         }
         if (!ok)
-          return fail(Error::make(ok.error().kind(), "service {} waits for {} ({}): {}", name, d.service, d.condition,
-                                  ok.error().message()));
+          return fail(Error::make(ok.error().kind(), "service {} waits for {} ({}): {}", name,
+                                  d.service, d.condition, ok.error().message()));
       }
     }
     std::string hash = config_hash(project, s, image_ids[name]);
@@ -587,7 +661,8 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
     std::erase_if(existing, [](const auto& c) { return label_of(c, kLabelOneoff) == "True"; });
     std::vector<Instance> actual;
     for (const auto& c : existing)
-      actual.push_back({c.id, c.name, number_of(c), label_of(c, kLabelConfigHash), c.state, c.running()});
+      actual.push_back(
+          {c.id, c.name, number_of(c), label_of(c, kLabelConfigHash), c.state, c.running()});
     auto steps = plan_service(project, s, hash, replicas[name], actual);
     auto record_of = [&](const std::string& id) -> const engine::ContainerRecord* {
       for (const auto& c : existing)
@@ -597,20 +672,24 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
     for (const auto& step : steps) {
       switch (step.kind) {
         case Step::Kind::keep:
-          say(options.progress, fmt::format("Container {}  Running", instance_name(project, s, step.number)));
+          say(options.progress,
+              fmt::format("Container {}  Running", instance_name(project, s, step.number)));
           break;
         case Step::Kind::remove: {
-          auto removed = remove_instance(engine, *record_of(step.id), stop_timeout_of(s), false, options.progress);
+          auto removed = remove_instance(engine, *record_of(step.id), stop_timeout_of(s), false,
+                                         options.progress);
           if (!removed) return fail(std::move(removed).error());
           break;
         }
         case Step::Kind::start: {
-          auto started = start_instance(engine, step.id, record_of(step.id)->name, options.progress);
+          auto started =
+              start_instance(engine, step.id, record_of(step.id)->name, options.progress);
           if (!started) return fail(std::move(started).error());
           break;
         }
         case Step::Kind::create: {
-          auto created = create_instance(engine, project, s, images[name], step.number, hash, options.progress);
+          auto created = create_instance(engine, project, s, images[name], step.number, hash,
+                                         options.progress);
           if (!created) return fail(std::move(created).error());
           detail::crash_point("compose-up:after-create");
           auto started = start_instance(engine, created->id, created->name, options.progress);
@@ -618,9 +697,10 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
           break;
         }
         case Step::Kind::recreate: {
-          auto replaced = replace_instance(engine, project, s, images[name], *record_of(step.id), step.number, hash,
-                                           options.progress);
-          if (!replaced && s.update_config.failure_action != "continue") return fail(std::move(replaced).error());
+          auto replaced = replace_instance(engine, project, s, images[name], *record_of(step.id),
+                                           step.number, hash, options.progress);
+          if (!replaced && s.update_config.failure_action != "continue")
+            return fail(std::move(replaced).error());
           if (!replaced) log::warn(replaced.error().message());
           if (s.update_config.delay_ms)
             std::this_thread::sleep_for(std::chrono::milliseconds(s.update_config.delay_ms));
@@ -643,14 +723,16 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
       for (const auto& c : instances) {
         say(options.progress, fmt::format("Container {}  Waiting", c.name));
         BERTH_TRY_VOID(wait_ready(engine, c.id, true, options.wait_timeout_ms));
-        say(options.progress, fmt::format("Container {}  {}", c.name, c.config.health_command.empty() ? "Running" : "Healthy"));
+        say(options.progress, fmt::format("Container {}  {}", c.name,
+                                          c.config.health_command.empty() ? "Running" : "Healthy"));
       }
     }
   }
   return {};
 }
 
-Result<void> down(engine::Engine& engine, const std::string& name, const Project* project, const DownOptions& options) {
+Result<void> down(engine::Engine& engine, const std::string& name, const Project* project,
+                  const DownOptions& options) {
   BERTH_TRY(auto lock, lock_project(engine, name));
   BERTH_TRY(auto containers, project_containers(engine, name));
   // Stop in reverse dependency order: dependents first.
@@ -663,16 +745,19 @@ Result<void> down(engine::Engine& engine, const std::string& name, const Project
     auto it = std::find(order.begin(), order.end(), label_of(c, kLabelService));
     return it == order.end() ? -1 : static_cast<int>(it - order.begin());
   };
-  std::stable_sort(containers.begin(), containers.end(), [&](auto& a, auto& b) { return rank(a) < rank(b); });
+  std::stable_sort(containers.begin(), containers.end(),
+                   [&](auto& a, auto& b) { return rank(a) < rank(b); });
   std::vector<std::string> errors;
   for (const auto& c : containers) {
     bool orphan = project && !project->service(label_of(c, kLabelService));
-    bool disabled = project && std::find(project->disabled_services.begin(), project->disabled_services.end(),
-                                         label_of(c, kLabelService)) != project->disabled_services.end();
+    bool disabled =
+        project && std::find(project->disabled_services.begin(), project->disabled_services.end(),
+                             label_of(c, kLabelService)) != project->disabled_services.end();
     if (orphan && !disabled && !options.remove_orphans) continue;
     std::optional<int> timeout = options.timeout;
     if (!timeout && project)
-      if (const Service* s = project->service(label_of(c, kLabelService))) timeout = stop_timeout_of(*s);
+      if (const Service* s = project->service(label_of(c, kLabelService)))
+        timeout = stop_timeout_of(*s);
     if (auto removed = remove_instance(engine, c, timeout, true, options.progress); !removed)
       errors.push_back(removed.error().message());
   }
@@ -701,8 +786,8 @@ Result<void> down(engine::Engine& engine, const std::string& name, const Project
   return q.run();
 }
 
-Result<void> scale(engine::Engine& engine, const Project& project, const std::map<std::string, int>& replicas,
-                   const Progress& progress) {
+Result<void> scale(engine::Engine& engine, const Project& project,
+                   const std::map<std::string, int>& replicas, const Progress& progress) {
   UpOptions options;
   options.scale = replicas;
   options.no_deps = true;
@@ -715,10 +800,11 @@ Result<void> scale(engine::Engine& engine, const Project& project, const std::ma
   return up(engine, project, options);
 }
 
-Result<void> start(engine::Engine& engine, const Project& project, const std::vector<std::string>& services,
-                   const Progress& progress) {
+Result<void> start(engine::Engine& engine, const Project& project,
+                   const std::vector<std::string>& services, const Progress& progress) {
   BERTH_TRY(auto lock, lock_project(engine, project.name));
-  BERTH_TRY(auto order, services.empty() ? start_order(project) : with_dependencies(project, services));
+  BERTH_TRY(auto order,
+            services.empty() ? start_order(project) : with_dependencies(project, services));
   for (const auto& name : order) {
     BERTH_TRY(auto instances, project_containers(engine, project.name, {name}));
     for (const auto& c : instances)
@@ -727,25 +813,29 @@ Result<void> start(engine::Engine& engine, const Project& project, const std::ve
   return {};
 }
 
-Result<void> stop(engine::Engine& engine, const Project& project, const std::vector<std::string>& services,
-                  std::optional<int> timeout, const Progress& progress) {
+Result<void> stop(engine::Engine& engine, const Project& project,
+                  const std::vector<std::string>& services, std::optional<int> timeout,
+                  const Progress& progress) {
   BERTH_TRY(auto lock, lock_project(engine, project.name));
   BERTH_TRY(auto order, start_order(project));
   std::reverse(order.begin(), order.end());
   for (const auto& name : order) {
-    if (!services.empty() && std::find(services.begin(), services.end(), name) == services.end()) continue;
+    if (!services.empty() && std::find(services.begin(), services.end(), name) == services.end())
+      continue;
     BERTH_TRY(auto instances, project_containers(engine, project.name, {name}));
     for (const auto& c : instances) {
       if (!c.running()) continue;
       say(progress, fmt::format("Container {}  Stopping", c.name));
-      BERTH_TRY_VOID(engine::stop_container(engine, c.id, timeout ? timeout : stop_timeout_of(*project.service(name))));
+      BERTH_TRY_VOID(engine::stop_container(
+          engine, c.id, timeout ? timeout : stop_timeout_of(*project.service(name))));
       say(progress, fmt::format("Container {}  Stopped", c.name));
     }
   }
   return {};
 }
 
-Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Project& project, const std::string& service,
+Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Project& project,
+                                              const std::string& service,
                                               const RunOptions& options) {
   const Service* s = project.service(service);
   if (!s) return Error::make(ErrorKind::invalid_argument, "no such service: {}", service);
@@ -773,7 +863,9 @@ Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Proj
   oneoff.container_name.clear();
   oneoff.restart = "no";
   if (!options.command.empty()) oneoff.command = options.command;
-  if (options.has_entrypoint) oneoff.entrypoint = options.entrypoint.empty() ? std::vector<std::string>{} : std::vector<std::string>{options.entrypoint};
+  if (options.has_entrypoint)
+    oneoff.entrypoint = options.entrypoint.empty() ? std::vector<std::string>{}
+                                                   : std::vector<std::string>{options.entrypoint};
   if (!options.user.empty()) oneoff.user = options.user;
   if (!options.workdir.empty()) oneoff.working_dir = options.workdir;
   for (const auto& kv : options.env) {
@@ -786,7 +878,8 @@ Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Proj
   config.labels[kLabelOneoff] = "True";
   config.labels.erase(kLabelNumber);
   std::string name = fmt::format("{}-{}-run-{}", project.name, service, sys::random_hex(6));
-  BERTH_TRY(auto created, engine::create_container(engine, config, name).context(fmt::format("create {}", name)));
+  BERTH_TRY(auto created,
+            engine::create_container(engine, config, name).context(fmt::format("create {}", name)));
   return created.container;
 }
 
@@ -803,11 +896,13 @@ Result<ProjectView> show(engine::Engine& engine, const std::string& name, const 
   } else if (stored) {
     view.working_dir = (*stored)["working_dir"].get<std::string>();
     view.format = (*stored)["format"].get<std::string>();
-    for (const auto& f : (*stored)["config_files"]) view.config_files.push_back(f.get<std::string>());
+    for (const auto& f : (*stored)["config_files"])
+      view.config_files.push_back(f.get<std::string>());
   }
   BERTH_TRY(auto containers, project_containers(engine, name));
   if (!project && !stored && containers.empty())
-    return Error::make(ErrorKind::not_found, "project {} not found", name).with_hint("see berth compose ls");
+    return Error::make(ErrorKind::not_found, "project {} not found", name)
+        .with_hint("see berth compose ls");
   // Desired counts: the stored model (what up last did, scale included), else the file's.
   std::map<std::string, ServiceView> services;
   if (model.contains("services"))
@@ -859,7 +954,8 @@ Result<ProjectView> show(engine::Engine& engine, const std::string& name, const 
 
 Result<std::vector<StoredProject>> list_projects(engine::Engine& engine) {
   std::map<std::string, StoredProject> out;
-  BERTH_TRY(auto q, engine.db.prepare("SELECT name, format, working_dir, config_files, updated FROM projects"));
+  BERTH_TRY(auto q, engine.db.prepare(
+                        "SELECT name, format, working_dir, config_files, updated FROM projects"));
   for (;;) {
     BERTH_TRY(bool row, q.step());
     if (!row) break;

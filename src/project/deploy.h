@@ -35,11 +35,12 @@ using BuildFunction = std::function<Result<std::string>(const BuildRequest&)>;
 using Progress = std::function<void(std::string_view line)>;
 
 struct UpOptions {
-  std::vector<std::string> services;  // only these (and their dependencies unless no_deps); {} = all
-  std::map<std::string, int> scale;   // --scale S=N
+  std::vector<std::string>
+      services;                      // only these (and their dependencies unless no_deps); {} = all
+  std::map<std::string, int> scale;  // --scale S=N
   bool no_deps = false;
-  bool build = false;           // --build: build even when the image exists
-  bool wait = false;            // --wait: until every instance runs (and is healthy, with a check)
+  bool build = false;  // --build: build even when the image exists
+  bool wait = false;   // --wait: until every instance runs (and is healthy, with a check)
   int64_t wait_timeout_ms = 120'000;
   bool remove_orphans = false;
   BuildFunction build_image;
@@ -54,19 +55,21 @@ struct DownOptions {
   Progress progress;
 };
 // `project` may be null (no files): then every container labelled with the name goes.
-Result<void> down(engine::Engine& engine, const std::string& name, const Project* project, const DownOptions& options);
+Result<void> down(engine::Engine& engine, const std::string& name, const Project* project,
+                  const DownOptions& options);
 
 // Containers of the project (all services, or `services`), by service then number.
-Result<std::vector<engine::ContainerRecord>> project_containers(engine::Engine& engine, const std::string& name,
-                                                                const std::vector<std::string>& services = {});
+Result<std::vector<engine::ContainerRecord>> project_containers(
+    engine::Engine& engine, const std::string& name, const std::vector<std::string>& services = {});
 
-Result<void> scale(engine::Engine& engine, const Project& project, const std::map<std::string, int>& replicas,
-                   const Progress& progress);
+Result<void> scale(engine::Engine& engine, const Project& project,
+                   const std::map<std::string, int>& replicas, const Progress& progress);
 // start/stop/restart existing instances (start and restart in dependency order, stop reversed).
-Result<void> start(engine::Engine& engine, const Project& project, const std::vector<std::string>& services,
-                   const Progress& progress);
-Result<void> stop(engine::Engine& engine, const Project& project, const std::vector<std::string>& services,
-                  std::optional<int> timeout, const Progress& progress);
+Result<void> start(engine::Engine& engine, const Project& project,
+                   const std::vector<std::string>& services, const Progress& progress);
+Result<void> stop(engine::Engine& engine, const Project& project,
+                  const std::vector<std::string>& services, std::optional<int> timeout,
+                  const Progress& progress);
 
 // `run`: a one-off container of a service (labelled oneoff, named PROJECT-SERVICE-run-HEX) on
 // the project's networks, created but not started; its dependencies are brought up first
@@ -78,7 +81,8 @@ struct RunOptions {
   BuildFunction build_image;
   Progress progress;
 };
-Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Project& project, const std::string& service,
+Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Project& project,
+                                              const std::string& service,
                                               const RunOptions& options);
 
 // `show`: desired against actual.
@@ -87,7 +91,7 @@ struct InstanceView {
   std::string name, id, state, health;
   std::string addresses, ports;
   int64_t memory = 0, memory_limit = 0;
-  std::string reason;                 // why it is not running ("exited 127: sh: foo: not found")
+  std::string reason;                  // why it is not running ("exited 127: sh: foo: not found")
   std::vector<std::string> last_logs;  // when not running
 };
 struct ServiceView {

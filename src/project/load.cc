@@ -1,11 +1,11 @@
 // load_project: files → interpolated, merged, validated model.
 #include "project/load.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <set>
-
-#include <unistd.h>
 
 #include "base/sys.h"
 #include "project/detail/formats.h"
@@ -36,10 +36,13 @@ const Volume* Project::volume(std::string_view n) const {
 
 namespace detail {
 
-Result<void> check_project(const Project& project, const std::map<std::string, std::string>& service_file) {
+Result<void> check_project(const Project& project,
+                           const std::map<std::string, std::string>& service_file) {
   auto file_of = [&](const std::string& service) {
     auto it = service_file.find(service);
-    return it != service_file.end() ? it->second : project.config_files.empty() ? std::string("project") : project.config_files.back();
+    return it != service_file.end()       ? it->second
+           : project.config_files.empty() ? std::string("project")
+                                          : project.config_files.back();
   };
   for (const auto& s : project.services) {
     Ctx ctx{file_of(s.name)};
@@ -47,11 +50,13 @@ Result<void> check_project(const Project& project, const std::map<std::string, s
     for (size_t i = 0; i < s.depends_on.size(); ++i) {
       const auto& d = s.depends_on[i];
       if (!project.service(d.service)) {
-        bool disabled = std::find(project.disabled_services.begin(), project.disabled_services.end(), d.service) !=
-                        project.disabled_services.end();
+        bool disabled =
+            std::find(project.disabled_services.begin(), project.disabled_services.end(),
+                      d.service) != project.disabled_services.end();
         if (!d.required) continue;
         return invalid(ctx, join(path, "depends_on"), d.service,
-                       disabled ? "is a service whose profile is not enabled (use --profile)" : "is not a service of this project");
+                       disabled ? "is a service whose profile is not enabled (use --profile)"
+                                : "is not a service of this project");
       }
       if (d.condition == "service_healthy") {
         const Service* dep = project.service(d.service);
@@ -62,19 +67,25 @@ Result<void> check_project(const Project& project, const std::map<std::string, s
     }
     for (const auto& [name, cfg] : s.networks)
       if (name != "default" && !project.network(name))
-        return invalid(ctx, join(path, "networks"), name, "is not declared under the top-level networks");
+        return invalid(ctx, join(path, "networks"), name,
+                       "is not declared under the top-level networks");
     for (size_t i = 0; i < s.volumes.size(); ++i) {
       const auto& m = s.volumes[i];
-      if (m.type == "volume" && !m.source.empty() && !project.volume(m.source) && project.format == "compose")
-        return invalid(ctx, index(join(path, "volumes"), i), m.source + ":" + m.target,
-                       fmt::format("uses volume \"{}\", which is not declared under the top-level volumes", m.source));
+      if (m.type == "volume" && !m.source.empty() && !project.volume(m.source) &&
+          project.format == "compose")
+        return invalid(
+            ctx, index(join(path, "volumes"), i), m.source + ":" + m.target,
+            fmt::format("uses volume \"{}\", which is not declared under the top-level volumes",
+                        m.source));
     }
     int fixed = 0;
     for (const auto& p : s.ports) fixed += p.host_port != 0;
     if (fixed && s.replicas > 1)
-      return invalid_at(ctx, path,
-                        fmt::format("publishes a fixed host port ({}) and has {} replicas: only one instance can hold it",
-                                    s.ports[0].host_port, s.replicas));
+      return invalid_at(
+          ctx, path,
+          fmt::format(
+              "publishes a fixed host port ({}) and has {} replicas: only one instance can hold it",
+              s.ports[0].host_port, s.replicas));
   }
   BERTH_TRY(auto order, start_order(project));
   (void)order;
@@ -112,7 +123,8 @@ Result<Loaded> load_project(const LoadOptions& options) {
   if (options.files.empty()) return Error(ErrorKind::invalid_argument, "no project file given");
   Loaded out;
   Project& project = out.project;
-  project.working_dir = options.working_dir.empty() ? dir_of(options.files[0].path) : options.working_dir;
+  project.working_dir =
+      options.working_dir.empty() ? dir_of(options.files[0].path) : options.working_dir;
   for (const auto& f : options.files) project.config_files.push_back(f.path);
   auto read_file = options.read_file ? options.read_file : detail::ReadFile(read_host_file);
 
@@ -133,7 +145,9 @@ Result<Loaded> load_project(const LoadOptions& options) {
       BERTH_TRY(tree, detail::yaml_to_json(f.text, label));
     }
     if (looks_like_json(f) && detail::is_json_project(tree)) {
-      if (options.files.size() > 1) return Error::make(ErrorKind::invalid_argument, "{}: a JSON project file cannot be merged with other files", label);
+      if (options.files.size() > 1)
+        return Error::make(ErrorKind::invalid_argument,
+                           "{}: a JSON project file cannot be merged with other files", label);
       detail::Ctx ctx{label, &out.warnings, true};
       BERTH_TRY_VOID(detail::read_json_project(ctx, tree, options.vars, project));
       for (const auto& s : project.services) service_file[s.name] = label;
@@ -143,7 +157,8 @@ Result<Loaded> load_project(const LoadOptions& options) {
     }
     json_format = false;
     if (tree.is_null()) tree = json::object();
-    if (!tree.is_object()) return Error::make(ErrorKind::invalid_argument, "{}: the top level is not a mapping", label);
+    if (!tree.is_object())
+      return Error::make(ErrorKind::invalid_argument, "{}: the top level is not a mapping", label);
     BERTH_TRY_VOID(detail::interpolate_tree(tree, vars, label));
     // Each file on its own first: its errors name it.
     detail::Ctx ctx{label, &out.warnings, false};
@@ -151,7 +166,8 @@ Result<Loaded> load_project(const LoadOptions& options) {
     scratch.working_dir = project.working_dir;
     detail::ComposeInput in{&tree, {}, vars, read_file, true};
     BERTH_TRY_VOID(detail::read_compose(ctx, in, scratch));
-    if (tree.contains("name") && tree["name"].is_string()) file_name = tree["name"].get<std::string>();
+    if (tree.contains("name") && tree["name"].is_string())
+      file_name = tree["name"].get<std::string>();
     if (tree.contains("services") && tree["services"].is_object()) {
       for (auto& [name, svc] : tree["services"].items()) {
         service_file[name] = label;
@@ -173,14 +189,17 @@ Result<Loaded> load_project(const LoadOptions& options) {
   // The name: -p, COMPOSE_PROJECT_NAME, the file's name, the directory.
   std::string name = options.project_name;
   if (name.empty())
-    if (auto it = options.environment.find("COMPOSE_PROJECT_NAME"); it != options.environment.end()) name = it->second;
+    if (auto it = options.environment.find("COMPOSE_PROJECT_NAME"); it != options.environment.end())
+      name = it->second;
   if (name.empty())
-    if (auto it = options.env_file.find("COMPOSE_PROJECT_NAME"); it != options.env_file.end()) name = it->second;
+    if (auto it = options.env_file.find("COMPOSE_PROJECT_NAME"); it != options.env_file.end())
+      name = it->second;
   if (name.empty()) name = file_name;
   if (name.empty()) name = base_name(project.working_dir);
   project.name = normalise_project_name(name);
   if (project.name.empty())
-    return Error::make(ErrorKind::invalid_argument, "project name \"{}\" has no letters or digits", name)
+    return Error::make(ErrorKind::invalid_argument, "project name \"{}\" has no letters or digits",
+                       name)
         .with_hint("give one with -p NAME");
 
   // Profiles: a service with profiles runs only when one of them is enabled or it is named.
@@ -192,15 +211,21 @@ Result<Loaded> load_project(const LoadOptions& options) {
   std::vector<Service> active;
   for (auto& s : project.services) {
     bool on = s.profiles.empty() || all_profiles ||
-              std::find(options.services.begin(), options.services.end(), s.name) != options.services.end();
-    for (const auto& p : s.profiles) on |= std::find(profiles.begin(), profiles.end(), p) != profiles.end();
-    if (on) active.push_back(std::move(s));
-    else project.disabled_services.push_back(s.name);
+              std::find(options.services.begin(), options.services.end(), s.name) !=
+                  options.services.end();
+    for (const auto& p : s.profiles)
+      on |= std::find(profiles.begin(), profiles.end(), p) != profiles.end();
+    if (on)
+      active.push_back(std::move(s));
+    else
+      project.disabled_services.push_back(s.name);
   }
   project.services = std::move(active);
-  std::sort(project.services.begin(), project.services.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  std::sort(project.services.begin(), project.services.end(),
+            [](auto& a, auto& b) { return a.name < b.name; });
   for (const auto& n : options.services)
-    if (!project.service(n)) return Error::make(ErrorKind::invalid_argument, "no such service: {}", n);
+    if (!project.service(n))
+      return Error::make(ErrorKind::invalid_argument, "no such service: {}", n);
 
   // Networks: services without any join "default"; "default" exists when someone uses it.
   bool uses_default = false;
@@ -209,8 +234,10 @@ Result<Loaded> load_project(const LoadOptions& options) {
     uses_default |= s.networks.count("default") > 0;
   }
   if (uses_default && !project.network("default")) project.networks.push_back({"default"});
-  std::sort(project.networks.begin(), project.networks.end(), [](auto& a, auto& b) { return a.name < b.name; });
-  std::sort(project.volumes.begin(), project.volumes.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  std::sort(project.networks.begin(), project.networks.end(),
+            [](auto& a, auto& b) { return a.name < b.name; });
+  std::sort(project.volumes.begin(), project.volumes.end(),
+            [](auto& a, auto& b) { return a.name < b.name; });
   BERTH_TRY_VOID(detail::check_project(project, service_file));
   return out;
 }
@@ -220,11 +247,14 @@ Result<LoadOptions> read_files(const std::vector<std::string>& files, const std:
   LoadOptions options;
   std::vector<std::string> paths;
   for (const auto& f : files) {
-    if (f == "-") return Error(ErrorKind::unsupported, "reading the project from stdin (-f -) is not supported yet");
+    if (f == "-")
+      return Error(ErrorKind::unsupported,
+                   "reading the project from stdin (-f -) is not supported yet");
     paths.push_back(f.starts_with("/") ? f : dir + "/" + f);
   }
   if (paths.empty()) {
-    for (const char* n : {"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml", "berth.json"}) {
+    for (const char* n : {"compose.yaml", "compose.yml", "docker-compose.yaml",
+                          "docker-compose.yml", "berth.json"}) {
       if (sys::exists(dir + "/" + n)) {
         paths.push_back(dir + "/" + n);
         break;
@@ -235,8 +265,8 @@ Result<LoadOptions> read_files(const std::vector<std::string>& files, const std:
           .with_hint("name one with -f, or add compose.yaml (or berth.json)");
     std::string first = paths[0];
     bool docker = first.find("docker-compose") != std::string::npos;
-    for (const char* n : {"compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
-                          "docker-compose.override.yml"}) {
+    for (const char* n : {"compose.override.yaml", "compose.override.yml",
+                          "docker-compose.override.yaml", "docker-compose.override.yml"}) {
       if ((std::string(n).starts_with("docker") == docker) && sys::exists(dir + "/" + n)) {
         paths.push_back(dir + "/" + n);
         break;

@@ -23,9 +23,9 @@ struct SourceFile {
 };
 
 struct LoadOptions {
-  std::vector<SourceFile> files;    // in -f order; later files override earlier ones
-  std::string project_name;         // -p ("" = COMPOSE_PROJECT_NAME, `name:`, the directory)
-  std::string working_dir;          // absolute ("" = the first file's directory)
+  std::vector<SourceFile> files;  // in -f order; later files override earlier ones
+  std::string project_name;       // -p ("" = COMPOSE_PROJECT_NAME, `name:`, the directory)
+  std::string working_dir;        // absolute ("" = the first file's directory)
   std::map<std::string, std::string> environment;  // the process's (wins over env files)
   std::map<std::string, std::string> env_file;     // .env or --env-file, already read
   std::map<std::string, std::string> vars;         // --var k=v (wins over both)
@@ -49,12 +49,14 @@ Result<LoadOptions> read_files(const std::vector<std::string>& files, const std:
                                const std::vector<std::string>& env_files);
 
 // ".env" syntax: NAME=value lines, # comments, optional quotes, `export ` prefix.
-Result<std::map<std::string, std::string>> parse_env_file(std::string_view text, std::string_view file);
+Result<std::map<std::string, std::string>> parse_env_file(std::string_view text,
+                                                          std::string_view file);
 
 // Compose interpolation of one string: ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?err}, ${VAR?err},
 // ${VAR:+x}, ${VAR+x}, $VAR, $$. `lookup` returns nullptr for an unset variable. `where` prefixes
 // errors ("compose.yaml: services.web.image").
-Result<std::string> interpolate(std::string_view text, const std::map<std::string, std::string>& vars,
+Result<std::string> interpolate(std::string_view text,
+                                const std::map<std::string, std::string>& vars,
                                 std::string_view where);
 
 // JSON project files' variables: $name or ${name} from `vars`; $$ is a dollar. Unknown names are

@@ -26,8 +26,9 @@ struct PortMapping {
 
 struct Mount {
   std::string type = "volume";  // volume, bind, tmpfs
-  std::string source;           // project volume name (volume), absolute host path (bind), "" (tmpfs, anonymous)
-  std::string target;           // absolute path in the container
+  std::string
+      source;  // project volume name (volume), absolute host path (bind), "" (tmpfs, anonymous)
+  std::string target;  // absolute path in the container
   bool read_only = false;
   std::optional<int64_t> tmpfs_size;  // bytes
 };
@@ -100,7 +101,7 @@ struct Service {
 };
 
 struct Network {
-  std::string name;     // as the file names it ("default" included)
+  std::string name;           // as the file names it ("default" included)
   std::string external_name;  // "" unless external: the existing network's name
   bool external = false, internal = false;
   std::string driver = "bridge", subnet, gateway;
@@ -114,7 +115,7 @@ struct Volume {
   std::map<std::string, std::string> labels;
 };
 
-struct FileObject {  // configs and secrets: file-based only
+struct FileObject {        // configs and secrets: file-based only
   std::string name, file;  // file absolute
 };
 

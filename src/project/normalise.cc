@@ -35,8 +35,11 @@ json service_doc(const Project& project, const Service& s) {
     json ports = json::array();
     for (const auto& p : s.ports) {
       for (int k = 0; k < p.count(); ++k) {
-        json port = {{"mode", "ingress"}, {"target", p.container_port + k}, {"protocol", p.protocol}};
-        if (p.host_port) port["published"] = std::to_string(p.host_port == p.host_port_end ? p.host_port : p.host_port + k);
+        json port = {
+            {"mode", "ingress"}, {"target", p.container_port + k}, {"protocol", p.protocol}};
+        if (p.host_port)
+          port["published"] =
+              std::to_string(p.host_port == p.host_port_end ? p.host_port : p.host_port + k);
         if (!p.host_ip.empty()) port["host_ip"] = p.host_ip;
         ports.push_back(port);
       }
@@ -72,7 +75,8 @@ json service_doc(const Project& project, const Service& s) {
   if (!s.depends_on.empty()) {
     json deps = json::object();
     for (const auto& d : s.depends_on)
-      deps[d.service] = {{"condition", d.condition}, {"restart", d.restart}, {"required", d.required}};
+      deps[d.service] = {
+          {"condition", d.condition}, {"restart", d.restart}, {"required", d.required}};
     j["depends_on"] = deps;
   }
   if (s.healthcheck) {
@@ -82,8 +86,11 @@ json service_doc(const Project& project, const Service& s) {
     } else {
       json test = json::array({"CMD"});
       for (const auto& a : h.test) test.push_back(a);
-      j["healthcheck"] = {{"test", test}, {"interval", duration(h.interval_ms)}, {"timeout", duration(h.timeout_ms)},
-                          {"start_period", duration(h.start_period_ms)}, {"retries", h.retries}};
+      j["healthcheck"] = {{"test", test},
+                          {"interval", duration(h.interval_ms)},
+                          {"timeout", duration(h.timeout_ms)},
+                          {"start_period", duration(h.start_period_ms)},
+                          {"retries", h.retries}};
     }
   }
   if (s.restart != "no") j["restart"] = s.restart;
@@ -105,8 +112,11 @@ json service_doc(const Project& project, const Service& s) {
   deploy["rollback_config"] = policy(s.rollback_config);
   j["deploy"] = deploy;
   if (!s.labels.empty()) j["labels"] = s.labels;
-  for (auto [key, value] : {std::pair{"hostname", &s.hostname}, {"container_name", &s.container_name},
-                            {"user", &s.user}, {"working_dir", &s.working_dir}, {"stop_signal", &s.stop_signal}})
+  for (auto [key, value] : {std::pair{"hostname", &s.hostname},
+                            {"container_name", &s.container_name},
+                            {"user", &s.user},
+                            {"working_dir", &s.working_dir},
+                            {"stop_signal", &s.stop_signal}})
     if (!value->empty()) j[key] = *value;
   if (!s.cap_add.empty()) j["cap_add"] = s.cap_add;
   if (!s.cap_drop.empty()) j["cap_drop"] = s.cap_drop;
@@ -156,9 +166,10 @@ json project_doc(const Project& project) {
 
 // A YAML scalar: plain when it reads back as the same string, double-quoted otherwise.
 std::string yaml_string(const std::string& s) {
-  bool plain = !s.empty() && s.find_first_of(":#{}[],&*!|>'\"%@`\n\t") == std::string::npos && s.front() != ' ' &&
-               s.back() != ' ' && s.front() != '-' && s.front() != '?';
-  static const char* kReserved[] = {"true", "false", "null", "yes", "no", "on", "off", "~", "True", "False", "Null"};
+  bool plain = !s.empty() && s.find_first_of(":#{}[],&*!|>'\"%@`\n\t") == std::string::npos &&
+               s.front() != ' ' && s.back() != ' ' && s.front() != '-' && s.front() != '?';
+  static const char* kReserved[] = {"true", "false", "null", "yes",   "no",  "on",
+                                    "off",  "~",     "True", "False", "Null"};
   for (auto* r : kReserved) plain &= s != r;
   bool numeric = s.find_first_not_of("0123456789.+-eE") == std::string::npos;
   if (plain && !numeric) return s;
@@ -202,7 +213,9 @@ void emit_yaml(const json& v, int indent, std::string& out) {
 
 }  // namespace
 
-std::string to_json(const Project& project, bool pretty) { return project_doc(project).dump(pretty ? 2 : -1); }
+std::string to_json(const Project& project, bool pretty) {
+  return project_doc(project).dump(pretty ? 2 : -1);
+}
 
 std::string to_yaml(const Project& project) {
   std::string out;

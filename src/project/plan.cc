@@ -37,7 +37,8 @@ Result<std::vector<std::string>> start_order(const Project& project) {
   return order;
 }
 
-Result<std::vector<std::string>> with_dependencies(const Project& project, const std::vector<std::string>& names) {
+Result<std::vector<std::string>> with_dependencies(const Project& project,
+                                                   const std::vector<std::string>& names) {
   BERTH_TRY(auto order, start_order(project));
   std::set<std::string> wanted;
   std::function<void(const std::string&)> add = [&](const std::string& n) {
@@ -46,7 +47,8 @@ Result<std::vector<std::string>> with_dependencies(const Project& project, const
       for (const auto& d : s->depends_on) add(d.service);
   };
   for (const auto& n : names) {
-    if (!project.service(n)) return Error::make(ErrorKind::invalid_argument, "no such service: {}", n);
+    if (!project.service(n))
+      return Error::make(ErrorKind::invalid_argument, "no such service: {}", n);
     add(n);
   }
   std::erase_if(order, [&](const std::string& n) { return !wanted.count(n); });
@@ -69,7 +71,8 @@ Result<void> check_port_clashes(const Project& project) {
           const Holder& h = it->second;
           if (h.ip.empty() || p.host_ip.empty() || h.ip == p.host_ip) {
             std::string addr = p.host_ip.empty() ? "0.0.0.0" : p.host_ip;
-            return Error::make(ErrorKind::invalid_argument, "services.{}.ports: {}:{}/{} is also published by service {}",
+            return Error::make(ErrorKind::invalid_argument,
+                               "services.{}.ports: {}:{}/{} is also published by service {}",
                                s.name, addr, port, p.protocol, h.service);
           }
         }
@@ -86,17 +89,20 @@ std::string instance_name(const Project& project, const Service& service, int nu
 }
 
 std::string network_name(const Project& project, const std::string& network) {
-  if (const Network* n = project.network(network); n && !n->external_name.empty()) return n->external_name;
+  if (const Network* n = project.network(network); n && !n->external_name.empty())
+    return n->external_name;
   return project.name + "_" + network;
 }
 
 std::string volume_name(const Project& project, const std::string& volume) {
-  if (const Volume* v = project.volume(volume); v && !v->external_name.empty()) return v->external_name;
+  if (const Volume* v = project.volume(volume); v && !v->external_name.empty())
+    return v->external_name;
   if (!project.volume(volume)) return volume;  // JSON projects' named volumes
   return project.name + "_" + volume;
 }
 
-std::string config_hash(const Project& project, const Service& service, const std::string& image_id) {
+std::string config_hash(const Project& project, const Service& service,
+                        const std::string& image_id) {
   std::string text = service_json(project, service) + "\n" + image_id;
   // FNV-1a, 64 bits, twice with different seeds: a change detector, not a security boundary.
   auto fnv = [&](uint64_t h) {
@@ -109,7 +115,8 @@ std::string config_hash(const Project& project, const Service& service, const st
   return fmt::format("{:016x}{:016x}", fnv(14695981039346656037ULL), fnv(0x84222325cbf29ce4ULL));
 }
 
-std::vector<Step> plan_service(const Project& project, const Service& service, const std::string& hash, int replicas,
+std::vector<Step> plan_service(const Project& project, const Service& service,
+                               const std::string& hash, int replicas,
                                const std::vector<Instance>& actual) {
   std::vector<Step> steps;
   std::vector<const Instance*> sorted;
@@ -123,7 +130,8 @@ std::vector<Step> plan_service(const Project& project, const Service& service, c
       steps.push_back({Step::Kind::remove, i->number, i->id, "scaled down"});
       used.insert(i->id);
     } else if (!canonical) {
-      steps.push_back({Step::Kind::remove, i->number, i->id, "left over from an interrupted update"});
+      steps.push_back(
+          {Step::Kind::remove, i->number, i->id, "left over from an interrupted update"});
       used.insert(i->id);
     }
   }

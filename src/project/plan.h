@@ -27,7 +27,8 @@ inline constexpr const char* kLabelVolume = "com.docker.compose.volume";
 // is an error naming it: "dependency cycle: api -> db -> api".
 Result<std::vector<std::string>> start_order(const Project& project);
 // The services `names` need, themselves included, in start order.
-Result<std::vector<std::string>> with_dependencies(const Project& project, const std::vector<std::string>& names);
+Result<std::vector<std::string>> with_dependencies(const Project& project,
+                                                   const std::vector<std::string>& names);
 
 // Two services (or two mappings) publishing the same host address, port and protocol.
 Result<void> check_port_clashes(const Project& project);
@@ -41,7 +42,8 @@ std::string volume_name(const Project& project, const std::string& volume);
 
 // A hash of everything that shapes a service's containers (not replicas, not update policy):
 // instances whose label differs are recreated by `up`. `image_id` is the resolved image.
-std::string config_hash(const Project& project, const Service& service, const std::string& image_id);
+std::string config_hash(const Project& project, const Service& service,
+                        const std::string& image_id);
 
 // An instance of a service as it exists.
 struct Instance {
@@ -56,14 +58,16 @@ struct Step {
   enum class Kind { keep, start, create, recreate, remove };
   Kind kind = Kind::keep;
   int number = 0;
-  std::string id;      // the existing instance (start, recreate, remove)
-  std::string reason;  // why: "configuration changed", "scaled down", "stray from an interrupted up"
+  std::string id;  // the existing instance (start, recreate, remove)
+  std::string
+      reason;  // why: "configuration changed", "scaled down", "stray from an interrupted up"
 };
 
 // What turns `actual` into `replicas` instances with `hash`: numbers 1..replicas, each under its
 // canonical name; instances above replicas go (the newest first); duplicates and renamed
 // leftovers of an interrupted update go.
-std::vector<Step> plan_service(const Project& project, const Service& service, const std::string& hash, int replicas,
+std::vector<Step> plan_service(const Project& project, const Service& service,
+                               const std::string& hash, int replicas,
                                const std::vector<Instance>& actual);
 
 // The update order for a service: start-first unless it publishes a fixed host port (two

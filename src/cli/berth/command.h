@@ -80,6 +80,11 @@ Result<int> for_each(const Globals& g, const ParsedArgs& a,
                      bool echo = true, std::string_view what = "container", bool skip_missing = false);
 // --label/--opt KEY=VALUE items (a bare KEY has an empty value); what names the option in errors.
 Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items, const char* what);
+// `logs` options: -f, -t, --tail N|all, --since, --until.
+Result<engine::LogOptions> log_options(const ParsedArgs& a);
+// The exit status of a command run in a container (exec, run): its own, 126/127 (reported)
+// when the command could not start, or berth's error.
+Result<int> command_status(Result<int> status);
 // A container's STATUS as `ps` shows it: "Up 3 minutes (healthy)", "Exited (1) 2 seconds ago".
 std::string status_text(const engine::ContainerRecord& c);
 // `berth events` (also `berth compose events`, with the project's filter): --filter (project=P

@@ -6,9 +6,8 @@
 #include <unistd.h>
 
 #include <mutex>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -51,7 +50,8 @@ Result<void> load(Compose& c, bool need_files, const std::vector<std::string>& s
     if (!need_files && options.error().kind() == ErrorKind::not_found) {
       c.name = project::normalise_project_name(c.top.value("project-name"));
       if (c.name.empty())
-        if (const char* env = std::getenv("COMPOSE_PROJECT_NAME")) c.name = project::normalise_project_name(env);
+        if (const char* env = std::getenv("COMPOSE_PROJECT_NAME"))
+          c.name = project::normalise_project_name(env);
       if (!c.name.empty()) return {};
     }
     return std::move(options).error();
@@ -86,12 +86,14 @@ Result<std::string> no_builder(const project::BuildRequest& request) {
       .with_hint("build the image elsewhere and give the service an image:");
 }
 
-Result<std::map<std::string, int>> parse_scale(const std::vector<std::string>& items, const char* what) {
+Result<std::map<std::string, int>> parse_scale(const std::vector<std::string>& items,
+                                               const char* what) {
   std::map<std::string, int> out;
   for (const auto& item : items) {
     auto eq = item.find('=');
     std::string n = eq == std::string::npos ? "" : item.substr(eq + 1);
-    if (eq == 0 || eq == std::string::npos || n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos)
+    if (eq == 0 || eq == std::string::npos || n.empty() || n.size() > 4 ||
+        n.find_first_not_of("0123456789") != std::string::npos)
       return Error::make(ErrorKind::invalid_argument, "{} '{}': use SERVICE=N", what, item);
     out[item.substr(0, eq)] = std::stoi(n);
   }
@@ -180,9 +182,12 @@ Result<int> cmd_config(Compose& c, const ParsedArgs& a) {
   }
   if (a.flag("quiet")) return 0;
   std::string format = a.value("format", "yaml");
-  if (format == "json") print(project::to_json(p) + "\n");
-  else if (format == "yaml") print(project::to_yaml(p));
-  else return unknown_format(format);
+  if (format == "json")
+    print(project::to_json(p) + "\n");
+  else if (format == "yaml")
+    print(project::to_yaml(p));
+  else
+    return unknown_format(format);
   return 0;
 }
 
@@ -196,7 +201,8 @@ Result<int> cmd_up(Compose& c, const ParsedArgs& a) {
   options.no_deps = a.flag("no-deps");
   options.build = a.flag("build");
   options.wait = a.flag("wait");
-  if (a.flag("wait-timeout")) options.wait_timeout_ms = std::atoll(a.value("wait-timeout").c_str()) * 1000;
+  if (a.flag("wait-timeout"))
+    options.wait_timeout_ms = std::atoll(a.value("wait-timeout").c_str()) * 1000;
   options.remove_orphans = a.flag("remove-orphans");
   options.build_image = no_builder;
   options.progress = progress_line;
@@ -228,7 +234,9 @@ Result<int> cmd_ps(Compose& c, const ParsedArgs& a) {
   BERTH_TRY(auto e, open_engine(*c.globals));
   BERTH_TRY(auto containers, project::project_containers(e, c.name, a.positionals));
   if (!a.flag("all")) std::erase_if(containers, [](const auto& r) { return !r.running(); });
-  auto service_of = [](const engine::ContainerRecord& r) { return r.config.labels.at(project::kLabelService); };
+  auto service_of = [](const engine::ContainerRecord& r) {
+    return r.config.labels.at(project::kLabelService);
+  };
   if (a.flag("services")) {
     std::set<std::string> names;
     for (const auto& r : containers) names.insert(service_of(r));
@@ -244,9 +252,16 @@ Result<int> cmd_ps(Compose& c, const ParsedArgs& a) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : containers) {
       auto ports = engine::container_ports(e, r.id);
-      out.push_back({{"ID", r.id}, {"Name", r.name}, {"Image", r.image_ref}, {"Project", c.name},
-                     {"Service", service_of(r)}, {"State", r.state}, {"Health", r.health}, {"Status", status_text(r)},
-                     {"ExitCode", r.exit_code.value_or(0)}, {"Publishers", ports ? engine::format_ports(*ports) : std::string()}});
+      out.push_back({{"ID", r.id},
+                     {"Name", r.name},
+                     {"Image", r.image_ref},
+                     {"Project", c.name},
+                     {"Service", service_of(r)},
+                     {"State", r.state},
+                     {"Health", r.health},
+                     {"Status", status_text(r)},
+                     {"ExitCode", r.exit_code.value_or(0)},
+                     {"Publishers", ports ? engine::format_ports(*ports) : std::string()}});
     }
     print(out.dump() + "\n");
     return 0;
@@ -255,7 +270,8 @@ Result<int> cmd_ps(Compose& c, const ParsedArgs& a) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : containers) {
     auto ports = engine::container_ports(e, r.id);
-    rows.push_back({r.name, r.image_ref, service_of(r), status_text(r), ports ? engine::format_ports(*ports) : std::string()});
+    rows.push_back({r.name, r.image_ref, service_of(r), status_text(r),
+                    ports ? engine::format_ports(*ports) : std::string()});
   }
   print(render_table({"NAME", "IMAGE", "SERVICE", "STATUS", "PORTS"}, rows));
   return 0;
@@ -265,16 +281,9 @@ Result<int> cmd_logs(Compose& c, const ParsedArgs& a) {
   BERTH_TRY_VOID(load(c, false));
   BERTH_TRY(auto e, open_engine(*c.globals));
   BERTH_TRY(auto containers, project::project_containers(e, c.name, a.positionals));
-  engine::LogOptions options;
-  options.follow = a.flag("follow");
-  options.timestamps = a.flag("timestamps");
-  if (a.flag("tail") && a.value("tail") != "all") {
-    std::string n = a.value("tail");
-    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos)
-      return Error::make(ErrorKind::invalid_argument, "--tail '{}': give a number of lines or all", n);
-    options.tail = std::stoll(n);
-  }
-  return print_logs(c, containers, options, !a.flag("no-log-prefix"), ::isatty(1) && !a.flag("no-color"));
+  BERTH_TRY(auto options, log_options(a));
+  return print_logs(c, containers, options, !a.flag("no-log-prefix"),
+                    ::isatty(1) && !a.flag("no-color"));
 }
 
 Result<int> cmd_scale(Compose& c, const ParsedArgs& a) {
@@ -309,16 +318,19 @@ Result<int> cmd_restart(Compose& c, const ParsedArgs& a) {
 }
 
 Result<int> cmd_exec(Compose& c, const ParsedArgs& a) {
-  if (a.positionals.size() < 2) return Error(ErrorKind::invalid_argument, "give a service and a command");
+  if (a.positionals.size() < 2)
+    return Error(ErrorKind::invalid_argument, "give a service and a command");
   BERTH_TRY_VOID(load(c, false));
   BERTH_TRY(auto e, open_engine(*c.globals));
   BERTH_TRY(auto containers, project::project_containers(e, c.name, {a.positionals[0]}));
   int index = a.flag("index") ? std::atoi(a.value("index").c_str()) : 1;
   const engine::ContainerRecord* target = nullptr;
   for (const auto& r : containers)
-    if (r.running() && r.config.labels.at(project::kLabelNumber) == std::to_string(index)) target = &r;
+    if (r.running() && r.config.labels.at(project::kLabelNumber) == std::to_string(index))
+      target = &r;
   if (!target)
-    return Error::make(ErrorKind::not_found, "service {} has no running instance {}", a.positionals[0], index);
+    return Error::make(ErrorKind::not_found, "service {} has no running instance {}",
+                       a.positionals[0], index);
   engine::ExecRequest request;
   request.args.assign(a.positionals.begin() + 1, a.positionals.end());
   request.env = a.values_of("env");
@@ -327,12 +339,7 @@ Result<int> cmd_exec(Compose& c, const ParsedArgs& a) {
   request.detach = a.flag("detach");
   request.tty = !a.flag("no-TTY") && ::isatty(0) && ::isatty(1);
   request.interactive = request.tty;
-  auto status = engine::exec_in_container(e, target->id, request);
-  if (!status) {
-    report(status.error());
-    return engine::exec_failure_status(status.error().message());
-  }
-  return *status;
+  return command_status(engine::exec_in_container(e, target->id, request));
 }
 
 Result<int> cmd_top(Compose& c, const ParsedArgs& a) {
@@ -369,7 +376,8 @@ Result<int> cmd_ls(Compose& c, const ParsedArgs& a) {
   };
   if (a.value("format") == "json") {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& p : projects) out.push_back({{"Name", p.name}, {"Status", status(p)}, {"ConfigFiles", files(p)}});
+    for (const auto& p : projects)
+      out.push_back({{"Name", p.name}, {"Status", status(p)}, {"ConfigFiles", files(p)}});
     print(out.dump() + "\n");
     return 0;
   }
@@ -392,15 +400,30 @@ Result<int> cmd_show(Compose& c, const ParsedArgs& a) {
     for (const auto& s : view.services) {
       nlohmann::json instances = nlohmann::json::array();
       for (const auto& i : s.instances)
-        instances.push_back({{"Number", i.number}, {"Name", i.name}, {"ID", i.id}, {"State", i.state},
-                             {"Health", i.health}, {"Addresses", i.addresses}, {"Ports", i.ports},
-                             {"MemoryLimit", i.memory_limit}, {"Reason", i.reason}, {"LastLogs", i.last_logs}});
-      services.push_back({{"Name", s.name}, {"Image", s.image}, {"Desired", s.desired}, {"Running", s.running},
-                          {"Healthy", s.healthy}, {"HasHealthCheck", s.has_health}, {"Error", s.error},
+        instances.push_back({{"Number", i.number},
+                             {"Name", i.name},
+                             {"ID", i.id},
+                             {"State", i.state},
+                             {"Health", i.health},
+                             {"Addresses", i.addresses},
+                             {"Ports", i.ports},
+                             {"MemoryLimit", i.memory_limit},
+                             {"Reason", i.reason},
+                             {"LastLogs", i.last_logs}});
+      services.push_back({{"Name", s.name},
+                          {"Image", s.image},
+                          {"Desired", s.desired},
+                          {"Running", s.running},
+                          {"Healthy", s.healthy},
+                          {"HasHealthCheck", s.has_health},
+                          {"Error", s.error},
                           {"Instances", instances}});
     }
-    print(nlohmann::json({{"Name", view.name}, {"WorkingDir", view.working_dir}, {"Format", view.format},
-                          {"ConfigFiles", view.config_files}, {"Services", services}})
+    print(nlohmann::json({{"Name", view.name},
+                          {"WorkingDir", view.working_dir},
+                          {"Format", view.format},
+                          {"ConfigFiles", view.config_files},
+                          {"Services", services}})
               .dump() +
           "\n");
     return 0;
@@ -414,14 +437,16 @@ Result<int> cmd_show(Compose& c, const ParsedArgs& a) {
   out += "\n";
   for (const auto& s : view.services) {
     std::string health = s.has_health ? fmt::format(", {} healthy", s.healthy) : "";
-    out += fmt::format("\n{}  {} from {} running{}  {}\n", s.name, s.running, s.desired, health, s.image);
+    out += fmt::format("\n{}  {} from {} running{}  {}\n", s.name, s.running, s.desired, health,
+                       s.image);
     if (!s.error.empty()) out += fmt::format("  last up failed: {}\n", s.error);
     for (const auto& i : s.instances) {
       std::vector<std::string> parts = {i.name, i.state};
       if (!i.health.empty()) parts.push_back(i.health);
       if (!i.addresses.empty()) parts.push_back(i.addresses);
       if (!i.ports.empty()) parts.push_back(i.ports);
-      if (i.memory_limit) parts.push_back(fmt::format("memory limit {} MiB", i.memory_limit / (1024 * 1024)));
+      if (i.memory_limit)
+        parts.push_back(fmt::format("memory limit {} MiB", i.memory_limit / (1024 * 1024)));
       std::string line;
       for (const auto& p : parts) line += (line.empty() ? "" : "  ") + p;
       out += "  " + line + "\n";
@@ -436,7 +461,8 @@ Result<int> cmd_show(Compose& c, const ParsedArgs& a) {
 }
 
 Result<int> cmd_run(Compose& c, const ParsedArgs& a) {
-  if (a.positionals.empty()) return Error(ErrorKind::invalid_argument, "give a service (and a command)");
+  if (a.positionals.empty())
+    return Error(ErrorKind::invalid_argument, "give a service (and a command)");
   BERTH_TRY_VOID(load(c, true, {a.positionals[0]}));
   project::RunOptions options;
   options.command.assign(a.positionals.begin() + 1, a.positionals.end());
@@ -461,20 +487,19 @@ Result<int> cmd_run(Compose& c, const ParsedArgs& a) {
   fg.stdin_fd = options.interactive ? 0 : -1;
   auto status = engine::run_foreground(e, created.id, fg);
   if (a.flag("rm")) {
-    if (auto removed = engine::remove_container(e, created.id, true, true); !removed) report(removed.error());
+    if (auto removed = engine::remove_container(e, created.id, true, true); !removed)
+      report(removed.error());
   }
-  if (!status) {
-    report(status.error());
-    return engine::exec_failure_status(status.error().message());
-  }
-  return *status;
+  return command_status(std::move(status));
 }
 
 Result<int> cmd_events(Compose& c, const ParsedArgs& a) {
   BERTH_TRY_VOID(load(c, false));
   ParsedArgs events;
   events.values["filter"] = {"project=" + c.name};
-  if (!a.positionals.empty()) return Error(ErrorKind::unsupported, "compose events takes no services yet: it shows the whole project's");
+  if (!a.positionals.empty())
+    return Error(ErrorKind::unsupported,
+                 "compose events takes no services yet: it shows the whole project's");
   if (a.flag("json")) events.values["format"] = {"json"};
   for (const char* key : {"since", "until"})
     if (a.flag(key)) events.values[key] = {a.value(key)};
@@ -493,57 +518,120 @@ struct Verb {
 };
 
 std::vector<Verb> verbs() {
-  std::vector<OptionSpec> timeout = {{"t,timeout", true, "seconds to wait for a stop before killing"}};
+  std::vector<OptionSpec> timeout = {
+      {"t,timeout", true, "seconds to wait for a stop before killing"}};
   return {
-      {"config", "[OPTIONS]", "Print the normalised project",
-       {{"format", true, "yaml (default) or json"}, {"services", false, "only the service names"},
+      {"config",
+       "[OPTIONS]",
+       "Print the normalised project",
+       {{"format", true, "yaml (default) or json"},
+        {"services", false, "only the service names"},
         {"q,quiet", false, "only check the files"}},
-       SIZE_MAX, cmd_config},
-      {"up", "[OPTIONS] [SERVICE...]", "Create and start the project's containers (again: converge)",
-       {{"d,detach", false, "return once started"}, {"build", false, "build images first"},
-        {"scale", true, "SERVICE=N instances"}, {"wait", false, "until running and healthy"},
-        {"wait-timeout", true, "seconds for --wait and service_healthy"}, {"no-deps", false, "not the dependencies"},
+       SIZE_MAX,
+       cmd_config},
+      {"up",
+       "[OPTIONS] [SERVICE...]",
+       "Create and start the project's containers (again: converge)",
+       {{"d,detach", false, "return once started"},
+        {"build", false, "build images first"},
+        {"scale", true, "SERVICE=N instances"},
+        {"wait", false, "until running and healthy"},
+        {"wait-timeout", true, "seconds for --wait and service_healthy"},
+        {"no-deps", false, "not the dependencies"},
         {"remove-orphans", false, "remove containers of services no longer in the files"}},
-       SIZE_MAX, cmd_up},
-      {"down", "[OPTIONS]", "Stop and remove the project's containers and networks",
-       {{"v,volumes", false, "its volumes too"}, {"remove-orphans", false, "containers of services not in the files"},
+       SIZE_MAX,
+       cmd_up},
+      {"down",
+       "[OPTIONS]",
+       "Stop and remove the project's containers and networks",
+       {{"v,volumes", false, "its volumes too"},
+        {"remove-orphans", false, "containers of services not in the files"},
         timeout[0]},
-       SIZE_MAX, cmd_down},
-      {"ps", "[OPTIONS] [SERVICE...]", "List the project's containers",
-       {{"a,all", false, "stopped ones too"}, {"q,quiet", false, "only ids"}, {"services", false, "only services"},
+       SIZE_MAX,
+       cmd_down},
+      {"ps",
+       "[OPTIONS] [SERVICE...]",
+       "List the project's containers",
+       {{"a,all", false, "stopped ones too"},
+        {"q,quiet", false, "only ids"},
+        {"services", false, "only services"},
         {"format", true, "table or json"}},
-       SIZE_MAX, cmd_ps},
-      {"logs", "[OPTIONS] [SERVICE...]", "Show the instances' output",
-       {{"f,follow", false, "keep following"}, {"n,tail", true, "last N lines"}, {"t,timestamps", false, "timestamps"},
-        {"no-color", false, "no colours"}, {"no-log-prefix", false, "no instance prefix"}},
-       SIZE_MAX, cmd_logs},
+       SIZE_MAX,
+       cmd_ps},
+      {"logs",
+       "[OPTIONS] [SERVICE...]",
+       "Show the instances' output",
+       {{"f,follow", false, "keep following"},
+        {"n,tail", true, "last N lines"},
+        {"t,timestamps", false, "timestamps"},
+        {"since", true, "from this time or duration ago"},
+        {"until", true, "up to this time or duration ago"},
+        {"no-color", false, "no colours"},
+        {"no-log-prefix", false, "no instance prefix"}},
+       SIZE_MAX,
+       cmd_logs},
       {"scale", "SERVICE=N...", "Set the number of instances", {}, SIZE_MAX, cmd_scale},
       {"start", "[SERVICE...]", "Start existing instances", {}, SIZE_MAX, cmd_start},
       {"stop", "[OPTIONS] [SERVICE...]", "Stop instances", timeout, SIZE_MAX, cmd_stop},
       {"restart", "[OPTIONS] [SERVICE...]", "Restart instances", timeout, SIZE_MAX, cmd_restart},
-      {"exec", "[OPTIONS] SERVICE COMMAND [ARG...]", "Run a command in a running instance",
-       {{"d,detach", false, "in the background"}, {"T,no-TTY", false, "no terminal"}, {"e,env", true, "NAME=value"},
-        {"u,user", true, "user"}, {"w,workdir", true, "directory"}, {"index", true, "instance number (1)"}},
-       1, cmd_exec},
-      {"run", "[OPTIONS] SERVICE [COMMAND] [ARG...]", "Run a one-off command in a new container of a service",
-       {{"d,detach", false, "in the background, print the name"}, {"rm", false, "remove it afterwards"},
-        {"T,no-TTY", false, "no terminal"}, {"e,env", true, "NAME=value"}, {"u,user", true, "user"},
-        {"w,workdir", true, "directory"}, {"entrypoint", true, "replace the entrypoint"},
+      {"exec",
+       "[OPTIONS] SERVICE COMMAND [ARG...]",
+       "Run a command in a running instance",
+       {{"d,detach", false, "in the background"},
+        {"T,no-TTY", false, "no terminal"},
+        {"e,env", true, "NAME=value"},
+        {"u,user", true, "user"},
+        {"w,workdir", true, "directory"},
+        {"index", true, "instance number (1)"}},
+       1,
+       cmd_exec},
+      {"run",
+       "[OPTIONS] SERVICE [COMMAND] [ARG...]",
+       "Run a one-off command in a new container of a service",
+       {{"d,detach", false, "in the background, print the name"},
+        {"rm", false, "remove it afterwards"},
+        {"T,no-TTY", false, "no terminal"},
+        {"e,env", true, "NAME=value"},
+        {"u,user", true, "user"},
+        {"w,workdir", true, "directory"},
+        {"entrypoint", true, "replace the entrypoint"},
         {"no-deps", false, "do not start the dependencies"}},
-       1, cmd_run},
-      {"events", "[OPTIONS]", "Stream the instances' events (start, die, health_status, ...)",
-       {{"json", false, "one JSON object a line"}, {"since", true, "from this time or duration ago"},
+       1,
+       cmd_run},
+      {"events",
+       "[OPTIONS]",
+       "Stream the instances' events (start, die, health_status, ...)",
+       {{"json", false, "one JSON object a line"},
+        {"since", true, "from this time or duration ago"},
         {"until", true, "up to this time, then exit"}},
-       SIZE_MAX, cmd_events},
+       SIZE_MAX,
+       cmd_events},
       {"top", "[SERVICE...]", "The instances' processes", {}, SIZE_MAX, cmd_top},
-      {"ls", "[OPTIONS]", "List projects",
-       {{"a,all", false, "stopped ones too"}, {"q,quiet", false, "only names"}, {"format", true, "table or json"}},
-       SIZE_MAX, cmd_ls},
-      {"show", "[OPTIONS] [SERVICE...]", "Desired against actual, and why instances are not running",
-       {{"format", true, "text or json"}}, SIZE_MAX, cmd_show},
-      {"build", "[SERVICE...]", "Build the services' images", {}, SIZE_MAX,
+      {"ls",
+       "[OPTIONS]",
+       "List projects",
+       {{"a,all", false, "stopped ones too"},
+        {"q,quiet", false, "only names"},
+        {"format", true, "table or json"}},
+       SIZE_MAX,
+       cmd_ls},
+      {"show",
+       "[OPTIONS] [SERVICE...]",
+       "Desired against actual, and why instances are not running",
+       {{"format", true, "text or json"}},
+       SIZE_MAX,
+       cmd_show},
+      {"build",
+       "[SERVICE...]",
+       "Build the services' images",
+       {},
+       SIZE_MAX,
        [](Compose& c, const ParsedArgs& a) { return cmd_unavailable(c, a, "build"); }},
-      {"pull", "[SERVICE...]", "Pull the services' images", {}, SIZE_MAX,
+      {"pull",
+       "[SERVICE...]",
+       "Pull the services' images",
+       {},
+       SIZE_MAX,
        [](Compose& c, const ParsedArgs& a) { return cmd_unavailable(c, a, "pull"); }},
   };
 }
@@ -551,7 +639,9 @@ std::vector<Verb> verbs() {
 Result<int> cmd_compose(const Globals& g, const ParsedArgs& top) {
   auto all = verbs();
   if (top.positionals.empty() || top.positionals[0] == "help") {
-    std::string text = "Usage: berth compose [-f FILE]... [-p NAME] [--env-file FILE] [--profile P] [--var K=V] COMMAND\n\nCommands:\n";
+    std::string text =
+        "Usage: berth compose [-f FILE]... [-p NAME] [--env-file FILE] [--profile P] [--var K=V] "
+        "COMMAND\n\nCommands:\n";
     for (const auto& v : all) text += fmt::format("  {:<10} {}\n", v.name, v.summary);
     print(text);
     return top.positionals.empty() ? 2 : 0;
@@ -580,21 +670,25 @@ Result<int> cmd_compose(const Globals& g, const ParsedArgs& top) {
     c.top = top;
     return v.run(c, *parsed);
   }
-  report(Error::make(ErrorKind::invalid_argument, "unknown compose command '{}'", verb).with_hint("see 'berth compose help'"));
+  report(Error::make(ErrorKind::invalid_argument, "unknown compose command '{}'", verb)
+             .with_hint("see 'berth compose help'"));
   return 2;
 }
 
 }  // namespace
 
 std::vector<Command> compose_commands() {
-  return {{"compose", "[OPTIONS] COMMAND [ARGS...]", "Projects of services: Compose files and JSON project files",
+  return {{"compose",
+           "[OPTIONS] COMMAND [ARGS...]",
+           "Projects of services: Compose files and JSON project files",
            {{"f,file", true, "a project file (several merge; default compose.yaml or berth.json)"},
             {"p,project-name", true, "the project's name"},
             {"project-directory", true, "the directory relative paths start from"},
             {"env-file", true, "variables for interpolation (default .env)"},
             {"profile", true, "enable services with this profile"},
             {"var", true, "NAME=VALUE for $NAME in the files"}},
-           1, cmd_compose}};
+           1,
+           cmd_compose}};
 }
 
 }  // namespace berth::cli

@@ -10,18 +10,22 @@
 namespace berth::project {
 
 Result<PortMapping> parse_port_mapping(std::string_view text) {
-  auto bad = [](std::string_view why) { return Error(ErrorKind::invalid_argument, std::string(why)); };
+  auto bad = [](std::string_view why) {
+    return Error(ErrorKind::invalid_argument, std::string(why));
+  };
   PortMapping p;
   std::string_view rest = text;
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     p.protocol = std::string(rest.substr(slash + 1));
     rest = rest.substr(0, slash);
-    if (p.protocol != "tcp" && p.protocol != "udp") return bad("is not a port mapping (the protocol is tcp or udp)");
+    if (p.protocol != "tcp" && p.protocol != "udp")
+      return bad("is not a port mapping (the protocol is tcp or udp)");
   }
   std::vector<std::string> parts;
   for (size_t start = 0;;) {
     size_t colon = rest.find(':', start);
-    parts.emplace_back(rest.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
+    parts.emplace_back(rest.substr(
+        start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
     if (colon == std::string_view::npos) break;
     start = colon + 1;
   }
@@ -37,9 +41,11 @@ Result<PortMapping> parse_port_mapping(std::string_view text) {
     hi = dash == std::string::npos ? lo : number(std::string_view(s).substr(dash + 1));
     return lo > 0 && hi >= lo;
   };
-  if (!range(parts.back(), p.container_port, p.container_port_end)) return bad("is not a port mapping");
+  if (!range(parts.back(), p.container_port, p.container_port_end))
+    return bad("is not a port mapping");
   if (parts.size() >= 2 && !parts[parts.size() - 2].empty()) {
-    if (!range(parts[parts.size() - 2], p.host_port, p.host_port_end)) return bad("is not a port mapping");
+    if (!range(parts[parts.size() - 2], p.host_port, p.host_port_end))
+      return bad("is not a port mapping");
     bool single_host = p.host_port == p.host_port_end;
     if (!single_host && p.host_port_end - p.host_port != p.container_port_end - p.container_port)
       return bad("is not a port mapping (the host and container ranges differ in length)");
@@ -51,7 +57,8 @@ Result<PortMapping> parse_port_mapping(std::string_view text) {
     if (p.host_ip == "0.0.0.0") p.host_ip.clear();
     int dots = 0;
     bool ok = !p.host_ip.empty() || parts[0] == "0.0.0.0";
-    for (char c : p.host_ip) ok &= std::isdigit(static_cast<unsigned char>(c)) || (c == '.' && ++dots <= 3);
+    for (char c : p.host_ip)
+      ok &= std::isdigit(static_cast<unsigned char>(c)) || (c == '.' && ++dots <= 3);
     if (!ok || (!p.host_ip.empty() && dots != 3)) return bad("is not a port mapping");
   }
   return p;
@@ -67,32 +74,19 @@ using nlohmann::json;
 bool is_absolute(std::string_view p) { return !p.empty() && p[0] == '/'; }
 
 std::string absolute(const std::string& dir, const std::string& path) {
-  if (is_absolute(path)) return path;
-  std::string rel = path;
-  if (rel == ".") return dir;
-  while (rel.starts_with("./")) rel = rel.substr(2);
-  std::vector<std::string> parts;
-  for (auto& p : sys::split(dir, '/'))
-    if (!p.empty()) parts.push_back(p);
-  for (auto& p : sys::split(rel, '/')) {
-    if (p.empty() || p == ".") continue;
-    if (p == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else {
-      parts.push_back(p);
-    }
-  }
-  std::string out;
-  for (auto& p : parts) out += "/" + p;
-  return out.empty() ? "/" : out;
+  return resolve_path(dir, path);
 }
 
 bool valid_name(std::string_view s) {
   if (s.empty() || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
 }
 
-Result<std::optional<std::vector<std::string>>> read_command(const Ctx& ctx, const std::string& path, const json& v) {
+Result<std::optional<std::vector<std::string>>> read_command(const Ctx& ctx,
+                                                             const std::string& path,
+                                                             const json& v) {
   if (v.is_null()) return std::optional<std::vector<std::string>>();
   if (v.is_string()) {
     auto words = shell_split(v.get<std::string>());
@@ -109,7 +103,9 @@ Result<void> read_ports(const Ctx& ctx, const std::string& path, const json& v, 
     std::string p = index(path, i);
     const json& item = v[i];
     if (item.is_object()) {
-      BERTH_TRY_VOID(check_keys(ctx, p, item, {"target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"}));
+      BERTH_TRY_VOID(check_keys(
+          ctx, p, item,
+          {"target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"}));
       if (!item.contains("target")) return invalid_at(ctx, join(p, "target"), "is required");
       PortMapping m;
       BERTH_TRY(auto target, read_int(ctx, join(p, "target"), item["target"], 1, 65535));
@@ -117,7 +113,9 @@ Result<void> read_ports(const Ctx& ctx, const std::string& path, const json& v, 
       if (item.contains("published") && !item["published"].is_null()) {
         BERTH_TRY(auto pub, read_string(ctx, join(p, "published"), item["published"]));
         auto parsed = parse_port_mapping(pub + ":" + std::to_string(target));
-        if (!parsed) return invalid(ctx, join(p, "published"), item["published"], "is not a port or port range");
+        if (!parsed)
+          return invalid(ctx, join(p, "published"), item["published"],
+                         "is not a port or port range");
         m.host_port = parsed->host_port;
         m.host_port_end = parsed->host_port_end;
       }
@@ -127,12 +125,14 @@ Result<void> read_ports(const Ctx& ctx, const std::string& path, const json& v, 
       }
       if (item.contains("protocol")) {
         BERTH_TRY(m.protocol, read_string(ctx, join(p, "protocol"), item["protocol"]));
-        if (m.protocol != "tcp" && m.protocol != "udp") return invalid(ctx, join(p, "protocol"), item["protocol"], "is not tcp or udp");
+        if (m.protocol != "tcp" && m.protocol != "udp")
+          return invalid(ctx, join(p, "protocol"), item["protocol"], "is not tcp or udp");
       }
       s.ports.push_back(m);
       continue;
     }
-    if (!item.is_string() && !item.is_number_integer()) return invalid(ctx, p, item, "is not a port mapping");
+    if (!item.is_string() && !item.is_number_integer())
+      return invalid(ctx, p, item, "is not a port mapping");
     BERTH_TRY(auto text, read_string(ctx, p, item));
     auto m = parse_port_mapping(text);
     if (!m) return invalid(ctx, p, item, m.error().message());
@@ -141,14 +141,17 @@ Result<void> read_ports(const Ctx& ctx, const std::string& path, const json& v, 
   return {};
 }
 
-Result<void> read_volumes(const Ctx& ctx, const std::string& path, const json& v, const std::string& dir, Service& s) {
+Result<void> read_volumes(const Ctx& ctx, const std::string& path, const json& v,
+                          const std::string& dir, Service& s) {
   if (!v.is_array()) return invalid(ctx, path, v, "is not a list");
   for (size_t i = 0; i < v.size(); ++i) {
     std::string p = index(path, i);
     const json& item = v[i];
     Mount m;
     if (item.is_object()) {
-      BERTH_TRY_VOID(check_keys(ctx, p, item, {"type", "source", "target", "read_only", "bind", "volume", "tmpfs", "consistency"}));
+      BERTH_TRY_VOID(check_keys(
+          ctx, p, item,
+          {"type", "source", "target", "read_only", "bind", "volume", "tmpfs", "consistency"}));
       if (item.contains("type")) {
         BERTH_TRY(m.type, read_string(ctx, join(p, "type"), item["type"]));
       }
@@ -167,14 +170,17 @@ Result<void> read_volumes(const Ctx& ctx, const std::string& path, const json& v
         m.tmpfs_size = size;
       }
       if (m.type == "bind") {
-        if (m.source.empty()) return invalid_at(ctx, join(p, "source"), "is required for a bind mount");
+        if (m.source.empty())
+          return invalid_at(ctx, join(p, "source"), "is required for a bind mount");
         m.source = absolute(dir, m.source);
       }
-      if (m.type == "tmpfs" && !m.source.empty()) return invalid(ctx, join(p, "source"), item["source"], "is not allowed for tmpfs");
+      if (m.type == "tmpfs" && !m.source.empty())
+        return invalid(ctx, join(p, "source"), item["source"], "is not allowed for tmpfs");
     } else if (item.is_string()) {
       std::string text = item.get<std::string>();
       auto parts = sys::split(text, ':');
-      if (parts.size() > 3 || parts.empty() || std::any_of(parts.begin(), parts.end(), [](auto& x) { return x.empty(); }))
+      if (parts.size() > 3 || parts.empty() ||
+          std::any_of(parts.begin(), parts.end(), [](auto& x) { return x.empty(); }))
         return invalid(ctx, p, item, "is not a volume (SOURCE:TARGET[:ro|rw] or TARGET)");
       if (parts.size() == 1) {
         m.target = parts[0];
@@ -183,9 +189,12 @@ Result<void> read_volumes(const Ctx& ctx, const std::string& path, const json& v
         m.target = parts[1];
         if (parts.size() == 3) {
           for (auto& opt : sys::split(parts[2], ',')) {
-            if (opt == "ro") m.read_only = true;
-            else if (opt == "rw") m.read_only = false;
-            else if (opt != "z" && opt != "Z" && opt != "cached" && opt != "delegated" && opt != "consistent" && opt != "nocopy")
+            if (opt == "ro")
+              m.read_only = true;
+            else if (opt == "rw")
+              m.read_only = false;
+            else if (opt != "z" && opt != "Z" && opt != "cached" && opt != "delegated" &&
+                     opt != "consistent" && opt != "nocopy")
               return invalid(ctx, p, item, fmt::format("has an unknown mode '{}' (ro or rw)", opt));
           }
         }
@@ -201,7 +210,8 @@ Result<void> read_volumes(const Ctx& ctx, const std::string& path, const json& v
     } else {
       return invalid(ctx, p, item, "is not a volume");
     }
-    if (!is_absolute(m.target)) return invalid(ctx, p, item, "has a target that is not an absolute path");
+    if (!is_absolute(m.target))
+      return invalid(ctx, p, item, "has a target that is not an absolute path");
     std::erase_if(s.volumes, [&](const Mount& old) { return old.target == m.target; });
     s.volumes.push_back(m);
   }
@@ -209,7 +219,9 @@ Result<void> read_volumes(const Ctx& ctx, const std::string& path, const json& v
 }
 
 Result<HealthCheck> read_healthcheck(const Ctx& ctx, const std::string& path, const json& v) {
-  BERTH_TRY_VOID(check_keys(ctx, path, v, {"test", "interval", "timeout", "start_period", "start_interval", "retries", "disable"}));
+  BERTH_TRY_VOID(check_keys(
+      ctx, path, v,
+      {"test", "interval", "timeout", "start_period", "start_interval", "retries", "disable"}));
   HealthCheck h;
   if (v.contains("disable")) {
     BERTH_TRY(h.disable, read_bool(ctx, join(path, "disable"), v["disable"]));
@@ -240,7 +252,8 @@ Result<HealthCheck> read_healthcheck(const Ctx& ctx, const std::string& path, co
     BERTH_TRY(h.timeout_ms, read_duration_ms(ctx, join(path, "timeout"), v["timeout"]));
   }
   if (v.contains("start_period")) {
-    BERTH_TRY(h.start_period_ms, read_duration_ms(ctx, join(path, "start_period"), v["start_period"]));
+    BERTH_TRY(h.start_period_ms,
+              read_duration_ms(ctx, join(path, "start_period"), v["start_period"]));
   }
   if (v.contains("retries")) {
     BERTH_TRY(auto r, read_int(ctx, join(path, "retries"), v["retries"], 1, 1000));
@@ -251,7 +264,9 @@ Result<HealthCheck> read_healthcheck(const Ctx& ctx, const std::string& path, co
 }
 
 Result<UpdatePolicy> read_update(const Ctx& ctx, const std::string& path, const json& v) {
-  BERTH_TRY_VOID(check_keys(ctx, path, v, {"parallelism", "delay", "order", "failure_action", "monitor", "max_failure_ratio"}));
+  BERTH_TRY_VOID(check_keys(
+      ctx, path, v,
+      {"parallelism", "delay", "order", "failure_action", "monitor", "max_failure_ratio"}));
   UpdatePolicy u;
   if (v.contains("parallelism")) {
     BERTH_TRY(auto n, read_int(ctx, join(path, "parallelism"), v["parallelism"], 0, 10000));
@@ -266,14 +281,18 @@ Result<UpdatePolicy> read_update(const Ctx& ctx, const std::string& path, const 
       return invalid(ctx, join(path, "order"), v["order"], "is not start-first or stop-first");
   }
   if (v.contains("failure_action")) {
-    BERTH_TRY(u.failure_action, read_string(ctx, join(path, "failure_action"), v["failure_action"]));
-    if (u.failure_action != "rollback" && u.failure_action != "pause" && u.failure_action != "continue")
-      return invalid(ctx, join(path, "failure_action"), v["failure_action"], "is not rollback, pause or continue");
+    BERTH_TRY(u.failure_action,
+              read_string(ctx, join(path, "failure_action"), v["failure_action"]));
+    if (u.failure_action != "rollback" && u.failure_action != "pause" &&
+        u.failure_action != "continue")
+      return invalid(ctx, join(path, "failure_action"), v["failure_action"],
+                     "is not rollback, pause or continue");
   }
   return u;
 }
 
-Result<void> read_restart(const Ctx& ctx, const std::string& path, const json& v, std::string& out) {
+Result<void> read_restart(const Ctx& ctx, const std::string& path, const json& v,
+                          std::string& out) {
   BERTH_TRY(out, read_string(ctx, path, v));
   if (out == "no" || out == "always" || out == "unless-stopped" || out == "on-failure") return {};
   if (out.starts_with("on-failure:") && out.size() > 11 &&
@@ -283,7 +302,9 @@ Result<void> read_restart(const Ctx& ctx, const std::string& path, const json& v
 }
 
 Result<void> read_deploy(const Ctx& ctx, const std::string& path, const json& v, Service& s) {
-  BERTH_TRY_VOID(check_keys(ctx, path, v, {"replicas", "resources", "update_config", "rollback_config", "restart_policy", "labels", "mode", "placement", "endpoint_mode"}));
+  BERTH_TRY_VOID(check_keys(ctx, path, v,
+                            {"replicas", "resources", "update_config", "rollback_config",
+                             "restart_policy", "labels", "mode", "placement", "endpoint_mode"}));
   if (v.contains("replicas")) {
     BERTH_TRY(auto n, read_int(ctx, join(path, "replicas"), v["replicas"], 0, 1000));
     s.replicas = static_cast<int>(n);
@@ -314,35 +335,48 @@ Result<void> read_deploy(const Ctx& ctx, const std::string& path, const json& v,
     BERTH_TRY(s.update_config, read_update(ctx, join(path, "update_config"), v["update_config"]));
   }
   if (v.contains("rollback_config")) {
-    BERTH_TRY(s.rollback_config, read_update(ctx, join(path, "rollback_config"), v["rollback_config"]));
+    BERTH_TRY(s.rollback_config,
+              read_update(ctx, join(path, "rollback_config"), v["rollback_config"]));
   }
   if (v.contains("restart_policy")) {
     std::string rp = join(path, "restart_policy");
-    BERTH_TRY_VOID(check_keys(ctx, rp, v["restart_policy"], {"condition", "delay", "max_attempts", "window"}));
+    BERTH_TRY_VOID(
+        check_keys(ctx, rp, v["restart_policy"], {"condition", "delay", "max_attempts", "window"}));
     if (v["restart_policy"].contains("condition")) {
       BERTH_TRY(auto c, read_string(ctx, join(rp, "condition"), v["restart_policy"]["condition"]));
-      if (c == "none") s.restart = "no";
-      else if (c == "on-failure") s.restart = "on-failure";
-      else if (c == "any") s.restart = "always";
-      else return invalid(ctx, join(rp, "condition"), v["restart_policy"]["condition"], "is not none, on-failure or any");
+      if (c == "none")
+        s.restart = "no";
+      else if (c == "on-failure")
+        s.restart = "on-failure";
+      else if (c == "any")
+        s.restart = "always";
+      else
+        return invalid(ctx, join(rp, "condition"), v["restart_policy"]["condition"],
+                       "is not none, on-failure or any");
     }
   }
   return {};
 }
 
-Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v, const ComposeInput& in,
-                          const std::string& dir, Service& s) {
+Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v,
+                          const ComposeInput& in, const std::string& dir, Service& s) {
   std::string path = join("services", name);
   if (v.is_null()) return invalid_at(ctx, path, "is empty");
-  BERTH_TRY_VOID(check_keys(ctx, path, v,
-                            {"image", "build", "command", "entrypoint", "environment", "env_file", "ports", "expose",
-                             "volumes", "networks", "links", "depends_on", "healthcheck", "restart", "deploy", "scale",
-                             "labels", "hostname", "container_name", "user", "working_dir", "cap_add", "cap_drop",
-                             "read_only", "init", "tmpfs", "stop_signal", "stop_grace_period", "profiles", "extends",
-                             "mem_limit", "cpus", "pids_limit", "tty", "stdin_open", "configs", "secrets", "domainname",
-                             "pull_policy", "platform", "extra_hosts", "dns", "logging", "privileged"}));
+  BERTH_TRY_VOID(
+      check_keys(ctx, path, v, {"image",       "build",      "command",        "entrypoint",
+                                "environment", "env_file",   "ports",          "expose",
+                                "volumes",     "networks",   "links",          "depends_on",
+                                "healthcheck", "restart",    "deploy",         "scale",
+                                "labels",      "hostname",   "container_name", "user",
+                                "working_dir", "cap_add",    "cap_drop",       "read_only",
+                                "init",        "tmpfs",      "stop_signal",    "stop_grace_period",
+                                "profiles",    "extends",    "mem_limit",      "cpus",
+                                "pids_limit",  "tty",        "stdin_open",     "configs",
+                                "secrets",     "domainname", "pull_policy",    "platform",
+                                "extra_hosts", "dns",        "logging",        "privileged"}));
   s.name = name;
-  if (!valid_name(name)) return invalid_at(ctx, path, "is not a valid service name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)");
+  if (!valid_name(name))
+    return invalid_at(ctx, path, "is not a valid service name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)");
   auto str = [&](const char* key, std::string& out) -> Result<void> {
     if (v.contains(key) && !v[key].is_null()) {
       BERTH_TRY(out, read_string(ctx, join(path, key), v[key]));
@@ -366,7 +400,8 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
   BERTH_TRY_VOID(flag("tty", s.tty));
   BERTH_TRY_VOID(flag("stdin_open", s.stdin_open));
   if (!s.container_name.empty() && !valid_name(s.container_name))
-    return invalid(ctx, join(path, "container_name"), v["container_name"], "is not a valid container name");
+    return invalid(ctx, join(path, "container_name"), v["container_name"],
+                   "is not a valid container name");
   if (v.contains("build")) {
     const json& b = v["build"];
     std::string bp = join(path, "build");
@@ -375,7 +410,9 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
     if (b.is_string()) {
       build.context = absolute(dir, b.get<std::string>());
     } else {
-      BERTH_TRY_VOID(check_keys(ctx, bp, b, {"context", "dockerfile", "args", "target", "labels", "cache_from", "network", "shm_size"}));
+      BERTH_TRY_VOID(check_keys(ctx, bp, b,
+                                {"context", "dockerfile", "args", "target", "labels", "cache_from",
+                                 "network", "shm_size"}));
       std::string context = ".";
       if (b.contains("context")) {
         BERTH_TRY(context, read_string(ctx, join(bp, "context"), b["context"]));
@@ -390,8 +427,10 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
       if (b.contains("args")) {
         BERTH_TRY(auto args, read_key_values(ctx, join(bp, "args"), b["args"]));
         for (auto& [k, val] : args) {
-          if (val) build.args[k] = *val;
-          else if (auto it = in.vars.find(k); it != in.vars.end()) build.args[k] = it->second;
+          if (val)
+            build.args[k] = *val;
+          else if (auto it = in.vars.find(k); it != in.vars.end())
+            build.args[k] = it->second;
         }
       }
     }
@@ -411,7 +450,8 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
       for (size_t i = 0; i < ef.size(); ++i) {
         if (ef[i].is_object()) {
           BERTH_TRY_VOID(check_keys(ctx, index(ep, i), ef[i], {"path", "required"}));
-          if (!ef[i].contains("path")) return invalid_at(ctx, join(index(ep, i), "path"), "is required");
+          if (!ef[i].contains("path"))
+            return invalid_at(ctx, join(index(ep, i), "path"), "is required");
           BERTH_TRY(auto p, read_string(ctx, join(index(ep, i), "path"), ef[i]["path"]));
           bool required = true;
           if (ef[i].contains("required")) {
@@ -441,9 +481,12 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
   if (v.contains("environment")) {
     BERTH_TRY(auto env, read_key_values(ctx, join(path, "environment"), v["environment"]));
     for (auto& [k, val] : env) {
-      if (val) s.environment[k] = *val;
-      else if (auto it = in.vars.find(k); it != in.vars.end()) s.environment[k] = it->second;
-      else s.environment.erase(k);
+      if (val)
+        s.environment[k] = *val;
+      else if (auto it = in.vars.find(k); it != in.vars.end())
+        s.environment[k] = it->second;
+      else
+        s.environment.erase(k);
     }
   }
   if (v.contains("ports")) BERTH_TRY_VOID(read_ports(ctx, join(path, "ports"), v["ports"], s));
@@ -451,14 +494,17 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
     BERTH_TRY(s.expose, read_strings(ctx, join(path, "expose"), v["expose"]));
     for (size_t i = 0; i < s.expose.size(); ++i) {
       auto m = parse_port_mapping(s.expose[i]);
-      if (!m || m->host_port) return invalid(ctx, index(join(path, "expose"), i), v["expose"][i], "is not a port");
+      if (!m || m->host_port)
+        return invalid(ctx, index(join(path, "expose"), i), v["expose"][i], "is not a port");
     }
   }
-  if (v.contains("volumes")) BERTH_TRY_VOID(read_volumes(ctx, join(path, "volumes"), v["volumes"], dir, s));
+  if (v.contains("volumes"))
+    BERTH_TRY_VOID(read_volumes(ctx, join(path, "volumes"), v["volumes"], dir, s));
   if (v.contains("tmpfs")) {
     BERTH_TRY(s.tmpfs, read_strings(ctx, join(path, "tmpfs"), v["tmpfs"]));
     for (size_t i = 0; i < s.tmpfs.size(); ++i)
-      if (!is_absolute(s.tmpfs[i])) return invalid(ctx, index(join(path, "tmpfs"), i), s.tmpfs[i], "is not an absolute path");
+      if (!is_absolute(s.tmpfs[i]))
+        return invalid(ctx, index(join(path, "tmpfs"), i), s.tmpfs[i], "is not an absolute path");
   }
   if (v.contains("networks")) {
     const json& n = v["networks"];
@@ -472,16 +518,24 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
         ServiceNetwork sn;
         std::string p = join(np, name);
         if (!cfg.is_null()) {
-          BERTH_TRY_VOID(check_keys(ctx, p, cfg, {"aliases", "ipv4_address", "ipv6_address", "priority", "link_local_ips"}));
+          BERTH_TRY_VOID(check_keys(
+              ctx, p, cfg,
+              {"aliases", "ipv4_address", "ipv6_address", "priority", "link_local_ips"}));
           if (cfg.contains("aliases")) {
             BERTH_TRY(sn.aliases, read_strings(ctx, join(p, "aliases"), cfg["aliases"]));
           }
           if (cfg.contains("ipv4_address")) {
-            BERTH_TRY(sn.ipv4_address, read_string(ctx, join(p, "ipv4_address"), cfg["ipv4_address"]));
+            BERTH_TRY(sn.ipv4_address,
+                      read_string(ctx, join(p, "ipv4_address"), cfg["ipv4_address"]));
             auto parts = sys::split(sn.ipv4_address, '.');
             bool ok = parts.size() == 4;
-            for (auto& part : parts) ok &= !part.empty() && part.size() <= 3 && part.find_first_not_of("0123456789") == std::string::npos && std::stoi(part) < 256;
-            if (!ok) return invalid(ctx, join(p, "ipv4_address"), cfg["ipv4_address"], "is not an IPv4 address");
+            for (auto& part : parts)
+              ok &= !part.empty() && part.size() <= 3 &&
+                    part.find_first_not_of("0123456789") == std::string::npos &&
+                    std::stoi(part) < 256;
+            if (!ok)
+              return invalid(ctx, join(p, "ipv4_address"), cfg["ipv4_address"],
+                             "is not an IPv4 address");
           }
         }
         s.networks[name] = sn;
@@ -505,11 +559,14 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
         if (!cfg.is_null()) {
           BERTH_TRY_VOID(check_keys(ctx, p, cfg, {"condition", "restart", "required"}));
           if (cfg.contains("condition")) {
-            BERTH_TRY(dependency.condition, read_string(ctx, join(p, "condition"), cfg["condition"]));
-            if (dependency.condition != "service_started" && dependency.condition != "service_healthy" &&
+            BERTH_TRY(dependency.condition,
+                      read_string(ctx, join(p, "condition"), cfg["condition"]));
+            if (dependency.condition != "service_started" &&
+                dependency.condition != "service_healthy" &&
                 dependency.condition != "service_completed_successfully")
-              return invalid(ctx, join(p, "condition"), cfg["condition"],
-                             "is not service_started, service_healthy or service_completed_successfully");
+              return invalid(
+                  ctx, join(p, "condition"), cfg["condition"],
+                  "is not service_started, service_healthy or service_completed_successfully");
           }
           if (cfg.contains("restart")) {
             BERTH_TRY(dependency.restart, read_bool(ctx, join(p, "restart"), cfg["restart"]));
@@ -525,14 +582,16 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
   // Links imply a dependency (version 2 files).
   for (auto& link : s.links) {
     std::string target = link.substr(0, link.find(':'));
-    if (std::none_of(s.depends_on.begin(), s.depends_on.end(), [&](auto& d) { return d.service == target; }))
+    if (std::none_of(s.depends_on.begin(), s.depends_on.end(),
+                     [&](auto& d) { return d.service == target; }))
       s.depends_on.push_back({target});
   }
   if (v.contains("healthcheck")) {
     BERTH_TRY(auto h, read_healthcheck(ctx, join(path, "healthcheck"), v["healthcheck"]));
     s.healthcheck = h;
   }
-  if (v.contains("restart")) BERTH_TRY_VOID(read_restart(ctx, join(path, "restart"), v["restart"], s.restart));
+  if (v.contains("restart"))
+    BERTH_TRY_VOID(read_restart(ctx, join(path, "restart"), v["restart"], s.restart));
   if (v.contains("scale")) {
     BERTH_TRY(auto n, read_int(ctx, join(path, "scale"), v["scale"], 0, 1000));
     s.replicas = static_cast<int>(n);
@@ -564,19 +623,22 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
     BERTH_TRY(s.profiles, read_strings(ctx, join(path, "profiles"), v["profiles"]));
   }
   if (v.contains("stop_grace_period")) {
-    BERTH_TRY(auto ms, read_duration_ms(ctx, join(path, "stop_grace_period"), v["stop_grace_period"]));
+    BERTH_TRY(auto ms,
+              read_duration_ms(ctx, join(path, "stop_grace_period"), v["stop_grace_period"]));
     s.stop_grace_period_ms = ms;
   }
   if (!in.partial && s.image.empty() && !s.build)
     return invalid_at(ctx, path, "has neither image nor build");
   if (!s.container_name.empty() && s.replicas > 1)
-    return invalid_at(ctx, path, fmt::format("container_name \"{}\" allows one instance, not {}", s.container_name, s.replicas));
+    return invalid_at(ctx, path,
+                      fmt::format("container_name \"{}\" allows one instance, not {}",
+                                  s.container_name, s.replicas));
   return {};
 }
 
 // extends: {service, file}: the base service's fields under this one's.
-Result<void> apply_extends(const Ctx& ctx, json& services, const std::string& name, const ComposeInput& in,
-                           const std::string& dir, int depth) {
+Result<void> apply_extends(const Ctx& ctx, json& services, const std::string& name,
+                           const ComposeInput& in, const std::string& dir, int depth) {
   json& svc = services[name];
   if (!svc.is_object() || !svc.contains("extends")) return {};
   std::string path = join(join("services", name), "extends");
@@ -602,11 +664,14 @@ Result<void> apply_extends(const Ctx& ctx, json& services, const std::string& na
   } else {
     std::string full = absolute(dir, file);
     auto text = in.read_file(full);
-    if (!text) return invalid(ctx, join(path, "file"), file, fmt::format("cannot be read: {}", text.error().message()));
+    if (!text)
+      return invalid(ctx, join(path, "file"), file,
+                     fmt::format("cannot be read: {}", text.error().message()));
     BERTH_TRY(auto other, yaml_to_json(*text, full));
     BERTH_TRY_VOID(interpolate_tree(other, in.vars, full));
     if (!other.is_object() || !other.contains("services") || !other["services"].contains(base_name))
-      return invalid(ctx, join(path, "service"), base_name, fmt::format("is not a service of {}", file));
+      return invalid(ctx, join(path, "service"), base_name,
+                     fmt::format("is not a service of {}", file));
     base = other["services"][base_name];
   }
   base.erase("extends");
@@ -627,16 +692,21 @@ Result<void> read_top_networks(const Ctx& ctx, const json& n, Project& project) 
     net.name = name;
     std::string p = join("networks", name);
     if (!cfg.is_null()) {
-      BERTH_TRY_VOID(check_keys(ctx, p, cfg, {"driver", "external", "internal", "name", "labels", "ipam", "driver_opts", "attachable", "enable_ipv6"}));
+      BERTH_TRY_VOID(check_keys(ctx, p, cfg,
+                                {"driver", "external", "internal", "name", "labels", "ipam",
+                                 "driver_opts", "attachable", "enable_ipv6"}));
       if (cfg.contains("driver")) {
         BERTH_TRY(net.driver, read_string(ctx, join(p, "driver"), cfg["driver"]));
-        if (net.driver != "bridge") return invalid(ctx, join(p, "driver"), cfg["driver"], "is not a driver berth has (bridge)");
+        if (net.driver != "bridge")
+          return invalid(ctx, join(p, "driver"), cfg["driver"],
+                         "is not a driver berth has (bridge)");
       }
       if (cfg.contains("external")) {
         if (cfg["external"].is_object()) {
           net.external = true;
           if (cfg["external"].contains("name")) {
-            BERTH_TRY(net.external_name, read_string(ctx, join(join(p, "external"), "name"), cfg["external"]["name"]));
+            BERTH_TRY(net.external_name,
+                      read_string(ctx, join(join(p, "external"), "name"), cfg["external"]["name"]));
           }
         } else {
           BERTH_TRY(net.external, read_bool(ctx, join(p, "external"), cfg["external"]));
@@ -656,10 +726,12 @@ Result<void> read_top_networks(const Ctx& ctx, const json& n, Project& project) 
         const json& c = cfg["ipam"]["config"];
         if (c.is_array() && !c.empty() && c[0].is_object()) {
           if (c[0].contains("subnet")) {
-            BERTH_TRY(net.subnet, read_string(ctx, join(p, "ipam.config[0].subnet"), c[0]["subnet"]));
+            BERTH_TRY(net.subnet,
+                      read_string(ctx, join(p, "ipam.config[0].subnet"), c[0]["subnet"]));
           }
           if (c[0].contains("gateway")) {
-            BERTH_TRY(net.gateway, read_string(ctx, join(p, "ipam.config[0].gateway"), c[0]["gateway"]));
+            BERTH_TRY(net.gateway,
+                      read_string(ctx, join(p, "ipam.config[0].gateway"), c[0]["gateway"]));
           }
         }
       }
@@ -677,7 +749,8 @@ Result<void> read_top_volumes(const Ctx& ctx, const json& n, Project& project) {
     vol.name = name;
     std::string p = join("volumes", name);
     if (!cfg.is_null()) {
-      BERTH_TRY_VOID(check_keys(ctx, p, cfg, {"driver", "external", "name", "labels", "driver_opts"}));
+      BERTH_TRY_VOID(
+          check_keys(ctx, p, cfg, {"driver", "external", "name", "labels", "driver_opts"}));
       if (cfg.contains("external")) {
         if (cfg["external"].is_object()) {
           vol.external = true;
@@ -690,7 +763,9 @@ Result<void> read_top_volumes(const Ctx& ctx, const json& n, Project& project) {
       }
       if (cfg.contains("driver")) {
         BERTH_TRY(auto driver, read_string(ctx, join(p, "driver"), cfg["driver"]));
-        if (driver != "local") return invalid(ctx, join(p, "driver"), cfg["driver"], "is not a driver berth has (local)");
+        if (driver != "local")
+          return invalid(ctx, join(p, "driver"), cfg["driver"],
+                         "is not a driver berth has (local)");
       }
       if (cfg.contains("labels")) {
         BERTH_TRY(auto labels, read_key_values(ctx, join(p, "labels"), cfg["labels"]));
@@ -703,13 +778,14 @@ Result<void> read_top_volumes(const Ctx& ctx, const json& n, Project& project) {
   return {};
 }
 
-Result<void> read_file_objects(const Ctx& ctx, const char* kind, const json& n, const std::string& dir,
-                               std::vector<FileObject>& out) {
+Result<void> read_file_objects(const Ctx& ctx, const char* kind, const json& n,
+                               const std::string& dir, std::vector<FileObject>& out) {
   BERTH_TRY_VOID(expect_object(ctx, kind, n));
   for (auto& [name, cfg] : n.items()) {
     std::string p = join(kind, name);
     BERTH_TRY_VOID(check_keys(ctx, p, cfg, {"file", "external", "name", "environment", "content"}));
-    if (!cfg.contains("file")) return invalid_at(ctx, join(p, "file"), "is required (berth has file-based ones only)");
+    if (!cfg.contains("file"))
+      return invalid_at(ctx, join(p, "file"), "is required (berth has file-based ones only)");
     BERTH_TRY(auto file, read_string(ctx, join(p, "file"), cfg["file"]));
     out.push_back({name, absolute(dir, file)});
   }
@@ -721,12 +797,15 @@ Result<void> read_file_objects(const Ctx& ctx, const char* kind, const json& n, 
 Result<void> interpolate_tree(nlohmann::json& tree, const std::map<std::string, std::string>& vars,
                               const std::string& file, const std::string& path) {
   if (tree.is_string()) {
-    BERTH_TRY(auto s, interpolate(tree.get<std::string>(), vars, fmt::format("{}: {}", file, path)));
+    BERTH_TRY(auto s,
+              interpolate(tree.get<std::string>(), vars, fmt::format("{}: {}", file, path)));
     tree = s;
   } else if (tree.is_object()) {
-    for (auto& [k, v] : tree.items()) BERTH_TRY_VOID(interpolate_tree(v, vars, file, join(path, k)));
+    for (auto& [k, v] : tree.items())
+      BERTH_TRY_VOID(interpolate_tree(v, vars, file, join(path, k)));
   } else if (tree.is_array()) {
-    for (size_t i = 0; i < tree.size(); ++i) BERTH_TRY_VOID(interpolate_tree(tree[i], vars, file, index(path, i)));
+    for (size_t i = 0; i < tree.size(); ++i)
+      BERTH_TRY_VOID(interpolate_tree(tree[i], vars, file, index(path, i)));
   }
   return {};
 }
@@ -739,8 +818,10 @@ void normalise_for_merge(nlohmann::json& svc) {
       if (!item.is_string()) return;  // left for validation to report
       std::string s = item.get<std::string>();
       auto eq = s.find('=');
-      if (eq == std::string::npos) m[s] = nullptr;
-      else m[s.substr(0, eq)] = s.substr(eq + 1);
+      if (eq == std::string::npos)
+        m[s] = nullptr;
+      else
+        m[s.substr(0, eq)] = s.substr(eq + 1);
     }
     v = m;
   };
@@ -756,7 +837,8 @@ void normalise_for_merge(nlohmann::json& svc) {
   if (!svc.is_object()) return;
   if (svc.contains("environment")) to_map(svc["environment"]);
   if (svc.contains("labels")) to_map(svc["labels"]);
-  if (svc.contains("build") && svc["build"].is_object() && svc["build"].contains("args")) to_map(svc["build"]["args"]);
+  if (svc.contains("build") && svc["build"].is_object() && svc["build"].contains("args"))
+    to_map(svc["build"]["args"]);
   if (svc.contains("networks")) names_to_map(svc["networks"]);
   if (svc.contains("depends_on")) names_to_map(svc["depends_on"]);
 }
@@ -765,7 +847,8 @@ void merge_compose(nlohmann::json& base, const nlohmann::json& over) {
   // Replaced wholesale rather than appended.
   static const char* kReplaced[] = {"command", "entrypoint", "test", "healthcheck.test"};
   for (auto& [k, v] : over.items()) {
-    if (!base.contains(k) || base[k].is_null() || !v.is_structured() || v.type() != base[k].type()) {
+    if (!base.contains(k) || base[k].is_null() || !v.is_structured() ||
+        v.type() != base[k].type()) {
       base[k] = v;
       continue;
     }
@@ -786,10 +869,13 @@ void merge_compose(nlohmann::json& base, const nlohmann::json& over) {
 
 Result<void> read_compose(const Ctx& ctx, const ComposeInput& in, Project& project) {
   const json& tree = *in.tree;
-  BERTH_TRY_VOID(check_keys(ctx, "", tree, {"version", "name", "services", "networks", "volumes", "configs", "secrets"}));
+  BERTH_TRY_VOID(check_keys(
+      ctx, "", tree, {"version", "name", "services", "networks", "volumes", "configs", "secrets"}));
   const std::string& dir = project.working_dir;
-  if (tree.contains("networks") && !tree["networks"].is_null()) BERTH_TRY_VOID(read_top_networks(ctx, tree["networks"], project));
-  if (tree.contains("volumes") && !tree["volumes"].is_null()) BERTH_TRY_VOID(read_top_volumes(ctx, tree["volumes"], project));
+  if (tree.contains("networks") && !tree["networks"].is_null())
+    BERTH_TRY_VOID(read_top_networks(ctx, tree["networks"], project));
+  if (tree.contains("volumes") && !tree["volumes"].is_null())
+    BERTH_TRY_VOID(read_top_volumes(ctx, tree["volumes"], project));
   if (tree.contains("configs") && !tree["configs"].is_null())
     BERTH_TRY_VOID(read_file_objects(ctx, "configs", tree["configs"], dir, project.configs));
   if (tree.contains("secrets") && !tree["secrets"].is_null())

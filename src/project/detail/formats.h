@@ -34,14 +34,15 @@ struct ComposeInput {
 Result<void> read_compose(const Ctx& ctx, const ComposeInput& in, Project& project);
 
 // A JSON project file (services of apps). `vars` are --var's.
-Result<void> read_json_project(const Ctx& ctx, const nlohmann::json& tree, const std::map<std::string, std::string>& vars,
-                               Project& project);
+Result<void> read_json_project(const Ctx& ctx, const nlohmann::json& tree,
+                               const std::map<std::string, std::string>& vars, Project& project);
 
 // True when a parsed JSON document is a JSON project file rather than a Compose file in JSON.
 bool is_json_project(const nlohmann::json& tree);
 
 // Shared checks after reading: dependencies exist and have no cycle, networks and volumes used
 // are declared, fixed host ports are unique, container_name only with one replica.
-Result<void> check_project(const Project& project, const std::map<std::string, std::string>& service_file);
+Result<void> check_project(const Project& project,
+                           const std::map<std::string, std::string>& service_file);
 
 }  // namespace berth::project::detail

@@ -10,7 +10,8 @@ std::string show(const nlohmann::json& v) {
   return s.size() > 120 ? s.substr(0, 117) + "..." : s;
 }
 
-Error invalid(const Ctx& ctx, std::string_view path, const nlohmann::json& v, std::string_view why) {
+Error invalid(const Ctx& ctx, std::string_view path, const nlohmann::json& v,
+              std::string_view why) {
   return Error::make(ErrorKind::invalid_argument, "{}: {}: {} {}", ctx.file, path, show(v), why);
 }
 
@@ -36,8 +37,11 @@ Result<void> check_keys(const Ctx& ctx, std::string_view path, const nlohmann::j
     for (auto name : known) ok |= name == k;
     if (ok || (extensions && k.starts_with("x-"))) continue;
     if (ctx.unknown_is_error)
-      return Error::make(ErrorKind::invalid_argument, "{}: {}: unknown field", ctx.file, join(path, k));
-    if (ctx.warnings) ctx.warnings->push_back(fmt::format("{}: {}: unknown field, ignored", ctx.file, join(path, k)));
+      return Error::make(ErrorKind::invalid_argument, "{}: {}: unknown field", ctx.file,
+                         join(path, k));
+    if (ctx.warnings)
+      ctx.warnings->push_back(
+          fmt::format("{}: {}: unknown field, ignored", ctx.file, join(path, k)));
   }
   return {};
 }
@@ -50,14 +54,16 @@ Result<std::string> read_string(const Ctx& ctx, std::string_view path, const nlo
   return invalid(ctx, path, v, "is not a string");
 }
 
-Result<int64_t> read_int(const Ctx& ctx, std::string_view path, const nlohmann::json& v, int64_t min, int64_t max) {
+Result<int64_t> read_int(const Ctx& ctx, std::string_view path, const nlohmann::json& v,
+                         int64_t min, int64_t max) {
   int64_t n = 0;
   if (v.is_number_integer()) {
     n = v.get<int64_t>();
   } else if (v.is_string() && !v.get<std::string>().empty()) {
     const std::string& s = v.get_ref<const std::string&>();
     size_t start = s[0] == '-' ? 1 : 0;
-    if (start == s.size() || s.size() > 18 || s.find_first_not_of("0123456789", start) != std::string::npos)
+    if (start == s.size() || s.size() > 18 ||
+        s.find_first_not_of("0123456789", start) != std::string::npos)
       return invalid(ctx, path, v, "is not an integer");
     n = std::stoll(s);
   } else {
@@ -89,7 +95,8 @@ Result<bool> read_bool(const Ctx& ctx, std::string_view path, const nlohmann::js
   return invalid(ctx, path, v, "is not true or false");
 }
 
-Result<std::vector<std::string>> read_strings(const Ctx& ctx, std::string_view path, const nlohmann::json& v) {
+Result<std::vector<std::string>> read_strings(const Ctx& ctx, std::string_view path,
+                                              const nlohmann::json& v) {
   std::vector<std::string> out;
   if (v.is_null()) return out;
   if (!v.is_array()) {
@@ -104,7 +111,8 @@ Result<std::vector<std::string>> read_strings(const Ctx& ctx, std::string_view p
   return out;
 }
 
-Result<std::map<std::string, std::optional<std::string>>> read_key_values(const Ctx& ctx, std::string_view path,
+Result<std::map<std::string, std::optional<std::string>>> read_key_values(const Ctx& ctx,
+                                                                          std::string_view path,
                                                                           const nlohmann::json& v) {
   std::map<std::string, std::optional<std::string>> out;
   if (v.is_null()) return out;
@@ -114,7 +122,8 @@ Result<std::map<std::string, std::optional<std::string>>> read_key_values(const 
         out[k] = std::nullopt;
         continue;
       }
-      if (val.is_object() || val.is_array()) return invalid(ctx, join(path, k), val, "is not a string");
+      if (val.is_object() || val.is_array())
+        return invalid(ctx, join(path, k), val, "is not a string");
       BERTH_TRY(auto s, read_string(ctx, join(path, k), val));
       out[k] = s;
     }
@@ -126,8 +135,10 @@ Result<std::map<std::string, std::optional<std::string>>> read_key_values(const 
     std::string s = v[i].get<std::string>();
     auto eq = s.find('=');
     if (eq == 0 || s.empty()) return invalid(ctx, index(path, i), v[i], "is not KEY=VALUE");
-    if (eq == std::string::npos) out[s] = std::nullopt;
-    else out[s.substr(0, eq)] = s.substr(eq + 1);
+    if (eq == std::string::npos)
+      out[s] = std::nullopt;
+    else
+      out[s.substr(0, eq)] = s.substr(eq + 1);
   }
   return out;
 }
@@ -151,7 +162,12 @@ Result<int64_t> read_duration_ms(const Ctx& ctx, std::string_view path, const nl
     size_t ustart = i;
     while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
     std::string unit = s.substr(ustart, i - ustart);
-    double scale = unit == "h" ? 3600e3 : unit == "m" ? 60e3 : unit == "s" ? 1e3 : unit == "ms" ? 1 : unit == "us" ? 1e-3 : -1;
+    double scale = unit == "h"    ? 3600e3
+                   : unit == "m"  ? 60e3
+                   : unit == "s"  ? 1e3
+                   : unit == "ms" ? 1
+                   : unit == "us" ? 1e-3
+                                  : -1;
     if (unit.empty() && i == s.size() && start == 0) scale = 1e3;  // a bare number: seconds
     if (scale < 0) return invalid(ctx, path, v, "is not a duration (\"1m30s\", \"500ms\")");
     total += n * scale;
@@ -171,9 +187,37 @@ Result<int64_t> read_size(const Ctx& ctx, std::string_view path, const nlohmann:
   std::string unit = s.substr(i);
   if (unit.size() == 2 && unit[1] == 'b') unit.pop_back();
   if (unit == "b") unit.clear();
-  double scale = unit.empty() ? 1 : unit == "k" ? 1024.0 : unit == "m" ? 1024.0 * 1024 : unit == "g" ? 1024.0 * 1024 * 1024 : -1;
+  double scale = unit.empty()  ? 1
+                 : unit == "k" ? 1024.0
+                 : unit == "m" ? 1024.0 * 1024
+                 : unit == "g" ? 1024.0 * 1024 * 1024
+                               : -1;
   if (scale < 0) return invalid(ctx, path, v, "is not a size (\"64m\", \"1g\")");
   return static_cast<int64_t>(n * scale);
+}
+
+std::string resolve_path(std::string_view base, std::string_view path) {
+  std::vector<std::string_view> parts;
+  auto add = [&](std::string_view text) {
+    size_t start = 0;
+    while (start <= text.size()) {
+      size_t slash = text.find('/', start);
+      std::string_view part = text.substr(
+          start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+      if (part == "..") {
+        if (!parts.empty()) parts.pop_back();
+      } else if (!part.empty() && part != ".") {
+        parts.push_back(part);
+      }
+      if (slash == std::string_view::npos) break;
+      start = slash + 1;
+    }
+  };
+  if (path.empty() || path[0] != '/') add(base);
+  add(path);
+  std::string out;
+  for (auto p : parts) out += fmt::format("/{}", p);
+  return out.empty() ? "/" : out;
 }
 
 Result<std::vector<std::string>> shell_split(std::string_view text) {
@@ -188,18 +232,21 @@ Result<std::vector<std::string>> shell_split(std::string_view text) {
       in_word = false;
     } else if (c == '\'') {
       size_t end = text.find('\'', i + 1);
-      if (end == std::string_view::npos) return Error::make(ErrorKind::invalid_argument, "unterminated ' in \"{}\"", text);
+      if (end == std::string_view::npos)
+        return Error::make(ErrorKind::invalid_argument, "unterminated ' in \"{}\"", text);
       word += text.substr(i + 1, end - i - 1);
       i = end;
       in_word = true;
     } else if (c == '"') {
       size_t k = i + 1;
       for (; k < text.size() && text[k] != '"'; ++k) {
-        if (text[k] == '\\' && k + 1 < text.size() && std::string_view("\"\\$`").find(text[k + 1]) != std::string_view::npos)
+        if (text[k] == '\\' && k + 1 < text.size() &&
+            std::string_view("\"\\$`").find(text[k + 1]) != std::string_view::npos)
           ++k;
         word += text[k];
       }
-      if (k >= text.size()) return Error::make(ErrorKind::invalid_argument, "unterminated \" in \"{}\"", text);
+      if (k >= text.size())
+        return Error::make(ErrorKind::invalid_argument, "unterminated \" in \"{}\"", text);
       i = k;
       in_word = true;
     } else if (c == '\\' && i + 1 < text.size()) {

@@ -18,14 +18,18 @@ nlohmann::json scalar(const YAML::Node& node) {
   bool digits = true;
   size_t start = (s[0] == '-' || s[0] == '+') ? 1 : 0;
   if (start == s.size()) digits = false;
-  for (size_t i = start; i < s.size(); ++i) digits &= std::isdigit(static_cast<unsigned char>(s[i])) != 0;
+  for (size_t i = start; i < s.size(); ++i)
+    digits &= std::isdigit(static_cast<unsigned char>(s[i])) != 0;
   // "0755"-style octal and huge numbers stay strings; so do "80:80" and friends.
-  if (digits && !(s.size() - start > 1 && s[start] == '0') && s.size() < 19) return std::strtoll(s.c_str(), nullptr, 10);
-  if (s.find_first_of(".eE") != std::string::npos && s.find_first_not_of("+-0123456789.eE") == std::string::npos) {
+  if (digits && !(s.size() - start > 1 && s[start] == '0') && s.size() < 19)
+    return std::strtoll(s.c_str(), nullptr, 10);
+  if (s.find_first_of(".eE") != std::string::npos &&
+      s.find_first_not_of("+-0123456789.eE") == std::string::npos) {
     char* end = nullptr;
     errno = 0;
     double d = std::strtod(s.c_str(), &end);
-    if (end && *end == 0 && errno == 0 && std::isdigit(static_cast<unsigned char>(s.back()))) return d;
+    if (end && *end == 0 && errno == 0 && std::isdigit(static_cast<unsigned char>(s.back())))
+      return d;
   }
   return s;
 }
@@ -73,7 +77,8 @@ Result<nlohmann::json> yaml_to_json(std::string_view text, std::string_view file
     YAML::Node root = YAML::Load(std::string(text));
     return convert(root);
   } catch (const YAML::Exception& e) {
-    return Error::make(ErrorKind::invalid_argument, "{}:{}:{}: {}", file, e.mark.line + 1, e.mark.column + 1, e.msg);
+    return Error::make(ErrorKind::invalid_argument, "{}:{}:{}: {}", file, e.mark.line + 1,
+                       e.mark.column + 1, e.msg);
   } catch (const std::exception& e) {
     return Error::make(ErrorKind::invalid_argument, "{}: {}", file, e.what());
   }

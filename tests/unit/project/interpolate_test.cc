@@ -35,9 +35,11 @@ TEST(Interpolate, DashDefaultCoversUnsetOnly) {
 TEST(Interpolate, DefaultsMayNestVariables) { EXPECT_EQ(run("${NOPE:-${HOST}:5432}"), "db:5432"); }
 
 TEST(Interpolate, RequiredVariableMissingIsAnErrorWithItsMessage) {
-  EXPECT_EQ(run("${NOPE:?set NOPE first}"),
-            "ERROR: compose.yaml: services.web.image: required variable NOPE is missing: set NOPE first");
-  EXPECT_EQ(run("${EMPTY:?x}"), "ERROR: compose.yaml: services.web.image: required variable EMPTY is empty: x");
+  EXPECT_EQ(
+      run("${NOPE:?set NOPE first}"),
+      "ERROR: compose.yaml: services.web.image: required variable NOPE is missing: set NOPE first");
+  EXPECT_EQ(run("${EMPTY:?x}"),
+            "ERROR: compose.yaml: services.web.image: required variable EMPTY is empty: x");
   EXPECT_EQ(run("${EMPTY?x}"), "");
   EXPECT_EQ(run("${TAG:?x}"), "1.2");
 }
@@ -55,7 +57,8 @@ TEST(Interpolate, DoubleDollarIsADollar) {
 }
 
 TEST(Interpolate, BadFormatsAreErrors) {
-  EXPECT_EQ(run("${TAG"), "ERROR: compose.yaml: services.web.image: \"${TAG\": '${' without its '}'");
+  EXPECT_EQ(run("${TAG"),
+            "ERROR: compose.yaml: services.web.image: \"${TAG\": '${' without its '}'");
   EXPECT_NE(run("${}").find("invalid interpolation format"), std::string::npos);
   EXPECT_NE(run("${TAG:x}").find("invalid interpolation format"), std::string::npos);
   EXPECT_NE(run("$(date)").find("invalid interpolation format"), std::string::npos);
@@ -63,13 +66,15 @@ TEST(Interpolate, BadFormatsAreErrors) {
 
 TEST(SubstituteVars, ReplacesKnownAndCollectsUnknown) {
   std::vector<std::string> unknown;
-  EXPECT_EQ(substitute_vars("web.$domain ${port} $$5 $nope $other $nope", {{"domain", "example.org"}, {"port", "80"}}, unknown),
+  EXPECT_EQ(substitute_vars("web.$domain ${port} $$5 $nope $other $nope",
+                            {{"domain", "example.org"}, {"port", "80"}}, unknown),
             "web.example.org 80 $5   ");
   EXPECT_EQ(unknown, (std::vector<std::string>{"nope", "other"}));
 }
 
 TEST(EnvFile, ParsesCommentsQuotesAndExport) {
-  auto env = parse_env_file("# comment\nA=1\nexport B=two words\nC=\"x\\ny\"\nD='$raw'\nE=v # note\n\nF=\n", ".env");
+  auto env = parse_env_file(
+      "# comment\nA=1\nexport B=two words\nC=\"x\\ny\"\nD='$raw'\nE=v # note\n\nF=\n", ".env");
   ASSERT_TRUE(env) << env.error().message();
   EXPECT_EQ(env->at("A"), "1");
   EXPECT_EQ(env->at("B"), "two words");
@@ -112,6 +117,7 @@ TEST(PortMapping, ShortSyntax) {
 }
 
 TEST(PortMapping, RejectsWhatIsNotAMapping) {
-  for (const char* bad : {"80:80:80", "x", "0", "70000", "80/sctp", "1:2:3:4", "9000-9001:80", "80-81:90-95", "a:80:80"})
+  for (const char* bad : {"80:80:80", "x", "0", "70000", "80/sctp", "1:2:3:4", "9000-9001:80",
+                          "80-81:90-95", "a:80:80"})
     EXPECT_FALSE(parse_port_mapping(bad)) << bad;
 }

@@ -1,6 +1,7 @@
+#include "project/load.h"
+
 #include <gtest/gtest.h>
 
-#include "project/load.h"
 #include "project/normalise.h"
 #include "project/plan.h"
 
@@ -14,13 +15,16 @@ LoadOptions files(std::vector<SourceFile> f) {
   o.working_dir = "/srv/shop";
   o.read_file = [](const std::string& path) -> berth::Result<std::string> {
     if (path == "/srv/shop/web.env") return std::string("FROM_FILE=1\nOVERRIDDEN=file\n");
-    if (path == "/srv/shop/base.yaml") return std::string("services:\n  base:\n    image: busybox\n    environment: [BASE=1]\n");
+    if (path == "/srv/shop/base.yaml")
+      return std::string("services:\n  base:\n    image: busybox\n    environment: [BASE=1]\n");
     return berth::Error(berth::ErrorKind::not_found, "no such file");
   };
   return o;
 }
 
-LoadOptions compose(std::string text) { return files({{"/srv/shop/compose.yaml", std::move(text)}}); }
+LoadOptions compose(std::string text) {
+  return files({{"/srv/shop/compose.yaml", std::move(text)}});
+}
 
 std::string error_of(const LoadOptions& o) {
   auto r = load_project(o);
@@ -139,13 +143,16 @@ volumes:
   EXPECT_TRUE(web.init);
   EXPECT_EQ(web.tmpfs, std::vector<std::string>{"/run"});
   EXPECT_EQ(*web.stop_grace_period_ms, 3000);
-  EXPECT_EQ(r->project.service("db")->healthcheck->test, (std::vector<std::string>{"/bin/sh", "-c", "true"}));
+  EXPECT_EQ(r->project.service("db")->healthcheck->test,
+            (std::vector<std::string>{"/bin/sh", "-c", "true"}));
   EXPECT_EQ(r->project.network("front")->subnet, "10.5.0.0/24");
   EXPECT_TRUE(r->warnings.empty());
 }
 
 TEST(ComposeLoad, Version2LinksAndScale) {
-  auto r = load_project(compose("version: '2'\nservices:\n  web:\n    image: busybox\n    links: [db:database]\n    scale: 3\n  db:\n    image: busybox\n"));
+  auto r =
+      load_project(compose("version: '2'\nservices:\n  web:\n    image: busybox\n    links: "
+                           "[db:database]\n    scale: 3\n  db:\n    image: busybox\n"));
   ASSERT_TRUE(r) << r.error().message();
   const Service& web = *r->project.service("web");
   EXPECT_EQ(web.replicas, 3);
@@ -154,7 +161,9 @@ TEST(ComposeLoad, Version2LinksAndScale) {
 }
 
 TEST(ComposeLoad, BuildSection) {
-  auto r = load_project(compose("services:\n  app:\n    build:\n      context: ./app\n      dockerfile: Dockerfile.prod\n      args: [VERSION=2]\n      target: final\n  two:\n    build: .\n"));
+  auto r = load_project(compose(
+      "services:\n  app:\n    build:\n      context: ./app\n      dockerfile: Dockerfile.prod\n    "
+      "  args: [VERSION=2]\n      target: final\n  two:\n    build: .\n"));
   ASSERT_TRUE(r) << r.error().message();
   const auto& b = *r->project.service("app")->build;
   EXPECT_EQ(b.context, "/srv/shop/app");
@@ -165,7 +174,8 @@ TEST(ComposeLoad, BuildSection) {
 }
 
 TEST(ComposeLoad, BadPortNamesFilePathAndValue) {
-  EXPECT_EQ(error_of(compose("services:\n  web:\n    image: busybox\n    ports: [\"8080:80\", \"80:80:80\"]\n")),
+  EXPECT_EQ(error_of(compose(
+                "services:\n  web:\n    image: busybox\n    ports: [\"8080:80\", \"80:80:80\"]\n")),
             "compose.yaml: services.web.ports[1]: \"80:80:80\" is not a port mapping");
 }
 
@@ -175,43 +185,67 @@ TEST(ComposeLoad, ValidationErrorsNameTheirField) {
     const char* error;
   };
   Case cases[] = {
-      {"services:\n  web:\n    image: [1]\n", "compose.yaml: services.web.image: [1] is not a string"},
+      {"services:\n  web:\n    image: [1]\n",
+       "compose.yaml: services.web.image: [1] is not a string"},
       {"services:\n  web:\n    build: .\n    restart: sometimes\n",
-       "compose.yaml: services.web.restart: \"sometimes\" is not no, always, on-failure[:N] or unless-stopped"},
-      {"services:\n  web:\n    image: x\n    deploy: {replicas: many}\n", "compose.yaml: services.web.deploy.replicas: \"many\" is not an integer"},
+       "compose.yaml: services.web.restart: \"sometimes\" is not no, always, on-failure[:N] or "
+       "unless-stopped"},
+      {"services:\n  web:\n    image: x\n    deploy: {replicas: many}\n",
+       "compose.yaml: services.web.deploy.replicas: \"many\" is not an integer"},
       {"services:\n  web:\n    image: x\n    healthcheck: {interval: soon}\n",
-       "compose.yaml: services.web.healthcheck.interval: \"soon\" is not a duration (\"1m30s\", \"500ms\")"},
+       "compose.yaml: services.web.healthcheck.interval: \"soon\" is not a duration (\"1m30s\", "
+       "\"500ms\")"},
       {"services:\n  web:\n    image: x\n    volumes: [\"a:b:c:d\"]\n",
-       "compose.yaml: services.web.volumes[0]: \"a:b:c:d\" is not a volume (SOURCE:TARGET[:ro|rw] or TARGET)"},
+       "compose.yaml: services.web.volumes[0]: \"a:b:c:d\" is not a volume (SOURCE:TARGET[:ro|rw] "
+       "or TARGET)"},
       {"services:\n  web:\n    image: x\n    volumes: [\"data:relative\"]\n",
-       "compose.yaml: services.web.volumes[0]: \"data:relative\" has a target that is not an absolute path"},
+       "compose.yaml: services.web.volumes[0]: \"data:relative\" has a target that is not an "
+       "absolute path"},
       {"services:\n  web:\n    image: x\n    volumes: [\"data:/d\"]\n",
-       "compose.yaml: services.web.volumes[0]: \"data:/d\" uses volume \"data\", which is not declared under the top-level volumes"},
+       "compose.yaml: services.web.volumes[0]: \"data:/d\" uses volume \"data\", which is not "
+       "declared under the top-level volumes"},
       {"services:\n  web:\n    image: x\n    networks: [back]\n",
-       "compose.yaml: services.web.networks: \"back\" is not declared under the top-level networks"},
-      {"services:\n  web:\n    image: x\n    depends_on: [db]\n", "compose.yaml: services.web.depends_on: \"db\" is not a service of this project"},
-      {"services:\n  web:\n    image: x\n    depends_on: {db: {condition: service_ready}}\n  db:\n    image: x\n",
-       "compose.yaml: services.web.depends_on.db.condition: \"service_ready\" is not service_started, service_healthy or service_completed_successfully"},
-      {"services:\n  web:\n    image: x\n    depends_on: {db: {condition: service_healthy}}\n  db:\n    image: x\n",
-       "compose.yaml: services.web.depends_on.db: \"service_healthy\" waits for a health check, but db has none"},
-      {"services:\n  web:\n    environment: [A=1]\n", "compose.yaml: services.web: has neither image nor build"},
+       "compose.yaml: services.web.networks: \"back\" is not declared under the top-level "
+       "networks"},
+      {"services:\n  web:\n    image: x\n    depends_on: [db]\n",
+       "compose.yaml: services.web.depends_on: \"db\" is not a service of this project"},
+      {"services:\n  web:\n    image: x\n    depends_on: {db: {condition: service_ready}}\n  db:\n "
+       "   image: x\n",
+       "compose.yaml: services.web.depends_on.db.condition: \"service_ready\" is not "
+       "service_started, service_healthy or service_completed_successfully"},
+      {"services:\n  web:\n    image: x\n    depends_on: {db: {condition: service_healthy}}\n  "
+       "db:\n    image: x\n",
+       "compose.yaml: services.web.depends_on.db: \"service_healthy\" waits for a health check, "
+       "but db has none"},
+      {"services:\n  web:\n    environment: [A=1]\n",
+       "compose.yaml: services.web: has neither image nor build"},
       {"services:\n  web:\n    image: x\n    ports: [\"80:80\"]\n    scale: 2\n",
-       "compose.yaml: services.web: publishes a fixed host port (80) and has 2 replicas: only one instance can hold it"},
+       "compose.yaml: services.web: publishes a fixed host port (80) and has 2 replicas: only one "
+       "instance can hold it"},
       {"services:\n  web:\n    image: x\n    container_name: one\n    deploy: {replicas: 2}\n",
        "compose.yaml: services.web: container_name \"one\" allows one instance, not 2"},
       {"services:\n  web:\n    image: x\n    healthcheck: {test: [\"RUN\", \"x\"]}\n",
-       "compose.yaml: services.web.healthcheck.test: [\"RUN\",\"x\"] does not start with CMD, CMD-SHELL or NONE"},
+       "compose.yaml: services.web.healthcheck.test: [\"RUN\",\"x\"] does not start with CMD, "
+       "CMD-SHELL or NONE"},
       {"services:\n  web:\n    image: x\n    deploy: {update_config: {order: random}}\n",
-       "compose.yaml: services.web.deploy.update_config.order: \"random\" is not start-first or stop-first"},
-      {"services:\n  web:\n    image: x\n    mem_limit: lots\n", "compose.yaml: services.web.mem_limit: \"lots\" is not a size (\"64m\", \"1g\")"},
-      {"services:\n  web:\n    image: x\n    ports: [{published: 80}]\n", "compose.yaml: services.web.ports[0].target: is required"},
+       "compose.yaml: services.web.deploy.update_config.order: \"random\" is not start-first or "
+       "stop-first"},
+      {"services:\n  web:\n    image: x\n    mem_limit: lots\n",
+       "compose.yaml: services.web.mem_limit: \"lots\" is not a size (\"64m\", \"1g\")"},
+      {"services:\n  web:\n    image: x\n    ports: [{published: 80}]\n",
+       "compose.yaml: services.web.ports[0].target: is required"},
       {"services:\n  web:\n    image: x\n    networks: {default: {ipv4_address: 10.0.0.300}}\n",
-       "compose.yaml: services.web.networks.default.ipv4_address: \"10.0.0.300\" is not an IPv4 address"},
-      {"services:\n  bad name:\n    image: x\n", "compose.yaml: services.bad name: is not a valid service name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"},
+       "compose.yaml: services.web.networks.default.ipv4_address: \"10.0.0.300\" is not an IPv4 "
+       "address"},
+      {"services:\n  bad name:\n    image: x\n",
+       "compose.yaml: services.bad name: is not a valid service name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"},
       {"services: []\n", "compose.yaml: services: [] is not a mapping"},
-      {"version: '3'\n", "compose.yaml: services: is missing: a project needs at least one service"},
-      {"services:\n  web:\n    image: x\n   bad: indent\n", ""},  // a YAML syntax error (position checked below)
-      {"services:\n  web:\n    image: ${X:?give X}\n", "compose.yaml: services.web.image: required variable X is missing: give X"},
+      {"version: '3'\n",
+       "compose.yaml: services: is missing: a project needs at least one service"},
+      {"services:\n  web:\n    image: x\n   bad: indent\n",
+       ""},  // a YAML syntax error (position checked below)
+      {"services:\n  web:\n    image: ${X:?give X}\n",
+       "compose.yaml: services.web.image: required variable X is missing: give X"},
       {"networks:\n  n: {driver: overlay}\nservices:\n  web:\n    image: x\n",
        "compose.yaml: networks.n.driver: \"overlay\" is not a driver berth has (bridge)"},
       {"services:\n  web:\n    image: x\n    env_file: missing.env\n",
@@ -228,20 +262,30 @@ TEST(ComposeLoad, ValidationErrorsNameTheirField) {
 }
 
 TEST(ComposeLoad, DependencyCycleIsNamed) {
-  auto e = error_of(compose("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [c]\n  c:\n    image: x\n    depends_on: [a]\n"));
+  auto e =
+      error_of(compose("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n   "
+                       " depends_on: [c]\n  c:\n    image: x\n    depends_on: [a]\n"));
   EXPECT_EQ(e, "dependency cycle: a -> b -> c -> a");
 }
 
 TEST(ComposeLoad, PortClashBetweenServices) {
-  auto e = error_of(compose("services:\n  a:\n    image: x\n    ports: [\"8080:80\"]\n  b:\n    image: x\n    ports: [\"127.0.0.1:8080:81\"]\n"));
+  auto e =
+      error_of(compose("services:\n  a:\n    image: x\n    ports: [\"8080:80\"]\n  b:\n    image: "
+                       "x\n    ports: [\"127.0.0.1:8080:81\"]\n"));
   EXPECT_EQ(e, "services.b.ports: 127.0.0.1:8080/tcp is also published by service a");
   // Different protocols or different addresses do not clash.
-  EXPECT_EQ(error_of(compose("services:\n  a:\n    image: x\n    ports: [\"8080:80\"]\n  b:\n    image: x\n    ports: [\"8080:80/udp\"]\n")), "loaded");
-  EXPECT_EQ(error_of(compose("services:\n  a:\n    image: x\n    ports: [\"127.0.0.1:8080:80\"]\n  b:\n    image: x\n    ports: [\"127.0.0.2:8080:80\"]\n")), "loaded");
+  EXPECT_EQ(error_of(compose("services:\n  a:\n    image: x\n    ports: [\"8080:80\"]\n  b:\n    "
+                             "image: x\n    ports: [\"8080:80/udp\"]\n")),
+            "loaded");
+  EXPECT_EQ(error_of(compose("services:\n  a:\n    image: x\n    ports: [\"127.0.0.1:8080:80\"]\n  "
+                             "b:\n    image: x\n    ports: [\"127.0.0.2:8080:80\"]\n")),
+            "loaded");
 }
 
 TEST(ComposeLoad, UnknownFieldsWarnButExtensionsAreQuiet) {
-  auto r = load_project(compose("x-common: &c {image: busybox}\nservices:\n  web:\n    <<: *c\n    colour: blue\n    x-note: hi\n"));
+  auto r =
+      load_project(compose("x-common: &c {image: busybox}\nservices:\n  web:\n    <<: *c\n    "
+                           "colour: blue\n    x-note: hi\n"));
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->project.service("web")->image, "busybox");
   ASSERT_EQ(r->warnings.size(), 1u);
@@ -250,9 +294,11 @@ TEST(ComposeLoad, UnknownFieldsWarnButExtensionsAreQuiet) {
 
 TEST(ComposeLoad, SeveralFilesMergeAsDockerCompose) {
   auto o = files({{"/srv/shop/compose.yaml",
-                   "services:\n  web:\n    image: busybox\n    command: [a]\n    environment: [A=1, B=1]\n    ports: [\"80\"]\n    labels: {x: 1}\n"},
+                   "services:\n  web:\n    image: busybox\n    command: [a]\n    environment: "
+                   "[A=1, B=1]\n    ports: [\"80\"]\n    labels: {x: 1}\n"},
                   {"/srv/shop/compose.override.yaml",
-                   "services:\n  web:\n    image: busybox:2\n    command: [b]\n    environment: {B: 2, C: 3}\n    ports: [\"81\"]\n  extra:\n    image: busybox\n"}});
+                   "services:\n  web:\n    image: busybox:2\n    command: [b]\n    environment: "
+                   "{B: 2, C: 3}\n    ports: [\"81\"]\n  extra:\n    image: busybox\n"}});
   auto r = load_project(o);
   ASSERT_TRUE(r) << r.error().message();
   const Service& web = *r->project.service("web");
@@ -269,11 +315,14 @@ TEST(ComposeLoad, SeveralFilesMergeAsDockerCompose) {
 TEST(ComposeLoad, AnErrorInTheOverrideFileNamesThatFile) {
   auto o = files({{"/srv/shop/compose.yaml", "services:\n  web:\n    image: busybox\n"},
                   {"/srv/shop/compose.override.yaml", "services:\n  web:\n    ports: [\"x\"]\n"}});
-  EXPECT_EQ(error_of(o), "compose.override.yaml: services.web.ports[0]: \"x\" is not a port mapping");
+  EXPECT_EQ(error_of(o),
+            "compose.override.yaml: services.web.ports[0]: \"x\" is not a port mapping");
 }
 
 TEST(ComposeLoad, VariablesFromEnvFileShellAndVarInThatOrder) {
-  auto o = compose("services:\n  web:\n    image: \"busybox:${TAG}\"\n    environment: [\"A=${A}\", \"B=${B}\"]\n");
+  auto o = compose(
+      "services:\n  web:\n    image: \"busybox:${TAG}\"\n    environment: [\"A=${A}\", "
+      "\"B=${B}\"]\n");
   o.env_file = {{"TAG", "file"}, {"A", "file"}, {"B", "file"}};
   o.environment = {{"A", "shell"}, {"B", "shell"}};
   o.vars = {{"B", "var"}};
@@ -286,7 +335,8 @@ TEST(ComposeLoad, VariablesFromEnvFileShellAndVarInThatOrder) {
 }
 
 TEST(ComposeLoad, ProfilesEnableServices) {
-  const char* yaml = "services:\n  web:\n    image: x\n  debug:\n    image: x\n    profiles: [dev]\n";
+  const char* yaml =
+      "services:\n  web:\n    image: x\n  debug:\n    image: x\n    profiles: [dev]\n";
   auto o = compose(yaml);
   auto r = load_project(o);
   ASSERT_TRUE(r);
@@ -303,14 +353,17 @@ TEST(ComposeLoad, ProfilesEnableServices) {
 }
 
 TEST(ComposeLoad, DependingOnADisabledServiceSaysSo) {
-  EXPECT_EQ(error_of(compose("services:\n  web:\n    image: x\n    depends_on: [db]\n  db:\n    image: x\n    profiles: [db]\n")),
-            "compose.yaml: services.web.depends_on: \"db\" is a service whose profile is not enabled (use --profile)");
+  EXPECT_EQ(error_of(compose("services:\n  web:\n    image: x\n    depends_on: [db]\n  db:\n    "
+                             "image: x\n    profiles: [db]\n")),
+            "compose.yaml: services.web.depends_on: \"db\" is a service whose profile is not "
+            "enabled (use --profile)");
 }
 
 TEST(ComposeLoad, ExtendsInTheSameFileAndAnother) {
-  auto r = load_project(compose(
-      "services:\n  common:\n    image: busybox\n    environment: [X=1]\n  web:\n    extends: common\n    environment: [Y=2]\n"
-      "  other:\n    extends: {file: base.yaml, service: base}\n"));
+  auto r =
+      load_project(compose("services:\n  common:\n    image: busybox\n    environment: [X=1]\n  "
+                           "web:\n    extends: common\n    environment: [Y=2]\n"
+                           "  other:\n    extends: {file: base.yaml, service: base}\n"));
   ASSERT_TRUE(r) << r.error().message();
   const Service& web = *r->project.service("web");
   EXPECT_EQ(web.image, "busybox");
@@ -320,7 +373,9 @@ TEST(ComposeLoad, ExtendsInTheSameFileAndAnother) {
 }
 
 TEST(ComposeLoad, ConfigsAndSecretsAreFiles) {
-  auto r = load_project(compose("services:\n  web:\n    image: x\nconfigs:\n  c: {file: ./c.txt}\nsecrets:\n  s: {file: /etc/s}\n"));
+  auto r =
+      load_project(compose("services:\n  web:\n    image: x\nconfigs:\n  c: {file: "
+                           "./c.txt}\nsecrets:\n  s: {file: /etc/s}\n"));
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->project.configs[0].file, "/srv/shop/c.txt");
   EXPECT_EQ(r->project.secrets[0].file, "/etc/s");
@@ -329,18 +384,24 @@ TEST(ComposeLoad, ConfigsAndSecretsAreFiles) {
 }
 
 TEST(ComposeLoad, ComposeFileWrittenAsJson) {
-  auto r = load_project(files({{"/srv/shop/compose.json", R"({"services": {"web": {"image": "busybox"}}})"}}));
+  auto r = load_project(
+      files({{"/srv/shop/compose.json", R"({"services": {"web": {"image": "busybox"}}})"}}));
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->project.format, "compose");
   EXPECT_EQ(r->project.service("web")->image, "busybox");
 }
 
 TEST(ComposeConfig, NormalisedJsonAndYaml) {
-  auto r = load_project(compose("services:\n  web:\n    image: busybox\n    ports: [\"8080:80\"]\n    command: echo hi\n"));
+  auto r = load_project(compose(
+      "services:\n  web:\n    image: busybox\n    ports: [\"8080:80\"]\n    command: echo hi\n"));
   ASSERT_TRUE(r);
   std::string json = to_json(r->project, false);
-  EXPECT_NE(json.find(R"("ports":[{"mode":"ingress","protocol":"tcp","published":"8080","target":80}])"), std::string::npos) << json;
-  EXPECT_NE(json.find(R"("networks":{"default":{"name":"shop_default"}})"), std::string::npos) << json;
+  EXPECT_NE(
+      json.find(R"("ports":[{"mode":"ingress","protocol":"tcp","published":"8080","target":80}])"),
+      std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"("networks":{"default":{"name":"shop_default"}})"), std::string::npos)
+      << json;
   std::string yaml = to_yaml(r->project);
   EXPECT_NE(yaml.find("name: shop\n"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("      - mode: ingress\n"), std::string::npos) << yaml;
@@ -406,7 +467,9 @@ TEST(JsonProject, UnknownVariablesAreAllNamed) {
 }
 
 TEST(JsonProject, UnknownFieldsAreErrors) {
-  auto o = files({{"/p/x.json", R"({"id": "p", "services": [{"id": "s", "apps": [{"id": "a", "image": "x", "colour": 1}]}]})"}});
+  auto o = files(
+      {{"/p/x.json",
+        R"({"id": "p", "services": [{"id": "s", "apps": [{"id": "a", "image": "x", "colour": 1}]}]})"}});
   EXPECT_EQ(error_of(o), "x.json: services[0].apps[0].colour: unknown field");
 }
 
@@ -420,13 +483,15 @@ TEST(JsonProject, ValidationNamesThePath) {
        "p.json: services[0].apps[0].instances: -1 is not in 0..1000"},
       {R"({"services": [{"id": "s", "apps": [{"id": "A", "image": "x"}]}]})",
        "p.json: services[0].apps[0].id: \"A\" is not an id ([a-z0-9][a-z0-9-]*)"},
-      {R"({"services": [{"id": "s", "apps": [{"id": "a"}]}]})", "p.json: services[0].apps[0].image: is required"},
+      {R"({"services": [{"id": "s", "apps": [{"id": "a"}]}]})",
+       "p.json: services[0].apps[0].image: is required"},
       {R"({"services": [{"id": "s", "apps": [{"id": "a", "image": "x", "port_mappings": [{"container_port": 99999}]}]}]})",
        "p.json: services[0].apps[0].port_mappings[0].container_port: 99999 is not in 1..65535"},
       {R"({"services": [{"id": "s", "apps": [{"id": "a", "image": "x", "dependencies": ["../../nope/b"]}]}]})",
        "p.json: services.b.nope.depends_on: \"b.nope\" is not a service of this project"},
       {R"({"services": [{"id": "s", "apps": [{"id": "a", "image": "x", "dependencies": ["../../../x"]}]}]})",
-       "p.json: services[0].apps[0].dependencies[0]: \"../../../x\" does not name an app (it resolves to \"/x\", not /SERVICE/APP)"},
+       "p.json: services[0].apps[0].dependencies[0]: \"../../../x\" does not name an app (it "
+       "resolves to \"/x\", not /SERVICE/APP)"},
       {R"({"services": [{"id": "s", "apps": [{"id": "a", "image": "x", "domain": {"type": "FTP", "uri": "u"}}]}]})",
        "p.json: services[0].apps[0].domain.type: \"FTP\" is not HTTP or TCP"},
       {R"({"services": [{"id": "s", "apps": [{"id": "a", "image": "x"}, {"id": "a", "image": "y"}]}]})",

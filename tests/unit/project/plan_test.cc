@@ -1,7 +1,8 @@
+#include "project/plan.h"
+
 #include <gtest/gtest.h>
 
 #include "project/load.h"
-#include "project/plan.h"
 
 using namespace berth::project;
 
@@ -25,7 +26,9 @@ std::string kinds(const std::vector<Step>& steps) {
 }  // namespace
 
 TEST(StartOrder, DependenciesFirstTiesByName) {
-  auto p = project_of("services:\n  web:\n    image: x\n    depends_on: [api, cache]\n  api:\n    image: x\n    depends_on: [db]\n  db:\n    image: x\n  cache:\n    image: x\n  zz:\n    image: x\n");
+  auto p = project_of(
+      "services:\n  web:\n    image: x\n    depends_on: [api, cache]\n  api:\n    image: x\n    "
+      "depends_on: [db]\n  db:\n    image: x\n  cache:\n    image: x\n  zz:\n    image: x\n");
   auto order = start_order(p);
   ASSERT_TRUE(order);
   EXPECT_EQ(*order, (std::vector<std::string>{"db", "api", "cache", "web", "zz"}));
@@ -36,7 +39,9 @@ TEST(StartOrder, DependenciesFirstTiesByName) {
 }
 
 TEST(Names, InstancesNetworksVolumes) {
-  auto p = project_of("services:\n  web:\n    image: x\n  one:\n    image: x\n    container_name: fixed\nvolumes:\n  data:\n  ext: {external: true}\n");
+  auto p = project_of(
+      "services:\n  web:\n    image: x\n  one:\n    image: x\n    container_name: "
+      "fixed\nvolumes:\n  data:\n  ext: {external: true}\n");
   EXPECT_EQ(instance_name(p, *p.service("web"), 3), "shop-web-3");
   EXPECT_EQ(instance_name(p, *p.service("one"), 1), "fixed");
   EXPECT_EQ(volume_name(p, "data"), "shop_data");
@@ -65,7 +70,8 @@ TEST(PlanService, KeepsStartsAndRecreates) {
   std::vector<Instance> actual = {{"a", "shop-web-1", 1, "h", "running", true},
                                   {"b", "shop-web-2", 2, "h", "exited", false},
                                   {"c", "shop-web-3", 3, "old", "running", true}};
-  EXPECT_EQ(kinds(plan_service(p, *p.service("web"), "h", 3, actual)), "keep1:a start2:b recreate3:c ");
+  EXPECT_EQ(kinds(plan_service(p, *p.service("web"), "h", 3, actual)),
+            "keep1:a start2:b recreate3:c ");
 }
 
 TEST(PlanService, ScalesDownNewestFirst) {
@@ -73,7 +79,8 @@ TEST(PlanService, ScalesDownNewestFirst) {
   std::vector<Instance> actual = {{"a", "shop-web-1", 1, "h", "running", true},
                                   {"b", "shop-web-2", 2, "h", "running", true},
                                   {"c", "shop-web-3", 3, "h", "running", true}};
-  EXPECT_EQ(kinds(plan_service(p, *p.service("web"), "h", 1, actual)), "remove3:c remove2:b keep1:a ");
+  EXPECT_EQ(kinds(plan_service(p, *p.service("web"), "h", 1, actual)),
+            "remove3:c remove2:b keep1:a ");
 }
 
 TEST(PlanService, LeftoversOfAnInterruptedUpdateGo) {
@@ -88,7 +95,9 @@ TEST(PlanService, LeftoversOfAnInterruptedUpdateGo) {
 }
 
 TEST(StartFirst, UnlessAFixedHostPortOrStopFirst) {
-  auto p = project_of("services:\n  a:\n    image: x\n    ports: [\"80\"]\n  b:\n    image: x\n    ports: [\"8080:80\"]\n  c:\n    image: x\n    deploy: {update_config: {order: stop-first}}\n");
+  auto p = project_of(
+      "services:\n  a:\n    image: x\n    ports: [\"80\"]\n  b:\n    image: x\n    ports: "
+      "[\"8080:80\"]\n  c:\n    image: x\n    deploy: {update_config: {order: stop-first}}\n");
   EXPECT_TRUE(start_first(*p.service("a")));
   EXPECT_FALSE(start_first(*p.service("b")));
   EXPECT_FALSE(start_first(*p.service("c")));
