@@ -211,15 +211,29 @@ void emit_yaml(const json& v, int indent, std::string& out) {
   }
 }
 
+void escape_dollars(json& v) {
+  if (v.is_string()) {
+    std::string out;
+    for (char c : v.get_ref<const std::string&>()) out += c == '$' ? std::string("$$") : std::string(1, c);
+    v = out;
+  } else if (v.is_structured()) {
+    for (auto& item : v) escape_dollars(item);
+  }
+}
+
 }  // namespace
 
-std::string to_json(const Project& project, bool pretty) {
-  return project_doc(project).dump(pretty ? 2 : -1);
+std::string to_json(const Project& project, bool pretty, bool escape) {
+  json doc = project_doc(project);
+  if (escape) escape_dollars(doc);
+  return doc.dump(pretty ? 2 : -1);
 }
 
 std::string to_yaml(const Project& project) {
+  json doc = project_doc(project);
+  escape_dollars(doc);
   std::string out;
-  emit_yaml(project_doc(project), 0, out);
+  emit_yaml(doc, 0, out);
   return out;
 }
 

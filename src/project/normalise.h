@@ -8,9 +8,11 @@
 
 namespace berth::project {
 
-// The normalised project as JSON text (docker compose config --format json's shape).
-std::string to_json(const Project& project, bool pretty = true);
-// The same document as YAML.
+// The normalised project as JSON text (docker compose config --format json's shape). For
+// printing, `escape` writes each "$" of a value as "$$", so that the output read back as a
+// Compose file gives the same project (as docker compose's `config` does).
+std::string to_json(const Project& project, bool pretty = true, bool escape = false);
+// The same document as YAML, escaped.
 std::string to_yaml(const Project& project);
 // One service's normalised JSON (what config_hash hashes).
 std::string service_json(const Project& project, const Service& service);

@@ -237,13 +237,13 @@ EOF
   [ "$status" -eq 0 ]
   [ "$(jq -r .name <<<"$output")" = "$P" ]
   [ "$(jq -r .services.web.image <<<"$output")" = "busybox:1.2" ]
-  [ "$(jq -c .services.web.command <<<"$output")" = '["echo","hi","$HOME"]' ]
+  [ "$(jq -c .services.web.command <<<"$output")" = '["echo","hi","$$HOME"]' ]
   [ "$(jq -r '.services.web.ports[0].published' <<<"$output")" = 8080 ]
   [ "$(jq -r '.services | keys | join(",")' <<<"$output")" = web ]
   [ "$(jq -r '.networks.default.name' <<<"$output")" = "${P}_default" ]
   # --var beats the environment, which beats .env; --env-file replaces .env.
   GREETING=shell c --var GREETING=var config --format json
-  [ "$(jq -c .services.web.command <<<"$output")" = '["echo","var","$HOME"]' ]
+  [ "$(jq -c .services.web.command <<<"$output")" = '["echo","var","$$HOME"]' ]
   printf 'GREETING=other\n' >other.env
   c --env-file other.env config --format json
   [ "$(jq -r .services.web.image <<<"$output")" = "busybox:latest" ]

@@ -183,7 +183,7 @@ Result<int> cmd_config(Compose& c, const ParsedArgs& a) {
   if (a.flag("quiet")) return 0;
   std::string format = a.value("format", "yaml");
   if (format == "json")
-    print(project::to_json(p) + "\n");
+    print(project::to_json(p, true, true) + "\n");
   else if (format == "yaml")
     print(project::to_yaml(p));
   else

@@ -393,8 +393,11 @@ TEST(ComposeLoad, ComposeFileWrittenAsJson) {
 
 TEST(ComposeConfig, NormalisedJsonAndYaml) {
   auto r = load_project(compose(
-      "services:\n  web:\n    image: busybox\n    ports: [\"8080:80\"]\n    command: echo hi\n"));
+      "services:\n  web:\n    image: busybox\n    ports: [\"8080:80\"]\n    command: echo hi $$HOME\n"));
   ASSERT_TRUE(r);
+  EXPECT_EQ(*r->project.service("web")->command, (std::vector<std::string>{"echo", "hi", "$HOME"}));
+  // Printed for people, "$" is escaped so that the output reads back as the same project.
+  EXPECT_NE(to_json(r->project, false, true).find(R"(["echo","hi","$$HOME"])"), std::string::npos);
   std::string json = to_json(r->project, false);
   EXPECT_NE(
       json.find(R"("ports":[{"mode":"ingress","protocol":"tcp","published":"8080","target":80}])"),
