@@ -324,9 +324,9 @@ Result<void> write_etc_files(Engine& engine, const ContainerRecord& r) {
   std::string hostname = r.config.hostname.empty() ? r.id.substr(0, 12) : r.config.hostname;
   if (r.config.network.starts_with("container:")) {
     // Shares that container's network: its names and resolvers too.
-    BERTH_TRY(auto others, query(engine, "WHERE id = ?1", r.config.network.substr(10)));
-    if (others.empty()) return not_found(r.config.network.substr(10));
-    std::string other = others.front().dir + "/etc/";
+    std::string other_id = r.config.network.substr(10);
+    BERTH_TRY(auto others, query(engine, "WHERE id = ?1", other_id));
+    std::string other = (others.empty() ? engine.layout.container(other_id) : others.front().dir) + "/etc/";
     for (const char* file : {"hosts", "resolv.conf"})
       if (auto text = sys::read_file(other + file))
         BERTH_TRY_VOID(sys::atomic_write(etc_dir + "/" + file, *text, 0644, sys::Durability::process_crash));
