@@ -110,7 +110,7 @@ Result<int> cmd_df(const Globals& g, const ParsedArgs& a) {
   }
   int64_t container_size = 0, container_reclaimable = 0, active_containers = 0;
   for (const auto& c : containers) {
-    int64_t size = engine::disk_usage(c.dir + "/upper");
+    int64_t size = engine::disk_usage(c.layer_dir + "/upper");
     container_size += size;
     if (c.running()) ++active_containers;
     else container_reclaimable += size;
