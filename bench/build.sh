@@ -1,5 +1,5 @@
 #!/bin/bash
-# `berth build` against `buildah bud --layers` (and `docker build` when a dockerd is reachable),
+# `berth build` against `buildah bud --layers` (and `docker build` when a dockerd answers),
 # side by side in one run, from the same busybox base image:
 #
 #   a. a 4-step Dockerfile (RUN, COPY, RUN, ENV);
@@ -85,6 +85,26 @@ time_it() {
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 
+# docker build too, when a dockerd answers (../shared/peers/dockerd.sh starts one by hand).
+DOCKER=${DOCKER:-docker}
+HAVE_DOCKER=0
+if command -v "$DOCKER" >/dev/null && timeout 5 "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  HAVE_DOCKER=1
+  "$DOCKER" import "$SRC/build/fixtures/busybox-rootfs.tar" localhost/busybox >/dev/null
+fi
+docker_times() {  # docker_times CTX KIND: "cold"/"cached" median seconds of docker build
+  local ctx=$1 kind=$2 t=() i
+  for ((i = 0; i < RUNS; i++)); do
+    if [[ $kind == cold ]]; then
+      t+=("$(time_it "$DOCKER" build --no-cache -q -t berth-bench-build "$ctx")")
+    else
+      "$DOCKER" build -q -t berth-bench-build "$ctx" >/dev/null 2>&1
+      t+=("$(time_it "$DOCKER" build -q -t berth-bench-build "$ctx")")
+    fi
+  done
+  median "${t[@]}"
+}
+
 printf '%-34s %9s %9s %8s %6s\n' "case" "berth" "buildah" "ratio" "goal"
 measure() {  # measure NAME CONTEXT GOAL PREPARE
   local name=$1 ctx=$2 goal=$3 prepare=$4 kind
@@ -110,6 +130,11 @@ measure() {  # measure NAME CONTEXT GOAL PREPARE
     [[ $kind == cached ]] && g=0.2
     printf '%-34s %8ss %8ss %7sx %5sx   berth [%s] buildah [%s]\n' "$name $kind" "$bm" "$hm" "$(ratio "$bm" "$hm")" "$g" \
       "$(echo "${bt[*]}" | tr ' ' ,)" "$(echo "${ht[*]}" | tr ' ' ,)"
+    if ((HAVE_DOCKER)); then
+      local dm
+      dm=$(docker_times "$ctx" "$kind")
+      printf '%-34s %8ss %8ss %7sx   (docker build)\n' "$name $kind" "$bm" "$dm" "$(ratio "$bm" "$dm")"
+    fi
   done
 }
 nothing() { :; }

@@ -178,7 +178,9 @@ Result<std::set<int>> Builder::dependencies(int index) const {
     if (auto it = global_args_.find(std::string(n)); it != global_args_.end()) return it->second;
     return std::nullopt;
   };
-  auto reference = [&](const std::string& text, const Instruction& in) -> Result<void> {
+  // FROM may name only an earlier stage; COPY --from and RUN --mount from= any stage, as in
+  // BuildKit (a cycle is found when the graph is walked: find_cycle).
+  auto reference = [&](const std::string& text, const Instruction& in, bool earlier_only) -> Result<void> {
     auto name = expand_word(text, lookup, {df_.escape, nullptr});
     std::string n = name ? *name : text;
     int i = stage_index(n);
@@ -187,20 +189,20 @@ Result<std::set<int>> Builder::dependencies(int index) const {
       if (i >= static_cast<int>(df_.stages.size()))
         return at(in, Error::make(ErrorKind::invalid_argument, "stage {} does not exist", n));
     }
-    if (i == index) return at(in, Error::make(ErrorKind::invalid_argument, "stage '{}' refers to itself", n));
-    if (i > index)
+    if (i == index) return at(in, Error::make(ErrorKind::invalid_argument, "circular dependency detected on stage: {}", n));
+    if (i > index && earlier_only)
       return at(in, Error::make(ErrorKind::invalid_argument,
                                 "stage '{}' is defined after this one: a stage can only use earlier stages", n));
     if (i >= 0) deps.insert(i);
     return {};
   };
-  BERTH_TRY_VOID(reference(st.base, st.from));
+  BERTH_TRY_VOID(reference(st.base, st.from, true));
   for (const auto& in : st.instructions) {
     for (const auto& f : in.flags) {
-      if (f.name == "from" && (in.keyword == "COPY" || in.keyword == "ADD")) BERTH_TRY_VOID(reference(f.value, in));
+      if (f.name == "from" && (in.keyword == "COPY" || in.keyword == "ADD")) BERTH_TRY_VOID(reference(f.value, in, false));
       if (f.name == "mount" && in.keyword == "RUN")
         for (const auto& part : sys::split(f.value, ','))
-          if (part.starts_with("from=")) BERTH_TRY_VOID(reference(part.substr(5), in));
+          if (part.starts_with("from=")) BERTH_TRY_VOID(reference(part.substr(5), in, false));
     }
   }
   return deps;
@@ -651,15 +653,23 @@ Result<BuildResult> Builder::run() {
   hashes_.load(hashes_file);
   BERTH_TRY_VOID(prepare_global_args());
   BERTH_TRY(int target, target_stage());
-  std::set<int> needed;
-  std::vector<int> todo = {target};
-  while (!todo.empty()) {
-    int i = todo.back();
-    todo.pop_back();
-    if (!needed.insert(i).second) continue;
+  // The stages the target needs, depth first; a stage met again while its own dependencies are
+  // being walked closes a cycle.
+  std::set<int> needed, walking;
+  std::function<Result<void>(int)> walk = [&](int i) -> Result<void> {
+    if (needed.count(i)) return {};
+    if (!walking.insert(i).second) {
+      const Stage& st = df_.stages[static_cast<size_t>(i)];
+      return Error::make(ErrorKind::invalid_argument, "circular dependency detected on stage: {}",
+                         st.name.empty() ? std::to_string(i) : st.name);
+    }
     BERTH_TRY(auto deps, dependencies(i));
-    todo.insert(todo.end(), deps.begin(), deps.end());
-  }
+    for (int d : deps) BERTH_TRY_VOID(walk(d));
+    walking.erase(i);
+    needed.insert(i);
+    return {};
+  };
+  BERTH_TRY_VOID(walk(target));
   auto built = build_stages(needed);
   (void)hashes_.save(hashes_file);
   BERTH_TRY_VOID(std::move(built));

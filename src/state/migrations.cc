@@ -146,11 +146,27 @@ CREATE TABLE build_cache (
 );
 )sql";
 
+// Projects (project/): the desired state `berth compose up` was last asked for, so that `show`,
+// `ls` and the next `up` know it without the files, and the last failure of each service.
+constexpr std::string_view kProjects = R"sql(
+CREATE TABLE projects (
+  name         TEXT PRIMARY KEY,
+  format       TEXT NOT NULL,             -- compose, json
+  working_dir  TEXT NOT NULL,
+  config_files TEXT NOT NULL DEFAULT '[]', -- JSON list of paths
+  model        TEXT NOT NULL,             -- the normalised project (project/normalise.h)
+  errors       TEXT NOT NULL DEFAULT '{}', -- service → why its last up failed
+  created      INTEGER NOT NULL,
+  updated      INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "container start errors", kContainerError},
     {3, "networks", kNetworks},
     {4, "build cache", kBuildCache},
+    {5, "projects", kProjects},
 };
 
 std::string file_name(const std::string& path) {

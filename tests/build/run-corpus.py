@@ -41,7 +41,11 @@ Case file format
       symlink PATH -> T     a symbolic link to T
       exists PATH / absent PATH
       whiteout PATH         some layer has the whiteout for PATH; no-whiteouts: none has any
-      rebuild-cached        a second identical build reports CACHED and yields the same image
+      rebuild-cached        a second identical build reports CACHED and yields the same layers
+      killed-first TEXT     first a build is SIGKILLed once its output shows TEXT; then the case's
+      run-root-clean        no --secret env= copy is left in RUN_ROOT
+      no-stale-builds       ROOT/build holds no work directory after the build (a killed one's
+                            work removed; the context-hashes cache file stays)
 """
 
 import argparse
@@ -318,12 +322,13 @@ class Runner:
         os.makedirs(self.run_root)
         self.b("image", "import", self.rootfs_tar, "busybox")
 
-    def mounts_under(self):
+    def mounts_under(self, *dirs):
+        dirs = dirs or (self.tmp,)
         found = []
         with open("/proc/self/mountinfo") as f:
             for line in f:
                 point = line.split()[4]
-                if point.startswith(self.tmp + "/"):
+                if any(point.startswith(d + "/") for d in dirs):
                     found.append(point)
         return found
 
@@ -353,7 +358,7 @@ class Runner:
     # -- buildah
     def buildah_cmd(self, *argv):
         return [self.buildah, "--root", os.path.join(self.tmp, "buildah-root"),
-                "--runroot", os.path.join(self.tmp, "buildah-run"), "--storage-driver", "vfs",
+                "--runroot", os.path.join(self.tmp, "buildah-run"), "--storage-driver", os.environ.get("BERTH_CORPUS_BUILDAH_DRIVER", "overlay"),
                 *argv]
 
     def peer_setup(self):
@@ -431,6 +436,28 @@ class Runner:
         p = self.b(*argv, stdin=stdin, check=False, cwd=ctx)
         return p, time.monotonic() - start
 
+    def killed_build(self, ctx, flags, tag, marker):
+        """A first build SIGKILLed once its output shows `marker` (a step running)."""
+        argv = [self.berth, "build", "--progress", "plain", "-t", tag, *flags, ctx]
+        log = os.path.join(self.tmp, "killed.log")
+        with open(log, "wb") as f:
+            proc = subprocess.Popen(argv, env=self.env, stdout=f, stderr=subprocess.STDOUT,
+                                    cwd=ctx)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and proc.poll() is None:
+                with open(log, "rb") as f:
+                    if marker.encode() in f.read():
+                        break
+                time.sleep(0.05)
+            else:
+                raise CaseError(f"the first build never showed {marker!r}")
+            time.sleep(0.3)
+        finally:
+            if proc.poll() is None:
+                proc.kill()   # SIGKILL, this process only: its step's container is left behind
+            proc.wait()
+
     def image(self, tag):
         info = json.loads(self.b("image", "inspect", tag).stdout)
         digest = info[0]["Manifest"]["Digest"]
@@ -479,6 +506,9 @@ class Runner:
                 p, _ = self.build(case, ctx, [], name, dockerfile_name=header)
                 if p.returncode != 0:
                     raise CaseError(f"building {name} failed: {p.stderr.decode().strip()}")
+        for check in case.checks():
+            if check.startswith("killed-first "):
+                self.killed_build(ctx, flags, tag, unescape(check.split(" ", 1)[1]))
         p, took = self.build(case, ctx, flags, tag)
         out = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
         err = p.stderr.decode(errors="replace")
@@ -489,7 +519,7 @@ class Runner:
             failures.append("the build succeeded but an error was expected")
         if not wants_error and p.returncode != 0:
             raise CaseError(f"build failed ({p.returncode}): {err.strip()[-600:]}")
-        leftover = self.mounts_under()
+        leftover = self.mounts_under(self.root, self.run_root)
         if leftover:
             failures.append(f"mounts left behind: {leftover}")
         image = None
@@ -584,6 +614,14 @@ class Runner:
             return None if rest in tree.whiteouts else f"whiteouts: {tree.whiteouts}"
         if verb == "no-whiteouts":
             return None if not tree.whiteouts else f"whiteouts: {tree.whiteouts}"
+        if verb == "killed-first":
+            return None  # done before the build
+        if verb == "run-root-clean":
+            left = [d for d in os.listdir(self.run_root) if d.startswith("build-secret")]
+            return f"left in RUN_ROOT: {left}" if left else None
+        if verb == "no-stale-builds":
+            left = [d for d in os.listdir(os.path.join(self.root, "build")) if d != "context-hashes"]
+            return f"left in ROOT/build: {left}" if left else None
         if verb == "rebuild-cached":
             p2, _ = self.build(case, ctx, flags, tag)
             out2 = p2.stdout.decode() + p2.stderr.decode()

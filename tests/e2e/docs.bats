@@ -100,3 +100,24 @@ berth_doc_example() {
   [ "${lines[1]}" = 4 ]
   [ "${lines[2]}" = 'CMD ["cat" "/shout.txt"]' ]
 }
+
+@test "docs/compose.md: the example runs and prints what it says" {
+  berth_doc_example compose.md
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "hello from web" ]
+  [ "${lines[1]}" = "api  2 from 2 running, 2 healthy  busybox" ]
+  [ "${lines[2]}" = "web  1 from 1 running  busybox" ]
+  [ "${lines[3]}" = shop-api-1 ]
+  [ "${lines[4]}" = shop-web-1 ]
+}
+
+@test "docs/projects.md: the example runs and prints what it says" {
+  berth_doc_example projects.md
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 'berth: berth.json: unknown variables $api_port, $domain' ]
+  [ "${lines[1]}" = "http://api.backend.shop:9000" ]
+  [ "${lines[2]}" = "api.backend  1 from 1 running, 1 healthy  busybox" ]
+  [ "${lines[3]}" = "broken.backend  0 from 1 running  busybox" ]
+  [ "${lines[4]}" = "    why: exited 3: starting" ]
+  [ "${lines[5]}" = "web.frontend  2 from 2 running  busybox" ]
+}

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -223,9 +224,18 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
           .with_hint("give a directory (or - with a tar on stdin)");
     o.context_dir = context;
   }
+  std::vector<std::string> secret_files;  // --secret env=VAR, written for the RUNs to mount
   auto cleanup = [&] {
     if (!scratch.empty()) (void)sys::remove_all(scratch);
+    scratch.clear();
+    for (const auto& f : secret_files) ::unlink(f.c_str());
+    secret_files.clear();
   };
+  // Every return below (errors included) removes them.
+  struct Guard {
+    std::function<void()> done;
+    ~Guard() { done(); }
+  } guard{cleanup};
   if (o.dockerfile_text.empty()) {
     if (file == "-") {
       if (stdin_used) return Error(ErrorKind::invalid_argument, "stdin cannot hold both the context and the Dockerfile");
@@ -286,7 +296,9 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
         if (!v) return Error::make(ErrorKind::invalid_argument, "--secret '{}': ${} is not set", s, name);
         src = scratch.empty() ? "" : src;
         std::string path = e.layout.run_root + "/build-secret-" + sys::random_hex(6);
-        BERTH_TRY_VOID(sys::atomic_write(path, v, 0644, sys::Durability::process_crash));
+        // Readable by root only, and removed after the build (it stayed in RUN_ROOT, 0644).
+        BERTH_TRY_VOID(sys::atomic_write(path, v, 0600, sys::Durability::process_crash));
+        secret_files.push_back(path);
         src = path;
       }
     }

@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "cli/runtime/args.h"
 #include "cli/template/format.h"
+#include "engine/containers.h"
 #include "engine/engine.h"
 
 namespace berth::cli {
@@ -43,6 +44,7 @@ std::vector<Command> serve_commands();
 
 // A base image `berth build` does not have: pulled from its registry (registry_client.cc).
 Result<std::string> pull_for_build(engine::Engine& engine, const std::string& name);
+std::vector<Command> compose_commands();
 
 Result<engine::Engine> open_engine(const Globals& globals);
 
@@ -83,6 +85,16 @@ Result<int> for_each(const Globals& g, const ParsedArgs& a,
                      bool echo = true, std::string_view what = "container", bool skip_missing = false);
 // --label/--opt KEY=VALUE items (a bare KEY has an empty value); what names the option in errors.
 Result<std::map<std::string, std::string>> key_values(const std::vector<std::string>& items, const char* what);
+// `logs` options: -f, -t, --tail N|all, --since, --until.
+Result<engine::LogOptions> log_options(const ParsedArgs& a);
+// The exit status of a command run in a container (exec, run): its own, 126/127 (reported)
+// when the command could not start, or berth's error.
+Result<int> command_status(Result<int> status);
+// A container's STATUS as `ps` shows it: "Up 3 minutes (healthy)", "Exited (1) 2 seconds ago".
+std::string status_text(const engine::ContainerRecord& c);
+// `berth events` (also `berth compose events`, with the project's filter): --filter (project=P
+// too), --since, --until, --format.
+Result<int> stream_events(const Globals& g, const ParsedArgs& a);
 // Prints the error (and its hint) as berth's errors look; returns the exit status for it.
 int report(const Error& error);
 // Writes all of text to stdout.

@@ -209,6 +209,36 @@ std::optional<int> timeout_of(const ParsedArgs& a) {
   return std::atoi(a.value("time").c_str());
 }
 
+}  // namespace
+
+Result<engine::LogOptions> log_options(const ParsedArgs& a) {
+  engine::LogOptions o;
+  o.follow = a.flag("follow");
+  o.timestamps = a.flag("timestamps");
+  if (a.flag("tail") && a.value("tail") != "all") {
+    std::string text = a.value("tail");
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+      return Error::make(ErrorKind::invalid_argument, "--tail '{}': give a number of lines or 'all'", text);
+    o.tail = std::stoll(text);
+  }
+  if (a.flag("since")) {
+    BERTH_TRY(o.since, parse_time_or_duration(a.value("since")));
+  }
+  if (a.flag("until")) {
+    BERTH_TRY(o.until, parse_time_or_duration(a.value("until")));
+  }
+  return o;
+}
+
+Result<int> command_status(Result<int> status) {
+  // The command itself could not start: 127 or 126, as for run.
+  if (!status && status.error().message().starts_with("exec '")) {
+    report(status.error());
+    return engine::exec_failure_status(status.error().message());
+  }
+  return status;
+}
+
 std::string status_text(const ContainerRecord& c) {
   if (c.state == "running")
     return "Up " + human_duration(clock::now_ns() - c.started.value_or(c.created)) +
@@ -221,6 +251,8 @@ std::string status_text(const ContainerRecord& c) {
   if (c.state == "created") return "Created";
   return c.state;
 }
+
+namespace {
 
 std::string command_text(const ContainerRecord& c, bool full) {
   auto spec = sys::read_file(c.dir + "/config.json");
@@ -287,7 +319,7 @@ std::string ps_row(engine::Engine& e, const ContainerRecord& c, bool full, std::
       networks = c.config.network;
   }
   std::string size;
-  if (wanted("Size")) size = human_size(engine::disk_usage(c.dir + "/upper"));
+  if (wanted("Size")) size = human_size(engine::disk_usage(c.layer_dir + "/upper"));
   return nlohmann::json({{"ID", full ? c.id : c.id.substr(0, 12)},
                          {"Image", c.image_ref},
                          {"Command", command_text(c, full)},
@@ -355,21 +387,7 @@ Result<int> cmd_ps(const Globals& g, const ParsedArgs& a) {
 Result<int> cmd_logs(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.size() != 1) return Error(ErrorKind::invalid_argument, "give one container");
   BERTH_TRY(auto e, open_engine(g));
-  engine::LogOptions o;
-  o.follow = a.flag("follow");
-  o.timestamps = a.flag("timestamps");
-  if (a.flag("tail") && a.value("tail") != "all") {
-    std::string text = a.value("tail");
-    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
-      return Error::make(ErrorKind::invalid_argument, "--tail '{}': give a number of lines or 'all'", text);
-    o.tail = std::stoll(text);
-  }
-  if (a.flag("since")) {
-    BERTH_TRY(o.since, parse_time_or_duration(a.value("since")));
-  }
-  if (a.flag("until")) {
-    BERTH_TRY(o.until, parse_time_or_duration(a.value("until")));
-  }
+  BERTH_TRY(auto o, log_options(a));
   BERTH_TRY_VOID(engine::read_logs(e, a.positionals[0], o, 1, 2));
   return 0;
 }
@@ -412,13 +430,7 @@ Result<int> cmd_exec(const Globals& g, const ParsedArgs& a) {
   r.tty = a.flag("tty");
   r.detach = a.flag("detach");
   r.interactive = a.flag("interactive");
-  auto code = engine::exec_in_container(e, a.positionals[0], r);
-  // The command itself could not start: 127 or 126, as for run.
-  if (!code && code.error().message().starts_with("exec '")) {
-    report(code.error());
-    return engine::exec_failure_status(code.error().message());
-  }
-  return code;
+  return command_status(engine::exec_in_container(e, a.positionals[0], r));
 }
 
 Result<int> cmd_top(const Globals& g, const ParsedArgs& a) {

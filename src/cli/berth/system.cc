@@ -7,6 +7,7 @@
 #include "base/clock.h"
 #include "build/build.h"
 #include "cli/berth/command.h"
+#include "project/plan.h"
 #include "engine/check.h"
 #include "engine/containers.h"
 #include "engine/events.h"
@@ -41,7 +42,9 @@ Result<std::string> render_event(const tmpl::Template& t, const engine::Event& e
   return *text + "\n";
 }
 
-Result<int> cmd_events(const Globals& g, const ParsedArgs& a) {
+}  // namespace
+
+Result<int> stream_events(const Globals& g, const ParsedArgs& a) {
   std::string format = a.value("format");
   bool json = format == "json";
   std::optional<tmpl::Template> custom;
@@ -54,7 +57,11 @@ Result<int> cmd_events(const Globals& g, const ParsedArgs& a) {
   } else if (!format.empty() && !json) {
     return unknown_format(format);
   }
-  BERTH_TRY(auto filter, engine::EventFilter::parse(a.values_of("filter")));
+  // project=P: the containers of a compose project, by docker compose's label.
+  std::vector<std::string> filters = a.values_of("filter");
+  for (auto& f : filters)
+    if (f.starts_with("project=")) f = std::string("label=") + project::kLabelProject + "=" + f.substr(8);
+  BERTH_TRY(auto filter, engine::EventFilter::parse(filters));
   if (a.flag("since")) {
     BERTH_TRY(filter.since, parse_time_or_duration(a.value("since")));
   }
@@ -88,6 +95,8 @@ Result<int> cmd_events(const Globals& g, const ParsedArgs& a) {
   }
 }
 
+namespace {
+
 Result<int> cmd_df(const Globals& g, const ParsedArgs& a) {
   BERTH_TRY(auto e, open_engine(g));
   BERTH_TRY(auto images, engine::list_images(e));
@@ -101,7 +110,7 @@ Result<int> cmd_df(const Globals& g, const ParsedArgs& a) {
   }
   int64_t container_size = 0, container_reclaimable = 0, active_containers = 0;
   for (const auto& c : containers) {
-    int64_t size = engine::disk_usage(c.dir + "/upper");
+    int64_t size = engine::disk_usage(c.layer_dir + "/upper");
     container_size += size;
     if (c.running()) ++active_containers;
     else container_reclaimable += size;
@@ -204,13 +213,13 @@ Result<int> cmd_system_reset(const Globals& g, const ParsedArgs& a) {
 std::vector<Command> system_commands() {
   return {
       {"events", "[OPTIONS]", "Show what happens to containers, images and volumes",
-       {{"f,filter", true, "type=, event=, container=, image=, volume=, label="},
+       {{"f,filter", true, "type=, event=, container=, image=, volume=, label=, project="},
         {"since", true, "from this time or duration ago (10m)"},
         {"until", true, "up to this time, then exit (without it: follow)"},
         {"format", true, "json, or a Go template: '{{.Time}} {{.Action}} {{.Actor.Attributes.name}}'"}},
-       SIZE_MAX, cmd_events},
+       SIZE_MAX, stream_events},
       {"system events", "[OPTIONS]", "", {{"f,filter", true, ""}, {"since", true, ""}, {"until", true, ""}, {"format", true, ""}},
-       SIZE_MAX, cmd_events},
+       SIZE_MAX, stream_events},
       {"system df", "[OPTIONS]", "Show disk usage of images, containers and volumes",
        {{"format", true, "table or json"}}, SIZE_MAX, cmd_df},
       {"system check", "[OPTIONS]", "Find and repair leftovers of crashes (mounts, monitors, half-written files)",

@@ -1,0 +1,986 @@
+// up, down, scale, start/stop and show over the engine.
+#include "project/deploy.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <set>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/sys.h"
+#include "base/unique_fd.h"
+#include "engine/images.h"
+#include "engine/networks.h"
+#include "engine/volumes.h"
+#include "project/detail/crash_point.h"
+#include "project/detail/json.h"
+#include "project/normalise.h"
+#include "project/plan.h"
+#include "state/lock.h"
+#include "state/transaction.h"
+
+namespace berth::project {
+namespace {
+
+using nlohmann::json;
+
+void say(const Progress& progress, std::string_view line) {
+  if (progress) progress(line);
+}
+
+Result<state::ObjectLock> lock_project(engine::Engine& engine, const std::string& name) {
+  return state::ObjectLock::acquire(engine.layout.locks(), "project", name,
+                                    state::ObjectLock::Mode::exclusive);
+}
+
+std::string label_of(const engine::ContainerRecord& c, const char* key) {
+  auto it = c.config.labels.find(key);
+  return it == c.config.labels.end() ? "" : it->second;
+}
+
+int number_of(const engine::ContainerRecord& c) {
+  std::string n = label_of(c, kLabelNumber);
+  return n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 6
+             ? 0
+             : std::stoi(n);
+}
+
+// --- the stored desired state -------------------------------------------------------------------
+
+Result<void> save_model(engine::Engine& engine, const Project& project) {
+  BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
+  BERTH_TRY(
+      auto q,
+      engine.db.prepare(
+          "INSERT INTO projects(name, format, working_dir, config_files, model, errors, created, "
+          "updated) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, '{}', ?6, ?6) ON CONFLICT(name) DO UPDATE SET format = ?2, "
+          "working_dir = ?3, config_files = ?4, model = ?5, updated = ?6"));
+  q.bind_all(project.name, project.format, project.working_dir, json(project.config_files).dump(),
+             to_json(project, false), clock::now_ns());
+  BERTH_TRY_VOID(q.run());
+  return tx.commit();
+}
+
+Result<std::optional<json>> stored_row(engine::Engine& engine, const std::string& name) {
+  BERTH_TRY(auto q, engine.db.prepare("SELECT format, working_dir, config_files, model, errors, "
+                                      "updated FROM projects WHERE name = ?1"));
+  q.bind(1, name);
+  BERTH_TRY(bool row, q.step());
+  if (!row) return std::optional<json>();
+  json out = {{"format", q.column_text(0)},
+              {"working_dir", q.column_text(1)},
+              {"updated", q.column_int64(5)}};
+  auto parse = [](const std::string& text) {
+    auto j = json::parse(text, nullptr, false);
+    return j.is_discarded() ? json::object() : j;
+  };
+  out["config_files"] = parse(q.column_text(2));
+  out["model"] = parse(q.column_text(3));
+  out["errors"] = parse(q.column_text(4));
+  return std::optional(out);
+}
+
+Result<void> set_error(engine::Engine& engine, const std::string& project,
+                       const std::string& service, const std::string& error) {
+  BERTH_TRY(auto row, stored_row(engine, project));
+  if (!row) return {};
+  json errors = (*row)["errors"];
+  if (error.empty())
+    errors.erase(service);
+  else
+    errors[service] = error;
+  BERTH_TRY(auto q, engine.db.prepare("UPDATE projects SET errors = ?2 WHERE name = ?1"));
+  q.bind_all(project, errors.dump());
+  return q.run();
+}
+
+// --- containers ---------------------------------------------------------------------------------
+
+std::string format_publish(const PortMapping& p, int k) {
+  std::string out;
+  if (!p.host_ip.empty()) out += p.host_ip + ":";
+  if (p.host_port)
+    out += std::to_string(p.host_port == p.host_port_end ? p.host_port : p.host_port + k) + ":";
+  else if (!p.host_ip.empty())
+    out += ":";
+  out += std::to_string(p.container_port + k) + "/" + p.protocol;
+  return out;
+}
+
+// Names other services' links give this one ("db:database" gives db the name "database").
+std::vector<std::string> link_aliases(const Project& project, const Service& service) {
+  std::vector<std::string> out;
+  for (const auto& s : project.services)
+    for (const auto& link : s.links) {
+      auto colon = link.find(':');
+      if (colon != std::string::npos && link.substr(0, colon) == service.name)
+        out.push_back(link.substr(colon + 1));
+    }
+  return out;
+}
+
+// The ordered networks of a service: "default" first, then by name.
+std::vector<std::string> networks_of(const Service& service) {
+  std::vector<std::string> out;
+  if (service.networks.count("default")) out.push_back("default");
+  for (const auto& [name, cfg] : service.networks)
+    if (name != "default") out.push_back(name);
+  return out;
+}
+
+engine::ContainerConfig container_config(const Project& project, const Service& s,
+                                         const std::string& image, int number,
+                                         const std::string& hash) {
+  engine::ContainerConfig c;
+  c.image = image;
+  c.entrypoint = s.entrypoint;
+  if (s.command) c.command = *s.command;
+  for (const auto& [k, v] : s.environment) c.env.push_back(k + "=" + v);
+  c.workdir = s.working_dir;
+  c.user = s.user;
+  c.hostname = s.hostname;
+  for (const auto& m : s.volumes) {
+    if (m.type == "tmpfs") {
+      c.tmpfs.push_back(m.tmpfs_size ? fmt::format("{}:size={}", m.target, *m.tmpfs_size)
+                                     : m.target);
+      continue;
+    }
+    engine::VolumeMount v;
+    v.destination = m.target;
+    v.read_only = m.read_only;
+    v.source = m.type == "bind" ? m.source : m.source.empty() ? "" : volume_name(project, m.source);
+    c.volumes.push_back(v);
+  }
+  for (const auto& t : s.tmpfs) c.tmpfs.push_back(t);
+  c.memory = s.memory;
+  c.cpus = s.cpus;
+  c.pids_limit = s.pids_limit;
+  c.read_only = s.read_only;
+  c.init = s.init;
+  c.tty = s.tty;
+  c.interactive = s.stdin_open;
+  c.restart = s.restart;
+  c.labels = s.labels;
+  c.labels[kLabelProject] = project.name;
+  c.labels[kLabelService] = s.name;
+  c.labels[kLabelNumber] = std::to_string(number);
+  c.labels[kLabelOneoff] = "False";
+  c.labels[kLabelConfigHash] = hash;
+  c.labels[kLabelWorkingDir] = project.working_dir;
+  std::string files;
+  for (const auto& f : project.config_files) files += (files.empty() ? "" : ",") + f;
+  c.labels[kLabelConfigFiles] = files;
+  std::string deps;
+  for (const auto& d : s.depends_on)
+    deps += (deps.empty() ? "" : ",") + d.service + ":" + d.condition + ":" +
+            (d.restart ? "true" : "false");
+  c.labels[kLabelDependsOn] = deps;
+  c.cap_add = s.cap_add;
+  c.cap_drop = s.cap_drop;
+  c.stop_signal = s.stop_signal;
+  if (s.stop_grace_period_ms)
+    c.stop_timeout = static_cast<int>((*s.stop_grace_period_ms + 999) / 1000);
+  auto nets = networks_of(s);
+  if (!nets.empty()) {
+    c.network = network_name(project, nets[0]);
+    const auto& cfg = s.networks.at(nets[0]);
+    c.network_aliases = {s.name, s.name + "." + project.name};
+    for (const auto& a : cfg.aliases) c.network_aliases.push_back(a);
+    for (const auto& a : link_aliases(project, s)) c.network_aliases.push_back(a);
+    c.ip = cfg.ipv4_address;
+  }
+  for (const auto& p : s.ports)
+    for (int k = 0; k < p.count(); ++k) c.publish.push_back(format_publish(p, k));
+  if (s.healthcheck && !s.healthcheck->disable) {
+    c.health_command = s.healthcheck->test;
+    c.health_interval_ms = s.healthcheck->interval_ms;
+    c.health_timeout_ms = s.healthcheck->timeout_ms;
+    c.health_start_period_ms = s.healthcheck->start_period_ms;
+    c.health_retries = s.healthcheck->retries;
+  }
+  return c;
+}
+
+// Why an instance is not running, in words.
+std::string reason_of(const engine::ContainerRecord& c) {
+  if (c.state == "running" && c.health == "unhealthy") return "health check failing";
+  if (c.running()) return "";
+  if (!c.error.empty()) return c.error;
+  if (c.oom_killed)
+    return c.config.memory ? fmt::format("OOM killed at {} MiB", *c.config.memory / (1024 * 1024))
+                           : "OOM killed";
+  if (c.state == "created") return "created, never started";
+  if (c.exit_code) return fmt::format("exited {}", *c.exit_code);
+  return c.state;
+}
+
+std::vector<std::string> last_log_lines(engine::Engine& engine, const std::string& id, int n) {
+  std::vector<std::string> out;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return out;
+  UniqueFd reader(fds[0]), writer(fds[1]);
+  engine::LogOptions options;
+  options.tail = n;
+  // The tail of a log fits in the pipe's buffer (64 KiB) unless lines are huge: cap them.
+  ::fcntl(writer.get(), F_SETFL, O_NONBLOCK);
+  (void)engine::read_logs(engine, id, options, writer.get(), writer.get());
+  writer.reset();
+  auto text = sys::read_fd(reader.get());
+  if (!text) return out;
+  for (auto& line : sys::split(*text, '\n'))
+    if (!line.empty()) out.push_back(line.size() > 200 ? line.substr(0, 200) + "..." : line);
+  if (out.size() > static_cast<size_t>(n)) out.erase(out.begin(), out.end() - n);
+  return out;
+}
+
+// The health check's last output, for "health check failing: ...". The file is the monitor's
+// (monitor/protocol.h kHealthFile).
+std::string last_health_output(const engine::ContainerRecord& c) {
+  auto text = sys::read_file(c.dir + "/health.json");
+  if (!text) return "";
+  auto j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.contains("Log") || !j["Log"].is_array() || j["Log"].empty()) return "";
+  const json& last = j["Log"].back();
+  std::string out = last.value("Output", "");
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return fmt::format("exit {}{}{}", last.value("ExitCode", 0), out.empty() ? "" : ": ", out);
+}
+
+std::string describe_failure(engine::Engine& engine, const engine::ContainerRecord& c) {
+  std::string reason = reason_of(c);
+  if (c.state == "running" && c.health == "unhealthy") {
+    std::string out = last_health_output(c);
+    if (!out.empty()) reason += ": " + out;
+  } else if (!c.running() && c.exit_code && c.error.empty()) {
+    auto lines = last_log_lines(engine, c.id, 1);
+    if (!lines.empty()) reason += ": " + lines.back();
+  }
+  return reason;
+}
+
+// Polls the instance every 100 ms until `done` gives an answer (an empty optional: keep waiting)
+// or `timeout_ms` passes (then `what` says what it was not).
+Result<void> wait_for(
+    engine::Engine& engine, const std::string& id, int64_t timeout_ms, std::string_view what,
+    const std::function<std::optional<Result<void>>(const engine::ContainerRecord&)>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    BERTH_TRY(auto c, engine::find_container(engine, id));
+    if (auto answer = done(c)) return std::move(*answer);
+    if (std::chrono::steady_clock::now() > deadline)
+      return Error::make(ErrorKind::unavailable, "{} is not {} after {} s", c.name, what,
+                         timeout_ms / 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Until the instance runs (and, with a health check, is healthy); an exit or a failing check is
+// an error with the reason.
+Result<void> wait_ready(engine::Engine& engine, const std::string& id, bool healthy,
+                        int64_t timeout_ms) {
+  return wait_for(engine, id, timeout_ms, "healthy",
+                  [&](const engine::ContainerRecord& c) -> std::optional<Result<void>> {
+                    if (!c.running() || c.health == "unhealthy")
+                      return Result<void>(Error::make(ErrorKind::failed_precondition, "{} {}",
+                                                      c.name, describe_failure(engine, c)));
+                    if (!healthy || c.config.health_command.empty() || c.health == "healthy")
+                      return Result<void>();
+                    return std::nullopt;
+                  });
+}
+
+Result<void> wait_completed(engine::Engine& engine, const std::string& id, int64_t timeout_ms) {
+  return wait_for(engine, id, timeout_ms, "completed",
+                  [&](const engine::ContainerRecord& c) -> std::optional<Result<void>> {
+                    if (c.running() || c.state == "created") return std::nullopt;
+                    if (c.exit_code.value_or(1) == 0) return Result<void>();
+                    return Result<void>(Error::make(ErrorKind::failed_precondition, "{} {}", c.name,
+                                                    describe_failure(engine, c)));
+                  });
+}
+
+Result<void> remove_instance(engine::Engine& engine, const engine::ContainerRecord& c,
+                             std::optional<int> timeout, bool volumes, const Progress& progress) {
+  if (c.running()) {
+    say(progress, fmt::format("Container {}  Stopping", c.name));
+    BERTH_TRY_VOID(
+        engine::stop_container(engine, c.id, timeout).context(fmt::format("stop {}", c.name)));
+  }
+  BERTH_TRY_VOID(engine::remove_container(engine, c.id, true, volumes)
+                     .context(fmt::format("remove {}", c.name)));
+  say(progress, fmt::format("Container {}  Removed", c.name));
+  return {};
+}
+
+std::optional<int> stop_timeout_of(const Service& s) {
+  if (!s.stop_grace_period_ms) return std::nullopt;
+  return static_cast<int>((*s.stop_grace_period_ms + 999) / 1000);
+}
+
+// Creates (networks beyond the first connected) and starts one instance.
+Result<engine::ContainerRecord> create_instance(engine::Engine& engine, const Project& project,
+                                                const Service& s, const std::string& image,
+                                                int number, const std::string& hash,
+                                                const Progress& progress) {
+  std::string name = instance_name(project, s, number);
+  auto config = container_config(project, s, image, number, hash);
+  say(progress, fmt::format("Container {}  Creating", name));
+  BERTH_TRY(auto created,
+            engine::create_container(engine, config, name).context(fmt::format("create {}", name)));
+  for (const auto& w : created.warnings) log::warn(w);
+  const std::string id = created.container.id;
+  auto nets = networks_of(s);
+  for (size_t i = 1; i < nets.size(); ++i) {
+    const auto& cfg = s.networks.at(nets[i]);
+    std::vector<std::string> aliases = {s.name, s.name + "." + project.name};
+    for (const auto& a : cfg.aliases) aliases.push_back(a);
+    auto connected = engine::connect_container(engine, id, network_name(project, nets[i]), aliases,
+                                               cfg.ipv4_address);
+    if (!connected) {
+      (void)engine::remove_container(engine, id, true, true);
+      return std::move(connected).error().context(
+          fmt::format("create {}: network {}", name, nets[i]));
+    }
+  }
+  return created.container;
+}
+
+Result<engine::ContainerRecord> start_instance(engine::Engine& engine, const std::string& id,
+                                               const std::string& name, const Progress& progress) {
+  say(progress, fmt::format("Container {}  Starting", name));
+  BERTH_TRY(auto started,
+            engine::start_container(engine, id).context(fmt::format("start {}", name)));
+  say(progress, fmt::format("Container {}  Started", name));
+  return started;
+}
+
+// One changed instance replaced; on failure the old one is back as it was. Start-first renames
+// the old instance aside and removes it once the new one is ready; stop-first (a fixed host
+// port, which even a stopped container keeps reserved) removes it first and, to roll back,
+// creates it again from its recorded configuration.
+Result<void> replace_instance(engine::Engine& engine, const Project& project, const Service& s,
+                              const std::string& image, const engine::ContainerRecord& old,
+                              int number, const std::string& hash, const Progress& progress) {
+  bool first = start_first(s);
+  for (const auto& [n, cfg] : s.networks) first &= cfg.ipv4_address.empty();
+  std::string aside = fmt::format("{}-old-{}", old.name, old.id.substr(0, 12));
+  bool was_running = old.running();
+  say(progress,
+      fmt::format("Container {}  Recreating ({})", old.name, first ? "start-first" : "stop-first"));
+  if (first) {
+    BERTH_TRY_VOID(engine::rename_container(engine, old.id, aside));
+  } else {
+    BERTH_TRY_VOID(remove_instance(engine, old, stop_timeout_of(s), false, {}));
+  }
+  detail::crash_point("compose-up:after-old-aside");
+  auto restore = [&](const std::string& new_id, const Error& why) -> Error {
+    if (!new_id.empty()) (void)engine::remove_container(engine, new_id, true, true);
+    Result<void> back;
+    if (first) {
+      back = engine::rename_container(engine, old.id, old.name);
+    } else {
+      auto again = engine::create_container(engine, old.config, old.name);
+      if (!again)
+        back = std::move(again).error();
+      else if (was_running)
+        if (auto started = engine::start_container(engine, again->container.id); !started)
+          back = std::move(started).error();
+    }
+    if (!back)
+      return Error::make(why.kind(),
+                         "update of {} failed: {}; restoring the old instance failed too: {}",
+                         old.name, why.message(), back.error().message());
+    return Error::make(why.kind(), "update of {} failed, rolled back: {}", old.name, why.message());
+  };
+  auto created = create_instance(engine, project, s, image, number, hash, progress);
+  if (!created) return restore("", created.error());
+  auto started = start_instance(engine, created->id, created->name, progress);
+  if (!started) return restore(created->id, started.error());
+  detail::crash_point("compose-up:after-replacement-start");
+  if (auto ready = wait_ready(engine, created->id, true, 120'000); !ready)
+    return restore(created->id, ready.error());
+  if (first) {
+    if (was_running)
+      if (auto stopped = engine::stop_container(engine, old.id, stop_timeout_of(s)); !stopped)
+        log::warn(stopped.error().message());
+    BERTH_TRY_VOID(engine::remove_container(engine, old.id, true, false)
+                       .context(fmt::format("remove {}", aside)));
+  }
+  say(progress, fmt::format("Container {}  Recreated", old.name));
+  return {};
+}
+
+// Fixed host ports the project wants that someone else holds: a container outside the project,
+// or a host process. Found before anything changes.
+Result<void> check_host_ports(engine::Engine& engine, const Project& project,
+                              const std::vector<engine::ContainerRecord>& all,
+                              const std::vector<std::string>& services) {
+  std::map<std::tuple<std::string, std::string, int>, std::string>
+      held;  // (proto, ip, port) → container
+  std::set<std::tuple<std::string, std::string, int>> ours;
+  for (const auto& c : all) {
+    auto ports = engine::container_ports(engine, c.id);
+    if (!ports) continue;
+    bool mine = label_of(c, kLabelProject) == project.name;
+    for (const auto& p : *ports) {
+      auto key = std::make_tuple(p.protocol, p.host_ip, p.host_port);
+      if (mine)
+        ours.insert(key);
+      else
+        held[key] = c.name;
+    }
+  }
+  for (const auto& name : services) {
+    const Service* s = project.service(name);
+    for (const auto& p : s->ports) {
+      if (!p.host_port) continue;
+      for (int port = p.host_port; port <= p.host_port_end; ++port) {
+        std::string ip = p.host_ip.empty() ? "0.0.0.0" : p.host_ip;
+        for (const auto& [key, holder] : held) {
+          auto& [proto, hip, hport] = key;
+          if (proto == p.protocol && hport == port &&
+              (hip == ip || hip == "0.0.0.0" || ip == "0.0.0.0"))
+            return Error::make(ErrorKind::already_exists, "services.{}.ports: {}:{} is held by {}",
+                               s->name, ip, port, holder);
+        }
+        if (ours.count({p.protocol, ip, port})) continue;
+        // A host process: try to bind it.
+        UniqueFd fd(
+            ::socket(AF_INET, (p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
+        if (!fd) continue;
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(port));
+        ::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
+            errno == EADDRINUSE)
+          return Error::make(ErrorKind::already_exists,
+                             "services.{}.ports: {}:{}/{} is held by a process on the host",
+                             s->name, ip, port, p.protocol);
+      }
+    }
+  }
+  return {};
+}
+
+Result<void> ensure_networks(engine::Engine& engine, const Project& project,
+                             const std::set<std::string>& used, const Progress& progress) {
+  for (const auto& n : project.networks) {
+    if (!used.count(n.name)) continue;
+    std::string name = network_name(project, n.name);
+    auto found = engine::find_network(engine, name);
+    if (found) continue;
+    if (n.external)
+      return Error::make(ErrorKind::not_found, "network {} is external but does not exist", name)
+          .with_hint(fmt::format("create it: berth network create {}", name));
+    engine::NetworkOptions o;
+    o.name = name;
+    o.subnet = n.subnet;
+    o.gateway = n.gateway;
+    o.internal = n.internal;
+    o.labels = n.labels;
+    o.labels[kLabelProject] = project.name;
+    o.labels[kLabelNetwork] = n.name;
+    BERTH_TRY_VOID(
+        engine::create_network(engine, o).context(fmt::format("create network {}", name)));
+    say(progress, fmt::format("Network {}  Created", name));
+  }
+  return {};
+}
+
+Result<void> ensure_volumes(engine::Engine& engine, const Project& project,
+                            const std::vector<std::string>& services, const Progress& progress) {
+  std::set<std::string> done;
+  for (const auto& sname : services) {
+    for (const auto& m : project.service(sname)->volumes) {
+      if (m.type == "bind") {
+        if (!sys::exists(m.source)) BERTH_TRY_VOID(sys::mkdir_all(m.source, 0755));
+        continue;
+      }
+      if (m.type != "volume" || m.source.empty() || !done.insert(m.source).second) continue;
+      std::string name = volume_name(project, m.source);
+      const Volume* v = project.volume(m.source);
+      if (engine::get_volume(engine, name)) continue;
+      if (v && v->external)
+        return Error::make(ErrorKind::not_found, "volume {} is external but does not exist", name);
+      std::map<std::string, std::string> labels =
+          v ? v->labels : std::map<std::string, std::string>{};
+      labels[kLabelProject] = project.name;
+      labels[kLabelVolume] = m.source;
+      BERTH_TRY_VOID(engine::create_volume(engine, name, labels)
+                         .context(fmt::format("create volume {}", name)));
+      say(progress, fmt::format("Volume {}  Created", name));
+    }
+  }
+  return {};
+}
+
+// The image a service runs, built first when needed. not_found names the image.
+Result<std::string> resolve_image(engine::Engine& engine, const Project& project, const Service& s,
+                                  const UpOptions& options, std::string& image_id) {
+  std::string image = s.image.empty() ? fmt::format("{}-{}", project.name, s.name) : s.image;
+  auto found = engine::find_image(engine, image);
+  if (s.build && (options.build || !found)) {
+    if (!options.build_image) return Error(ErrorKind::unsupported, "no builder");
+    BuildRequest request{project.name, s.name, *s.build, image};
+    BERTH_TRY(image,
+              options.build_image(request).context(fmt::format("service {}: build", s.name)));
+    found = engine::find_image(engine, image);
+  }
+  if (!found)
+    return Error::make(ErrorKind::not_found, "service {}: image {} not found", s.name, image)
+        .with_hint(fmt::format("pull it first: berth pull {}", image));
+  image_id = found->id;
+  return image;
+}
+
+}  // namespace
+
+Result<std::vector<engine::ContainerRecord>> project_containers(
+    engine::Engine& engine, const std::string& name, const std::vector<std::string>& services) {
+  BERTH_TRY(auto all, engine::list_containers(engine));
+  std::vector<engine::ContainerRecord> out;
+  for (auto& c : all) {
+    if (label_of(c, kLabelProject) != name) continue;
+    if (!services.empty() &&
+        std::find(services.begin(), services.end(), label_of(c, kLabelService)) == services.end())
+      continue;
+    out.push_back(std::move(c));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    auto sa = label_of(a, kLabelService), sb = label_of(b, kLabelService);
+    return sa != sb                       ? sa < sb
+           : number_of(a) != number_of(b) ? number_of(a) < number_of(b)
+                                          : a.name < b.name;
+  });
+  return out;
+}
+
+Result<void> up(engine::Engine& engine, const Project& project, const UpOptions& options) {
+  BERTH_TRY(auto lock, lock_project(engine, project.name));
+  std::vector<std::string> targets;
+  if (options.services.empty() || options.no_deps) {
+    if (options.services.empty()) {
+      BERTH_TRY(targets, start_order(project));
+    } else {
+      BERTH_TRY(auto order, start_order(project));
+      for (const auto& n : order)
+        if (std::find(options.services.begin(), options.services.end(), n) !=
+            options.services.end())
+          targets.push_back(n);
+      for (const auto& n : options.services)
+        if (!project.service(n))
+          return Error::make(ErrorKind::invalid_argument, "no such service: {}", n);
+    }
+  } else {
+    BERTH_TRY(targets, with_dependencies(project, options.services));
+  }
+  std::map<std::string, int> replicas;
+  for (const auto& s : project.services) replicas[s.name] = s.replicas;
+  for (const auto& [name, n] : options.scale) {
+    const Service* s = project.service(name);
+    if (!s)
+      return Error::make(ErrorKind::invalid_argument, "--scale {}={}: no such service", name, n);
+    if (n > 1 &&
+        (!s->container_name.empty() ||
+         std::any_of(s->ports.begin(), s->ports.end(), [](auto& p) { return p.host_port != 0; })))
+      return Error::make(
+          ErrorKind::invalid_argument,
+          "--scale {}={}: the service {} so only one instance can run; drop the fixed host port "
+          "(\"80\" instead of \"8080:80\") to scale it",
+          name, n,
+          s->container_name.empty() ? "publishes a fixed host port" : "has a container_name");
+    replicas[name] = n;
+  }
+
+  // Intent first: the model (so that `show` can tell what was asked and why it failed), then
+  // everything that can fail without changing a container (images, ports), then networks and
+  // volumes, then instances in dependency order.
+  Project desired = project;
+  for (auto& s : desired.services) s.replicas = replicas[s.name];
+  BERTH_TRY_VOID(save_model(engine, desired));
+  detail::crash_point("compose-up:after-model");
+  std::map<std::string, std::string> images, image_ids;
+  std::optional<Error> first_error;
+  for (const auto& name : targets) {
+    const Service& s = *project.service(name);
+    std::string id;
+    auto image = resolve_image(engine, project, s, options, id);
+    if (!image) {
+      (void)set_error(engine, project.name, name, image.error().message());
+      if (!first_error) first_error = std::move(image).error();
+      continue;
+    }
+    images[name] = *image;
+    image_ids[name] = id;
+  }
+  if (first_error) return std::move(*first_error);
+  BERTH_TRY(auto all, engine::list_containers(engine));
+  BERTH_TRY_VOID(check_host_ports(engine, project, all, targets));
+  std::set<std::string> used_networks;
+  for (const auto& name : targets)
+    for (const auto& [n, cfg] : project.service(name)->networks) used_networks.insert(n);
+  BERTH_TRY_VOID(ensure_networks(engine, project, used_networks, options.progress));
+  BERTH_TRY_VOID(ensure_volumes(engine, project, targets, options.progress));
+
+  for (const auto& name : targets) {
+    const Service& s = *project.service(name);
+    auto fail = [&](Error e) -> Error {
+      (void)set_error(engine, project.name, name, e.message());
+      return e;
+    };
+    // Dependencies' conditions.
+    for (const auto& d : s.depends_on) {
+      if (!project.service(d.service)) continue;
+      BERTH_TRY(auto deps, project_containers(engine, project.name, {d.service}));
+      for (const auto& dc : deps) {
+        Result<void> ok;
+        if (d.condition == "service_healthy") {
+          say(options.progress, fmt::format("Container {}  Waiting", dc.name));
+          ok = wait_ready(engine, dc.id, true, options.wait_timeout_ms);
+        } else if (d.condition == "service_completed_successfully") {
+          say(options.progress, fmt::format("Container {}  Waiting", dc.name));
+          ok = wait_completed(engine, dc.id, options.wait_timeout_ms);
+        }
+        if (!ok)
+          return fail(Error::make(ok.error().kind(), "service {} waits for {} ({}): {}", name,
+                                  d.service, d.condition, ok.error().message()));
+      }
+    }
+    std::string hash = config_hash(project, s, image_ids[name]);
+    BERTH_TRY(auto existing, project_containers(engine, project.name, {name}));
+    std::erase_if(existing, [](const auto& c) { return label_of(c, kLabelOneoff) == "True"; });
+    std::vector<Instance> actual;
+    for (const auto& c : existing)
+      actual.push_back(
+          {c.id, c.name, number_of(c), label_of(c, kLabelConfigHash), c.state, c.running()});
+    auto steps = plan_service(project, s, hash, replicas[name], actual);
+    auto record_of = [&](const std::string& id) -> const engine::ContainerRecord* {
+      for (const auto& c : existing)
+        if (c.id == id) return &c;
+      return nullptr;
+    };
+    for (const auto& step : steps) {
+      switch (step.kind) {
+        case Step::Kind::keep:
+          say(options.progress,
+              fmt::format("Container {}  Running", instance_name(project, s, step.number)));
+          break;
+        case Step::Kind::remove: {
+          auto removed = remove_instance(engine, *record_of(step.id), stop_timeout_of(s), false,
+                                         options.progress);
+          if (!removed) return fail(std::move(removed).error());
+          break;
+        }
+        case Step::Kind::start: {
+          auto started =
+              start_instance(engine, step.id, record_of(step.id)->name, options.progress);
+          if (!started) return fail(std::move(started).error());
+          break;
+        }
+        case Step::Kind::create: {
+          auto created = create_instance(engine, project, s, images[name], step.number, hash,
+                                         options.progress);
+          if (!created) return fail(std::move(created).error());
+          detail::crash_point("compose-up:after-create");
+          auto started = start_instance(engine, created->id, created->name, options.progress);
+          if (!started) return fail(std::move(started).error());
+          break;
+        }
+        case Step::Kind::recreate: {
+          auto replaced = replace_instance(engine, project, s, images[name], *record_of(step.id),
+                                           step.number, hash, options.progress);
+          if (!replaced && s.update_config.failure_action != "continue")
+            return fail(std::move(replaced).error());
+          if (!replaced) log::warn(replaced.error().message());
+          if (s.update_config.delay_ms)
+            std::this_thread::sleep_for(std::chrono::milliseconds(s.update_config.delay_ms));
+          break;
+        }
+      }
+    }
+    (void)set_error(engine, project.name, name, "");
+  }
+
+  if (options.remove_orphans) {
+    BERTH_TRY(auto mine, project_containers(engine, project.name));
+    for (const auto& c : mine)
+      if (!project.service(label_of(c, kLabelService)))
+        BERTH_TRY_VOID(remove_instance(engine, c, std::nullopt, false, options.progress));
+  }
+  if (options.wait) {
+    for (const auto& name : targets) {
+      BERTH_TRY(auto instances, project_containers(engine, project.name, {name}));
+      for (const auto& c : instances) {
+        say(options.progress, fmt::format("Container {}  Waiting", c.name));
+        BERTH_TRY_VOID(wait_ready(engine, c.id, true, options.wait_timeout_ms));
+        say(options.progress, fmt::format("Container {}  {}", c.name,
+                                          c.config.health_command.empty() ? "Running" : "Healthy"));
+      }
+    }
+  }
+  return {};
+}
+
+Result<void> down(engine::Engine& engine, const std::string& name, const Project* project,
+                  const DownOptions& options) {
+  BERTH_TRY(auto lock, lock_project(engine, name));
+  BERTH_TRY(auto containers, project_containers(engine, name));
+  // Stop in reverse dependency order: dependents first.
+  std::vector<std::string> order;
+  if (project) {
+    BERTH_TRY(order, start_order(*project));
+    std::reverse(order.begin(), order.end());
+  }
+  auto rank = [&](const engine::ContainerRecord& c) {
+    auto it = std::find(order.begin(), order.end(), label_of(c, kLabelService));
+    return it == order.end() ? -1 : static_cast<int>(it - order.begin());
+  };
+  std::stable_sort(containers.begin(), containers.end(),
+                   [&](auto& a, auto& b) { return rank(a) < rank(b); });
+  std::vector<std::string> errors;
+  for (const auto& c : containers) {
+    bool orphan = project && !project->service(label_of(c, kLabelService));
+    bool disabled =
+        project && std::find(project->disabled_services.begin(), project->disabled_services.end(),
+                             label_of(c, kLabelService)) != project->disabled_services.end();
+    if (orphan && !disabled && !options.remove_orphans) continue;
+    std::optional<int> timeout = options.timeout;
+    if (!timeout && project)
+      if (const Service* s = project->service(label_of(c, kLabelService)))
+        timeout = stop_timeout_of(*s);
+    if (auto removed = remove_instance(engine, c, timeout, true, options.progress); !removed)
+      errors.push_back(removed.error().message());
+  }
+  if (!errors.empty()) return Error(ErrorKind::failed_precondition, errors.front());
+  BERTH_TRY(auto networks, engine::list_networks(engine));
+  for (const auto& n : networks) {
+    auto it = n.labels.find(kLabelProject);
+    if (it == n.labels.end() || it->second != name) continue;
+    if (auto removed = engine::remove_network(engine, n.name); !removed) {
+      log::warn(removed.error().message());
+      continue;
+    }
+    say(options.progress, fmt::format("Network {}  Removed", n.name));
+  }
+  if (options.volumes) {
+    BERTH_TRY(auto volumes, engine::list_volumes(engine));
+    for (const auto& v : volumes) {
+      auto it = v.labels.find(kLabelProject);
+      if (it == v.labels.end() || it->second != name) continue;
+      BERTH_TRY_VOID(engine::remove_volume(engine, v.name));
+      say(options.progress, fmt::format("Volume {}  Removed", v.name));
+    }
+  }
+  BERTH_TRY(auto q, engine.db.prepare("DELETE FROM projects WHERE name = ?1"));
+  q.bind(1, name);
+  return q.run();
+}
+
+Result<void> scale(engine::Engine& engine, const Project& project,
+                   const std::map<std::string, int>& replicas, const Progress& progress) {
+  UpOptions options;
+  options.scale = replicas;
+  options.no_deps = true;
+  options.progress = progress;
+  for (const auto& [name, n] : replicas) options.services.push_back(name);
+  options.build_image = [](const BuildRequest&) -> Result<std::string> {
+    return Error(ErrorKind::unsupported, "scale does not build");
+  };
+  // The stored model keeps the new counts: a later `up` without --scale goes back to the file's.
+  return up(engine, project, options);
+}
+
+Result<void> start(engine::Engine& engine, const Project& project,
+                   const std::vector<std::string>& services, const Progress& progress) {
+  BERTH_TRY(auto lock, lock_project(engine, project.name));
+  BERTH_TRY(auto order,
+            services.empty() ? start_order(project) : with_dependencies(project, services));
+  for (const auto& name : order) {
+    BERTH_TRY(auto instances, project_containers(engine, project.name, {name}));
+    for (const auto& c : instances)
+      if (!c.running()) BERTH_TRY_VOID(start_instance(engine, c.id, c.name, progress));
+  }
+  return {};
+}
+
+Result<void> stop(engine::Engine& engine, const Project& project,
+                  const std::vector<std::string>& services, std::optional<int> timeout,
+                  const Progress& progress) {
+  BERTH_TRY(auto lock, lock_project(engine, project.name));
+  BERTH_TRY(auto order, start_order(project));
+  std::reverse(order.begin(), order.end());
+  for (const auto& name : order) {
+    if (!services.empty() && std::find(services.begin(), services.end(), name) == services.end())
+      continue;
+    BERTH_TRY(auto instances, project_containers(engine, project.name, {name}));
+    for (const auto& c : instances) {
+      if (!c.running()) continue;
+      say(progress, fmt::format("Container {}  Stopping", c.name));
+      BERTH_TRY_VOID(engine::stop_container(
+          engine, c.id, timeout ? timeout : stop_timeout_of(*project.service(name))));
+      say(progress, fmt::format("Container {}  Stopped", c.name));
+    }
+  }
+  return {};
+}
+
+Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Project& project,
+                                              const std::string& service,
+                                              const RunOptions& options) {
+  const Service* s = project.service(service);
+  if (!s) return Error::make(ErrorKind::invalid_argument, "no such service: {}", service);
+  std::vector<std::string> deps;
+  for (const auto& d : s->depends_on)
+    if (project.service(d.service)) deps.push_back(d.service);
+  if (!deps.empty() && !options.no_deps) {
+    UpOptions up_options;
+    up_options.services = deps;
+    up_options.build_image = options.build_image;
+    up_options.progress = options.progress;
+    BERTH_TRY_VOID(up(engine, project, up_options));
+  }
+  BERTH_TRY(auto lock, lock_project(engine, project.name));
+  UpOptions resolve;
+  resolve.build_image = options.build_image;
+  std::string image_id;
+  BERTH_TRY(auto image, resolve_image(engine, project, *s, resolve, image_id));
+  std::set<std::string> nets;
+  for (const auto& [n, cfg] : s->networks) nets.insert(n);
+  BERTH_TRY_VOID(ensure_networks(engine, project, nets, options.progress));
+  BERTH_TRY_VOID(ensure_volumes(engine, project, {service}, options.progress));
+  Service oneoff = *s;
+  oneoff.ports.clear();  // as docker compose run: no published ports unless asked
+  oneoff.container_name.clear();
+  oneoff.restart = "no";
+  if (!options.command.empty()) oneoff.command = options.command;
+  if (options.has_entrypoint)
+    oneoff.entrypoint = options.entrypoint.empty() ? std::vector<std::string>{}
+                                                   : std::vector<std::string>{options.entrypoint};
+  if (!options.user.empty()) oneoff.user = options.user;
+  if (!options.workdir.empty()) oneoff.working_dir = options.workdir;
+  for (const auto& kv : options.env) {
+    auto eq = kv.find('=');
+    oneoff.environment[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  oneoff.tty = options.tty;
+  oneoff.stdin_open = options.interactive;
+  auto config = container_config(project, oneoff, image, 0, config_hash(project, oneoff, image_id));
+  config.labels[kLabelOneoff] = "True";
+  config.labels.erase(kLabelNumber);
+  std::string name = fmt::format("{}-{}-run-{}", project.name, service, sys::random_hex(6));
+  BERTH_TRY(auto created,
+            engine::create_container(engine, config, name).context(fmt::format("create {}", name)));
+  return created.container;
+}
+
+Result<ProjectView> show(engine::Engine& engine, const std::string& name, const Project* project) {
+  ProjectView view;
+  view.name = name;
+  BERTH_TRY(auto stored, stored_row(engine, name));
+  json model = stored ? (*stored)["model"] : json::object();
+  json errors = stored ? (*stored)["errors"] : json::object();
+  if (project) {
+    view.working_dir = project->working_dir;
+    view.format = project->format;
+    view.config_files = project->config_files;
+  } else if (stored) {
+    view.working_dir = (*stored)["working_dir"].get<std::string>();
+    view.format = (*stored)["format"].get<std::string>();
+    for (const auto& f : (*stored)["config_files"])
+      view.config_files.push_back(f.get<std::string>());
+  }
+  BERTH_TRY(auto containers, project_containers(engine, name));
+  if (!project && !stored && containers.empty())
+    return Error::make(ErrorKind::not_found, "project {} not found", name)
+        .with_hint("see berth compose ls");
+  // Desired counts: the stored model (what up last did, scale included), else the file's.
+  std::map<std::string, ServiceView> services;
+  if (model.contains("services"))
+    for (auto& [sname, s] : model["services"].items()) {
+      auto& v = services[sname];
+      v.name = sname;
+      v.image = s.value("image", "");
+      v.desired = s.contains("deploy") ? s["deploy"].value("replicas", 1) : 1;
+      v.has_health = s.contains("healthcheck") && !s["healthcheck"].value("disable", false);
+    }
+  if (project)
+    for (const auto& s : project->services) {
+      auto& v = services[s.name];
+      if (v.name.empty()) v.desired = s.replicas;
+      v.name = s.name;
+      v.image = s.image;
+      v.has_health = s.healthcheck && !s.healthcheck->disable;
+    }
+  for (auto& [sname, err] : errors.items())
+    if (services.count(sname)) services[sname].error = err.get<std::string>();
+  for (const auto& c : containers) {
+    if (label_of(c, kLabelOneoff) == "True") continue;  // `run` containers are no instances
+    std::string sname = label_of(c, kLabelService);
+    auto& v = services[sname];
+    v.name = sname;
+    InstanceView i;
+    i.number = number_of(c);
+    i.name = c.name;
+    i.id = c.id.substr(0, 12);
+    i.state = c.state;
+    i.health = c.health;
+    if (c.running()) {
+      ++v.running;
+      if (c.health == "healthy") ++v.healthy;
+      if (auto eps = engine::container_endpoints(engine, c.id))
+        for (const auto& e : *eps) i.addresses += (i.addresses.empty() ? "" : ", ") + e.ip;
+    }
+    if (auto ports = engine::container_ports(engine, c.id)) i.ports = engine::format_ports(*ports);
+    i.memory_limit = c.config.memory.value_or(0);
+    if (!c.running() || c.health == "unhealthy") {
+      i.reason = describe_failure(engine, c);
+      i.last_logs = last_log_lines(engine, c.id, 5);
+    }
+    v.instances.push_back(std::move(i));
+  }
+  for (auto& [sname, v] : services) view.services.push_back(std::move(v));
+  return view;
+}
+
+Result<std::vector<StoredProject>> list_projects(engine::Engine& engine) {
+  std::map<std::string, StoredProject> out;
+  BERTH_TRY(auto q, engine.db.prepare(
+                        "SELECT name, format, working_dir, config_files, updated FROM projects"));
+  for (;;) {
+    BERTH_TRY(bool row, q.step());
+    if (!row) break;
+    StoredProject p;
+    p.name = q.column_text(0);
+    p.format = q.column_text(1);
+    p.working_dir = q.column_text(2);
+    auto files = json::parse(q.column_text(3), nullptr, false);
+    if (files.is_array())
+      for (const auto& f : files) p.config_files.push_back(f.get<std::string>());
+    p.updated = q.column_int64(4);
+    out[p.name] = p;
+  }
+  BERTH_TRY(auto all, engine::list_containers(engine));
+  for (const auto& c : all) {
+    std::string name = label_of(c, kLabelProject);
+    if (name.empty()) continue;
+    auto& p = out[name];
+    p.name = name;
+    ++p.total;
+    if (c.running()) ++p.running;
+  }
+  std::vector<StoredProject> list;
+  for (auto& [n, p] : out) list.push_back(std::move(p));
+  return list;
+}
+
+}  // namespace berth::project

@@ -1,0 +1,455 @@
+#!/usr/bin/env bats
+# `berth compose` as a user drives it (docs/compose.md, docs/projects.md): Compose files and JSON
+# project files brought up, converged, scaled, updated, shown and taken down with real containers
+# from the busybox fixture; bad input refused before anything is created; `up` killed half way
+# and the next `up` converging with nothing stray.
+#
+# Each test has its own BERTH_ROOT and a project name with the pid; traffic stays on the
+# project's own network (wget/nslookup from one instance to another). berth_teardown removes
+# every container and network the test made.
+
+bats_require_minimum_version 1.5.0
+load ../lib/berth
+
+setup() {
+  berth_setup
+  P=cp$$
+  DIR=$BATS_TEST_TMPDIR/proj
+  mkdir -p "$DIR"
+  cd "$DIR"
+  HOST_PORT=$((21000 + $$ % 9000))
+}
+
+teardown() {
+  berth_teardown
+}
+
+# c ARGS...: `berth compose -p $P ARGS...` in the project directory (as b: $status, $output, $stderr).
+c() { b compose -p "$P" "$@"; }
+
+# A shell that stops on SIGTERM at once (a plain `sleep` as pid 1 ignores it).
+SLEEP='["sh", "-c", "trap \"exit 0\" TERM; sleep 100000 & wait"]'
+WORKER='["sh", "-c", "trap \"exit 0\" TERM; sleep 200000 & wait"]'
+
+write_shop() {
+  cat >compose.yaml <<EOF
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo web \$\$WHO > /www/index.html; httpd -f -p 80 -h /www & wait"]
+    environment:
+      WHO: \${WHO:-nobody}
+    ports: ["127.0.0.1:$HOST_PORT:80"]
+    tmpfs: /www
+    depends_on:
+      api: {condition: service_healthy}
+  api:
+    image: busybox
+    command: $SLEEP
+    healthcheck: {test: ["CMD", "true"], interval: 200ms}
+    depends_on: [db]
+    volumes: ["data:/data"]
+  db:
+    image: busybox
+    command: $SLEEP
+  worker:
+    image: busybox
+    command: $WORKER
+    scale: 2
+volumes:
+  data:
+EOF
+}
+
+id_of() { bq inspect -f '{{.Id}}' "$1"; }
+running_names() { bq ps --format '{{.Names}}' | sort | tr '\n' ' '; }
+all_names() { bq ps -a --format '{{.Names}}' | sort | tr '\n' ' '; }
+
+@test "up -d starts services in dependency order with compose names, labels and DNS names" {
+  write_shop
+  c up -d
+  [ "$status" -eq 0 ]
+  # Dependencies first: db, then api (healthy), then web.
+  order=$(grep -o 'Container [^ ]*  Started' <<<"$stderr" | awk '{print $2}' | tr '\n' ' ')
+  [[ $order == "$P-db-1 $P-api-1 $P-web-1 "* ]]
+  [ "$(running_names)" = "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
+  [ "$(bq inspect -f '{{index .Config.Labels "com.docker.compose.project"}}' "$P-worker-2")" = "$P" ]
+  [ "$(bq inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$P-worker-2")" = worker ]
+  [ "$(bq inspect -f '{{index .Config.Labels "com.docker.compose.container-number"}}' "$P-worker-2")" = 2 ]
+  bq network inspect "${P}_default" >/dev/null
+  bq volume inspect "${P}_data" >/dev/null
+  # SERVICE and SERVICE.PROJECT resolve on the project's network; the page comes through.
+  b exec "$P-worker-1" wget -q -O- http://web/
+  [ "$status" -eq 0 ]
+  [ "$output" = "web nobody" ]
+  b exec "$P-worker-1" wget -q -O- "http://web.$P/"
+  [ "$output" = "web nobody" ]
+  b exec "$P-web-1" nslookup worker
+  [[ $output == *"$(bq inspect -f '{{.NetworkSettings.IPAddress}}' "$P-worker-2")"* ]]
+  # The published port answers on loopback.
+  run curl -s "http://127.0.0.1:$HOST_PORT/"
+  [ "$output" = "web nobody" ]
+  c ps
+  [ "${#lines[@]}" -eq 6 ]
+  [[ ${lines[0]} == NAME* ]]
+  c ls
+  [[ $output == *"$P"*"running(5)"* ]]
+}
+
+@test "up again changes nothing; an edited service alone is recreated, one instance at a time" {
+  write_shop
+  c up -d
+  [ "$status" -eq 0 ]
+  before_web=$(id_of "$P-web-1") before_db=$(id_of "$P-db-1") before_w1=$(id_of "$P-worker-1")
+  c up -d
+  [ "$status" -eq 0 ]
+  [[ $stderr != *Creating* ]]
+  [ "$(id_of "$P-web-1")" = "$before_web" ]
+  [ "$(id_of "$P-worker-1")" = "$before_w1" ]
+  # A new value for web's environment: web is recreated, nothing else.
+  WHO=alice c up -d
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Container $P-web-1  Recreating (stop-first)"* ]]  # a fixed host port: stop-first
+  [ "$(id_of "$P-web-1")" != "$before_web" ]
+  [ "$(id_of "$P-db-1")" = "$before_db" ]
+  [ "$(id_of "$P-worker-1")" = "$before_w1" ]
+  b exec "$P-worker-1" wget -q -O- http://web/
+  [ "$output" = "web alice" ]
+  # The worker's command changes: start-first, both instances replaced, names kept.
+  sed -i 's/sleep 200000/sleep 200001/' compose.yaml
+  WHO=alice c up -d worker
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Container $P-worker-1  Recreating (start-first)"* ]]
+  [[ $stderr == *"Container $P-worker-2  Recreated"* ]]
+  [ "$(id_of "$P-worker-1")" != "$before_w1" ]
+  [ "$(all_names)" = "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
+}
+
+@test "a failing update rolls back and show says why" {
+  cat >compose.yaml <<EOF
+services:
+  api:
+    image: busybox
+    command: $SLEEP
+    healthcheck: {test: ["CMD", "true"], interval: 200ms, retries: 1}
+EOF
+  c up -d --wait
+  [ "$status" -eq 0 ]
+  before=$(id_of "$P-api-1")
+  sed -i 's/\["CMD", "true"\]/["CMD-SHELL", "echo db unreachable; exit 1"]/' compose.yaml
+  c up -d
+  [ "$status" -ne 0 ]
+  [[ $stderr == *"update of $P-api-1 failed, rolled back: $P-api-1 health check failing: exit 1: db unreachable"* ]]
+  [ "$(id_of "$P-api-1")" = "$before" ]
+  [ "$(state_of "$P-api-1")" = running ]
+  [ "$(all_names)" = "$P-api-1 " ]
+  c show
+  [[ $output == *"last up failed: update of $P-api-1 failed, rolled back"* ]]
+}
+
+@test "scale up and down: the newest instances go first" {
+  write_shop
+  c up -d
+  c scale worker=4
+  [ "$status" -eq 0 ]
+  [ "$(bq ps --filter label=com.docker.compose.service=worker -q | wc -l)" -eq 4 ]
+  c show --format json
+  [ "$(jq -r '.Services[] | select(.Name == "worker") | "\(.Running) from \(.Desired)"' <<<"$output")" = "4 from 4" ]
+  keep=$(id_of "$P-worker-1")
+  c up -d --scale worker=1
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Container $P-worker-4  Removed"*"Container $P-worker-3  Removed"*"Container $P-worker-2  Removed"* ]]
+  [ "$(id_of "$P-worker-1")" = "$keep" ]
+  [ "$(bq ps -a --filter label=com.docker.compose.service=worker -q | wc -l)" -eq 1 ]
+  # A fixed host port cannot be held twice: refused before anything changes.
+  fails_with "--scale web=2: the service publishes a fixed host port so only one instance can run" \
+    compose -p "$P" up -d --scale web=2
+  [ "$(bq ps -a --filter label=com.docker.compose.service=web -q | wc -l)" -eq 1 ]
+}
+
+@test "show: desired against actual, and why each instance is not running" {
+  cat >compose.yaml <<EOF
+services:
+  ok:
+    image: busybox
+    command: $SLEEP
+    scale: 2
+  broken:
+    image: busybox
+    command: ["sh", "-c", "echo connecting to db; foo"]
+  hog:
+    image: busybox
+    command: ["sh", "-c", "echo eating; head -c 200m /dev/zero | tail"]
+    mem_limit: 16m
+EOF
+  c up -d
+  [ "$status" -eq 0 ]
+  wait_for 10 state_is "$P-broken-1" exited
+  wait_for 10 state_is "$P-hog-1" exited
+  c show
+  [ "$status" -eq 0 ]
+  [[ $output == *"ok  2 from 2 running  busybox"* ]]
+  [[ $output == *"broken  0 from 1 running"* ]]
+  [[ $output == *"why: exited 127: sh: foo: not found"* ]]
+  [[ $output == *"| connecting to db"* ]]
+  [[ $output == *"why: OOM killed at 16 MiB"* ]]
+  c show --format json broken
+  [ "$(jq -r '.Services | length' <<<"$output")" = 1 ]
+  [ "$(jq -r '.Services[0].Instances[0].Reason' <<<"$output")" = "exited 127: sh: foo: not found" ]
+  [ "$(jq -r '.Services[0].Instances[0].LastLogs[0]' <<<"$output")" = "connecting to db" ]
+}
+
+@test "a missing image is refused before anything is created, and show names it" {
+  cat >compose.yaml <<EOF
+services:
+  db:
+    image: busybox
+    command: $SLEEP
+  web:
+    image: localhost/nosuch:2
+    depends_on: [db]
+EOF
+  fails_with "service web: image localhost/nosuch:2 not found" compose -p "$P" up -d
+  [ "$(container_count)" -eq 0 ]
+  c show
+  [[ $output == *"web  0 from 1 running  localhost/nosuch:2"* ]]
+  [[ $output == *"last up failed: service web: image localhost/nosuch:2 not found"* ]]
+  # A service with build: waits for berth build.
+  printf 'services:\n  app:\n    build: ./app\n' >compose.yaml
+  fails_with "service app: build: berth build is not available yet" compose -p "$P" up -d
+}
+
+@test "config prints the normalised model; interpolation, env files, --var, -f merging and profiles" {
+  cat >compose.yaml <<'EOF'
+services:
+  web:
+    image: "busybox:${TAG:-latest}"
+    command: echo ${GREETING:?say hello} $$HOME
+    ports: ["8080:80"]
+    environment: [A=1]
+  debug:
+    image: busybox
+    profiles: [dev]
+EOF
+  printf 'TAG=1.2\nGREETING=hi\n' >.env
+  printf 'services:\n  web:\n    environment: [B=2]\n    ports: ["9090:90"]\n' >override.yaml
+  c config --format json
+  [ "$status" -eq 0 ]
+  [ "$(jq -r .name <<<"$output")" = "$P" ]
+  [ "$(jq -r .services.web.image <<<"$output")" = "busybox:1.2" ]
+  [ "$(jq -c .services.web.command <<<"$output")" = '["echo","hi","$$HOME"]' ]
+  [ "$(jq -r '.services.web.ports[0].published' <<<"$output")" = 8080 ]
+  [ "$(jq -r '.services | keys | join(",")' <<<"$output")" = web ]
+  [ "$(jq -r '.networks.default.name' <<<"$output")" = "${P}_default" ]
+  # --var beats the environment, which beats .env; --env-file replaces .env.
+  GREETING=shell c --var GREETING=var config --format json
+  [ "$(jq -c .services.web.command <<<"$output")" = '["echo","var","$$HOME"]' ]
+  printf 'GREETING=other\n' >other.env
+  c --env-file other.env config --format json
+  [ "$(jq -r .services.web.image <<<"$output")" = "busybox:latest" ]
+  c -f compose.yaml -f override.yaml --profile dev config --format json
+  [ "$(jq -r '.services.web.environment | to_entries | map("\(.key)=\(.value)") | join(",")' <<<"$output")" = "A=1,B=2" ]
+  [ "$(jq -r '.services.web.ports | length' <<<"$output")" = 2 ]
+  [ "$(jq -r '.services | keys | join(",")' <<<"$output")" = debug,web ]
+  # The YAML form reads back as the same project.
+  c config
+  [ "$status" -eq 0 ]
+  printf '%s\n' "$output" >normalised.yaml
+  b compose -p "$P" -f normalised.yaml config --format json
+  [ "$(jq -r .services.web.image <<<"$output")" = "busybox:1.2" ]
+  c config --services
+  [ "$output" = web ]
+}
+
+@test "bad input: each error names file, path and value, and nothing is created" {
+  printf 'services:\n  web:\n    image: busybox\n    ports: ["8080:80", "80:80:80"]\n' >compose.yaml
+  fails_with 'compose.yaml: services.web.ports[1]: "80:80:80" is not a port mapping' compose -p "$P" up -d
+  printf 'services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n' >compose.yaml
+  fails_with "dependency cycle: a -> b -> a" compose -p "$P" up -d
+  printf 'services:\n  web:\n    image: ${IMAGE:?set IMAGE to the image to run}\n' >compose.yaml
+  fails_with "compose.yaml: services.web.image: required variable IMAGE is missing: set IMAGE to the image to run" compose -p "$P" config
+  printf 'services:\n  web:\n    image: busybox\n    restart: sometimes\n' >compose.yaml
+  fails_with 'compose.yaml: services.web.restart: "sometimes" is not no, always, on-failure[:N] or unless-stopped' compose -p "$P" up -d
+  printf 'services:\n  web:\n    image: busybox\n    colour: blue\n' >compose.yaml
+  c config
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"compose.yaml: services.web.colour: unknown field, ignored"* ]]
+  printf 'services:\n  web:\n    image: busybox\n   bad: indent\n' >compose.yaml
+  fails_with "compose.yaml:4:" compose -p "$P" config
+  rm compose.yaml
+  fails_with "no project file in '$DIR'" compose -p "$P" up -d
+  [ "$(container_count)" -eq 0 ]
+  [ -z "$(bq network ls -q --filter name="${P}_")" ]
+}
+
+@test "clashes: a port held by another container or a host process, a taken container name" {
+  detach "other$$" -p "127.0.0.1:$HOST_PORT:80" busybox sleep 1000
+  printf 'services:\n  web:\n    image: busybox\n    command: %s\n    ports: ["127.0.0.1:%s:80"]\n' "$SLEEP" "$HOST_PORT" >compose.yaml
+  fails_with "services.web.ports: 127.0.0.1:$HOST_PORT is held by other$$" compose -p "$P" up -d
+  [ "$(container_count)" -eq 1 ]
+  b rm -f "other$$"
+  python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$HOST_PORT" &
+  holder=$!
+  wait_for 5 bash -c "ss -ltn | grep -q '127.0.0.1:$HOST_PORT '"
+  fails_with "services.web.ports: 127.0.0.1:$HOST_PORT/tcp is held by a process on the host" compose -p "$P" up -d
+  kill "$holder"
+  wait "$holder" || true
+  [ "$(container_count)" -eq 0 ]
+  detach "taken$$" busybox sleep 1000
+  printf 'services:\n  web:\n    image: busybox\n    command: %s\n    container_name: taken%s\n' "$SLEEP" "$$" >compose.yaml
+  c up -d
+  [ "$status" -ne 0 ]
+  [[ $stderr == *"create taken$$"* ]]
+}
+
+@test "logs are prefixed per instance; --tail and -t" {
+  cat >compose.yaml <<EOF
+services:
+  a:
+    image: busybox
+    command: ["sh", "-c", "echo one; echo two; echo three"]
+  b:
+    image: busybox
+    command: ["sh", "-c", "echo bee"]
+EOF
+  c up -d
+  wait_for 10 state_is "$P-a-1" exited
+  wait_for 10 state_is "$P-b-1" exited
+  c logs
+  [ "$status" -eq 0 ]
+  [[ $output == *"$P-a-1  | one"*"$P-a-1  | three"* ]]
+  [[ $output == *"$P-b-1  | bee"* ]]
+  c logs --tail 1 a
+  [ "$output" = "$P-a-1  | three" ]
+  c logs -t --no-log-prefix b
+  [[ $output =~ ^20[0-9-]+T[0-9:.]+Z\ bee$ ]]
+}
+
+@test "stop, start, restart and exec act on the project's instances" {
+  write_shop
+  c up -d
+  c stop worker
+  [ "$status" -eq 0 ]
+  [ "$(state_of "$P-worker-1")" = exited ]
+  [ "$(state_of "$P-web-1")" = running ]
+  c start
+  [ "$(state_of "$P-worker-2")" = running ]
+  c restart db
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"$P-db-1  Stopped"*"$P-db-1  Started"* ]]
+  c exec -T --index 2 worker hostname
+  [ "$status" -eq 0 ]
+  c exec -T api sh -c 'exit 3'
+  [ "$status" -eq 3 ]
+}
+
+@test "down removes containers, networks and (with -v) volumes; without files it goes by name" {
+  write_shop
+  c up -d
+  c down -t 1
+  [ "$status" -eq 0 ]
+  [ "$(container_count)" -eq 0 ]
+  [ -z "$(bq network ls -q --filter name="${P}_default")" ]
+  bq volume inspect "${P}_data" >/dev/null
+  c up -d
+  mkdir elsewhere
+  cd elsewhere
+  c down -v -t 1
+  [ "$status" -eq 0 ]
+  [ "$(container_count)" -eq 0 ]
+  run -1 "$BERTH" volume inspect "${P}_data"
+  c ls -a
+  [[ $output != *"$P"* ]]
+}
+
+@test "JSON project: variables, dependencies by relative path, start order, show per app" {
+  cat >berth.json <<EOF
+{
+  "id": "$P",
+  "services": [
+    {"id": "frontend", "apps": [
+      {"id": "web", "image": "busybox", "cmd": "trap 'exit 0' TERM; echo \$\$PORT > /tmp/port; httpd -f -p 8080 & wait",
+       "instances": 2, "mem": 64, "port_mappings": [{"container_port": 8080}],
+       "domain": {"type": "HTTP", "uri": "shop.\$domain"},
+       "dependencies": ["../../backend/api"]}]},
+    {"id": "backend", "apps": [
+      {"id": "api", "image": "busybox", "cmd": "trap 'exit 0' TERM; sleep 100000 & wait",
+       "env": {"REDIS": "redis.backend.$P"},
+       "health_checks": [{"cmd": "true", "interval_seconds": 0.2}], "dependencies": ["../redis", "../mongo"]},
+      {"id": "redis", "image": "busybox", "cmd": "trap 'exit 0' TERM; sleep 100000 & wait",
+       "health_checks": [{"cmd": "true", "interval_seconds": 0.2}]},
+      {"id": "mongo", "image": "busybox", "cmd": "trap 'exit 0' TERM; sleep 100000 & wait",
+       "health_checks": [{"cmd": "true", "interval_seconds": 0.2}]}]}
+  ]
+}
+EOF
+  fails_with "berth.json: unknown variable \$domain" compose up -d
+  [ "$(container_count)" -eq 0 ]
+  b compose --var domain=example.org up -d
+  [ "$status" -eq 0 ]
+  order=$(grep -o 'Container [^ ]*  Started' <<<"$stderr" | awk '{print $2}' | tr '\n' ' ')
+  [ "$order" = "$P-mongo.backend-1 $P-redis.backend-1 $P-api.backend-1 $P-web.frontend-1 $P-web.frontend-2 " ]
+  # APP.SERVICE.PROJECT resolves, and $PORT is the app's port.
+  b exec "$P-api.backend-1" nslookup "web.frontend.$P"
+  [ "$status" -eq 0 ]
+  [ "$(grep -c '^Address' <<<"$output")" -ge 3 ]  # the resolver's and both instances'
+  b exec "$P-api.backend-1" wget -q -O- "http://web.frontend.$P:8080/port"
+  [ "$status" -eq 1 ]
+  [[ $stderr == *"404 Not Found"* ]]  # httpd answered: the name leads to the app's port
+  [ "$(bq exec "$P-web.frontend-1" cat /tmp/port)" = 8080 ]
+  b compose --var domain=example.org show --format json
+  [ "$(jq -r '.Services[] | "\(.Name) \(.Running)/\(.Desired)"' <<<"$output" | tr '\n' ' ')" = \
+    "api.backend 1/1 mongo.backend 1/1 redis.backend 1/1 web.frontend 2/2 " ]
+  b compose --var domain=example.org config --format json
+  [ "$(jq -r '.services."web.frontend"."x-domain".uri' <<<"$output")" = shop.example.org ]
+  b compose --var domain=example.org down -t 1
+  [ "$(container_count)" -eq 0 ]
+}
+
+@test "up killed half way: the next up converges and nothing stray is left" {
+  write_shop
+  for point in compose-up:after-model compose-up:after-create; do
+    crash "$point" compose -p "$P" up -d
+    c up -d
+    [ "$status" -eq 0 ]
+    [ "$(running_names)" = "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
+    [ "$(all_names)" = "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
+    c down -t 1
+    [ "$(container_count)" -eq 0 ]
+  done
+  # Killed in the middle of a rolling update, start-first and stop-first.
+  c up -d
+  for point in compose-up:after-old-aside compose-up:after-replacement-start; do
+    sed -i "s/sleep 2000[0-9]*/sleep 2000$RANDOM/" compose.yaml
+    crash "$point" compose -p "$P" up -d worker
+    WHO=$point crash "$point" compose -p "$P" up -d web
+    WHO=$point c up -d
+    [ "$status" -eq 0 ]
+    [ "$(all_names)" = "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
+    [ "$(running_names)" = "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
+    b exec "$P-worker-1" wget -q -O- http://web/
+    [ "$output" = "web $point" ]
+  done
+  b system check
+  [ "$status" -eq 0 ]
+}
+
+@test "run --rm: a one-off container on the project's network, its exit code, nothing left; events" {
+  write_shop
+  c run --rm -T web sh -c 'echo $WHO'
+  [ "$status" -eq 0 ]
+  [ "$output" = nobody ]
+  # run starts the service's dependencies first, but not the service itself.
+  [ "$(running_names)" = "$P-api-1 $P-db-1 " ]
+  c run --rm -T worker sh -c 'wget -q -O /dev/null http://api.'"$P"':1 2>&1 | grep -q refused && echo reached; exit 4'
+  [ "$status" -eq 4 ]
+  [ "$output" = reached ]  # on the project's network, by the service's name
+  [ "$(all_names)" = "$P-api-1 $P-db-1 " ]
+  c up -d
+  c events --json --since 1h --until 0s
+  [ "$status" -eq 0 ]
+  [ "$(jq -r 'select(.Action == "start" and .Actor.Attributes."com.docker.compose.oneoff" == "False") | .Actor.Attributes.name' <<<"$output" | sort -u | tr '\n' ' ')" = \
+    "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
+  b events --filter project="$P" --filter event=die --since 1h --until 0s --format '{{.Actor.Attributes.name}}'
+  [[ $output == *"$P-web-run-"* ]]
+}
