@@ -678,7 +678,8 @@ class AsioServer final : public Server {
       if (socket.is_open()) socket.shutdown(asio::socket_base::shutdown_both, ec);
       co_return;
     }
-    if constexpr (std::is_same_v<Socket, tcp::socket>) co_await tls_session(std::move(socket), *watchdog, connection, remote);
+    if constexpr (std::is_same_v<Socket, tcp::socket>)
+      co_await tls_session(std::move(socket), *watchdog, connection, remote);
   }
 
   awaitable<void> tls_session(tcp::socket socket, Watchdog& watchdog, Connection& connection,

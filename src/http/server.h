@@ -97,7 +97,7 @@ struct ServerOptions {
   // When set, listen on this unix socket path instead of `address` (a stale socket file there is
   // replaced; the socket is made 0660).
   std::string unix_socket;
-  std::string tls_cert;                    // PEM files; both set → HTTPS only
+  std::string tls_cert;  // PEM files; both set → HTTPS only
   std::string tls_key;
   int threads = 2;
   // A connection with no byte read or written for this long is closed (idle keep-alive, or a
