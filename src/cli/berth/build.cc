@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -64,6 +65,7 @@ class LiveProgress {
       std::lock_guard l(mutex_);
       stop_ = true;
     }
+    wake_.notify_all();
     ticker_.join();
     std::lock_guard l(mutex_);
     clear();
@@ -123,14 +125,15 @@ class LiveProgress {
   }
   void tick() {
     for (;;) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      std::lock_guard l(mutex_);
+      std::unique_lock l(mutex_);
+      wake_.wait_for(l, std::chrono::milliseconds(100), [this] { return stop_; });
       if (stop_) return;
       clear();
       draw();
     }
   }
   std::mutex mutex_;
+  std::condition_variable wake_;
   std::map<int, Step> running_;
   int drawn_ = 0;
   bool stop_ = false;
@@ -337,7 +340,8 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
   // Ctrl-C or a SIGTERM stops the build's containers and lets it clean up before exiting.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+  // SIGUSR2 only wakes the watcher when the build is over.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR2}) sigaddset(&stop_signals, sig);
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::atomic<bool> finished{false};
   std::atomic<int> received{0};
@@ -345,6 +349,7 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
     struct timespec tick = {0, 100'000'000};
     while (!finished) {
       int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig == SIGUSR2) break;
       if (sig > 0) {
         received = sig;
         build::cancel_builds();
@@ -353,6 +358,7 @@ Result<int> cmd_build(const Globals& g, const ParsedArgs& a) {
   });
   auto result = build::build_image(e, o);
   finished = true;
+  ::pthread_kill(watcher.native_handle(), SIGUSR2);
   watcher.join();
   live.reset();
   cleanup();
