@@ -38,9 +38,9 @@ Result<std::optional<detail::CommittedLayer>> cache_lookup(engine::Engine& engin
     auto descriptor = oci::parse_descriptor(q.column_text(1), "build cache entry");
     if (!descriptor) return std::optional<detail::CommittedLayer>{};
     layer.descriptor = *descriptor;
-    BERTH_TRY(auto digest, image::Digest::parse(layer.descriptor.digest));
-    // A blob or layer directory removed behind our back makes the entry a miss.
-    if (!engine.store.exists(digest) || !sys::exists(engine.layout.layer(layer.chain_id)))
+    // A layer directory removed behind our back makes the entry a miss (the blob may never have
+    // been written: engine::materialize_layers writes it when asked).
+    if (!sys::exists(engine.layout.layer(layer.chain_id)))
       return std::optional<detail::CommittedLayer>{};
   }
   q.reset();

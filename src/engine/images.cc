@@ -17,6 +17,7 @@
 #include "base/sys.h"
 #include "engine/detail/crash_point.h"
 #include "engine/events.h"
+#include "image/import.h"
 #include "image/layers.h"
 #include "image/reference.h"
 #include "state/lock.h"
@@ -106,9 +107,18 @@ Result<ImageRecord> register_image(Engine& engine, const oci::Descriptor& descri
     return Error::make(ErrorKind::corrupt, "image {}: the manifest has {} layers but the config {} diff ids",
                        digest.str(), manifest.layers.size(), config.diff_ids.size());
   int64_t size = manifest.config.size;
-  for (const auto& layer : manifest.layers) {
+  std::vector<image::Digest> diff_ids;
+  for (const auto& id : config.diff_ids) {
+    BERTH_TRY(auto d, image::Digest::parse(id));
+    diff_ids.push_back(d);
+  }
+  auto chains = image::chain_ids(diff_ids);
+  for (size_t i = 0; i < manifest.layers.size(); ++i) {
+    const auto& layer = manifest.layers[i];
     BERTH_TRY(auto layer_digest, image::Digest::parse(layer.digest));
-    if (!engine.store.exists(layer_digest))
+    // A built layer may exist only as its directory until it is pushed or saved
+    // (materialize_layers writes its blob then).
+    if (!engine.store.exists(layer_digest) && !sys::exists(engine.layout.layer(std::string(chains[i].encoded()))))
       return Error::make(ErrorKind::not_found, "image {}: layer {} is not in the store", digest.str(), layer.digest);
     size += layer.size;
   }
@@ -349,6 +359,27 @@ Result<ImageContent> read_image(Engine& engine, const ImageRecord& record) {
   }
   auto chains = image::chain_ids(diff_ids);
   return ImageContent{std::move(manifest), std::move(config), std::move(chains)};
+}
+
+Result<void> materialize_layers(Engine& engine, const ImageContent& content) {
+  for (size_t i = 0; i < content.manifest.layers.size(); ++i) {
+    const auto& layer = content.manifest.layers[i];
+    BERTH_TRY(auto digest, image::Digest::parse(layer.digest));
+    if (engine.store.exists(digest)) continue;
+    std::string dir = engine.layout.layer(std::string(content.chain_ids[i].encoded()));
+    if (layer.media_type != oci::media_type::kLayer || !sys::exists(dir))
+      return Error::make(ErrorKind::not_found, "layer {} is not in the store", layer.digest);
+    image::PackOptions pack;
+    pack.compression = image::LayerCompression::none;
+    pack.overlay_upper = true;
+    BERTH_TRY(auto packed, image::pack_layer(engine.store, dir, pack));
+    if (packed.layer.digest != layer.digest)
+      return Error::make(ErrorKind::corrupt,
+                         "layer {}: its directory '{}' packs to {}: it was changed since it was built", layer.digest,
+                         dir, packed.layer.digest)
+          .with_hint("rebuild the image (berth build --no-cache)");
+  }
+  return {};
 }
 
 Result<std::vector<std::string>> ensure_layers(Engine& engine, const ImageContent& content) {

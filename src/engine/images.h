@@ -70,6 +70,11 @@ Result<std::string> image_inspect_json(Engine& engine, const ImageRecord& image)
 // the layer directories in overlayfs lowerdir order (top first).
 Result<std::vector<std::string>> ensure_layers(Engine& engine, const ImageContent& content);
 
+// Writes the blob of every layer that exists only as its directory (berth build keeps its
+// uncompressed layers so, as buildah does): packed again and checked against the manifest's
+// digest. Callers that read layer blobs (push, save) call it first.
+Result<void> materialize_layers(Engine& engine, const ImageContent& content);
+
 // Bytes used under a directory (files' allocated sizes, hard links counted once).
 int64_t disk_usage(const std::string& dir);
 

@@ -46,11 +46,15 @@ std::string host_architecture() {
 // Where the layer's bytes go: straight into the blob, or through a gzip compressor into it.
 class LayerSink {
  public:
-  static Result<std::unique_ptr<LayerSink>> open(ContentStore& store, LayerCompression compression) {
+  // Without `store`, the tar is only hashed: its descriptor is what storing it would give.
+  static Result<std::unique_ptr<LayerSink>> open(ContentStore& store, LayerCompression compression,
+                                                 bool keep = true) {
     std::unique_ptr<LayerSink> s(new LayerSink());
     IngestOptions opts;
     opts.media_type = std::string(compression == LayerCompression::gzip ? oci::media_type::kLayerGzip
                                                                         : oci::media_type::kLayer);
+    s->media_type_ = opts.media_type;
+    if (!keep) return s;
     BERTH_TRY(auto writer, store.writer(opts));
     s->writer_.emplace(std::move(writer));
     if (compression == LayerCompression::gzip) {
@@ -75,6 +79,8 @@ class LayerSink {
 
   Result<void> write(std::string_view data) {
     hasher_.update(data);
+    size_ += static_cast<int64_t>(data.size());
+    if (!writer_) return {};
     if (!gz_) return writer_->write(data);
     if (archive_write_data(gz_, data.data(), data.size()) < 0) return gz_error("gzip");
     return {};
@@ -84,6 +90,7 @@ class LayerSink {
     return writer_->commit();
   }
   Digest diff_id() { return hasher_.finish(); }
+  int64_t size() const { return size_; }
 
  private:
   LayerSink() = default;
@@ -102,6 +109,8 @@ class LayerSink {
   }
 
   std::optional<BlobWriter> writer_;
+  std::string media_type_;
+  int64_t size_ = 0;
   archive* gz_ = nullptr;
   Sha256 hasher_;
   std::optional<Error> error_;
@@ -390,13 +399,22 @@ Result<ImportResult> import_directory(ContentStore& store, const std::string& di
 
 Result<PackedLayer> pack_layer(ContentStore& store, const std::string& dir, const PackOptions& options) {
   auto run = [&]() -> Result<PackedLayer> {
-    BERTH_TRY(auto sink, LayerSink::open(store, options.compression));
+    if (!options.keep_blob && options.compression != LayerCompression::none)
+      return Error(ErrorKind::internal, "a layer packed without keeping its blob must be uncompressed");
+    BERTH_TRY(auto sink, LayerSink::open(store, options.compression, options.keep_blob));
     PackedLayer out;
     {
       DirectoryPacker packer(*sink, out.warnings, options.overlay_upper, true);
       BERTH_TRY_VOID(packer.pack(dir));
     }
     out.diff_id = sink->diff_id();
+    if (!options.keep_blob) {
+      // An uncompressed layer's digest is its diff id.
+      out.layer.media_type = std::string(oci::media_type::kLayer);
+      out.layer.digest = out.diff_id.str();
+      out.layer.size = sink->size();
+      return out;
+    }
     BERTH_TRY(out.layer, sink->commit());
     return out;
   };

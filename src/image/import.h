@@ -66,6 +66,10 @@ Result<ImportResult> import_directory(ContentStore& store, const std::string& di
 struct PackOptions {
   LayerCompression compression = LayerCompression::gzip;
   bool overlay_upper = false;
+  // false: only hash the tar (uncompressed only): the descriptor is the blob's, but the blob is
+  // not stored. A builder keeps the layer as a directory and writes the blob when it is asked
+  // for (engine::materialize_layers), as buildah and BuildKit do.
+  bool keep_blob = true;
 };
 struct PackedLayer {
   oci::Descriptor layer;

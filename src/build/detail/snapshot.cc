@@ -113,6 +113,7 @@ Result<CommittedLayer> commit(engine::Engine& engine, Snapshot& snapshot, const 
   // Uncompressed, as buildah and BuildKit keep layers locally: a build is not slowed by gzip.
   pack.compression = image::LayerCompression::none;
   pack.overlay_upper = true;
+  pack.keep_blob = false;
   BERTH_TRY(auto packed, image::pack_layer(engine.store, upper, pack));
   out.empty = false;
   out.descriptor = packed.layer;

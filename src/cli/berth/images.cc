@@ -228,8 +228,13 @@ Result<int> cmd_save(const Globals& g, const ParsedArgs& a) {
         .with_hint("berth save -o image.tar IMAGE   or   berth save IMAGE > image.tar");
   BERTH_TRY(auto e, open_engine(g));
   std::vector<image::SaveItem> items;
+  BERTH_TRY(auto gc, state::ObjectLock::acquire(e.layout.locks(), "gc", "images", state::ObjectLock::Mode::shared));
   for (const auto& name : a.positionals) {
     BERTH_TRY(auto image, engine::find_image(e, name));
+    {
+      BERTH_TRY(auto content, engine::read_image(e, image));
+      BERTH_TRY_VOID(engine::materialize_layers(e, content));
+    }
     oci::Descriptor d;
     d.media_type = image.media_type;
     d.digest = image.id;

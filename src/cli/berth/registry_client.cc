@@ -224,6 +224,10 @@ Result<int> cmd_push(const Globals& g, const ParsedArgs& a) {
   BERTH_TRY(auto e, open_engine(g));
   BERTH_TRY(auto gc, state::ObjectLock::acquire(e.layout.locks(), "gc", "images", state::ObjectLock::Mode::shared));
   BERTH_TRY(auto image, engine::find_image(e, source));
+  {
+    BERTH_TRY(auto content, engine::read_image(e, image));
+    BERTH_TRY_VOID(engine::materialize_layers(e, content));
+  }
   o.mount_sources = mount_sources(e, dest);
   oci::Descriptor manifest;
   manifest.media_type = image.media_type;
