@@ -536,6 +536,12 @@ Result<std::string> resolve_image(engine::Engine& engine, const Project& project
               options.build_image(request).context(fmt::format("service {}: build", s.name)));
     found = engine::find_image(engine, image);
   }
+  if (!found && !s.build && options.pull_image) {
+    auto pulled = options.pull_image(image);
+    if (!pulled && pulled.error().kind() != ErrorKind::not_found)
+      return std::move(pulled).error().context(fmt::format("service {}: pull {}", s.name, image));
+    found = engine::find_image(engine, image);
+  }
   if (!found)
     return Error::make(ErrorKind::not_found, "service {}: image {} not found", s.name, image)
         .with_hint(fmt::format("pull it first: berth pull {}", image));
@@ -846,12 +852,14 @@ Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Proj
     UpOptions up_options;
     up_options.services = deps;
     up_options.build_image = options.build_image;
+    up_options.pull_image = options.pull_image;
     up_options.progress = options.progress;
     BERTH_TRY_VOID(up(engine, project, up_options));
   }
   BERTH_TRY(auto lock, lock_project(engine, project.name));
   UpOptions resolve;
   resolve.build_image = options.build_image;
+  resolve.pull_image = options.pull_image;
   std::string image_id;
   BERTH_TRY(auto image, resolve_image(engine, project, *s, resolve, image_id));
   std::set<std::string> nets;

@@ -18,9 +18,12 @@ setup() {
   mkdir -p "$DIR"
   cd "$DIR"
   HOST_PORT=$((21000 + $$ % 9000))
+  REG_PIDS=()
 }
 
 teardown() {
+  local pid
+  for pid in "${REG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   berth_teardown
 }
 
@@ -452,4 +455,35 @@ EOF
     "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
   b events --filter project="$P" --filter event=die --since 1h --until 0s --format '{{.Actor.Attributes.name}}'
   [[ $output == *"$P-web-run-"* ]]
+}
+
+# start_registry: Debian's docker-registry on 127.0.0.1:$REG_PORT, data under the test's tmpdir.
+start_registry() {
+  REG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  REG=127.0.0.1:$REG_PORT
+  mkdir -p "$BATS_TEST_TMPDIR/registry"
+  printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n' \
+    "$BATS_TEST_TMPDIR/registry" "$REG" >"$BATS_TEST_TMPDIR/registry.yml"
+  docker-registry serve "$BATS_TEST_TMPDIR/registry.yml" >"$BATS_TEST_TMPDIR/registry.log" 2>&1 &
+  REG_PIDS+=($!)
+  wait_for 5 curl -sf "http://$REG/v2/" -o /dev/null
+}
+
+@test "up pulls the images it does not have; pull fetches them again" {
+  start_registry
+  b push busybox "$REG/shop/app:1"
+  [ "$status" -eq 0 ]
+  other_root
+  printf 'services:\n  app:\n    image: %s/shop/app:1\n    command: %s\n' "$REG" "$SLEEP" >compose.yaml
+  c up -d
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Image $REG/shop/app:1  Pulling"*"Image $REG/shop/app:1  Pulled"* ]]
+  [ "$(state_of "$P-app-1")" = running ]
+  c pull
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Image $REG/shop/app:1  Pulled"* ]]
+  printf 'services:\n  app:\n    image: %s/shop/nosuch:1\n' "$REG" >compose.yaml
+  fails_with "service app: image $REG/shop/nosuch:1 not found" compose -p "$P" up -d
+  c down -t 1
+  leave_other_root
 }

@@ -16,6 +16,7 @@
 #include "cli/berth/command.h"
 #include "engine/containers.h"
 #include "engine/networks.h"
+#include "image/reference.h"
 #include "project/deploy.h"
 #include "project/load.h"
 #include "project/normalise.h"
@@ -84,6 +85,21 @@ void progress_line(std::string_view line) {
 Result<std::string> no_builder(const project::BuildRequest& request) {
   return Error(ErrorKind::unsupported, "berth build is not available yet")
       .with_hint("build the image elsewhere and give the service an image:");
+}
+
+// Images not in the store are pulled as `berth pull -q` pulls them.
+project::PullFunction puller(const Globals& g) {
+  return [&g](const std::string& image) -> Result<void> {
+    // berth's own names ("busybox" is localhost/busybox:latest) have no registry to come from.
+    BERTH_TRY(auto ref, image::Reference::parse(image));
+    if (ref.domain() == "localhost") return Error(ErrorKind::not_found, "a local name: no registry to pull from");
+    ParsedArgs quiet;
+    quiet.values["quiet"] = {""};
+    progress_line(fmt::format("Image {}  Pulling", image));
+    BERTH_TRY(auto name, pull_image(g, quiet, image));
+    progress_line(fmt::format("Image {}  Pulled", name));
+    return {};
+  };
 }
 
 Result<std::map<std::string, int>> parse_scale(const std::vector<std::string>& items,
@@ -205,6 +221,7 @@ Result<int> cmd_up(Compose& c, const ParsedArgs& a) {
     options.wait_timeout_ms = std::atoll(a.value("wait-timeout").c_str()) * 1000;
   options.remove_orphans = a.flag("remove-orphans");
   options.build_image = no_builder;
+  options.pull_image = puller(*c.globals);
   options.progress = progress_line;
   BERTH_TRY(auto e, open_engine(*c.globals));
   BERTH_TRY_VOID(project::up(e, *c.model(), options));
@@ -475,6 +492,7 @@ Result<int> cmd_run(Compose& c, const ParsedArgs& a) {
   options.tty = !a.flag("no-TTY") && !a.flag("detach") && ::isatty(0) && ::isatty(1);
   options.interactive = !a.flag("detach") && (options.tty || !::isatty(0));
   options.build_image = no_builder;
+  options.pull_image = puller(*c.globals);
   options.progress = progress_line;
   BERTH_TRY(auto e, open_engine(*c.globals));
   BERTH_TRY(auto created, project::create_oneoff(e, *c.model(), a.positionals[0], options));
@@ -504,6 +522,28 @@ Result<int> cmd_events(Compose& c, const ParsedArgs& a) {
   for (const char* key : {"since", "until"})
     if (a.flag(key)) events.values[key] = {a.value(key)};
   return stream_events(*c.globals, events);
+}
+
+Result<int> cmd_pull(Compose& c, const ParsedArgs& a) {
+  BERTH_TRY_VOID(load(c, true, a.positionals));
+  int status = 0;
+  for (const auto& s : c.model()->services) {
+    if (!a.positionals.empty() && std::find(a.positionals.begin(), a.positionals.end(), s.name) == a.positionals.end())
+      continue;
+    if (s.image.empty() || (s.build && !a.flag("include-build"))) continue;
+    progress_line(fmt::format("Image {}  Pulling", s.image));
+    ParsedArgs options;
+    options.values["quiet"] = {""};
+    auto pulled = pull_image(*c.globals, options, s.image);
+    if (!pulled) {
+      report(Error(pulled.error().kind(), fmt::format("service {}: {}", s.name, pulled.error().message())));
+      if (!a.flag("ignore-pull-failures")) return 1;
+      status = 1;
+      continue;
+    }
+    progress_line(fmt::format("Image {}  Pulled", *pulled));
+  }
+  return status;
 }
 
 Result<int> cmd_unavailable(Compose&, const ParsedArgs&, std::string_view verb) {
@@ -628,11 +668,12 @@ std::vector<Verb> verbs() {
        SIZE_MAX,
        [](Compose& c, const ParsedArgs& a) { return cmd_unavailable(c, a, "build"); }},
       {"pull",
-       "[SERVICE...]",
+       "[OPTIONS] [SERVICE...]",
        "Pull the services' images",
-       {},
+       {{"ignore-pull-failures", false, "go on with the other images"},
+        {"include-build", false, "also images of services with build:"}},
        SIZE_MAX,
-       [](Compose& c, const ParsedArgs& a) { return cmd_unavailable(c, a, "pull"); }},
+       cmd_pull},
   };
 }
 
