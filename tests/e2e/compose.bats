@@ -487,3 +487,19 @@ start_registry() {
   c down -t 1
   leave_other_root
 }
+
+@test "up in the foreground prints the instances' output; SIGINT stops the project" {
+  printf 'services:\n  a:\n    image: busybox\n    command: ["sh", "-c", "trap \\"echo bye; exit 0\\" TERM; echo hello; sleep 1000 & wait"]\n    scale: 2\n' >compose.yaml
+  "$BERTH" compose -p "$P" up >"$BATS_TEST_TMPDIR/up.out" 2>&1 </dev/null 3>&- &
+  local pid=$!
+  wait_for 20 grep -q "$P-a-2  | hello" "$BATS_TEST_TMPDIR/up.out"
+  kill -INT "$pid"
+  local code=0
+  wait "$pid" || code=$?
+  cat "$BATS_TEST_TMPDIR/up.out" >&2
+  [ "$code" -eq 0 ]
+  grep -q "Gracefully stopping" "$BATS_TEST_TMPDIR/up.out"
+  grep -q "$P-a-1  | bye" "$BATS_TEST_TMPDIR/up.out"
+  [ "$(state_of "$P-a-1")" = exited ]
+  [ "$(state_of "$P-a-2")" = exited ]
+}

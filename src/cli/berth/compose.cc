@@ -3,6 +3,7 @@
 // compose takes them: `berth compose -f a.yaml -p shop up -d`.
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <mutex>
@@ -125,8 +126,15 @@ std::optional<int> timeout_of(const ParsedArgs& a) {
 
 // Every instance's log, each line prefixed "NAME  | ", coloured on a terminal; following, until
 // every instance has stopped.
+// Set by SIGINT/SIGTERM while an attached `up` follows the logs.
+volatile sig_atomic_t interrupted = 0;
+void on_interrupt(int) { interrupted = 1; }
+
+// `on_interrupt_once`: called (once) when a signal handled by on_interrupt arrives; the logs are
+// then followed until every instance has stopped.
 Result<int> print_logs(const Compose& c, const std::vector<engine::ContainerRecord>& containers,
-                       const engine::LogOptions& options, bool prefix, bool colour) {
+                       const engine::LogOptions& options, bool prefix, bool colour,
+                       const std::function<void()>& on_interrupt_once = {}) {
   size_t width = 0;
   for (const auto& r : containers) width = std::max(width, r.name.size());
   struct Stream {
@@ -136,6 +144,7 @@ Result<int> print_logs(const Compose& c, const std::vector<engine::ContainerReco
   std::vector<Stream> streams;
   std::vector<std::thread> threads;
   static const int kColours[] = {36, 33, 32, 35, 34, 96, 93, 92, 95, 94};
+  std::vector<UniqueFd> writers;  // every pipe first: no thread runs when one fails
   for (size_t i = 0; i < containers.size(); ++i) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return Error::from_errno("pipe");
@@ -145,9 +154,17 @@ Result<int> print_logs(const Compose& c, const std::vector<engine::ContainerReco
       p = colour ? fmt::format("\033[{}m{}  |\033[0m ", kColours[i % 10], padded) : padded + "  | ";
     }
     streams.push_back({UniqueFd(fds[0]), p, ""});
-    std::string id = containers[i].id;
+    writers.emplace_back(fds[1]);
+  }
+  // The readers never take SIGINT/SIGTERM: those must interrupt this thread's poll.
+  sigset_t signals, previous;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &signals, &previous);
+  for (size_t i = 0; i < containers.size(); ++i) {
     const Globals* g = c.globals;
-    threads.emplace_back([g, id, options, w = fds[1]] {
+    threads.emplace_back([g, id = containers[i].id, options, w = writers[i].release()] {
       // A database connection per thread (state/database.h).
       if (auto e = open_engine(*g)) {
         if (auto r = engine::read_logs(*e, id, options, w, w); !r) log::warn(r.error().message());
@@ -155,14 +172,19 @@ Result<int> print_logs(const Compose& c, const std::vector<engine::ContainerReco
       ::close(w);
     });
   }
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   std::vector<pollfd> pfds;
   for (auto& s : streams) pfds.push_back({s.read.get(), POLLIN, 0});
   size_t open = streams.size();
   char buf[65536];
   while (open > 0) {
     if (::poll(pfds.data(), pfds.size(), -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
+      if (errno != EINTR) break;
+      if (interrupted == 1 && on_interrupt_once) {
+        interrupted = 2;
+        on_interrupt_once();
+      }
+      continue;
     }
     for (size_t i = 0; i < pfds.size(); ++i) {
       if (pfds[i].fd < 0 || !(pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -226,12 +248,21 @@ Result<int> cmd_up(Compose& c, const ParsedArgs& a) {
   BERTH_TRY(auto e, open_engine(*c.globals));
   BERTH_TRY_VOID(project::up(e, *c.model(), options));
   if (a.flag("detach") || options.wait) return 0;
-  // Attached: follow every instance's log until they all stop (Ctrl-C leaves them running).
+  // Attached: follow every instance's log until they all stop; Ctrl-C (or SIGTERM) stops the
+  // project, as docker compose does, and the logs run out as the instances stop.
   BERTH_TRY(auto containers, project::project_containers(e, c.name, {}));
   engine::LogOptions logs;
   logs.follow = true;
-  logs.tail = 0;
-  return print_logs(c, containers, logs, true, ::isatty(1));
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;  // no SA_RESTART: poll returns EINTR
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  const Project* model = c.model();
+  return print_logs(c, containers, logs, true, ::isatty(1), [&] {
+    progress_line("Gracefully stopping... (press Ctrl-C again to force)");
+    ::signal(SIGINT, SIG_DFL);
+    if (auto stopped = project::stop(e, *model, {}, std::nullopt, progress_line); !stopped) report(stopped.error());
+  });
 }
 
 Result<int> cmd_down(Compose& c, const ParsedArgs& a) {
