@@ -702,17 +702,43 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
           if (!started) return fail(std::move(started).error());
           break;
         }
-        case Step::Kind::recreate: {
-          auto replaced = replace_instance(engine, project, s, images[name], *record_of(step.id),
-                                           step.number, hash, options.progress);
-          if (!replaced && s.update_config.failure_action != "continue")
-            return fail(std::move(replaced).error());
-          if (!replaced) log::warn(replaced.error().message());
-          if (s.update_config.delay_ms)
-            std::this_thread::sleep_for(std::chrono::milliseconds(s.update_config.delay_ms));
-          break;
-        }
+        case Step::Kind::recreate:
+          break;  // below, in batches
       }
+    }
+    // Changed instances, `parallelism` at a time (0: all at once), each batch on its own
+    // threads with a database connection each; `delay` between batches.
+    std::vector<const Step*> changed;
+    for (const auto& step : steps)
+      if (step.kind == Step::Kind::recreate) changed.push_back(&step);
+    size_t batch = s.update_config.parallelism <= 0 ? changed.size() : static_cast<size_t>(s.update_config.parallelism);
+    for (size_t first = 0; first < changed.size(); first += batch) {
+      size_t last = std::min(changed.size(), first + batch);
+      std::vector<Result<void>> results(last - first);
+      auto replace = [&](engine::Engine& e, size_t k) {
+        const Step& step = *changed[first + k];
+        results[k] = replace_instance(e, project, s, images[name], *record_of(step.id), step.number, hash,
+                                      options.progress);
+      };
+      if (last - first == 1) {
+        replace(engine, 0);
+      } else {
+        std::vector<std::thread> threads;
+        for (size_t k = 0; k < last - first; ++k)
+          threads.emplace_back([&, k] {
+            auto e = engine::Engine::open(engine.layout, engine.programs);
+            if (!e) results[k] = std::move(e).error();
+            else replace(*e, k);
+          });
+        for (auto& t : threads) t.join();
+      }
+      for (auto& replaced : results) {
+        if (replaced) continue;
+        if (s.update_config.failure_action != "continue") return fail(std::move(replaced).error());
+        log::warn(replaced.error().message());
+      }
+      if (s.update_config.delay_ms && last < changed.size())
+        std::this_thread::sleep_for(std::chrono::milliseconds(s.update_config.delay_ms));
     }
     (void)set_error(engine, project.name, name, "");
   }

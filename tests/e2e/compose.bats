@@ -503,3 +503,28 @@ start_registry() {
   [ "$(state_of "$P-a-1")" = exited ]
   [ "$(state_of "$P-a-2")" = exited ]
 }
+
+@test "update_config.parallelism replaces that many instances at a time" {
+  cat >compose.yaml <<EOF
+services:
+  worker:
+    image: busybox
+    command: $WORKER
+    deploy:
+      replicas: 4
+      update_config: {parallelism: 2}
+EOF
+  c up -d
+  [ "$status" -eq 0 ]
+  before=$(bq ps --format '{{.Label "com.docker.compose.config-hash"}}' | sort -u)
+  sed -i 's/sleep 200000/sleep 200001/' compose.yaml
+  c up -d
+  [ "$status" -eq 0 ]
+  # Two replacements begin before the first one ends, and the third only after.
+  events=$(grep -oE 'Container [^ ]+  (Recreating|Recreated)' <<<"$stderr" | awk '{print $3}' | tr '\n' ' ')
+  [ "$events" = "Recreating Recreating Recreated Recreated Recreating Recreating Recreated Recreated " ]
+  [ "$(all_names)" = "$P-worker-1 $P-worker-2 $P-worker-3 $P-worker-4 " ]
+  # One configuration across the four, and not the first one.
+  [ "$(bq ps --format '{{.Label "com.docker.compose.config-hash"}}' | sort -u | wc -l)" -eq 1 ]
+  [ "$(bq ps --format '{{.Label "com.docker.compose.config-hash"}}' | sort -u)" != "$before" ]
+}
