@@ -711,14 +711,16 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
     std::vector<const Step*> changed;
     for (const auto& step : steps)
       if (step.kind == Step::Kind::recreate) changed.push_back(&step);
-    size_t batch = s.update_config.parallelism <= 0 ? changed.size() : static_cast<size_t>(s.update_config.parallelism);
+    size_t batch = s.update_config.parallelism <= 0
+                       ? changed.size()
+                       : static_cast<size_t>(s.update_config.parallelism);
     for (size_t first = 0; first < changed.size(); first += batch) {
       size_t last = std::min(changed.size(), first + batch);
       std::vector<Result<void>> results(last - first);
       auto replace = [&](engine::Engine& e, size_t k) {
         const Step& step = *changed[first + k];
-        results[k] = replace_instance(e, project, s, images[name], *record_of(step.id), step.number, hash,
-                                      options.progress);
+        results[k] = replace_instance(e, project, s, images[name], *record_of(step.id), step.number,
+                                      hash, options.progress);
       };
       if (last - first == 1) {
         replace(engine, 0);
@@ -727,8 +729,10 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
         for (size_t k = 0; k < last - first; ++k)
           threads.emplace_back([&, k] {
             auto e = engine::Engine::open(engine.layout, engine.programs);
-            if (!e) results[k] = std::move(e).error();
-            else replace(*e, k);
+            if (!e)
+              results[k] = std::move(e).error();
+            else
+              replace(*e, k);
           });
         for (auto& t : threads) t.join();
       }

@@ -93,7 +93,8 @@ project::PullFunction puller(const Globals& g) {
   return [&g](const std::string& image) -> Result<void> {
     // berth's own names ("busybox" is localhost/busybox:latest) have no registry to come from.
     BERTH_TRY(auto ref, image::Reference::parse(image));
-    if (ref.domain() == "localhost") return Error(ErrorKind::not_found, "a local name: no registry to pull from");
+    if (ref.domain() == "localhost")
+      return Error(ErrorKind::not_found, "a local name: no registry to pull from");
     ParsedArgs quiet;
     quiet.values["quiet"] = {""};
     progress_line(fmt::format("Image {}  Pulling", image));
@@ -261,7 +262,8 @@ Result<int> cmd_up(Compose& c, const ParsedArgs& a) {
   return print_logs(c, containers, logs, true, ::isatty(1), [&] {
     progress_line("Gracefully stopping... (press Ctrl-C again to force)");
     ::signal(SIGINT, SIG_DFL);
-    if (auto stopped = project::stop(e, *model, {}, std::nullopt, progress_line); !stopped) report(stopped.error());
+    if (auto stopped = project::stop(e, *model, {}, std::nullopt, progress_line); !stopped)
+      report(stopped.error());
   });
 }
 
@@ -559,7 +561,8 @@ Result<int> cmd_pull(Compose& c, const ParsedArgs& a) {
   BERTH_TRY_VOID(load(c, true, a.positionals));
   int status = 0;
   for (const auto& s : c.model()->services) {
-    if (!a.positionals.empty() && std::find(a.positionals.begin(), a.positionals.end(), s.name) == a.positionals.end())
+    if (!a.positionals.empty() &&
+        std::find(a.positionals.begin(), a.positionals.end(), s.name) == a.positionals.end())
       continue;
     if (s.image.empty() || (s.build && !a.flag("include-build"))) continue;
     progress_line(fmt::format("Image {}  Pulling", s.image));
@@ -567,7 +570,8 @@ Result<int> cmd_pull(Compose& c, const ParsedArgs& a) {
     options.values["quiet"] = {""};
     auto pulled = pull_image(*c.globals, options, s.image);
     if (!pulled) {
-      report(Error(pulled.error().kind(), fmt::format("service {}: {}", s.name, pulled.error().message())));
+      report(Error(pulled.error().kind(),
+                   fmt::format("service {}: {}", s.name, pulled.error().message())));
       if (!a.flag("ignore-pull-failures")) return 1;
       status = 1;
       continue;
