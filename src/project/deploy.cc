@@ -954,8 +954,9 @@ Result<ProjectView> show(engine::Engine& engine, const std::string& name, const 
   if (project)
     for (const auto& s : project->services) {
       auto& v = services[s.name];
-      if (v.name.empty()) v.desired = s.replicas;
+      if (!v.name.empty()) continue;  // what the last up deployed wins over the files
       v.name = s.name;
+      v.desired = s.replicas;
       v.image = s.image;
       v.has_health = s.healthcheck && !s.healthcheck->disable;
     }

@@ -528,3 +528,22 @@ EOF
   [ "$(bq ps --format '{{.Label "com.docker.compose.config-hash"}}' | sort -u | wc -l)" -eq 1 ]
   [ "$(bq ps --format '{{.Label "com.docker.compose.config-hash"}}' | sort -u)" != "$before" ]
 }
+
+@test "change rolls out a new image or environment for one service" {
+  write_shop
+  c up -d
+  b tag busybox busybox:2
+  [ "$status" -eq 0 ]
+  before_db=$(id_of "$P-db-1") before_w=$(id_of "$P-worker-1")
+  c change worker -e MODE=fast
+  [ "$status" -eq 0 ]
+  [ "$(id_of "$P-worker-1")" != "$before_w" ]
+  [ "$(id_of "$P-db-1")" = "$before_db" ]
+  [ "$(bq exec "$P-worker-2" sh -c 'echo $MODE')" = fast ]
+  c change worker --image busybox:2
+  [ "$status" -eq 0 ]
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-worker-1")" = busybox:2 ]
+  c show --format json
+  [ "$(jq -r '.Services[] | select(.Name == "worker") | "\(.Running)/\(.Desired) \(.Image)"' <<<"$output")" = "2/2 busybox:2" ]
+  fails_with "give --image or --env" compose -p "$P" change worker
+}

@@ -581,6 +581,29 @@ Result<int> cmd_pull(Compose& c, const ParsedArgs& a) {
   return status;
 }
 
+// `change SERVICE --image I -e K=V`: the service as the files say, with these changes, rolled out
+// as `up` rolls out an edit (the files are not written: the next `up` goes back to them).
+Result<int> cmd_change(Compose& c, const ParsedArgs& a) {
+  if (a.positionals.size() != 1) return Error(ErrorKind::invalid_argument, "give one service");
+  BERTH_TRY_VOID(load(c, true, a.positionals));
+  Project changed = *c.model();
+  project::Service* s = changed.service(a.positionals[0]);
+  if (!s) return Error::make(ErrorKind::invalid_argument, "no such service: {}", a.positionals[0]);
+  if (a.flag("image")) s->image = a.value("image");
+  BERTH_TRY(auto env, key_values(a.values_of("env"), "--env"));
+  for (const auto& [k, v] : env) s->environment[k] = v;
+  if (!a.flag("image") && env.empty()) return Error(ErrorKind::invalid_argument, "give --image or --env");
+  project::UpOptions options;
+  options.services = a.positionals;
+  options.no_deps = true;
+  options.build_image = no_builder;
+  options.pull_image = puller(*c.globals);
+  options.progress = progress_line;
+  BERTH_TRY(auto e, open_engine(*c.globals));
+  BERTH_TRY_VOID(project::up(e, changed, options));
+  return 0;
+}
+
 Result<int> cmd_unavailable(Compose&, const ParsedArgs&, std::string_view verb) {
   return Error::make(ErrorKind::unsupported, "berth compose {} is not available yet", verb);
 }
@@ -673,6 +696,12 @@ std::vector<Verb> verbs() {
         {"no-deps", false, "do not start the dependencies"}},
        1,
        cmd_run},
+      {"change",
+       "[OPTIONS] SERVICE",
+       "Roll out a new image or environment for one service",
+       {{"image", true, "the image to run"}, {"e,env", true, "NAME=value (several)"}},
+       SIZE_MAX,
+       cmd_change},
       {"events",
        "[OPTIONS]",
        "Stream the instances' events (start, die, health_status, ...)",
