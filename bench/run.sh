@@ -25,6 +25,11 @@
 # podman runs with a PRIVATE store and state under this run's temp directory (--root, --runroot,
 # --tmpdir, --network-config-dir, its runtime's --root; overlay storage, vfs if overlay fails):
 # the machine's podman images and containers are untouched. Networking: none only.
+# Each engine's run-time state (berth's --run-root; podman's --runroot, --tmpdir and its runtime's
+# --root) is on a tmpfs of its own, as /run is on any systemd host where their defaults
+# (/run/berth, /run/containers/storage, /run/libpod, /run/crun) live; RUN_TMPFS=0 keeps it on
+# /tmp's file system instead. The stores (images, layers, containers' writable layers) stay on
+# /tmp's file system, as /var/lib is on disk.
 # Everything lives under /tmp/berth-bench-run-PID; on every exit the script removes its
 # containers, unmounts what is left under that directory and deletes it.
 #
@@ -36,6 +41,7 @@
 #              WARMUP RUNS    hyperfine's --warmup and --runs (default 3 and 50; --quick 1 and 10)
 #              PODMAN_DRIVER  podman's storage driver (default overlay)
 #              OUT            the hyperfine JSON (default build/bench/run.json)
+#              RUN_TMPFS      1 (default): the run-time state on tmpfs; 0: on /tmp's file system
 # shellcheck disable=SC2086 # container ids are split on purpose
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +59,7 @@ PODMAN=${PODMAN:-podman}
 DOCKER=${DOCKER:-docker}
 PODMAN_DRIVER=${PODMAN_DRIVER:-overlay}
 OUT=${OUT:-$SRC/build/bench/run.json}
+RUN_TMPFS=${RUN_TMPFS:-1}
 
 [[ $(id -u) -eq 0 ]] || die "run as root"
 for tool in hyperfine jq pgrep "$PODMAN"; do
@@ -100,8 +107,8 @@ cleanup() {
     [[ -d $d ]] && "$BERTH_RUNTIME" --root "$BRUN/runtime" delete --force "$(basename "$d")" >/dev/null 2>&1
   done
   if [[ -n $PODMAN_RUNTIME ]]; then
-    for d in "$PW/runc"/*/; do
-      [[ -d $d ]] && "$PODMAN_RUNTIME" --root "$PW/runc" delete --force "$(basename "$d")" >/dev/null 2>&1
+    for d in "$PW/run/runc"/*/; do
+      [[ -d $d ]] && "$PODMAN_RUNTIME" --root "$PW/run/runc" delete --force "$(basename "$d")" >/dev/null 2>&1
     done
   fi
   # Helpers still running from this run (found by this run's directory in their command line).
@@ -122,7 +129,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mkdir "$WORK" "$WORK/berth" "$PW"
+mkdir "$WORK" "$WORK/berth" "$PW" "$BRUN" "$PW/run"
+if [[ $RUN_TMPFS == 1 ]]; then
+  mount -t tmpfs -o size=256m,mode=0700 berth-bench "$BRUN"
+  mount -t tmpfs -o size=256m,mode=0700 berth-bench "$PW/run"
+fi
 "$SRC/tests/fixtures/make-busybox-bundle.sh" "$WORK/fixture" >/dev/null
 TAR=$WORK/fixture/busybox-rootfs.tar
 
@@ -132,8 +143,8 @@ out=$("${B[@]}" run --rm --network none "$BIMG" /bin/echo "$TOKEN" 2>&1 </dev/nu
 [[ $out == *"$TOKEN"* ]] || die "berth run does not run the container: $(head -c 600 <<<"${out:-no output}")"
 
 podman_setup() { # DRIVER: a private podman that imported the image and runs it
-  P=("$PODMAN" --root "$PW/root" --runroot "$PW/runroot" --tmpdir "$PW/tmp" --storage-driver "$1"
-    --events-backend none --network-config-dir "$PW/net" --runtime-flag "root=$PW/runc")
+  P=("$PODMAN" --root "$PW/root" --runroot "$PW/run/root" --tmpdir "$PW/run/tmp" --storage-driver "$1"
+    --events-backend none --network-config-dir "$PW/net" --runtime-flag "root=$PW/run/runc")
   out=$("${P[@]}" import "$TAR" "$PIMG" 2>&1) || return 1
   out=$("${P[@]}" run --rm --network none "$PIMG" /bin/echo "$TOKEN" 2>&1 </dev/null) || true
   [[ $out == *"$TOKEN"* ]]
@@ -170,7 +181,7 @@ echo "podman $("$PODMAN" --version | awk '{print $3}'), storage $PODMAN_DRIVER, 
 echo "docker: ${docker_note:-$("$DOCKER" version --format '{{.Server.Version}}' 2>/dev/null)}"
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "machine: $(nproc) cores, $(uname -r), load average $(loadavg) (other work on the machine slows both)"
-echo "N=$N, hyperfine --warmup $WARMUP --runs $RUNS"
+echo "N=$N, hyperfine --warmup $WARMUP --runs $RUNS; run-time state on $(stat -f -c %T "$BRUN") (stores on $(stat -f -c %T "$WORK"))"
 
 # ---- 1. run --rm /bin/true ----------------------------------------------------------------------
 echo

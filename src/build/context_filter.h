@@ -4,6 +4,7 @@
 // last matching line wins, patterns cleaned (leading `/` and `./` removed, `..` resolved).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,7 +37,9 @@ class IgnoreRules {
   const std::vector<Pattern>& patterns() const { return patterns_; }
 
  private:
+  struct Compiled;  // a pattern's matcher, built once by parse()
   std::vector<Pattern> patterns_;
+  std::vector<std::shared_ptr<const Compiled>> compiled_;  // one per pattern, shared by copies
 };
 
 // Go's path.Match for one pattern against a whole '/'-separated path, `*` not crossing '/'; with

@@ -30,13 +30,16 @@ struct ExpandOptions {
 Result<std::string> expand_word(std::string_view word, const VariableLookup& lookup,
                                 const ExpandOptions& options = {});
 
-// Words split at unquoted whitespace after substitution, as docker does for the instructions
-// that take a list (EXPOSE, VOLUME shell form, COPY/ADD sources, ...).
+// Words split at unquoted whitespace after substitution (BuildKit's ProcessWords). Docker uses
+// it only for EXPOSE (`EXPOSE $PORTS` may give several ports); COPY/ADD sources, VOLUME and the
+// other list instructions are split at parse time and each word then goes through expand_word,
+// so a value with spaces stays one path there.
 Result<std::vector<std::string>> expand_words(std::string_view text, const VariableLookup& lookup,
                                               const ExpandOptions& options = {});
 
-// Substitutes variables in a heredoc body (`<<EOF`, not `<<"EOF"`): only `$`-expansions and the
-// escape character before `$`; quotes are kept as written.
+// Substitutes variables in a heredoc body (`<<EOF`, not `<<"EOF"`), as BuildKit does for COPY
+// and ADD: `$`-expansions, and `\` escapes the next character (always `\`, whatever the
+// `# escape=` directive says; `\` before a newline removes only itself); quotes are kept.
 Result<std::string> expand_heredoc(std::string_view body, const VariableLookup& lookup,
                                    const ExpandOptions& options = {});
 

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -49,9 +50,15 @@ bool busy(const Engine& engine, std::string_view kind, const std::string& id) {
   return !lock;
 }
 
+// The container's bundle: under the run root for a --rm container, else with its layer.
+std::string bundle_of(const Engine& engine, const std::string& id) {
+  std::string run = engine.layout.run_container(id);
+  return sys::exists(run) ? run : engine.layout.container(id);
+}
+
 // A monitor (berth-monitor, or a foreground `berth run`) holds the container's monitor.lock.
 bool monitor_alive(const Engine& engine, const std::string& id) {
-  std::string path = engine.layout.container(id) + "/" + monitor::kLockFile;
+  std::string path = bundle_of(engine, id) + "/" + monitor::kLockFile;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   UniqueFd guard(fd);
@@ -71,7 +78,7 @@ Result<void> adopt_running(Engine& engine, const std::string& id, const std::str
                                                   state::ObjectLock::Mode::exclusive,
                                                   state::ObjectLock::Wait::no_wait));
   std::optional<int64_t> pid;
-  if (auto text = sys::read_file(engine.layout.container(id) + "/" + monitor::kPidFile)) {
+  if (auto text = sys::read_file(bundle_of(engine, id) + "/" + monitor::kPidFile)) {
     auto j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_object() && j.value("pid", 0) > 0) pid = j.value("pid", 0);
   }
@@ -136,15 +143,18 @@ Result<std::vector<Finding>> check_system(Engine& engine, bool repair) {
     }
   }
 
-  // Container directories without a row (a create or rm cut short).
-  for (const auto& id : sys::list_dir(engine.layout.containers())) {
-    if (known.count(id) || in_use(engine, id)) continue;
-    std::string dir = engine.layout.container(id);
-    found(fmt::format("container directory {} without a container", short_id(id)));
-    if (repair) {
-      while (::umount2((dir + "/rootfs").c_str(), MNT_DETACH) == 0) {
+  // Container directories without a row (a create or rm cut short), on disk and, for --rm
+  // containers, under the run root.
+  for (const auto& parent : {engine.layout.containers(), engine.layout.run_containers()}) {
+    for (const auto& id : sys::list_dir(parent)) {
+      if (known.count(id) || in_use(engine, id)) continue;
+      std::string dir = parent + "/" + id;
+      found(fmt::format("container directory {} without a container", short_id(id)));
+      if (repair) {
+        while (::umount2((dir + "/rootfs").c_str(), MNT_DETACH) == 0) {
+        }
+        BERTH_TRY_VOID(sys::remove_all(dir));
       }
-      BERTH_TRY_VOID(sys::remove_all(dir));
     }
   }
 
@@ -163,12 +173,26 @@ Result<std::vector<Finding>> check_system(Engine& engine, bool repair) {
 
   // Root file systems still mounted for containers that do not run (after their processes went).
   std::set<std::string> unmounted;
-  for (const auto& mount : mounts_under(engine.layout.containers() + "/")) {
-    std::string rest = mount.substr(engine.layout.containers().size() + 1);
-    std::string id = rest.substr(0, rest.find('/'));
-    if (live.count(id) || in_use(engine, id)) continue;
-    if (unmounted.insert(mount).second) found(fmt::format("container {}: its root file system is mounted but nothing runs", short_id(id)));
-    if (repair) ::umount2(mount.c_str(), MNT_DETACH);
+  for (const auto& parent : {engine.layout.containers(), engine.layout.run_containers()}) {
+    for (const auto& mount : mounts_under(parent + "/")) {
+      std::string rest = mount.substr(parent.size() + 1);
+      std::string id = rest.substr(0, rest.find('/'));
+      if (live.count(id) || in_use(engine, id)) continue;
+      if (unmounted.insert(mount).second)
+        found(fmt::format("container {}: its root file system is mounted but nothing runs", short_id(id)));
+      if (repair) ::umount2(mount.c_str(), MNT_DETACH);
+    }
+  }
+
+  // An init layer whose build was cut short (its builder, named in it, is gone).
+  std::string init_tmp = engine.layout.init_layer() + ".tmp-";
+  for (const auto& name : sys::list_dir(engine.layout.root)) {
+    std::string path = engine.layout.root + "/" + name;
+    if (!path.starts_with(init_tmp)) continue;
+    pid_t builder = std::atoi(path.c_str() + init_tmp.size());
+    if (builder > 0 && (::kill(builder, 0) == 0 || errno == EPERM)) continue;
+    found(fmt::format("a half-built init layer ({})", name));
+    if (repair) BERTH_TRY_VOID(sys::remove_all(path));
   }
 
   // Volume directories without a row (a create or rm cut short).

@@ -67,7 +67,7 @@ Result<std::vector<ContainerRecord>> query(Engine& engine, std::string_view wher
     r.started = q.column_optional_int64(12);
     r.finished = q.column_optional_int64(13);
     r.error = q.column_text(14);
-    r.dir = engine.layout.container(r.id);
+    place_files(engine, r);
     out.push_back(std::move(r));
   }
   return out;
@@ -85,6 +85,11 @@ runtime::GlobalOptions runtime_options(const Engine& engine) {
   runtime::GlobalOptions g;
   g.root = engine.layout.runtime_root();
   return g;
+}
+
+void place_files(const Engine& engine, ContainerRecord& r) {
+  r.layer_dir = engine.layout.container(r.id);
+  r.dir = r.config.auto_remove ? engine.layout.run_container(r.id) : r.layer_dir;
 }
 
 std::string rootfs_of(const ContainerRecord& r) { return r.dir + "/rootfs"; }
@@ -188,6 +193,7 @@ Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes, sta
   unwire_container(engine, r.id, r.config);
   trace::mark("rm: runtime, mount, network");
   BERTH_TRY_VOID(sys::remove_all(r.dir));
+  if (r.layer_dir != r.dir) BERTH_TRY_VOID(sys::remove_all(r.layer_dir));
   trace::mark("rm: files");
   detail::crash_point("rm:after-files");
   std::vector<std::string> anonymous;
@@ -243,7 +249,17 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
     r.state = "removed";
     return r;
   }
-  if (!r.running()) return r;
+  if (!r.running()) {
+    // A --rm container whose bundle went with the run root (a reboot empties it): it can never
+    // start, so it goes, as docker removes such containers when its daemon starts.
+    if (auto_remove && r.config.auto_remove && !sys::exists(r.dir)) {
+      BERTH_TRY(auto lock, lock_container(engine, r.id));
+      BERTH_TRY(auto fresh, query(engine, "WHERE id = ?1", r.id));
+      if (!fresh.empty() && !fresh.front().running()) BERTH_TRY_VOID(destroy(engine, fresh.front(), true, lock));
+      r.state = "removed";
+    }
+    return r;
+  }
   if (monitor_alive(r)) {
     if (r.state == "paused") return r;
     auto pid_text = sys::read_file(r.dir + "/" + monitor::kPidFile);
@@ -308,7 +324,9 @@ Result<void> write_etc_files(Engine& engine, const ContainerRecord& r) {
   std::string hostname = r.config.hostname.empty() ? r.id.substr(0, 12) : r.config.hostname;
   if (r.config.network.starts_with("container:")) {
     // Shares that container's network: its names and resolvers too.
-    std::string other = engine.layout.container(r.config.network.substr(10)) + "/etc/";
+    std::string other_id = r.config.network.substr(10);
+    BERTH_TRY(auto others, query(engine, "WHERE id = ?1", other_id));
+    std::string other = (others.empty() ? engine.layout.container(other_id) : others.front().dir) + "/etc/";
     for (const char* file : {"hosts", "resolv.conf"})
       if (auto text = sys::read_file(other + file))
         BERTH_TRY_VOID(sys::atomic_write(etc_dir + "/" + file, *text, 0644, sys::Durability::process_crash));
@@ -326,23 +344,51 @@ std::string init_binary() {
   return "";
 }
 
+// Layout::init_layer(), built once per root under a temporary name, synced, then renamed into
+// place: a crash leaves no half-built layer under the real name.
+Result<std::string> ensure_init_layer(Engine& engine) {
+  std::string dir = engine.layout.init_layer();
+  if (sys::exists(dir)) return dir;
+  std::string tmp = fmt::format("{}.tmp-{}", dir, ::getpid());
+  (void)sys::remove_all(tmp);
+  auto built = [&]() -> Result<void> {
+    // Mount points the runtime needs in every container; an image that has them wins (it is
+    // above this layer), and one that lacks them gets an empty file or directory, as the
+    // runtime would have made in the writable layer.
+    for (const char* sub : {"", "/dev", "/proc", "/sys", "/etc"}) BERTH_TRY_VOID(sys::mkdir_all(tmp + sub, 0755));
+    for (const char* file : {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}) {
+      BERTH_TRY(auto fd, sys::open(tmp + file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+      if (::fsync(fd.get()) < 0) return Error::from_errno("fsync '{}'", tmp + file);
+    }
+    for (const char* sub : {"/etc", "/dev", "/proc", "/sys", ""}) {
+      BERTH_TRY(auto fd, sys::open(tmp + sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (::fsync(fd.get()) < 0) return Error::from_errno("fsync '{}'", tmp + sub);
+    }
+    return {};
+  }();
+  if (built && ::rename(tmp.c_str(), dir.c_str()) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+    built = Error::from_errno("rename '{}'", tmp);
+  (void)sys::remove_all(tmp);  // gone after the rename; a failed build's, or the loser's of a race
+  if (!built) return std::move(built).error().context("make the init layer");
+  if (auto parent = sys::open(engine.layout.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ::fsync(parent->get());
+  return dir;
+}
+
 Result<void> mount_rootfs(Engine& engine, const ContainerRecord& r) {
   BERTH_TRY(auto image, get_image(engine, r.image_id));
   BERTH_TRY(auto content, read_image(engine, image));
   BERTH_TRY(auto gc, state::ObjectLock::acquire(engine.layout.locks(), "gc", "images", state::ObjectLock::Mode::shared));
   BERTH_TRY(auto lower, ensure_layers(engine, content));
-  std::string options;
-  if (lower.empty()) {
-    BERTH_TRY_VOID(sys::mkdir_all(r.dir + "/empty", 0755));
-    lower.push_back(r.dir + "/empty");
-  }
-  options = fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work", fmt::join(lower, ":"), r.dir, r.dir);
+  BERTH_TRY(auto init, ensure_init_layer(engine));
+  lower.push_back(std::move(init));
+  std::string options = fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work", fmt::join(lower, ":"),
+                                    r.layer_dir, r.layer_dir);
   unmount_rootfs(r);
   if (r.config.auto_remove) {
     // A --rm container's writable layer is deleted when it exits: nothing in it needs to reach
     // the disk, so overlayfs may skip every sync (`volatile`, Linux 5.10+), the one at unmount
     // too. (A volatile work directory must be cleaned before it is mounted again.)
-    (void)sys::remove_all(r.dir + "/work/incompat");
+    (void)sys::remove_all(r.layer_dir + "/work/incompat");
     if (::mount("overlay", rootfs_of(r).c_str(), "overlay", 0, (options + ",volatile").c_str()) == 0) return {};
   }
   if (::mount("overlay", rootfs_of(r).c_str(), "overlay", 0, options.c_str()) < 0)
@@ -394,6 +440,11 @@ int exec_failure_status(std::string_view error) {
 
 namespace {
 
+// Deletes a container's files (a create that failed half-way).
+void remove_files(const ContainerRecord& r) {
+  (void)sys::remove_all(r.dir);
+  if (r.layer_dir != r.dir) (void)sys::remove_all(r.layer_dir);
+}
 
 // Docker fills a new, empty volume with what the image has at the mount point (copy-up). The
 // image's merged view comes from a read-only overlay of its layers (or the one layer itself).
@@ -512,7 +563,8 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   r.name = name;
   r.image_id = image.id;
   r.image_ref = config.image;
-  r.dir = engine.layout.container(id);
+  r.config.auto_remove = config.auto_remove;
+  place_files(engine, r);
   SpecInputs inputs;
   inputs.id = id;
   inputs.rootfs = rootfs_of(r);
@@ -530,15 +582,16 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   // `system check` removes; never a row without its bundle.
   auto made = [&]() -> Result<void> {
     // The overlay root takes the upper directory's mode: 0755, or no other user could enter "/".
-    for (const char* sub : {"/rootfs", "/work"}) BERTH_TRY_VOID(sys::mkdir_all(r.dir + sub, 0700));
-    BERTH_TRY_VOID(sys::mkdir_all(r.dir + "/upper", 0755));
+    BERTH_TRY_VOID(sys::mkdir_all(r.dir + "/rootfs", 0700));
+    BERTH_TRY_VOID(sys::mkdir_all(r.layer_dir + "/work", 0700));
+    BERTH_TRY_VOID(sys::mkdir_all(r.layer_dir + "/upper", 0755));
     BERTH_TRY_VOID(sys::mkdir_all(inputs.etc_dir, 0755));
     BERTH_TRY_VOID(sys::atomic_write(inputs.etc_dir + "/hostname", inputs.hostname + "\n", 0644,
                                      sys::Durability::process_crash));
     return sys::atomic_write(r.dir + "/config.json", oci::to_json(spec), 0600, sys::Durability::process_crash);
   }();
   if (!made) {
-    (void)sys::remove_all(r.dir);
+    remove_files(r);
     return std::move(made).error();
   }
   detail::crash_point("create:after-files");
@@ -565,7 +618,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
     return tx.commit();
   }();
   if (!recorded) {
-    (void)sys::remove_all(r.dir);
+    remove_files(r);
     if (recorded.error().kind() == ErrorKind::already_exists &&
         recorded.error().message().find("containers.name") != std::string::npos)
       return Error::make(ErrorKind::already_exists, "the container name '{}' is already in use", name)

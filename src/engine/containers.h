@@ -31,7 +31,10 @@ struct ContainerRecord {
   std::string health;  // starting, healthy, unhealthy; empty without a health check or not running
 
   bool running() const { return state == "running" || state == "paused" || state == "restarting"; }
-  std::string dir;  // containers/<id>
+  // The bundle: config.json, etc/, rootfs/ (the mount point), the monitor's files and the log.
+  // Layout::container(id), or Layout::run_container(id) for a --rm container.
+  std::string dir;
+  std::string layer_dir;  // upper/ and work/ of the overlay: Layout::container(id), on disk
 };
 
 struct CreateResult {

@@ -302,6 +302,17 @@ Result<int64_t> collect_garbage(Engine& engine) {
     for (const auto& layer : content->manifest.layers) blobs.insert(layer.digest);
     for (const auto& chain : content->chain_ids) layers.insert(std::string(chain.encoded()));
   }
+  // The builder's cache (build/cache.h) keeps its layers too.
+  {
+    BERTH_TRY(auto rows, engine.db.prepare("SELECT layer, chain_id FROM build_cache WHERE chain_id != ''"));
+    for (;;) {
+      BERTH_TRY(bool row, rows.step());
+      if (!row) break;
+      auto layer = oci::parse_descriptor(rows.column_text(0), "build cache layer");
+      if (layer) blobs.insert(layer->digest);
+      layers.insert(rows.column_text(1));
+    }
+  }
   int64_t freed = 0;
   BERTH_TRY(auto stored, engine.store.list());
   for (const auto& digest : stored) {

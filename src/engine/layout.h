@@ -16,6 +16,14 @@ struct Layout {
   std::string layer(const std::string& chain_hex) const { return layers() + "/" + chain_hex; }
   std::string containers() const { return root + "/containers"; }
   std::string container(const std::string& id) const { return containers() + "/" + id; }
+  // A --rm container's bundle (config.json, etc/, the rootfs mount point, the monitor's files and
+  // log): it lives no longer than the container, so it need not reach the disk. Its writable
+  // layer stays in container(id), on the root's disk.
+  std::string run_containers() const { return run_root + "/containers"; }
+  std::string run_container(const std::string& id) const { return run_containers() + "/" + id; }
+  // The lowest layer of every container's root file system: empty mount points the runtime
+  // would otherwise create in each container's writable layer (/etc/hostname, ...).
+  std::string init_layer() const { return root + "/init-layer"; }
   std::string volumes() const { return root + "/volumes"; }
   std::string volume(const std::string& name) const { return volumes() + "/" + name; }
   std::string volume_data(const std::string& name) const { return volume(name) + "/data"; }

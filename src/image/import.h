@@ -59,6 +59,21 @@ Result<ImportResult> import_tar(ContentStore& store, int fd, const ImportOptions
 Result<ImportResult> import_directory(ContentStore& store, const std::string& dir,
                                       const ImportOptions& options);
 
+// A directory packed as one layer blob (sorted, numeric owners, xattrs, hard links, no
+// symlink followed), for builders. With `overlay_upper`, the directory is an overlayfs upper
+// directory and becomes a diff in OCI form: whiteouts `.wh.NAME`, opaque markers
+// `.wh..wh..opq`, and no trusted.overlay.* attributes.
+struct PackOptions {
+  LayerCompression compression = LayerCompression::gzip;
+  bool overlay_upper = false;
+};
+struct PackedLayer {
+  oci::Descriptor layer;
+  Digest diff_id;
+  std::vector<std::string> warnings;
+};
+Result<PackedLayer> pack_layer(ContentStore& store, const std::string& dir, const PackOptions& options);
+
 // <layout>/index.json: read it (an empty index when missing), add or replace by
 // org.opencontainers.image.ref.name (serialised by a lock file, written atomically), and find.
 Result<oci::Index> read_layout_index(const std::string& layout_root);

@@ -1,12 +1,59 @@
 #include "net/firewall.h"
 
+#include <dlfcn.h>
 #include <nftables/libnftables.h>
 
 #include <fmt/core.h>
 
 #include <memory>
+#include <string>
+#include <type_traits>
 
 namespace berth::net {
+namespace {
+
+// libnftables, loaded on first use. Linked at build time, it and what it pulls in (libnftnl,
+// libxtables, libjansson, libgmp) were loaded and relocated by ld.so at the start of every berth
+// command, about 0.5 ms each time, though only the commands that change networks or published
+// ports call it.
+struct Nftables {
+  decltype(&nft_ctx_new) ctx_new = nullptr;
+  decltype(&nft_ctx_free) ctx_free = nullptr;
+  decltype(&nft_ctx_buffer_output) buffer_output = nullptr;
+  decltype(&nft_ctx_buffer_error) buffer_error = nullptr;
+  decltype(&nft_run_cmd_from_buffer) run_cmd_from_buffer = nullptr;
+  decltype(&nft_ctx_get_error_buffer) get_error_buffer = nullptr;
+  std::string error;  // why it could not be loaded
+};
+
+// The library's soname: its ABI, which these six calls are part of, is stable since nftables 0.9.
+constexpr const char* kLibnftables = "libnftables.so.1";
+
+const Nftables& nftables() {
+  static const Nftables lib = [] {
+    Nftables n;
+    void* handle = ::dlopen(kLibnftables, RTLD_NOW | RTLD_LOCAL);  // never closed: used till exit
+    if (!handle) {
+      const char* why = ::dlerror();
+      n.error = why ? why : kLibnftables;
+      return n;
+    }
+    auto bind = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(handle, name));
+      if (!fn && n.error.empty()) n.error = fmt::format("{}: no symbol '{}'", kLibnftables, name);
+    };
+    bind(n.ctx_new, "nft_ctx_new");
+    bind(n.ctx_free, "nft_ctx_free");
+    bind(n.buffer_output, "nft_ctx_buffer_output");
+    bind(n.buffer_error, "nft_ctx_buffer_error");
+    bind(n.run_cmd_from_buffer, "nft_run_cmd_from_buffer");
+    bind(n.get_error_buffer, "nft_ctx_get_error_buffer");
+    return n;
+  }();
+  return lib;
+}
+
+}  // namespace
 
 std::string render_ruleset(const std::string& table, const std::vector<FirewallNetwork>& networks,
                            const std::vector<PublishedPort>& ports) {
@@ -53,12 +100,16 @@ std::string render_ruleset(const std::string& table, const std::vector<FirewallN
 }
 
 Result<void> apply_nft(const std::string& script) {
-  std::unique_ptr<nft_ctx, void (*)(nft_ctx*)> ctx(nft_ctx_new(NFT_CTX_DEFAULT), nft_ctx_free);
+  const Nftables& nft = nftables();
+  if (!nft.error.empty())
+    return Error::make(ErrorKind::unsupported, "nftables: load {}: {}", kLibnftables, nft.error)
+        .with_hint("install libnftables (Debian: libnftables1)");
+  std::unique_ptr<nft_ctx, void (*)(nft_ctx*)> ctx(nft.ctx_new(NFT_CTX_DEFAULT), nft.ctx_free);
   if (!ctx) return Error(ErrorKind::internal, "nftables: cannot create a context");
-  nft_ctx_buffer_output(ctx.get());
-  nft_ctx_buffer_error(ctx.get());
-  if (nft_run_cmd_from_buffer(ctx.get(), script.c_str()) != 0) {
-    std::string message = nft_ctx_get_error_buffer(ctx.get());
+  nft.buffer_output(ctx.get());
+  nft.buffer_error(ctx.get());
+  if (nft.run_cmd_from_buffer(ctx.get(), script.c_str()) != 0) {
+    std::string message = nft.get_error_buffer(ctx.get());
     while (!message.empty() && message.back() == '\n') message.pop_back();
     return Error::make(ErrorKind::io, "nftables: {}", message)
         .with_hint("berth needs nftables support in the kernel (nf_tables, nft_nat, nft_fib, nft_masq)");

@@ -148,6 +148,8 @@ ContainerConfig parse_container_config(const json& j, const std::string& path) {
   opt(j, "Labels", path, [&](auto& v, auto& at) { c.labels = string_map(v, at); });
   opt(j, "StopSignal", path, [&](auto& v, auto& at) { c.stop_signal = as_string(v, at); });
   opt(j, "Healthcheck", path, [&](auto& v, auto& at) { c.healthcheck = parse_health(v, at); });
+  opt(j, "OnBuild", path, [&](auto& v, auto& at) { c.on_build = strings(v, at); });
+  opt(j, "Shell", path, [&](auto& v, auto& at) { c.shell = strings(v, at); });
   return c;
 }
 
@@ -229,6 +231,8 @@ json container_config_json(const ContainerConfig& c) {
   if (!c.working_dir.empty()) j["WorkingDir"] = c.working_dir;
   if (!c.labels.empty()) j["Labels"] = c.labels;
   if (!c.stop_signal.empty()) j["StopSignal"] = c.stop_signal;
+  if (!c.on_build.empty()) j["OnBuild"] = c.on_build;
+  if (!c.shell.empty()) j["Shell"] = c.shell;
   if (c.healthcheck) {
     const HealthConfig& h = *c.healthcheck;
     json hj = {{"Test", h.test}};

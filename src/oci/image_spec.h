@@ -110,6 +110,8 @@ struct ContainerConfig {
   std::map<std::string, std::string> labels;
   std::string stop_signal;
   std::optional<HealthConfig> healthcheck;
+  std::vector<std::string> on_build;  // ONBUILD triggers, as written after the keyword
+  std::vector<std::string> shell;     // SHELL, as docker records it (Docker's config only)
 };
 
 struct History {

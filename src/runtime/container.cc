@@ -331,6 +331,16 @@ void kill_all_and_wait(const ContainerRecord& r, cgroup::Cgroup* cg) {
   }
 }
 
+// The bundle's spec, for its `hook` hooks (poststart, poststop): read, but parsed only when its
+// text names them (a parse of a 13 kB config.json is most of what `start` would do otherwise).
+std::optional<oci::Spec> spec_with_hooks(const std::string& bundle, std::string_view hook) {
+  auto text = sys::read_file(bundle + "/config.json");
+  if (!text || text->find(fmt::format("\"{}\"", hook)) == std::string::npos) return std::nullopt;
+  auto spec = oci::parse_spec(*text, bundle + "/config.json");
+  if (!spec) return std::nullopt;
+  return std::move(*spec);
+}
+
 // Kills what is left, removes the cgroup, runs poststop hooks (from `spec`, or the bundle's
 // config.json when the caller has none), removes the state.
 Result<void> destroy(StateDir& dir, const ContainerRecord& r, const oci::Spec* spec = nullptr) {
@@ -339,7 +349,7 @@ Result<void> destroy(StateDir& dir, const ContainerRecord& r, const oci::Spec* s
   if (cg) BERTH_TRY_VOID(cg->destroy().context("remove cgroup"));
   std::optional<oci::Spec> loaded;
   if (!spec) {
-    if (auto s = oci::load_spec(r.bundle + "/config.json"); s) loaded = std::move(*s);
+    loaded = spec_with_hooks(r.bundle, "poststop");
     spec = loaded ? &*loaded : nullptr;
   }
   if (spec && !spec->hooks.poststop.empty())
@@ -377,7 +387,7 @@ Result<void> start(const GlobalOptions& global, const std::string& id) {
   if (!fifo) return std::move(fifo).error();
   BERTH_TRY_VOID(sys::write_all(fifo->get(), "0").context("write exec fifo"));
   ::unlink(dir.fifo_path().c_str());
-  auto spec = oci::load_spec(record.bundle + "/config.json");
+  auto spec = spec_with_hooks(record.bundle, "poststart");
   if (spec && !spec->hooks.poststart.empty())
     run_hooks_warn(spec->hooks.poststart, "poststart", state_json(record, Status::running, -1));
   return {};

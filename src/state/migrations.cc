@@ -130,6 +130,22 @@ CREATE TABLE ports (
 );
 )sql";
 
+// The build cache: one row per filesystem-changing build step (RUN, COPY, ADD, WORKDIR), keyed
+// by the hash of everything the step's result depends on. A row keeps its layer blob and its
+// unpacked layer directory (by chain id) alive through image GC; `builder prune` deletes rows.
+constexpr std::string_view kBuildCache = R"sql(
+CREATE TABLE build_cache (
+  key          TEXT PRIMARY KEY,
+  diff_id      TEXT NOT NULL,   -- '' for a step that changed nothing (no layer)
+  layer        TEXT NOT NULL,   -- the layer's descriptor (JSON), '' without a layer
+  chain_id     TEXT NOT NULL,   -- the layer directory's chain id, '' without a layer
+  description  TEXT NOT NULL,   -- the step, for `builder du`
+  size         INTEGER NOT NULL,
+  created      INTEGER NOT NULL,
+  last_used    INTEGER NOT NULL
+);
+)sql";
+
 // Projects (project/): the desired state `berth compose up` was last asked for, so that `show`,
 // `ls` and the next `up` know it without the files, and the last failure of each service.
 constexpr std::string_view kProjects = R"sql(
@@ -149,7 +165,8 @@ constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "container start errors", kContainerError},
     {3, "networks", kNetworks},
-    {4, "projects", kProjects},
+    {4, "build cache", kBuildCache},
+    {5, "projects", kProjects},
 };
 
 std::string file_name(const std::string& path) {

@@ -33,6 +33,56 @@ teardown() { berth_teardown; }
   [ -z "$(ls "$BERTH_RUN_ROOT/locks" | grep '^container-')" ]
 }
 
+@test "a --rm container's bundle lives under the run root, its writable layer on disk; both go" {
+  id=$(detach tmp --rm busybox sh -c 'echo data >/written; sleep 1000')
+  bundle=$BERTH_RUN_ROOT/containers/$id
+  # The bundle (config, /etc files, the monitor's files, the log) and the mount point.
+  for f in config.json etc/hostname etc/hosts etc/resolv.conf monitor.lock log.jsonl; do
+    [ -e "$bundle/$f" ] || { echo "no $bundle/$f" >&2; return 1; }
+  done
+  grep -q " $bundle/rootfs " /proc/self/mountinfo
+  # On the root's disk: the overlay's upper and work directories only.
+  run -0 ls "$BERTH_ROOT/containers/$id"
+  [ "$output" = "$(printf 'upper\nwork')" ]
+  wait_for 10 test -e "$BERTH_ROOT/containers/$id/upper/written"
+  run -0 bq inspect -f '{{.LogPath}}' tmp
+  [ "$output" = "$bundle/log.jsonl" ]
+  b stop -t 0 tmp
+  [ "$status" -eq 0 ]
+  wait_for 10 sh -c "[ ! -e '$bundle' ] && [ ! -e '$BERTH_ROOT/containers/$id' ]"
+  ! grep -q " $bundle/rootfs " /proc/self/mountinfo
+  [ "$(container_count)" -eq 0 ]
+  # Without --rm the bundle stays with the layer, on disk: it outlives a reboot.
+  id=$(detach kept busybox true)
+  [ -e "$BERTH_ROOT/containers/$id/config.json" ]
+  [ ! -e "$BERTH_RUN_ROOT/containers/$id" ]
+}
+
+@test "a --rm container whose bundle a reboot took goes at the next command, with its layer" {
+  b create --rm --name lost busybox true
+  id=$(bq inspect -f '{{.Id}}' lost)
+  [ -d "$BERTH_ROOT/containers/$id/upper" ]
+  rm -rf "$BERTH_RUN_ROOT/containers/$id" # what a reboot does to the run root's tmpfs
+  [ "$(container_count)" -eq 0 ]
+  [ ! -e "$BERTH_ROOT/containers/$id" ]
+  b system check
+  [ "$output" = "nothing to repair" ]
+}
+
+@test "the mount points for /etc/hostname, hosts and resolv.conf come from the init layer, not the writable layer" {
+  id=$(detach quiet busybox sleep 1000)
+  run -0 bq exec quiet cat /etc/hostname
+  [ "$output" = "${id:0:12}" ]
+  # The image has no /etc/hostname: without the init layer the runtime would create it (and
+  # copy /etc up) in the container's writable layer, on disk, at every start.
+  run -0 find "$BERTH_ROOT/containers/$id/upper" -mindepth 1
+  [ -z "$output" ]
+  run -0 find "$BERTH_ROOT/init-layer" -type f
+  [ "$(sort <<<"$output")" = "$(printf '%s\n' "$BERTH_ROOT/init-layer/etc/hostname" \
+    "$BERTH_ROOT/init-layer/etc/hosts" "$BERTH_ROOT/init-layer/etc/resolv.conf")" ]
+  [ ! -s "$BERTH_ROOT/init-layer/etc/hostname" ]
+}
+
 @test "run -d prints the full id and the container runs in the background" {
   b run -d --name bg busybox sleep 1000
   [ "$status" -eq 0 ]

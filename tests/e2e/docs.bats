@@ -93,6 +93,14 @@ berth_doc_example() {
   [ "${lines[*]}" = "10.89.250.2 hello hello 80/tcp -> 127.0.0.1:28080 app" ]
 }
 
+@test "docs/build.md: the example runs and prints what it says" {
+  berth_doc_example build.md
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "HELLO FROM THE CONTEXT" ]
+  [ "${lines[1]}" = 4 ]
+  [ "${lines[2]}" = 'CMD ["cat" "/shout.txt"]' ]
+}
+
 @test "docs/compose.md: the example runs and prints what it says" {
   berth_doc_example compose.md
   [ "$status" -eq 0 ]

@@ -339,6 +339,15 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
   fails_with "not running" run --rm --network container:base busybox true
 }
 
+@test "--network container:NAME of a --rm container (its /etc under the run root) shares its hosts file" {
+  detach rmbase --rm --hostname rmbase busybox sleep 1000 >/dev/null
+  ip_base=$(ip_of rmbase)
+  b run --rm --network container:rmbase busybox cat /etc/hosts
+  [ "$status" -eq 0 ]
+  [[ $output == *"$ip_base"*rmbase* ]]
+  b rm -f rmbase
+}
+
 @test "--network none has only the loopback interface, --network host the host's" {
   b run --rm --network none busybox ip -o link
   [ "$status" -eq 0 ]

@@ -35,34 +35,44 @@ running_ids() {
 
 # Ids of every container berth has files, runtime state or a cgroup for (also those without a row).
 seen_ids() {
-  { ls "$BERTH_ROOT/containers" 2>/dev/null; ls "$BERTH_RUN_ROOT/runtime" 2>/dev/null; } |
+  { ls "$BERTH_ROOT/containers" "$BERTH_RUN_ROOT/containers" "$BERTH_RUN_ROOT/runtime" 2>/dev/null; } |
     grep -E '^[0-9a-f]{64}$' | sort -u
 }
 
 # leftovers SEEN_IDS: prints what must not exist for a container that does not run. Only the
 # running ones may have a mount, runtime state, a monitor and processes.
 leftovers() {
-  local seen=$1 running m id p cmd
+  local seen=$1 running all m id p cmd
   running=$(running_ids)
+  all=$("$BERTH" ps -aq --no-trunc </dev/null 3>&-)
   while read -r m; do
     [[ -n $m ]] || continue
     id=${m#"$BERTH_ROOT/containers/"}
+    id=${id#"$BERTH_RUN_ROOT/containers/"}
     id=${id#"$BERTH_RUN_ROOT/netns/"}
     id=${id%%/*}
-    # A running container's rootfs, and its network namespace (bound while it runs).
-    [[ ( $m == "$BERTH_ROOT/containers/$id/rootfs" || $m == "$BERTH_RUN_ROOT/netns/$id" ) &&
-       $running == *"$id"* ]] || echo "mount $m"
+    # A running container's rootfs (under the run root for a --rm one), and its network
+    # namespace (bound while it runs).
+    [[ ( $m == "$BERTH_ROOT/containers/$id/rootfs" || $m == "$BERTH_RUN_ROOT/containers/$id/rootfs" ||
+         $m == "$BERTH_RUN_ROOT/netns/$id" ) && $running == *"$id"* ]] || echo "mount $m"
   done < <(awk -v a="$BERTH_ROOT/" -v b="$BERTH_RUN_ROOT/" \
     'index($5, a) == 1 || index($5, b) == 1 {print $5}' /proc/self/mountinfo)
+  # Files of a container berth does not list: its layer on disk, its bundle under the run root.
+  for p in "$BERTH_ROOT"/containers/* "$BERTH_RUN_ROOT"/containers/*; do
+    [[ -e $p ]] || continue
+    [[ $all == *"$(basename "$p")"* ]] || echo "files $p"
+  done
   for p in "$BERTH_RUN_ROOT"/runtime/*; do
     [[ -e $p ]] || continue
     [[ $running == *"$(basename "$p")"* ]] || echo "runtime state $p"
   done
   for p in /proc/[0-9]*; do
     cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-    if [[ $cmd == *berth-monitor*"--dir $BERTH_ROOT/containers/"* ]]; then
-      id=${cmd#*"--dir $BERTH_ROOT/containers/"}
+    if [[ $cmd == *berth-monitor*"--dir $BERTH_ROOT/containers/"* ||
+          $cmd == *berth-monitor*"--dir $BERTH_RUN_ROOT/containers/"* ]]; then
+      id=${cmd#*"--dir "}
       id=${id%% *}
+      id=${id##*/}
       [[ $running == *"$id"* ]] || echo "monitor ${p#/proc/} of $id"
     fi
     for id in $seen; do

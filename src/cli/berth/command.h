@@ -39,6 +39,10 @@ std::vector<Command> system_commands();
 std::vector<Command> registry_server_commands();
 std::vector<Command> registry_client_commands();
 std::vector<Command> network_commands();
+std::vector<Command> build_commands();
+
+// A base image `berth build` does not have: pulled from its registry (registry_client.cc).
+Result<std::string> pull_for_build(engine::Engine& engine, const std::string& name);
 std::vector<Command> compose_commands();
 
 Result<engine::Engine> open_engine(const Globals& globals);

@@ -319,7 +319,7 @@ std::string ps_row(engine::Engine& e, const ContainerRecord& c, bool full, std::
       networks = c.config.network;
   }
   std::string size;
-  if (wanted("Size")) size = human_size(engine::disk_usage(c.dir + "/upper"));
+  if (wanted("Size")) size = human_size(engine::disk_usage(c.layer_dir + "/upper"));
   return nlohmann::json({{"ID", full ? c.id : c.id.substr(0, 12)},
                          {"Image", c.image_ref},
                          {"Command", command_text(c, full)},

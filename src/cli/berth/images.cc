@@ -251,6 +251,71 @@ Result<int> cmd_save(const Globals& g, const ParsedArgs& a) {
   return 0;
 }
 
+const std::vector<tmpl::ListFormat::Column> kHistoryColumns = {
+    {"ID", "IMAGE"}, {"CreatedSince", "CREATED"}, {"CreatedAt", "CREATED AT"}, {"CreatedBy", "CREATED BY"},
+    {"Size", "SIZE"}, {"Comment", "COMMENT"}};
+
+// `history`: newest step first, as docker prints it; each step that made a layer shows that
+// layer's size, the others 0B; only the top row names the image.
+Result<int> cmd_history(const Globals& g, const ParsedArgs& a) {
+  if (a.positionals.size() != 1) return Error(ErrorKind::invalid_argument, "give one image").with_hint("berth history IMAGE");
+  BERTH_TRY(auto e, open_engine(g));
+  BERTH_TRY(auto image, engine::find_image(e, a.positionals[0]));
+  BERTH_TRY(auto content, engine::read_image(e, image));
+  bool full = a.flag("no-trunc");
+  struct Row {
+    std::string id, created_by, comment;
+    int64_t created = 0, size = 0;
+  };
+  std::vector<Row> rows;
+  size_t layer = 0;
+  const auto& history = content.config.history;
+  for (size_t i = 0; i < history.size(); ++i) {
+    Row r;
+    r.created_by = history[i].created_by;
+    r.comment = history[i].comment;
+    r.created = clock::parse_rfc3339(history[i].created).value_or(0);
+    if (!history[i].empty_layer && layer < content.manifest.layers.size()) r.size = content.manifest.layers[layer++].size;
+    r.id = "<missing>";
+    rows.push_back(r);
+  }
+  if (rows.empty()) rows.push_back({"", "", "", image.created, image.size});
+  rows.back().id = full ? image.config_digest : short_image_id(image.config_digest);
+  std::reverse(rows.begin(), rows.end());
+  if (a.flag("quiet")) {
+    for (const auto& r : rows) print(r.id + "\n");
+    return 0;
+  }
+  std::string format = a.value("format");
+  auto shown_by = [&](const std::string& text) {
+    return full || text.size() <= 45 ? text : text.substr(0, 44) + "…";
+  };
+  if (tmpl::is_template(format) || format == "json") {
+    std::vector<TemplateRow> table;
+    for (const auto& r : rows)
+      table.push_back({nlohmann::json({{"ID", r.id},
+                                       {"CreatedSince", human_ago(r.created)},
+                                       {"CreatedAt", clock::rfc3339(r.created)},
+                                       {"CreatedBy", format == "json" ? r.created_by : shown_by(r.created_by)},
+                                       {"Size", format == "json" ? nlohmann::json(r.size) : nlohmann::json(human_size(r.size))},
+                                       {"Comment", r.comment}})
+                           .dump()});
+    if (format == "json") {
+      for (const auto& row : table) print(row.json + "\n");
+      return 0;
+    }
+    BERTH_TRY(auto out, format_list(format, "history", kHistoryColumns, table));
+    print(out);
+    return 0;
+  }
+  if (!format.empty() && format != "table") return unknown_format(format);
+  std::vector<std::vector<std::string>> table;
+  for (const auto& r : rows)
+    table.push_back({r.id, human_ago(r.created), shown_by(r.created_by), human_size(r.size), r.comment});
+  print(render_table({"IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"}, table));
+  return 0;
+}
+
 Result<int> cmd_image_inspect(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.empty()) return Error(ErrorKind::invalid_argument, "give at least one image");
   BERTH_TRY(auto e, open_engine(g));
@@ -330,6 +395,10 @@ std::vector<Command> image_commands() {
                                           {"no-trunc", false, "full image ids"}};
   std::vector<OptionSpec> import_options = {{"c,change", true, "apply a Dockerfile instruction (CMD, ENV, ...)"},
                                             {"m,message", true, "a history comment"}};
+  std::vector<OptionSpec> history_options = {{"no-trunc", false, "show whole ids and commands"},
+                                             {"q,quiet", false, "print only the image id"},
+                                             {"format", true, "table, json or a Go template"},
+                                             {"H,human", false, "human sizes and times (the default)"}};
   std::vector<OptionSpec> load_options = {{"i,input", true, "read this archive or OCI layout directory (default stdin)"},
                                           {"q,quiet", false, "no progress"}};
   std::vector<OptionSpec> save_options = {{"o,output", true, "write here (default stdout)"},
@@ -355,6 +424,8 @@ std::vector<Command> image_commands() {
       {"rmi", "[OPTIONS] IMAGE...", "Remove images", rmi_options, SIZE_MAX, cmd_rmi},
       {"image rm", "[OPTIONS] IMAGE...", "", rmi_options, SIZE_MAX, cmd_rmi},
       {"image prune", "[OPTIONS]", "Remove unused images", prune_options, SIZE_MAX, cmd_image_prune},
+      {"history", "[OPTIONS] IMAGE", "Show the steps an image was built with", history_options, SIZE_MAX, cmd_history},
+      {"image history", "[OPTIONS] IMAGE", "", history_options, SIZE_MAX, cmd_history},
   };
   return c;
 }

@@ -139,6 +139,18 @@ Result<std::optional<registry::Credentials>> stored_credentials(std::string_view
 
 }  // namespace
 
+Result<std::string> pull_for_build(engine::Engine& e, const std::string& name) {
+  BERTH_TRY(auto ref, remote_reference(name, "pull"));
+  registry::PullOptions o;
+  BERTH_TRY(o.client.credentials, stored_credentials(ref.domain()));
+  BERTH_TRY(auto pulled, registry::pull(e.store, ref, o));
+  std::string tagged = ref.tag().empty() ? ref.to_string() : ref.with_tag(ref.tag()).to_string();
+  std::vector<std::string> names;
+  if (!ref.tag().empty()) names.push_back(tagged);
+  BERTH_TRY(auto image, engine::register_image(e, pulled.manifest, names));
+  return names.empty() ? image.id : tagged;
+}
+
 Result<std::string> pull_image(const Globals& g, const ParsedArgs& a, const std::string& image) {
   BERTH_TRY(auto ref, remote_reference(image, "pull"));
   registry::PullOptions o;

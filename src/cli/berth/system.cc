@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "build/build.h"
 #include "cli/berth/command.h"
 #include "project/plan.h"
 #include "engine/check.h"
@@ -109,7 +110,7 @@ Result<int> cmd_df(const Globals& g, const ParsedArgs& a) {
   }
   int64_t container_size = 0, container_reclaimable = 0, active_containers = 0;
   for (const auto& c : containers) {
-    int64_t size = engine::disk_usage(c.dir + "/upper");
+    int64_t size = engine::disk_usage(c.layer_dir + "/upper");
     container_size += size;
     if (c.running()) ++active_containers;
     else container_reclaimable += size;
@@ -182,6 +183,10 @@ Result<int> cmd_system_prune(const Globals& g, const ParsedArgs& a) {
   }
   BERTH_TRY(auto networks, engine::prune_networks(e));
   for (const auto& n : networks) print("deleted network: " + n + "\n");
+  // The build cache goes too, as `docker system prune` removes it.
+  BERTH_TRY(auto cache, build::prune_cache(e));
+  if (cache.entries > 0) print(fmt::format("deleted build cache objects: {}\n", cache.entries));
+  reclaimed += cache.bytes;
   print("\nTotal reclaimed space: " + human_size(reclaimed) + "\n");
   return status;
 }
@@ -196,6 +201,7 @@ Result<int> cmd_system_reset(const Globals& g, const ParsedArgs& a) {
   BERTH_TRY_VOID(engine::remove_all_networks(e));
   int64_t reclaimed = 0;
   BERTH_TRY(auto volumes, engine::prune_volumes(e, true, &reclaimed));
+  if (auto cache = build::prune_cache(e); !cache) return std::move(cache).error();
   BERTH_TRY(auto images, engine::prune_images(e, true));
   print(fmt::format("removed {} container(s), {} volume(s), {} image(s) and every network\n", containers.size(),
                     volumes.size(), images.deleted.size()));
@@ -218,7 +224,7 @@ std::vector<Command> system_commands() {
        {{"format", true, "table or json"}}, SIZE_MAX, cmd_df},
       {"system check", "[OPTIONS]", "Find and repair leftovers of crashes (mounts, monitors, half-written files)",
        {{"dry-run", false, "only report"}}, SIZE_MAX, cmd_check},
-      {"system prune", "[OPTIONS]", "Remove stopped containers and dangling images",
+      {"system prune", "[OPTIONS]", "Remove stopped containers, dangling images and the build cache",
        {{"a,all", false, "all unused images"}, {"volumes", false, "also unused anonymous volumes"},
         {"f,force", false, "do not ask (berth never asks)"}},
        SIZE_MAX, cmd_system_prune},
