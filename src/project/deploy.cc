@@ -527,7 +527,7 @@ Result<void> ensure_volumes(engine::Engine& engine, const Project& project,
 // The image a service runs, built first when needed. not_found names the image.
 Result<std::string> resolve_image(engine::Engine& engine, const Project& project, const Service& s,
                                   const UpOptions& options, std::string& image_id) {
-  std::string image = s.image.empty() ? fmt::format("{}-{}", project.name, s.name) : s.image;
+  std::string image = image_name(project, s);
   auto found = engine::find_image(engine, image);
   if (s.build && (options.build || !found)) {
     if (!options.build_image) return Error(ErrorKind::unsupported, "no builder");

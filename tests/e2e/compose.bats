@@ -217,9 +217,9 @@ EOF
   c show
   [[ $output == *"web  0 from 1 running  localhost/nosuch:2"* ]]
   [[ $output == *"last up failed: service web: image localhost/nosuch:2 not found"* ]]
-  # A service with build: waits for berth build.
+  # A service with build: and no context.
   printf 'services:\n  app:\n    build: ./app\n' >compose.yaml
-  fails_with "service app: build: berth build is not available yet" compose -p "$P" up -d
+  fails_with "service app: build: build context '$DIR/app' does not exist" compose -p "$P" up -d
 }
 
 @test "config prints the normalised model; interpolation, env files, --var, -f merging and profiles" {
@@ -546,4 +546,36 @@ EOF
   c show --format json
   [ "$(jq -r '.Services[] | select(.Name == "worker") | "\(.Running)/\(.Desired) \(.Image)"' <<<"$output")" = "2/2 busybox:2" ]
   fails_with "give --image or --env" compose -p "$P" change worker
+}
+
+@test "services with build: are built by berth build, named PROJECT-SERVICE, rebuilt with --build" {
+  mkdir app
+  printf 'FROM busybox\nARG GREETING=hi\nRUN echo "$GREETING from the build" > /built\nCMD ["sh", "-c", "cat /built; trap \\"exit 0\\" TERM; sleep 1000 & wait"]\n' >app/Dockerfile
+  cat >compose.yaml <<EOF
+services:
+  app:
+    build:
+      context: ./app
+      args: {GREETING: hello}
+  tagged:
+    image: localhost/shop-tagged:1
+    build: ./app
+EOF
+  c up -d
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Service app  Building"*"Service app  Built $P-app"* ]]
+  bq image inspect "$P-app" >/dev/null
+  bq image inspect localhost/shop-tagged:1 >/dev/null
+  wait_for 10 bash -c "'$BERTH' logs '$P-app-1' 3>&- | grep -q 'hello from the build'"
+  # Built once: up again uses the image; --build builds again (from the cache) and converges.
+  c up -d
+  [[ $stderr != *Building* ]]
+  c up -d --build app
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Service app  Built"* ]]
+  c build tagged
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Service tagged  Built localhost/shop-tagged:1"* ]]
+  printf 'FROM busybox\nRUN exit 3\n' >app/Dockerfile
+  fails_with "service app: build:" compose -p "$P" up -d --build app
 }

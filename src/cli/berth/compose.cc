@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/unique_fd.h"
+#include "build/build.h"
 #include "cli/berth/command.h"
 #include "engine/containers.h"
 #include "engine/networks.h"
@@ -83,9 +84,39 @@ void progress_line(std::string_view line) {
   (void)sys::write_all(2, text);
 }
 
-Result<std::string> no_builder(const project::BuildRequest& request) {
-  return Error(ErrorKind::unsupported, "berth build is not available yet")
-      .with_hint("build the image elsewhere and give the service an image:");
+// A service's build: through `berth build`'s builder, the result named as the service's image
+// (or PROJECT-SERVICE), base images pulled as `berth build` pulls them.
+project::BuildFunction builder(const Globals& g) {
+  return [&g](const project::BuildRequest& request) -> Result<std::string> {
+    BERTH_TRY(auto e, open_engine(g));
+    build::BuildOptions o;
+    o.context_dir = request.build.context;
+    if (!sys::exists(o.context_dir))
+      return Error::make(ErrorKind::not_found, "build context '{}' does not exist", o.context_dir);
+    std::string dockerfile = request.build.dockerfile.starts_with("/")
+                                 ? request.build.dockerfile
+                                 : o.context_dir + "/" + request.build.dockerfile;
+    BERTH_TRY(o.dockerfile_text, sys::read_file(dockerfile).context("read the Dockerfile"));
+    o.dockerfile_name = request.build.dockerfile;
+    o.tags = {request.tag};
+    o.build_args = request.build.args;
+    o.target = request.build.target;
+    o.labels = {{project::kLabelProject, request.project}, {project::kLabelService, request.service}};
+    o.pull = [&e](const std::string& name) { return pull_for_build(e, name); };
+    std::mutex lock;
+    o.progress = [&](const build::StepEvent& ev) {
+      std::lock_guard guard(lock);
+      if (ev.kind == build::StepEvent::Kind::started)
+        progress_line(fmt::format("Service {}  Building {}", request.service, ev.name));
+      else if (ev.kind == build::StepEvent::Kind::failed)
+        progress_line(fmt::format("Service {}  {} failed: {}", request.service, ev.name, ev.text));
+    };
+    progress_line(fmt::format("Service {}  Building", request.service));
+    BERTH_TRY(auto built, build::build_image(e, o));
+    for (const auto& w : built.warnings) log::warn(w);
+    progress_line(fmt::format("Service {}  Built {}", request.service, request.tag));
+    return request.tag;
+  };
 }
 
 // Images not in the store are pulled as `berth pull -q` pulls them.
@@ -243,7 +274,7 @@ Result<int> cmd_up(Compose& c, const ParsedArgs& a) {
   if (a.flag("wait-timeout"))
     options.wait_timeout_ms = std::atoll(a.value("wait-timeout").c_str()) * 1000;
   options.remove_orphans = a.flag("remove-orphans");
-  options.build_image = no_builder;
+  options.build_image = builder(*c.globals);
   options.pull_image = puller(*c.globals);
   options.progress = progress_line;
   BERTH_TRY(auto e, open_engine(*c.globals));
@@ -524,7 +555,7 @@ Result<int> cmd_run(Compose& c, const ParsedArgs& a) {
   options.no_deps = a.flag("no-deps");
   options.tty = !a.flag("no-TTY") && !a.flag("detach") && ::isatty(0) && ::isatty(1);
   options.interactive = !a.flag("detach") && (options.tty || !::isatty(0));
-  options.build_image = no_builder;
+  options.build_image = builder(*c.globals);
   options.pull_image = puller(*c.globals);
   options.progress = progress_line;
   BERTH_TRY(auto e, open_engine(*c.globals));
@@ -596,7 +627,7 @@ Result<int> cmd_change(Compose& c, const ParsedArgs& a) {
   project::UpOptions options;
   options.services = a.positionals;
   options.no_deps = true;
-  options.build_image = no_builder;
+  options.build_image = builder(*c.globals);
   options.pull_image = puller(*c.globals);
   options.progress = progress_line;
   BERTH_TRY(auto e, open_engine(*c.globals));
@@ -604,8 +635,20 @@ Result<int> cmd_change(Compose& c, const ParsedArgs& a) {
   return 0;
 }
 
-Result<int> cmd_unavailable(Compose&, const ParsedArgs&, std::string_view verb) {
-  return Error::make(ErrorKind::unsupported, "berth compose {} is not available yet", verb);
+Result<int> cmd_build(Compose& c, const ParsedArgs& a) {
+  BERTH_TRY_VOID(load(c, true, a.positionals));
+  auto build = builder(*c.globals);
+  int built = 0;
+  for (const auto& s : c.model()->services) {
+    if (!a.positionals.empty() && std::find(a.positionals.begin(), a.positionals.end(), s.name) == a.positionals.end())
+      continue;
+    if (!s.build) continue;
+    BERTH_TRY(auto image, build({c.name, s.name, *s.build, project::image_name(*c.model(), s)}));
+    (void)image;
+    ++built;
+  }
+  if (built == 0) progress_line("No service has build:");
+  return 0;
 }
 
 struct Verb {
@@ -725,12 +768,7 @@ std::vector<Verb> verbs() {
        {{"format", true, "text or json"}},
        SIZE_MAX,
        cmd_show},
-      {"build",
-       "[SERVICE...]",
-       "Build the services' images",
-       {},
-       SIZE_MAX,
-       [](Compose& c, const ParsedArgs& a) { return cmd_unavailable(c, a, "build"); }},
+      {"build", "[SERVICE...]", "Build the images of services with build:", {}, SIZE_MAX, cmd_build},
       {"pull",
        "[OPTIONS] [SERVICE...]",
        "Pull the services' images",
