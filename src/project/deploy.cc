@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -771,31 +772,58 @@ Result<void> down(engine::Engine& engine, const std::string& name, const Project
                   const DownOptions& options) {
   BERTH_TRY(auto lock, lock_project(engine, name));
   BERTH_TRY(auto containers, project_containers(engine, name));
-  // Stop in reverse dependency order: dependents first.
-  std::vector<std::string> order;
+  // Stop dependents first: a service's level is 0 when nothing depends on it, else one more than
+  // its dependents' highest; levels go in turn (unknown services, without files: level 0).
+  std::map<std::string, int> level;
   if (project) {
-    BERTH_TRY(order, start_order(*project));
-    std::reverse(order.begin(), order.end());
+    BERTH_TRY(auto order, start_order(*project));
+    std::reverse(order.begin(), order.end());  // dependents before what they depend on
+    for (const auto& sname : order) {
+      int l = 0;
+      for (const auto& other : project->services)
+        for (const auto& d : other.depends_on)
+          if (d.service == sname && level.count(other.name)) l = std::max(l, level[other.name] + 1);
+      level[sname] = l;
+    }
   }
   auto rank = [&](const engine::ContainerRecord& c) {
-    auto it = std::find(order.begin(), order.end(), label_of(c, kLabelService));
-    return it == order.end() ? -1 : static_cast<int>(it - order.begin());
+    auto it = level.find(label_of(c, kLabelService));
+    return it == level.end() ? 0 : it->second;
   };
   std::stable_sort(containers.begin(), containers.end(),
                    [&](auto& a, auto& b) { return rank(a) < rank(b); });
+  // The instances of one level go together, each on its own thread with its own database
+  // connection.
   std::vector<std::string> errors;
-  for (const auto& c : containers) {
-    bool orphan = project && !project->service(label_of(c, kLabelService));
-    bool disabled =
-        project && std::find(project->disabled_services.begin(), project->disabled_services.end(),
-                             label_of(c, kLabelService)) != project->disabled_services.end();
-    if (orphan && !disabled && !options.remove_orphans) continue;
-    std::optional<int> timeout = options.timeout;
-    if (!timeout && project)
-      if (const Service* s = project->service(label_of(c, kLabelService)))
-        timeout = stop_timeout_of(*s);
-    if (auto removed = remove_instance(engine, c, timeout, true, options.progress); !removed)
-      errors.push_back(removed.error().message());
+  std::mutex errors_lock;
+  for (size_t first = 0; first < containers.size();) {
+    size_t last = first;
+    while (last < containers.size() && rank(containers[last]) == rank(containers[first])) ++last;
+    std::vector<std::thread> threads;
+    for (size_t k = first; k < last; ++k) {
+      const auto& c = containers[k];
+      bool orphan = project && !project->service(label_of(c, kLabelService));
+      bool disabled =
+          project && std::find(project->disabled_services.begin(), project->disabled_services.end(),
+                               label_of(c, kLabelService)) != project->disabled_services.end();
+      if (orphan && !disabled && !options.remove_orphans) continue;
+      std::optional<int> timeout = options.timeout;
+      if (!timeout && project)
+        if (const Service* s = project->service(label_of(c, kLabelService)))
+          timeout = stop_timeout_of(*s);
+      threads.emplace_back([&, timeout, k] {
+        auto e = engine::Engine::open(engine.layout, engine.programs);
+        Result<void> removed =
+            e ? remove_instance(*e, containers[k], timeout, true, options.progress)
+              : Result<void>(std::move(e).error());
+        if (!removed) {
+          std::lock_guard guard(errors_lock);
+          errors.push_back(removed.error().message());
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    first = last;
   }
   if (!errors.empty()) return Error(ErrorKind::failed_precondition, errors.front());
   BERTH_TRY(auto networks, engine::list_networks(engine));
