@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <latch>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -792,14 +793,15 @@ Result<void> down(engine::Engine& engine, const std::string& name, const Project
   };
   std::stable_sort(containers.begin(), containers.end(),
                    [&](auto& a, auto& b) { return rank(a) < rank(b); });
-  // The instances of one level go together, each on its own thread with its own database
-  // connection.
+  // The instances of one level stop together, each on its own thread with its own database
+  // connection; the next level waits only for those stops, not for the removals that follow.
   std::vector<std::string> errors;
   std::mutex errors_lock;
+  std::vector<std::thread> threads;
   for (size_t first = 0; first < containers.size();) {
     size_t last = first;
     while (last < containers.size() && rank(containers[last]) == rank(containers[first])) ++last;
-    std::vector<std::thread> threads;
+    std::vector<std::pair<size_t, std::optional<int>>> level_items;
     for (size_t k = first; k < last; ++k) {
       const auto& c = containers[k];
       bool orphan = project && !project->service(label_of(c, kLabelService));
@@ -811,20 +813,38 @@ Result<void> down(engine::Engine& engine, const std::string& name, const Project
       if (!timeout && project)
         if (const Service* s = project->service(label_of(c, kLabelService)))
           timeout = stop_timeout_of(*s);
-      threads.emplace_back([&, timeout, k] {
+      level_items.emplace_back(k, timeout);
+    }
+    auto stopped = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(level_items.size()));
+    for (const auto& [k, timeout] : level_items) {
+      threads.emplace_back([&, k = k, timeout = timeout, stopped] {
+        const engine::ContainerRecord& c = containers[k];
         auto e = engine::Engine::open(engine.layout, engine.programs);
-        Result<void> removed =
-            e ? remove_instance(*e, containers[k], timeout, true, options.progress)
-              : Result<void>(std::move(e).error());
-        if (!removed) {
+        Result<void> done;
+        if (!e) {
+          done = std::move(e).error();
+        } else if (c.running()) {
+          say(options.progress, fmt::format("Container {}  Stopping", c.name));
+          auto stopped_one = engine::stop_container(*e, c.id, timeout);
+          if (!stopped_one)
+            done = std::move(stopped_one).error().context(fmt::format("stop {}", c.name));
+        }
+        stopped->count_down();
+        if (done && e) {
+          done = engine::remove_container(*e, c.id, true, true)
+                     .context(fmt::format("remove {}", c.name));
+          if (done) say(options.progress, fmt::format("Container {}  Removed", c.name));
+        }
+        if (!done) {
           std::lock_guard guard(errors_lock);
-          errors.push_back(removed.error().message());
+          errors.push_back(done.error().message());
         }
       });
     }
-    for (auto& t : threads) t.join();
+    stopped->wait();
     first = last;
   }
+  for (auto& t : threads) t.join();
   if (!errors.empty()) return Error(ErrorKind::failed_precondition, errors.front());
   BERTH_TRY(auto networks, engine::list_networks(engine));
   for (const auto& n : networks) {
