@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <latch>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -527,13 +529,19 @@ Result<void> ensure_volumes(engine::Engine& engine, const Project& project,
 // The image a service runs, built first when needed. not_found names the image.
 Result<std::string> resolve_image(engine::Engine& engine, const Project& project, const Service& s,
                                   const UpOptions& options, std::string& image_id) {
-  std::string image = s.image.empty() ? fmt::format("{}-{}", project.name, s.name) : s.image;
+  std::string image = image_name(project, s);
   auto found = engine::find_image(engine, image);
   if (s.build && (options.build || !found)) {
     if (!options.build_image) return Error(ErrorKind::unsupported, "no builder");
     BuildRequest request{project.name, s.name, *s.build, image};
     BERTH_TRY(image,
               options.build_image(request).context(fmt::format("service {}: build", s.name)));
+    found = engine::find_image(engine, image);
+  }
+  if (!found && !s.build && options.pull_image) {
+    auto pulled = options.pull_image(image);
+    if (!pulled && pulled.error().kind() != ErrorKind::not_found)
+      return std::move(pulled).error().context(fmt::format("service {}: pull {}", s.name, image));
     found = engine::find_image(engine, image);
   }
   if (!found)
@@ -696,17 +704,47 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
           if (!started) return fail(std::move(started).error());
           break;
         }
-        case Step::Kind::recreate: {
-          auto replaced = replace_instance(engine, project, s, images[name], *record_of(step.id),
-                                           step.number, hash, options.progress);
-          if (!replaced && s.update_config.failure_action != "continue")
-            return fail(std::move(replaced).error());
-          if (!replaced) log::warn(replaced.error().message());
-          if (s.update_config.delay_ms)
-            std::this_thread::sleep_for(std::chrono::milliseconds(s.update_config.delay_ms));
-          break;
-        }
+        case Step::Kind::recreate:
+          break;  // below, in batches
       }
+    }
+    // Changed instances, `parallelism` at a time (0: all at once), each batch on its own
+    // threads with a database connection each; `delay` between batches.
+    std::vector<const Step*> changed;
+    for (const auto& step : steps)
+      if (step.kind == Step::Kind::recreate) changed.push_back(&step);
+    size_t batch = s.update_config.parallelism <= 0
+                       ? changed.size()
+                       : static_cast<size_t>(s.update_config.parallelism);
+    for (size_t first = 0; first < changed.size(); first += batch) {
+      size_t last = std::min(changed.size(), first + batch);
+      std::vector<Result<void>> results(last - first);
+      auto replace = [&](engine::Engine& e, size_t k) {
+        const Step& step = *changed[first + k];
+        results[k] = replace_instance(e, project, s, images[name], *record_of(step.id), step.number,
+                                      hash, options.progress);
+      };
+      if (last - first == 1) {
+        replace(engine, 0);
+      } else {
+        std::vector<std::thread> threads;
+        for (size_t k = 0; k < last - first; ++k)
+          threads.emplace_back([&, k] {
+            auto e = engine::Engine::open(engine.layout, engine.programs);
+            if (!e)
+              results[k] = std::move(e).error();
+            else
+              replace(*e, k);
+          });
+        for (auto& t : threads) t.join();
+      }
+      for (auto& replaced : results) {
+        if (replaced) continue;
+        if (s.update_config.failure_action != "continue") return fail(std::move(replaced).error());
+        log::warn(replaced.error().message());
+      }
+      if (s.update_config.delay_ms && last < changed.size())
+        std::this_thread::sleep_for(std::chrono::milliseconds(s.update_config.delay_ms));
     }
     (void)set_error(engine, project.name, name, "");
   }
@@ -735,32 +773,78 @@ Result<void> down(engine::Engine& engine, const std::string& name, const Project
                   const DownOptions& options) {
   BERTH_TRY(auto lock, lock_project(engine, name));
   BERTH_TRY(auto containers, project_containers(engine, name));
-  // Stop in reverse dependency order: dependents first.
-  std::vector<std::string> order;
+  // Stop dependents first: a service's level is 0 when nothing depends on it, else one more than
+  // its dependents' highest; levels go in turn (unknown services, without files: level 0).
+  std::map<std::string, int> level;
   if (project) {
-    BERTH_TRY(order, start_order(*project));
-    std::reverse(order.begin(), order.end());
+    BERTH_TRY(auto order, start_order(*project));
+    std::reverse(order.begin(), order.end());  // dependents before what they depend on
+    for (const auto& sname : order) {
+      int l = 0;
+      for (const auto& other : project->services)
+        for (const auto& d : other.depends_on)
+          if (d.service == sname && level.count(other.name)) l = std::max(l, level[other.name] + 1);
+      level[sname] = l;
+    }
   }
   auto rank = [&](const engine::ContainerRecord& c) {
-    auto it = std::find(order.begin(), order.end(), label_of(c, kLabelService));
-    return it == order.end() ? -1 : static_cast<int>(it - order.begin());
+    auto it = level.find(label_of(c, kLabelService));
+    return it == level.end() ? 0 : it->second;
   };
   std::stable_sort(containers.begin(), containers.end(),
                    [&](auto& a, auto& b) { return rank(a) < rank(b); });
+  // The instances of one level stop together, each on its own thread with its own database
+  // connection; the next level waits only for those stops, not for the removals that follow.
   std::vector<std::string> errors;
-  for (const auto& c : containers) {
-    bool orphan = project && !project->service(label_of(c, kLabelService));
-    bool disabled =
-        project && std::find(project->disabled_services.begin(), project->disabled_services.end(),
-                             label_of(c, kLabelService)) != project->disabled_services.end();
-    if (orphan && !disabled && !options.remove_orphans) continue;
-    std::optional<int> timeout = options.timeout;
-    if (!timeout && project)
-      if (const Service* s = project->service(label_of(c, kLabelService)))
-        timeout = stop_timeout_of(*s);
-    if (auto removed = remove_instance(engine, c, timeout, true, options.progress); !removed)
-      errors.push_back(removed.error().message());
+  std::mutex errors_lock;
+  std::vector<std::thread> threads;
+  for (size_t first = 0; first < containers.size();) {
+    size_t last = first;
+    while (last < containers.size() && rank(containers[last]) == rank(containers[first])) ++last;
+    std::vector<std::pair<size_t, std::optional<int>>> level_items;
+    for (size_t k = first; k < last; ++k) {
+      const auto& c = containers[k];
+      bool orphan = project && !project->service(label_of(c, kLabelService));
+      bool disabled =
+          project && std::find(project->disabled_services.begin(), project->disabled_services.end(),
+                               label_of(c, kLabelService)) != project->disabled_services.end();
+      if (orphan && !disabled && !options.remove_orphans) continue;
+      std::optional<int> timeout = options.timeout;
+      if (!timeout && project)
+        if (const Service* s = project->service(label_of(c, kLabelService)))
+          timeout = stop_timeout_of(*s);
+      level_items.emplace_back(k, timeout);
+    }
+    auto stopped = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(level_items.size()));
+    for (const auto& [k, timeout] : level_items) {
+      threads.emplace_back([&, k = k, timeout = timeout, stopped] {
+        const engine::ContainerRecord& c = containers[k];
+        auto e = engine::Engine::open(engine.layout, engine.programs);
+        Result<void> done;
+        if (!e) {
+          done = std::move(e).error();
+        } else if (c.running()) {
+          say(options.progress, fmt::format("Container {}  Stopping", c.name));
+          auto stopped_one = engine::stop_container(*e, c.id, timeout);
+          if (!stopped_one)
+            done = std::move(stopped_one).error().context(fmt::format("stop {}", c.name));
+        }
+        stopped->count_down();
+        if (done && e) {
+          done = engine::remove_container(*e, c.id, true, true)
+                     .context(fmt::format("remove {}", c.name));
+          if (done) say(options.progress, fmt::format("Container {}  Removed", c.name));
+        }
+        if (!done) {
+          std::lock_guard guard(errors_lock);
+          errors.push_back(done.error().message());
+        }
+      });
+    }
+    stopped->wait();
+    first = last;
   }
+  for (auto& t : threads) t.join();
   if (!errors.empty()) return Error(ErrorKind::failed_precondition, errors.front());
   BERTH_TRY(auto networks, engine::list_networks(engine));
   for (const auto& n : networks) {
@@ -846,12 +930,14 @@ Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Proj
     UpOptions up_options;
     up_options.services = deps;
     up_options.build_image = options.build_image;
+    up_options.pull_image = options.pull_image;
     up_options.progress = options.progress;
     BERTH_TRY_VOID(up(engine, project, up_options));
   }
   BERTH_TRY(auto lock, lock_project(engine, project.name));
   UpOptions resolve;
   resolve.build_image = options.build_image;
+  resolve.pull_image = options.pull_image;
   std::string image_id;
   BERTH_TRY(auto image, resolve_image(engine, project, *s, resolve, image_id));
   std::set<std::string> nets;
@@ -916,8 +1002,9 @@ Result<ProjectView> show(engine::Engine& engine, const std::string& name, const 
   if (project)
     for (const auto& s : project->services) {
       auto& v = services[s.name];
-      if (v.name.empty()) v.desired = s.replicas;
+      if (!v.name.empty()) continue;  // what the last up deployed wins over the files
       v.name = s.name;
+      v.desired = s.replicas;
       v.image = s.image;
       v.has_health = s.healthcheck && !s.healthcheck->disable;
     }

@@ -31,6 +31,8 @@ struct BuildRequest {
   std::string tag;  // what to tag the result as: the service's image, or PROJECT-SERVICE
 };
 using BuildFunction = std::function<Result<std::string>(const BuildRequest&)>;
+// An image that is not in the store: fetched from its registry (the CLI's `berth pull`).
+using PullFunction = std::function<Result<void>(const std::string& image)>;
 // Progress lines for people ("Container shop-web-1  Started").
 using Progress = std::function<void(std::string_view line)>;
 
@@ -44,6 +46,7 @@ struct UpOptions {
   int64_t wait_timeout_ms = 120'000;
   bool remove_orphans = false;
   BuildFunction build_image;
+  PullFunction pull_image;  // empty: a missing image is an error
   Progress progress;
 };
 Result<void> up(engine::Engine& engine, const Project& project, const UpOptions& options);
@@ -79,6 +82,7 @@ struct RunOptions {
   std::string user, workdir, entrypoint;
   bool has_entrypoint = false, no_deps = false, tty = false, interactive = false;
   BuildFunction build_image;
+  PullFunction pull_image;
   Progress progress;
 };
 Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Project& project,

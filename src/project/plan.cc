@@ -88,6 +88,10 @@ std::string instance_name(const Project& project, const Service& service, int nu
   return fmt::format("{}-{}-{}", project.name, service.name, number);
 }
 
+std::string image_name(const Project& project, const Service& service) {
+  return service.image.empty() ? fmt::format("{}-{}", project.name, service.name) : service.image;
+}
+
 std::string network_name(const Project& project, const std::string& network) {
   if (const Network* n = project.network(network); n && !n->external_name.empty())
     return n->external_name;

@@ -35,6 +35,9 @@ Result<void> check_port_clashes(const Project& project);
 
 // "shop-web-1", or the service's container_name.
 std::string instance_name(const Project& project, const Service& service, int number);
+// The image a service runs: its `image`, or PROJECT-SERVICE for a `build:` without one (what
+// the build is named).
+std::string image_name(const Project& project, const Service& service);
 // The engine's names: "shop_default" for the project's network "default", "shop_data" for volume
 // "data"; external ones keep their own names.
 std::string network_name(const Project& project, const std::string& network);

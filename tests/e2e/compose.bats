@@ -18,9 +18,12 @@ setup() {
   mkdir -p "$DIR"
   cd "$DIR"
   HOST_PORT=$((21000 + $$ % 9000))
+  REG_PIDS=()
 }
 
 teardown() {
+  local pid
+  for pid in "${REG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   berth_teardown
 }
 
@@ -214,9 +217,9 @@ EOF
   c show
   [[ $output == *"web  0 from 1 running  localhost/nosuch:2"* ]]
   [[ $output == *"last up failed: service web: image localhost/nosuch:2 not found"* ]]
-  # A service with build: waits for berth build.
+  # A service with build: and no context.
   printf 'services:\n  app:\n    build: ./app\n' >compose.yaml
-  fails_with "service app: build: berth build is not available yet" compose -p "$P" up -d
+  fails_with "service app: build: build context '$DIR/app' does not exist" compose -p "$P" up -d
 }
 
 @test "config prints the normalised model; interpolation, env files, --var, -f merging and profiles" {
@@ -452,4 +455,152 @@ EOF
     "$P-api-1 $P-db-1 $P-web-1 $P-worker-1 $P-worker-2 " ]
   b events --filter project="$P" --filter event=die --since 1h --until 0s --format '{{.Actor.Attributes.name}}'
   [[ $output == *"$P-web-run-"* ]]
+}
+
+# start_registry: Debian's docker-registry on 127.0.0.1:$REG_PORT, data under the test's tmpdir.
+start_registry() {
+  REG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  REG=127.0.0.1:$REG_PORT
+  mkdir -p "$BATS_TEST_TMPDIR/registry"
+  printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n' \
+    "$BATS_TEST_TMPDIR/registry" "$REG" >"$BATS_TEST_TMPDIR/registry.yml"
+  docker-registry serve "$BATS_TEST_TMPDIR/registry.yml" >"$BATS_TEST_TMPDIR/registry.log" 2>&1 &
+  REG_PIDS+=($!)
+  wait_for 5 curl -sf "http://$REG/v2/" -o /dev/null
+}
+
+@test "up pulls the images it does not have; pull fetches them again" {
+  start_registry
+  b push busybox "$REG/shop/app:1"
+  [ "$status" -eq 0 ]
+  other_root
+  printf 'services:\n  app:\n    image: %s/shop/app:1\n    command: %s\n' "$REG" "$SLEEP" >compose.yaml
+  c up -d
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Image $REG/shop/app:1  Pulling"*"Image $REG/shop/app:1  Pulled"* ]]
+  [ "$(state_of "$P-app-1")" = running ]
+  c pull
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Image $REG/shop/app:1  Pulled"* ]]
+  printf 'services:\n  app:\n    image: %s/shop/nosuch:1\n' "$REG" >compose.yaml
+  fails_with "service app: image $REG/shop/nosuch:1 not found" compose -p "$P" up -d
+  c down -t 1
+  leave_other_root
+}
+
+@test "up in the foreground prints the instances' output; SIGINT stops the project" {
+  printf 'services:\n  a:\n    image: busybox\n    command: ["sh", "-c", "trap \\"echo bye; exit 0\\" TERM; echo hello; sleep 1000 & wait"]\n    scale: 2\n' >compose.yaml
+  "$BERTH" compose -p "$P" up >"$BATS_TEST_TMPDIR/up.out" 2>&1 </dev/null 3>&- &
+  local pid=$!
+  wait_for 20 grep -q "$P-a-2  | hello" "$BATS_TEST_TMPDIR/up.out"
+  kill -INT "$pid"
+  local code=0
+  wait "$pid" || code=$?
+  cat "$BATS_TEST_TMPDIR/up.out" >&2
+  [ "$code" -eq 0 ]
+  grep -q "Gracefully stopping" "$BATS_TEST_TMPDIR/up.out"
+  grep -q "$P-a-1  | bye" "$BATS_TEST_TMPDIR/up.out"
+  [ "$(state_of "$P-a-1")" = exited ]
+  [ "$(state_of "$P-a-2")" = exited ]
+}
+
+@test "update_config.parallelism replaces that many instances at a time" {
+  cat >compose.yaml <<EOF
+services:
+  worker:
+    image: busybox
+    command: $WORKER
+    deploy:
+      replicas: 4
+      update_config: {parallelism: 2}
+EOF
+  c up -d
+  [ "$status" -eq 0 ]
+  before=$(bq ps --format '{{.Label "com.docker.compose.config-hash"}}' | sort -u)
+  sed -i 's/sleep 200000/sleep 200001/' compose.yaml
+  c up -d
+  [ "$status" -eq 0 ]
+  # Two replacements begin before the first one ends, and the third only after.
+  events=$(grep -oE 'Container [^ ]+  (Recreating|Recreated)' <<<"$stderr" | awk '{print $3}' | tr '\n' ' ')
+  [ "$events" = "Recreating Recreating Recreated Recreated Recreating Recreating Recreated Recreated " ]
+  [ "$(all_names)" = "$P-worker-1 $P-worker-2 $P-worker-3 $P-worker-4 " ]
+  # One configuration across the four, and not the first one.
+  [ "$(bq ps --format '{{.Label "com.docker.compose.config-hash"}}' | sort -u | wc -l)" -eq 1 ]
+  [ "$(bq ps --format '{{.Label "com.docker.compose.config-hash"}}' | sort -u)" != "$before" ]
+}
+
+@test "change rolls out a new image or environment for one service" {
+  write_shop
+  c up -d
+  b tag busybox busybox:2
+  [ "$status" -eq 0 ]
+  before_db=$(id_of "$P-db-1") before_w=$(id_of "$P-worker-1")
+  c change worker -e MODE=fast
+  [ "$status" -eq 0 ]
+  [ "$(id_of "$P-worker-1")" != "$before_w" ]
+  [ "$(id_of "$P-db-1")" = "$before_db" ]
+  [ "$(bq exec "$P-worker-2" sh -c 'echo $MODE')" = fast ]
+  c change worker --image busybox:2
+  [ "$status" -eq 0 ]
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-worker-1")" = busybox:2 ]
+  c show --format json
+  [ "$(jq -r '.Services[] | select(.Name == "worker") | "\(.Running)/\(.Desired) \(.Image)"' <<<"$output")" = "2/2 busybox:2" ]
+  fails_with "give --image or --env" compose -p "$P" change worker
+}
+
+@test "services with build: are built by berth build, named PROJECT-SERVICE, rebuilt with --build" {
+  mkdir app
+  printf 'FROM busybox\nARG GREETING=hi\nRUN echo "$GREETING from the build" > /built\nCMD ["sh", "-c", "cat /built; trap \\"exit 0\\" TERM; sleep 1000 & wait"]\n' >app/Dockerfile
+  cat >compose.yaml <<EOF
+services:
+  app:
+    build:
+      context: ./app
+      args: {GREETING: hello}
+  tagged:
+    image: localhost/shop-tagged:1
+    build: ./app
+EOF
+  c up -d
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Service app  Building"*"Service app  Built $P-app"* ]]
+  bq image inspect "$P-app" >/dev/null
+  bq image inspect localhost/shop-tagged:1 >/dev/null
+  wait_for 10 bash -c "'$BERTH' logs '$P-app-1' 3>&- | grep -q 'hello from the build'"
+  # Built once: up again uses the image; --build builds again (from the cache) and converges.
+  c up -d
+  [[ $stderr != *Building* ]]
+  c up -d --build app
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Service app  Built"* ]]
+  c build tagged
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Service tagged  Built localhost/shop-tagged:1"* ]]
+  printf 'FROM busybox\nRUN exit 3\n' >app/Dockerfile
+  fails_with "service app: build:" compose -p "$P" up -d --build app
+}
+
+@test "DNS names follow scale within a second, both ways" {
+  write_shop
+  c up -d
+  count_addresses() {  # the worker's addresses that nslookup gives from web
+    "$BERTH" exec "$P-web-1" nslookup "worker.$P" 3>&- 2>/dev/null | awk '/^Name:/ {n=1} n && /^Address/ {c++} END {print c+0}'
+  }
+  has_addresses() { [ "$(count_addresses)" -eq "$1" ]; }
+  # The names berth-dns answers with (the network's names file).
+  named_workers() { [ "$(cat "$BERTH_RUN_ROOT"/networks/*/names | grep -c "^worker.$P ")" -eq "$1" ]; }
+  [ "$(count_addresses)" -eq 2 ]
+  c scale worker=4
+  [ "$status" -eq 0 ]
+  start=$(date +%s%N)
+  wait_for 1 has_addresses 4
+  echo "# 4 addresses answered $(( ($(date +%s%N) - start) / 1000000 )) ms after scale returned" >&3
+  c scale worker=1
+  start=$(date +%s%N)
+  wait_for 1 named_workers 1
+  echo "# names file down to 1 after $(( ($(date +%s%N) - start) / 1000000 )) ms" >&3
+  # berth-dns itself answers with the one instance left (asked from the host, at the gateway).
+  gw=$(bq network inspect -f '{{(index .IPAM.Config 0).Gateway}}' "${P}_default")
+  dns_answers() { [ "$(dig +short +time=1 +tries=1 "@$gw" "worker.$P" A | grep -c .)" -eq "$1" ]; }
+  wait_for 1 dns_answers 1
 }

@@ -95,6 +95,9 @@ std::string status_text(const engine::ContainerRecord& c);
 // `berth events` (also `berth compose events`, with the project's filter): --filter (project=P
 // too), --since, --until, --format.
 Result<int> stream_events(const Globals& g, const ParsedArgs& a);
+// `berth pull IMAGE` with the options of `a` (--quiet, --tls-verify, --platform): fetches it into
+// the store and names it; returns the name.
+Result<std::string> pull_image(const Globals& g, const ParsedArgs& a, const std::string& image);
 // Prints the error (and its hint) as berth's errors look; returns the exit status for it.
 int report(const Error& error);
 // Writes all of text to stdout.

@@ -3,6 +3,7 @@
 // compose takes them: `berth compose -f a.yaml -p shop up -d`.
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <mutex>
@@ -13,9 +14,11 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/unique_fd.h"
+#include "build/build.h"
 #include "cli/berth/command.h"
 #include "engine/containers.h"
 #include "engine/networks.h"
+#include "image/reference.h"
 #include "project/deploy.h"
 #include "project/load.h"
 #include "project/normalise.h"
@@ -81,9 +84,55 @@ void progress_line(std::string_view line) {
   (void)sys::write_all(2, text);
 }
 
-Result<std::string> no_builder(const project::BuildRequest& request) {
-  return Error(ErrorKind::unsupported, "berth build is not available yet")
-      .with_hint("build the image elsewhere and give the service an image:");
+// A service's build: through `berth build`'s builder, the result named as the service's image
+// (or PROJECT-SERVICE), base images pulled as `berth build` pulls them.
+project::BuildFunction builder(const Globals& g) {
+  return [&g](const project::BuildRequest& request) -> Result<std::string> {
+    BERTH_TRY(auto e, open_engine(g));
+    build::BuildOptions o;
+    o.context_dir = request.build.context;
+    if (!sys::exists(o.context_dir))
+      return Error::make(ErrorKind::not_found, "build context '{}' does not exist", o.context_dir);
+    std::string dockerfile = request.build.dockerfile.starts_with("/")
+                                 ? request.build.dockerfile
+                                 : o.context_dir + "/" + request.build.dockerfile;
+    BERTH_TRY(o.dockerfile_text, sys::read_file(dockerfile).context("read the Dockerfile"));
+    o.dockerfile_name = request.build.dockerfile;
+    o.tags = {request.tag};
+    o.build_args = request.build.args;
+    o.target = request.build.target;
+    o.labels = {{project::kLabelProject, request.project}, {project::kLabelService, request.service}};
+    o.pull = [&e](const std::string& name) { return pull_for_build(e, name); };
+    std::mutex lock;
+    o.progress = [&](const build::StepEvent& ev) {
+      std::lock_guard guard(lock);
+      if (ev.kind == build::StepEvent::Kind::started)
+        progress_line(fmt::format("Service {}  Building {}", request.service, ev.name));
+      else if (ev.kind == build::StepEvent::Kind::failed)
+        progress_line(fmt::format("Service {}  {} failed: {}", request.service, ev.name, ev.text));
+    };
+    progress_line(fmt::format("Service {}  Building", request.service));
+    BERTH_TRY(auto built, build::build_image(e, o));
+    for (const auto& w : built.warnings) log::warn(w);
+    progress_line(fmt::format("Service {}  Built {}", request.service, request.tag));
+    return request.tag;
+  };
+}
+
+// Images not in the store are pulled as `berth pull -q` pulls them.
+project::PullFunction puller(const Globals& g) {
+  return [&g](const std::string& image) -> Result<void> {
+    // berth's own names ("busybox" is localhost/busybox:latest) have no registry to come from.
+    BERTH_TRY(auto ref, image::Reference::parse(image));
+    if (ref.domain() == "localhost")
+      return Error(ErrorKind::not_found, "a local name: no registry to pull from");
+    ParsedArgs quiet;
+    quiet.values["quiet"] = {""};
+    progress_line(fmt::format("Image {}  Pulling", image));
+    BERTH_TRY(auto name, pull_image(g, quiet, image));
+    progress_line(fmt::format("Image {}  Pulled", name));
+    return {};
+  };
 }
 
 Result<std::map<std::string, int>> parse_scale(const std::vector<std::string>& items,
@@ -109,8 +158,15 @@ std::optional<int> timeout_of(const ParsedArgs& a) {
 
 // Every instance's log, each line prefixed "NAME  | ", coloured on a terminal; following, until
 // every instance has stopped.
+// Set by SIGINT/SIGTERM while an attached `up` follows the logs.
+volatile sig_atomic_t interrupted = 0;
+void on_interrupt(int) { interrupted = 1; }
+
+// `on_interrupt_once`: called (once) when a signal handled by on_interrupt arrives; the logs are
+// then followed until every instance has stopped.
 Result<int> print_logs(const Compose& c, const std::vector<engine::ContainerRecord>& containers,
-                       const engine::LogOptions& options, bool prefix, bool colour) {
+                       const engine::LogOptions& options, bool prefix, bool colour,
+                       const std::function<void()>& on_interrupt_once = {}) {
   size_t width = 0;
   for (const auto& r : containers) width = std::max(width, r.name.size());
   struct Stream {
@@ -120,6 +176,7 @@ Result<int> print_logs(const Compose& c, const std::vector<engine::ContainerReco
   std::vector<Stream> streams;
   std::vector<std::thread> threads;
   static const int kColours[] = {36, 33, 32, 35, 34, 96, 93, 92, 95, 94};
+  std::vector<UniqueFd> writers;  // every pipe first: no thread runs when one fails
   for (size_t i = 0; i < containers.size(); ++i) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return Error::from_errno("pipe");
@@ -129,9 +186,17 @@ Result<int> print_logs(const Compose& c, const std::vector<engine::ContainerReco
       p = colour ? fmt::format("\033[{}m{}  |\033[0m ", kColours[i % 10], padded) : padded + "  | ";
     }
     streams.push_back({UniqueFd(fds[0]), p, ""});
-    std::string id = containers[i].id;
+    writers.emplace_back(fds[1]);
+  }
+  // The readers never take SIGINT/SIGTERM: those must interrupt this thread's poll.
+  sigset_t signals, previous;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &signals, &previous);
+  for (size_t i = 0; i < containers.size(); ++i) {
     const Globals* g = c.globals;
-    threads.emplace_back([g, id, options, w = fds[1]] {
+    threads.emplace_back([g, id = containers[i].id, options, w = writers[i].release()] {
       // A database connection per thread (state/database.h).
       if (auto e = open_engine(*g)) {
         if (auto r = engine::read_logs(*e, id, options, w, w); !r) log::warn(r.error().message());
@@ -139,14 +204,19 @@ Result<int> print_logs(const Compose& c, const std::vector<engine::ContainerReco
       ::close(w);
     });
   }
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   std::vector<pollfd> pfds;
   for (auto& s : streams) pfds.push_back({s.read.get(), POLLIN, 0});
   size_t open = streams.size();
   char buf[65536];
   while (open > 0) {
     if (::poll(pfds.data(), pfds.size(), -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
+      if (errno != EINTR) break;
+      if (interrupted == 1 && on_interrupt_once) {
+        interrupted = 2;
+        on_interrupt_once();
+      }
+      continue;
     }
     for (size_t i = 0; i < pfds.size(); ++i) {
       if (pfds[i].fd < 0 || !(pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -204,17 +274,28 @@ Result<int> cmd_up(Compose& c, const ParsedArgs& a) {
   if (a.flag("wait-timeout"))
     options.wait_timeout_ms = std::atoll(a.value("wait-timeout").c_str()) * 1000;
   options.remove_orphans = a.flag("remove-orphans");
-  options.build_image = no_builder;
+  options.build_image = builder(*c.globals);
+  options.pull_image = puller(*c.globals);
   options.progress = progress_line;
   BERTH_TRY(auto e, open_engine(*c.globals));
   BERTH_TRY_VOID(project::up(e, *c.model(), options));
   if (a.flag("detach") || options.wait) return 0;
-  // Attached: follow every instance's log until they all stop (Ctrl-C leaves them running).
+  // Attached: follow every instance's log until they all stop; Ctrl-C (or SIGTERM) stops the
+  // project, as docker compose does, and the logs run out as the instances stop.
   BERTH_TRY(auto containers, project::project_containers(e, c.name, {}));
   engine::LogOptions logs;
   logs.follow = true;
-  logs.tail = 0;
-  return print_logs(c, containers, logs, true, ::isatty(1));
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;  // no SA_RESTART: poll returns EINTR
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  const Project* model = c.model();
+  return print_logs(c, containers, logs, true, ::isatty(1), [&] {
+    progress_line("Gracefully stopping... (press Ctrl-C again to force)");
+    ::signal(SIGINT, SIG_DFL);
+    if (auto stopped = project::stop(e, *model, {}, std::nullopt, progress_line); !stopped)
+      report(stopped.error());
+  });
 }
 
 Result<int> cmd_down(Compose& c, const ParsedArgs& a) {
@@ -474,7 +555,8 @@ Result<int> cmd_run(Compose& c, const ParsedArgs& a) {
   options.no_deps = a.flag("no-deps");
   options.tty = !a.flag("no-TTY") && !a.flag("detach") && ::isatty(0) && ::isatty(1);
   options.interactive = !a.flag("detach") && (options.tty || !::isatty(0));
-  options.build_image = no_builder;
+  options.build_image = builder(*c.globals);
+  options.pull_image = puller(*c.globals);
   options.progress = progress_line;
   BERTH_TRY(auto e, open_engine(*c.globals));
   BERTH_TRY(auto created, project::create_oneoff(e, *c.model(), a.positionals[0], options));
@@ -506,8 +588,67 @@ Result<int> cmd_events(Compose& c, const ParsedArgs& a) {
   return stream_events(*c.globals, events);
 }
 
-Result<int> cmd_unavailable(Compose&, const ParsedArgs&, std::string_view verb) {
-  return Error::make(ErrorKind::unsupported, "berth compose {} is not available yet", verb);
+Result<int> cmd_pull(Compose& c, const ParsedArgs& a) {
+  BERTH_TRY_VOID(load(c, true, a.positionals));
+  int status = 0;
+  for (const auto& s : c.model()->services) {
+    if (!a.positionals.empty() &&
+        std::find(a.positionals.begin(), a.positionals.end(), s.name) == a.positionals.end())
+      continue;
+    if (s.image.empty() || (s.build && !a.flag("include-build"))) continue;
+    progress_line(fmt::format("Image {}  Pulling", s.image));
+    ParsedArgs options;
+    options.values["quiet"] = {""};
+    auto pulled = pull_image(*c.globals, options, s.image);
+    if (!pulled) {
+      report(Error(pulled.error().kind(),
+                   fmt::format("service {}: {}", s.name, pulled.error().message())));
+      if (!a.flag("ignore-pull-failures")) return 1;
+      status = 1;
+      continue;
+    }
+    progress_line(fmt::format("Image {}  Pulled", *pulled));
+  }
+  return status;
+}
+
+// `change SERVICE --image I -e K=V`: the service as the files say, with these changes, rolled out
+// as `up` rolls out an edit (the files are not written: the next `up` goes back to them).
+Result<int> cmd_change(Compose& c, const ParsedArgs& a) {
+  if (a.positionals.size() != 1) return Error(ErrorKind::invalid_argument, "give one service");
+  BERTH_TRY_VOID(load(c, true, a.positionals));
+  Project changed = *c.model();
+  project::Service* s = changed.service(a.positionals[0]);
+  if (!s) return Error::make(ErrorKind::invalid_argument, "no such service: {}", a.positionals[0]);
+  if (a.flag("image")) s->image = a.value("image");
+  BERTH_TRY(auto env, key_values(a.values_of("env"), "--env"));
+  for (const auto& [k, v] : env) s->environment[k] = v;
+  if (!a.flag("image") && env.empty()) return Error(ErrorKind::invalid_argument, "give --image or --env");
+  project::UpOptions options;
+  options.services = a.positionals;
+  options.no_deps = true;
+  options.build_image = builder(*c.globals);
+  options.pull_image = puller(*c.globals);
+  options.progress = progress_line;
+  BERTH_TRY(auto e, open_engine(*c.globals));
+  BERTH_TRY_VOID(project::up(e, changed, options));
+  return 0;
+}
+
+Result<int> cmd_build(Compose& c, const ParsedArgs& a) {
+  BERTH_TRY_VOID(load(c, true, a.positionals));
+  auto build = builder(*c.globals);
+  int built = 0;
+  for (const auto& s : c.model()->services) {
+    if (!a.positionals.empty() && std::find(a.positionals.begin(), a.positionals.end(), s.name) == a.positionals.end())
+      continue;
+    if (!s.build) continue;
+    BERTH_TRY(auto image, build({c.name, s.name, *s.build, project::image_name(*c.model(), s)}));
+    (void)image;
+    ++built;
+  }
+  if (built == 0) progress_line("No service has build:");
+  return 0;
 }
 
 struct Verb {
@@ -598,6 +739,12 @@ std::vector<Verb> verbs() {
         {"no-deps", false, "do not start the dependencies"}},
        1,
        cmd_run},
+      {"change",
+       "[OPTIONS] SERVICE",
+       "Roll out a new image or environment for one service",
+       {{"image", true, "the image to run"}, {"e,env", true, "NAME=value (several)"}},
+       SIZE_MAX,
+       cmd_change},
       {"events",
        "[OPTIONS]",
        "Stream the instances' events (start, die, health_status, ...)",
@@ -621,18 +768,14 @@ std::vector<Verb> verbs() {
        {{"format", true, "text or json"}},
        SIZE_MAX,
        cmd_show},
-      {"build",
-       "[SERVICE...]",
-       "Build the services' images",
-       {},
-       SIZE_MAX,
-       [](Compose& c, const ParsedArgs& a) { return cmd_unavailable(c, a, "build"); }},
+      {"build", "[SERVICE...]", "Build the images of services with build:", {}, SIZE_MAX, cmd_build},
       {"pull",
-       "[SERVICE...]",
+       "[OPTIONS] [SERVICE...]",
        "Pull the services' images",
-       {},
+       {{"ignore-pull-failures", false, "go on with the other images"},
+        {"include-build", false, "also images of services with build:"}},
        SIZE_MAX,
-       [](Compose& c, const ParsedArgs& a) { return cmd_unavailable(c, a, "pull"); }},
+       cmd_pull},
   };
 }
 

@@ -151,12 +151,8 @@ Result<std::string> pull_for_build(engine::Engine& e, const std::string& name) {
   return names.empty() ? image.id : tagged;
 }
 
-namespace {
-
-Result<int> cmd_pull(const Globals& g, const ParsedArgs& a) {
-  if (a.positionals.size() != 1)
-    return Error(ErrorKind::invalid_argument, "give one image to pull").with_hint("berth pull 127.0.0.1:5000/app:1");
-  BERTH_TRY(auto ref, remote_reference(a.positionals[0], "pull"));
+Result<std::string> pull_image(const Globals& g, const ParsedArgs& a, const std::string& image) {
+  BERTH_TRY(auto ref, remote_reference(image, "pull"));
   registry::PullOptions o;
   BERTH_TRY(o.client.tls_verify, tls_verify_option(a));
   if (a.values.count("platform")) {
@@ -174,12 +170,22 @@ Result<int> cmd_pull(const Globals& g, const ParsedArgs& a) {
   std::vector<std::string> names;
   std::string name = ref.tag().empty() ? ref.to_string() : ref.with_tag(ref.tag()).to_string();
   if (!ref.tag().empty()) names.push_back(name);
-  BERTH_TRY(auto image, engine::register_image(e, pulled.manifest, names));
+  BERTH_TRY(auto image_record, engine::register_image(e, pulled.manifest, names));
+  (void)image_record;
   if (!quiet) {
     print(fmt::format("Digest: {}\n", pulled.index_resolved ? pulled.index_digest : pulled.manifest.digest));
     print(fmt::format("Status: {} for {}\n",
                       pulled.downloaded > 0 ? "Downloaded newer image" : "Image is up to date", name));
   }
+  return name;
+}
+
+namespace {
+
+Result<int> cmd_pull(const Globals& g, const ParsedArgs& a) {
+  if (a.positionals.size() != 1)
+    return Error(ErrorKind::invalid_argument, "give one image to pull").with_hint("berth pull 127.0.0.1:5000/app:1");
+  BERTH_TRY(auto name, pull_image(g, a, a.positionals[0]));
   print(name + "\n");
   return 0;
 }
