@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!config) return 0;
   if (!config->htpasswd.empty()) {
     config->htpasswd = htpasswd_path;
-    if (!sys::write_file(htpasswd_path, parts[1])) fuzz::violated("write htpasswd");
+    fuzz::put_file(htpasswd_path, parts[1]);
   }
   if (config->token) config->token->key = "fuzz-signing-key";
   registry::AccessControl control(std::move(*config));

@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& scratch = jail->dir();
   const std::string archive = scratch + "/image.tar";
   const std::string root = scratch + "/store";
-  if (!sys::write_file(archive, fuzz::as_text(data, size))) fuzz::violated("write the archive");
+  fuzz::put_file(archive, fuzz::as_text(data, size));
   auto store = image::ContentStore::open(root);
   if (!store) fuzz::violated("open the store", store.error().message());
 

@@ -25,6 +25,7 @@ std::string scratch_dir(std::string_view name) {
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <climits>
 #include <cstring>
 
 namespace berth::fuzz {
@@ -78,6 +79,18 @@ Jail::Jail(std::string_view name) {
   check(static_cast<bool>(sys::mkdir_all(mirror, 0700)), "mkdir", mirror);
   check(::mount(inner_.c_str(), mirror.c_str(), nullptr, MS_BIND, nullptr) == 0, "bind mount",
         mirror);
+  // The symbolizer reads the fuzzer's own binary when it reports a crash inside the jail.
+  char exe[PATH_MAX] = {};
+  if (::readlink("/proc/self/exe", exe, sizeof exe - 1) > 0) {
+    std::string exe_dir(exe);
+    exe_dir.resize(exe_dir.rfind('/'));
+    std::string inside = outer_ + exe_dir;
+    check(static_cast<bool>(sys::mkdir_all(inside, 0755)), "mkdir", inside);
+    check(::mount(exe_dir.c_str(), inside.c_str(), nullptr, MS_BIND, nullptr) == 0, "bind mount",
+          inside);
+    check(::mount(nullptr, inside.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == 0,
+          "remount read-only", inside);
+  }
   real_root_ = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   check(real_root_ >= 0, "open", "/");
   chrooted_ = true;
@@ -98,6 +111,16 @@ void Jail::leave() {
   check(::fchdir(cwd_) == 0, "fchdir", ".");
   ::close(cwd_);
   cwd_ = -1;
+}
+
+}  // namespace berth::fuzz
+
+namespace berth::fuzz {
+
+void put_file(const std::string& path, std::string_view data) {
+  auto fd = sys::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (!fd) violated("create a scratch file", fd.error().message());
+  if (auto w = sys::write_all(fd->get(), data); !w) violated("write a scratch file", w.error().message());
 }
 
 }  // namespace berth::fuzz

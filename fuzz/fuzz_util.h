@@ -65,3 +65,8 @@ class Jail {
 };
 
 }  // namespace berth::fuzz
+
+namespace berth::fuzz {
+// Creates or truncates `path` and writes `data`; aborts on failure (the scratch space is ours).
+void put_file(const std::string& path, std::string_view data);
+}  // namespace berth::fuzz

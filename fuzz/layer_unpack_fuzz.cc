@@ -46,8 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& scratch = jail->dir();
   const std::string outside = scratch + "/outside";
   if (!sys::exists(outside)) {
-    if (!sys::mkdir_all(outside) || !sys::write_file(outside + "/victim", kVictim))
-      fuzz::violated("create the victim");
+    if (!sys::mkdir_all(outside)) fuzz::violated("create the victim's directory");
+    fuzz::put_file(outside + "/victim", kVictim);
   }
   const std::vector<std::string> root_before = sorted_names("/");
   const std::string dir = scratch + "/layer";

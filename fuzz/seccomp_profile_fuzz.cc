@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace berth;
-  if (!sys::write_file(path, fuzz::as_text(data, size))) fuzz::violated("write the profile");
+  fuzz::put_file(path, fuzz::as_text(data, size));
   static const std::vector<std::string> capabilities = engine::default_capabilities();
   (void)engine::load_seccomp_profile(path, capabilities);
   return 0;
