@@ -594,6 +594,10 @@ Result<json> fn_pad(std::vector<json>& args, bool) {
   BERTH_TRY(int64_t before, int_arg(args[1], "pad"));
   BERTH_TRY(int64_t after, int_arg(args[2], "pad"));
   if (s.empty()) return json(s);
+  // Go would try to allocate it; a width no terminal shows is an error, not an abort.
+  constexpr int64_t kMaxPad = 1 << 20;
+  if (before > kMaxPad || after > kMaxPad)
+    return Error(ErrorKind::invalid_argument, fmt::format("pad: width over {}", kMaxPad));
   return json(std::string(std::max<int64_t>(before, 0), ' ') + s +
               std::string(std::max<int64_t>(after, 0), ' '));
 }
