@@ -14,8 +14,8 @@ bool cheap_hashes(std::string_view htpasswd) {
   for (auto line : berth::fuzz::pieces(htpasswd, '\n', 1024)) {
     size_t at = line.find(":$2");
     if (at == std::string_view::npos) continue;
-    std::string_view cost = line.substr(at + 1).substr(4, 3);
-    if (cost != "04$" && cost != "05$") return false;
+    std::string_view hash = line.substr(at + 1);  // "$2y$04$..."
+    if (hash.size() < 7 || (hash.substr(4, 3) != "04$" && hash.substr(4, 3) != "05$")) return false;
   }
   return true;
 }
