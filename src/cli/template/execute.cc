@@ -209,14 +209,30 @@ std::string go_sprintf(const std::string& format, const std::vector<json>& args)
       else
         break;
     }
+    // Go's fmt refuses a width or precision over 10^6 (%!(BADWIDTH), %!(BADPREC)) rather than
+    // overflowing or allocating it.
+    constexpr int kMaxWidth = 1'000'000;
+    auto number = [&](int& value) {
+      bool too_large = false;
+      while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) {
+        if (value <= kMaxWidth) value = std::max(value, 0) * 10 + (format[i] - '0');
+        too_large = too_large || value > kMaxWidth;
+        ++i;
+      }
+      return !too_large;
+    };
     int width = -1, precision = -1;
-    while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i])))
-      width = std::max(width, 0) * 10 + (format[i++] - '0');
+    if (!number(width)) {
+      out += "%!(BADWIDTH)";
+      width = -1;
+    }
     if (i < format.size() && format[i] == '.') {
       precision = 0;
       ++i;
-      while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i])))
-        precision = precision * 10 + (format[i++] - '0');
+      if (!number(precision)) {
+        out += "%!(BADPREC)";
+        precision = -1;
+      }
     }
     if (i >= format.size()) {
       out += "%!(NOVERB)";
