@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <thread>
 
@@ -28,15 +29,16 @@ struct Registry {
   sockaddr_in address{};
 };
 
-std::unique_ptr<berth::fuzz::Jail> jail;
-std::unique_ptr<Registry> peer;
+// Never destroyed: the server thread runs until the process exits.
+berth::fuzz::Jail* jail;
+Registry* peer;
 
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   using namespace berth;
-  jail = std::make_unique<fuzz::Jail>("http_server");
-  peer = std::make_unique<Registry>();
+  jail = std::make_unique<fuzz::Jail>("http_server").release();
+  peer = std::make_unique<Registry>().release();
   auto storage = registry::open_filesystem_storage(jail->dir() + "/registry");
   if (!storage) fuzz::violated("open storage", storage.error().message());
   peer->storage = std::move(*storage);
@@ -66,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ::setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&peer->address),
                 sizeof peer->address) != 0)
-    fuzz::violated("connect to the registry (did the server thread die?)");
+    fuzz::violated("connect to the registry (did the server thread die?)", std::strerror(errno));
   jail->enter();
   // Sent in one go and half-closed; the reads keep a server answering a pipelined request from
   // blocking on a full socket buffer.
