@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     registry::TokenClaims claims;
     claims.issuer = "berth";
     claims.audience = "berth-registry";
-    claims.subject = std::string(text);
+    claims.subject = "alice";
     claims.issued_at = kNow;
     claims.not_before = kNow;
     claims.expires_at = kNow + 300;
@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string token = registry::sign_token(claims, "k");
     auto verified = registry::verify_token(token, "k", "berth-registry", "berth", kNow);
     if (!verified) fuzz::violated("a signed token does not verify", verified.error().message());
-    if (verified->subject != claims.subject || verified->access.size() != 1)
+    if (verified->subject != claims.subject || verified->access.size() != 1 ||
+        verified->access[0].name != grant->name)
       fuzz::violated("a signed token's claims changed", token);
   }
   (void)registry::base64_decode_text(text, false);

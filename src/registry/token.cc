@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/sys.h"
+#include "registry/names.h"
 
 namespace berth::registry {
 namespace {
@@ -133,6 +134,8 @@ Result<Grant> parse_scope(std::string_view scope) {
   if ((g.type != "repository" && g.type != "registry") || g.name.empty())
     return Error::make(ErrorKind::invalid_argument, "scope '{}': use repository:NAME:ACTIONS",
                        scope);
+  // The name is signed into a token as JSON: it must be a repository name (so UTF-8).
+  if (g.type == "repository") BERTH_TRY_VOID(validate_repository(g.name).context(fmt::format("scope '{}'", scope)));
   return g;
 }
 
