@@ -734,6 +734,11 @@ class Executor {
         if (!go_on) break;
       }
     } else if (value.is_number_integer()) {
+      // Go would spin for ever on {{range 777777777777776}}; a format string should not.
+      constexpr int64_t kMaxRange = 1'000'000;
+      if (value.get<int64_t>() > kMaxRange)
+        return exec_error(node.pos, node.pipe->text,
+                          fmt::format("range over {}: more than {} iterations", to_text(value), kMaxRange));
       for (int64_t k = 0; k < value.get<int64_t>(); ++k) {
         BERTH_TRY(bool go_on, step(json(k), json(k)));
         if (!go_on) break;
