@@ -650,7 +650,7 @@ Result<oci::Seccomp> load_seccomp_profile(const std::string& path,
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e309
     std::string what = e.what();
     auto pos = what.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] " prefix
     return Error::make(ErrorKind::invalid_argument, "{}: malformed JSON: {}", path,

@@ -135,6 +135,15 @@ Result<Url> Url::parse(std::string_view text) {
     if (colon != std::string_view::npos) port = authority.substr(colon + 1);
   }
   if (url.host.empty()) return Error::make(ErrorKind::invalid_argument, "URL '{}': no host", text);
+  // RFC 3986: a reg-name or IPv4 address, or an IPv6 literal in brackets. Anything else (spaces,
+  // CR/LF, '[', a second ':') would reach the Host header and name resolution as it is.
+  const bool bracketed = authority.starts_with("[");
+  constexpr std::string_view kNameChars = "-._~%!$&'()*+,;=";
+  for (unsigned char c : url.host) {
+    bool ok = bracketed ? std::isxdigit(c) || c == ':' || c == '.' || c == '%'
+                        : std::isalnum(c) || (c != 0 && kNameChars.find(static_cast<char>(c)) != std::string_view::npos);
+    if (!ok) return Error::make(ErrorKind::invalid_argument, "URL '{}': bad character in the host", text);
+  }
   if (!port.empty() && (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit)))
     return Error::make(ErrorKind::invalid_argument, "URL '{}': port '{}' is not a number", text, port);
   url.port = port.empty() ? default_port(url.scheme) : std::string(port);

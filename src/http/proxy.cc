@@ -91,8 +91,9 @@ bool excluded(const Url& target, std::string_view no_proxy) {
     if (auto slash = entry.find('/'); slash != std::string::npos) {
       auto net = Address::parse(entry.substr(0, slash));
       std::string prefix = entry.substr(slash + 1);
-      if (net && ip && !prefix.empty() && std::all_of(prefix.begin(), prefix.end(), ::isdigit) &&
-          ip->in(*net, std::stoi(prefix)))
+      // At most 3 digits: std::stoi throws past INT_MAX ("10.0.0.0/99999999999").
+      if (net && ip && !prefix.empty() && prefix.size() <= 3 &&
+          std::all_of(prefix.begin(), prefix.end(), ::isdigit) && ip->in(*net, std::stoi(prefix)))
         return true;
       continue;
     }

@@ -69,6 +69,17 @@ Result<std::optional<Credentials>> credentials_in_config(std::string_view json, 
   return std::optional<Credentials>();
 }
 
+namespace {
+// nlohmann throws on a key that is not UTF-8 (a registry name given so on the command line).
+Result<std::string> dump_config(const nlohmann::json& doc, std::string_view registry) {
+  try {
+    return doc.dump(1, '\t') + "\n";
+  } catch (const nlohmann::json::exception&) {
+    return Error::make(ErrorKind::invalid_argument, "registry '{}': not valid UTF-8", registry);
+  }
+}
+}  // namespace
+
 Result<std::string> config_with_credentials(std::string_view json, std::string_view registry,
                                             const std::optional<Credentials>& credentials) {
   BERTH_TRY(auto doc, parse_config(json));
@@ -84,7 +95,7 @@ Result<std::string> config_with_credentials(std::string_view json, std::string_v
   if (credentials)
     auths[auth_config_key(registry)] = {
         {"auth", http::base64_encode(credentials->username + ":" + credentials->password)}};
-  return doc.dump(1, '\t') + "\n";
+  return dump_config(doc, registry);
 }
 
 Result<std::optional<std::string>> credential_helper_in_config(std::string_view json, std::string_view registry) {
@@ -110,7 +121,7 @@ Result<std::string> config_with_helper_entry(std::string_view json, std::string_
   if (!present) return text;
   auto doc = nlohmann::json::parse(text);
   doc["auths"][auth_config_key(registry)] = nlohmann::json::object();
-  return doc.dump(1, '\t') + "\n";
+  return dump_config(doc, registry);
 }
 
 }  // namespace berth::registry

@@ -123,8 +123,13 @@ std::string registry_error_text(std::string_view body) {
   std::string out;
   for (const auto& e : doc["errors"]) {
     if (!e.is_object()) continue;
-    std::string code = e.value("code", "");
-    std::string message = e.value("message", "");
+    // A registry's body: "code" or "message" of another type must not throw.
+    auto text = [&e](const char* key) {
+      auto it = e.find(key);
+      return it != e.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::string code = text("code");
+    std::string message = text("message");
     std::string piece = lower(code);
     for (auto& c : piece)
       if (c == '_') c = ' ';

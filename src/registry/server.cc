@@ -28,7 +28,8 @@ ServerResponse error_response(int status, std::string_view code, std::string mes
   r.status = status;
   json e = {{"code", code}, {"message", std::move(message)}};
   if (!detail.is_null()) e["detail"] = std::move(detail);
-  r.body = json{{"errors", json::array({e})}}.dump();
+  // The message may quote the request's path, which need not be UTF-8: replaced, not thrown.
+  r.body = json{{"errors", json::array({e})}}.dump(-1, ' ', false, json::error_handler_t::replace);
   r.set("Content-Type", "application/json");
   return r;
 }
@@ -45,7 +46,7 @@ ServerResponse json_response(int status, const json& body,
                              std::string_view content_type = "application/json") {
   ServerResponse r;
   r.status = status;
-  r.body = body.dump();
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   r.set("Content-Type", std::string(content_type));
   return r;
 }

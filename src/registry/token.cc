@@ -5,9 +5,11 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "base/sys.h"
+#include "registry/names.h"
 
 namespace berth::registry {
 namespace {
@@ -133,6 +135,13 @@ Result<Grant> parse_scope(std::string_view scope) {
   if ((g.type != "repository" && g.type != "registry") || g.name.empty())
     return Error::make(ErrorKind::invalid_argument, "scope '{}': use repository:NAME:ACTIONS",
                        scope);
+  for (const auto& a : g.actions)
+    if (!std::all_of(a.begin(), a.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '*' || c == '-' || c == '_'; }))
+      return Error::make(ErrorKind::invalid_argument, "scope '{}': bad action '{}'", scope, a);
+  // The name is signed into a token as JSON: it must be a repository name (so UTF-8).
+  if (g.type == "registry" && g.name != "catalog")
+    return Error::make(ErrorKind::invalid_argument, "scope '{}': the registry scope is registry:catalog:*", scope);
+  if (g.type == "repository") BERTH_TRY_VOID(validate_repository(g.name).context(fmt::format("scope '{}'", scope)));
   return g;
 }
 

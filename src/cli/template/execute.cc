@@ -209,14 +209,30 @@ std::string go_sprintf(const std::string& format, const std::vector<json>& args)
       else
         break;
     }
+    // Go's fmt refuses a width or precision over 10^6 (%!(BADWIDTH), %!(BADPREC)) rather than
+    // overflowing or allocating it.
+    constexpr int kMaxWidth = 1'000'000;
+    auto number = [&](int& value) {
+      bool too_large = false;
+      while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) {
+        if (value <= kMaxWidth) value = std::max(value, 0) * 10 + (format[i] - '0');
+        too_large = too_large || value > kMaxWidth;
+        ++i;
+      }
+      return !too_large;
+    };
     int width = -1, precision = -1;
-    while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i])))
-      width = std::max(width, 0) * 10 + (format[i++] - '0');
+    if (!number(width)) {
+      out += "%!(BADWIDTH)";
+      width = -1;
+    }
     if (i < format.size() && format[i] == '.') {
       precision = 0;
       ++i;
-      while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i])))
-        precision = precision * 10 + (format[i++] - '0');
+      if (!number(precision)) {
+        out += "%!(BADPREC)";
+        precision = -1;
+      }
     }
     if (i >= format.size()) {
       out += "%!(NOVERB)";
@@ -594,6 +610,10 @@ Result<json> fn_pad(std::vector<json>& args, bool) {
   BERTH_TRY(int64_t before, int_arg(args[1], "pad"));
   BERTH_TRY(int64_t after, int_arg(args[2], "pad"));
   if (s.empty()) return json(s);
+  // Go would try to allocate it; a width no terminal shows is an error, not an abort.
+  constexpr int64_t kMaxPad = 1 << 20;
+  if (before > kMaxPad || after > kMaxPad)
+    return Error(ErrorKind::invalid_argument, fmt::format("pad: width over {}", kMaxPad));
   return json(std::string(std::max<int64_t>(before, 0), ' ') + s +
               std::string(std::max<int64_t>(after, 0), ' '));
 }
@@ -714,6 +734,11 @@ class Executor {
         if (!go_on) break;
       }
     } else if (value.is_number_integer()) {
+      // Go would spin for ever on {{range 777777777777776}}; a format string should not.
+      constexpr int64_t kMaxRange = 1'000'000;
+      if (value.get<int64_t>() > kMaxRange)
+        return exec_error(node.pos, node.pipe->text,
+                          fmt::format("range over {}: more than {} iterations", to_text(value), kMaxRange));
       for (int64_t k = 0; k < value.get<int64_t>(); ++k) {
         BERTH_TRY(bool go_on, step(json(k), json(k)));
         if (!go_on) break;

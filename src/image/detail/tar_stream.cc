@@ -9,6 +9,15 @@
 
 namespace berth::image::detail {
 
+namespace {
+// libarchive leaves the message null for some failures (a truncated zstd frame after a gzip
+// member): fmt throws on a null char pointer.
+const char* error_text(archive* a) {
+  const char* msg = archive_error_string(a);
+  return msg ? msg : "unknown error";
+}
+}  // namespace
+
 struct TarStream::Pipe {
   archive* raw = nullptr;
   Tap tap;
@@ -54,12 +63,12 @@ Result<std::unique_ptr<TarStream>> TarStream::open(int fd, Tap tap) {
   archive_read_support_filter_all(s->raw_);
   archive_read_support_format_raw(s->raw_);
   if (archive_read_open_fd(s->raw_, fd, 1 << 16) != ARCHIVE_OK)
-    return Error(ErrorKind::corrupt, fmt::format("open stream: {}", archive_error_string(s->raw_)));
+    return Error(ErrorKind::corrupt, fmt::format("open stream: {}", error_text(s->raw_)));
   archive_entry* entry = nullptr;
   int r = archive_read_next_header(s->raw_, &entry);
   if (r == ARCHIVE_EOF) return Error(ErrorKind::corrupt, "empty stream: not a tar archive");
   if (r < ARCHIVE_WARN)
-    return Error(ErrorKind::corrupt, fmt::format("read stream: {}", archive_error_string(s->raw_)));
+    return Error(ErrorKind::corrupt, fmt::format("read stream: {}", error_text(s->raw_)));
   archive_read_support_format_tar(s->tar_);
   if (archive_read_open(s->tar_, s->pipe_.get(), nullptr, read_callback, nullptr) != ARCHIVE_OK)
     return s->error("open tar");

@@ -116,7 +116,7 @@ Result<T> parse_with(std::string_view text, std::string_view source, Fn fn) {
     try {
       auto unused = json::parse(text.begin(), text.end());
       (void)unused;
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e309
       std::string what = e.what();
       auto pos = what.find("] ");
       return Error::make(ErrorKind::invalid_argument, "{}: malformed JSON: {}", source,
