@@ -461,6 +461,11 @@ class Runner:
     def image(self, tag):
         info = json.loads(self.b("image", "inspect", tag).stdout)
         digest = info[0]["Manifest"]["Digest"]
+        # Built layers are kept as directories until something asks for their blobs: a save
+        # writes them (checked against their digests), then the tars are read from the store.
+        saved = os.path.join(self.root, "corpus-save.tar")
+        self.b("save", "-o", saved, tag)
+        os.unlink(saved)
         return read_oci(os.path.join(self.root, "blobs", "sha256"), digest), info[0]["Id"]
 
     def http_server(self):
