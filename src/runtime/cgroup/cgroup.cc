@@ -224,8 +224,12 @@ Result<std::vector<pid_t>> tree_processes(const std::string& root) {
   return pids;
 }
 
+// A killed process leaves its cgroup as it exits; on a loaded host that has taken over a second
+// (a cgroup left behind in some hierarchies, seen in CI), so wait up to 5 s.
+constexpr auto kExitWait = std::chrono::seconds(5);
+
 Result<void> wait_until_empty(const std::string& root) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  auto deadline = std::chrono::steady_clock::now() + kExitWait;
   for (;;) {
     BERTH_TRY(auto pids, tree_processes(root));
     if (pids.empty()) return {};
@@ -240,7 +244,7 @@ Result<void> wait_until_empty(const std::string& root) {
 
 Result<void> remove_tree(const std::string& root) {
   auto tree = cgroup_tree(root);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  auto deadline = std::chrono::steady_clock::now() + kExitWait;
   for (auto it = tree.rbegin(); it != tree.rend(); ++it) {
     for (;;) {
       if (::rmdir(it->c_str()) == 0 || errno == ENOENT) break;
