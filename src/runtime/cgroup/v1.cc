@@ -265,8 +265,12 @@ class V1Cgroup final : public Cgroup {
 
   Result<void> destroy() override {
     // Check first, so that a busy cgroup is left whole rather than removed from some hierarchies.
+    // Every hierarchy: a process joins them one by one (cgroup/join.cc), so one killed while it
+    // joins, or an exec'd one, can be in cpu or cpuset and not yet in pids.
     if (const Hierarchy* h = process_hierarchy())
       BERTH_TRY_VOID(detail::wait_until_empty(dir_for(*h)));
+    for (const auto& h : hierarchies_)
+      if (sys::exists(dir_for(h))) BERTH_TRY_VOID(detail::wait_until_empty(dir_for(h)));
     Result<void> first;
     for (const auto& h : hierarchies_) {
       auto r = detail::remove_tree(dir_for(h));
