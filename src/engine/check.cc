@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -221,6 +222,29 @@ Result<std::vector<Finding>> check_system(Engine& engine, bool repair) {
       BERTH_TRY(int64_t freed, collect_garbage(engine));
       if (freed > 0) found(fmt::format("{} bytes of blobs and layers that no image uses", freed));
     }
+  }
+  // Empty container cgroups (/berth/<id>) left by a container whose teardown was cut short. Only
+  // empty ones older than a few seconds: a container's cgroup holds its processes from the moment
+  // they start, so such a cgroup belongs to nothing that runs, whichever root made it.
+  {
+    std::vector<std::string> stale;
+    int64_t now = clock::now_ns();
+    for (const auto& controller : sys::list_dir("/sys/fs/cgroup")) {
+      std::string parent = "/sys/fs/cgroup/" + controller + "/berth";
+      for (const auto& id : sys::list_dir(parent)) {
+        if (id.size() != 64 || id.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
+        std::string dir = parent + "/" + id;
+        struct stat st;
+        if (::stat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) continue;
+        int64_t age = now - (static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
+        auto procs = sys::read_file(dir + "/cgroup.procs");
+        if (age < 5'000'000'000 || !procs || !procs->empty()) continue;
+        stale.push_back(dir);
+      }
+    }
+    if (!stale.empty()) found(fmt::format("{} empty container cgroup(s) left behind", stale.size()));
+    if (repair)
+      for (const auto& dir : stale) ::rmdir(dir.c_str());
   }
   // Network wiring of containers that no longer run (a crash between exit and cleanup).
   BERTH_TRY(auto network_findings, check_networks(engine, repair));
