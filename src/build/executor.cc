@@ -130,6 +130,13 @@ int Builder::stage_index(std::string_view name) const {
   return -1;
 }
 
+VariableLookup Builder::global_lookup() const {
+  return [this](std::string_view n) -> std::optional<std::string> {
+    if (auto it = global_args_.find(std::string(n)); it != global_args_.end()) return it->second;
+    return std::nullopt;
+  };
+}
+
 Result<void> Builder::prepare_global_args() {
   std::string arch = host_arch();
   for (auto [k, v] : std::initializer_list<std::pair<std::string, std::string>>{
@@ -138,10 +145,7 @@ Result<void> Builder::prepare_global_args() {
     global_args_[k] = v;
   for (const auto& in : df_.meta_args) {
     for (const auto& [name, def] : in.pairs) {
-      auto lookup = [this](std::string_view n) -> std::optional<std::string> {
-        if (auto it = global_args_.find(std::string(n)); it != global_args_.end()) return it->second;
-        return std::nullopt;
-      };
+      auto lookup = global_lookup();
       std::string value;
       if (auto it = options_.build_args.find(name); it != options_.build_args.end()) {
         value = it->second;
@@ -174,10 +178,7 @@ Result<int> Builder::target_stage() const {
 Result<std::set<int>> Builder::dependencies(int index) const {
   std::set<int> deps;
   const Stage& st = df_.stages[static_cast<size_t>(index)];
-  auto lookup = [this](std::string_view n) -> std::optional<std::string> {
-    if (auto it = global_args_.find(std::string(n)); it != global_args_.end()) return it->second;
-    return std::nullopt;
-  };
+  auto lookup = global_lookup();
   // FROM may name only an earlier stage; COPY --from and RUN --mount from= any stage, as in
   // BuildKit (a cycle is found when the graph is walked: find_cycle).
   auto reference = [&](const std::string& text, const Instruction& in, bool earlier_only) -> Result<void> {
@@ -247,10 +248,7 @@ Result<void> Builder::build_stages(const std::set<int>& needed) {
 
 Result<void> Builder::from_base(StageRun& s) {
   const Stage& st = s.stage;
-  auto lookup = [this](std::string_view n) -> std::optional<std::string> {
-    if (auto it = global_args_.find(std::string(n)); it != global_args_.end()) return it->second;
-    return std::nullopt;
-  };
+  auto lookup = global_lookup();
   BERTH_TRY(auto base, expand_word(st.base, lookup, {df_.escape, nullptr}));
   if (base.empty())
     return at(st.from, Error::make(ErrorKind::invalid_argument, "FROM '{}' names no image after substitution", st.base));

@@ -62,6 +62,8 @@ class Builder {
  private:
   struct StageRun;
   Result<void> prepare_global_args();
+  // Variables before the first FROM: the meta ARGs and the predefined platform args.
+  VariableLookup global_lookup() const;
   Result<int> target_stage() const;
   Result<std::set<int>> dependencies(int index) const;
   Result<void> build_stages(const std::set<int>& needed);
