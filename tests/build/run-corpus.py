@@ -383,8 +383,16 @@ class Runner:
                 "--format", "docker", "-t", tag, *flags]
         if dockerfile:
             argv += ["-f", os.path.join(ctx, dockerfile)]
-        p = subprocess.run(self.buildah_cmd(*argv, ctx), capture_output=True, text=True,
-                           timeout=300, cwd=ctx)
+        # buildah (with runc's memfd sealing) sometimes fails with EBUSY on a loaded machine: a
+        # peer's flake, not berth's, so such a build is tried again before the case fails.
+        for attempt in range(3):
+            p = subprocess.run(self.buildah_cmd(*argv, ctx), capture_output=True, text=True,
+                               timeout=300, cwd=ctx)
+            if p.returncode == 0 or "resource busy" not in p.stderr:
+                break
+            print(f"    buildah bud: transient failure, attempt {attempt + 1}: "
+                  f"{p.stderr.strip().splitlines()[0][:200]}", flush=True)
+            time.sleep(0.5)
         if p.returncode != 0:
             raise CaseError(f"buildah bud failed ({p.returncode}): {p.stderr.strip()[-400:]}")
 

