@@ -237,7 +237,8 @@ Result<void> note_health(Engine& engine, ContainerRecord& r) {
   std::string action = "health_status: " + r.health;
   if (row && last.column_text(0) == action) return {};
   last.reset();
-  return record_event(engine.db, "container", action, r.id, event_attributes(r));
+  BERTH_TRY_VOID(record_event(engine.db, "container", action, r.id, event_attributes(r)));
+  return refresh_dns_names(engine, r.id);
 }
 
 Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_remove) {

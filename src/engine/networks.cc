@@ -16,6 +16,7 @@
 #include "base/process.h"
 #include "base/sys.h"
 #include "engine/events.h"
+#include "monitor/protocol.h"
 #include "net/firewall.h"
 #include "net/ipv4.h"
 #include "net/netlink.h"
@@ -167,6 +168,15 @@ Result<std::string> port_owner(Engine& engine, const std::string& protocol, cons
   return row ? q.column_text(0) : std::string();
 }
 
+// Whether a container with a health check last reported healthy (its monitor's health.json).
+bool healthy(Engine& engine, const std::string& id, bool auto_remove) {
+  std::string dir = auto_remove ? engine.layout.run_container(id) : engine.layout.container(id);
+  auto text = sys::read_file(dir + "/" + monitor::kHealthFile);
+  if (!text) return false;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  return j.is_object() && j.value("Status", "") == "healthy";
+}
+
 // The names berth-dns answers on a network: each running container's name, short id and aliases.
 // A container on several networks asks its first network's responder only, so that responder
 // also knows the names of the networks its containers share with others (at their addresses
@@ -177,7 +187,8 @@ Result<void> write_dns_names(Engine& engine, const NetworkRecord& n) {
   BERTH_TRY(auto lock, state::ObjectLock::acquire(engine.layout.locks(), "network_names", n.id,
                                                   state::ObjectLock::Mode::exclusive));
   BERTH_TRY(auto q, engine.db.prepare(
-      "SELECT c.name, c.id, e.ip, e.aliases FROM endpoints e JOIN containers c ON c.id = e.container_id "
+      "SELECT c.name, c.id, e.ip, e.aliases, json_array_length(c.config, '$.healthCommand'), "
+      "json_extract(c.config, '$.autoRemove') FROM endpoints e JOIN containers c ON c.id = e.container_id "
       "WHERE e.active = 1 AND (e.network_id = ?1 OR (e.network_id IN (SELECT other.network_id FROM endpoints "
       "here JOIN endpoints other ON other.container_id = here.container_id WHERE here.network_id = ?1 AND "
       "here.active = 1) AND NOT EXISTS (SELECT 1 FROM endpoints mine WHERE mine.container_id = e.container_id "
@@ -188,7 +199,11 @@ Result<void> write_dns_names(Engine& engine, const NetworkRecord& n) {
     BERTH_TRY(bool row, q.step());
     if (!row) break;
     std::string ip = q.column_text(2);
-    names += fmt::format("{} {}\n{} {}\n", q.column_text(0), ip, q.column_text(1).substr(0, 12), ip);
+    std::string id = q.column_text(1);
+    names += fmt::format("{} {}\n{} {}\n", q.column_text(0), ip, id.substr(0, 12), ip);
+    // A service name (an alias) answers with healthy instances only: one whose check is still
+    // starting or failing gets no traffic. Its own name and id still resolve.
+    if (q.column_int64(4) > 0 && !healthy(engine, id, q.column_int64(5) != 0)) continue;
     for (const auto& alias : parse_aliases(q.column_text(3))) names += fmt::format("{} {}\n", alias, ip);
   }
   std::string path = engine.layout.dns_names(n.id);
@@ -777,6 +792,10 @@ Result<void> wire_container(Engine& engine, const std::string& container_id, con
     return std::move(wired).error().context("connect to network");
   }
   return {};
+}
+
+Result<void> refresh_dns_names(Engine& engine, const std::string& container_id) {
+  return write_dns_names_near(engine, container_id);
 }
 
 void unwire_container(Engine& engine, const std::string& container_id, const ContainerConfig& config) {

@@ -95,6 +95,9 @@ Result<std::string> resolv_conf_for(Engine& engine, const std::string& container
 
 // At start: the netns, veths, addresses and routes, the firewall's ports, DNS names.
 Result<void> wire_container(Engine& engine, const std::string& container_id, const ContainerConfig& config);
+// Rewrites the names of the container's networks (after its health changed: a service name
+// answers with healthy instances only).
+Result<void> refresh_dns_names(Engine& engine, const std::string& container_id);
 // At exit, failed start and rm: undoes wire_container (what is already gone is fine).
 void unwire_container(Engine& engine, const std::string& container_id, const ContainerConfig& config);
 // A running container joins a network it was just connected to: a new eth<n> in its namespace.

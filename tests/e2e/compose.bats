@@ -604,3 +604,34 @@ EOF
   dns_answers() { [ "$(dig +short +time=1 +tries=1 "@$gw" "worker.$P" A | grep -c .)" -eq "$1" ]; }
   wait_for 10 dns_answers 1
 }
+
+@test "a service's DNS name answers with its healthy instances only" {
+  cat >compose.yaml <<EOF2
+services:
+  client:
+    image: busybox
+    command: $SLEEP
+  api:
+    image: busybox
+    command: $SLEEP
+    scale: 2
+    healthcheck: {test: ["CMD", "test", "-e", "/tmp/ready"], interval: 200ms, retries: 1}
+EOF2
+  c up -d
+  [ "$status" -eq 0 ]
+  api_addresses() {
+    "$BERTH" exec "$P-client-1" nslookup "api.$P" 3>&- 2>/dev/null | awk '/^Name:/ {n=1} n && /^Address/ {c++} END {print c+0}'
+  }
+  has_api_addresses() { [ "$(api_addresses)" -eq "$1" ]; }
+  # Neither instance is healthy yet: the service name answers with no address, while each
+  # instance's own name resolves.
+  [ "$(api_addresses)" -eq 0 ]
+  "$BERTH" exec "$P-client-1" nslookup "$P-api-1" 3>&- >/dev/null
+  "$BERTH" exec "$P-api-1" touch /tmp/ready
+  wait_for 10 has_api_addresses 1
+  "$BERTH" exec "$P-api-2" touch /tmp/ready
+  wait_for 10 has_api_addresses 2
+  # Failing again takes it out.
+  "$BERTH" exec "$P-api-1" rm /tmp/ready
+  wait_for 10 has_api_addresses 1
+}
