@@ -1,3 +1,4 @@
+#include "engine/detail/crash_point.h"
 #include "engine/networks.h"
 
 #include <fcntl.h>
@@ -438,8 +439,10 @@ Result<NetworkRecord> create_network(Engine& engine, const NetworkOptions& optio
     BERTH_TRY_VOID(tx.commit());
   }
   lock = UniqueFd();
+  detail::crash_point("network-create:after-row");
   auto wired = [&]() -> Result<void> {
     BERTH_TRY_VOID(ensure_bridge(n));
+    detail::crash_point("network-create:after-bridge");
     return sync_firewall(engine);
   }();
   if (!wired) {
@@ -498,6 +501,7 @@ Result<void> remove_network(Engine& engine, std::string_view name_or_id) {
     BERTH_TRY_VOID(tx.commit());
   }
   // The row is gone first: a crash below leaves a bridge `system check` removes.
+  detail::crash_point("network-rm:after-row");
   BERTH_TRY(auto nl, net::Netlink::open());
   if (auto del = nl.delete_link(n.bridge); !del && del.error().kind() != ErrorKind::not_found)
     return std::move(del).error();
