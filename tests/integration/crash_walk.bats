@@ -27,12 +27,13 @@ teardown() {
   berth_teardown
 }
 
-# A small image of its own (one file), so that a pull has blobs to fetch.
+# A small image of its own (one file, no programs), so that a pull has blobs to fetch.
 tiny_image() {
-  local dir=$BATS_TEST_TMPDIR/tiny
+  local text=${2:-walk $MARK} dir
+  dir=$BATS_TEST_TMPDIR/tiny-$(sha256sum <<<"$text" | cut -c1-8)
   if [[ ! -f $dir.tar ]]; then
     mkdir -p "$dir"
-    echo "walk $MARK" >"$dir/marker"
+    echo "$text" >"$dir/marker"
     tar -C "$dir" -cf "$dir.tar" marker
   fi
   bq image import "$dir.tar" "$1" >/dev/null
@@ -100,7 +101,8 @@ walk() {
       after_crash
       b load -i "$BATS_TEST_TMPDIR/tiny-saved.tar"
       [ "$status" -eq 0 ]
-      b run --rm walk/tiny:1 true
+      b image inspect walk/tiny:1
+      [ "$status" -eq 0 ]
       b rmi walk/tiny:1
       ;;
     save)
@@ -139,6 +141,13 @@ walk() {
       crash "$point" network rm walknet
       after_crash
       no_bridge "$id"
+      # The network is still there, without its bridge; rm finishes, or a container makes the
+      # bridge again.
+      b run --rm --network walknet busybox true
+      [ "$status" -eq 0 ]
+      b network rm walknet
+      [ "$status" -eq 0 ]
+      no_bridge "$id"
       b network create walknet
       [ "$status" -eq 0 ]
       b network rm walknet
@@ -148,13 +157,13 @@ walk() {
       tiny_image walk/tiny:1
       b push walk/tiny:1 "$REG/walk/tiny:1"
       [ "$status" -eq 0 ]
-      b rmi walk/tiny:1 "$REG/walk/tiny:1"
+      b rmi walk/tiny:1
       crash "$point" pull "$REG/walk/tiny:1"
       after_crash
       b pull "$REG/walk/tiny:1"
       [ "$status" -eq 0 ]
-      b run --rm "$REG/walk/tiny:1" cat /marker
-      [ "$output" = "walk $MARK" ]
+      b image inspect "$REG/walk/tiny:1"
+      [ "$status" -eq 0 ]
       b rmi "$REG/walk/tiny:1"
       ;;
     push)
@@ -190,7 +199,9 @@ walk() {
     registry-gc)
       # Blobs without a manifest (a push cut short), then gc killed after its first removal.
       registry
-      crash push:after-blobs push busybox "$REG/walk/gc:1"
+      tiny_image walk/unreferenced:1 "nobody refers to this $MARK"
+      crash push:after-blobs push walk/unreferenced:1 "$REG/walk/gc:1"
+      b rmi walk/unreferenced:1
       crash "$point" registry gc --root "$BATS_TEST_TMPDIR/reg/storage" --grace 0s
       b registry gc --root "$BATS_TEST_TMPDIR/reg/storage" --grace 0s
       [ "$status" -eq 0 ]

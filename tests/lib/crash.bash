@@ -52,7 +52,7 @@ leftovers() {
     [[ $running == *"$(basename "$p")"* ]] || echo "runtime state $p"
   done
   for p in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    cmd=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
     if [[ $cmd == *berth-monitor*"--dir $BERTH_ROOT/containers/"* ||
           $cmd == *berth-monitor*"--dir $BERTH_RUN_ROOT/containers/"* ]]; then
       id=${cmd#*"--dir "}

@@ -234,9 +234,6 @@ TEST(Events, FiltersLikeDocker) {
   EXPECT_FALSE(window.matches(die));
 }
 
-}  // namespace
-}  // namespace berth::engine
-
 TEST(Spec, LimitsPidsAndDeniesDevicesByDefault) {
   oci::ImageConfig image;
   image.config.cmd = std::vector<std::string>{"sh"};
@@ -259,3 +256,6 @@ TEST(Spec, LimitsPidsAndDeniesDevicesByDefault) {
   ASSERT_TRUE(spec);
   EXPECT_FALSE(spec->linux.resources->pids_limit.has_value());
 }
+
+}  // namespace
+}  // namespace berth::engine
