@@ -22,8 +22,8 @@ class CopyInRoot : public ::testing::Test {
     host_ = base_ + "/host";
     ASSERT_TRUE(sys::mkdir_all(root_ + "/victim"));
     ASSERT_TRUE(sys::mkdir_all(host_));
-    ASSERT_TRUE(sys::write_file(host_ + "/secret", "host secret"));
-    ASSERT_TRUE(sys::write_file(base_ + "/payload", "payload"));
+    ASSERT_TRUE(sys::atomic_write(host_ + "/secret", "host secret"));
+    ASSERT_TRUE(sys::atomic_write(base_ + "/payload", "payload"));
   }
   void TearDown() override { (void)sys::remove_all(base_); }
   void link(const std::string& target, const std::string& in_root) {
@@ -63,7 +63,7 @@ TEST_F(CopyInRoot, ResolvesAbsoluteAndDotDotSymlinksInsideTheRoot) {
 
 TEST_F(CopyInRoot, CopiesTreesBothWaysKeepingSymlinksAsLinks) {
   ASSERT_TRUE(sys::mkdir_all(root_ + "/data/sub"));
-  ASSERT_TRUE(sys::write_file(root_ + "/data/sub/f", "inside"));
+  ASSERT_TRUE(sys::atomic_write(root_ + "/data/sub/f", "inside"));
   link(host_ + "/secret", "/data/escape");
   ASSERT_TRUE(copy_out_of_root(root_, "/data", base_ + "/out"));
   EXPECT_EQ(*sys::read_file(base_ + "/out/sub/f"), "inside");
