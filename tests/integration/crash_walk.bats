@@ -49,6 +49,16 @@ no_bridge() {
   ! ip link show "bth-${1:0:11}" >/dev/null 2>&1 || { echo "bridge bth-${1:0:11} left" >&2; return 1; }
 }
 
+# usable_then_gone NAME ID: a container runs on the network, then `network rm` removes it and
+# its bridge.
+usable_then_gone() {
+  b run --rm --network "$1" busybox true
+  [ "$status" -eq 0 ]
+  b network rm "$1"
+  [ "$status" -eq 0 ]
+  no_bridge "$2"
+}
+
 # walk POINT: reaches the crash point, dies there (crash fails unless berth exits by SIGKILL),
 # then proves the state sound and that the interrupted operation works when done again.
 walk() {
@@ -122,18 +132,11 @@ walk() {
       # Whatever the kill left, the network works or is gone; either way it can be used again.
       b network inspect -f '{{.Id}}' walknet
       if [ "$status" -eq 0 ]; then
-        id=$output
-        b run --rm --network walknet busybox true
-        [ "$status" -eq 0 ]
-        b network rm walknet
-        [ "$status" -eq 0 ]
-        no_bridge "$id"
+        usable_then_gone walknet "$output"
       fi
       b network create walknet
       [ "$status" -eq 0 ]
-      id=$(bq network inspect -f '{{.Id}}' walknet)
-      b network rm walknet
-      no_bridge "$id"
+      usable_then_gone walknet "$(bq network inspect -f '{{.Id}}' walknet)"
       ;;
     network-rm)
       b network create walknet
@@ -141,13 +144,9 @@ walk() {
       crash "$point" network rm walknet
       after_crash
       no_bridge "$id"
-      # The network is still there, without its bridge; rm finishes, or a container makes the
-      # bridge again.
-      b run --rm --network walknet busybox true
-      [ "$status" -eq 0 ]
-      b network rm walknet
-      [ "$status" -eq 0 ]
-      no_bridge "$id"
+      # The network is still there, without its bridge: a container makes the bridge again,
+      # and rm finishes.
+      usable_then_gone walknet "$id"
       b network create walknet
       [ "$status" -eq 0 ]
       b network rm walknet

@@ -140,12 +140,13 @@ leave_tmpfs_root() {
   use_tmpfs_root 48m
   detach neighbour --cpus 0.5 -m 64m busybox sleep "$MARK" >/dev/null
   b volume create filled
-  # Both are made first (a create needs a little space), then both fill berth's file system to
-  # the last block.
-  b create --name layer "${LIMITS[@]}" busybox dd if=/dev/zero of=/fill bs=1M
-  b create --name vol "${LIMITS[@]}" -v filled:/data busybox dd if=/dev/zero of=/data/fill bs=1M
-  b start layer vol
-  [ "$status" -eq 0 ]
+  # Both start and wait for a signal from the host (a start needs a little space), then both
+  # fill berth's file system to the last block.
+  local go=$BATS_TEST_TMPDIR/go fill='while [ ! -e /go/now ]; do sleep 0.1; done; dd if=/dev/zero of=$0 bs=1M'
+  mkdir -p "$go"
+  detach layer "${LIMITS[@]}" -v "$go:/go:ro" busybox sh -c "$fill" /fill >/dev/null
+  detach vol "${LIMITS[@]}" -v "$go:/go:ro" -v filled:/data busybox sh -c "$fill" /data/fill >/dev/null
+  touch "$go/now"
   wait_for 60 state_is layer exited
   wait_for 60 state_is vol exited
   [ "$(df --output=avail "$TMPFS_ROOT" | tail -1)" -lt 1024 ]
