@@ -1,6 +1,7 @@
 // api/translate.cc — see translate.h. nlohmann's exceptions stay in this file.
 #include "api/translate.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -129,7 +130,9 @@ void apply_host_config(const json& h, engine::ContainerConfig& c) {
   }
   if (int64_t memory = int_of(h, "Memory"); memory > 0) c.memory = memory;
   if (int64_t nano = int_of(h, "NanoCpus"); nano > 0) c.cpus = static_cast<double>(nano) / 1e9;
-  if (int64_t pids = int_of(h, "PidsLimit"); pids > 0) c.pids_limit = pids;
+  // As docker: absent or null keeps the default limit (2048), 0 or -1 means none.
+  if (auto it = h.find("PidsLimit"); it != h.end() && !it->is_null())
+    c.pids_limit = std::max<int64_t>(int_of(h, "PidsLimit"), 0);
   c.cap_add = strings_of(h.value("CapAdd", json()), "HostConfig.CapAdd");
   c.cap_drop = strings_of(h.value("CapDrop", json()), "HostConfig.CapDrop");
   c.init = bool_of(h, "Init");

@@ -69,8 +69,10 @@ Result<BuildResult> build_image(engine::Engine& engine, const BuildOptions& opti
 // from a signal handler.
 void cancel_builds();
 
-// Removes what dead builds left behind (mounts, runtime containers, work directories).
-Result<void> clean_stale_builds(engine::Engine& engine);
+// Removes what dead builds left behind (mounts, runtime containers, work directories) and
+// returns the work directories it found; with `repair` false it only finds them (for
+// `berth system check --dry-run`, which reports them).
+Result<std::vector<std::string>> clean_stale_builds(engine::Engine& engine, bool repair = true);
 
 struct CacheUsage {
   int64_t entries = 0, bytes = 0;

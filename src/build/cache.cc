@@ -78,7 +78,7 @@ Result<CacheUsage> cache_usage(engine::Engine& engine) {
 }
 
 Result<CacheUsage> prune_cache(engine::Engine& engine, int64_t older_than_ns) {
-  BERTH_TRY_VOID(clean_stale_builds(engine));
+  BERTH_TRY(auto stale, clean_stale_builds(engine));
   BERTH_TRY(auto gc, state::ObjectLock::acquire(engine.layout.locks(), "gc", "images", state::ObjectLock::Mode::exclusive));
   CacheUsage removed;
   int64_t cutoff = older_than_ns > 0 ? clock::now_ns() - older_than_ns : INT64_MAX;

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/crash_point.h"
 #include "base/clock.h"
 #include "base/sys.h"
 #include "build/build.h"
@@ -634,6 +635,7 @@ Result<std::string> Builder::write_image(const StageResult& r, std::string& mani
   manifest_opts.media_type = manifest.media_type;
   BERTH_TRY(auto manifest_desc, engine_.store.ingest(oci::to_json(manifest), manifest_opts));
   std::lock_guard l(engine_mutex_);
+  crash_point("build:before-register");
   BERTH_TRY_VOID(engine::register_image(engine_, manifest_desc, options_.tags));
   manifest_digest = manifest_desc.digest;
   return config_desc.digest;
@@ -719,23 +721,28 @@ using detail::runtime_root;
 
 void cancel_builds() { detail::cancel_runs(); }
 
-Result<void> clean_stale_builds(engine::Engine& engine) {
+Result<std::vector<std::string>> clean_stale_builds(engine::Engine& engine, bool repair) {
+  std::vector<std::string> found;
   for (const auto& id : sys::list_dir(builds_dir(engine))) {
     std::string dir = builds_dir(engine) + "/" + id;
     // A context the CLI unpacked from stdin: context-PID-HEX.
     if (id.starts_with("context-")) {
-      if (!pid_alive(static_cast<pid_t>(std::atoi(id.c_str() + 8)))) BERTH_TRY_VOID(sys::remove_all(dir));
+      if (pid_alive(static_cast<pid_t>(std::atoi(id.c_str() + 8)))) continue;
+      found.push_back(dir);
+      if (repair) BERTH_TRY_VOID(sys::remove_all(dir));
       continue;
     }
     // Builds' work directories are 12 hex digits; anything else (the hash cache) is not one.
     if (id.size() != 12 || id.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
     auto owner = sys::read_file(dir + "/owner");
     if (owner && pid_alive(static_cast<pid_t>(std::atoi(owner->c_str())))) continue;
+    found.push_back(dir);
+    if (!repair) continue;
     detail::remove_runtime_containers(engine.programs.runtime, runtime_root(engine), "build-" + id + "-");
     unmount_below(dir);
     BERTH_TRY_VOID(sys::remove_all(dir));
   }
-  return {};
+  return found;
 }
 
 Result<BuildResult> build_image(engine::Engine& engine, const BuildOptions& options) {
@@ -753,7 +760,7 @@ Result<BuildResult> build_image(engine::Engine& engine, const BuildOptions& opti
     if (::access(options.context_dir.c_str(), R_OK | X_OK) < 0)
       return Error::from_errno("read the build context '{}'", options.context_dir);
   }
-  BERTH_TRY_VOID(clean_stale_builds(engine));
+  BERTH_TRY(auto stale, clean_stale_builds(engine));
   // Blobs and layer directories this build uses must not be collected under it.
   BERTH_TRY(auto gc, state::ObjectLock::acquire(engine.layout.locks(), "gc", "images", state::ObjectLock::Mode::shared));
   std::string build_id = sys::random_hex(6);

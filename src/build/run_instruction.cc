@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/crash_point.h"
 #include "base/sys.h"
 #include "build/cache.h"
 #include "build/detail/builder.h"
@@ -254,6 +255,7 @@ Result<void> Builder::run_step(StageRun& s, const Instruction& in) {
       emit({StepEvent::Kind::output, vertex_for_output, name, std::string(line), 0});
     };
     BERTH_TRY(auto outcome, detail::run_container(request));
+    crash_point("build:after-run");
     std::sort(stubs.begin(), stubs.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     for (const auto& stub : stubs) {
       std::string p = snap.upper() + stub;

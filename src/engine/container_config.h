@@ -20,6 +20,17 @@ struct VolumeMount {
   bool is_bind() const { return !source.empty() && source[0] == '/'; }
 };
 
+// The pids limit of a container started without --pids-limit (podman's default): enough for
+// any real service, and a fork bomb stops there instead of exhausting the host's pid space.
+inline constexpr int64_t kDefaultPidsLimit = 2048;
+
+// The limit a container runs with: --pids-limit, else the default; nullopt when unlimited.
+inline std::optional<int64_t> effective_pids_limit(std::optional<int64_t> requested) {
+  int64_t limit = requested.value_or(kDefaultPidsLimit);
+  if (limit <= 0) return std::nullopt;
+  return limit;
+}
+
 struct ContainerConfig {
   std::string image;  // as the user typed it
   std::optional<std::vector<std::string>> entrypoint;  // --entrypoint ("" clears the image's)
@@ -30,7 +41,7 @@ struct ContainerConfig {
   std::vector<std::string> tmpfs;  // "/run" or "/run:size=64m,mode=1777"
   std::optional<int64_t> memory;   // bytes
   std::optional<double> cpus;
-  std::optional<int64_t> pids_limit;
+  std::optional<int64_t> pids_limit;  // unset: kDefaultPidsLimit; 0 or less: no limit
   bool read_only = false, init = false, tty = false, interactive = false, auto_remove = false;
   std::string restart = "no";
   std::map<std::string, std::string> labels;

@@ -23,6 +23,7 @@
 #include "base/process.h"
 #include "base/sys.h"
 #include "engine/detail/container_records.h"
+#include "engine/detail/copy_in_root.h"
 #include "engine/detail/crash_point.h"
 #include "engine/events.h"
 #include "engine/networks.h"
@@ -250,18 +251,9 @@ Result<void> copy_files(Engine& engine, const std::string& source, const std::st
     std::string rootfs = rootfs_of(r);
     std::string inside = src_container.empty() ? dst_path : src_path;
     if (inside.empty() || inside[0] != '/') inside = "/" + inside;
-    BERTH_TRY(auto host_path, runtime::secure_join(rootfs, inside));
-    if (inside.size() > 1 && inside.back() == '/') host_path += "/";
-    std::string from = src_container.empty() ? src_path : host_path;
-    std::string to = src_container.empty() ? host_path : dst_path;
-    if (!sys::exists(from))
-      return Error::make(ErrorKind::not_found, "cp: '{}' does not exist", src_container.empty() ? source : source);
-    proc::RunOptions cp;
-    cp.path = "/bin/cp";
-    cp.args = {"cp", "-a", "--", from, to};
-    BERTH_TRY(auto code, proc::run(cp));
-    if (code != 0) return Error::make(ErrorKind::io, "cp: copying '{}' to '{}' failed (cp exit {})", source, destination, code);
-    return {};
+    // Never a path string into the container: it may swap any name for a symlink meanwhile.
+    if (src_container.empty()) return detail::copy_into_root(rootfs, src_path, inside);
+    return detail::copy_out_of_root(rootfs, inside, dst_path);
   }();
   if (mounted_here) unmount_rootfs(r);
   return result;
@@ -319,7 +311,7 @@ std::string inspect_json(Engine& engine, const ContainerRecord& r) {
         {"NetworkMode", r.config.network},
         {"Memory", r.config.memory.value_or(0)},
         {"NanoCpus", static_cast<int64_t>(r.config.cpus.value_or(0) * 1e9)},
-        {"PidsLimit", r.config.pids_limit.value_or(0)},
+        {"PidsLimit", effective_pids_limit(r.config.pids_limit).value_or(0)},
         {"ReadonlyRootfs", r.config.read_only},
         {"Init", r.config.init},
         {"CapAdd", r.config.cap_add},

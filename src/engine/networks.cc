@@ -1,3 +1,4 @@
+#include "engine/detail/crash_point.h"
 #include "engine/networks.h"
 
 #include <fcntl.h>
@@ -453,8 +454,10 @@ Result<NetworkRecord> create_network(Engine& engine, const NetworkOptions& optio
     BERTH_TRY_VOID(tx.commit());
   }
   lock = UniqueFd();
+  detail::crash_point("network-create:after-row");
   auto wired = [&]() -> Result<void> {
     BERTH_TRY_VOID(ensure_bridge(n));
+    detail::crash_point("network-create:after-bridge");
     return sync_firewall(engine);
   }();
   if (!wired) {
@@ -504,6 +507,14 @@ Result<void> remove_network(Engine& engine, std::string_view name_or_id) {
     return Error::make(ErrorKind::failed_precondition, "network '{}' is in use by container(s) {}", n.name, list)
         .with_hint("remove them, or `berth network disconnect " + n.name + " CONTAINER`");
   }
+  // The bridge goes before the row: a crash in between leaves a network without its bridge,
+  // which works (the next container on it makes the bridge again) and which `network rm`
+  // removes. The other order left a bridge no row names, that no command could tell from
+  // another root's.
+  BERTH_TRY(auto nl, net::Netlink::open());
+  if (auto del = nl.delete_link(n.bridge); !del && del.error().kind() != ErrorKind::not_found)
+    return std::move(del).error();
+  detail::crash_point("network-rm:after-bridge");
   {
     BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
     BERTH_TRY(auto del, engine.db.prepare("DELETE FROM networks WHERE id = ?1"));
@@ -512,10 +523,6 @@ Result<void> remove_network(Engine& engine, std::string_view name_or_id) {
     BERTH_TRY_VOID(record_event(engine.db, "network", "destroy", n.id, {{"name", n.name}, {"type", n.driver}}));
     BERTH_TRY_VOID(tx.commit());
   }
-  // The row is gone first: a crash below leaves a bridge `system check` removes.
-  BERTH_TRY(auto nl, net::Netlink::open());
-  if (auto del = nl.delete_link(n.bridge); !del && del.error().kind() != ErrorKind::not_found)
-    return std::move(del).error();
   (void)sys::remove_all(engine.layout.network_run(n.id));
   return sync_firewall(engine);
 }

@@ -191,7 +191,11 @@ Result<oci::Spec> build_spec(const ContainerConfig& config, const oci::ImageConf
     resources.cpu->period = 100000;
     resources.cpu->quota = static_cast<int64_t>(std::llround(*config.cpus * 100000));
   }
-  if (config.pids_limit) resources.pids_limit = *config.pids_limit;
+  resources.pids_limit = effective_pids_limit(config.pids_limit);
+  // Every device is denied but the standard nodes the runtime adds after this rule (null, zero,
+  // full, random, urandom, tty, console, ptmx, pts/*). Without it a container keeps CAP_MKNOD
+  // and could mknod the host's disk (b 254:0) and read or write it.
+  resources.devices.push_back(oci::DeviceRule{false, "a", std::nullopt, std::nullopt, "rwm"});
   linux.resources = resources;
   if (config.seccomp == "unconfined") {
   } else if (!config.seccomp.empty()) {

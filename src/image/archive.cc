@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 
+#include "base/crash_point.h"
 #include "base/sys.h"
 #include "image/digest.h"
 #include "image/reference.h"
@@ -1279,17 +1280,34 @@ Result<void> save_archive(const ContentStore& store, const std::vector<SaveItem>
     };
     return run().context(ctx);
   }
+  // An unnamed file (O_TMPFILE) in the destination's directory, named only once complete: a
+  // save killed half-way leaves nothing behind in the user's directory. The named temporary
+  // lives for a link and a rename (or the whole save where the file system has no O_TMPFILE).
   std::string tmp = path + fmt::format(".tmp-{}", ::getpid());
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  bool named = false;
   auto run = [&]() -> Result<void> {
-    BERTH_TRY(auto fd, sys::open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    auto unnamed = sys::open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (!unnamed && unnamed.error().sys_errno() != EOPNOTSUPP && unnamed.error().sys_errno() != EISDIR)
+      return std::move(unnamed).error();
+    named = !unnamed;
+    BERTH_TRY(auto fd, named ? sys::open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : std::move(unnamed));
     BERTH_TRY_VOID(save_tar(store, images, format, fd.get(), progress));
     if (::fsync(fd.get()) < 0) return Error::from_errno("fsync '{}'", tmp);
+    crash_point("save:after-archive");
+    if (!named) {
+      std::string proc = fmt::format("/proc/self/fd/{}", fd.get());
+      if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) < 0)
+        return Error::from_errno("link '{}'", tmp);
+      named = true;
+    }
     if (::rename(tmp.c_str(), path.c_str()) < 0) return Error::from_errno("rename '{}'", tmp);
     return {};
   };
   auto r = run();
   if (!r) {
-    ::unlink(tmp.c_str());
+    if (named) ::unlink(tmp.c_str());
     return std::move(r).error().context(ctx);
   }
   return r;

@@ -846,6 +846,7 @@ Result<void> down(engine::Engine& engine, const std::string& name, const Project
   }
   for (auto& t : threads) t.join();
   if (!errors.empty()) return Error(ErrorKind::failed_precondition, errors.front());
+  detail::crash_point("compose-down:after-containers");
   BERTH_TRY(auto networks, engine::list_networks(engine));
   for (const auto& n : networks) {
     auto it = n.labels.find(kLabelProject);

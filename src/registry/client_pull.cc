@@ -10,6 +10,7 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 
+#include "base/crash_point.h"
 #include "base/sys.h"
 #include "registry/client.h"
 #include "registry/client_session.h"
@@ -324,6 +325,7 @@ Result<PullResult> pull(image::ContentStore& store, const image::Reference& ref,
                                            return {};
                                          })
                      .context(ctx));
+  crash_point("pull:after-blobs");
   image::IngestOptions io;
   io.media_type = fetched.media_type;
   io.expected_digest = fetched.digest;

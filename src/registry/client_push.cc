@@ -6,6 +6,7 @@
 #include <atomic>
 #include <charconv>
 
+#include "base/crash_point.h"
 #include "registry/client.h"
 #include "registry/client_session.h"
 
@@ -206,6 +207,7 @@ Result<PushResult> push(const image::ContentStore& store, const oci::Descriptor&
                                          })
                      .context(ctx));
 
+  crash_point("push:after-blobs");
   http::Request put;
   put.method = "PUT";
   put.url = session->endpoint().manifest_url(dest);

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "base/crash_point.h"
 #include "base/sys.h"
 #include "registry/storage.h"
 
@@ -325,6 +326,7 @@ class FsStorage final : public Storage {
     if (::rename(data.c_str(), blob_path(digest).c_str()) < 0)
       return Error::from_errno("rename '{}' to '{}'", data, blob_path(digest));
     BERTH_TRY_VOID(fsync_dir(path("blobs/sha256")));
+    crash_point("registry-upload:after-blob");
     BERTH_TRY_VOID(link_blob(upload.repository(), digest));
     forget_upload(upload.id());
     return sys::remove_all(upload_dir(upload.id()));

@@ -1,3 +1,4 @@
+#include "base/crash_point.h"
 #include "registry/gc.h"
 
 #include <set>
@@ -47,6 +48,7 @@ Result<GcReport> collect_garbage(Storage& storage, const GcOptions& options, int
       continue;
     }
     if (!options.dry_run) BERTH_TRY_VOID(storage.remove_blob(blob.digest));
+    crash_point("registry-gc:after-first-blob");
     report.removed_blobs.push_back(blob.digest);
     report.removed_bytes += blob.size;
   }

@@ -53,6 +53,15 @@ hdr() {
   grep -i "^$1:" "$REQ_DIR/headers" | head -1 | cut -d' ' -f2- | tr -d '\r'
 }
 
+# blobs_verified STORAGE: every blob in a server's storage has the digest of its name.
+blobs_verified() {
+  local f
+  for f in "$1"/blobs/sha256/*; do
+    [[ -e $f ]] || continue
+    [[ $(sha256sum "$f" | cut -d' ' -f1) == "$(basename "$f")" ]] || { echo "corrupt blob $f" >&2; return 1; }
+  done
+}
+
 sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 
 push_blob() {

@@ -148,7 +148,13 @@ Result<int> cmd_df(const Globals& g, const ParsedArgs& a) {
 Result<int> cmd_check(const Globals& g, const ParsedArgs& a) {
   BERTH_TRY(auto e, open_engine(g));
   bool repair = !a.flag("dry-run");
+  // First what killed builds left (their snapshots are mounted under the root): the build layer
+  // sits above the engine, so the engine's check cannot see them.
+  BERTH_TRY(auto builds, build::clean_stale_builds(e, repair));
   BERTH_TRY(auto findings, engine::check_system(e, repair));
+  for (const auto& dir : builds)
+    findings.push_back({fmt::format("work directory '{}' of a build that was cut short: removed with its mounts", dir),
+                        repair});
   if (findings.empty()) {
     print("nothing to repair\n");
     return 0;

@@ -607,7 +607,7 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
   }
   if (v.contains("pids_limit")) {
     BERTH_TRY(auto p, read_int(ctx, join(path, "pids_limit"), v["pids_limit"], -1, INT64_MAX));
-    if (p > 0) s.pids_limit = p;
+    s.pids_limit = p > 0 ? p : 0;  // -1 (or 0): no limit, instead of the default 2048
   }
   if (v.contains("labels")) {
     BERTH_TRY(auto labels, read_key_values(ctx, join(path, "labels"), v["labels"]));

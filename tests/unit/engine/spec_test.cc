@@ -234,5 +234,28 @@ TEST(Events, FiltersLikeDocker) {
   EXPECT_FALSE(window.matches(die));
 }
 
+TEST(Spec, LimitsPidsAndDeniesDevicesByDefault) {
+  oci::ImageConfig image;
+  image.config.cmd = std::vector<std::string>{"sh"};
+  ContainerConfig c;
+  SpecInputs in;
+  in.rootfs = "/r";
+  auto spec = build_spec(c, image, in);
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(spec->linux.resources->pids_limit, kDefaultPidsLimit);
+  // The first device rule denies everything; the runtime appends the standard nodes after it.
+  ASSERT_FALSE(spec->linux.resources->devices.empty());
+  EXPECT_EQ(spec->linux.resources->devices.front(),
+            (oci::DeviceRule{false, "a", std::nullopt, std::nullopt, "rwm"}));
+  c.pids_limit = 0;  // docker's "unlimited"
+  spec = build_spec(c, image, in);
+  ASSERT_TRUE(spec);
+  EXPECT_FALSE(spec->linux.resources->pids_limit.has_value());
+  c.pids_limit = -1;
+  spec = build_spec(c, image, in);
+  ASSERT_TRUE(spec);
+  EXPECT_FALSE(spec->linux.resources->pids_limit.has_value());
+}
+
 }  // namespace
 }  // namespace berth::engine
