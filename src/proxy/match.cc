@@ -94,7 +94,9 @@ RouteMatcher::RouteMatcher(const RouteTable& table) {
   auto key = [](const Candidate& c) {
     const RouteMatch& m = c.route->match;
     // Larger is more specific; negated index keeps table order among equals.
-    return std::make_tuple(c.route->priority, c.host_class, c.host.size(), m.path_prefix.size(),
+    // A prefix of "/" matches every path: no more specific than none.
+    const size_t prefix = m.path_prefix == "/" ? 0 : m.path_prefix.size();
+    return std::make_tuple(c.route->priority, c.host_class, c.host.size(), prefix,
                            !m.path_glob.empty(), m.path_glob.size(), !m.methods.empty(),
                            m.headers.size(), -static_cast<int64_t>(c.index));
   };

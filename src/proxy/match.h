@@ -2,7 +2,7 @@
 // then by specificity, then by their order in the table; the first route whose every condition
 // holds wins. Specificity, most specific first:
 //   1. host: an exact host over a wildcard (a longer wildcard suffix over a shorter) over none;
-//   2. a longer path prefix over a shorter one (none is length 0);
+//   2. a longer path prefix over a shorter one (none, and "/", count as length 0);
 //   3. a path glob over none (a longer glob over a shorter);
 //   4. a method list over none;
 //   5. more header conditions over fewer.

@@ -2,6 +2,7 @@
 // health, admin). Everything here is owned and touched by the one event-loop thread only.
 #pragma once
 
+// First: Boost 1.74's asio/awaitable.hpp uses std::exchange without including it.
 #include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>

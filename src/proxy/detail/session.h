@@ -2,6 +2,7 @@
 // helpers that work for plain and TLS client streams, and the byte pump of tunnels.
 #pragma once
 
+// First: Boost 1.74's asio/awaitable.hpp uses std::exchange without including it.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
