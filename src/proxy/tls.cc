@@ -88,6 +88,13 @@ Result<std::unique_ptr<asio::ssl::context>> make_context(const TlsCertificate& c
                        openssl_error());
   }
   if (SSL_CTX_use_PrivateKey_file(native, cert.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      return Error::make(ErrorKind::invalid_argument,
+                         "TLS certificate '{}' does not match its key '{}'", cert.cert_file,
+                         cert.key_file)
+          .with_hint("give each --tls-cert the --tls-key it was made with");
+    }
     return Error::make(ErrorKind::invalid_argument, "load TLS key '{}': {}", cert.key_file,
                        openssl_error())
         .with_hint("check that --tls-key follows its --tls-cert");
