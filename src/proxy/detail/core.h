@@ -2,7 +2,10 @@
 // health, admin). Everything here is owned and touched by the one event-loop thread only.
 #pragma once
 
-// First: Boost 1.74's asio/awaitable.hpp uses std::exchange without including it.
+// clang-format off: first, Boost 1.74's asio/awaitable.hpp uses std::exchange without it.
+#include <utility>
+// clang-format on
+
 #include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -12,7 +15,6 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "proxy/balance.h"

@@ -2,14 +2,16 @@
 // helpers that work for plain and TLS client streams, and the byte pump of tunnels.
 #pragma once
 
-// First: Boost 1.74's asio/awaitable.hpp uses std::exchange without including it.
+// clang-format off: first, Boost 1.74's asio/awaitable.hpp uses std::exchange without it.
+#include <utility>
+// clang-format on
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
-#include <utility>
 #include <vector>
 
 #include "proxy/detail/core.h"
