@@ -207,7 +207,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     const auto ep = raw_socket(stream_).remote_endpoint(ec);
     if (!ec) client_ip_ = ep.address().to_string();
     deadline_.fire = [this] { expire(); };
-    fields_.reserve(32);
   }
   ~HttpSession() {
     core_.disarm(deadline_);
@@ -238,7 +237,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   bool tls_;
   std::string client_ip_;
   FlatBuffer in_;
-  FlatBuffer bin_{16384};
+  FlatBuffer bin_;
   std::vector<Field> fields_;
   std::vector<Field> rfields_;
   std::string out_, resp_;
@@ -336,7 +335,11 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
           header_armed = true;
         }
       }
-      co_await read_into(stream_, in_, ec);
+      if constexpr (std::is_same_v<Stream, tcp::socket>) {
+        // Wait for bytes before reading: a connection that sends nothing never gets a buffer.
+        if (in_.empty()) co_await stream_.async_wait(tcp::socket::wait_read, with(ec));
+      }
+      if (!ec) co_await read_into(stream_, in_, ec);
       if (ec) {
         if (expired_ == Phase::header || (expired_ == Phase::idle && !in_.empty())) {
           started_ = std::chrono::steady_clock::now();

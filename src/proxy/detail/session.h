@@ -6,6 +6,7 @@
 #include <utility>
 // clang-format on
 
+#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -24,7 +25,8 @@ inline auto with(error_code& ec) { return asio::redirect_error(asio::use_awaitab
 // Bytes read but not consumed yet, contiguous (parsers want one buffer).
 class FlatBuffer {
  public:
-  explicit FlatBuffer(size_t initial = 8192) : data_(initial) {}
+  // Memory is taken at the first read: an idle connection that has sent nothing costs none.
+  explicit FlatBuffer(size_t initial = 0) : data_(initial) {}
   const char* begin() const { return data_.data() + start_; }
   size_t size() const { return end_ - start_; }
   bool empty() const { return start_ == end_; }
@@ -41,7 +43,9 @@ class FlatBuffer {
         end_ -= start_;
         start_ = 0;
       }
-      if (data_.size() - end_ < min) data_.resize(end_ + std::max(min, data_.size()));
+      if (data_.size() - end_ < min) {
+        data_.resize(end_ + std::max({min, data_.size(), size_t{8192}}));
+      }
     }
     return asio::buffer(data_.data() + end_, data_.size() - end_);
   }
