@@ -27,6 +27,7 @@
 #include "engine/events.h"
 #include "engine/networks.h"
 #include "engine/images.h"
+#include "engine/proxy_drain.h"
 #include "engine/spec.h"
 #include "engine/volumes.h"
 #include "monitor/monitor.h"
@@ -261,6 +262,8 @@ Result<ContainerRecord> stop_container(Engine& engine, const std::string& name_o
   BERTH_TRY(auto r, find_container(engine, name_or_id));
   if (!r.running()) return r;
   BERTH_TRY_VOID(sys::atomic_write(r.dir + "/" + monitor::kStopRequestFile, "", 0644, sys::Durability::process_crash));
+  // Proxies take it out of rotation and finish its requests before the signal (no request lost).
+  drain_before_stop(engine, r, timeout);
   int signal;
   parse_signal_or(r.config.stop_signal, SIGTERM, signal);
   auto global = runtime_options(engine);
