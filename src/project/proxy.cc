@@ -60,7 +60,8 @@ Result<void> ensure_project_proxy(engine::Engine& engine, const Project& project
   while ((n = ::read(ready_r.get(), &byte, 1)) < 0 && errno == EINTR) {
   }
   if (n != 1) {
-    auto text = sys::read_file(log).value_or("");
+    auto read = sys::read_file(log);
+    std::string text = read ? *read : "";
     while (!text.empty() && text.back() == '\n') text.pop_back();
     if (auto nl = text.rfind('\n'); nl != std::string::npos) text = text.substr(nl + 1);
     return Error::make(ErrorKind::unavailable, "start the project's proxy (x-berth-proxy): {}",

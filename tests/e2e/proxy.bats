@@ -105,6 +105,28 @@ state_lacks() { [[ $("$BERTH" proxy routes --from-state 3>&-) != *"$1"* ]]; }
   [[ $output != *"hc.example"* ]]
 }
 
+# last_table_is JQ: the last table `berth proxy watch` published passes the jq filter.
+last_table_is() { tail -n1 "$WATCH" | jq -e "$1" >/dev/null 2>&1; }
+
+@test "the route source publishes a table at each start, health change, stop and removal" {
+  WATCH=$BATS_TEST_TMPDIR/watch.jsonl
+  "$BERTH" proxy watch >"$WATCH" 2>"$BATS_TEST_TMPDIR/watch.err" </dev/null 3>&- &
+  PROXY_PIDS+=($!)
+  wait_for 10 last_table_is '.routes == []'
+  detach hc --label berth.proxy.host=hc.example --health-cmd 'test -f /tmp/ok' --health-interval 200ms \
+    busybox sh -c "trap 'exit 0' TERM; sleep 100000 & wait"
+  id=$(bq inspect -f '{{.Id}}' hc)
+  wait_for 10 last_table_is ".routes[0].backends[0].id == \"$id\" and .routes[0].backends[0].healthy == false"
+  b exec hc touch /tmp/ok
+  wait_for 10 last_table_is '.routes[0].backends[0].healthy == true'
+  b stop -t 1 hc
+  wait_for 10 last_table_is '.routes[0].service == "hc" and .routes[0].backends == []'
+  b rm hc
+  wait_for 10 last_table_is '.routes == []'
+  # Each publication is a different table (nothing republished when nothing changed).
+  [ "$(jq -c 'del(.time_ns, .generation)' "$WATCH" | uniq -d | wc -l)" -eq 0 ]
+}
+
 # --- with the server --------------------------------------------------------------------------
 
 @test "routing by host, path prefix, path glob and VIRTUAL_HOST" {

@@ -5,7 +5,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <chrono>
+#include <stop_token>
 #include <cstdio>
 #include <thread>
 
@@ -213,6 +216,45 @@ Result<int> cmd_routes(const Globals& g, const ParsedArgs& a) {
   return 0;
 }
 
+// --- watch: the source's tables as they are published (one JSON line each) --------------------
+
+Result<int> cmd_watch(const Globals& g, const ParsedArgs& a) {
+  // SIGINT/SIGTERM end it: a thread waits for them and asks the source to stop.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::stop_source stop;
+  std::thread waiter([&signals, &stop] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    stop.request_stop();
+  });
+  proxy_source::StateSourceOptions so;
+  so.layout = g.layout;
+  so.programs = engine::programs_beside_self();
+  so.project = a.value("project");
+  so.on_problems = [](const proxy::LabelRoutes& routes) {
+    for (const auto& p : routes.problems) log::warn(p.text());
+    for (const auto& c : routes.conflicts) log::warn(fmt::format("conflict: {}", c.text()));
+  };
+  proxy_source::StateSource source(std::move(so));
+  auto ran = source.run(
+      [](proxy::RouteTable table) {
+        json doc = table_json(table);
+        doc["time_ns"] = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        print(doc.dump() + "\n");
+      },
+      stop.get_token());
+  if (!stop.stop_requested()) ::kill(::getpid(), SIGTERM);  // the source failed: end the waiter
+  waiter.join();
+  BERTH_TRY_VOID(std::move(ran));
+  return 0;
+}
+
 // --- check ------------------------------------------------------------------------------------
 
 Result<int> cmd_check(const Globals& g, const ParsedArgs& a) {
@@ -294,6 +336,12 @@ std::vector<Command> proxy_commands() {
         {"project", true, "with --from-state: only this compose project's containers"}},
        SIZE_MAX,
        cmd_routes},
+      {"proxy watch",
+       "[--project P]",
+       "",  // for tests and debugging: each table the route source publishes, a JSON line each
+       {{"project", true, "only this compose project's containers"}},
+       SIZE_MAX,
+       cmd_watch},
       {"proxy check",
        "[--project P]",
        "Validate every container's proxy labels; print errors and conflicts (exit 1 if any)",
