@@ -1,0 +1,130 @@
+// proxy/detail/session.h — what the HTTP and TCP sessions share: a flat read buffer, stream
+// helpers that work for plain and TLS client streams, and the byte pump of tunnels.
+#pragma once
+
+// First: Boost 1.74's asio/awaitable.hpp uses std::exchange without including it.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "proxy/detail/core.h"
+
+namespace berth::proxy::detail {
+
+using asio::awaitable;
+inline auto with(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+// Bytes read but not consumed yet, contiguous (parsers want one buffer).
+class FlatBuffer {
+ public:
+  explicit FlatBuffer(size_t initial = 8192) : data_(initial) {}
+  const char* begin() const { return data_.data() + start_; }
+  size_t size() const { return end_ - start_; }
+  bool empty() const { return start_ == end_; }
+  std::string_view view() const { return {begin(), size()}; }
+  void consume(size_t n) {
+    start_ += n;
+    if (start_ == end_) start_ = end_ = 0;
+  }
+  // Room for at least `min` more bytes at the end.
+  asio::mutable_buffer prepare(size_t min = 4096) {
+    if (data_.size() - end_ < min) {
+      if (start_ > 0) {
+        std::memmove(data_.data(), data_.data() + start_, size());
+        end_ -= start_;
+        start_ = 0;
+      }
+      if (data_.size() - end_ < min) data_.resize(end_ + std::max(min, data_.size()));
+    }
+    return asio::buffer(data_.data() + end_, data_.size() - end_);
+  }
+  void commit(size_t n) { end_ += n; }
+  void clear() { start_ = end_ = 0; }
+
+ private:
+  std::vector<char> data_;
+  size_t start_ = 0, end_ = 0;
+};
+
+inline tcp::socket& raw_socket(tcp::socket& s) { return s; }
+inline tcp::socket& raw_socket(asio::ssl::stream<tcp::socket>& s) { return s.next_layer(); }
+
+template <class Stream>
+awaitable<size_t> read_into(Stream& stream, FlatBuffer& buf, error_code& ec) {
+  const size_t n = co_await stream.async_read_some(buf.prepare(), with(ec));
+  buf.commit(n);
+  co_return n;
+}
+
+template <class Stream>
+awaitable<void> write_all(Stream& stream, std::string_view data, error_code& ec) {
+  co_await asio::async_write(stream, asio::buffer(data.data(), data.size()), with(ec));
+}
+
+// Copies bytes from `from` to `to` until either side closes or fails; `pending` (bytes already
+// read from `from`) go first. `activity` is bumped on each transfer (idle timeouts).
+template <class From, class To>
+awaitable<void> pump(From& from, To& to, FlatBuffer& pending, int64_t& activity, uint64_t& bytes) {
+  error_code ec;
+  if (!pending.empty()) {
+    co_await write_all(to, pending.view(), ec);
+    bytes += pending.size();
+    pending.clear();
+    if (ec) co_return;
+  }
+  std::vector<char> buf(16384);
+  for (;;) {
+    const size_t n = co_await from.async_read_some(asio::buffer(buf), with(ec));
+    if (ec) break;
+    activity = now_ms();
+    co_await asio::async_write(to, asio::buffer(buf.data(), n), with(ec));
+    if (ec) break;
+    bytes += n;
+  }
+  error_code ignored;
+  raw_socket(to).shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// Runs a tunnel between a client stream and a backend socket until both directions end, or
+// until `idle_ms` pass without a byte either way.
+template <class Stream>
+awaitable<void> tunnel(Core& core, Stream& client, tcp::socket& backend, FlatBuffer& client_pending,
+                       FlatBuffer& backend_pending, int idle_ms, uint64_t& up, uint64_t& down) {
+  int64_t activity = now_ms();
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer done(ex, std::chrono::steady_clock::time_point::max());
+  bool other_done = false;
+  Deadline idle;
+  idle.fire = [&] {
+    const int64_t quiet = now_ms() - activity;
+    if (quiet >= idle_ms) {
+      error_code ignored;
+      raw_socket(client).close(ignored);
+      backend.close(ignored);
+    } else {
+      core.arm(idle, idle_ms - quiet);
+    }
+  };
+  core.arm(idle, idle_ms);
+  asio::co_spawn(
+      ex,
+      [&]() -> awaitable<void> {
+        co_await pump(backend, client, backend_pending, activity, down);
+        other_done = true;
+        done.cancel();
+      },
+      asio::detached);
+  co_await pump(client, backend, client_pending, activity, up);
+  if (!other_done) {
+    error_code ec;
+    co_await done.async_wait(with(ec));
+  }
+  core.disarm(idle);
+}
+
+}  // namespace berth::proxy::detail

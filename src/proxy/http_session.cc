@@ -1,0 +1,872 @@
+// One client connection in HTTP mode: parse each request's header (Beast's parser), pick a route
+// and a backend, forward it over a pooled keep-alive connection, relay the response, and loop
+// (keep-alive; pipelined requests wait in the buffer and are served in order). Also accepts
+// connections and hands those of a TCP entrypoint to tcp_session.
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <chrono>
+#include <limits>
+
+#include "base/clock.h"
+#include "proxy/detail/session.h"
+
+namespace berth::proxy::detail {
+
+awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, FrontendStats& fe,
+                                     std::shared_ptr<LiveTable> table, const Route* route);
+
+namespace {
+
+namespace http = boost::beast::http;
+
+struct Field {
+  http::field id;
+  std::string_view name, value;
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] + 32) : a[i];
+    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] + 32) : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// Header fields collected as views into the read buffer (valid until it is consumed) and the
+// body appended, decoded and re-chunked when `rechunk`, to `body_out`.
+template <bool isRequest>
+class Parser final : public http::basic_parser<isRequest> {
+ public:
+  std::string_view method, target, reason;
+  int status = 0;
+  std::vector<Field>* fields = nullptr;
+  std::string* body_out = nullptr;
+  bool rechunk = false;
+  uint64_t body_bytes = 0;
+
+ private:
+  bool in_chunk_ = false;
+  void on_request_impl(http::verb, boost::beast::string_view m, boost::beast::string_view t, int,
+                       error_code&) override {
+    method = {m.data(), m.size()};
+    target = {t.data(), t.size()};
+  }
+  void on_response_impl(int code, boost::beast::string_view r, int, error_code&) override {
+    status = code;
+    reason = {r.data(), r.size()};
+  }
+  void on_field_impl(http::field id, boost::beast::string_view n, boost::beast::string_view v,
+                     error_code&) override {
+    if (!this->is_header_done())
+      fields->push_back({id, {n.data(), n.size()}, {v.data(), v.size()}});
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(boost::optional<uint64_t> const&, error_code&) override {}
+  size_t on_body_impl(boost::beast::string_view body, error_code&) override {
+    body_out->append(body.data(), body.size());
+    body_bytes += body.size();
+    return body.size();
+  }
+  void on_chunk_header_impl(uint64_t size, boost::beast::string_view, error_code&) override {
+    if (!rechunk) return;
+    if (in_chunk_) body_out->append("\r\n");
+    in_chunk_ = false;
+    if (size > 0) {
+      fmt::format_to(std::back_inserter(*body_out), "{:x}\r\n", size);
+      in_chunk_ = true;
+    }
+  }
+  size_t on_chunk_body_impl(uint64_t, boost::beast::string_view body, error_code&) override {
+    body_out->append(body.data(), body.size());
+    body_bytes += body.size();
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {
+    if (!rechunk) return;
+    if (in_chunk_) body_out->append("\r\n");
+    in_chunk_ = false;
+    body_out->append("0\r\n\r\n");
+  }
+};
+
+bool hop_by_hop(const Field& f) {
+  switch (f.id) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Names listed in a Connection header are hop-by-hop too.
+bool listed_in_connection(std::string_view connection, std::string_view name) {
+  size_t i = 0;
+  while (i < connection.size()) {
+    size_t j = connection.find(',', i);
+    if (j == std::string_view::npos) j = connection.size();
+    std::string_view token = connection.substr(i, j - i);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+      token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (iequals(token, name)) return true;
+    i = j + 1;
+  }
+  return false;
+}
+
+bool idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
+}
+
+std::string_view reason_for(int code) {
+  switch (code) {
+    case 301:
+      return "Moved Permanently";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Error";
+  }
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string error_page(int code, std::string_view detail) {
+  return fmt::format(
+      "<!DOCTYPE html>\n<html><head><title>{0} {1}</title></head>\n<body><h1>{0} {1}</h1>\n"
+      "<p>{2}</p>\n<hr><p>berth proxy</p></body></html>\n",
+      code, reason_for(code), html_escape(detail));
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+enum class Phase { none, idle, header, connect, response, body };
+
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  HttpSession(Core& core, Stream stream, FrontendStats& fe, bool tls)
+      : core_(core), stream_(std::move(stream)), fe_(fe), tls_(tls) {
+    error_code ec;
+    const auto ep = raw_socket(stream_).remote_endpoint(ec);
+    if (!ec) client_ip_ = ep.address().to_string();
+    deadline_.fire = [this] { expire(); };
+    fields_.reserve(32);
+  }
+  ~HttpSession() {
+    core_.disarm(deadline_);
+    fe_.current--;
+  }
+
+  awaitable<void> run(std::shared_ptr<HttpSession> self);
+
+ private:
+  void expire() {
+    expired_ = phase_;
+    error_code ignored;
+    raw_socket(stream_).cancel(ignored);
+    if (backend_) backend_->socket.cancel(ignored);
+  }
+  void set_phase(Phase p, int ms) {
+    phase_ = p;
+    expired_ = Phase::none;
+    core_.arm(deadline_, ms);
+  }
+  awaitable<void> reply(int code, std::string_view detail, bool close, std::string_view extra = {});
+  awaitable<bool> forward(Parser<true>& p, LiveTable& table, LiveRoute& route);
+  void log(int code, const LiveRoute* route, const BackendState* backend, uint64_t bytes);
+
+  Core& core_;
+  Stream stream_;
+  FrontendStats& fe_;
+  bool tls_;
+  std::string client_ip_;
+  FlatBuffer in_;
+  FlatBuffer bin_{16384};
+  std::vector<Field> fields_;
+  std::vector<Field> rfields_;
+  std::string out_, resp_;
+  std::unique_ptr<BackendConn> backend_;
+  std::vector<BackendState*> tried_;
+  Deadline deadline_;
+  Phase phase_ = Phase::none;
+  Phase expired_ = Phase::none;
+  bool keep_alive_ = true;
+  size_t header_len_ = 0;
+  // The request being served (for logs and stats).
+  std::string_view method_, target_, host_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+template <class Stream>
+void HttpSession<Stream>::log(int code, const LiveRoute* route, const BackendState* backend,
+                              uint64_t bytes) {
+  fe_.counters.count_status(code);
+  if (core_.options.access_log.empty()) return;
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - started_)
+                          .count();
+  const std::string_view service = route ? std::string_view(route->route->service) : "-";
+  const std::string_view bname = backend ? std::string_view(backend->name) : "-";
+  if (core_.options.access_log_json) {
+    core_.access_log(fmt::format(
+        R"({{"time":"{}","client":"{}","frontend":"{}","method":"{}","target":"{}","host":"{}","status":{},"bytes":{},"duration_ms":{:.3f},"service":"{}","backend":"{}"}})",
+        clock::rfc3339_now(), client_ip_, json_escape(fe_.name), json_escape(method_),
+        json_escape(target_), json_escape(host_), code, bytes, static_cast<double>(micros) / 1000,
+        json_escape(service), json_escape(bname)));
+  } else {
+    core_.access_log(fmt::format("{} {} {} \"{} {}\" host={} {} {} {:.3f}ms {} {}",
+                                 clock::rfc3339_now(), client_ip_, fe_.name, method_, target_,
+                                 host_.empty() ? "-" : host_, code, bytes,
+                                 static_cast<double>(micros) / 1000, service, bname));
+  }
+}
+
+template <class Stream>
+awaitable<void> HttpSession<Stream>::reply(int code, std::string_view detail, bool close,
+                                           std::string_view extra) {
+  if (close) keep_alive_ = false;
+  const std::string body = code == 301 ? std::string() : error_page(code, detail);
+  const std::string msg = simple_response(code, reason_for(code), body, !keep_alive_, extra);
+  error_code ec;
+  core_.disarm(deadline_);
+  co_await write_all(stream_, msg, ec);
+  if (ec) keep_alive_ = false;
+}
+
+template <class Stream>
+awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
+  if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+    error_code ec;
+    set_phase(Phase::header, core_.options.header_timeout_ms);
+    co_await stream_.async_handshake(asio::ssl::stream_base::server, with(ec));
+    core_.disarm(deadline_);
+    if (ec) co_return;
+  }
+  error_code ec;
+  while (keep_alive_) {
+    Parser<true> p;
+    p.header_limit(core_.options.max_header_bytes);
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());
+    p.eager(false);
+    fields_.clear();
+    out_.clear();
+    p.fields = &fields_;
+    p.body_out = &out_;
+    bool header_armed = false;
+    int bad = 0;
+    for (;;) {
+      if (!in_.empty()) {
+        const size_t n = p.put(asio::buffer(in_.begin(), in_.size()), ec);
+        if (ec == http::error::need_more) {
+          ec = {};
+          if (in_.size() > core_.options.max_header_bytes) bad = 431;
+        } else if (ec == http::error::header_limit) {
+          bad = 431;
+        } else if (ec) {
+          bad = 400;
+        } else if (p.is_header_done()) {
+          // Views point into in_: consumed only after the request is built (below).
+          header_len_ = n;
+          break;
+        }
+        if (bad) break;
+      }
+      if (!header_armed) {
+        if (in_.empty()) {
+          set_phase(Phase::idle, core_.options.idle_timeout_ms);
+        } else {
+          set_phase(Phase::header, core_.options.header_timeout_ms);
+          header_armed = true;
+        }
+      }
+      co_await read_into(stream_, in_, ec);
+      if (ec) {
+        if (expired_ == Phase::header || (expired_ == Phase::idle && !in_.empty())) {
+          started_ = std::chrono::steady_clock::now();
+          method_ = target_ = host_ = {};
+          co_await reply(408, "The request header did not arrive in time.", true);
+          log(408, nullptr, nullptr, 0);
+        }
+        co_return;
+      }
+      if (!header_armed && !in_.empty()) {
+        set_phase(Phase::header, core_.options.header_timeout_ms);
+        header_armed = true;
+      }
+    }
+    core_.disarm(deadline_);
+    started_ = std::chrono::steady_clock::now();
+    method_ = target_ = host_ = {};
+    if (bad) {
+      const std::string reply_detail =
+          bad == 431 ? fmt::format("The request header is larger than {} bytes.",
+                                   core_.options.max_header_bytes)
+                     : std::string("The request could not be parsed as HTTP/1.1.");
+      co_await reply(bad, reply_detail, true);
+      log(bad, nullptr, nullptr, 0);
+      co_return;
+    }
+    fe_.counters.requests++;
+    keep_alive_ = p.keep_alive();
+    method_ = p.method;
+    target_ = p.target;
+    std::string_view path = p.target;
+    if (const auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+    std::vector<std::pair<std::string_view, std::string_view>> headers;
+    auto table = core_.table;
+    const bool want_headers = table->matcher->needs_headers();
+    for (const auto& f : fields_) {
+      if (f.id == http::field::host) host_ = f.value;
+      if (want_headers) headers.emplace_back(f.name, f.value);
+    }
+    RequestView view{fe_.name, tls_, host_, path, p.method, headers};
+    const Route* route = table->matcher->match(view);
+    bool handled = false;
+    bool has_body = p.chunked() || (p.content_length() && *p.content_length() > 0);
+    if (route == nullptr) {
+      const size_t n = in_.size();
+      (void)n;
+      const std::string reply_detail =
+          fmt::format("No route for host '{}' and path '{}'.", host_, path);
+      co_await reply(404, reply_detail, has_body);
+      log(404, nullptr, nullptr, 0);
+      handled = true;
+    } else if (route->redirect_https && !tls_) {
+      std::string host(host_);
+      if (const auto colon = host.rfind(':');
+          colon != std::string::npos && host.find(']') == std::string::npos) {
+        host.resize(colon);
+      }
+      const std::string reply_extra = fmt::format("Location: https://{}{}\r\n", host, target_);
+      co_await reply(301, "", has_body, reply_extra);
+      log(301, table->live(route), nullptr, 0);
+      handled = true;
+    } else if (core_.options.max_body_bytes > 0 && p.content_length() &&
+               *p.content_length() > core_.options.max_body_bytes) {
+      const std::string reply_detail =
+          fmt::format("The request body is larger than {} bytes.", core_.options.max_body_bytes);
+      co_await reply(413, reply_detail, true);
+      log(413, table->live(route), nullptr, 0);
+      co_return;
+    }
+    if (handled) {
+      // The header's bytes are consumed; a body we did not read ends the connection (reply
+      // said close).
+      in_.consume(header_len_);
+      if (!keep_alive_) co_return;
+      continue;
+    }
+    LiveRoute& live = *table->live(route);
+    const bool ok = co_await forward(p, *table, live);
+    if (!ok) co_return;
+  }
+  (void)self;
+}
+
+// Builds the request for the backend, sends it (with retries) and relays the response. False
+// when the client connection must end.
+template <class Stream>
+awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, LiveRoute& live) {
+  const Route& route = *live.route;
+  const ServeOptions& opt = core_.options;
+  error_code ec;
+  // --- the request header ---
+  std::string connection_value;
+  std::string_view xff, fwd, upgrade, cookie;
+  bool expect_continue = false;
+  for (const auto& f : fields_) {
+    switch (f.id) {
+      case http::field::connection:
+        connection_value = std::string(f.value);
+        break;
+      case http::field::forwarded:
+        fwd = f.value;
+        break;
+      case http::field::upgrade:
+        upgrade = f.value;
+        break;
+      case http::field::cookie:
+        if (!route.sticky_cookie.empty()) cookie = f.value;
+        break;
+      case http::field::expect:
+        expect_continue = iequals(f.value, "100-continue");
+        break;
+      default:
+        if (iequals(f.name, "X-Forwarded-For")) xff = f.value;
+        break;
+    }
+  }
+  const bool is_upgrade = p.upgrade() && !upgrade.empty();
+  std::string head;
+  head.reserve(512 + in_.size());
+  head.append(p.method).append(" ").append(p.target).append(" HTTP/1.1\r\n");
+  for (const auto& f : fields_) {
+    if (hop_by_hop(f) || f.id == http::field::forwarded ||
+        (expect_continue && f.id == http::field::expect) ||
+        (f.id == http::field::unknown &&
+         (iequals(f.name, "X-Forwarded-For") || iequals(f.name, "X-Forwarded-Proto") ||
+          iequals(f.name, "X-Forwarded-Host")))) {
+      continue;
+    }
+    if (!connection_value.empty() && listed_in_connection(connection_value, f.name)) continue;
+    head.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  const std::string_view proto = tls_ ? "https" : "http";
+  head.append("X-Forwarded-For: ");
+  if (!xff.empty()) head.append(xff).append(", ");
+  head.append(client_ip_).append("\r\nX-Forwarded-Proto: ").append(proto).append("\r\n");
+  if (!host_.empty()) head.append("X-Forwarded-Host: ").append(host_).append("\r\n");
+  head.append("Forwarded: ");
+  if (!fwd.empty()) head.append(fwd).append(", ");
+  const bool v6 = client_ip_.find(':') != std::string::npos;
+  head.append(v6 ? "for=\"[" : "for=").append(client_ip_).append(v6 ? "]\"" : "");
+  head.append(";proto=").append(proto);
+  if (!host_.empty()) head.append(";host=\"").append(host_).append("\"");
+  head.append("\r\n");
+  if (p.chunked()) head.append("Transfer-Encoding: chunked\r\n");
+  if (is_upgrade) head.append("Connection: Upgrade\r\nUpgrade: ").append(upgrade).append("\r\n");
+  head.append("\r\n");
+  // Header views die here: the header's bytes leave the buffer.
+  const std::string method(p.method);
+  const std::string target(p.target);
+  const std::string host(host_);
+  const size_t header_size = p.is_header_done() ? in_.size() : 0;
+  (void)header_size;
+  std::string sticky_in;
+  if (!cookie.empty()) {
+    const std::string key = route.sticky_cookie + "=";
+    size_t pos = 0;
+    while ((pos = cookie.find(key, pos)) != std::string_view::npos) {
+      if (pos == 0 || cookie[pos - 1] == ' ' || cookie[pos - 1] == ';') {
+        auto v = cookie.substr(pos + key.size());
+        sticky_in = std::string(v.substr(0, v.find(';')));
+        break;
+      }
+      pos += key.size();
+    }
+  }
+  in_.consume(header_len_);
+  method_ = method;
+  target_ = target;
+  host_ = host;
+  fields_.clear();
+  // --- the body already in the buffer ---
+  out_.clear();
+  p.rechunk = p.chunked();
+  p.eager(true);
+  if (!p.is_done() && !in_.empty()) {
+    const size_t n = p.put(asio::buffer(in_.begin(), in_.size()), ec);
+    if (ec && ec != http::error::need_more) {
+      co_await reply(400, "The request body could not be parsed.", true);
+      log(400, &live, nullptr, 0);
+      co_return false;
+    }
+    ec = {};
+    in_.consume(n);
+  }
+  const bool body_complete = p.is_done();
+  const bool retryable = body_complete && idempotent(method) && !is_upgrade;
+  tried_.clear();
+  std::shared_ptr<BackendState> backend;
+  bool sent_continue = false;
+  int attempts = 0;
+  bool connect_failures = false;
+  for (;;) {
+    backend = core_.pick(live, sticky_in, tried_);
+    if (!backend) {
+      if (connect_failures || tried_.empty()) {
+        live.stats->no_backend++;
+        live.stats->counters.count_status(503);
+        const std::string reply_detail =
+            fmt::format("No instance of service '{}' is available right now.", route.service);
+        co_await reply(503, reply_detail, !body_complete);
+        log(503, &live, nullptr, 0);
+        co_return keep_alive_;
+      }
+      const std::string reply_detail = fmt::format(
+          "The backend of service '{}' closed the connection before "
+          "answering.",
+          route.service);
+      co_await reply(502, reply_detail, true);
+      log(502, &live, nullptr, 0);
+      co_return false;
+    }
+    tried_.push_back(backend.get());
+    ++attempts;
+    if (attempts > 1) {
+      backend->counters.retries++;
+      live.stats->counters.retries++;
+    }
+    bool reused = false;
+    backend_ = core_.take_idle(*backend);
+    if (backend_) {
+      reused = true;
+    } else {
+      backend_ = std::make_unique<BackendConn>(core_.io.get_executor());
+      backend_->backend = backend;
+      set_phase(Phase::connect, opt.connect_timeout_ms);
+      co_await backend_->socket.async_connect(backend->endpoint, with(ec));
+      core_.disarm(deadline_);
+      if (ec) {
+        backend->counters.connect_errors++;
+        core_.mark_failed(*backend, expired_ == Phase::connect
+                                        ? std::string("connect timed out")
+                                        : fmt::format("connect: {}", ec.message()));
+        backend_.reset();
+        connect_failures = true;
+        if (attempts <= opt.retries) continue;
+        live.stats->no_backend++;
+        const std::string reply_detail =
+            fmt::format("No instance of service '{}' could be reached.", route.service);
+        co_await reply(503, reply_detail, !body_complete);
+        log(503, &live, nullptr, 0);
+        co_return keep_alive_;
+      }
+      backend_->socket.set_option(tcp::no_delay(true), ec);
+      ec = {};
+    }
+    backend->begin();
+    backend->counters.requests++;
+    live.stats->counters.requests++;
+    // --- send: header and the body so far; then the rest of the body, streamed ---
+    if (expect_continue && !body_complete && !sent_continue) {
+      sent_continue = true;
+      co_await write_all(stream_, "HTTP/1.1 100 Continue\r\n\r\n", ec);
+      if (ec) {
+        backend->end();
+        backend_.reset();
+        co_return false;
+      }
+    }
+    resp_.clear();
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(out_)};
+    set_phase(Phase::response, opt.response_timeout_ms);
+    co_await asio::async_write(backend_->socket, bufs, with(ec));
+    uint64_t sent_body = out_.size();
+    if (!ec && !body_complete) {
+      // Stream the rest of the request body as it arrives (not retryable any more).
+      while (!p.is_done()) {
+        out_.clear();
+        set_phase(Phase::body, opt.idle_timeout_ms);
+        co_await read_into(stream_, in_, ec);
+        if (ec) break;
+        const size_t n = p.put(asio::buffer(in_.begin(), in_.size()), ec);
+        if (ec == http::error::need_more) ec = {};
+        if (ec) break;
+        in_.consume(n);
+        if (opt.max_body_bytes > 0 && p.body_bytes > opt.max_body_bytes) {
+          ec = http::error::body_limit;
+          break;
+        }
+        set_phase(Phase::response, opt.response_timeout_ms);
+        co_await write_all(backend_->socket, out_, ec);
+        sent_body += out_.size();
+        if (ec) break;
+      }
+      if (ec) {
+        // The client went away or sent a broken body: nothing sensible goes back.
+        const bool client_side = !p.is_done();
+        backend->end();
+        backend_.reset();
+        if (client_side) {
+          const int code = ec == http::error::body_limit ? 413 : 400;
+          if (code == 413) {
+            const std::string reply_detail =
+                fmt::format("The request body is larger than {} bytes.", opt.max_body_bytes);
+            co_await reply(413, reply_detail, true);
+          }
+          log(code, &live, backend.get(), 0);
+          co_return false;
+        }
+      }
+      set_phase(Phase::response, opt.response_timeout_ms);
+    }
+    (void)sent_body;
+    // --- the response header ---
+    std::optional<Parser<false>> rp;
+    auto fresh_parser = [&] {
+      rp.emplace();
+      rp->header_limit(64 * 1024);
+      rp->body_limit(std::numeric_limits<std::uint64_t>::max());
+      rp->eager(false);
+      if (method == "HEAD") rp->skip(true);
+      rfields_.clear();
+      rp->fields = &rfields_;
+      rp->body_out = &resp_;
+    };
+    fresh_parser();
+    bin_.clear();
+    bool got_header = false;
+    bool got_any = false;
+    size_t rheader_len = 0;
+    while (!ec) {
+      if (!bin_.empty()) {
+        got_any = true;
+        rheader_len = rp->put(asio::buffer(bin_.begin(), bin_.size()), ec);
+        if (ec == http::error::need_more) {
+          ec = {};
+        } else if (ec) {
+          break;
+        } else if (rp->is_header_done()) {
+          if (rp->status >= 100 && rp->status < 200 && rp->status != 101) {
+            // Interim responses (we answered 100 Continue ourselves): dropped.
+            bin_.consume(rheader_len);
+            fresh_parser();
+            continue;
+          }
+          got_header = true;
+          break;
+        }
+      }
+      co_await read_into(backend_->socket, bin_, ec);
+    }
+    if (!got_header) {
+      const bool timed_out = expired_ == Phase::response;
+      backend->last_error = fmt::format("no response: {}{}", ec.message(),
+                                        got_any ? " (after a partial header)" : "");
+      core_.disarm(deadline_);
+      backend->end();
+      backend_.reset();
+      backend->counters.response_errors++;
+      if (!timed_out && !got_any && !reused) {
+        core_.mark_failed(*backend, fmt::format("closed before answering: {}", ec.message()));
+      }
+      // Safe to send again: an idempotent request, or one on a pooled connection the backend
+      // had closed before it could have read anything.
+      const bool again = retryable || (reused && body_complete && idempotent(method));
+      if (!timed_out && !got_any && again && attempts <= opt.retries) continue;
+      const int code = timed_out ? 504 : 502;
+      live.stats->counters.count_status(code);
+      backend->counters.count_status(code);
+      const std::string reply_detail =
+          timed_out ? fmt::format("Service '{}' did not answer in time.", route.service)
+                    : fmt::format(
+                          "The backend of service '{}' closed the connection "
+                          "before answering.",
+                          route.service);
+      co_await reply(code, reply_detail, true);
+      log(code, &live, backend.get(), 0);
+      co_return false;
+    }
+    // --- relay the response ---
+    const int status = rp->status;
+    std::string_view rconn, rupgrade;
+    for (const auto& f : rfields_) {
+      if (f.id == http::field::connection) rconn = f.value;
+      if (f.id == http::field::upgrade) rupgrade = f.value;
+    }
+    const bool until_close = status != 101 && !rp->chunked() && !rp->content_length() &&
+                             !rp->is_done() && rp->need_eof();
+    if (until_close) keep_alive_ = false;
+    resp_.clear();
+    fmt::format_to(std::back_inserter(resp_), "HTTP/1.1 {} ", status);
+    resp_.append(rp->reason).append("\r\n");
+    for (const auto& f : rfields_) {
+      if (hop_by_hop(f)) continue;
+      if (!rconn.empty() && listed_in_connection(rconn, f.name)) continue;
+      resp_.append(f.name).append(": ").append(f.value).append("\r\n");
+    }
+    if (rp->chunked()) resp_.append("Transfer-Encoding: chunked\r\n");
+    if (!route.sticky_cookie.empty() && status != 101) {
+      const std::string value = sticky_value(backend->id);
+      if (value != sticky_in) {
+        resp_.append("Set-Cookie: ").append(route.sticky_cookie).append("=").append(value);
+        resp_.append("; Path=/; HttpOnly\r\n");
+      }
+    }
+    if (status == 101) {
+      resp_.append("Connection: Upgrade\r\nUpgrade: ").append(rupgrade).append("\r\n");
+    } else if (!keep_alive_) {
+      resp_.append("Connection: close\r\n");
+    }
+    resp_.append("\r\n");
+    bin_.consume(rheader_len);
+    rfields_.clear();
+    const size_t head_size = resp_.size();
+    if (status == 101) {
+      core_.disarm(deadline_);
+      co_await write_all(stream_, resp_, ec);
+      backend->counters.count_status(101);
+      live.stats->counters.count_status(101);
+      log(101, &live, backend.get(), 0);
+      if (!ec) {
+        uint64_t up = 0, down = 0;
+        co_await tunnel(core_, stream_, backend_->socket, in_, bin_, opt.tunnel_timeout_ms, up,
+                        down);
+        backend->counters.bytes_in += up;
+        backend->counters.bytes_out += down;
+      }
+      backend->end();
+      backend_.reset();
+      co_return false;
+    }
+    rp->rechunk = rp->chunked();
+    rp->eager(true);
+    uint64_t written = 0;
+    bool broken = false;
+    while (!rp->is_done()) {
+      if (!bin_.empty()) {
+        const size_t n = rp->put(asio::buffer(bin_.begin(), bin_.size()), ec);
+        if (ec == http::error::need_more) ec = {};
+        if (ec) {
+          broken = true;
+          break;
+        }
+        bin_.consume(n);
+        if (rp->is_done()) break;
+      }
+      if (resp_.size() > head_size || written > 0 || resp_.size() >= 65536) {
+        core_.disarm(deadline_);
+        co_await write_all(stream_, resp_, ec);
+        written += resp_.size();
+        resp_.clear();
+        if (ec) {
+          broken = true;
+          break;
+        }
+      }
+      set_phase(Phase::response, opt.response_timeout_ms);
+      co_await read_into(backend_->socket, bin_, ec);
+      if (ec == asio::error::eof && rp->need_eof()) {
+        ec = {};
+        rp->put_eof(ec);
+        break;
+      }
+      if (ec) {
+        broken = true;
+        break;
+      }
+    }
+    core_.disarm(deadline_);
+    if (!broken && !resp_.empty()) {
+      co_await write_all(stream_, resp_, ec);
+      written += resp_.size();
+      if (ec) broken = true;
+    }
+    resp_.clear();
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - started_)
+                            .count();
+    backend->counters.count_status(status);
+    live.stats->counters.count_status(status);
+    backend->counters.bytes_out += written;
+    backend->counters.bytes_in += sent_body + head.size();
+    backend->times.add(micros);
+    live.stats->times.add(micros);
+    if (!broken && rp->keep_alive() && bin_.empty()) {
+      core_.give_back(std::move(backend_));
+    }
+    backend_.reset();
+    backend->end();
+    log(status, &live, backend.get(), written);
+    if (broken) keep_alive_ = false;
+    co_return keep_alive_;
+  }
+}
+
+awaitable<void> accept_loop(Core& core, tcp::acceptor& acceptor, FrontendStats& fe, bool tls) {
+  for (;;) {
+    error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(with(ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // EMFILE and friends: back off a little instead of spinning.
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(20));
+      co_await pause.async_wait(with(ec));
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    fe.connections++;
+    core.total_connections++;
+    if (++fe.current > fe.max_current) fe.max_current = fe.current;
+    auto table = core.table;
+    if (const Route* tcp_route = table->matcher->match_tcp(fe.name); tcp_route && !tls) {
+      asio::co_spawn(acceptor.get_executor(),
+                     serve_tcp_connection(core, std::move(socket), fe, table, tcp_route),
+                     asio::detached);
+      continue;
+    }
+    if (tls) {
+      using TlsStream = asio::ssl::stream<tcp::socket>;
+      auto session = std::make_shared<HttpSession<TlsStream>>(
+          core, TlsStream(std::move(socket), *core.default_tls), fe, true);
+      asio::co_spawn(acceptor.get_executor(), session->run(session), asio::detached);
+    } else {
+      auto session = std::make_shared<HttpSession<tcp::socket>>(core, std::move(socket), fe, false);
+      asio::co_spawn(acceptor.get_executor(), session->run(session), asio::detached);
+    }
+  }
+}
+
+}  // namespace
+
+void start_http_listener(Core& core, tcp::acceptor& acceptor, FrontendStats& stats, bool tls) {
+  asio::co_spawn(core.io, accept_loop(core, acceptor, stats, tls), asio::detached);
+}
+
+std::string simple_response(int code, std::string_view reason, std::string_view body, bool close,
+                            std::string_view extra_headers) {
+  return fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n"
+      "Cache-Control: no-store\r\n{}{}\r\n{}",
+      code, reason, body.size(), extra_headers, close ? "Connection: close\r\n" : "", body);
+}
+
+}  // namespace berth::proxy::detail
