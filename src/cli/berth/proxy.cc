@@ -22,10 +22,7 @@
 #include "cli/berth/command.h"
 #include "engine/proxy_drain.h"
 #include "proxy/labels.h"
-#if __has_include("proxy/server.h")
-#define BERTH_HAVE_PROXY_SERVER 1
 #include "proxy/server.h"
-#endif
 #include "proxy_source/state_source.h"
 
 namespace berth::cli {
@@ -45,11 +42,6 @@ Result<void> check_name(const std::string& name) {
 
 // --- serve ------------------------------------------------------------------------------------
 
-#ifndef BERTH_HAVE_PROXY_SERVER
-Result<int> cmd_serve(const Globals&, const ParsedArgs&) {
-  return Error::make(ErrorKind::unsupported, "berth proxy serve: this berth was built without the proxy server");
-}
-#else
 Result<int> cmd_serve(const Globals& g, const ParsedArgs& a) {
   std::string name = a.value("name", kDefaultName);
   BERTH_TRY_VOID(check_name(name));
@@ -69,14 +61,31 @@ Result<int> cmd_serve(const Globals& g, const ParsedArgs& a) {
   for (size_t i = 0; i < certs.size(); ++i) o.certificates.push_back({certs[i], keys[i]});
   o.stats_address = a.value("stats");
   o.access_log = a.value("access-log");
-  o.access_log_json = a.flag("access-log-json");
-  if (a.flag("retries")) o.retries = std::atoi(a.value("retries").c_str());
-  if (a.flag("connect-timeout")) {
-    BERTH_TRY(o.connect_timeout_ms, parse_duration_ms(a.value("connect-timeout")).context("--connect-timeout"));
+  if (a.flag("access-log-format")) {
+    std::string f = a.value("access-log-format");
+    if (f != "text" && f != "json")
+      return Error::make(ErrorKind::invalid_argument, "--access-log-format '{}': text or json", f);
+    o.access_log_json = f == "json";
   }
-  if (a.flag("response-timeout")) {
-    BERTH_TRY(o.response_timeout_ms, parse_duration_ms(a.value("response-timeout")).context("--response-timeout"));
-  }
+  // The limits and timeouts berth-proxy takes, by the same names and bounds.
+  auto number = [&](const char* name, int64_t min, int64_t max, auto& field) -> Result<void> {
+    if (!a.flag(name)) return {};
+    std::string text = a.value(name);
+    char* end = nullptr;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || v < min || v > max)
+      return Error::make(ErrorKind::invalid_argument, "--{} '{}': give a number from {} to {}", name, text, min, max);
+    field = static_cast<std::remove_reference_t<decltype(field)>>(v);
+    return {};
+  };
+  BERTH_TRY_VOID(number("max-header-bytes", 1024, 1 << 20, o.max_header_bytes));
+  BERTH_TRY_VOID(number("max-body-bytes", 0, int64_t{1} << 50, o.max_body_bytes));
+  BERTH_TRY_VOID(number("connect-timeout-ms", 1, 86'400'000, o.connect_timeout_ms));
+  BERTH_TRY_VOID(number("header-timeout-ms", 1, 86'400'000, o.header_timeout_ms));
+  BERTH_TRY_VOID(number("idle-timeout-ms", 1, 86'400'000, o.idle_timeout_ms));
+  BERTH_TRY_VOID(number("response-timeout-ms", 1, 86'400'000, o.response_timeout_ms));
+  BERTH_TRY_VOID(number("tunnel-timeout-ms", 1, 86'400'000, o.tunnel_timeout_ms));
+  BERTH_TRY_VOID(number("retries", 0, 10, o.retries));
 
   // One proxy per name: NAME.pid is flock'd for as long as it runs.
   BERTH_TRY_VOID(sys::mkdir_all(g.layout.proxies(), 0700));
@@ -120,7 +129,6 @@ Result<int> cmd_serve(const Globals& g, const ParsedArgs& a) {
   BERTH_TRY_VOID(std::move(served));
   return 0;
 }
-#endif
 
 // --- routes -----------------------------------------------------------------------------------
 
@@ -319,11 +327,16 @@ std::vector<Command> proxy_commands() {
         {"tls-key", true, "PEM key of the --tls-cert in the same position"},
         {"stats", true, "ADDR for the stats page, /stats.json and /metrics"},
         {"access-log", true, "file for the access log ('-': stdout)"},
-        {"access-log-json", false, "access log lines as JSON"},
+        {"access-log-format", true, "text (default) or json"},
         {"project", true, "route only this compose project's containers"},
-        {"retries", true, "more backends to try after a failed connect (default 2)"},
-        {"connect-timeout", true, "backend connect timeout (default 3s)"},
-        {"response-timeout", true, "backend response header timeout (default 60s)"},
+        {"max-header-bytes", true, "larger request headers get 431 (16384)"},
+        {"max-body-bytes", true, "larger bodies get 413 (0: no limit)"},
+        {"connect-timeout-ms", true, "backend connect timeout (3000)"},
+        {"header-timeout-ms", true, "a request's header must arrive within this, else 408 (10000)"},
+        {"idle-timeout-ms", true, "keep-alive and TCP idle timeout (60000)"},
+        {"response-timeout-ms", true, "backend response header timeout, else 504 (60000)"},
+        {"tunnel-timeout-ms", true, "idle WebSocket/Upgrade tunnel timeout (3600000)"},
+        {"retries", true, "more backends to try after a failed connect (2)"},
         {"ready-fd", true, ""}},
        SIZE_MAX,
        cmd_serve},
