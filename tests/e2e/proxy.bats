@@ -91,7 +91,7 @@ state_lacks() { [[ $("$BERTH" proxy routes --from-state 3>&-) != *"$1"* ]]; }
     busybox sh -c "trap 'exit 0' TERM; sleep 100000 & wait"
   ip=$(bq inspect -f '{{.NetworkSettings.IPAddress}}' hc)
   b proxy routes --from-state
-  [[ $output == *"hc.example"*"hc $ip:80 down"* ]]
+  [[ $output == *"hc.example"*"hc $ip:80 starting"* ]]
   b exec hc touch /tmp/ok
   wait_for 10 state_has "hc $ip:80 up"
   b proxy routes --from-state --format json

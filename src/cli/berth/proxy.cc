@@ -144,7 +144,7 @@ json table_json(const proxy::RouteTable& table) {
                           {"weight", b.weight},
                           {"healthy", b.healthy},
                           {"draining", b.draining},
-                          {"state", b.draining ? "draining" : b.healthy ? "up" : "down"}});
+                          {"state", b.draining ? "draining" : b.healthy ? "up" : "starting"}});
     json headers = json::array();
     for (const auto& [n, v] : r.match.headers) headers.push_back({n, v});
     routes.push_back({{"service", r.service},
