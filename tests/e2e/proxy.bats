@@ -140,7 +140,9 @@ last_table_is() { tail -n1 "$WATCH" | jq -e "$1" >/dev/null 2>&1; }
   wait_for 10 body_is shop.example / hello-shop
   wait_for 10 body_is shop.example /api/index.html hello-api
   wait_for 10 body_is vh.example / hello-vh
-  wait_for 10 body_is shop.example /styles/a.css hello-vh
+  wait_for 10 body_is other.example /styles/a.css hello-vh
+  # An exact host is more specific than any host with a path glob (docs/proxy.md, ties).
+  [ "$(get shop.example /styles/a.css)" = hello-shop ]
   wait_for 10 body_is a.wild.example / hello-any
   [ "$(get SHOP.example /)" = hello-shop ]
   [ "$(code nobody.example /)" = 404 ]
