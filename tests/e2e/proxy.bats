@@ -62,6 +62,16 @@ routes_lack() {
   local name=$1 text=$2
   [[ $("$BERTH" proxy routes --name "$name" 3>&-) != *"$text"* ]]
 }
+# backends_are NAME JSON: the first route's backends, as proxy NAME's GET /routes shows them.
+backends_are() {
+  [[ $("$BERTH" proxy routes --name "$1" --format json 3>&- | jq -c '.routes[0].backends') == "$2" ]]
+}
+in_flight_is() {
+  [[ $("$BERTH" proxy routes --name "$1" --format json 3>&- | jq -r '.routes[0].backends[0].in_flight') == "$2" ]]
+}
+backend_state_is() {
+  [[ $("$BERTH" proxy routes --name "$1" --format json 3>&- | jq -r '.routes[0].backends[0].state') == "$2" ]]
+}
 state_has() { [[ $("$BERTH" proxy routes --from-state 3>&-) == *"$1"* ]]; }
 state_lacks() { [[ $("$BERTH" proxy routes --from-state 3>&-) != *"$1"* ]]; }
 
@@ -184,25 +194,29 @@ last_table_is() { tail -n1 "$WATCH" | jq -e "$1" >/dev/null 2>&1; }
   wait_for 10 body_is s.example / hello-s1
   b stop -t 2 s1
   [ "$status" -eq 0 ]
-  wait_for 10 routes_lack t$$ "s1 "
+  wait_for 10 backends_are t$$ '[]'
   [ "$(code s.example /)" = 503 ]
   b start s1
   b exec s1 touch /tmp/ok
   wait_for 10 body_is s.example / hello-s1
 }
 
-@test "berth stop drains: requests in flight finish, the stop waits for them" {
+@test "berth stop drains: the proxy marks the backend draining before the signal" {
   detach slow --label berth.proxy.host=slow.example busybox sh -c \
-    "mkdir -p /www/cgi-bin && printf '#!/bin/sh\nsleep 2\necho Content-Type: text/plain\necho\necho done\n' >/www/cgi-bin/slow && chmod +x /www/cgi-bin/slow && trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait"
+    "mkdir -p /www/cgi-bin && printf '#!/bin/sh\nsleep 3\nprintf \"Content-Type: text/plain\\\\r\\\\nContent-Length: 5\\\\r\\\\n\\\\r\\\\ndone\\\\n\"\n' >/www/cgi-bin/slow && chmod +x /www/cgi-bin/slow && trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait"
   start_proxy t$$ --listen "127.0.0.1:$PORT0"
   wait_for 10 routes_have t$$ "slow "
   curl -sS --max-time 10 -H 'Host: slow.example' "http://127.0.0.1:$PORT0/cgi-bin/slow" >"$BATS_TEST_TMPDIR/slow.out" 2>&1 &
   cpid=$!
-  sleep 0.5
-  b stop -t 10 slow
-  [ "$status" -eq 0 ]
-  wait "$cpid"
-  [ "$(cat "$BATS_TEST_TMPDIR/slow.out")" = done ]
+  wait_for 5 in_flight_is t$$ 1
+  "$BERTH" stop -t 10 slow >/dev/null 2>&1 3>&- &
+  spid=$!
+  # The request is still in flight: the stop waits, the backend drains.
+  wait_for 5 backend_state_is t$$ draining
+  [ "$(state_of slow)" = running ]
+  wait "$spid"
+  wait "$cpid" || true
+  [ "$(state_of slow)" = exited ]
 }
 
 # --- compose: the project's proxy, and no request lost under load ------------------------------
