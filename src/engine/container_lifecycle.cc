@@ -119,6 +119,7 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& name_
   BERTH_TRY(auto r, find_container(engine, found.id));
   if (r.state == "running" || r.state == "restarting") return r;
   BERTH_TRY_VOID(prepare_start(engine, r));
+  undrain_before_start(engine, r);
 
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) < 0) return Error::from_errno("pipe");

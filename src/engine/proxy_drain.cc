@@ -138,6 +138,10 @@ bool routed_by_proxy(const ContainerConfig& config) {
 }
 
 DrainReport drain_in_proxies(const Layout& layout, const std::string& id, int64_t timeout_ms) {
+  return post_to_proxies(layout, fmt::format("/drain?backend={}&timeout_ms={}", id, timeout_ms), timeout_ms);
+}
+
+DrainReport post_to_proxies(const Layout& layout, const std::string& target, int64_t timeout_ms) {
   DrainReport report;
   std::vector<Pending> pending;
   for (const auto& entry : sys::list_dir(layout.proxies())) {
@@ -147,9 +151,7 @@ DrainReport drain_in_proxies(const Layout& layout, const std::string& id, int64_
     p.fd = connect_unix(layout.proxies() + "/" + entry);
     if (!p.fd) continue;
     p.request = fmt::format(
-        "POST /drain?backend={}&timeout_ms={} HTTP/1.1\r\nHost: berth-proxy\r\nContent-Length: 0\r\n"
-        "Connection: close\r\n\r\n",
-        id, timeout_ms);
+        "POST {} HTTP/1.1\r\nHost: berth-proxy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", target);
     pending.push_back(std::move(p));
   }
   if (pending.empty()) return report;
@@ -190,6 +192,13 @@ DrainReport drain_in_proxies(const Layout& layout, const std::string& id, int64_
     else report.failed.push_back(fmt::format("{}: {}", p.name, p.response.substr(0, p.response.find("\r\n"))));
   }
   return report;
+}
+
+void undrain_before_start(Engine& engine, const ContainerRecord& r) {
+  if (!routed_by_proxy(r.config)) return;
+  auto report = post_to_proxies(engine.layout, fmt::format("/undrain?backend={}", r.id), 2000);
+  for (const auto& failed : report.failed)
+    log::debug(fmt::format("undrain container '{}' in proxy {}", r.name, failed));
 }
 
 void drain_before_stop(Engine& engine, const ContainerRecord& r, std::optional<int> timeout_s) {

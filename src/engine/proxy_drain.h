@@ -46,6 +46,13 @@ struct DrainReport {
 // goes on.
 DrainReport drain_in_proxies(const Layout& layout, const std::string& id, int64_t timeout_ms);
 
+// POST `target` to every running proxy's control socket at once; what each answered.
+DrainReport post_to_proxies(const Layout& layout, const std::string& target, int64_t timeout_ms);
+
+// A container that starts again is no longer being stopped: proxies forget an earlier drain of
+// it (POST /undrain), so that it gets traffic once it runs (and is healthy).
+void undrain_before_start(Engine& engine, const ContainerRecord& r);
+
 // drain_in_proxies for a running container that proxies may route to, bounded by its stop
 // timeout (or `timeout_s`); failures are logged as warnings.
 void drain_before_stop(Engine& engine, const ContainerRecord& r, std::optional<int> timeout_s);

@@ -198,7 +198,7 @@ last_table_is() { tail -n1 "$WATCH" | jq -e "$1" >/dev/null 2>&1; }
   [ "$(code s.example /)" = 503 ]
   b start s1
   b exec s1 touch /tmp/ok
-  wait_for 10 body_is s.example / hello-s1
+  wait_for 10 body_is s.example / hello-s1 || { "$BERTH" proxy routes --name t$$ --format json >&2; false; }
 }
 
 @test "berth stop drains: the proxy marks the backend draining before the signal" {
