@@ -27,6 +27,7 @@
 #include "engine/events.h"
 #include "engine/networks.h"
 #include "engine/images.h"
+#include "engine/proxy_drain.h"
 #include "engine/spec.h"
 #include "engine/volumes.h"
 #include "monitor/monitor.h"
@@ -118,6 +119,7 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& name_
   BERTH_TRY(auto r, find_container(engine, found.id));
   if (r.state == "running" || r.state == "restarting") return r;
   BERTH_TRY_VOID(prepare_start(engine, r));
+  undrain_before_start(engine, r);
 
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) < 0) return Error::from_errno("pipe");
@@ -261,6 +263,8 @@ Result<ContainerRecord> stop_container(Engine& engine, const std::string& name_o
   BERTH_TRY(auto r, find_container(engine, name_or_id));
   if (!r.running()) return r;
   BERTH_TRY_VOID(sys::atomic_write(r.dir + "/" + monitor::kStopRequestFile, "", 0644, sys::Durability::process_crash));
+  // Proxies take it out of rotation and finish its requests before the signal (no request lost).
+  drain_before_stop(engine, r, timeout);
   int signal;
   parse_signal_or(r.config.stop_signal, SIGTERM, signal);
   auto global = runtime_options(engine);

@@ -27,6 +27,7 @@
 #include "engine/detail/crash_point.h"
 #include "engine/events.h"
 #include "engine/networks.h"
+#include "engine/proxy_drain.h"
 #include "engine/images.h"
 #include "engine/spec.h"
 #include "engine/volumes.h"
@@ -671,6 +672,7 @@ Result<void> remove_container(Engine& engine, const std::string& name_or_id, boo
                          found.state)
           .with_hint("stop it first (`berth stop " + found.name + "`), or use `berth rm -f`");
     (void)sys::atomic_write(found.dir + "/" + monitor::kStopRequestFile, "", 0644, sys::Durability::process_crash);
+    drain_before_stop(engine, found, std::nullopt);
     if (found.state == "restarting" && found.monitor_pid) ::kill(static_cast<pid_t>(*found.monitor_pid), SIGKILL);
     (void)runtime::kill(runtime_options(engine), found.id, SIGKILL, true);
     if (!wait_monitor_exit(found, 10'000))

@@ -36,6 +36,12 @@ struct Layout {
   std::string network_run(const std::string& network_id) const { return run_root + "/networks/" + network_id; }
   std::string dns_names(const std::string& network_id) const { return network_run(network_id) + "/names"; }
   std::string dns_lock(const std::string& network_id) const { return network_run(network_id) + "/dns.lock"; }
+  // Running `berth proxy serve`s: each one's control socket (NAME.sock, HTTP: GET /routes, POST
+  // /drain) and pid file (NAME.pid, flock'd while it runs). The engine asks each of them to drain
+  // a container before stopping it.
+  std::string proxies() const { return run_root + "/proxy"; }
+  std::string proxy_socket(const std::string& name) const { return proxies() + "/" + name + ".sock"; }
+  std::string proxy_pid(const std::string& name) const { return proxies() + "/" + name + ".pid"; }
 };
 
 }  // namespace berth::engine

@@ -1,5 +1,6 @@
 // up, down, scale, start/stop and show over the engine.
 #include "project/deploy.h"
+#include "project/proxy.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -634,6 +635,8 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
   if (first_error) return std::move(*first_error);
   BERTH_TRY(auto all, engine::list_containers(engine));
   BERTH_TRY_VOID(check_host_ports(engine, project, all, targets));
+  // The project's load balancer first: it follows the instances as they come up.
+  BERTH_TRY_VOID(ensure_project_proxy(engine, project, options.progress));
   std::set<std::string> used_networks;
   for (const auto& name : targets)
     for (const auto& [n, cfg] : project.service(name)->networks) used_networks.insert(n);
@@ -772,6 +775,7 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
 Result<void> down(engine::Engine& engine, const std::string& name, const Project* project,
                   const DownOptions& options) {
   BERTH_TRY(auto lock, lock_project(engine, name));
+  BERTH_TRY_VOID(stop_project_proxy(engine, name, options.progress));
   BERTH_TRY(auto containers, project_containers(engine, name));
   // Stop dependents first: a service's level is 0 when nothing depends on it, else one more than
   // its dependents' highest; levels go in turn (unknown services, without files: level 0).

@@ -119,6 +119,13 @@ struct FileObject {        // configs and secrets: file-based only
   std::string name, file;  // file absolute
 };
 
+// x-berth-proxy (Compose, top level): the project's load balancer, `berth proxy serve --name
+// PROJECT --project PROJECT` started by `up` and stopped by `down` (docs/compose.md).
+struct ProxySpec {
+  std::vector<std::string> listen;  // [NAME=]ADDR[,tls], at least one
+  std::string stats;                // ADDR of the stats page; "" none
+};
+
 struct Project {
   std::string name;         // [a-z0-9][a-z0-9_-]*
   std::string working_dir;  // absolute: relative paths in the files are against it
@@ -129,6 +136,7 @@ struct Project {
   std::vector<Volume> volumes;
   std::vector<FileObject> configs, secrets;
   std::vector<std::string> disabled_services;  // present in the file, not in an active profile
+  std::optional<ProxySpec> proxy;              // x-berth-proxy
 
   const Service* service(std::string_view name) const;
   Service* service(std::string_view name);

@@ -161,6 +161,11 @@ json project_doc(const Project& project) {
     for (const auto& o : *list) objs[o.name] = {{"file", o.file}};
     j[key] = objs;
   }
+  if (project.proxy) {
+    json proxy = {{"listen", project.proxy->listen}};
+    if (!project.proxy->stats.empty()) proxy["stats"] = project.proxy->stats;
+    j["x-berth-proxy"] = proxy;
+  }
   return j;
 }
 

@@ -41,6 +41,7 @@ std::vector<Command> registry_client_commands();
 std::vector<Command> network_commands();
 std::vector<Command> build_commands();
 std::vector<Command> serve_commands();
+std::vector<Command> proxy_commands();
 
 // A base image `berth build` does not have: pulled from its registry (registry_client.cc).
 Result<std::string> pull_for_build(engine::Engine& engine, const std::string& name);

@@ -867,6 +867,30 @@ void merge_compose(nlohmann::json& base, const nlohmann::json& over) {
   }
 }
 
+// x-berth-proxy: {listen: ADDR or [ADDR...], stats: ADDR}.
+Result<void> read_proxy(const Ctx& ctx, const json& v, Project& project) {
+  BERTH_TRY_VOID(check_keys(ctx, "x-berth-proxy", v, {"listen", "stats"}));
+  ProxySpec spec;
+  if (!v.contains("listen")) return invalid_at(ctx, "x-berth-proxy.listen", "is missing: give the address(es) the proxy listens on, e.g. \"0.0.0.0:8080\"");
+  const json& listen = v["listen"];
+  if (listen.is_string()) spec.listen.push_back(listen.get<std::string>());
+  else if (listen.is_array()) {
+    for (size_t i = 0; i < listen.size(); ++i) {
+      if (!listen[i].is_string()) return invalid(ctx, index("x-berth-proxy.listen", i), listen[i], "is not a string");
+      spec.listen.push_back(listen[i].get<std::string>());
+    }
+  } else {
+    return invalid(ctx, "x-berth-proxy.listen", listen, "is not a string or a list of strings");
+  }
+  if (spec.listen.empty()) return invalid_at(ctx, "x-berth-proxy.listen", "is empty");
+  if (v.contains("stats")) {
+    if (!v["stats"].is_string()) return invalid(ctx, "x-berth-proxy.stats", v["stats"], "is not a string");
+    spec.stats = v["stats"].get<std::string>();
+  }
+  project.proxy = std::move(spec);
+  return {};
+}
+
 Result<void> read_compose(const Ctx& ctx, const ComposeInput& in, Project& project) {
   const json& tree = *in.tree;
   BERTH_TRY_VOID(check_keys(
@@ -880,6 +904,8 @@ Result<void> read_compose(const Ctx& ctx, const ComposeInput& in, Project& proje
     BERTH_TRY_VOID(read_file_objects(ctx, "configs", tree["configs"], dir, project.configs));
   if (tree.contains("secrets") && !tree["secrets"].is_null())
     BERTH_TRY_VOID(read_file_objects(ctx, "secrets", tree["secrets"], dir, project.secrets));
+  if (tree.contains("x-berth-proxy") && !tree["x-berth-proxy"].is_null())
+    BERTH_TRY_VOID(read_proxy(ctx, tree["x-berth-proxy"], project));
   if (!tree.contains("services") || tree["services"].is_null()) {
     if (in.partial) return {};
     return invalid_at(ctx, "services", "is missing: a project needs at least one service");
