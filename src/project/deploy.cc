@@ -574,6 +574,34 @@ Result<std::vector<engine::ContainerRecord>> project_containers(
   return out;
 }
 
+namespace {
+
+// Waits for the conditions of a service's depends_on (service_healthy, _completed_successfully)
+// on the dependencies' instances; service_started needs nothing more than their start.
+Result<void> wait_dependencies(engine::Engine& engine, const Project& project, const Service& s,
+                               const Progress& progress, int64_t timeout_ms) {
+  for (const auto& d : s.depends_on) {
+    if (!project.service(d.service)) continue;
+    BERTH_TRY(auto deps, project_containers(engine, project.name, {d.service}));
+    for (const auto& dc : deps) {
+      Result<void> ok;
+      if (d.condition == "service_healthy") {
+        say(progress, fmt::format("Container {}  Waiting", dc.name));
+        ok = wait_ready(engine, dc.id, true, timeout_ms);
+      } else if (d.condition == "service_completed_successfully") {
+        say(progress, fmt::format("Container {}  Waiting", dc.name));
+        ok = wait_completed(engine, dc.id, timeout_ms);
+      }
+      if (!ok)
+        return Error::make(ok.error().kind(), "service {} waits for {} ({}): {}", s.name, d.service,
+                           d.condition, ok.error().message());
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<void> up(engine::Engine& engine, const Project& project, const UpOptions& options) {
   BERTH_TRY(auto lock, lock_project(engine, project.name));
   std::vector<std::string> targets;
@@ -649,24 +677,8 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
       (void)set_error(engine, project.name, name, e.message());
       return e;
     };
-    // Dependencies' conditions.
-    for (const auto& d : s.depends_on) {
-      if (!project.service(d.service)) continue;
-      BERTH_TRY(auto deps, project_containers(engine, project.name, {d.service}));
-      for (const auto& dc : deps) {
-        Result<void> ok;
-        if (d.condition == "service_healthy") {
-          say(options.progress, fmt::format("Container {}  Waiting", dc.name));
-          ok = wait_ready(engine, dc.id, true, options.wait_timeout_ms);
-        } else if (d.condition == "service_completed_successfully") {
-          say(options.progress, fmt::format("Container {}  Waiting", dc.name));
-          ok = wait_completed(engine, dc.id, options.wait_timeout_ms);
-        }
-        if (!ok)
-          return fail(Error::make(ok.error().kind(), "service {} waits for {} ({}): {}", name,
-                                  d.service, d.condition, ok.error().message()));
-      }
-    }
+    if (auto met = wait_dependencies(engine, project, s, options.progress, options.wait_timeout_ms); !met)
+      return fail(std::move(met).error());
     std::string hash = config_hash(project, s, image_ids[name]);
     BERTH_TRY(auto existing, project_containers(engine, project.name, {name}));
     std::erase_if(existing, [](const auto& c) { return label_of(c, kLabelOneoff) == "True"; });
@@ -938,6 +950,8 @@ Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Proj
     up_options.pull_image = options.pull_image;
     up_options.progress = options.progress;
     BERTH_TRY_VOID(up(engine, project, up_options));
+    // As docker compose run: the one-off starts once its dependencies' conditions hold.
+    BERTH_TRY_VOID(wait_dependencies(engine, project, *s, options.progress, up_options.wait_timeout_ms));
   }
   BERTH_TRY(auto lock, lock_project(engine, project.name));
   UpOptions resolve;
