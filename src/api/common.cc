@@ -225,6 +225,16 @@ ServerResponse DockerApi::route(const ServerRequest& request, const std::string&
     if (top == "_ping" && parts.size() == 1) return ping();
     if (top == "version" && parts.size() == 1) return version();
     if (top == "info" && parts.size() == 1) return info();
+    if (top == "events" && parts.size() == 1 && m == "GET") return events(request);
+    if (top == "system" && parts.size() == 2 && parts[1] == "df" && m == "GET") return system_df();
+    if (parts.size() == 2 && parts[1] == "prune" && m == "POST" &&
+        (top == "containers" || top == "images" || top == "networks" || top == "volumes"))
+      return prune(top, request);
+    if (top == "networks" && parts.size() == 3 && m == "POST" &&
+        (parts[2] == "connect" || parts[2] == "disconnect"))
+      return connect(parts[1], parts[2] == "connect", body);
+    if (top == "exec") return exec_routes(m, parts, request, body);
+    if (top == "auth" && parts.size() == 1 && m == "POST") return auth(body);
     if (top == "containers") return containers(m, parts, request, body);
     if (top == "images") return images(m, parts, request);
     if (top == "networks") return networks(m, parts, request, body);
