@@ -60,6 +60,11 @@ Error not_found_in(const std::string& path, const std::string& container) {
                      container);
 }
 
+// The container was found before: a not_found is about the path (secure_join's or ours).
+Error path_error(const Error& e, const std::string& path, const std::string& container) {
+  return e.kind() == ErrorKind::not_found ? not_found_in(path, container) : e;
+}
+
 // tar ARGS with stdout (or stdin) on `fd`; its exit status.
 Result<int> run_tar(std::vector<std::string> args, int in_fd, int out_fd) {
   proc::RunOptions o;
@@ -124,7 +129,7 @@ http::Dispatch DockerApi::archive(const std::string& m, const std::string& id,
             (void)run_tar(args, -1, fd);
             return {};
           });
-      if (!done) return error_response(no_such(done.error(), "container", id));
+      if (!done) return error_response(path_error(done.error(), path, id));
       return answer;
     });
     return d;
@@ -166,7 +171,7 @@ http::Dispatch DockerApi::archive(const std::string& m, const std::string& id,
                                    "unpack the archive into {}: tar exited with {}", path, code);
               return {};
             });
-        if (!done) return error_response(no_such(done.error(), "container", id));
+        if (!done) return error_response(path_error(done.error(), path, id));
         return answer;
       });
   return d;

@@ -170,10 +170,12 @@ http::Dispatch DockerApi::handle(const ServerRequest& request) {
     if (request.method == "POST" && split->path == "/build") return build(request);
     if (request.method == "POST" && split->path == "/images/load") return load(request);
     // docker cp's archive: a PUT's tar streams to disk, never whole in memory.
-    auto parts = sys::split(split->path, '/');
-    if (parts.size() == 4 && parts[1] == "containers" && parts[3] == "archive" &&
+    std::vector<std::string> parts;
+    for (auto& p : sys::split(split->path, '/'))
+      if (!p.empty()) parts.push_back(p);
+    if (parts.size() == 3 && parts[0] == "containers" && parts[2] == "archive" &&
         (request.method == "GET" || request.method == "HEAD" || request.method == "PUT"))
-      return archive(request.method, parts[2], request);
+      return archive(request.method, parts[1], request);
   }
   if (request.has_body) {
     d.sink = http::collect_body(
