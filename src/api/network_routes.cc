@@ -20,6 +20,20 @@
 #include "engine/networks.h"
 
 namespace berth::api::detail {
+namespace {
+
+// A network as the API shows it. The bridge's name, which berth chooses for every network, is
+// left out of Options but on the default network (as dockerd): docker-compose compares Options
+// with its file's driver_opts and would recreate the network at every `up`.
+json network_json(engine::Engine& e, const engine::NetworkRecord& n) {
+  json j = json::parse(engine::network_inspect_json(e, n));
+  if (n.name != "bridge")
+    if (auto it = j.find("Options"); it != j.end() && it->is_object())
+      it->erase("com.docker.network.bridge.name");
+  return j;
+}
+
+}  // namespace
 
 // --- networks and volumes -----------------------------------------------------------------
 
@@ -31,7 +45,7 @@ ServerResponse DockerApi::networks(const std::string& m, const std::vector<std::
     auto all = engine::list_networks(*e);
     if (!all) return error_response(all.error());
     json out = json::array();
-    for (const auto& n : *all) out.push_back(json::parse(engine::network_inspect_json(*e, n)));
+    for (const auto& n : *all) out.push_back(network_json(*e, n));
     return json_response(200, out);
   }
   if (parts.size() == 2 && parts[1] == "create" && m == "POST") {
@@ -61,7 +75,7 @@ ServerResponse DockerApi::networks(const std::string& m, const std::vector<std::
   if (parts.size() == 2) {
     auto n = engine::find_network(*e, parts[1]);
     if (!n) return error_response(no_such(n.error(), "network", parts[1]));
-    if (m == "GET") return json_response(200, json::parse(engine::network_inspect_json(*e, *n)));
+    if (m == "GET") return json_response(200, network_json(*e, *n));
     if (m == "DELETE") {
       if (auto done = engine::remove_network(*e, parts[1]); !done)
         return error_response(done.error());

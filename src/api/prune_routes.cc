@@ -128,10 +128,18 @@ ServerResponse DockerApi::connect(const std::string& network, bool join, const s
   return deferred([this, network, join, container, aliases, ip](int) {
     auto e = open();
     if (!e) return error_response(e.error());
-    if (auto n = engine::find_network(*e, network); !n)
-      return error_response(no_such(n.error(), "network", network));
-    if (auto c = engine::find_container(*e, container); !c)
-      return error_response(no_such(c.error(), "container", container));
+    auto n = engine::find_network(*e, network);
+    if (!n) return error_response(no_such(n.error(), "network", network));
+    auto c = engine::find_container(*e, container);
+    if (!c) return error_response(no_such(c.error(), "container", container));
+    // docker-compose connects a container it created on the network again, with its aliases:
+    // the endpoint is made anew with what this request says.
+    if (join)
+      if (auto eps = engine::container_endpoints(*e, c->id))
+        for (const auto& ep : *eps)
+          if (ep.network_id == n->id)
+            if (auto left = engine::leave_network(*e, c->id, n->id); !left)
+              return error_response(left.error());
     auto done = join ? engine::join_network(*e, container, network, aliases, ip)
                      : engine::leave_network(*e, container, network);
     if (!done) return error_response(done.error());
