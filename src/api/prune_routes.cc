@@ -22,6 +22,13 @@ Result<std::optional<int64_t>> until_of(const Filters& filters) {
                      "until '{}': give a unix time in seconds or an RFC 3339 time", text);
 }
 
+// A field left at its zero value (what clients send for "not set").
+bool unset(const json& v) {
+  return v.is_null() || (v.is_string() && v.get<std::string>().empty()) ||
+         (v.is_array() && v.empty()) || (v.is_object() && v.empty()) || (v.is_number() && v == 0) ||
+         (v.is_boolean() && !v.get<bool>());
+}
+
 bool label_filters_pass(const Filters& filters, const std::map<std::string, std::string>& labels) {
   if (auto it = filters.find("label"); it != filters.end() && !labels_match(it->second, labels))
     return false;
@@ -109,14 +116,11 @@ ServerResponse DockerApi::connect(const std::string& network, bool join, const s
           for (const auto& [ik, iv] : v.items()) {
             if (ik == "IPv4Address")
               ip = iv.get<std::string>();
-            else if (!iv.is_null() && !(iv.is_string() && iv.get<std::string>().empty()) &&
-                     !(iv.is_array() && iv.empty()))
+            else if (!unset(iv))
               return error_response(
                   400, fmt::format("EndpointConfig.IPAMConfig.{} is not supported by berth", ik));
           }
-        } else if (!v.is_null() && !(v.is_string() && v.get<std::string>().empty()) &&
-                   !(v.is_array() && v.empty()) && !(v.is_object() && v.empty()) &&
-                   k != "NetworkID" && k != "EndpointID") {
+        } else if (!unset(v) && k != "NetworkID" && k != "EndpointID") {
           return error_response(400, fmt::format("EndpointConfig.{} is not supported by berth", k));
         }
       }

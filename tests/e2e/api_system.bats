@@ -100,3 +100,42 @@ teardown() { api_teardown; }
   tar -tf "$BATS_TEST_TMPDIR/all.tar" | grep -qx './srv/d/g'
   tar -tf "$BATS_TEST_TMPDIR/all.tar" | grep -qx './bin/busybox'
 }
+
+@test "api prunes and network connect: docker's bodies; a running container joins and leaves" {
+  d network create pn$$
+  [ "$status" -eq 0 ]
+  d run -d --name joiner busybox sleep 300
+  [ "$status" -eq 0 ]
+  d network connect --alias j1 pn$$ joiner
+  [ "$status" -eq 0 ]
+  d inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' joiner
+  [[ $output == *"pn$$"* ]]
+  d exec joiner ip -o link
+  [[ $output == *eth1* ]]
+  d network disconnect pn$$ joiner
+  [ "$status" -eq 0 ]
+  d network connect pn$$ nosuch
+  [ "$status" -ne 0 ]
+  [[ $stderr == *"No such container: nosuch"* ]]
+  d create --name stale -l keep=no busybox true
+  d create --name kept -l keep=yes busybox true
+  api POST '/v1.41/containers/prune?filters=%7B%22label%22%3A%5B%22keep%3Dno%22%5D%7D'
+  [ "$code" = 200 ]
+  [ "$(jq '.ContainersDeleted | length' <<<"$body")" = 1 ]
+  d container prune -f
+  [ "$status" -eq 0 ]
+  [[ $output == *"Total reclaimed space"* ]]
+  d ps -a --format '{{.Names}}'
+  [ "$output" = joiner ]
+  d rm -f joiner
+  d network prune -f
+  [ "$status" -eq 0 ]
+  [[ $output == *"pn$$"* ]]
+  d volume create unused
+  d volume prune -f
+  [[ $output == *unused* ]]
+  d image prune -f
+  [ "$status" -eq 0 ]
+  api POST '/v1.41/volumes/prune?filters=%7B%22label%22%3A%5B%22a%22%5D%7D'
+  [ "$code" = 400 ]
+}
