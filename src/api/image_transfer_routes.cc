@@ -62,33 +62,23 @@ registry::ProgressFn progress_stream(const std::function<void(const json&)>& say
     using Kind = registry::BlobEvent::Kind;
     std::lock_guard lock(*mutex);
     std::string id = short_id(ev.digest);
+    auto state = [&](const std::string& status) {
+      say({{"status", status}, {"progressDetail", json::object()}, {"id", id}});
+    };
     switch (ev.kind) {
       case Kind::started:
-        say({{"status", push ? "Preparing" : "Pulling fs layer"},
-             {"progressDetail", json::object()},
-             {"id", id}});
-        break;
+        return state(push ? "Preparing" : "Pulling fs layer");
       case Kind::progress:
-        say({{"status", push ? "Pushing" : "Downloading"},
-             {"progressDetail", {{"current", ev.done}, {"total", ev.size}}},
-             {"progress", progress_bar(ev.done, ev.size)},
-             {"id", id}});
-        break;
+        return say({{"status", push ? "Pushing" : "Downloading"},
+                    {"progressDetail", {{"current", ev.done}, {"total", ev.size}}},
+                    {"progress", progress_bar(ev.done, ev.size)},
+                    {"id", id}});
       case Kind::finished:
-        say({{"status", push ? "Pushed" : "Pull complete"},
-             {"progressDetail", json::object()},
-             {"id", id}});
-        break;
+        return state(push ? "Pushed" : "Pull complete");
       case Kind::skipped:
-        say({{"status", push ? "Layer already exists" : "Already exists"},
-             {"progressDetail", json::object()},
-             {"id", id}});
-        break;
+        return state(push ? "Layer already exists" : "Already exists");
       case Kind::mounted:
-        say({{"status", fmt::format("Mounted from {}", ev.from)},
-             {"progressDetail", json::object()},
-             {"id", id}});
-        break;
+        return state(fmt::format("Mounted from {}", ev.from));
     }
   };
 }
