@@ -32,7 +32,14 @@ teardown() { api_teardown; }
 @test "api exec: docker exec -it through a pty: a terminal of the client's size, input, exit code" {
   d run -d --name box busybox sleep 300
   [ "$status" -eq 0 ]
-  run timeout 60 script -qec "stty rows 31 cols 97; $DOCKER exec -it box sh -c 'stty size; tty'" /dev/null
+  # docker 20.10 resizes right after the start: the command waits for a size first.
+  cat >"$BATS_TEST_TMPDIR/size.sh" <<'SH'
+until s=$(stty size 2>/dev/null) && [ -n "$s" ] && [ "$s" != "0 0" ]; do sleep 0.1; done
+echo "$s"; tty
+SH
+  d cp "$BATS_TEST_TMPDIR/size.sh" box:/size.sh
+  [ "$status" -eq 0 ]
+  run timeout 60 script -qec "stty rows 31 cols 97; $DOCKER exec -it box sh /size.sh" /dev/null
   [ "$status" -eq 0 ]
   [[ $output == *"31 97"* ]]
   [[ $output == *"/dev/pts/"* ]]
