@@ -48,8 +48,11 @@ Result<int> run(const RunOptions& options) {
   pid_t pid = ::fork();
   if (pid < 0) return Error::from_errno("fork for '{}'", options.path);
   if (pid == 0) {
-    ::dup2(read_end.get(), 0);
-    if (output_write) ::dup2(output_write.get(), 1);
+    ::dup2(options.stdin_fd >= 0 ? options.stdin_fd : read_end.get(), 0);
+    if (options.stdout_fd >= 0)
+      ::dup2(options.stdout_fd, 1);
+    else if (output_write)
+      ::dup2(output_write.get(), 1);
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, nullptr);

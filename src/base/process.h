@@ -23,6 +23,9 @@ struct RunOptions {
   std::optional<int> timeout_seconds;
   std::string* output = nullptr;  // when set, receives what it writes to stdout (else inherited)
   std::string cwd;                // its working directory when it can enter it; else inherited
+  // When >= 0, its stdin (instead of `input`) or its stdout (instead of `output` or ours): a
+  // file or socket it reads or writes itself.
+  int stdin_fd = -1, stdout_fd = -1;
 };
 
 // Runs the program to completion. Returns its exit code (0 = success); an error if it could not

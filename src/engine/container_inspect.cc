@@ -187,7 +187,7 @@ int64_t read_number(const std::string& path, std::string_view key = {}) {
 }
 
 struct CgroupSample {
-  int64_t cpu_ns = 0, memory = 0, limit = 0, pids = 0;
+  int64_t cpu_ns = 0, memory = 0, limit = 0, pids = 0, inactive_file = -1, pids_limit = -1;
 };
 
 CgroupSample sample(const std::string& cgroup) {
@@ -198,11 +198,15 @@ CgroupSample sample(const std::string& cgroup) {
     s.memory = read_number(dir + "/memory.current");
     s.limit = read_number(dir + "/memory.max");
     s.pids = read_number(dir + "/pids.current");
+    s.pids_limit = read_number(dir + "/pids.max");
+    s.inactive_file = read_number(dir + "/memory.stat", "inactive_file");
   } else {
     s.cpu_ns = read_number("/sys/fs/cgroup/cpuacct" + cgroup + "/cpuacct.usage");
     s.memory = read_number("/sys/fs/cgroup/memory" + cgroup + "/memory.usage_in_bytes");
     s.limit = read_number("/sys/fs/cgroup/memory" + cgroup + "/memory.limit_in_bytes");
     s.pids = read_number("/sys/fs/cgroup/pids" + cgroup + "/pids.current");
+    s.pids_limit = read_number("/sys/fs/cgroup/pids" + cgroup + "/pids.max");
+    s.inactive_file = read_number("/sys/fs/cgroup/memory" + cgroup + "/memory.stat", "total_inactive_file");
   }
   return s;
 }
@@ -226,6 +230,40 @@ Result<Stats> container_stats(Engine& engine, const std::string& name_or_id) {
   stats.memory_limit = second.limit > 0 && second.limit < pages ? second.limit : pages;
   stats.pids = std::max<int64_t>(second.pids, 0);
   return stats;
+}
+
+Result<CgroupCounters> container_counters(Engine& engine, const std::string& name_or_id) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  CgroupCounters c;
+  c.cgroup_v2 = sys::exists("/sys/fs/cgroup/cgroup.controllers");
+  if (!r.running()) return c;
+  auto s = sample(cgroups_path_of(r.id));
+  c.cpu_ns = std::max<int64_t>(s.cpu_ns, 0);
+  c.memory = std::max<int64_t>(s.memory, 0);
+  int64_t host = static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+  c.memory_limit = s.limit > 0 && s.limit < host ? s.limit : host;
+  c.inactive_file = s.inactive_file;
+  c.pids = std::max<int64_t>(s.pids, 0);
+  c.pids_limit = s.pids_limit;
+  return c;
+}
+
+Result<void> with_container_path(Engine& engine, const std::string& name_or_id, const std::string& path,
+                                 const std::function<Result<void>(const std::string& host_path)>& work) {
+  BERTH_TRY(auto r, find_container(engine, name_or_id));
+  BERTH_TRY(auto lock, lock_container(engine, r.id));
+  bool mounted_here = false;
+  if (!r.running()) {
+    BERTH_TRY_VOID(mount_rootfs(engine, r));
+    mounted_here = true;
+  }
+  auto result = [&]() -> Result<void> {
+    std::string inside = path.empty() || path[0] != '/' ? "/" + path : path;
+    BERTH_TRY(auto host_path, runtime::secure_join(rootfs_of(r), inside));
+    return work(host_path);
+  }();
+  if (mounted_here) unmount_rootfs(r);
+  return result;
 }
 
 Result<void> copy_files(Engine& engine, const std::string& source, const std::string& destination) {

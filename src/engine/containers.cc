@@ -351,7 +351,9 @@ std::string init_binary() {
 Result<std::string> ensure_init_layer(Engine& engine) {
   std::string dir = engine.layout.init_layer();
   if (sys::exists(dir)) return dir;
-  std::string tmp = fmt::format("{}.tmp-{}", dir, ::getpid());
+  // pid and thread: the threads of one server (berth serve) unpack at the same time. Cleaners
+  // read the pid up to the '-'.
+  std::string tmp = fmt::format("{}.tmp-{}-{}", dir, ::getpid(), ::gettid());
   (void)sys::remove_all(tmp);
   auto built = [&]() -> Result<void> {
     // Mount points the runtime needs in every container; an image that has them wins (it is

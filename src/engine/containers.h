@@ -89,6 +89,21 @@ struct ExecRequest {
 };
 Result<int> exec_in_container(Engine& engine, const std::string& id, const ExecRequest& request);
 
+// An exec as a child of this process (`berth exec` with the engine's root and run root), for
+// servers that relay its streams: fds 0/1/2 are `io`'s (-1: /dev/null), it runs in a session of
+// its own, and with `controlling_terminal` its stdin (a pty slave) becomes its controlling
+// terminal, so a resize of the master reaches it as SIGWINCH. It exits with the command's status
+// (126/127 when it cannot be run, 125 when the exec fails first); the caller reaps it.
+struct ExecIo {
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
+  bool controlling_terminal = false;
+};
+Result<pid_t> spawn_exec(const Engine& engine, const std::string& id, const ExecRequest& request,
+                         const ExecIo& io);
+// The command line spawn_exec runs.
+std::vector<std::string> exec_argv(const Layout& layout, const Programs& programs,
+                                   const std::string& id, const ExecRequest& request);
+
 struct LogOptions {
   bool follow = false, timestamps = false;
   std::optional<int64_t> tail;   // last N lines
@@ -117,8 +132,37 @@ struct Stats {
 };
 Result<Stats> container_stats(Engine& engine, const std::string& id);
 
+// One reading of a container's cgroup counters, v1 or v2 (zeros when it is not running), for
+// Docker's stats API, whose clients compute rates from two readings.
+struct CgroupCounters {
+  bool cgroup_v2 = false;
+  int64_t cpu_ns = 0;                       // CPU time used, all its processes
+  int64_t memory = 0, memory_limit = 0;     // bytes; the limit is the host's memory when none
+  int64_t inactive_file = -1;               // page cache that can be reclaimed (-1: unknown)
+  int64_t pids = 0, pids_limit = -1;        // -1: no limit
+};
+Result<CgroupCounters> container_counters(Engine& engine, const std::string& id);
+
+// What a container changed in its root file system, as `docker diff` lists it: Kind 0 changed
+// (also in the image), 1 added, 2 deleted; sorted by path.
+struct Change {
+  std::string path;  // "/etc/motd"
+  int kind = 0;
+};
+Result<std::vector<Change>> container_changes(Engine& engine, const std::string& id);
+// The same for a writable layer `upper` over `lowers` (overlayfs: a 0/0 character device is a
+// deletion).
+std::vector<Change> layer_changes(const std::string& upper, const std::vector<std::string>& lowers);
+
 // `cp`: "CONTAINER:PATH" on either side. Paths in the container cannot escape its root.
 Result<void> copy_files(Engine& engine, const std::string& source, const std::string& destination);
+
+// Runs `work` with the host path of `path` inside the container's root file system, which is
+// mounted for the call when the container is not running (and the container locked meanwhile).
+// The path is resolved inside the root (symlinks too): it cannot escape it. Volumes and bind
+// mounts of a running container are not seen there.
+Result<void> with_container_path(Engine& engine, const std::string& id, const std::string& path,
+                                 const std::function<Result<void>(const std::string& host_path)>& work);
 
 // Docker's `inspect` document for a container.
 std::string inspect_json(Engine& engine, const ContainerRecord& record);

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
+#include "engine/containers.h"
 #include "engine/events.h"
 #include "monitor/protocol.h"
 #include "net/firewall.h"
@@ -987,6 +988,28 @@ Result<std::vector<std::string>> check_networks(Engine& engine, bool repair) {
   // another root's: left alone. The table is always rewritten whole, so it is right afterwards.
   if (repair && !networks.empty()) BERTH_TRY_VOID(sync_firewall(engine));
   return found;
+}
+
+Result<void> join_network(Engine& engine, std::string_view container, std::string_view network,
+                          const std::vector<std::string>& aliases, const std::string& ip) {
+  BERTH_TRY(auto c, find_container(engine, container));
+  if (!c.config.on_bridge())
+    return Error::make(ErrorKind::failed_precondition, "container {} uses --network {}: it cannot join other networks",
+                       c.name, c.config.network);
+  BERTH_TRY_VOID(connect_container(engine, c.id, network, aliases, ip));
+  if (c.running()) {
+    if (auto wired = wire_new_endpoint(engine, c.id, network); !wired) {
+      (void)disconnect_container(engine, c.id, network);
+      return std::move(wired).error();
+    }
+  }
+  return {};
+}
+
+Result<void> leave_network(Engine& engine, std::string_view container, std::string_view network) {
+  BERTH_TRY(auto c, find_container(engine, container));
+  if (c.running()) BERTH_TRY_VOID(unwire_endpoint(engine, c.id, network));
+  return disconnect_container(engine, c.id, network);
 }
 
 }  // namespace berth::engine

@@ -108,6 +108,13 @@ Result<void> unwire_endpoint(Engine& engine, const std::string& container_id, st
 Result<void> connect_container(Engine& engine, const std::string& container_id, std::string_view network,
                                const std::vector<std::string>& aliases, const std::string& ip);
 Result<void> disconnect_container(Engine& engine, const std::string& container_id, std::string_view network);
+// The whole of `network connect` for a container by name or id: refused for one not on a
+// bridge (--network host/none/container:), the lease, and for a running one its new interface
+// (the lease is dropped again when that fails).
+Result<void> join_network(Engine& engine, std::string_view container, std::string_view network,
+                          const std::vector<std::string>& aliases, const std::string& ip);
+// The whole of `network disconnect`: a running container's interface goes first.
+Result<void> leave_network(Engine& engine, std::string_view container, std::string_view network);
 
 // berth's nftables table for this root: "berth" for /var/lib/berth, "berth_<hash>" otherwise
 // (test roots do not fight over one table).

@@ -383,7 +383,9 @@ Result<UnpackResult> unpack_layer(int fd, const std::string& dir) {
   auto ctx = fmt::format("unpack layer into '{}'", dir);
   if (sys::exists(dir))
     return Error::make(ErrorKind::already_exists, "{}: it already exists", ctx);
-  std::string tmp = fmt::format("{}.tmp-{}", dir, ::getpid());
+  // pid and thread: the threads of one server (berth serve) unpack at the same time. Cleaners
+  // read the pid up to the '-'.
+  std::string tmp = fmt::format("{}.tmp-{}-{}", dir, ::getpid(), ::gettid());
   if (auto r = sys::remove_all(tmp); !r) return std::move(r).error().context(ctx);
   if (::mkdir(tmp.c_str(), 0755) < 0) return Error::from_errno("mkdir '{}'", tmp).context(ctx);
   auto result = [&]() -> Result<UnpackResult> {

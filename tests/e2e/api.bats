@@ -3,51 +3,10 @@
 # CLI (20.10, API 1.41) and docker-py — and by curl where status codes and bodies matter. The
 # server runs on the test's own socket and state, and is stopped by pid.
 
-load ../lib/berth
+load ../lib/api
 
-DOCKER=/usr/bin/docker
-
-setup() {
-  berth_setup
-  SOCK=$BATS_TEST_TMPDIR/d.sock
-  SERVE_LOG=$BATS_TEST_TMPDIR/serve.log
-  "$BERTH" serve --socket "$SOCK" 2>"$SERVE_LOG" </dev/null 3>&- &
-  SERVE_PID=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    grep -qs 'Docker Engine API on' "$SERVE_LOG" && break
-    kill -0 "$SERVE_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  grep -qs 'Docker Engine API on' "$SERVE_LOG" || { cat "$SERVE_LOG" >&2; return 1; }
-  export DOCKER_HOST=unix://$SOCK DOCKER_CONFIG=$BATS_TEST_TMPDIR/docker-config
-}
-
-teardown() {
-  if [[ -n ${SERVE_PID:-} ]]; then
-    kill "$SERVE_PID" 2>/dev/null || true
-    wait "$SERVE_PID" 2>/dev/null || true
-  fi
-  berth_teardown
-}
-
-# d ARGS...: the docker CLI, like `b` (stdout in $output, stderr in $stderr).
-d() {
-  local out=$BATS_TEST_TMPDIR/d.out err=$BATS_TEST_TMPDIR/d.err
-  timeout 60 "$DOCKER" "$@" >"$out" 2>"$err" </dev/null 3>&- && status=0 || status=$?
-  output=$(cat "$out")
-  stderr=$(cat "$err")
-  mapfile -t lines <"$out"
-}
-
-# api METHOD PATH [CURL ARGS...]: one request; $code and $body.
-api() {
-  local method=$1 path=$2
-  shift 2
-  code=$(curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$method" \
-    "$@" "http://docker$path")
-  body=$(cat "$BATS_TEST_TMPDIR/body")
-}
+setup() { api_setup; }
+teardown() { api_teardown; }
 
 @test "api: _ping answers OK with the API version, GET and HEAD" {
   api GET /_ping

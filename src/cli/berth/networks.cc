@@ -139,26 +139,14 @@ Result<int> cmd_prune(const Globals& g, const ParsedArgs&) {
 Result<int> cmd_connect(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.size() != 2) return Error(ErrorKind::invalid_argument, "give a network and a container");
   BERTH_TRY(auto e, open_engine(g));
-  BERTH_TRY(auto c, engine::find_container(e, a.positionals[1]));
-  if (!c.config.on_bridge())
-    return Error::make(ErrorKind::failed_precondition, "container {} uses --network {}: it cannot join other networks",
-                       c.name, c.config.network);
-  BERTH_TRY_VOID(engine::connect_container(e, c.id, a.positionals[0], a.values_of("alias"), a.value("ip")));
-  if (c.running()) {
-    if (auto wired = engine::wire_new_endpoint(e, c.id, a.positionals[0]); !wired) {
-      (void)engine::disconnect_container(e, c.id, a.positionals[0]);
-      return std::move(wired).error();
-    }
-  }
+  BERTH_TRY_VOID(engine::join_network(e, a.positionals[1], a.positionals[0], a.values_of("alias"), a.value("ip")));
   return 0;
 }
 
 Result<int> cmd_disconnect(const Globals& g, const ParsedArgs& a) {
   if (a.positionals.size() != 2) return Error(ErrorKind::invalid_argument, "give a network and a container");
   BERTH_TRY(auto e, open_engine(g));
-  BERTH_TRY(auto c, engine::find_container(e, a.positionals[1]));
-  if (c.running()) BERTH_TRY_VOID(engine::unwire_endpoint(e, c.id, a.positionals[0]));
-  BERTH_TRY_VOID(engine::disconnect_container(e, c.id, a.positionals[0]));
+  BERTH_TRY_VOID(engine::leave_network(e, a.positionals[1], a.positionals[0]));
   return 0;
 }
 
