@@ -52,8 +52,8 @@ class Parser final : public http::basic_parser<isRequest> {
 
  private:
   bool in_chunk_ = false;
-  void on_request_impl(http::verb, boost::beast::string_view m, boost::beast::string_view t,
-                       int v, error_code&) override {
+  void on_request_impl(http::verb, boost::beast::string_view m, boost::beast::string_view t, int v,
+                       error_code&) override {
     version = v;
     method = {m.data(), m.size()};
     target = {t.data(), t.size()};
