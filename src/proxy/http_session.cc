@@ -107,11 +107,11 @@ class Parser final : public http::basic_parser<isRequest> {
 // RFC 9112 §2.2: a recipient MAY take a bare LF for a line end. busybox httpd sends a CGI's
 // header lines as the script wrote them ("Content-Type: text/plain\n\n"); Beast's parser wants
 // CRLF, so the header part of `buf` (up to its first empty line, or all of it while incomplete)
-// gets a CR before each bare LF. The body is left alone.
-void crlf_header_lines(FlatBuffer& buf) {
+// gets a CR before each bare LF. The body is left alone. True once the header is complete.
+bool crlf_header_lines(FlatBuffer& buf) {
   const std::string_view v = buf.view();
   size_t end = v.size(), line = 0;
-  bool bare = false;
+  bool bare = false, complete = false;
   for (size_t i = v.find('\n'); i != std::string_view::npos; i = v.find('\n', i + 1)) {
     const bool cr = i > 0 && v[i - 1] == '\r';
     if (!cr) bare = true;
@@ -119,10 +119,11 @@ void crlf_header_lines(FlatBuffer& buf) {
     line = i + 1;
     if (empty_line && i > 0) {
       end = i + 1;
+      complete = true;
       break;
     }
   }
-  if (!bare) return;
+  if (!bare) return complete;
   std::string fixed;
   fixed.reserve(v.size() + 32);
   for (size_t i = 0; i < end; ++i) {
@@ -134,6 +135,7 @@ void crlf_header_lines(FlatBuffer& buf) {
   const auto room = buf.prepare(fixed.size());
   std::memcpy(room.data(), fixed.data(), fixed.size());
   buf.commit(fixed.size());
+  return complete;
 }
 
 bool hop_by_hop(const Field& f) {
@@ -718,9 +720,10 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
     bool got_any = false;
     size_t rheader_len = 0;
     while (!ec) {
-      if (!bin_.empty()) {
-        got_any = true;
-        crlf_header_lines(bin_);
+      // The parser gets the header once it is all there: given a part, Beast consumes the status
+      // line and wants the rest without it (and the fields are views into bin_).
+      if (!bin_.empty()) got_any = true;
+      if (!bin_.empty() && (crlf_header_lines(bin_) || bin_.size() > 64 * 1024)) {
         rheader_len = rp->put(asio::buffer(bin_.begin(), bin_.size()), ec);
         if (ec == http::error::need_more) {
           ec = {};

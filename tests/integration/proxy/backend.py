@@ -9,6 +9,7 @@ backend.py tcp NAME PORT       echoes bytes, prefixed once with "NAME:"
 backend.py eof NAME PORT       answers 200 with neither Content-Length nor chunked: the body
                                (100000 bytes, "NAME:" then digits) ends when it closes; on /lf
                                the header lines end in a bare LF, as busybox httpd's CGI sends
+                               (the status line comes alone first, as busybox writes it)
 """
 import hashlib
 import json
@@ -98,8 +99,10 @@ def eof(c):
     nl = b"\n" if path == b"/lf" else b"\r\n"
     body = (name + ":").encode() + b"0123456789" * 10000
     body = body[:100000]
-    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain" + nl + b"X-Backend: " +
-              name.encode() + nl + nl)
+    # The status line alone first, as busybox httpd writes it before the CGI's output.
+    c.sendall(b"HTTP/1.1 200 OK\r\n")
+    time.sleep(0.05)
+    c.sendall(b"Content-Type: text/plain" + nl + b"X-Backend: " + name.encode() + nl + nl)
     for i in range(0, len(body), 7000):
         c.sendall(body[i:i + 7000])
     c.close()
