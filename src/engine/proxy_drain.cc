@@ -17,6 +17,8 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/unique_fd.h"
@@ -199,6 +201,44 @@ void undrain_before_start(Engine& engine, const ContainerRecord& r) {
   auto report = post_to_proxies(engine.layout, fmt::format("/undrain?backend={}", r.id), 2000);
   for (const auto& failed : report.failed)
     log::debug(fmt::format("undrain container '{}' in proxy {}", r.name, failed));
+}
+
+void wait_up_in_proxies(const Layout& layout, const std::string& old_id, const std::string& new_id,
+                        int64_t timeout_ms) {
+  std::vector<std::string> waiting;  // control sockets of the proxies that route old_id
+  for (const auto& entry : sys::list_dir(layout.proxies())) {
+    if (!entry.ends_with(".sock")) continue;
+    std::string socket = layout.proxies() + "/" + entry;
+    auto old = ask_proxy(socket, "GET", fmt::format("/backend?id={}", old_id), 2000);
+    if (old && old->status == 200) waiting.push_back(std::move(socket));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string last;
+  while (!waiting.empty()) {
+    std::erase_if(waiting, [&](const std::string& socket) {
+      auto answer = ask_proxy(socket, "GET", fmt::format("/backend?id={}", new_id), 2000);
+      if (!answer) {
+        last = answer.error().message();
+        return false;
+      }
+      if (answer->status != 200) {
+        last = fmt::format("{}: not in its table yet", socket);
+        return false;
+      }
+      auto j = nlohmann::json::parse(answer->body, nullptr, false);
+      std::string state = j.is_object() ? j.value("state", "") : "";
+      last = fmt::format("{}: {}", socket, state);
+      return state == "up";
+    });
+    if (waiting.empty()) return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      log::warn(fmt::format(
+          "new instance {} is not up in proxy {} after {} ms; stopping the old one anyway", new_id,
+          last, timeout_ms));
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 void drain_before_stop(Engine& engine, const ContainerRecord& r, std::optional<int> timeout_s) {

@@ -53,6 +53,13 @@ DrainReport post_to_proxies(const Layout& layout, const std::string& target, int
 // it (POST /undrain), so that it gets traffic once it runs (and is healthy).
 void undrain_before_start(Engine& engine, const ContainerRecord& r);
 
+// Before a rolling update stops the old instance `old_id`: waits until every running proxy
+// that has `old_id` in its table reports the new instance `new_id` "up" (GET /backend?id=), at
+// most timeout_ms. Proxies that do not route the old instance are not waited for. Never fails:
+// what is still not up at the deadline is logged as a warning, and the update goes on.
+void wait_up_in_proxies(const Layout& layout, const std::string& old_id, const std::string& new_id,
+                        int64_t timeout_ms);
+
 // drain_in_proxies for a running container that proxies may route to, bounded by its stop
 // timeout (or `timeout_s`); failures are logged as warnings.
 void drain_before_stop(Engine& engine, const ContainerRecord& r, std::optional<int> timeout_s);

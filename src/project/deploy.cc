@@ -22,6 +22,7 @@
 #include "base/unique_fd.h"
 #include "engine/images.h"
 #include "engine/networks.h"
+#include "engine/proxy_drain.h"
 #include "engine/volumes.h"
 #include "project/detail/crash_point.h"
 #include "project/detail/json.h"
@@ -412,6 +413,9 @@ Result<void> replace_instance(engine::Engine& engine, const Project& project, co
   if (auto ready = wait_ready(engine, created->id, true, 120'000); !ready)
     return restore(created->id, ready.error());
   if (first) {
+    // The old instance serves until every proxy that routes it has the new one up: a single
+    // instance would otherwise leave a proxy with nothing to send to (503) for a moment.
+    if (was_running) engine::wait_up_in_proxies(engine.layout, old.id, created->id, 30'000);
     if (was_running)
       if (auto stopped = engine::stop_container(engine, old.id, stop_timeout_of(s)); !stopped)
         log::warn(stopped.error().message());

@@ -229,6 +229,14 @@ awaitable<Answer> handle(Core& core, bool control, http::verb method, std::strin
     }
     if (method == http::verb::get && path == "/stats")
       co_return json_answer(200, stats_object(core));
+    if (method == http::verb::get && path == "/backend") {
+      // One backend of the table (a rolling update waits for its new instance to be "up").
+      const std::string id = query_param(target, "id");
+      auto it = core.backends.find(id);
+      if (it == core.backends.end() || !it->second->in_table)
+        co_return error_answer(404, fmt::format("no backend '{}' in the table", id));
+      co_return json_answer(200, backend_json(*it->second, now_ms(), false));
+    }
     if (method == http::verb::post && path == "/drain") co_return co_await drain(core, target);
     if (method == http::verb::post && path == "/undrain") {
       const std::string id = query_param(target, "backend");
@@ -238,8 +246,8 @@ awaitable<Answer> handle(Core& core, bool control, http::verb method, std::strin
       it->second->drain_requested = false;
       co_return json_answer(200, backend_json(*it->second, now_ms(), false));
     }
-    co_return error_answer(404, fmt::format("no endpoint {} {} (GET /routes, GET /stats, POST "
-                                            "/drain?backend=ID&timeout_ms=N)",
+    co_return error_answer(404, fmt::format("no endpoint {} {} (GET /routes, GET /stats, GET "
+                                            "/backend?id=ID, POST /drain?backend=ID&timeout_ms=N)",
                                             std::string(http::to_string(method)), path));
   }
   if (path == "/" || path == "/stats")

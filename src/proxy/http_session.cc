@@ -43,13 +43,18 @@ class Parser final : public http::basic_parser<isRequest> {
   int status = 0;
   std::vector<Field>* fields = nullptr;
   std::string* body_out = nullptr;
+  int version = 11;  // of a request: 10 for HTTP/1.0
   bool rechunk = false;
+  // A body delimited by the backend closing the connection, sent on as chunks (the client's
+  // connection stays open).
+  bool chunk_until_eof = false;
   uint64_t body_bytes = 0;
 
  private:
   bool in_chunk_ = false;
-  void on_request_impl(http::verb, boost::beast::string_view m, boost::beast::string_view t, int,
+  void on_request_impl(http::verb, boost::beast::string_view m, boost::beast::string_view t, int v,
                        error_code&) override {
+    version = v;
     method = {m.data(), m.size()};
     target = {t.data(), t.size()};
   }
@@ -65,6 +70,13 @@ class Parser final : public http::basic_parser<isRequest> {
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(boost::optional<uint64_t> const&, error_code&) override {}
   size_t on_body_impl(boost::beast::string_view body, error_code&) override {
+    if (chunk_until_eof) {
+      if (body.empty()) return 0;
+      fmt::format_to(std::back_inserter(*body_out), "{:x}\r\n", body.size());
+      body_out->append(body.data(), body.size()).append("\r\n");
+      body_bytes += body.size();
+      return body.size();
+    }
     body_out->append(body.data(), body.size());
     body_bytes += body.size();
     return body.size();
@@ -84,12 +96,47 @@ class Parser final : public http::basic_parser<isRequest> {
     return body.size();
   }
   void on_finish_impl(error_code&) override {
+    if (chunk_until_eof) body_out->append("0\r\n\r\n");
     if (!rechunk) return;
     if (in_chunk_) body_out->append("\r\n");
     in_chunk_ = false;
     body_out->append("0\r\n\r\n");
   }
 };
+
+// RFC 9112 §2.2: a recipient MAY take a bare LF for a line end. busybox httpd sends a CGI's
+// header lines as the script wrote them ("Content-Type: text/plain\n\n"); Beast's parser wants
+// CRLF, so the header part of `buf` (up to its first empty line, or all of it while incomplete)
+// gets a CR before each bare LF. The body is left alone. True once the header is complete.
+bool crlf_header_lines(FlatBuffer& buf) {
+  const std::string_view v = buf.view();
+  size_t end = v.size(), line = 0;
+  bool bare = false, complete = false;
+  for (size_t i = v.find('\n'); i != std::string_view::npos; i = v.find('\n', i + 1)) {
+    const bool cr = i > 0 && v[i - 1] == '\r';
+    if (!cr) bare = true;
+    const bool empty_line = i - line == (cr ? 1u : 0u);
+    line = i + 1;
+    if (empty_line && i > 0) {
+      end = i + 1;
+      complete = true;
+      break;
+    }
+  }
+  if (!bare) return complete;
+  std::string fixed;
+  fixed.reserve(v.size() + 32);
+  for (size_t i = 0; i < end; ++i) {
+    if (v[i] == '\n' && (i == 0 || v[i - 1] != '\r')) fixed += '\r';
+    fixed += v[i];
+  }
+  fixed.append(v.substr(end));
+  buf.clear();
+  const auto room = buf.prepare(fixed.size());
+  std::memcpy(room.data(), fixed.data(), fixed.size());
+  buf.commit(fixed.size());
+  return complete;
+}
 
 bool hop_by_hop(const Field& f) {
   switch (f.id) {
@@ -228,6 +275,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     core_.arm(deadline_, ms);
   }
   awaitable<void> reply(int code, std::string_view detail, bool close, std::string_view extra = {});
+  void release_buffers() {
+    in_.release();
+    bin_.release();
+    std::vector<Field>().swap(fields_);
+    std::vector<Field>().swap(rfields_);
+    std::vector<BackendState*>().swap(tried_);
+    std::string().swap(out_);
+    std::string().swap(resp_);
+  }
   awaitable<bool> forward(Parser<true>& p, LiveTable& table, LiveRoute& route);
   void log(int code, const LiveRoute* route, const BackendState* backend, uint64_t bytes);
 
@@ -336,8 +392,12 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
         }
       }
       if constexpr (std::is_same_v<Stream, tcp::socket>) {
-        // Wait for bytes before reading: a connection that sends nothing never gets a buffer.
-        if (in_.empty()) co_await stream_.async_wait(tcp::socket::wait_read, with(ec));
+        // Wait for bytes before reading: a connection that sends nothing never gets a buffer,
+        // and one that went idle between requests (keep-alive) gives its buffers back.
+        if (in_.empty()) {
+          release_buffers();
+          co_await stream_.async_wait(tcp::socket::wait_read, with(ec));
+        }
       }
       if (!ec) co_await read_into(stream_, in_, ec);
       if (ec) {
@@ -660,8 +720,10 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
     bool got_any = false;
     size_t rheader_len = 0;
     while (!ec) {
-      if (!bin_.empty()) {
-        got_any = true;
+      // The parser gets the header once it is all there: given a part, Beast consumes the status
+      // line and wants the rest without it (and the fields are views into bin_).
+      if (!bin_.empty()) got_any = true;
+      if (!bin_.empty() && (crlf_header_lines(bin_) || bin_.size() > 64 * 1024)) {
         rheader_len = rp->put(asio::buffer(bin_.begin(), bin_.size()), ec);
         if (ec == http::error::need_more) {
           ec = {};
@@ -717,7 +779,10 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
     }
     const bool until_close = status != 101 && !rp->chunked() && !rp->content_length() &&
                              !rp->is_done() && rp->need_eof();
-    if (until_close) keep_alive_ = false;
+    // A body that ends when the backend closes: an HTTP/1.1 client keeps its connection and
+    // gets the body as chunks; an HTTP/1.0 one (no chunks) gets it as is, then the close.
+    const bool chunk_until_eof = until_close && keep_alive_ && p.version >= 11;
+    if (until_close && !chunk_until_eof) keep_alive_ = false;
     resp_.clear();
     fmt::format_to(std::back_inserter(resp_), "HTTP/1.1 {} ", status);
     resp_.append(rp->reason).append("\r\n");
@@ -726,7 +791,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       if (!rconn.empty() && listed_in_connection(rconn, f.name)) continue;
       resp_.append(f.name).append(": ").append(f.value).append("\r\n");
     }
-    if (rp->chunked()) resp_.append("Transfer-Encoding: chunked\r\n");
+    if (rp->chunked() || chunk_until_eof) resp_.append("Transfer-Encoding: chunked\r\n");
     if (!route.sticky_cookie.empty() && status != 101) {
       const std::string value = sticky_value(backend->id);
       if (value != sticky_in) {
@@ -761,6 +826,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       co_return false;
     }
     rp->rechunk = rp->chunked();
+    rp->chunk_until_eof = chunk_until_eof;
     rp->eager(true);
     uint64_t written = 0;
     bool broken = false;

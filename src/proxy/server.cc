@@ -156,6 +156,9 @@ void Core::install(RouteTable new_table) {
     }
   }
   for (auto& [id, b] : backends) {
+    // A drain request (POST /drain) is for this instance of the backend: once it left the
+    // table, a container restarted with the same id must come back serving, not draining.
+    if (!b->in_table) b->drain_requested = false;
     if (!b->in_table || b->draining()) b->idle.clear();
   }
   table = std::move(live);

@@ -121,3 +121,15 @@ berth_doc_example() {
   [ "${lines[4]}" = "    why: exited 3: starting" ]
   [ "${lines[5]}" = "web.frontend  2 from 2 running  busybox" ]
 }
+
+@test "docs/proxy.md: the example runs and prints what it says" {
+  [[ -x $(dirname "$BERTH")/berth-proxy ]] || { echo "no berth-proxy next to $BERTH" >&2; return 1; }
+  berth_doc_example proxy.md
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = hello ]
+  [ "${lines[1]}" = up ]
+  [ "${lines[2]}" = up ]
+  [ "${lines[3]}" = draining ]
+  [ "${lines[4]}" = 200 ]
+  [ "${#lines[@]}" -eq 5 ]
+}

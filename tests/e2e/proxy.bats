@@ -285,3 +285,21 @@ wrk_ok() {
   b proxy ls
   [[ $output != *"$P "* ]]
 }
+
+@test "compose: updating a single instance under load gives 0 non-2xx (the old one serves until the new one is up)" {
+  cd "$DIR"
+  write_project one
+  b compose -p "$P" up -d --wait
+  [ "$status" -eq 0 ]
+  wait_for 10 body_is load.example / web-one
+
+  wrk -t1 -c4 -d15s -H 'Host: load.example' "http://127.0.0.1:$PORT0/" >"$BATS_TEST_TMPDIR/wrk.txt" 2>&1 &
+  wpid=$!
+  sleep 1
+  write_project two
+  b compose -p "$P" up -d --wait
+  [ "$status" -eq 0 ]
+  body_is load.example / web-two
+  wait "$wpid"
+  wrk_ok "$BATS_TEST_TMPDIR/wrk.txt"
+}

@@ -120,6 +120,29 @@ PY
   ! grep -q '"expect"' <<<"$output"
 }
 
+@test "proxy: a body that ends when the backend closes is sent chunked on a kept connection" {
+  backend eof e
+  routes "{\"routes\": [{\"service\": \"web\", \"backends\": [{\"address\": \"127.0.0.1:$PORT_e\"}]}]}"
+  proxy
+  python3 -c 'import sys; sys.stdout.write(("e:" + "0123456789" * 10000)[:100000])' >"$WORK/want"
+  # HTTP/1.1, keep-alive: two such responses (bare-LF header lines, then CRLF) on one connection.
+  run curl -sS -D "$WORK/headers" -o "$WORK/got1" -o "$WORK/got2" -w '%{num_connects}\n' \
+    "http://127.0.0.1:$P/lf" "http://127.0.0.1:$P/crlf"
+  [ "$status" -eq 0 ]
+  [ "$output" = $'1\n0' ]
+  cmp "$WORK/want" "$WORK/got1"
+  cmp "$WORK/want" "$WORK/got2"
+  [ "$(grep -ci '^transfer-encoding: chunked' "$WORK/headers")" -eq 2 ]
+  [ "$(grep -ci '^x-backend: e' "$WORK/headers")" -eq 2 ]
+  ! grep -qi '^connection: close' "$WORK/headers"
+  # HTTP/1.0: no chunks, the body as is and the connection closed after it.
+  run curl -sS --http1.0 -D "$WORK/headers10" -o "$WORK/got10" "http://127.0.0.1:$P/lf"
+  [ "$status" -eq 0 ]
+  cmp "$WORK/want" "$WORK/got10"
+  grep -qi '^connection: close' "$WORK/headers10"
+  ! grep -qi '^transfer-encoding' "$WORK/headers10"
+}
+
 @test "proxy: WebSocket upgrade is tunnelled both ways" {
   backend ws w
   routes "{\"routes\": [{\"service\": \"ws\", \"backends\": [{\"address\": \"127.0.0.1:$PORT_w\"}]}]}"

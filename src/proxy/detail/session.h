@@ -51,6 +51,11 @@ class FlatBuffer {
   }
   void commit(size_t n) { end_ += n; }
   void clear() { start_ = end_ = 0; }
+  // Gives the memory back (an idle keep-alive connection); the next prepare() takes it again.
+  void release() {
+    std::vector<char>().swap(data_);
+    start_ = end_ = 0;
+  }
 
  private:
   std::vector<char> data_;

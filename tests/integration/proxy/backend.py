@@ -6,6 +6,10 @@ backend.py http NAME PORT      HTTP/1.1 keep-alive: answers JSON {backend, metho
 backend.py die NAME PORT       reads a request's header, then closes without answering
 backend.py ws NAME PORT        answers an Upgrade with 101, then echoes bytes back
 backend.py tcp NAME PORT       echoes bytes, prefixed once with "NAME:"
+backend.py eof NAME PORT       answers 200 with neither Content-Length nor chunked: the body
+                               (100000 bytes, "NAME:" then digits) ends when it closes; on /lf
+                               the header lines end in a bare LF, as busybox httpd's CGI sends
+                               (the status line comes alone first, as busybox writes it)
 """
 import hashlib
 import json
@@ -87,6 +91,23 @@ def ws(c):
     echo(c)
 
 
+def eof(c):
+    header = read_header(c)
+    if header is None:
+        return
+    path = header.split(b" ")[1]
+    nl = b"\n" if path == b"/lf" else b"\r\n"
+    body = (name + ":").encode() + b"0123456789" * 10000
+    body = body[:100000]
+    # The status line alone first, as busybox httpd writes it before the CGI's output.
+    c.sendall(b"HTTP/1.1 200 OK\r\n")
+    time.sleep(0.05)
+    c.sendall(b"Content-Type: text/plain" + nl + b"X-Backend: " + name.encode() + nl + nl)
+    for i in range(0, len(body), 7000):
+        c.sendall(body[i:i + 7000])
+    c.close()
+
+
 def echo(c, prefix=b""):
     if prefix:
         c.sendall(prefix)
@@ -105,5 +126,7 @@ elif mode == "die":
     serve_raw(die)
 elif mode == "ws":
     serve_raw(ws)
+elif mode == "eof":
+    serve_raw(eof)
 elif mode == "tcp":
     serve_raw(lambda c: echo(c, (name + ":").encode()))

@@ -65,6 +65,18 @@ TEST_F(ProxyTable, WeightedOrderAndDrainingBackendsGetNothingNew) {
   EXPECT_EQ(pick(), "<none>");
 }
 
+TEST_F(ProxyTable, ABackendThatLeftTheTableComesBackWithoutItsDrainRequest) {
+  core.install(table_with({backend("a", "127.0.0.1:1001"), backend("b", "127.0.0.1:1002")}, 1));
+  core.backends.at("a")->drain_requested = true;  // POST /drain, then the container stops
+  core.backends.at("b")->drain_requested = true;  // drained but still in the table
+  core.install(table_with({backend("b", "127.0.0.1:1002")}, 2));
+  core.install(table_with({backend("a", "127.0.0.1:1001"), backend("b", "127.0.0.1:1002")}, 3));
+  EXPECT_FALSE(core.backends.at("a")->draining());
+  EXPECT_TRUE(core.backends.at("b")->draining());
+  EXPECT_EQ(pick(), "a");
+  EXPECT_EQ(pick(), "a");
+}
+
 TEST_F(ProxyTable, StickyCookiePinsToItsBackendWhileItIsUp) {
   core.install(table_with({backend("a", "127.0.0.1:1001"), backend("b", "127.0.0.1:1002")}, 1));
   const std::string to_b = sticky_value("b");
