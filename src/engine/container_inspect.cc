@@ -248,8 +248,11 @@ Result<CgroupCounters> container_counters(Engine& engine, const std::string& nam
   return c;
 }
 
-Result<void> with_container_path(Engine& engine, const std::string& name_or_id, const std::string& path,
-                                 const std::function<Result<void>(const std::string& host_path)>& work) {
+namespace {
+// Runs `work` on the container's root file system (mounted for the call when it is stopped),
+// under the container's lock.
+Result<void> with_container_rootfs(Engine& engine, const std::string& name_or_id,
+                                   const std::function<Result<void>(const std::string& rootfs)>& work) {
   BERTH_TRY(auto r, find_container(engine, name_or_id));
   BERTH_TRY(auto lock, lock_container(engine, r.id));
   bool mounted_here = false;
@@ -257,13 +260,19 @@ Result<void> with_container_path(Engine& engine, const std::string& name_or_id, 
     BERTH_TRY_VOID(mount_rootfs(engine, r));
     mounted_here = true;
   }
-  auto result = [&]() -> Result<void> {
-    std::string inside = path.empty() || path[0] != '/' ? "/" + path : path;
-    BERTH_TRY(auto host_path, runtime::secure_join(rootfs_of(r), inside));
-    return work(host_path);
-  }();
+  auto result = work(rootfs_of(r));
   if (mounted_here) unmount_rootfs(r);
   return result;
+}
+}  // namespace
+
+Result<void> with_container_path(Engine& engine, const std::string& name_or_id, const std::string& path,
+                                 const std::function<Result<void>(const std::string& host_path)>& work) {
+  return with_container_rootfs(engine, name_or_id, [&](const std::string& rootfs) -> Result<void> {
+    std::string inside = path.empty() || path[0] != '/' ? "/" + path : path;
+    BERTH_TRY(auto host_path, runtime::secure_join(rootfs, inside));
+    return work(host_path);
+  });
 }
 
 Result<void> copy_files(Engine& engine, const std::string& source, const std::string& destination) {
@@ -278,23 +287,13 @@ Result<void> copy_files(Engine& engine, const std::string& source, const std::st
     return Error(ErrorKind::invalid_argument, "cp: exactly one of the paths must be CONTAINER:PATH")
         .with_hint("berth cp web:/etc/hosts ./hosts   or   berth cp ./file web:/tmp/");
   const std::string& name = src_container.empty() ? dst_container : src_container;
-  BERTH_TRY(auto r, find_container(engine, name));
-  BERTH_TRY(auto lock, lock_container(engine, r.id));
-  bool mounted_here = false;
-  if (!r.running()) {
-    BERTH_TRY_VOID(mount_rootfs(engine, r));
-    mounted_here = true;
-  }
-  auto result = [&]() -> Result<void> {
-    std::string rootfs = rootfs_of(r);
+  return with_container_rootfs(engine, name, [&](const std::string& rootfs) -> Result<void> {
     std::string inside = src_container.empty() ? dst_path : src_path;
     if (inside.empty() || inside[0] != '/') inside = "/" + inside;
     // Never a path string into the container: it may swap any name for a symlink meanwhile.
     if (src_container.empty()) return detail::copy_into_root(rootfs, src_path, inside);
     return detail::copy_out_of_root(rootfs, inside, dst_path);
-  }();
-  if (mounted_here) unmount_rootfs(r);
-  return result;
+  });
 }
 
 namespace {
