@@ -116,7 +116,12 @@ std::vector<std::string> monitor_command(const Engine& engine, const ContainerRe
 Result<ContainerRecord> start_container(Engine& engine, const std::string& name_or_id) {
   BERTH_TRY(auto found, find_container(engine, name_or_id));
   BERTH_TRY(auto lock, lock_container(engine, found.id));
-  BERTH_TRY(auto r, find_container(engine, found.id));
+  auto r_found = find_container(engine, found.id);
+  if (!r_found) {
+    if (r_found.error().kind() == ErrorKind::not_found) lock.remove_file();  // removed while we waited
+    return std::move(r_found).error();
+  }
+  ContainerRecord r = std::move(*r_found);
   if (r.state == "running" || r.state == "restarting") return r;
   BERTH_TRY_VOID(prepare_start(engine, r));
   undrain_before_start(engine, r);

@@ -248,6 +248,7 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
     BERTH_TRY(auto lock, lock_container(engine, r.id));
     BERTH_TRY(auto fresh, query(engine, "WHERE id = ?1", r.id));
     if (!fresh.empty()) BERTH_TRY_VOID(destroy(engine, fresh.front(), true, lock));
+    else lock.remove_file();
     r.state = "removed";
     return r;
   }
@@ -290,6 +291,7 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
   BERTH_TRY(auto lock, lock_container(engine, r.id));
   BERTH_TRY(auto fresh, query(engine, "WHERE id = ?1", r.id));
   if (fresh.empty()) {
+    lock.remove_file();  // the `rm` we waited for removed it; our acquire made it again
     r.state = "removed";
     return r;
   }
@@ -682,7 +684,10 @@ Result<void> remove_container(Engine& engine, const std::string& name_or_id, boo
   }
   BERTH_TRY(auto lock, lock_container(engine, found.id));
   BERTH_TRY(auto rows, query(engine, "WHERE id = ?1", found.id));
-  if (rows.empty()) return {};
+  if (rows.empty()) {
+    lock.remove_file();  // removed by another `rm` while we waited
+    return {};
+  }
   ContainerRecord r = rows.front();
   trace::mark("rm: find and lock the container");
   if (r.running()) {

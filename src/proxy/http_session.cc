@@ -612,6 +612,9 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       co_return false;
     }
     tried_.push_back(backend.get());
+    // In flight from the pick, not from the connect: a drain that comes while this connects
+    // waits for it rather than letting the instance stop under a request about to be sent.
+    backend->begin();
     ++attempts;
     if (attempts > 1) {
       backend->counters.retries++;
@@ -628,6 +631,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       co_await backend_->socket.async_connect(backend->endpoint, with(ec));
       core_.disarm(deadline_);
       if (ec) {
+        backend->end();
         backend->counters.connect_errors++;
         core_.mark_failed(*backend, expired_ == Phase::connect
                                         ? std::string("connect timed out")
@@ -645,7 +649,6 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       backend_->socket.set_option(tcp::no_delay(true), ec);
       ec = {};
     }
-    backend->begin();
     backend->counters.requests++;
     live.stats->counters.requests++;
     // --- send: header and the body so far; then the rest of the body, streamed ---

@@ -25,15 +25,16 @@ awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, FrontendSta
       upstream.close(ignored);
     };
     core.arm(connect_deadline, core.options.connect_timeout_ms);
+    backend->begin();  // from the pick: a drain waits for a connect in progress
     co_await upstream.async_connect(backend->endpoint, with(ec));
     core.disarm(connect_deadline);
     if (ec) {
+      backend->end();
       backend->counters.connect_errors++;
       core.mark_failed(*backend, fmt::format("connect: {}", ec.message()));
       continue;
     }
     upstream.set_option(tcp::no_delay(true), ec);
-    backend->begin();
     backend->counters.requests++;
     live.stats->counters.requests++;
     fe.counters.requests++;

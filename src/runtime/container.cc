@@ -161,6 +161,7 @@ Result<Created> create_container(const GlobalOptions& global, const CreateOption
   record.annotations = spec.annotations;
 
   // The cgroup before the process: it joins by itself, first thing (cgroup::open_self_join).
+  BERTH_TRY_VOID(dir.note_cgroup(cgroup_path, cgroup_mode));
   BERTH_TRY(rollback.cgroup, cgroup::Cgroup::create(cgroup_path, cgroup_mode));
   if (spec.linux.resources) {
     BERTH_TRY_VOID(rollback.cgroup->apply(with_default_devices(*spec.linux.resources)).context("linux.resources"));
@@ -446,7 +447,7 @@ Result<void> kill(const GlobalOptions& global, const std::string& id, int signal
 }
 
 Result<void> remove(const GlobalOptions& global, const std::string& id, bool force) {
-  if (StateDir::is_stale(global.root, id)) return sys::remove_all(sys::join_path(global.root, id));
+  if (StateDir::is_stale(global.root, id)) return StateDir::remove_stale(global.root, id);
   BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
   BERTH_TRY(auto record, dir.load());
   Status status = current_status(record, dir);

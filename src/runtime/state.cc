@@ -1,6 +1,7 @@
 #include "runtime/state.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -129,6 +130,24 @@ Result<void> StateDir::save(const ContainerRecord& r) const {
             {"cgroupMode", r.cgroup_mode == cgroup::Mode::v2 ? "v2" : "v1"},
             {"annotations", r.annotations}};
   return sys::atomic_write(path_ + "/state.json", j.dump(), 0644, sys::Durability::process_crash);
+}
+
+Result<void> StateDir::note_cgroup(const std::string& cgroup_path, cgroup::Mode mode) const {
+  return sys::atomic_write(path_ + "/cgroup", std::string(mode == cgroup::Mode::v2 ? "v2 " : "v1 ") + cgroup_path,
+                           0644, sys::Durability::process_crash);
+}
+
+Result<void> StateDir::remove_stale(const std::string& root, const std::string& id) {
+  std::string path = sys::join_path(root, id);
+  if (auto note = sys::read_file(path + "/cgroup"); note && note->size() > 3) {
+    auto mode = note->starts_with("v2 ") ? cgroup::Mode::v2 : cgroup::Mode::v1;
+    auto cg = cgroup::Cgroup::open(note->substr(3), mode);
+    // Whatever is inside is the half-made container's init: nobody else can reach it.
+    if (auto pids = cg->processes())
+      for (pid_t pid : *pids) ::kill(pid, SIGKILL);
+    BERTH_TRY_VOID(cg->destroy().context("the cgroup of a create cut short"));
+  }
+  return sys::remove_all(path);
 }
 
 Result<void> StateDir::remove() {

@@ -53,6 +53,11 @@ class StateDir {
   int lock_fd() const { return lock_.get(); }
   // A directory left by a create that was killed before it wrote state.json.
   static bool is_stale(const std::string& root, const std::string& id);
+  // Written before the cgroup is made: a create killed before state.json leaves a cgroup that
+  // only this note names.
+  Result<void> note_cgroup(const std::string& cgroup_path, cgroup::Mode mode) const;
+  // Removes a stale directory and the (empty) cgroup its create noted.
+  static Result<void> remove_stale(const std::string& root, const std::string& id);
 
  private:
   StateDir(std::string path, UniqueFd lock) : path_(std::move(path)), lock_(std::move(lock)) {}

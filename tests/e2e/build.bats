@@ -20,7 +20,7 @@ teardown() {
 
 # nothing_left: no mount, work directory or runtime container of any build remains.
 nothing_left() {
-  ! grep -q " $BERTH_ROOT/build/" /proc/self/mountinfo
+  ! grep -q " $BERTH_ROOT/build/" /proc/self/mountinfo || false
   [ -z "$(find "$BERTH_ROOT/build" -mindepth 1 -maxdepth 1 -type d 2>/dev/null)" ]
   [ -z "$(ls "$BERTH_RUN_ROOT/build-runtime" 2>/dev/null)" ]
 }
@@ -163,7 +163,7 @@ DF
   [ "$status" -eq 0 ]
   [ "$(grep -c CACHED <<<"$stderr")" -eq 1 ]
   nothing_left
-  ! pgrep -f "$token"
+  ! pgrep -f "$token" || false
 }
 
 @test "builder prune empties the cache; builder du shows it" {
@@ -288,7 +288,7 @@ DF
   wait "$pid" || rc=$?
   [ "$rc" -eq 130 ]
   grep -q "interrupted" "$BATS_TEST_TMPDIR/err"
-  ! pgrep -f "$token"
+  ! pgrep -f "$token" || false
   nothing_left
 }
 

@@ -50,7 +50,7 @@ teardown() { berth_teardown; }
   b stop -t 0 tmp
   [ "$status" -eq 0 ]
   wait_for 10 sh -c "[ ! -e '$bundle' ] && [ ! -e '$BERTH_ROOT/containers/$id' ]"
-  ! grep -q " $bundle/rootfs " /proc/self/mountinfo
+  ! grep -q " $bundle/rootfs " /proc/self/mountinfo || false
   [ "$(container_count)" -eq 0 ]
   # Without --rm the bundle stays with the layer, on disk: it outlives a reboot.
   id=$(detach kept busybox true)
@@ -668,8 +668,8 @@ teardown() { berth_teardown; }
   run -0 bq inspect -f '{{.State.Error}}' orphan
   [[ $output == *monitor* ]]
   # The container's process went with it, and its root file system is unmounted.
-  wait_for 10 sh -c "! kill -0 $pid 2>/dev/null"
-  ! grep -q " $BERTH_ROOT/containers/$id/rootfs " /proc/self/mountinfo
+  wait_for 10 gone "$pid"
+  ! grep -q " $BERTH_ROOT/containers/$id/rootfs " /proc/self/mountinfo || false
   b start orphan
   [ "$status" -eq 0 ]
   [ "$(state_of orphan)" = running ]

@@ -433,7 +433,7 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
   [[ $output != *eth1* ]]
   b exec db sh -c "$(unreachable_cmd "http://$ip_back/")"
   [ "$status" -eq 0 ]
-  ! grep -q '^api ' "$BERTH_RUN_ROOT/networks/$(network_id back)/names"
+  ! grep -q '^api ' "$BERTH_RUN_ROOT/networks/$(network_id back)/names" || false
   [ "$(bq network inspect back | jq -r '.[0].Containers[].Name')" = db ]
   # Its first network is untouched.
   b run --rm --network front busybox sh -c "$(fetch_cmd http://app/)"
@@ -471,7 +471,7 @@ print(s.recvfrom(100)[0].decode())' "$target" "$((PORT0 + 7))"
   detach c4 --network clean busybox sleep 1000
   b run --rm --network clean busybox nslookup -type=a c4
   [[ $output == *"$(ip_of c4)"* ]]
-  ! grep -qE '^(c1|c2|x) ' "$BERTH_RUN_ROOT/networks/$net/names"
+  ! grep -qE '^(c1|c2|x) ' "$BERTH_RUN_ROOT/networks/$net/names" || false
   b rm -f c4
   b system check
   [ "$output" = "nothing to repair" ]

@@ -46,7 +46,7 @@ p() { podman --runtime "$BERTH_RUNTIME" "$@"; }
   [ "$output" = exited ]
   run p rm "$name"
   [ "$status" -eq 0 ]
-  ! ls -d /sys/fs/cgroup/*/libpod_parent/libpod-"$cid" 2>/dev/null
+  ! ls -d /sys/fs/cgroup/*/libpod_parent/libpod-"$cid" 2>/dev/null || false
 }
 
 @test "podman sees the container's real exit when it is killed" {

@@ -239,11 +239,15 @@ EOF
 }
 
 # wrk_ok FILE: wrk's report shows requests and no error of any kind.
+# (`! cmd` does not fail a bats test unless it is the last line: hence the ifs.) On failure, the
+# proxy's view of its backends (last errors, retries) goes to the test's output.
 wrk_ok() {
   cat "$1" >&2
   grep -q 'requests in' "$1"
-  ! grep -q 'Non-2xx or 3xx responses' "$1"
-  ! grep -q 'Socket errors' "$1"
+  if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' "$1"; then
+    "$BERTH" proxy routes --name "$P" --format json 3>&- >&2 || true
+    return 1
+  fi
 }
 
 @test "compose: up starts the project's proxy, 0 failed requests while scaling 1-3-1 and updating" {
@@ -256,7 +260,7 @@ wrk_ok() {
   b proxy ls
   [[ $output == *"$P "* ]]
 
-  wrk -t1 -c4 -d20s -H 'Host: load.example' "http://127.0.0.1:$PORT0/" >"$BATS_TEST_TMPDIR/wrk1.txt" 2>&1 &
+  wrk -t1 -c4 --timeout 30s -d20s -H 'Host: load.example' "http://127.0.0.1:$PORT0/" >"$BATS_TEST_TMPDIR/wrk1.txt" 2>&1 &
   wpid=$!
   sleep 1
   b compose -p "$P" scale web=3
@@ -270,7 +274,7 @@ wrk_ok() {
 
   # An update instance by instance (the environment changes: every instance is replaced).
   b compose -p "$P" scale web=2
-  wrk -t1 -c4 -d20s -H 'Host: load.example' "http://127.0.0.1:$PORT0/" >"$BATS_TEST_TMPDIR/wrk2.txt" 2>&1 &
+  wrk -t1 -c4 --timeout 30s -d20s -H 'Host: load.example' "http://127.0.0.1:$PORT0/" >"$BATS_TEST_TMPDIR/wrk2.txt" 2>&1 &
   wpid=$!
   sleep 1
   write_project two
@@ -293,7 +297,7 @@ wrk_ok() {
   [ "$status" -eq 0 ]
   wait_for 10 body_is load.example / web-one
 
-  wrk -t1 -c4 -d15s -H 'Host: load.example' "http://127.0.0.1:$PORT0/" >"$BATS_TEST_TMPDIR/wrk.txt" 2>&1 &
+  wrk -t1 -c4 --timeout 30s -d15s -H 'Host: load.example' "http://127.0.0.1:$PORT0/" >"$BATS_TEST_TMPDIR/wrk.txt" 2>&1 &
   wpid=$!
   sleep 1
   write_project two

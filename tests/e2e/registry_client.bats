@@ -303,7 +303,7 @@ teardown_pass() { gpgconf --kill gpg-agent 2>/dev/null || true; }
   [ -z "$stderr" ]  # no warning about an unencrypted password
   # Docker's layout: an empty entry, the secret in the store.
   [ "$(jq -c --arg r "$REG" '.auths[$r]' "$DOCKER_CONFIG/config.json")" = '{}' ]
-  ! grep -q secret1 "$DOCKER_CONFIG/config.json"
+  ! grep -q secret1 "$DOCKER_CONFIG/config.json" || false
   [ "$(echo -n "$REG" | docker-credential-pass get | jq -r .Secret)" = secret1 ]
   [ "$(jq -r '.auths["other.example:5000"].auth' "$DOCKER_CONFIG/config.json")" = eDp5 ]
 

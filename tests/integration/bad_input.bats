@@ -85,7 +85,7 @@ archive() {
       [[ $stderr == *"'up' is a symlink: refusing to follow it"* ]]
     fi
     [ "$before" = "$(snapshot)" ]
-    ! compgen -G "$BERTH_ROOT/layers/*.tmp-*"
+    ! compgen -G "$BERTH_ROOT/layers/*.tmp-*" || false
   done
   [ ! -e /tmp/berth-escaped ]
   [ ! -e "$BERTH_ROOT/escaped" ]

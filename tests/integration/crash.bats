@@ -241,8 +241,8 @@ teardown() {
   sleep 0.2
   b ps -a --format json
   [[ $output == *'"State":"exited"'* ]]
-  ! kill -0 "$init" 2>/dev/null
-  ! grep -qs " $BERTH_ROOT/containers/$id/rootfs " /proc/self/mountinfo
+  wait_for 10 gone "$init"
+  ! grep -qs " $BERTH_ROOT/containers/$id/rootfs " /proc/self/mountinfo || false
   assert_no_leftovers "$seen"
   b system check
   [ "$output" = "nothing to repair" ]

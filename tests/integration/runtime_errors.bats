@@ -10,8 +10,8 @@ teardown() { bundle_teardown; }
 # nothing_left ID: no state directory, no cgroup, no process of the container.
 nothing_left() {
   [ ! -e "$RT_ROOT/$1" ]
-  ! ls -d /sys/fs/cgroup/*/berth/"$1" 2>/dev/null
-  ! pgrep -f -- "$1"
+  ! ls -d /sys/fs/cgroup/*/berth/"$1" 2>/dev/null || false
+  ! pgrep -f -- "$1" || false
 }
 
 @test "malformed JSON names the file and the position" {

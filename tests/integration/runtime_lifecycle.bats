@@ -46,7 +46,7 @@ teardown() { bundle_teardown; }
   [ "$(jq -r .bundle <<<"$output")" = "$b" ]
   [ "$(jq -r .ociVersion <<<"$output")" != null ]
   # the process exists but has not exec'd the user program yet
-  ! grep -q sleep "/proc/$(cat "$BATS_TEST_TMPDIR/pid")/cmdline"
+  ! grep -q sleep "/proc/$(cat "$BATS_TEST_TMPDIR/pid")/cmdline" || false
   rt start "$id"
   [ "$status" -eq 0 ]
   rt state "$id"

@@ -126,6 +126,14 @@ wait_for() {
   done
 }
 
+# gone PID: the process has ended: no such process, or a zombie (dead, waiting for a parent
+# that may be an init that reaps late, as in some CI sandboxes).
+gone() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  [[ ${stat##*) } == Z* || ${stat##*) } == X* ]]
+}
+
 # container_count: how many containers `ps -a` lists.
 container_count() {
   "$BERTH" ps -aq 3>&- | grep -c . || true
