@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -725,8 +726,9 @@ Result<std::vector<std::string>> clean_stale_builds(engine::Engine& engine, bool
   std::vector<std::string> found;
   for (const auto& id : sys::list_dir(builds_dir(engine))) {
     std::string dir = builds_dir(engine) + "/" + id;
-    // A context the CLI unpacked from stdin: context-PID-HEX.
-    if (id.starts_with("context-")) {
+    // A context the CLI unpacked from stdin: context-PID-HEX (not context-hashes, the cache of
+    // context file digests, which must outlive every build).
+    if (id.starts_with("context-") && id.size() > 8 && std::isdigit(static_cast<unsigned char>(id[8]))) {
       if (pid_alive(static_cast<pid_t>(std::atoi(id.c_str() + 8)))) continue;
       found.push_back(dir);
       if (repair) BERTH_TRY_VOID(sys::remove_all(dir));

@@ -61,6 +61,24 @@ DF
   [ "$output" = two ]
 }
 
+@test "build: a rebuild reads only the context files that changed (their digests outlive each build)" {
+  mkdir -p "$CTX/data"
+  for i in 1 2 3 4 5; do echo "file $i" >"$CTX/data/f$i"; done
+  printf 'FROM busybox\nCOPY data /data\n' >"$CTX/Dockerfile"
+  b build -q -t hashed "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(wc -l <"$BERTH_ROOT/build/context-hashes")" -eq 5 ]
+  echo changed >"$CTX/data/f3"
+  strace -f -qq -e trace=openat -o "$BATS_TEST_TMPDIR/opens" "$BERTH" build -q -t hashed "$CTX" 3>&-
+  # Read for its digest (and again to copy it): f3 only; the others are known by their stat.
+  grep -q "\"$CTX/data/f3\"" "$BATS_TEST_TMPDIR/opens"
+  # The COPY runs again and opens each once to copy it: 4 opens, where re-hashing makes 8.
+  [ "$(grep -cE "\"$CTX/data/f[1245]\"" "$BATS_TEST_TMPDIR/opens")" -eq 4 ]
+  b run --rm hashed cat /data/f3 /data/f5
+  [ "$output" = "changed
+file 5" ]
+}
+
 @test "build -q prints only the id; --iidfile writes it; Containerfile is found" {
   printf 'FROM busybox\nENV A=1\n' >"$CTX/Containerfile"
   b build -q --iidfile "$BATS_TEST_TMPDIR/iid" "$CTX"

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -68,6 +69,16 @@ Result<void> copy_data(int from, int to, const std::string& what) {
     if (errno == EINTR) continue;
     if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
       return Error::from_errno("copy '{}'", what);
+    break;
+  }
+  // Across file systems (the context into an overlay): still in the kernel, without a copy
+  // through user space.
+  for (;;) {
+    ssize_t n = ::sendfile(to, from, nullptr, 1 << 30);
+    if (n == 0) return {};
+    if (n > 0) continue;
+    if (errno == EINTR) continue;
+    if (errno != EINVAL && errno != ENOSYS) return Error::from_errno("copy '{}'", what);
     break;
   }
   char buf[1 << 16];
