@@ -87,7 +87,8 @@ Result<void> apply_changes(Project& project, Changes& changes, const LoadWithVar
       continue;
     }
     if (!s) {
-      notes.push_back(fmt::format("service {}: no longer in the files; its change is dropped", name));
+      notes.push_back(
+          fmt::format("service {}: no longer in the files; its change is dropped", name));
       it = changes.erase(it);
       continue;
     }
@@ -95,7 +96,8 @@ Result<void> apply_changes(Project& project, Changes& changes, const LoadWithVar
     std::string source = "from `berth compose change`";
     if (!c.vars.empty()) {
       std::string vars;
-      for (const auto& [k, v] : c.vars) vars += fmt::format("{}{}={}", vars.empty() ? "" : " ", k, v);
+      for (const auto& [k, v] : c.vars)
+        vars += fmt::format("{}{}={}", vars.empty() ? "" : " ", k, v);
       if (service_json(project, files) != c.file_service) {
         notes.push_back(fmt::format(
             "service {}: the files changed it since `berth compose change --var {}`: the files' "
@@ -117,9 +119,9 @@ Result<void> apply_changes(Project& project, Changes& changes, const LoadWithVar
     }
     if (c.image) {
       if (files.image != c.file_image) {
-        notes.push_back(fmt::format(
-            "service {}: the files changed its image ({} to {}): it replaces {} {}", name,
-            c.file_image, files.image, *c.image, source));
+        notes.push_back(
+            fmt::format("service {}: the files changed its image ({} to {}): it replaces {} {}",
+                        name, c.file_image, files.image, *c.image, source));
         c.image.reset();
         c.file_image.clear();
       } else {

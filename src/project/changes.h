@@ -21,12 +21,12 @@
 namespace berth::project {
 
 struct ServiceChange {
-  std::optional<std::string> image;          // the image asked for
-  std::string file_image;                    // the files' image then
-  std::map<std::string, std::string> env;    // NAME → value asked for
+  std::optional<std::string> image;                            // the image asked for
+  std::string file_image;                                      // the files' image then
+  std::map<std::string, std::string> env;                      // NAME → value asked for
   std::map<std::string, std::optional<std::string>> file_env;  // NAME → the files' value then
-  std::map<std::string, std::string> vars;   // variables the service's fields were loaded with
-  std::string file_service;                  // service_json of the files' service then (vars)
+  std::map<std::string, std::string> vars;  // variables the service's fields were loaded with
+  std::string file_service;                 // service_json of the files' service then (vars)
 
   bool empty() const { return !image && env.empty() && vars.empty(); }
 };
@@ -39,8 +39,7 @@ void note_change(Changes& changes, const Project& files, const Service& files_se
                  const std::map<std::string, std::string>& vars);
 
 // The project loaded from the files again with more variables (for vars changes).
-using LoadWithVars =
-    std::function<Result<Project>(const std::map<std::string, std::string>& vars)>;
+using LoadWithVars = std::function<Result<Project>(const std::map<std::string, std::string>& vars)>;
 
 // Applies `changes` to `project` (as loaded from the files). Changes whose field the files have
 // changed since are dropped from `changes`; `notes` gets a line for each change applied or dropped

@@ -1,6 +1,5 @@
 // up, down, scale, start/stop and show over the engine.
 #include "project/deploy.h"
-#include "project/proxy.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -29,6 +28,7 @@
 #include "project/detail/json.h"
 #include "project/normalise.h"
 #include "project/plan.h"
+#include "project/proxy.h"
 #include "state/lock.h"
 #include "state/transaction.h"
 
@@ -124,12 +124,11 @@ Result<std::map<std::string, int>> stored_replicas(engine::Engine& engine,
 // `events --filter project=P` show it to dependents that react to membership.
 Result<void> record_scale(engine::Engine& engine, const Project& project, const Service& s,
                           int from, int to) {
-  std::map<std::string, std::string> attributes = {
-      {"name", s.name},
-      {kLabelProject, project.name},
-      {kLabelService, s.name},
-      {"replicas", std::to_string(to)},
-      {"previous", std::to_string(from)}};
+  std::map<std::string, std::string> attributes = {{"name", s.name},
+                                                   {kLabelProject, project.name},
+                                                   {kLabelService, s.name},
+                                                   {"replicas", std::to_string(to)},
+                                                   {"previous", std::to_string(from)}};
   return engine::record_event(engine.db, "service", "scale",
                               fmt::format("{}-{}", project.name, s.name), attributes);
 }
@@ -476,9 +475,9 @@ Result<void> check_host_ports(engine::Engine& engine, const Project& project,
       bool updated = std::find(services.begin(), services.end(), service) != services.end();
       if (!project.service(service) && !oneoff) {
         released = remove_orphans;
-        holder = fmt::format(
-            "{} (service {} is no longer in the files: --remove-orphans removes it)", c.name,
-            service);
+        holder =
+            fmt::format("{} (service {} is no longer in the files: --remove-orphans removes it)",
+                        c.name, service);
       } else {
         released = updated && !oneoff;
       }

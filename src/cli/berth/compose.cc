@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <mutex>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "base/clock.h"
@@ -722,7 +722,8 @@ Result<int> cmd_change(Compose& c, const ParsedArgs& a) {
   // The instances it has now, not the files' count: a change is no scale.
   BERTH_TRY(auto existing, project::project_containers(e, c.name, {name}));
   int instances = static_cast<int>(std::count_if(existing.begin(), existing.end(), [](auto& r) {
-    return r.config.labels.count(project::kLabelOneoff) && r.config.labels.at(project::kLabelOneoff) == "False";
+    return r.config.labels.count(project::kLabelOneoff) &&
+           r.config.labels.at(project::kLabelOneoff) == "False";
   }));
   if (instances > 0) options.scale[name] = instances;
   BERTH_TRY_VOID(project::up(e, *c.model(), options));
@@ -866,7 +867,12 @@ std::vector<Verb> verbs() {
        {{"format", true, "text or json"}},
        SIZE_MAX,
        cmd_show},
-      {"build", "[SERVICE...]", "Build the images of services with build:", {}, SIZE_MAX, cmd_build},
+      {"build",
+       "[SERVICE...]",
+       "Build the images of services with build:",
+       {},
+       SIZE_MAX,
+       cmd_build},
       {"push",
        "[OPTIONS] [SERVICE...]",
        "Push the images of services with build: and image: to their registries",

@@ -44,7 +44,9 @@ Result<std::string> render_event(const tmpl::Template& t, const engine::Event& e
 
 }  // namespace
 
-Result<int> stream_events(const Globals& g, const ParsedArgs& a) { return stream_events_where(g, a, {}); }
+Result<int> stream_events(const Globals& g, const ParsedArgs& a) {
+  return stream_events_where(g, a, {});
+}
 
 Result<int> stream_events_where(const Globals& g, const ParsedArgs& a,
                                 const std::function<bool(const engine::Event&)>& also) {
