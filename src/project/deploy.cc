@@ -24,6 +24,7 @@
 #include "engine/networks.h"
 #include "engine/proxy_drain.h"
 #include "engine/volumes.h"
+#include "project/changes.h"
 #include "project/detail/crash_point.h"
 #include "project/detail/json.h"
 #include "project/normalise.h"
@@ -1082,6 +1083,14 @@ Result<ProjectView> show(engine::Engine& engine, const std::string& name, const 
     }
   for (auto& [sname, err] : errors.items())
     if (services.count(sname)) services[sname].error = err.get<std::string>();
+  BERTH_TRY(auto changes, stored_changes(engine, name));
+  for (const auto& [sname, c] : changes) {
+    if (!services.count(sname)) continue;
+    auto& out = services[sname].changes;
+    if (c.image) out.push_back("image " + *c.image);
+    for (const auto& [k, v] : c.env) out.push_back(k + "=" + v);
+    for (const auto& [k, v] : c.vars) out.push_back("--var " + k + "=" + v);
+  }
   for (const auto& c : containers) {
     if (label_of(c, kLabelOneoff) == "True") continue;  // `run` containers are no instances
     std::string sname = label_of(c, kLabelService);

@@ -597,6 +597,8 @@ EOF
   [[ $stderr != *Recreat* ]]
   [ "$(id_of "$P-worker-1")" = "$w1" ]
   [ "$(bq inspect -f '{{.Config.Image}}' "$P-worker-1")" = busybox:2 ]
+  c show worker
+  [[ $output == *"changed apart from the files (berth compose change): image busybox:2, MODE=fast"* ]]
   # Scaling keeps it too.
   c scale worker=3
   [ "$(bq inspect -f '{{.Config.Image}}' "$P-worker-3")" = busybox:2 ]
@@ -613,6 +615,8 @@ EOF
   c up -d
   [[ $stderr != *Recreat* ]]
   [[ $stderr != *"MODE"* ]]
+  c show --format json
+  [ "$(jq -c '.Services[] | select(.Name == "worker") | .Changes' <<<"$output")" = '["image busybox:2"]' ]
   # --var: the service's fields with TAG=3 (db, which uses TAG too, keeps the files' value).
   c change api --var TAG=3
   [ "$status" -eq 0 ]

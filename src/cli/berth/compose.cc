@@ -527,6 +527,7 @@ Result<int> cmd_show(Compose& c, const ParsedArgs& a) {
                           {"Healthy", s.healthy},
                           {"HasHealthCheck", s.has_health},
                           {"Error", s.error},
+                          {"Changes", s.changes},
                           {"Instances", instances}});
     }
     print(nlohmann::json({{"Name", view.name},
@@ -550,6 +551,11 @@ Result<int> cmd_show(Compose& c, const ParsedArgs& a) {
     out += fmt::format("\n{}  {} from {} running{}  {}\n", s.name, s.running, s.desired, health,
                        s.image);
     if (!s.error.empty()) out += fmt::format("  last up failed: {}\n", s.error);
+    if (!s.changes.empty()) {
+      std::string list;
+      for (const auto& c : s.changes) list += (list.empty() ? "" : ", ") + c;
+      out += fmt::format("  changed apart from the files (berth compose change): {}\n", list);
+    }
     for (const auto& i : s.instances) {
       std::vector<std::string> parts = {i.name, i.state};
       if (!i.health.empty()) parts.push_back(i.health);
