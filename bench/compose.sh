@@ -98,6 +98,7 @@ EOF
 } >"$WORK/project/compose.yaml"
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+spread() { sort -n | awk '{ v[NR] = $1 } END { printf "%.3f-%.3f", v[1], v[NR] }'; }  # min-max
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "n/a" }'; }
 at_most() { awk -v r="$1" -v g="$2" 'BEGIN { print (r != "n/a" && r + 0 <= g + 0) ? "met" : "NOT met" }'; }
 
@@ -131,6 +132,7 @@ for what in up down; do
   r=$(ratio "$b" "$p")
   verdict=$(at_most "$r" 0.2)
   [[ $verdict == met ]] || status=1
-  printf '%-5s berth %6.3f s   podman-compose %6.3f s   ratio %s (goal <= 0.2: %s)\n' "$what" "$b" "$p" "$r" "$verdict"
+  printf '%-5s berth %6.3f s (%s)   podman-compose %6.3f s (%s)   ratio %s (goal <= 0.2: %s)\n' "$what" \
+    "$b" "$(spread <"$WORK/berth-$what")" "$p" "$(spread <"$WORK/podman-$what")" "$r" "$verdict"
 done
 exit "$status"

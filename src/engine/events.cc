@@ -51,6 +51,18 @@ bool EventFilter::matches(const Event& e) const {
   };
   for (auto it = filters.begin(); it != filters.end();) {
     auto range = filters.equal_range(it->first);
+    // As docker: several values of a key match any, except label=, where each must hold.
+    if (it->first == "label") {
+      for (auto v = range.first; v != range.second; ++v) {
+        auto eq = v->second.find('=');
+        auto found = e.attributes.find(v->second.substr(0, eq));
+        if (found == e.attributes.end() ||
+            (eq != std::string::npos && found->second != v->second.substr(eq + 1)))
+          return false;
+      }
+      it = range.second;
+      continue;
+    }
     bool any = false;
     for (auto v = range.first; v != range.second && !any; ++v) {
       const std::string& key = v->first;
@@ -61,11 +73,6 @@ bool EventFilter::matches(const Event& e) const {
         any = e.type == key && (e.actor_id.starts_with(value) || attr("name") == value);
       else if (key == "image")
         any = attr("image") == value || (e.type == "image" && (e.actor_id == value || attr("name") == value));
-      else if (key == "label") {
-        auto eq = value.find('=');
-        auto found = e.attributes.find(value.substr(0, eq));
-        any = found != e.attributes.end() && (eq == std::string::npos || found->second == value.substr(eq + 1));
-      }
     }
     if (!any) return false;
     it = range.second;

@@ -30,7 +30,8 @@ Result<void> record_event(state::Database& db, std::string_view type, std::strin
                           int64_t time_ns = 0);
 
 // `--filter` as Docker spells it: type=, event=, container=, image=, volume=, label=k[=v].
-// Several values of one key match any; different keys must all match.
+// Several values of one key match any (label= excepted: every label given must be there, as
+// docker has it); different keys must all match.
 struct EventFilter {
   std::optional<int64_t> since, until;  // ns
   std::multimap<std::string, std::string> filters;

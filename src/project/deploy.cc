@@ -1,6 +1,5 @@
 // up, down, scale, start/stop and show over the engine.
 #include "project/deploy.h"
-#include "project/proxy.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -20,14 +19,17 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/unique_fd.h"
+#include "engine/events.h"
 #include "engine/images.h"
 #include "engine/networks.h"
 #include "engine/proxy_drain.h"
 #include "engine/volumes.h"
+#include "project/changes.h"
 #include "project/detail/crash_point.h"
 #include "project/detail/json.h"
 #include "project/normalise.h"
 #include "project/plan.h"
+#include "project/proxy.h"
 #include "state/lock.h"
 #include "state/transaction.h"
 
@@ -105,6 +107,31 @@ Result<void> set_error(engine::Engine& engine, const std::string& project,
   BERTH_TRY(auto q, engine.db.prepare("UPDATE projects SET errors = ?2 WHERE name = ?1"));
   q.bind_all(project, errors.dump());
   return q.run();
+}
+
+// Each service's desired instances as the last up stored them (none stored: 0).
+Result<std::map<std::string, int>> stored_replicas(engine::Engine& engine,
+                                                   const std::string& name) {
+  std::map<std::string, int> out;
+  BERTH_TRY(auto row, stored_row(engine, name));
+  if (!row || !(*row)["model"].contains("services")) return out;
+  for (auto& [sname, s] : (*row)["model"]["services"].items())
+    out[sname] = s.contains("deploy") ? s["deploy"].value("replicas", 1) : 1;
+  return out;
+}
+
+// A service's new instance count, once its instances are there: an event of type "service",
+// action "scale", labelled as the instances are, so that `compose events` and
+// `events --filter project=P` show it to dependents that react to membership.
+Result<void> record_scale(engine::Engine& engine, const Project& project, const Service& s,
+                          int from, int to) {
+  std::map<std::string, std::string> attributes = {{"name", s.name},
+                                                   {kLabelProject, project.name},
+                                                   {kLabelService, s.name},
+                                                   {"replicas", std::to_string(to)},
+                                                   {"previous", std::to_string(from)}};
+  return engine::record_event(engine.db, "service", "scale",
+                              fmt::format("{}-{}", project.name, s.name), attributes);
 }
 
 // --- containers ---------------------------------------------------------------------------------
@@ -428,22 +455,40 @@ Result<void> replace_instance(engine::Engine& engine, const Project& project, co
 
 // Fixed host ports the project wants that someone else holds: a container outside the project,
 // or a host process. Found before anything changes.
+//
+// The project's own instances release their ports when `up` replaces them: those of the service
+// itself, and those of the other services it updates. Instances that stay (another service not in
+// this `up`, an orphan kept without --remove-orphans, a `run` container) hold theirs.
 Result<void> check_host_ports(engine::Engine& engine, const Project& project,
                               const std::vector<engine::ContainerRecord>& all,
-                              const std::vector<std::string>& services) {
-  std::map<std::tuple<std::string, std::string, int>, std::string>
-      held;  // (proto, ip, port) → container
+                              const std::vector<std::string>& services, bool remove_orphans) {
+  // (proto, ip, port) → what holds it
+  std::map<std::tuple<std::string, std::string, int>, std::string> held;
   std::set<std::tuple<std::string, std::string, int>> ours;
   for (const auto& c : all) {
     auto ports = engine::container_ports(engine, c.id);
     if (!ports) continue;
-    bool mine = label_of(c, kLabelProject) == project.name;
+    std::string holder = c.name;
+    bool released = false;
+    if (label_of(c, kLabelProject) == project.name) {
+      std::string service = label_of(c, kLabelService);
+      bool oneoff = label_of(c, kLabelOneoff) == "True";
+      bool updated = std::find(services.begin(), services.end(), service) != services.end();
+      if (!project.service(service) && !oneoff) {
+        released = remove_orphans;
+        holder =
+            fmt::format("{} (service {} is no longer in the files: --remove-orphans removes it)",
+                        c.name, service);
+      } else {
+        released = updated && !oneoff;
+      }
+    }
     for (const auto& p : *ports) {
       auto key = std::make_tuple(p.protocol, p.host_ip, p.host_port);
-      if (mine)
+      if (released)
         ours.insert(key);
       else
-        held[key] = c.name;
+        held[key] = holder;
     }
   }
   for (const auto& name : services) {
@@ -459,7 +504,8 @@ Result<void> check_host_ports(engine::Engine& engine, const Project& project,
             return Error::make(ErrorKind::already_exists, "services.{}.ports: {}:{} is held by {}",
                                s->name, ip, port, holder);
         }
-        if (ours.count({p.protocol, ip, port})) continue;
+        if (ours.count({p.protocol, ip, port}) || ours.count({p.protocol, "0.0.0.0", port}))
+          continue;
         // A host process: try to bind it.
         UniqueFd fd(
             ::socket(AF_INET, (p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
@@ -648,8 +694,12 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
   // volumes, then instances in dependency order.
   Project desired = project;
   for (auto& s : desired.services) s.replicas = replicas[s.name];
+  BERTH_TRY(auto before, stored_replicas(engine, project.name));
   BERTH_TRY_VOID(save_model(engine, desired));
   detail::crash_point("compose-up:after-model");
+  // Ports before images: a build or a pull is no use when the instances cannot start.
+  BERTH_TRY(auto all, engine::list_containers(engine));
+  BERTH_TRY_VOID(check_host_ports(engine, project, all, targets, options.remove_orphans));
   std::map<std::string, std::string> images, image_ids;
   std::optional<Error> first_error;
   for (const auto& name : targets) {
@@ -665,8 +715,12 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
     image_ids[name] = id;
   }
   if (first_error) return std::move(*first_error);
-  BERTH_TRY(auto all, engine::list_containers(engine));
-  BERTH_TRY_VOID(check_host_ports(engine, project, all, targets));
+  // Orphans go first: what they hold (a port, a name) may be what the files now give another.
+  if (options.remove_orphans)
+    for (const auto& c : all)
+      if (label_of(c, kLabelProject) == project.name && label_of(c, kLabelOneoff) != "True" &&
+          !project.service(label_of(c, kLabelService)))
+        BERTH_TRY_VOID(remove_instance(engine, c, std::nullopt, false, options.progress));
   // The project's load balancer first: it follows the instances as they come up.
   BERTH_TRY_VOID(ensure_project_proxy(engine, project, options.progress));
   std::set<std::string> used_networks;
@@ -766,14 +820,10 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
         std::this_thread::sleep_for(std::chrono::milliseconds(s.update_config.delay_ms));
     }
     (void)set_error(engine, project.name, name, "");
+    if (before[name] != replicas[name])
+      BERTH_TRY_VOID(record_scale(engine, project, s, before[name], replicas[name]));
   }
 
-  if (options.remove_orphans) {
-    BERTH_TRY(auto mine, project_containers(engine, project.name));
-    for (const auto& c : mine)
-      if (!project.service(label_of(c, kLabelService)))
-        BERTH_TRY_VOID(remove_instance(engine, c, std::nullopt, false, options.progress));
-  }
   if (options.wait) {
     for (const auto& name : targets) {
       BERTH_TRY(auto instances, project_containers(engine, project.name, {name}));
@@ -1033,6 +1083,14 @@ Result<ProjectView> show(engine::Engine& engine, const std::string& name, const 
     }
   for (auto& [sname, err] : errors.items())
     if (services.count(sname)) services[sname].error = err.get<std::string>();
+  BERTH_TRY(auto changes, stored_changes(engine, name));
+  for (const auto& [sname, c] : changes) {
+    if (!services.count(sname)) continue;
+    auto& out = services[sname].changes;
+    if (c.image) out.push_back("image " + *c.image);
+    for (const auto& [k, v] : c.env) out.push_back(k + "=" + v);
+    for (const auto& [k, v] : c.vars) out.push_back("--var " + k + "=" + v);
+  }
   for (const auto& c : containers) {
     if (label_of(c, kLabelOneoff) == "True") continue;  // `run` containers are no instances
     std::string sname = label_of(c, kLabelService);

@@ -103,6 +103,7 @@ struct ServiceView {
   int desired = 0, running = 0, healthy = 0;
   bool has_health = false;
   std::string error;  // the last up's failure for this service
+  std::vector<std::string> changes;  // held by `compose change`: "image busybox:2", "MODE=fast"
   std::vector<InstanceView> instances;
 };
 struct ProjectView {

@@ -161,12 +161,19 @@ CREATE TABLE projects (
 );
 )sql";
 
+// `berth compose change` (project/changes.h): per service, what was changed apart from the files
+// and what the files said then, kept until the files change that field.
+constexpr std::string_view kProjectChanges = R"sql(
+ALTER TABLE projects ADD COLUMN changes TEXT NOT NULL DEFAULT '{}';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "container start errors", kContainerError},
     {3, "networks", kNetworks},
     {4, "build cache", kBuildCache},
     {5, "projects", kProjects},
+    {6, "project changes", kProjectChanges},
 };
 
 std::string file_name(const std::string& path) {

@@ -10,6 +10,7 @@
 
 bats_require_minimum_version 1.5.0
 load ../lib/berth
+load ../lib/registry_server
 
 setup() {
   berth_setup
@@ -305,6 +306,36 @@ EOF
   [[ $stderr == *"create taken$$"* ]]
 }
 
+@test "clashes within the project: a port an orphan holds, a fixed port scaled, found before anything changes" {
+  printf 'services:\n  old:\n    image: busybox\n    command: %s\n    ports: ["127.0.0.1:%s:80"]\n' "$SLEEP" "$HOST_PORT" >compose.yaml
+  c up -d
+  [ "$status" -eq 0 ]
+  # The port moves to a new service; the old one's instance still holds it.
+  printf 'services:\n  web:\n    image: busybox\n    command: %s\n    ports: ["127.0.0.1:%s:80"]\n' "$SLEEP" "$HOST_PORT" >compose.yaml
+  fails_with "services.web.ports: 127.0.0.1:$HOST_PORT is held by $P-old-1 (service old is no longer in the files: --remove-orphans removes it)" \
+    compose -p "$P" up -d
+  [ "$(all_names)" = "$P-old-1 " ]
+  c up -d --remove-orphans
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Container $P-old-1  Removed"*"Container $P-web-1  Started"* ]]
+  [ "$(running_names)" = "$P-web-1 " ]
+  # More than one instance of a fixed host port: said up front, whichever way it is asked.
+  fails_with "--scale web=2: the service publishes a fixed host port so only one instance can run" \
+    compose -p "$P" scale web=2
+  printf 'services:\n  web:\n    image: busybox\n    command: %s\n    ports: ["127.0.0.1:%s:80"]\n    scale: 3\n' "$SLEEP" "$HOST_PORT" >compose.yaml
+  fails_with "compose.yaml: services.web: publishes a fixed host port ($HOST_PORT) and has 3 replicas: only one instance can hold it" \
+    compose -p "$P" up -d
+  [ "$(all_names)" = "$P-web-1 " ]
+  # A one-off container of the project holds its port too.
+  printf 'services:\n  web:\n    image: busybox\n    command: %s\n' "$SLEEP" >compose.yaml
+  c up -d
+  b run -d --name "holder$$" -l "com.docker.compose.project=$P" -l com.docker.compose.service=web \
+    -l com.docker.compose.oneoff=True -p "127.0.0.1:$HOST_PORT:81" busybox sleep 1000
+  [ "$status" -eq 0 ]
+  printf 'services:\n  web:\n    image: busybox\n    command: %s\n    ports: ["127.0.0.1:%s:80"]\n' "$SLEEP" "$HOST_PORT" >compose.yaml
+  fails_with "services.web.ports: 127.0.0.1:$HOST_PORT is held by holder$$" compose -p "$P" up -d
+}
+
 @test "logs are prefixed per instance; --tail and -t" {
   cat >compose.yaml <<EOF
 services:
@@ -545,7 +576,101 @@ EOF
   [ "$(bq inspect -f '{{.Config.Image}}' "$P-worker-1")" = busybox:2 ]
   c show --format json
   [ "$(jq -r '.Services[] | select(.Name == "worker") | "\(.Running)/\(.Desired) \(.Image)"' <<<"$output")" = "2/2 busybox:2" ]
-  fails_with "give --image or --env" compose -p "$P" change worker
+  fails_with "give --image, --env or --var" compose -p "$P" change worker
+}
+
+@test "a change holds: up with the same files keeps it, until the files change that field" {
+  write_shop
+  sed -i 's/^    image: busybox$/    image: busybox:${TAG:-latest}/' compose.yaml
+  c up -d
+  [ "$status" -eq 0 ]
+  b tag busybox busybox:2
+  b tag busybox busybox:3
+  c change worker -e MODE=fast --image busybox:2
+  [ "$status" -eq 0 ]
+  w1=$(id_of "$P-worker-1") db=$(id_of "$P-db-1")
+  # The same files: up converges on the change, recreating nothing, and says why.
+  c up -d
+  [ "$status" -eq 0 ]
+  [[ $stderr == *'service worker: keeps image busybox:2 from `berth compose change` (the files say busybox:latest)'* ]]
+  [[ $stderr == *"service worker: keeps MODE=fast"* ]]
+  [[ $stderr != *Recreat* ]]
+  [ "$(id_of "$P-worker-1")" = "$w1" ]
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-worker-1")" = busybox:2 ]
+  c show worker
+  [[ $output == *"changed apart from the files (berth compose change): image busybox:2, MODE=fast"* ]]
+  # Scaling keeps it too.
+  c scale worker=3
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-worker-3")" = busybox:2 ]
+  [ "$(bq exec "$P-worker-3" sh -c 'echo $MODE')" = fast ]
+  c up -d --scale worker=2
+  # The files set MODE: theirs from now on; the image stays changed.
+  sed -i 's/sleep 200000 & wait"\]/&\n    environment: {MODE: slow}/' compose.yaml
+  grep -q 'MODE: slow' compose.yaml
+  c up -d
+  [ "$status" -eq 0 ]
+  [[ $stderr == *'service worker: the files changed environment MODE (nothing to "slow"): it replaces "fast"'* ]]
+  [ "$(bq exec "$P-worker-1" sh -c 'echo $MODE')" = slow ]
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-worker-1")" = busybox:2 ]
+  c up -d
+  [[ $stderr != *Recreat* ]]
+  [[ $stderr != *"MODE"* ]]
+  c show --format json
+  [ "$(jq -c '.Services[] | select(.Name == "worker") | .Changes' <<<"$output")" = '["image busybox:2"]' ]
+  # --var: the service's fields with TAG=3 (db, which uses TAG too, keeps the files' value).
+  c change api --var TAG=3
+  [ "$status" -eq 0 ]
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-api-1")" = busybox:3 ]
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-db-1")" = busybox:latest ]
+  [ "$(id_of "$P-db-1")" = "$db" ]
+  c up -d
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-api-1")" = busybox:3 ]
+  [[ $stderr == *"service api: keeps --var TAG=3"* ]]
+  c show --format json
+  [ "$(jq -r '.Services[] | select(.Name == "api") | .Image' <<<"$output")" = busybox:3 ]
+  # down forgets the changes: the next up is the files'.
+  c down -t 1
+  c up -d
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-worker-1")" = busybox:latest ]
+  [ "$(bq inspect -f '{{.Config.Image}}' "$P-api-1")" = busybox:latest ]
+}
+
+@test "desired state survives: up after instances died converges, recreating nothing healthy" {
+  cat >compose.yaml <<EOF
+services:
+  api:
+    image: busybox
+    command: $SLEEP
+    healthcheck: {test: ["CMD", "true"], interval: 200ms}
+  db:
+    image: busybox
+    command: $SLEEP
+  worker:
+    image: busybox
+    command: $WORKER
+    restart: always
+    scale: 2
+EOF
+  c up -d --wait
+  [ "$status" -eq 0 ]
+  api=$(id_of "$P-api-1") db=$(id_of "$P-db-1") w1=$(id_of "$P-worker-1") w2=$(id_of "$P-worker-2")
+  # A crash: db's process is killed from outside; worker-2's too, which its monitor restarts.
+  kill -9 "$(bq inspect -f '{{.State.Pid}}' "$P-db-1")"
+  kill -9 "$(bq inspect -f '{{.State.Pid}}' "$P-worker-2")"
+  wait_for 10 state_is "$P-db-1" exited
+  restarted() { [ "$(bq inspect -f '{{.RestartCount}} {{.State.Status}}' "$P-worker-2")" = "1 running" ]; }
+  wait_for 20 restarted
+  c up -d
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Container $P-db-1  Started"* ]]
+  [[ $stderr != *Creat* ]]
+  [[ $stderr != *Recreat* ]]
+  [ "$(id_of "$P-api-1")" = "$api" ]
+  [ "$(id_of "$P-db-1")" = "$db" ]
+  [ "$(id_of "$P-worker-1")" = "$w1" ]
+  [ "$(id_of "$P-worker-2")" = "$w2" ]
+  [ "$(running_names)" = "$P-api-1 $P-db-1 $P-worker-1 $P-worker-2 " ]
+  [ "$(bq inspect -f '{{.State.Health.Status}}' "$P-api-1")" = healthy ]
 }
 
 @test "services with build: are built by berth build, named PROJECT-SERVICE, rebuilt with --build" {
@@ -634,4 +759,92 @@ EOF2
   # Failing again takes it out.
   "$BERTH" exec "$P-api-1" rm /tmp/ready
   wait_for 10 has_api_addresses 1
+}
+
+@test "push uploads the images of services with build: and image: to their registry" {
+  reg_start "$BATS_TEST_TMPDIR/reg"
+  REG_PIDS+=("$REG_PID")
+  mkdir app
+  printf 'FROM busybox\nRUN echo built for %s > /built\n' "$P" >app/Dockerfile
+  cat >compose.yaml <<EOF
+services:
+  api:
+    image: $REG/shop/api:1
+    build: ./app
+    command: $SLEEP
+  db:
+    image: busybox
+    command: $SLEEP
+  local:
+    build: ./app
+EOF
+  # Nothing built yet: the push names the service and says what to do.
+  fails_with "service api: push $REG/shop/api:1: " compose -p "$P" push api
+  [[ $stderr == *"berth compose build api"* ]]
+  c build
+  [ "$status" -eq 0 ]
+  c push
+  [ "$status" -eq 0 ]
+  [[ $stderr == *"Image $REG/shop/api:1  Pushed sha256:"* ]]
+  [[ $stderr == *"Service db  Skipped: not built here"* ]]
+  [[ $stderr == *"Service local  Skipped: no image: to push to"* ]]
+  fails_with "no such service: nosuch" compose -p "$P" push nosuch
+  # What the registry holds is the built image: another state pulls and runs it.
+  other_root
+  b pull "$REG/shop/api:1"
+  [ "$status" -eq 0 ]
+  b run --rm "$REG/shop/api:1" cat /built
+  [ "$output" = "built for $P" ]
+  leave_other_root
+}
+
+@test "events SERVICE: that service's instances, health and scale changes, live and past" {
+  cat >compose.yaml <<EOF
+services:
+  api:
+    image: busybox
+    command: $SLEEP
+    healthcheck: {test: ["CMD", "true"], interval: 200ms}
+  worker:
+    image: busybox
+    command: $WORKER
+EOF
+  c up -d --wait
+  [ "$status" -eq 0 ]
+  # A follower of worker alone sees its scale change and its new instance as they happen.
+  # (--since: it reads from that second on, so it misses nothing however late it starts.)
+  "$BERTH" compose -p "$P" events --json --since "$(date +%s)" worker >"$BATS_TEST_TMPDIR/events.out" 2>&1 </dev/null 3>&- &
+  local follower=$!
+  REG_PIDS+=("$follower")
+  c scale worker=3
+  [ "$status" -eq 0 ]
+  wait_for 10 grep -q '"replicas":"3"' "$BATS_TEST_TMPDIR/events.out"
+  wait_for 10 grep -q "\"name\":\"$P-worker-3\"" "$BATS_TEST_TMPDIR/events.out"
+  kill "$follower"
+  wait "$follower" || true
+  line=$(grep '"replicas":"3"' "$BATS_TEST_TMPDIR/events.out")
+  [ "$(jq -r '"\(.Type) \(.Actor.Attributes.previous) -> \(.Actor.Attributes.replicas)"' <<<"$line")" = "service 1 -> 3" ]
+  ! grep -q "$P-api-1" "$BATS_TEST_TMPDIR/events.out"
+  # Past events of api: its start and its health, nothing of worker's.
+  c events --json --since 1h --until 0s api
+  [ "$status" -eq 0 ]
+  [ "$(jq -r '.Actor.Attributes."com.docker.compose.service"' <<<"$output" | sort -u)" = api ]
+  [[ $(jq -r 'select(.Type == "container") | .Action' <<<"$output" | tr '\n' ' ') == *"start "*"health_status: healthy "* ]]
+  # A failing check is in the stream too.
+  b exec "$P-api-1" sh -c 'rm /bin/true'
+  [ "$status" -eq 0 ]
+  unhealthy() {
+    "$BERTH" compose -p "$P" events --json --since 1h --until 0s api 3>&- | grep -q '"Action":"health_status: unhealthy"'
+  }
+  wait_for 10 unhealthy
+  # berth events --filter project=P with a label too: both must hold (docker's label filters).
+  b events --filter project="$P" --filter label=com.docker.compose.service=worker --since 1h --until 0s --format '{{.Type}} {{.Action}}'
+  [ "$status" -eq 0 ]
+  [[ $output == *"service scale"* ]]
+  [[ $output == *"container start"* ]]
+  b events --filter project="$P" --filter type=service --since 1h --until 0s --format '{{.Actor.Attributes.name}} {{.Actor.Attributes.replicas}}'
+  [ "$output" = "$(printf 'api 1\nworker 1\nworker 3')" ]
+  b events --filter project="$P" --filter label=com.docker.compose.service=worker --since 1h --until 0s --format '{{.Actor.Attributes.name}}'
+  [[ $output != *"$P-api-1"* ]]
+  fails_with "no such service: nosuch" compose -p "$P" events nosuch
 }

@@ -15,6 +15,10 @@
 #include "engine/containers.h"
 #include "engine/engine.h"
 
+namespace berth::engine {
+struct Event;
+}
+
 namespace berth::cli {
 
 struct Globals {
@@ -96,9 +100,16 @@ std::string status_text(const engine::ContainerRecord& c);
 // `berth events` (also `berth compose events`, with the project's filter): --filter (project=P
 // too), --since, --until, --format.
 Result<int> stream_events(const Globals& g, const ParsedArgs& a);
+// The same, showing only the events `also` accepts too (compose events SERVICE...).
+Result<int> stream_events_where(const Globals& g, const ParsedArgs& a,
+                                const std::function<bool(const engine::Event&)>& also);
 // `berth pull IMAGE` with the options of `a` (--quiet, --tls-verify, --platform): fetches it into
 // the store and names it; returns the name.
 Result<std::string> pull_image(const Globals& g, const ParsedArgs& a, const std::string& image);
+// `berth push SOURCE DESTINATION` with the options of `a` (--quiet, --tls-verify): uploads the
+// local image SOURCE to DESTINATION's registry, printing progress; returns the manifest's digest.
+Result<std::string> push_image(const Globals& g, const ParsedArgs& a, const std::string& source,
+                               const std::string& destination);
 // Prints the error (and its hint) as berth's errors look; returns the exit status for it.
 int report(const Error& error);
 // Writes all of text to stdout.

@@ -8,6 +8,7 @@
 
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "base/clock.h"
@@ -17,8 +18,10 @@
 #include "build/build.h"
 #include "cli/berth/command.h"
 #include "engine/containers.h"
+#include "engine/events.h"
 #include "engine/networks.h"
 #include "image/reference.h"
+#include "project/changes.h"
 #include "project/deploy.h"
 #include "project/load.h"
 #include "project/normalise.h"
@@ -34,6 +37,7 @@ struct Compose {
   const Globals* globals = nullptr;
   ParsedArgs top;  // the options before the verb
   std::optional<project::Loaded> loaded;
+  std::optional<project::LoadOptions> options;  // what loaded was loaded with
   std::string name;  // the project's name, also without files (down -p NAME)
 
   const Project* model() const { return loaded ? &loaded->project : nullptr; }
@@ -65,6 +69,7 @@ Result<void> load(Compose& c, bool need_files, const std::vector<std::string>& s
   BERTH_TRY(auto vars, key_values(c.top.values_of("var"), "--var"));
   options->vars = vars;
   options->services = services;
+  c.options = *options;
   auto loaded = project::load_project(*options);
   if (!loaded && !need_files && c.top.flag("project-name")) {
     // Verbs that only need the name (down, ps, logs, show...) go on with -p.
@@ -82,6 +87,28 @@ Result<void> load(Compose& c, bool need_files, const std::vector<std::string>& s
 void progress_line(std::string_view line) {
   std::string text = fmt::format(" {}\n", line);
   (void)sys::write_all(2, text);
+}
+
+// The project as loaded with `vars` added to the command line's (a `change --var`).
+project::LoadWithVars loader_with_vars(const Compose& c) {
+  return [&c](const std::map<std::string, std::string>& vars) -> Result<Project> {
+    project::LoadOptions options = *c.options;
+    for (const auto& [k, v] : vars) options.vars[k] = v;
+    BERTH_TRY(auto loaded, project::load_project(options));
+    return std::move(loaded.project);
+  };
+}
+
+// The changes `berth compose change` made, applied to the files' model (those the files have
+// since overridden are dropped, and stored so); says which hold and which went.
+Result<void> apply_stored_changes(Compose& c, engine::Engine& e) {
+  if (!c.loaded) return {};
+  BERTH_TRY(auto changes, project::stored_changes(e, c.name));
+  if (changes.empty()) return {};
+  std::vector<std::string> notes;
+  BERTH_TRY_VOID(project::apply_changes(c.loaded->project, changes, loader_with_vars(c), notes));
+  for (const auto& n : notes) progress_line(n);
+  return project::store_changes(e, c.name, changes);
 }
 
 // A service's build: through `berth build`'s builder, the result named as the service's image
@@ -278,6 +305,7 @@ Result<int> cmd_up(Compose& c, const ParsedArgs& a) {
   options.pull_image = puller(*c.globals);
   options.progress = progress_line;
   BERTH_TRY(auto e, open_engine(*c.globals));
+  BERTH_TRY_VOID(apply_stored_changes(c, e));
   BERTH_TRY_VOID(project::up(e, *c.model(), options));
   if (a.flag("detach") || options.wait) return 0;
   // Attached: follow every instance's log until they all stop; Ctrl-C (or SIGTERM) stops the
@@ -372,6 +400,7 @@ Result<int> cmd_scale(Compose& c, const ParsedArgs& a) {
   if (replicas.empty()) return Error(ErrorKind::invalid_argument, "give SERVICE=N");
   BERTH_TRY_VOID(load(c, true));
   BERTH_TRY(auto e, open_engine(*c.globals));
+  BERTH_TRY_VOID(apply_stored_changes(c, e));
   BERTH_TRY_VOID(project::scale(e, *c.model(), replicas, progress_line));
   return 0;
 }
@@ -498,6 +527,7 @@ Result<int> cmd_show(Compose& c, const ParsedArgs& a) {
                           {"Healthy", s.healthy},
                           {"HasHealthCheck", s.has_health},
                           {"Error", s.error},
+                          {"Changes", s.changes},
                           {"Instances", instances}});
     }
     print(nlohmann::json({{"Name", view.name},
@@ -521,6 +551,11 @@ Result<int> cmd_show(Compose& c, const ParsedArgs& a) {
     out += fmt::format("\n{}  {} from {} running{}  {}\n", s.name, s.running, s.desired, health,
                        s.image);
     if (!s.error.empty()) out += fmt::format("  last up failed: {}\n", s.error);
+    if (!s.changes.empty()) {
+      std::string list;
+      for (const auto& c : s.changes) list += (list.empty() ? "" : ", ") + c;
+      out += fmt::format("  changed apart from the files (berth compose change): {}\n", list);
+    }
     for (const auto& i : s.instances) {
       std::vector<std::string> parts = {i.name, i.state};
       if (!i.health.empty()) parts.push_back(i.health);
@@ -559,6 +594,7 @@ Result<int> cmd_run(Compose& c, const ParsedArgs& a) {
   options.pull_image = puller(*c.globals);
   options.progress = progress_line;
   BERTH_TRY(auto e, open_engine(*c.globals));
+  BERTH_TRY_VOID(apply_stored_changes(c, e));
   BERTH_TRY(auto created, project::create_oneoff(e, *c.model(), a.positionals[0], options));
   if (a.flag("detach")) {
     BERTH_TRY_VOID(engine::start_container(e, created.id));
@@ -579,13 +615,20 @@ Result<int> cmd_events(Compose& c, const ParsedArgs& a) {
   BERTH_TRY_VOID(load(c, false));
   ParsedArgs events;
   events.values["filter"] = {"project=" + c.name};
-  if (!a.positionals.empty())
-    return Error(ErrorKind::unsupported,
-                 "compose events takes no services yet: it shows the whole project's");
+  if (c.model())
+    for (const auto& n : a.positionals)
+      if (!c.model()->service(n))
+        return Error::make(ErrorKind::invalid_argument, "no such service: {}", n);
   if (a.flag("json")) events.values["format"] = {"json"};
   for (const char* key : {"since", "until"})
     if (a.flag(key)) events.values[key] = {a.value(key)};
-  return stream_events(*c.globals, events);
+  if (a.positionals.empty()) return stream_events(*c.globals, events);
+  // SERVICE...: the events of those services' instances (and their scale changes).
+  std::set<std::string> services(a.positionals.begin(), a.positionals.end());
+  return stream_events_where(*c.globals, events, [services](const engine::Event& ev) {
+    auto it = ev.attributes.find(project::kLabelService);
+    return it != ev.attributes.end() && services.count(it->second) > 0;
+  });
 }
 
 Result<int> cmd_pull(Compose& c, const ParsedArgs& a) {
@@ -612,26 +655,85 @@ Result<int> cmd_pull(Compose& c, const ParsedArgs& a) {
   return status;
 }
 
-// `change SERVICE --image I -e K=V`: the service as the files say, with these changes, rolled out
-// as `up` rolls out an edit (the files are not written: the next `up` goes back to them).
+// `push`: as docker compose, the services that are built here and name their image (build: and
+// image:); the others have nothing of their own to upload.
+Result<int> cmd_push(Compose& c, const ParsedArgs& a) {
+  BERTH_TRY_VOID(load(c, true, a.positionals));
+  for (const auto& n : a.positionals)
+    if (!c.model()->service(n))
+      return Error::make(ErrorKind::invalid_argument, "no such service: {}", n);
+  bool quiet = a.flag("quiet");
+  auto say = [&](const std::string& line) {
+    if (!quiet) progress_line(line);
+  };
+  int status = 0;
+  for (const auto& s : c.model()->services) {
+    if (!a.positionals.empty() &&
+        std::find(a.positionals.begin(), a.positionals.end(), s.name) == a.positionals.end())
+      continue;
+    if (!s.build || s.image.empty()) {
+      say(fmt::format("Service {}  Skipped: {}", s.name,
+                      s.build ? "no image: to push to" : "not built here (no build:)"));
+      continue;
+    }
+    say(fmt::format("Image {}  Pushing", s.image));
+    ParsedArgs options;
+    options.values["quiet"] = {""};
+    auto pushed = push_image(*c.globals, options, s.image, s.image);
+    if (!pushed) {
+      Error e = std::move(pushed).error();
+      if (e.kind() == ErrorKind::not_found)
+        e = Error(e.kind(), e.message())
+                .with_hint(fmt::format("build it first: berth compose build {}", s.name));
+      report(Error(e.kind(), fmt::format("service {}: push {}: {}", s.name, s.image, e.message()))
+                 .with_hint(e.hint()));
+      if (!a.flag("ignore-push-failures")) return 1;
+      status = 1;
+      continue;
+    }
+    say(fmt::format("Image {}  Pushed {}", s.image, *pushed));
+  }
+  return status;
+}
+
+// `change SERVICE --image I -e K=V --var K=V`: the service as the files say, with this change and
+// the earlier ones, rolled out as `up` rolls out an edit. The files are not written: the change
+// is stored (project/changes.h) and holds for later commands until the files change that field.
 Result<int> cmd_change(Compose& c, const ParsedArgs& a) {
   if (a.positionals.size() != 1) return Error(ErrorKind::invalid_argument, "give one service");
+  const std::string& name = a.positionals[0];
   BERTH_TRY_VOID(load(c, true, a.positionals));
-  Project changed = *c.model();
-  project::Service* s = changed.service(a.positionals[0]);
-  if (!s) return Error::make(ErrorKind::invalid_argument, "no such service: {}", a.positionals[0]);
-  if (a.flag("image")) s->image = a.value("image");
+  if (!c.model()->service(name))
+    return Error::make(ErrorKind::invalid_argument, "no such service: {}", name);
+  std::optional<std::string> image;
+  if (a.flag("image")) image = a.value("image");
   BERTH_TRY(auto env, key_values(a.values_of("env"), "--env"));
-  for (const auto& [k, v] : env) s->environment[k] = v;
-  if (!a.flag("image") && env.empty()) return Error(ErrorKind::invalid_argument, "give --image or --env");
+  BERTH_TRY(auto vars, key_values(a.values_of("var"), "--var"));
+  if (!image && env.empty() && vars.empty())
+    return Error(ErrorKind::invalid_argument, "give --image, --env or --var");
+  BERTH_TRY(auto e, open_engine(*c.globals));
+  const Project files = *c.model();
+  BERTH_TRY(auto changes, project::stored_changes(e, c.name));
+  project::note_change(changes, files, *files.service(name), image, env, vars);
+  std::vector<std::string> notes;
+  BERTH_TRY_VOID(project::apply_changes(c.loaded->project, changes, loader_with_vars(c), notes));
+  for (const auto& n : notes)
+    if (!n.starts_with("service " + name + ": keeps")) progress_line(n);
   project::UpOptions options;
   options.services = a.positionals;
   options.no_deps = true;
   options.build_image = builder(*c.globals);
   options.pull_image = puller(*c.globals);
   options.progress = progress_line;
-  BERTH_TRY(auto e, open_engine(*c.globals));
-  BERTH_TRY_VOID(project::up(e, changed, options));
+  // The instances it has now, not the files' count: a change is no scale.
+  BERTH_TRY(auto existing, project::project_containers(e, c.name, {name}));
+  int instances = static_cast<int>(std::count_if(existing.begin(), existing.end(), [](auto& r) {
+    return r.config.labels.count(project::kLabelOneoff) &&
+           r.config.labels.at(project::kLabelOneoff) == "False";
+  }));
+  if (instances > 0) options.scale[name] = instances;
+  BERTH_TRY_VOID(project::up(e, *c.model(), options));
+  BERTH_TRY_VOID(project::store_changes(e, c.name, changes));
   return 0;
 }
 
@@ -741,13 +843,16 @@ std::vector<Verb> verbs() {
        cmd_run},
       {"change",
        "[OPTIONS] SERVICE",
-       "Roll out a new image or environment for one service",
-       {{"image", true, "the image to run"}, {"e,env", true, "NAME=value (several)"}},
+       "Roll out a new image, environment or variables for one service (kept until the files "
+       "change that field)",
+       {{"image", true, "the image to run"},
+        {"e,env", true, "NAME=value (several)"},
+        {"var", true, "NAME=value for $NAME in the service's fields (several)"}},
        SIZE_MAX,
        cmd_change},
       {"events",
-       "[OPTIONS]",
-       "Stream the instances' events (start, die, health_status, ...)",
+       "[OPTIONS] [SERVICE...]",
+       "Stream the instances' events (start, die, health_status, ...) and scale changes",
        {{"json", false, "one JSON object a line"},
         {"since", true, "from this time or duration ago"},
         {"until", true, "up to this time, then exit"}},
@@ -768,7 +873,19 @@ std::vector<Verb> verbs() {
        {{"format", true, "text or json"}},
        SIZE_MAX,
        cmd_show},
-      {"build", "[SERVICE...]", "Build the images of services with build:", {}, SIZE_MAX, cmd_build},
+      {"build",
+       "[SERVICE...]",
+       "Build the images of services with build:",
+       {},
+       SIZE_MAX,
+       cmd_build},
+      {"push",
+       "[OPTIONS] [SERVICE...]",
+       "Push the images of services with build: and image: to their registries",
+       {{"ignore-push-failures", false, "go on with the other images"},
+        {"q,quiet", false, "no progress"}},
+       SIZE_MAX,
+       cmd_push},
       {"pull",
        "[OPTIONS] [SERVICE...]",
        "Pull the services' images",

@@ -215,12 +215,11 @@ std::map<std::string, std::vector<std::string>> mount_sources(engine::Engine& e,
   return out;
 }
 
-Result<int> cmd_push(const Globals& g, const ParsedArgs& a) {
-  if (a.positionals.empty() || a.positionals.size() > 2)
-    return Error(ErrorKind::invalid_argument, "give the image to push (and where to, if not to its own name)")
-        .with_hint("berth push 127.0.0.1:5000/app:1   or   berth push app:1 127.0.0.1:5000/team/app:1");
-  const std::string& source = a.positionals[0];
-  BERTH_TRY(auto dest, remote_reference(a.positionals.size() == 2 ? a.positionals[1] : source, "push"));
+}  // namespace
+
+Result<std::string> push_image(const Globals& g, const ParsedArgs& a, const std::string& source,
+                               const std::string& destination) {
+  BERTH_TRY(auto dest, remote_reference(destination, "push"));
   if (dest.tag().empty())
     return Error::make(ErrorKind::invalid_argument, "push to '{}': give a tag, not only a digest", dest.to_string());
   registry::PushOptions o;
@@ -244,10 +243,24 @@ Result<int> cmd_push(const Globals& g, const ParsedArgs& a) {
   o.client.progress = [&](const BlobEvent& ev) { view.on(ev); };
   BERTH_TRY(auto pushed, registry::push(e.store, manifest, dest, o));
   view.finish();
-  if (quiet)
-    print(dest.to_string() + "\n");
-  else
-    print(fmt::format("{}: digest: {} size: {}\n", dest.tag(), pushed.digest, pushed.size));
+  if (!quiet) print(fmt::format("{}: digest: {} size: {}\n", dest.tag(), pushed.digest, pushed.size));
+  return pushed.digest;
+}
+
+namespace {
+
+Result<int> cmd_push(const Globals& g, const ParsedArgs& a) {
+  if (a.positionals.empty() || a.positionals.size() > 2)
+    return Error(ErrorKind::invalid_argument, "give the image to push (and where to, if not to its own name)")
+        .with_hint("berth push 127.0.0.1:5000/app:1   or   berth push app:1 127.0.0.1:5000/team/app:1");
+  const std::string& source = a.positionals[0];
+  const std::string& dest = a.positionals.size() == 2 ? a.positionals[1] : source;
+  BERTH_TRY(auto digest, push_image(g, a, source, dest));
+  (void)digest;
+  if (a.flag("quiet")) {
+    BERTH_TRY(auto ref, remote_reference(dest, "push"));
+    print(ref.to_string() + "\n");
+  }
   return 0;
 }
 

@@ -45,6 +45,11 @@ Result<std::string> render_event(const tmpl::Template& t, const engine::Event& e
 }  // namespace
 
 Result<int> stream_events(const Globals& g, const ParsedArgs& a) {
+  return stream_events_where(g, a, {});
+}
+
+Result<int> stream_events_where(const Globals& g, const ParsedArgs& a,
+                                const std::function<bool(const engine::Event&)>& also) {
   std::string format = a.value("format");
   bool json = format == "json";
   std::optional<tmpl::Template> custom;
@@ -79,6 +84,7 @@ Result<int> stream_events(const Globals& g, const ParsedArgs& a) {
   for (;;) {
     BERTH_TRY(auto events, engine::read_events(e.db, after, filter));
     for (const auto& ev : events) {
+      if (also && !also(ev)) continue;
       if (custom) {
         BERTH_TRY(auto line, render_event(*custom, ev, format));
         print(line);

@@ -228,6 +228,13 @@ TEST(Events, FiltersLikeDocker) {
   labelled.attributes["app"] = "web";
   EXPECT_TRUE(label->matches(labelled));
   EXPECT_FALSE(label->matches(die));
+  // Two labels: both must be there (a project's events of one service), as docker's filter.
+  auto two = EventFilter::parse({"label=app=web", "label=tier=front"});
+  EXPECT_FALSE(two->matches(labelled));
+  labelled.attributes["tier"] = "front";
+  EXPECT_TRUE(two->matches(labelled));
+  labelled.attributes["tier"] = "back";
+  EXPECT_FALSE(two->matches(labelled));
   EventFilter window;
   window.since = 5;
   window.until = 9;
