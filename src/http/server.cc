@@ -10,6 +10,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -894,6 +895,17 @@ Result<std::unique_ptr<Server>> Server::listen(const ServerOptions& options, Han
   Limits limits{std::chrono::milliseconds(options.idle_timeout_ms),
                 std::chrono::milliseconds(options.header_timeout_ms), options.max_header_bytes,
                 options.max_connections, options.max_connections_per_client};
+  // The cap stays below the descriptor limit (less some for files, sockets and takeovers): at
+  // the cap connections wait in the backlog instead of failing accept(2) with EMFILE.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    size_t room = files.rlim_cur > 128 ? static_cast<size_t>(files.rlim_cur) - 64 : 64;
+    if (limits.max_connections == 0 || limits.max_connections > room) {
+      log::debug(fmt::format("connection limit {} (the descriptor limit is {})", room,
+                             files.rlim_cur));
+      limits.max_connections = room;
+    }
+  }
   auto server = std::make_unique<AsioServer>(handler, options.threads, limits);
   BERTH_TRY_VOID(server->open(options));
   return std::unique_ptr<Server>(std::move(server));

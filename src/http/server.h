@@ -110,7 +110,7 @@ struct ServerOptions {
   // A longer request head is answered 431 and the connection closed.
   size_t max_header_bytes = 64 * 1024;
   // Open connections at most; more wait in the listen backlog until one closes (queued, then
-  // served). 0: no limit.
+  // served). 0: no limit. Never more than the descriptor limit (RLIMIT_NOFILE) less 64.
   size_t max_connections = 1024;
   // Open connections from one client IP address at most; more are answered 503 and closed, so
   // one client cannot take every slot. 0: no limit. Not applied to a unix socket.

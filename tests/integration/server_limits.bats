@@ -74,6 +74,16 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "$REG"
   [[ $output == *"probe 200"* ]]
 }
 
+@test "registry: the cap stays below the descriptor limit: there, connections wait, accept never fails" {
+  ulimit -n 200  # this test's processes only: the cap becomes 200 - 64
+  reg_start "$T/reg" --max-connections 0 --max-connections-per-client 0
+  run $PROBE queue "$REG" 136 /v2/
+  echo "$output"
+  [[ $output == *"waiting yes"* ]]
+  [[ $output == *"probe 200"* ]]
+  ! grep -q 'accept:' "$REG_LOG"
+}
+
 @test "registry: limit options are checked" {
   run "$BERTH" registry serve --root "$T/r" --max-connections-per-client x
   [ "$status" -ne 0 ]
