@@ -7,10 +7,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -901,8 +901,8 @@ Result<std::unique_ptr<Server>> Server::listen(const ServerOptions& options, Han
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
     size_t room = files.rlim_cur > 128 ? static_cast<size_t>(files.rlim_cur) - 64 : 64;
     if (limits.max_connections == 0 || limits.max_connections > room) {
-      log::debug(fmt::format("connection limit {} (the descriptor limit is {})", room,
-                             files.rlim_cur));
+      log::debug(
+          fmt::format("connection limit {} (the descriptor limit is {})", room, files.rlim_cur));
       limits.max_connections = room;
     }
   }
