@@ -17,6 +17,9 @@ Result<void> serve(const ServeOptions& options) {
   http::ServerOptions so;
   so.unix_socket = options.socket;
   so.idle_exit_ms = options.idle_exit_ms;
+  so.header_timeout_ms = options.header_timeout_ms;
+  so.max_header_bytes = options.max_header_bytes;
+  so.max_connections = options.max_connections;
   auto dir = options.socket.substr(0, options.socket.rfind('/'));
   if (!dir.empty() && !sys::exists(dir)) BERTH_TRY_VOID(sys::mkdir_all(dir, 0711));
   BERTH_TRY(auto server, http::Server::listen(so, api));

@@ -19,6 +19,11 @@ namespace berth::api {
 struct ServeOptions {
   std::string socket = "/run/berth/docker.sock";
   int64_t idle_exit_ms = 0;  // > 0: exit after that long without a connection
+  // Limits against slow and flooding clients (http/server.h ServerOptions says what each does).
+  // Streams a request takes over (logs -f, attach, wait) are not counted as open connections.
+  int64_t header_timeout_ms = 30'000;
+  size_t max_header_bytes = 64 * 1024;
+  size_t max_connections = 1024;
   engine::Layout layout;
   engine::Programs programs;
   std::string version;  // berth's, for GET /version

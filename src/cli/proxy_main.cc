@@ -33,6 +33,7 @@ constexpr std::string_view kUsage =
     "  --access-log PATH|-          one line per request ('-': stdout)\n"
     "  --access-log-format text|json\n"
     "  --max-header-bytes N (16384)  --max-body-bytes N (0: no limit)\n"
+    "  --max-connections N (10000)  --max-connections-per-client N (256; 0: no limit)\n"
     "  --connect-timeout-ms N (3000)  --header-timeout-ms N (10000)  --idle-timeout-ms N (60000)\n"
     "  --response-timeout-ms N (60000)  --tunnel-timeout-ms N (3600000)  --retries N (2)\n";
 
@@ -125,6 +126,10 @@ int main(int argc, char** argv) {
       ok = number(1024, 1 << 20, options.max_header_bytes);
     } else if (a == "--max-body-bytes") {
       ok = number(0, 1L << 50, options.max_body_bytes);
+    } else if (a == "--max-connections") {
+      ok = number(0, 1 << 20, options.max_connections);
+    } else if (a == "--max-connections-per-client") {
+      ok = number(0, 1 << 20, options.max_connections_per_client);
     } else if (a == "--connect-timeout-ms") {
       ok = number(1, 86400000, options.connect_timeout_ms);
     } else if (a == "--header-timeout-ms") {

@@ -7,13 +7,19 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
 // Boost 1.74's Asio enables C++20 coroutines for g++, and for clang only with libc++; clang-tidy
 // reads this file with clang and libstdc++, whose <coroutine> clang 14 supports.
 #if defined(__clang__) && defined(__cpp_impl_coroutine) && __has_include(<coroutine>)
@@ -47,6 +53,17 @@ using asio::use_awaitable;
 
 constexpr size_t kBodyBuffer = 1 << 20;
 constexpr uint64_t kDrainLimit = 1 << 20;
+
+using Clock = std::chrono::steady_clock;
+
+// ServerOptions' limits, in the units the loop uses.
+struct Limits {
+  std::chrono::milliseconds idle{300'000};
+  std::chrono::milliseconds header{30'000};
+  size_t max_header_bytes = 64 * 1024;
+  size_t max_connections = 1024;
+  size_t max_per_client = 128;
+};
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -159,22 +176,28 @@ class DiscardSink final : public BodySink {
 // Closes a connection that made no progress (no byte read or written) for the idle limit: a
 // client that stalls mid-request or keeps an idle connection must not hold its fd for ever.
 // Runs on the connection's own single-threaded context, so no locking.
+// It also enforces a deadline, when one is set: the end of a request head's (or TLS handshake's)
+// time, which progress does not extend.
 struct Watchdog {
   explicit Watchdog(asio::io_context& context) : timer(context) {}
   asio::steady_timer timer;
-  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  Clock::time_point last = Clock::now();
+  Clock::time_point deadline = Clock::time_point::max();
   bool done = false;
   std::function<void()> close;
 };
 
-awaitable<void> watch(std::shared_ptr<Watchdog> w, std::chrono::milliseconds limit) {
-  auto every = std::min<std::chrono::milliseconds>(limit / 2, std::chrono::seconds(15));
+awaitable<void> watch(std::shared_ptr<Watchdog> w, Limits limits) {
+  auto every = std::max<std::chrono::milliseconds>(
+      std::chrono::milliseconds(10),
+      std::min({limits.idle / 2, limits.header / 4, std::chrono::milliseconds(15'000)}));
   for (;;) {
     w->timer.expires_after(every);
     beast::error_code ec;
     co_await w->timer.async_wait(asio::redirect_error(use_awaitable, ec));
     if (w->done) co_return;
-    if (std::chrono::steady_clock::now() - w->last > limit) {
+    auto now = Clock::now();
+    if (now - w->last > limits.idle || now > w->deadline) {
       w->close();
       co_return;
     }
@@ -194,10 +217,17 @@ int release_socket(asio::basic_stream_socket<Protocol, Executor>& socket) {
 }
 int release_socket(beast::ssl_stream<tcp::socket>&) { return -1; }
 
+// A parse error of the request head (not the peer closing mid-head).
+bool malformed_head(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::header_limit).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+}
+
 class Connection {
  public:
-  Connection(Handler& handler, Watchdog& watchdog, std::atomic<int>& takeovers)
-      : handler_(handler), watchdog_(watchdog), takeovers_(takeovers) {}
+  Connection(Handler& handler, Watchdog& watchdog, std::atomic<int>& takeovers,
+             const Limits& limits)
+      : handler_(handler), watchdog_(watchdog), takeovers_(takeovers), limits_(limits) {}
 
   template <class Stream>
   awaitable<void> serve(Stream& stream, bool tls, std::string remote) {
@@ -205,16 +235,36 @@ class Connection {
     for (;;) {
       bhttp::request_parser<bhttp::buffer_body> parser;
       parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-      parser.header_limit(64 * 1024);
+      parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
       beast::error_code ec;
+      // Waiting for the next request is idle time; once its first byte is here, the whole head
+      // has header_timeout to arrive.
+      if (buffer.size() == 0) {
+        size_t n = co_await stream.async_read_some(buffer.prepare(4096),
+                                                   asio::redirect_error(use_awaitable, ec));
+        buffer.commit(n);
+        touch();
+        if (ec) co_return;
+      }
+      watchdog_.deadline = Clock::now() + limits_.header;
       co_await bhttp::async_read_header(stream, buffer, parser,
                                         asio::redirect_error(use_awaitable, ec));
+      watchdog_.deadline = Clock::time_point::max();
       touch();
       if (ec == bhttp::error::need_buffer) ec = {};  // a head whose empty body is complete too
       if (ec) {
-        // Closed, or a malformed head: nothing sensible to answer.
-        if (ec != bhttp::error::end_of_stream && ec != asio::error::eof)
+        if (malformed_head(ec)) {
+          // Into locals first: g++ 12 destroys temporaries of a co_await's full expression twice
+          // when they come out of a conditional.
+          const bool too_long = ec == bhttp::error::header_limit;
+          const int status = too_long ? 431 : 400;
+          std::string message =
+              too_long ? fmt::format("the request head exceeds {} bytes", limits_.max_header_bytes)
+                       : fmt::format("malformed request: {}", ec.message());
+          co_await refuse_head(stream, status, std::move(message));
+        } else if (ec != asio::error::eof) {
           log::debug(fmt::format("{}: read request: {}", remote, ec.message()));
+        }
         co_return;
       }
       ServerRequest request = to_request(parser, tls, remote);
@@ -285,6 +335,26 @@ class Connection {
   }
 
  private:
+  // Answers a head we will not read (431, 400) and closes. What the client still sends is read
+  // and dropped first (up to kDrainLimit, within header_timeout): closing with unread bytes would
+  // reset the connection, and the client could lose the answer.
+  template <class Stream>
+  awaitable<void> refuse_head(Stream& stream, int status, std::string message) {
+    ServerResponse r{status};
+    r.body = message + "\n";
+    r.set("Content-Type", "text/plain");
+    if (!co_await write_response(stream, r, false)) co_return;
+    watchdog_.deadline = Clock::now() + limits_.header;
+    std::array<char, 16384> scratch;
+    uint64_t drained = 0;
+    beast::error_code ec;
+    while (drained < kDrainLimit) {
+      drained += co_await stream.async_read_some(asio::buffer(scratch),
+                                                 asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+    }
+  }
+
   template <class Stream>
   awaitable<Result<void>> read_body(Stream& stream, beast::flat_buffer& buffer,
                                     bhttp::request_parser<bhttp::buffer_body>& parser,
@@ -422,8 +492,14 @@ class Connection {
   Handler& handler_;
   Watchdog& watchdog_;
   std::atomic<int>& takeovers_;
+  const Limits& limits_;
   std::vector<char> body_;
 };
+
+// Said to a connection beyond its client's share, before closing it.
+constexpr std::string_view kTooManyFromClient =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 43\r\n"
+    "Retry-After: 1\r\nConnection: close\r\n\r\ntoo many connections from this address\n";
 
 Result<tcp::endpoint> parse_address(const std::string& address) {
   auto colon = address.rfind(':');
@@ -454,11 +530,11 @@ class AsioServer final : public Server {
   // One io_context per thread, each run by its thread alone (concurrency hint 1: no locking, no
   // hand-offs between threads); the acceptor lives on the first and deals connections out in
   // turn. Measured: a second thread on one shared context cost 20% more CPU per pushed byte.
-  AsioServer(Handler& handler, int threads, std::chrono::milliseconds idle_limit)
+  AsioServer(Handler& handler, int threads, Limits limits)
       : handler_(handler),
         acceptor_(context(std::max(1, threads))),
         local_acceptor_(*contexts_[0]),
-        idle_limit_(idle_limit) {}
+        limits_(limits) {}
 
   ~AsioServer() override {
     if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
@@ -616,11 +692,55 @@ class AsioServer final : public Server {
     }
   }
 
+  size_t open_connections() const {
+    size_t n = 0;
+    for (size_t i = 0; i < contexts_.size(); ++i) n += static_cast<size_t>(active_[i].load());
+    return n;
+  }
+
+  // Counts a connection against its client's share; false when the share is used up.
+  bool claim_client(const std::string& client) {
+    std::lock_guard lock(clients_mutex_);
+    size_t& n = clients_[client];
+    if (limits_.max_per_client && n >= limits_.max_per_client) {
+      if (n == 0) clients_.erase(client);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+
+  void release_client(const std::string& client) {
+    std::lock_guard lock(clients_mutex_);
+    auto it = clients_.find(client);
+    if (it != clients_.end() && --it->second == 0) clients_.erase(it);
+  }
+
+  // A connection over its client's share: a 503 (plain TCP), then closed. What the client sent
+  // already is read first, so the close does not reset the connection before the answer.
+  void refuse_connection(int fd, bool plain) {
+    if (plain) {
+      (void)::send(fd, kTooManyFromClient.data(), kTooManyFromClient.size(),
+                   MSG_DONTWAIT | MSG_NOSIGNAL);
+      ::shutdown(fd, SHUT_WR);
+    }
+    std::array<char, 4096> scratch;
+    while (::recv(fd, scratch.data(), scratch.size(), MSG_DONTWAIT) > 0) {
+    }
+    ::close(fd);
+  }
+
   template <class Acceptor>
   awaitable<void> accept_loop(Acceptor& acceptor) {
     using Socket = typename Acceptor::protocol_type::socket;
     for (;;) {
       beast::error_code ec;
+      // At the connection limit, new connections wait in the listen backlog (their handshake
+      // done by the kernel) and are served once others close.
+      while (limits_.max_connections && open_connections() >= limits_.max_connections) {
+        asio::steady_timer wait(*contexts_[0], std::chrono::milliseconds(20));
+        co_await wait.async_wait(asio::redirect_error(use_awaitable, ec));
+      }
       Socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
@@ -630,7 +750,19 @@ class AsioServer final : public Server {
         co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
-      if constexpr (std::is_same_v<Socket, tcp::socket>) socket.set_option(tcp::no_delay(true), ec);
+      std::string client;
+      if constexpr (std::is_same_v<Socket, tcp::socket>) {
+        socket.set_option(tcp::no_delay(true), ec);
+        auto peer = socket.remote_endpoint(ec);
+        if (!ec) client = peer.address().to_string();
+      }
+      if (!client.empty() && !claim_client(client)) {
+        log::debug(fmt::format("{}: refused, {} connections from it are open already", client,
+                               limits_.max_per_client));
+        int fd = socket.release(ec);
+        if (!ec) refuse_connection(fd, !tls_);
+        continue;
+      }
       // Hand the connection to its thread's context (the socket is re-homed by release/assign).
       size_t i = pick_context();
       auto protocol = socket.local_endpoint(ec).protocol();
@@ -640,19 +772,26 @@ class AsioServer final : public Server {
       moved.assign(protocol, fd, ec);
       if (ec) {
         ::close(fd);
+        if (!client.empty()) release_client(client);
         continue;
       }
       ++active_[i];
-      asio::co_spawn(*contexts_[i], session(std::move(moved), i), asio::detached);
+      asio::co_spawn(*contexts_[i], session(std::move(moved), i, std::move(client)),
+                     asio::detached);
     }
   }
 
   template <class Socket>
-  awaitable<void> session(Socket socket, size_t context_index) {
+  awaitable<void> session(Socket socket, size_t context_index, std::string client) {
     struct Count {
+      AsioServer& server;
       std::atomic<int>& n;
-      ~Count() { --n; }
-    } count{active_[context_index]};
+      std::string client;
+      ~Count() {
+        if (!client.empty()) server.release_client(client);
+        --n;
+      }
+    } count{*this, active_[context_index], client};
     beast::error_code ec;
     std::string remote = "unix";
     if constexpr (std::is_same_v<Socket, tcp::socket>) {
@@ -667,8 +806,8 @@ class AsioServer final : public Server {
         w.timer.cancel();
       }
     } stop{*watchdog};
-    asio::co_spawn(*contexts_[context_index], watch(watchdog, idle_limit_), asio::detached);
-    Connection connection(handler_, *watchdog, takeovers_);
+    asio::co_spawn(*contexts_[context_index], watch(watchdog, limits_), asio::detached);
+    Connection connection(handler_, *watchdog, takeovers_, limits_);
     if (!tls_ || !std::is_same_v<Socket, tcp::socket>) {
       watchdog->close = [&socket] {
         beast::error_code ignored;
@@ -690,8 +829,10 @@ class AsioServer final : public Server {
       beast::error_code ignored;
       stream.next_layer().close(ignored);
     };
+    watchdog.deadline = Clock::now() + limits_.header;
     co_await stream.async_handshake(ssl::stream_base::server,
                                     asio::redirect_error(use_awaitable, ec));
+    watchdog.deadline = Clock::time_point::max();
     if (ec) co_return;
     co_await connection.serve(stream, true, remote);
     co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
@@ -705,7 +846,9 @@ class AsioServer final : public Server {
   local::acceptor local_acceptor_;
   std::string unix_path_;  // set once bound: removed again by the destructor
   std::unique_ptr<ssl::context> tls_;
-  std::chrono::milliseconds idle_limit_{300'000};
+  Limits limits_;
+  std::mutex clients_mutex_;
+  std::map<std::string, size_t> clients_;  // open connections per client address
   std::chrono::milliseconds idle_exit_{0};
   std::atomic<int> takeovers_{0};  // takeover threads still running
 };
@@ -741,8 +884,29 @@ std::unique_ptr<BodySink> collect_body(size_t limit,
 }
 
 Result<std::unique_ptr<Server>> Server::listen(const ServerOptions& options, Handler& handler) {
-  auto server = std::make_unique<AsioServer>(handler, options.threads,
-                                             std::chrono::milliseconds(options.idle_timeout_ms));
+  if (options.header_timeout_ms <= 0 || options.idle_timeout_ms <= 0)
+    return Error::make(ErrorKind::invalid_argument,
+                       "header timeout ({} ms) and idle timeout ({} ms) must be positive",
+                       options.header_timeout_ms, options.idle_timeout_ms);
+  if (options.max_header_bytes < 1024 || options.max_header_bytes > (16u << 20))
+    return Error::make(ErrorKind::invalid_argument,
+                       "max header bytes {}: give a size from 1 KiB to 16 MiB",
+                       options.max_header_bytes);
+  Limits limits{std::chrono::milliseconds(options.idle_timeout_ms),
+                std::chrono::milliseconds(options.header_timeout_ms), options.max_header_bytes,
+                options.max_connections, options.max_connections_per_client};
+  // The cap stays below the descriptor limit (less some for files, sockets and takeovers): at
+  // the cap connections wait in the backlog instead of failing accept(2) with EMFILE.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    size_t room = files.rlim_cur > 128 ? static_cast<size_t>(files.rlim_cur) - 64 : 64;
+    if (limits.max_connections == 0 || limits.max_connections > room) {
+      log::debug(
+          fmt::format("connection limit {} (the descriptor limit is {})", room, files.rlim_cur));
+      limits.max_connections = room;
+    }
+  }
+  auto server = std::make_unique<AsioServer>(handler, options.threads, limits);
   BERTH_TRY_VOID(server->open(options));
   return std::unique_ptr<Server>(std::move(server));
 }

@@ -103,6 +103,18 @@ struct ServerOptions {
   // A connection with no byte read or written for this long is closed (idle keep-alive, or a
   // client stalled mid-request; an upload it left stays resumable).
   int64_t idle_timeout_ms = 300'000;
+  // Once a request's first byte has arrived, its head (request line and headers) must be complete
+  // within this, or the connection is closed: a client trickling a header a byte at a time
+  // (slowloris) does not hold a connection for ever. Also bounds a TLS handshake.
+  int64_t header_timeout_ms = 30'000;
+  // A longer request head is answered 431 and the connection closed.
+  size_t max_header_bytes = 64 * 1024;
+  // Open connections at most; more wait in the listen backlog until one closes (queued, then
+  // served). 0: no limit. Never more than the descriptor limit (RLIMIT_NOFILE) less 64.
+  size_t max_connections = 1024;
+  // Open connections from one client IP address at most; more are answered 503 and closed, so
+  // one client cannot take every slot. 0: no limit. Not applied to a unix socket.
+  size_t max_connections_per_client = 128;
   // When > 0, run() returns once no connection and no takeover has been open for this long.
   int64_t idle_exit_ms = 0;
 };

@@ -86,8 +86,21 @@ std::vector<Upstream> parse_resolv_conf(std::string_view text, std::string_view 
   return out;
 }
 
-Forwarder::Forwarder(std::vector<Upstream> upstreams, uint64_t timeout_ms, size_t max_in_flight)
-    : upstreams_(std::move(upstreams)), timeout_ms_(timeout_ms), max_in_flight_(max_in_flight) {
+std::string address_key(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(a).sin_addr;
+    return std::string(reinterpret_cast<const char*>(&in), sizeof in);
+  }
+  const auto& in6 = reinterpret_cast<const sockaddr_in6&>(a).sin6_addr;
+  return std::string(reinterpret_cast<const char*>(&in6), sizeof in6);
+}
+
+Forwarder::Forwarder(std::vector<Upstream> upstreams, uint64_t timeout_ms, size_t max_in_flight,
+                     size_t max_per_client)
+    : upstreams_(std::move(upstreams)),
+      timeout_ms_(timeout_ms),
+      max_in_flight_(max_in_flight),
+      max_per_client_(max_per_client) {
   // Unpredictable ids make a spoofed upstream answer a guess (RFC 5452).
   if (::getrandom(&random_state_, sizeof random_state_, 0) != sizeof random_state_) {
     random_state_ = static_cast<uint64_t>(::time(nullptr)) ^ 0x9E3779B97F4A7C15ull;
@@ -115,6 +128,12 @@ std::optional<Forwarder::Send> Forwarder::start(std::span<const uint8_t> query, 
       question_end > query.size()) {
     return std::nullopt;
   }
+  std::string key = address_key(client.address);
+  if (auto share = per_client_.find(key);
+      max_per_client_ && share != per_client_.end() && share->second >= max_per_client_) {
+    return std::nullopt;
+  }
+  ++per_client_[std::move(key)];
   const uint16_t id = fresh_id();
   Pending p{
       client, message_id(query),   std::vector<uint8_t>(query.begin(), query.end()), question_end,
@@ -162,7 +181,7 @@ std::optional<Forwarder::Relay> Forwarder::on_response(std::span<uint8_t> packet
   }
   set_message_id(packet, p.client_id);
   Relay relay{p.client, packet};
-  pending_.erase(it);
+  forget(it);
   return relay;
 }
 
@@ -177,8 +196,16 @@ void Forwarder::move_on(std::unordered_map<uint16_t, Pending>::iterator it, uint
   set_message_id(scratch_, it->second.client_id);
   const Client client = it->second.client;
   const size_t question_end = it->second.question_end;
-  pending_.erase(it);
+  forget(it);
   give_up(id, client, scratch_, question_end);
+}
+
+void Forwarder::forget(std::unordered_map<uint16_t, Pending>::iterator it) {
+  if (auto share = per_client_.find(address_key(it->second.client.address));
+      share != per_client_.end() && --share->second == 0) {
+    per_client_.erase(share);
+  }
+  pending_.erase(it);
 }
 
 void Forwarder::expire(uint64_t now_ms, const Resend& resend, const GiveUp& give_up) {

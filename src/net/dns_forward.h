@@ -43,10 +43,16 @@ struct Client {
   uint64_t tcp_connection = 0;
 };
 
+// A peer's IP address as a key (the port left out): what per-client limits count by.
+std::string address_key(const sockaddr_storage& address);
+
 class Forwarder {
  public:
+  // At most `max_in_flight` queries are in flight, `max_per_client` (0: no limit) of them from
+  // one client address, so one client asking for names that need forwarding cannot take every
+  // slot from the others.
   explicit Forwarder(std::vector<Upstream> upstreams, uint64_t timeout_ms = 2000,
-                     size_t max_in_flight = 4096);
+                     size_t max_in_flight = 4096, size_t max_per_client = 256);
 
   // A new list (resolv.conf changed): queries in flight go on with the new list.
   void set_upstreams(std::vector<Upstream> upstreams);
@@ -59,7 +65,8 @@ class Forwarder {
     bool over_tcp;
   };
   // Takes over `query` (a parsed query; question ends at `question_end`). Nullopt when there is
-  // no upstream or too many queries are in flight (the caller answers SERVFAIL).
+  // no upstream or too many queries are in flight, in all or from this client (the caller
+  // answers SERVFAIL).
   std::optional<Send> start(std::span<const uint8_t> query, size_t question_end,
                             const Client& client, uint64_t now_ms);
 
@@ -97,6 +104,8 @@ class Forwarder {
     uint64_t deadline;
   };
   uint16_t fresh_id();
+  // Removes a query from the table and from its client's count.
+  void forget(std::unordered_map<uint16_t, Pending>::iterator it);
   std::optional<Send> advance(uint16_t id, Pending& pending, uint64_t now_ms);
   void move_on(std::unordered_map<uint16_t, Pending>::iterator it, uint64_t now_ms,
                const Resend& resend, const GiveUp& give_up);
@@ -104,7 +113,9 @@ class Forwarder {
   std::vector<Upstream> upstreams_;
   uint64_t timeout_ms_;
   size_t max_in_flight_;
+  size_t max_per_client_;
   std::unordered_map<uint16_t, Pending> pending_;
+  std::unordered_map<std::string, size_t> per_client_;  // queries in flight by address_key
   // (deadline, id) in the order they were set; stale entries are skipped when popped (all
   // timeouts are equal, so this stays sorted).
   std::deque<std::pair<uint64_t, uint16_t>> deadlines_;

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -31,7 +32,11 @@ namespace {
 constexpr size_t kBatch = 64;          // UDP datagrams per recvmmsg/sendmmsg
 constexpr size_t kQueryBuffer = 2048;  // a longer UDP query is answered FORMERR
 constexpr size_t kMaxConnections = 64;
+// One client address may hold this many of them: a flood from one cannot take every slot.
+constexpr size_t kMaxConnectionsPerClient = 8;
 constexpr uint64_t kTcpIdleMs = 10'000;
+// A query begun over TCP must be complete within this, however its bytes trickle in (slowloris).
+constexpr uint64_t kTcpQueryMs = 5'000;
 constexpr size_t kTcpMaxBuffered = 1 << 20;
 constexpr size_t kMaxNamesFile = 16 << 20;
 
@@ -99,6 +104,9 @@ struct Connection {
   std::vector<uint8_t> out;
   uint64_t last_active = 0;
   bool want_write = false;
+  sockaddr_storage peer{};
+  std::string client;          // address_key(peer): its share of kMaxConnectionsPerClient
+  uint64_t partial_since = 0;  // when the incomplete query in `in` began; 0: none
 };
 
 // One query relayed to an upstream over UDP, from a socket of its own connected to the server:
@@ -154,6 +162,7 @@ struct Server::Impl {
   std::optional<uint64_t> empty_since;
   std::optional<ExitReason> exit;
   std::unordered_map<uint64_t, Connection> connections;
+  std::unordered_map<std::string, size_t> connections_per_client;
   uint64_t next_connection = 1;
   std::unordered_map<uint16_t, UpstreamStream> streams;      // by our id of the query
   std::unordered_map<uint16_t, UpstreamDatagram> datagrams;  // by our id of the query
@@ -207,6 +216,8 @@ struct Server::Impl {
   void queue_tcp(Connection& c, std::span<const uint8_t> packet);
   void flush(uint64_t id, Connection& c);
   void close_connection(uint64_t id);
+  std::unordered_map<uint64_t, Connection>::iterator drop_connection(
+      std::unordered_map<uint64_t, Connection>::iterator it);
   int timeout_ms(uint64_t now) const;
   void housekeeping(uint64_t now);
 };
@@ -558,13 +569,23 @@ void Server::Impl::on_stream(uint16_t id, uint32_t events, uint64_t now) {
 
 void Server::Impl::on_accept(uint64_t now) {
   for (;;) {
-    UniqueFd fd(::accept4(tcp.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    UniqueFd fd(::accept4(tcp.get(), reinterpret_cast<sockaddr*>(&peer), &length,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) return;
     if (connections.size() >= kMaxConnections) continue;  // closed: the client retries
+    std::string client = address_key(peer);
+    auto share = connections_per_client.find(client);
+    if (share != connections_per_client.end() && share->second >= kMaxConnectionsPerClient) {
+      continue;  // closed: this client holds its share already
+    }
     const uint64_t id = next_connection++;
     epoll_event ev{.events = EPOLLIN, .data = {.u64 = tag_of(kConn, id)}};
     if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) continue;
-    connections.emplace(id, Connection{std::move(fd), {}, {}, now, false});
+    ++connections_per_client[client];
+    connections.emplace(id,
+                        Connection{std::move(fd), {}, {}, now, false, peer, std::move(client), 0});
   }
 }
 
@@ -574,7 +595,18 @@ void Server::Impl::queue_tcp(Connection& c, std::span<const uint8_t> packet) {
   c.out.insert(c.out.end(), packet.begin(), packet.end());
 }
 
-void Server::Impl::close_connection(uint64_t id) { connections.erase(id); }
+void Server::Impl::close_connection(uint64_t id) {
+  if (auto it = connections.find(id); it != connections.end()) drop_connection(it);
+}
+
+std::unordered_map<uint64_t, Connection>::iterator Server::Impl::drop_connection(
+    std::unordered_map<uint64_t, Connection>::iterator it) {
+  if (auto share = connections_per_client.find(it->second.client);
+      share != connections_per_client.end() && --share->second == 0) {
+    connections_per_client.erase(share);
+  }
+  return connections.erase(it);
+}
 
 void Server::Impl::flush(uint64_t id, Connection& c) {
   while (!c.out.empty()) {
@@ -627,6 +659,7 @@ void Server::Impl::on_connection(uint64_t id, uint32_t events, uint64_t now) {
           answer(context(true), packet, query, std::span<uint8_t>(big).subspan(2), &size);
       if (action == Action::forward) {
         Client client;
+        client.address = c.peer;  // counts against this address's share of the forwarder
         client.tcp_connection = id;
         if (auto send = forwarder.start(packet, query.question_end, client, now)) {
           send_upstream(*send);
@@ -638,6 +671,11 @@ void Server::Impl::on_connection(uint64_t id, uint32_t events, uint64_t now) {
       at += 2 + length;
     }
     c.in.erase(c.in.begin(), c.in.begin() + static_cast<ptrdiff_t>(at));
+    if (c.in.empty()) {
+      c.partial_since = 0;
+    } else if (at > 0 || c.partial_since == 0) {
+      c.partial_since = now;
+    }
   }
   if (closed) {
     // Answers to queries already read are still sent if the socket takes them at once.
@@ -721,7 +759,9 @@ void Server::Impl::housekeeping(uint64_t now) {
   }
   forwarder.expire(now, resend_fn(), give_up_fn());
   for (auto it = connections.begin(); it != connections.end();) {
-    it = now - it->second.last_active > kTcpIdleMs ? connections.erase(it) : std::next(it);
+    const Connection& c = it->second;
+    const bool stalled = c.partial_since != 0 && now - c.partial_since > kTcpQueryMs;
+    it = stalled || now - c.last_active > kTcpIdleMs ? drop_connection(it) : std::next(it);
   }
   if (empty_since && o.idle_exit_seconds > 0 &&
       now - *empty_since >= o.idle_exit_seconds * uint64_t{1000}) {

@@ -2,6 +2,7 @@
 // and a backend, forward it over a pooled keep-alive connection, relay the response, and loop
 // (keep-alive; pipelined requests wait in the buffer and are served in order). Also accepts
 // connections and hands those of a TCP entrypoint to tcp_session.
+#include <array>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <chrono>
@@ -12,8 +13,9 @@
 
 namespace berth::proxy::detail {
 
-awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, FrontendStats& fe,
-                                     std::shared_ptr<LiveTable> table, const Route* route);
+awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, std::string client_ip,
+                                     FrontendStats& fe, std::shared_ptr<LiveTable> table,
+                                     const Route* route);
 
 namespace {
 
@@ -248,16 +250,19 @@ enum class Phase { none, idle, header, connect, response, body };
 template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  HttpSession(Core& core, Stream stream, FrontendStats& fe, bool tls)
-      : core_(core), stream_(std::move(stream)), fe_(fe), tls_(tls) {
-    error_code ec;
-    const auto ep = raw_socket(stream_).remote_endpoint(ec);
-    if (!ec) client_ip_ = ep.address().to_string();
+  // `client_ip` was claimed (Core::claim_client) for this session, which releases it.
+  HttpSession(Core& core, Stream stream, std::string client_ip, FrontendStats& fe, bool tls)
+      : core_(core),
+        stream_(std::move(stream)),
+        fe_(fe),
+        tls_(tls),
+        client_ip_(std::move(client_ip)) {
     deadline_.fire = [this] { expire(); };
   }
   ~HttpSession() {
     core_.disarm(deadline_);
     fe_.current--;
+    core_.release_client(client_ip_);
   }
 
   awaitable<void> run(std::shared_ptr<HttpSession> self);
@@ -893,9 +898,31 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
   }
 }
 
+// A connection over its client's share: a 503 on plain listeners, then closed (what the client
+// sent already is read first, so the close does not reset the connection before the answer).
+void refuse_connection(tcp::socket& socket, bool tls) {
+  error_code ec;
+  if (!tls) {
+    const std::string busy =
+        simple_response(503, "Service Unavailable", "Too many connections from this address.\n",
+                        true, "Retry-After: 1\r\n");
+    socket.non_blocking(true, ec);
+    socket.write_some(asio::buffer(busy), ec);
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+  }
+  std::array<char, 4096> scratch;
+  while (socket.available(ec) > 0 && !ec) socket.read_some(asio::buffer(scratch), ec);
+  socket.close(ec);
+}
+
 awaitable<void> accept_loop(Core& core, tcp::acceptor& acceptor, FrontendStats& fe, bool tls) {
   for (;;) {
     error_code ec;
+    // At the connection limit, new connections wait in the listen backlog until others close.
+    while (core.options.max_connections && core.open_connections >= core.options.max_connections) {
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(20));
+      co_await pause.async_wait(with(ec));
+    }
     tcp::socket socket = co_await acceptor.async_accept(with(ec));
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
@@ -905,23 +932,31 @@ awaitable<void> accept_loop(Core& core, tcp::acceptor& acceptor, FrontendStats& 
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
+    const auto peer = socket.remote_endpoint(ec);
+    std::string client_ip = ec ? std::string() : peer.address().to_string();
+    if (!core.claim_client(client_ip)) {
+      refuse_connection(socket, tls);
+      continue;
+    }
     fe.connections++;
     core.total_connections++;
     if (++fe.current > fe.max_current) fe.max_current = fe.current;
     auto table = core.table;
     if (const Route* tcp_route = table->matcher->match_tcp(fe.name); tcp_route && !tls) {
-      asio::co_spawn(acceptor.get_executor(),
-                     serve_tcp_connection(core, std::move(socket), fe, table, tcp_route),
-                     asio::detached);
+      asio::co_spawn(
+          acceptor.get_executor(),
+          serve_tcp_connection(core, std::move(socket), std::move(client_ip), fe, table, tcp_route),
+          asio::detached);
       continue;
     }
     if (tls) {
       using TlsStream = asio::ssl::stream<tcp::socket>;
       auto session = std::make_shared<HttpSession<TlsStream>>(
-          core, TlsStream(std::move(socket), *core.default_tls), fe, true);
+          core, TlsStream(std::move(socket), *core.default_tls), std::move(client_ip), fe, true);
       asio::co_spawn(acceptor.get_executor(), session->run(session), asio::detached);
     } else {
-      auto session = std::make_shared<HttpSession<tcp::socket>>(core, std::move(socket), fe, false);
+      auto session = std::make_shared<HttpSession<tcp::socket>>(core, std::move(socket),
+                                                                std::move(client_ip), fe, false);
       asio::co_spawn(acceptor.get_executor(), session->run(session), asio::detached);
     }
   }

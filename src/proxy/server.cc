@@ -284,6 +284,23 @@ Result<void> Core::open_access_log() {
   return {};
 }
 
+bool Core::claim_client(const std::string& ip) {
+  uint32_t& n = open_per_client[ip];
+  if (options.max_connections_per_client && n >= options.max_connections_per_client) {
+    if (n == 0) open_per_client.erase(ip);
+    return false;
+  }
+  ++n;
+  ++open_connections;
+  return true;
+}
+
+void Core::release_client(const std::string& ip) {
+  --open_connections;
+  if (auto it = open_per_client.find(ip); it != open_per_client.end() && --it->second == 0)
+    open_per_client.erase(it);
+}
+
 void Core::access_log(std::string_view line) {
   if (log_fd_ < 0) return;
   log_buffer_.append(line);

@@ -42,6 +42,12 @@ struct ServeOptions {
   // (0: unlimited) gets 413.
   uint32_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 0;
+  // Open client connections at most (all listeners together); more wait in the listen backlog
+  // until one closes. 0: no limit.
+  uint32_t max_connections = 10000;
+  // Open connections from one client IP address at most; more get 503 (plain HTTP) or are closed,
+  // so one client cannot take every slot. 0: no limit.
+  uint32_t max_connections_per_client = 256;
 
   // Timeouts, in milliseconds.
   int connect_timeout_ms = 3000;    // backend connect; then the next backend is tried

@@ -4,12 +4,18 @@
 
 namespace berth::proxy::detail {
 
-awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, FrontendStats& fe,
-                                     std::shared_ptr<LiveTable> table, const Route* route) {
+awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, std::string client_ip,
+                                     FrontendStats& fe, std::shared_ptr<LiveTable> table,
+                                     const Route* route) {
   struct Leave {
+    Core& core;
     FrontendStats& fe;
-    ~Leave() { fe.current--; }
-  } leave{fe};
+    std::string client_ip;
+    ~Leave() {
+      fe.current--;
+      core.release_client(client_ip);
+    }
+  } leave{core, fe, std::move(client_ip)};
   LiveRoute& live = *table->live(route);
   std::vector<BackendState*> tried;
   error_code ec;

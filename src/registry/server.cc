@@ -250,7 +250,8 @@ class RegistryHandler final : public http::Handler {
       return reply(refuse(refusal));
     }
     if (r.kind == Route::ping) {
-      if (access_.enabled() && !req.header("Authorization"))
+      // Credentials that name no one (Basic with an empty user) are no sign-in either.
+      if (access_.enabled() && who->user.empty() && !who->token)
         return reply(refuse(access_.unauthorized("authentication required", "")));
       return reply(json_response(200, json::object()));
     }
@@ -779,6 +780,10 @@ Result<void> serve(const ServeOptions& options,
   http_options.tls_key = options.tls_key;
   http_options.threads = options.threads;
   http_options.idle_timeout_ms = options.idle_timeout_ms;
+  http_options.header_timeout_ms = options.header_timeout_ms;
+  http_options.max_header_bytes = options.max_header_bytes;
+  http_options.max_connections = options.max_connections;
+  http_options.max_connections_per_client = options.max_connections_per_client;
   BERTH_TRY(auto server, http::Server::listen(http_options, *handler));
   listening(server->address());
   return server->run();

@@ -23,6 +23,11 @@ struct ServeOptions {
   std::string tls_key;
   int threads = 2;
   int64_t idle_timeout_ms = 300'000;
+  // Limits against slow and flooding clients (http/server.h ServerOptions says what each does).
+  int64_t header_timeout_ms = 30'000;
+  size_t max_header_bytes = 64 * 1024;
+  size_t max_connections = 1024;
+  size_t max_connections_per_client = 128;
   size_t max_busy_uploads = 256;  // more uploads streaming at once → 429 TOOMANYREQUESTS
 };
 

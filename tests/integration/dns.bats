@@ -291,6 +291,26 @@ PY
   [ "$(ask web)" = 10.89.0.2 ]
 }
 
+@test "TCP: a slowloris client is cut off and cannot take every connection; others are answered" {
+  start_dns
+  local slow="python3 $BATS_TEST_DIRNAME/../lib/slow_clients.py"
+  # 12 connections from the client, each with one byte of a query: 8 are held (its share of
+  # the 64), the rest closed at once.
+  ip netns exec "$NSB" $slow dns-slowloris "$ADDR" 53 12 >"$WORK/slow.out" 2>&1 &
+  PIDS+=($!)
+  local slow_pid=$!
+  for _ in $(seq 100); do grep -q held "$WORK/slow.out" && break; sleep 0.1; done
+  grep -qx 'held 8' "$WORK/slow.out"
+  # Another address is answered over TCP meanwhile.
+  run ip netns exec "$NSA" $slow dns-query "$ADDR" 53 web
+  [ "$output" = "answer 0 1" ]
+  # The stalled queries are dropped (kTcpQueryMs), then the client is answered over TCP again.
+  wait "$slow_pid"
+  grep -qx 'closed 8' "$WORK/slow.out"
+  run ip netns exec "$NSB" $slow dns-query "$ADDR" 53 web
+  [ "$output" = "answer 0 1" ]
+}
+
 @test "it exits when the names file is removed" {
   start_dns
   [ "$(ask web)" = 10.89.0.2 ]

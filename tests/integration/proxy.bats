@@ -304,6 +304,24 @@ PY
   [ "$status" -eq 0 ]
 }
 
+@test "proxy: one address cannot take every connection; at --max-connections new ones wait" {
+  two_backends
+  proxy --max-connections-per-client 4
+  local probe="python3 $BATS_TEST_DIRNAME/../lib/slow_clients.py"
+  run $probe flood "127.0.0.1:$P" 10 /ok --from 127.0.0.1 --probe-from 127.0.0.2
+  echo "$output"
+  [[ $output == *"held 4"* ]]
+  [[ $output == *"refused 6"* ]]
+  [[ $output == *"probe 200"* ]]
+  kill "$PROXY_PID"
+  wait "$PROXY_PID" 2>/dev/null || true
+  proxy --max-connections 3 --max-connections-per-client 0
+  run $probe queue "127.0.0.1:$P" 3 /ok
+  echo "$output"
+  [[ $output == *"waiting yes"* ]]
+  [[ $output == *"probe 200"* ]]
+}
+
 @test "proxy: a listen address in use is a clear start-up error" {
   routes '{"routes": []}'
   proxy

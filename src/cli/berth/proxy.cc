@@ -80,6 +80,8 @@ Result<int> cmd_serve(const Globals& g, const ParsedArgs& a) {
   };
   BERTH_TRY_VOID(number("max-header-bytes", 1024, 1 << 20, o.max_header_bytes));
   BERTH_TRY_VOID(number("max-body-bytes", 0, int64_t{1} << 50, o.max_body_bytes));
+  BERTH_TRY_VOID(number("max-connections", 0, 1 << 20, o.max_connections));
+  BERTH_TRY_VOID(number("max-connections-per-client", 0, 1 << 20, o.max_connections_per_client));
   BERTH_TRY_VOID(number("connect-timeout-ms", 1, 86'400'000, o.connect_timeout_ms));
   BERTH_TRY_VOID(number("header-timeout-ms", 1, 86'400'000, o.header_timeout_ms));
   BERTH_TRY_VOID(number("idle-timeout-ms", 1, 86'400'000, o.idle_timeout_ms));
@@ -321,8 +323,10 @@ std::vector<Command> proxy_commands() {
       {"proxy serve",
        "--listen [NAME=]ADDR[,tls]... [OPTIONS]",
        "Run the load balancer for berth's containers (docs/proxy.md)",
-       {{"name", true, "this proxy's name (default 'default'): its control socket is RUN_ROOT/proxy/NAME.sock"},
-        {"listen", true, "[NAME=]ADDR[,tls]: a listener; NAME is the entrypoint routes name (repeatable)"},
+       {{"name", true,
+         "this proxy's name (default 'default'): its control socket is RUN_ROOT/proxy/NAME.sock"},
+        {"listen", true,
+         "[NAME=]ADDR[,tls]: a listener; NAME is the entrypoint routes name (repeatable)"},
         {"tls-cert", true, "PEM certificate chain for TLS listeners (repeatable, SNI picks)"},
         {"tls-key", true, "PEM key of the --tls-cert in the same position"},
         {"stats", true, "ADDR for the stats page, /stats.json and /metrics"},
@@ -331,6 +335,10 @@ std::vector<Command> proxy_commands() {
         {"project", true, "route only this compose project's containers"},
         {"max-header-bytes", true, "larger request headers get 431 (16384)"},
         {"max-body-bytes", true, "larger bodies get 413 (0: no limit)"},
+        {"max-connections", true,
+         "open client connections at most; more wait (10000, 0: no limit)"},
+        {"max-connections-per-client", true,
+         "open connections from one IP at most; more get 503 (256, 0: no limit)"},
         {"connect-timeout-ms", true, "backend connect timeout (3000)"},
         {"header-timeout-ms", true, "a request's header must arrive within this, else 408 (10000)"},
         {"idle-timeout-ms", true, "keep-alive and TCP idle timeout (60000)"},
@@ -361,7 +369,11 @@ std::vector<Command> proxy_commands() {
        {{"project", true, "only this compose project's containers"}},
        SIZE_MAX,
        cmd_check},
-      {"proxy ls", "[--format json]", "List running proxies", {{"format", true, "table (default) or json"}}, SIZE_MAX,
+      {"proxy ls",
+       "[--format json]",
+       "List running proxies",
+       {{"format", true, "table (default) or json"}},
+       SIZE_MAX,
        cmd_ls},
       {"proxy stop", "NAME...", "Stop running proxies", {}, SIZE_MAX, cmd_stop},
   };

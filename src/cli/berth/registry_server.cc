@@ -3,6 +3,7 @@
 
 #include "base/clock.h"
 #include "cli/berth/command.h"
+#include "cli/berth/count_option.h"
 #include "registry/gc.h"
 #include "registry/server.h"
 
@@ -33,6 +34,16 @@ Result<int> cmd_serve(const Globals&, const ParsedArgs& a) {
       return Error::make(ErrorKind::invalid_argument, "--idle-timeout '{}': give at least 100ms",
                          a.value("idle-timeout"));
   }
+  if (a.flag("header-timeout")) {
+    BERTH_TRY(o.header_timeout_ms, parse_duration_ms(a.value("header-timeout")));
+    if (o.header_timeout_ms < 100)
+      return Error::make(ErrorKind::invalid_argument, "--header-timeout '{}': give at least 100ms",
+                         a.value("header-timeout"));
+  }
+  BERTH_TRY_VOID(count_option(a, "max-header-bytes", 1024, 16 << 20, o.max_header_bytes));
+  BERTH_TRY_VOID(count_option(a, "max-connections", 0, 1 << 20, o.max_connections));
+  BERTH_TRY_VOID(
+      count_option(a, "max-connections-per-client", 0, 1 << 20, o.max_connections_per_client));
   BERTH_TRY_VOID(registry::serve(o, [&](const std::string& address) {
     // One line, flushed at once: scripts wait for it (and read the port when they asked for 0).
     std::fprintf(stderr, "berth registry listening on %s://%s (storage %s%s)\n",
@@ -97,7 +108,15 @@ std::vector<Command> registry_server_commands() {
         {"tls-cert", true, "PEM certificate: serve HTTPS"},
         {"tls-key", true, "PEM private key of the certificate"},
         {"threads", true, "event-loop threads (default 2)"},
-        {"idle-timeout", true, "close connections idle this long (default 5m)"}},
+        {"idle-timeout", true, "close connections idle this long (default 5m)"},
+        {"header-timeout", true,
+         "close a connection whose request head is not complete this long after its first byte "
+         "(default 30s)"},
+        {"max-header-bytes", true, "larger request heads get 431 (default 65536)"},
+        {"max-connections", true,
+         "open connections at most; more wait until one closes (default 1024, 0: no limit)"},
+        {"max-connections-per-client", true,
+         "open connections from one IP address at most; more get 503 (default 128, 0: no limit)"}},
        SIZE_MAX,
        cmd_serve},
       {"registry gc",

@@ -158,6 +158,13 @@ class Core {
   std::vector<std::unique_ptr<asio::ssl::context>> tls_contexts;
   int64_t started_ms = 0;
   uint64_t total_connections = 0;
+  uint64_t open_connections = 0;                              // client connections, all listeners
+  std::unordered_map<std::string, uint32_t> open_per_client;  // by client IP
+
+  // Counts a client connection against options.max_connections_per_client: false when its
+  // address holds its share already. Every true is paired with one release_client.
+  bool claim_client(const std::string& ip);
+  void release_client(const std::string& ip);
 
   // Installs a new table: backends keep their state (by id), connections stay open.
   void install(RouteTable table);

@@ -156,7 +156,7 @@ TEST(DnsForwarder, ServfailFromOneServerAsksTheNext) {
 }
 
 TEST(DnsForwarder, IdsInFlightAreDistinctAndTheTableIsBounded) {
-  Forwarder f(upstreams("nameserver 192.0.2.1\n"), 2000, 5000);
+  Forwarder f(upstreams("nameserver 192.0.2.1\n"), 2000, 5000, 0);
   std::set<uint16_t> ids;
   auto query = make_query({.name = "example.org"});
   for (int i = 0; i < 5000; ++i) {
@@ -169,6 +169,36 @@ TEST(DnsForwarder, IdsInFlightAreDistinctAndTheTableIsBounded) {
   Forwarder none({});
   EXPECT_FALSE(none.has_upstreams());
   EXPECT_FALSE(none.start(query, query.size(), udp_client("10.89.0.5", 1), 0));
+}
+
+TEST(DnsForwarder, OneClientHoldsAtMostItsShareOfTheQueriesInFlight) {
+  auto list = upstreams("nameserver 192.0.2.1\n");
+  Forwarder f(list, 2000, 5000, 3);
+  auto query = make_query({.name = "example.org"});
+  std::vector<std::vector<uint8_t>> sent;
+  for (int i = 0; i < 3; ++i) {
+    auto send = f.start(query, query.size(), udp_client("10.89.0.5", 1000 + i), 0);
+    ASSERT_TRUE(send);
+    sent.emplace_back(send->packet.begin(), send->packet.end());
+  }
+  // Its fourth is refused (another port of the same address counts the same) ...
+  EXPECT_FALSE(f.start(query, query.size(), udp_client("10.89.0.5", 2000), 0));
+  // ... while another client is served.
+  EXPECT_TRUE(f.start(query, query.size(), udp_client("10.89.0.6", 1), 0));
+  // An answer frees a slot of the first client, and so does giving up on a query.
+  auto answer = answer_to(sent[0]);
+  std::optional<Forwarder::Send> retry;
+  ASSERT_TRUE(f.on_response(answer, addr_of(list[0]), sizeof(sockaddr_in), 1, retry));
+  EXPECT_TRUE(f.start(query, query.size(), udp_client("10.89.0.5", 2000), 1));
+  EXPECT_FALSE(f.start(query, query.size(), udp_client("10.89.0.5", 2001), 1));
+  int given_up = 0;
+  f.expire(
+      10'000, [](const Forwarder::Send&) {},
+      [&](uint16_t, const Client&, std::span<const uint8_t>, size_t) { ++given_up; });
+  EXPECT_EQ(given_up, 4);
+  EXPECT_EQ(f.in_flight(), 0u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(f.start(query, query.size(), udp_client("10.89.0.5", 3000 + i), 10'000));
 }
 
 TEST(DnsForwarder, ATcpClientsQueryIsRelayedOverTcpToEveryServer) {

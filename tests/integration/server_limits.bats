@@ -1,0 +1,129 @@
+#!/usr/bin/env bats
+# Limits of berth's HTTP servers against slow and flooding clients (docs/hardening.md): the
+# registry on loopback TCP and the Docker API on its unix socket. A slowloris client is cut off
+# while a normal client is served, an oversized head gets 431, one address cannot take every
+# connection, and connections beyond the cap wait and are served later.
+# The proxy's and the DNS responder's limits are tested in proxy.bats and dns.bats.
+
+load ../lib/registry_server
+
+setup() {
+  T=$(mktemp -d /tmp/berth-test-limits.XXXXXX)
+  REQ_DIR=$T
+  PROBE="python3 $BATS_TEST_DIRNAME/../lib/slow_clients.py"
+}
+
+teardown() {
+  reg_stop
+  if [[ -n ${SERVE_PID:-} ]]; then
+    kill "$SERVE_PID" 2>/dev/null || true
+    wait "$SERVE_PID" 2>/dev/null || true
+  fi
+  rm -rf "${T:?}"
+}
+
+@test "registry: slowloris connections are closed at the header timeout, others are served" {
+  reg_start "$T/reg" --header-timeout 1s
+  run $PROBE slowloris "$REG" 20 /v2/
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == *"probe 200"* ]]
+  [[ $output == *"closed 20"* ]]
+}
+
+@test "registry: a request head over --max-header-bytes gets 431, a smaller one is served, a broken one 400" {
+  reg_start "$T/reg" --max-header-bytes 4096
+  run $PROBE bighead "$REG" 8000 /v2/
+  echo "$output"
+  [ "$output" = "status 431" ]
+  run $PROBE bighead "$REG" 2000 /v2/
+  [ "$output" = "status 200" ]
+  # A head that is not HTTP gets 400 (it was dropped without an answer).
+  run python3 -c 'import socket, sys
+h, p = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((h, int(p)), timeout=10)
+s.sendall(b"BROKEN\r\n\r\n")
+print(s.recv(100).split(b"\r\n")[0].decode())' "$REG"
+  [ "$output" = "HTTP/1.1 400 Bad Request" ]
+  # The default (64 KiB) holds bearer tokens and big cookies; 100 KB does not pass.
+  reg_stop
+  reg_start "$T/reg"
+  run $PROBE bighead "$REG" 100000 /v2/
+  [ "$output" = "status 431" ]
+}
+
+@test "registry: one address cannot take every connection; another is still served" {
+  reg_start "$T/reg" --max-connections-per-client 4
+  run $PROBE flood "$REG" 10 /v2/ --from 127.0.0.1 --probe-from 127.0.0.2
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == *"held 4"* ]]
+  [[ $output == *"refused 6"* ]]
+  [[ $output == *"probe 200"* ]]
+  # Its own connections are back once the flood closed them.
+  run $PROBE flood "$REG" 1 /v2/ --from 127.0.0.1 --probe-from 127.0.0.1
+  [[ $output == *"probe 200"* ]]
+}
+
+@test "registry: at --max-connections new connections wait and are served once others close" {
+  reg_start "$T/reg" --max-connections 3 --max-connections-per-client 0
+  run $PROBE queue "$REG" 3 /v2/
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == *"waiting yes"* ]]
+  [[ $output == *"probe 200"* ]]
+}
+
+@test "registry: the cap stays below the descriptor limit: there, connections wait, accept never fails" {
+  ulimit -n 200  # this test's processes only: the cap becomes 200 - 64
+  reg_start "$T/reg" --max-connections 0 --max-connections-per-client 0
+  run $PROBE queue "$REG" 136 /v2/
+  echo "$output"
+  [[ $output == *"waiting yes"* ]]
+  [[ $output == *"probe 200"* ]]
+  ! grep -q 'accept:' "$REG_LOG"
+}
+
+@test "registry: limit options are checked" {
+  run "$BERTH" registry serve --root "$T/r" --max-connections-per-client x
+  [ "$status" -ne 0 ]
+  [[ $output == *"--max-connections-per-client 'x': give a number from 0 to"* ]]
+  run "$BERTH" registry serve --root "$T/r" --max-header-bytes 10
+  [[ $output == *"--max-header-bytes '10': give a number from 1024 to"* ]]
+  run "$BERTH" registry serve --root "$T/r" --header-timeout 1ms
+  [[ $output == *"--header-timeout '1ms': give at least 100ms"* ]]
+}
+
+# api_start [OPTIONS...]: `berth serve` on a socket of this test, with empty roots.
+api_start() {
+  export BERTH_ROOT=$T/root BERTH_RUN_ROOT=$T/run
+  SOCK=$T/api.sock
+  "$BERTH" serve --socket "$SOCK" "$@" 2>"$T/serve.log" </dev/null 3>&- &
+  SERVE_PID=$!
+  local i
+  for ((i = 0; i < 100; i++)); do
+    grep -qs 'Docker Engine API on' "$T/serve.log" && return 0
+    kill -0 "$SERVE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$T/serve.log" >&2
+  return 1
+}
+
+@test "API server: slowloris connections are closed, /_ping is answered meanwhile; 431 for a huge head" {
+  api_start --header-timeout 1s
+  run $PROBE slowloris "$SOCK" 10 /_ping
+  echo "$output"
+  [[ $output == *"probe 200"* ]]
+  [[ $output == *"closed 10"* ]]
+  run $PROBE bighead "$SOCK" 100000 /_ping
+  [ "$output" = "status 431" ]
+}
+
+@test "API server: at --max-connections new connections wait and are served once others close" {
+  api_start --max-connections 2
+  run $PROBE queue "$SOCK" 2 /_ping
+  echo "$output"
+  [[ $output == *"waiting yes"* ]]
+  [[ $output == *"probe 200"* ]]
+}
