@@ -203,19 +203,23 @@ last_table_is() { tail -n1 "$WATCH" | jq -e "$1" >/dev/null 2>&1; }
 
 @test "berth stop drains: the proxy marks the backend draining before the signal" {
   detach slow --label berth.proxy.host=slow.example busybox sh -c \
-    "mkdir -p /www/cgi-bin && printf '#!/bin/sh\nsleep 3\nprintf \"Content-Type: text/plain\\\\r\\\\nContent-Length: 5\\\\r\\\\n\\\\r\\\\ndone\\\\n\"\n' >/www/cgi-bin/slow && chmod +x /www/cgi-bin/slow && trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait"
+    "mkdir -p /www/cgi-bin && printf '#!/bin/sh\nfor i in \$(seq 600); do [ -e /tmp/go ] && break; sleep 0.1; done\nprintf \"Content-Type: text/plain\\\\r\\\\nContent-Length: 5\\\\r\\\\n\\\\r\\\\ndone\\\\n\"\n' >/www/cgi-bin/slow && chmod +x /www/cgi-bin/slow && trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait"
   start_proxy t$$ --listen "127.0.0.1:$PORT0"
   wait_for 10 routes_have t$$ "slow "
-  curl -sS --max-time 10 -H 'Host: slow.example' "http://127.0.0.1:$PORT0/cgi-bin/slow" >"$BATS_TEST_TMPDIR/slow.out" 2>&1 &
+  # The CGI answers once /tmp/go exists (or after a minute): the request stays in flight for
+  # as long as the test needs, whatever the machine's load.
+  curl -sS --max-time 90 -H 'Host: slow.example' "http://127.0.0.1:$PORT0/cgi-bin/slow" >"$BATS_TEST_TMPDIR/slow.out" 2>&1 &
   cpid=$!
-  wait_for 5 in_flight_is t$$ 1
-  "$BERTH" stop -t 10 slow >/dev/null 2>&1 3>&- &
+  wait_for 30 in_flight_is t$$ 1
+  "$BERTH" stop -t 60 slow >/dev/null 2>&1 3>&- &
   spid=$!
   # The request is still in flight: the stop waits, the backend drains.
-  wait_for 5 backend_state_is t$$ draining
+  wait_for 30 backend_state_is t$$ draining
   [ "$(state_of slow)" = running ]
+  b exec slow touch /tmp/go
   wait "$spid"
-  wait "$cpid" || true
+  wait "$cpid"
+  [ "$(cat "$BATS_TEST_TMPDIR/slow.out")" = done ]
   [ "$(state_of slow)" = exited ]
 }
 
