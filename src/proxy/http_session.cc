@@ -106,6 +106,15 @@ class Parser final : public http::basic_parser<isRequest> {
   }
 };
 
+// Whether `v` holds a whole request header: an empty line after some text (leading empty lines,
+// which RFC 9112 §2.2 lets a server ignore, are skipped by the parser).
+bool header_ends(std::string_view v) {
+  const size_t start = v.find_first_not_of("\r\n");
+  if (start == std::string_view::npos) return false;
+  v.remove_prefix(start);
+  return v.find("\r\n\r\n") != std::string_view::npos || v.find("\n\n") != std::string_view::npos;
+}
+
 // RFC 9112 §2.2: a recipient MAY take a bare LF for a line end. busybox httpd sends a CGI's
 // header lines as the script wrote them ("Content-Type: text/plain\n\n"); Beast's parser wants
 // CRLF, so the header part of `buf` (up to its first empty line, or all of it while incomplete)
@@ -372,7 +381,12 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
     bool header_armed = false;
     int bad = 0;
     for (;;) {
-      if (!in_.empty()) {
+      // The parser gets the header once it is all there (or too long): given a part, Beast
+      // consumes the request line and wants the rest without it, and the fields are views.
+      if (!in_.empty() && (header_ends(in_.view()) || in_.size() > core_.options.max_header_bytes)) {
+        // Empty lines before the request line are ignored (RFC 9112 §2.2; some clients send a
+        // CRLF after a POST body): Beast would take them for a broken request.
+        in_.consume(std::min(in_.view().find_first_not_of("\r\n"), in_.size()));
         const size_t n = p.put(asio::buffer(in_.begin(), in_.size()), ec);
         if (ec == http::error::need_more) {
           ec = {};

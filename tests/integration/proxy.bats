@@ -105,6 +105,38 @@ PY
   [ "$status" -eq 0 ]
 }
 
+@test "proxy: a request header split across segments (the request line alone, byte by byte) is served" {
+  two_backends
+  proxy
+  run python3 - "$P" <<'PY'
+import socket, sys, time
+def ask(parts):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for p in parts:
+        s.sendall(p)
+        time.sleep(0.05)  # each part its own segment, read on its own
+    data = b""
+    while not data.endswith(b"}") and b"HTTP/1.1 4" not in data:
+        d = s.recv(65536)
+        if not d: break
+        data += d
+    s.close()
+    return data.decode()
+head = b"GET /split HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+for parts in ([head[:20], head[20:]],
+              [b"GET /split HTTP/1.1\r\n", b"Host: x\r\n", b"Connection: close\r\n\r\n"],
+              [b"\r\n" + head[:5], head[5:30], head[30:]],
+              [bytes([c]) for c in head]):
+    text = ask(parts)
+    assert text.startswith("HTTP/1.1 200"), (parts[:3], text)
+    assert '"path": "/split"' in text, text
+print("ok")
+PY
+  echo "$output"
+  [ "$status" -eq 0 ]
+}
+
 @test "proxy: chunked and Content-Length uploads, Expect: 100-continue" {
   two_backends
   proxy
