@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/trace.h"
 #include "base/process.h"
 #include "base/sys.h"
 #include "engine/containers.h"
@@ -780,18 +781,22 @@ Result<void> wire_container(Engine& engine, const std::string& container_id, con
     BERTH_TRY_VOID(sys::mkdir_all(engine.layout.netns_dir(), 0755));
     BERTH_TRY_VOID(net::remove_netns(path));  // a leftover of a crash
     BERTH_TRY_VOID(net::create_netns(path));
+    trace::mark("start: network: namespace");
     BERTH_TRY(auto ns, sys::open(path, O_RDONLY | O_CLOEXEC));
     BERTH_TRY(auto host, net::Netlink::open());
     BERTH_TRY(auto inside, net::Netlink::open_in(ns.get()));
     bool routed = false;
     for (const auto& e : endpoints) BERTH_TRY_VOID(wire_endpoint(host, inside, ns.get(), container_id, e, routed));
+    trace::mark("start: network: veth, address, route");
     BERTH_TRY(auto ports, container_ports(engine, container_id));
     for (const auto& p : ports) BERTH_TRY_VOID(probe_host_port(p.protocol, p.host_ip, p.host_port));
     BERTH_TRY(auto activate, engine.db.prepare("UPDATE endpoints SET active = 1 WHERE container_id = ?1"));
     activate.bind(1, container_id);
     BERTH_TRY_VOID(activate.run());
     BERTH_TRY_VOID(write_dns_names_near(engine, container_id));
+    trace::mark("start: network: record, DNS names");
     for (const auto& n : networks) BERTH_TRY_VOID(ensure_dns(engine, n));
+    trace::mark("start: network: DNS responder");
     if (!ports.empty()) BERTH_TRY_VOID(sync_firewall(engine));
     return {};
   }();
