@@ -13,7 +13,11 @@ ServerResponse DockerApi::update(const std::string& id, const std::string& body)
   return deferred([this, id, u = *u](int) {
     auto e = open();
     if (!e) return error_response(e.error());
-    if (auto c = engine::find_container(*e, id); !c) return error_response(no_such(c.error(), "container", id));
+    auto c = engine::find_container(*e, id);
+    if (!c) return error_response(no_such(c.error(), "container", id));
+    // AutoRemove through the API is a label (routes.h), which the engine does not check.
+    if (u.restart && *u.restart != "no" && c->config.labels.contains(kAutoRemoveLabel))
+      return error_response(409, "Restart policy cannot be updated because AutoRemove is enabled for the container");
     if (auto updated = engine::update_container(*e, id, u); !updated) return error_response(updated.error());
     return json_response(200, {{"Warnings", json::array()}});
   });
