@@ -280,6 +280,14 @@ ServerResponse DockerApi::wait_container(const std::string& id, const std::strin
         if (!c || c->state != "created" || peer_gone(fd)) break;
         ::usleep(50'000);
       }
+    // A client that leaves ends its wait (the engine's wait blocks until the exit, holding the
+    // container's lock file and the engine open); an auto-remove container is then the reaper's.
+    for (;;) {
+      auto c = engine::find_container(*e, full_id);
+      if (!c || !c->running()) break;
+      if (peer_gone(fd)) return;
+      ::usleep(250'000);
+    }
     auto code = engine::wait_container(*e, full_id);
     if (code)
       answer["StatusCode"] = *code;
