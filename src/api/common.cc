@@ -237,6 +237,7 @@ ServerResponse DockerApi::route(const ServerRequest& request, const std::string&
       return connect(parts[1], parts[2] == "connect", body);
     if (top == "exec") return exec_routes(m, parts, request, body);
     if (top == "auth" && parts.size() == 1 && m == "POST") return auth(body);
+    if (top == "commit" && parts.size() == 1 && m == "POST") return commit(request, body);
     if (top == "containers") return containers(m, parts, request, body);
     if (top == "images") return images(m, parts, request);
     if (top == "networks") return networks(m, parts, request, body);

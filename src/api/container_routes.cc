@@ -1,4 +1,4 @@
-// api/container_routes.cc — /containers/...: lifecycle, list, create, wait, logs, attach.
+// api/container_routes.cc — /containers/...: lifecycle, list, create, wait, logs.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -110,10 +110,15 @@ ServerResponse DockerApi::containers(const std::string& m, const std::vector<std
                        return 204;
                      });
   }
-  if (action == "wait" && m == "POST")
-    return wait_container(id, r.query_value("condition").value_or("not-running"));
+  if (action == "wait" && m == "POST") {
+    // docker attach asks with an empty condition: docker's default.
+    std::string condition = r.query_value("condition").value_or("");
+    return wait_container(id, condition.empty() ? "not-running" : condition);
+  }
   if (action == "logs" && m == "GET") return logs(id, r);
   if (action == "attach" && m == "POST") return attach(id, r);
+  if (action == "resize" && m == "POST") return resize(id, r);
+  if (action == "update" && m == "POST") return update(id, body);
   if (action == "exec" && m == "POST") return exec_create(id, body);
   if (action == "top" && m == "GET") return top(id, r);
   if (action == "stats" && m == "GET") return stats(id, r);
@@ -275,6 +280,14 @@ ServerResponse DockerApi::wait_container(const std::string& id, const std::strin
         if (!c || c->state != "created" || peer_gone(fd)) break;
         ::usleep(50'000);
       }
+    // A client that leaves ends its wait (the engine's wait blocks until the exit, holding the
+    // container's lock file and the engine open); an auto-remove container is then the reaper's.
+    for (;;) {
+      auto c = engine::find_container(*e, full_id);
+      if (!c || !c->running()) break;
+      if (peer_gone(fd)) return;
+      ::usleep(250'000);
+    }
     auto code = engine::wait_container(*e, full_id);
     if (code)
       answer["StatusCode"] = *code;
@@ -327,49 +340,6 @@ ServerResponse DockerApi::logs(const std::string& id, const ServerRequest& r) {
     auto e = open();
     if (!e) return;
     (void)engine::read_logs(*e, id, lo, framed_sink(fd, tty, which));
-  };
-  return resp;
-}
-
-// Output only: the container's output from now on (with logs=1, from the start), framed as
-// docker does, until it stops. stdin is not relayed yet (docs/api.md).
-ServerResponse DockerApi::attach(const std::string& id, const ServerRequest& r) {
-  if (query_flag(r, "stdin")) log::debug("attach: stdin is not relayed");
-  StreamChoice which{query_flag(r, "stdout"), query_flag(r, "stderr")};
-  bool history = query_flag(r, "logs");
-  bool upgrade = r.header("Upgrade") != nullptr;
-  auto e = open();
-  if (!e) return error_response(e.error());
-  auto c = engine::find_container(*e, id);
-  if (!c) return error_response(no_such(c.error(), "container", id));
-  bool tty = c->config.tty;
-  int64_t since = clock::now_ns();
-  ServerResponse resp;
-  resp.takeover = [this, id = c->id, which, history, upgrade, tty, since](UniqueFd socket) {
-    int fd = socket.get();
-    if (!sys::write_all(fd, hijack_head(tty, upgrade))) return;
-    if (!which.out && !which.err) return;
-    auto e = open();
-    if (!e) return;
-    hold(id + "/attach", 1);
-    struct Release {
-      DockerApi& api;
-      std::string id;
-      ~Release() { api.hold(id + "/attach", -1); }
-    } release{*this, id};
-    // The client attaches before it starts the container: follow once it has started.
-    for (;;) {
-      auto c = engine::find_container(*e, id);
-      if (!c) return;
-      if (c->state != "created") break;
-      if (peer_gone(fd)) return;
-      ::usleep(20'000);
-    }
-    engine::LogOptions lo;
-    lo.follow = true;
-    if (!history) lo.since = since;
-    (void)engine::read_logs(*e, id, lo, framed_sink(fd, tty, which));
-    ::shutdown(fd, SHUT_WR);
   };
   return resp;
 }

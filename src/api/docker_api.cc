@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "api/routes.h"
+#include "api/tls_front.h"
 #include "base/sys.h"
 #include "http/server.h"
 
@@ -15,15 +16,26 @@ namespace berth::api {
 Result<void> serve(const ServeOptions& options) {
   detail::DockerApi api(options);
   http::ServerOptions so;
-  so.unix_socket = options.socket;
   so.idle_exit_ms = options.idle_exit_ms;
   so.header_timeout_ms = options.header_timeout_ms;
   so.max_header_bytes = options.max_header_bytes;
   so.max_connections = options.max_connections;
-  auto dir = options.socket.substr(0, options.socket.rfind('/'));
-  if (!dir.empty() && !sys::exists(dir)) BERTH_TRY_VOID(sys::mkdir_all(dir, 0711));
+  UniqueFd activated = socket_from_systemd();
+  if (activated) {
+    so.listen_fd = activated.release();  // the server's acceptor owns it now
+  } else {
+    so.unix_socket = options.socket;
+    auto dir = options.socket.substr(0, options.socket.rfind('/'));
+    if (!dir.empty() && !sys::exists(dir)) BERTH_TRY_VOID(sys::mkdir_all(dir, 0711));
+  }
   BERTH_TRY(auto server, http::Server::listen(so, api));
-  if (options.on_listening) options.on_listening(server->address());
+  if (options.on_listening) options.on_listening("unix://" + server->address());
+  std::unique_ptr<TlsFront> tls;
+  if (!options.tcp.empty()) {
+    BERTH_TRY(tls, TlsFront::listen({options.tcp, options.tls_cert, options.tls_key, options.tls_ca,
+                                     server->address()}));
+    if (options.on_listening) options.on_listening("tcp://" + tls->address());
+  }
   bool stop = false;
   std::mutex mutex;
   std::condition_variable wake;

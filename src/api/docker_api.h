@@ -24,14 +24,18 @@ struct ServeOptions {
   int64_t header_timeout_ms = 30'000;
   size_t max_header_bytes = 64 * 1024;
   size_t max_connections = 1024;
+  // TCP with mutual TLS as well (api/tls_front.h): host:port and PEM files; relayed to `socket`.
+  std::string tcp, tls_cert, tls_key, tls_ca;
   engine::Layout layout;
   engine::Programs programs;
   std::string version;  // berth's, for GET /version
-  // Called once the socket listens (the CLI prints where).
-  std::function<void(const std::string& socket)> on_listening;
+  // Called once per listener ("unix:///run/berth/docker.sock", "tcp://127.0.0.1:2376"): the CLI
+  // prints where.
+  std::function<void(const std::string& url)> on_listening;
 };
 
-// Serves until SIGINT/SIGTERM or the idle limit; the socket file is removed on return.
+// Serves until SIGINT/SIGTERM or the idle limit; the socket file is removed on return. Started by
+// systemd with a socket (LISTEN_FDS), serves that one instead of `socket`.
 Result<void> serve(const ServeOptions& options);
 
 }  // namespace berth::api

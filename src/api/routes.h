@@ -1,7 +1,7 @@
 // api/routes.h — inside the Docker Engine API (not for other subsystems): the one router,
 // DockerApi, whose routes live in a file per concern (common.cc, system_routes.cc,
 // container_routes.cc, exec_routes.cc, image_routes.cc, network_routes.cc), and the helpers they
-// share. nlohmann's exceptions are caught in the router (common.cc).
+// share (attach_routes.cc: attach and resize). nlohmann's exceptions are caught in the router (common.cc).
 //
 // Threads: the HTTP server's event loops call handle(); a route that may block answers with a
 // takeover (deferred(), or its own), which runs on a thread of its own.
@@ -127,7 +127,18 @@ class DockerApi final : public http::Handler {
   ServerResponse wait_container(const std::string& id, const std::string& condition);
   static engine::LogSink framed_sink(int fd, bool tty, StreamChoice which);
   ServerResponse logs(const std::string& id, const ServerRequest& r);
+
+  // attach_routes.cc
   ServerResponse attach(const std::string& id, const ServerRequest& r);
+  // Relays the container's monitor (engine/attach.h) and the client; false when the container
+  // has no attach socket (then the log is followed instead).
+  bool attach_live(int fd, const engine::ContainerRecord& c, bool replay, bool with_stdin,
+                   StreamChoice which);
+  ServerResponse resize(const std::string& id, const ServerRequest& r);
+
+  // change_routes.cc
+  ServerResponse update(const std::string& id, const std::string& body);
+  ServerResponse commit(const ServerRequest& r, const std::string& body);
 
   // usage_routes.cc
   ServerResponse top(const std::string& id, const ServerRequest& r);

@@ -72,6 +72,16 @@ void refuse_if_set(const json& obj, const char* key, std::string_view where) {
   if (set) throw std::domain_error(fmt::format("{}.{} is not supported by berth", where, key));
 }
 
+// A RestartPolicy object as berth spells the policy ("on-failure:3"); "" without a Name.
+std::string restart_policy_of(const json& policy, std::string_view where) {
+  std::string name = string_of(policy, "Name");
+  int64_t retries = int_of(policy, "MaximumRetryCount");
+  if (name.empty()) return name;
+  if (name != "no" && name != "always" && name != "unless-stopped" && name != "on-failure")
+    throw std::invalid_argument(fmt::format("{}.RestartPolicy.Name: invalid '{}'", where, name));
+  return name == "on-failure" && retries > 0 ? fmt::format("on-failure:{}", retries) : name;
+}
+
 void apply_host_config(const json& h, engine::ContainerConfig& c) {
   for (const char* key :
        {"Privileged",        "Devices",      "DeviceRequests", "DeviceCgroupRules",
@@ -121,12 +131,8 @@ void apply_host_config(const json& h, engine::ContainerConfig& c) {
   if (!mode.empty() && mode != "default") c.network = mode;
   c.auto_remove = bool_of(h, "AutoRemove");
   if (auto it = h.find("RestartPolicy"); it != h.end() && it->is_object()) {
-    std::string name = string_of(*it, "Name");
-    int64_t retries = int_of(*it, "MaximumRetryCount");
-    if (name.empty()) name = "no";
-    if (name != "no" && name != "always" && name != "unless-stopped" && name != "on-failure")
-      throw std::invalid_argument(fmt::format("HostConfig.RestartPolicy.Name: invalid '{}'", name));
-    c.restart = name == "on-failure" && retries > 0 ? fmt::format("on-failure:{}", retries) : name;
+    std::string policy = restart_policy_of(*it, "HostConfig");
+    c.restart = policy.empty() ? "no" : policy;
   }
   if (int64_t memory = int_of(h, "Memory"); memory > 0) c.memory = memory;
   if (int64_t nano = int_of(h, "NanoCpus"); nano > 0) c.cpus = static_cast<double>(nano) / 1e9;
@@ -174,6 +180,7 @@ engine::ContainerConfig parse_create(std::string_view body) {
   c.hostname = string_of(j, "Hostname");
   c.tty = bool_of(j, "Tty");
   c.interactive = bool_of(j, "OpenStdin");
+  c.stdin_once = bool_of(j, "StdinOnce");
   c.stop_signal = string_of(j, "StopSignal");
   if (auto it = j.find("StopTimeout"); it != j.end() && it->is_number())
     c.stop_timeout = it->get<int>();
@@ -232,9 +239,13 @@ Result<VersionedPath> split_version(std::string_view path) {
                        slash == std::string_view::npos ? "/" : std::string(path.substr(slash))};
 }
 
-Result<engine::ContainerConfig> container_config_from_json(std::string_view body) {
+namespace {
+
+// Runs a parser, its exceptions (nlohmann's, and the field errors it throws) made errors.
+template <class Parse>
+auto without_exceptions(Parse parse) -> Result<decltype(parse())> {
   try {
-    return parse_create(body);
+    return parse();
   } catch (const json::exception& e) {
     return Error::make(ErrorKind::invalid_argument, "malformed JSON: {}", e.what());
   } catch (const std::domain_error& e) {
@@ -242,6 +253,37 @@ Result<engine::ContainerConfig> container_config_from_json(std::string_view body
   } catch (const std::invalid_argument& e) {
     return Error(ErrorKind::invalid_argument, e.what());
   }
+}
+
+}  // namespace
+
+Result<engine::ContainerConfig> container_config_from_json(std::string_view body) {
+  return without_exceptions([&] { return parse_create(body); });
+}
+
+namespace {
+
+engine::ContainerUpdate parse_update(std::string_view body) {
+  json j = json::parse(body);
+  if (!j.is_object()) throw std::invalid_argument("expected a JSON object");
+  engine::ContainerUpdate u;
+  // docker update sends every field of UpdateConfig, zero when not asked for: 0 keeps.
+  for (const auto& [key, value] : j.items()) {
+    if (key == "Memory" || key == "NanoCpus" || key == "PidsLimit" || key == "RestartPolicy") continue;
+    refuse_if_set(j, key.c_str(), "UpdateConfig");
+  }
+  if (int64_t memory = int_of(j, "Memory"); memory != 0) u.memory = memory;
+  if (int64_t nano = int_of(j, "NanoCpus"); nano != 0) u.cpus = static_cast<double>(nano) / 1e9;
+  if (auto it = j.find("PidsLimit"); it != j.end() && !it->is_null()) u.pids_limit = int_of(j, "PidsLimit");
+  if (auto it = j.find("RestartPolicy"); it != j.end() && it->is_object())
+    if (std::string policy = restart_policy_of(*it, "UpdateConfig"); !policy.empty()) u.restart = policy;
+  return u;
+}
+
+}  // namespace
+
+Result<engine::ContainerUpdate> container_update_from_json(std::string_view body) {
+  return without_exceptions([&] { return parse_update(body); });
 }
 
 Result<Filters> parse_filters(std::string_view text, const std::vector<std::string_view>& known) {

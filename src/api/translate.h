@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "engine/container_config.h"
+#include "engine/container_update.h"
 
 namespace berth::api {
 
@@ -31,6 +32,11 @@ Result<VersionedPath> split_version(std::string_view path);
 // engine's ContainerConfig. A field the engine cannot honour that would change behaviour
 // (Privileged, Devices, ...) is an invalid_argument naming the field; defaults pass.
 Result<engine::ContainerConfig> container_config_from_json(std::string_view body);
+
+// The body of POST /containers/{id}/update: Memory, NanoCpus, PidsLimit, RestartPolicy (0 or
+// empty: unchanged, as docker sends every field). Any other field set is an invalid_argument
+// naming it ("UpdateConfig.CpuShares is not supported by berth").
+Result<engine::ContainerUpdate> container_update_from_json(std::string_view body);
 
 // The `filters` query value: {"label":["a=1"],"status":["running"]} (or docker's older
 // {"label":{"a=1":true}}). Empty text → no filters. Unknown keys are an invalid_argument.

@@ -625,21 +625,12 @@ Result<std::string> Builder::write_image(const StageResult& r, std::string& mani
   if (config.architecture.empty()) config.architecture = host_arch();
   if (config.os.empty()) config.os = "linux";
   for (const auto& [k, v] : options_.labels) config.config.labels[k] = v;
-  image::IngestOptions config_opts;
-  config_opts.media_type = std::string(oci::media_type::kImageConfig);
-  BERTH_TRY(auto config_desc, engine_.store.ingest(oci::to_json(config), config_opts));
-  oci::Manifest manifest;
-  manifest.media_type = std::string(oci::media_type::kImageManifest);
-  manifest.config = config_desc;
-  manifest.layers = r.layers;
-  image::IngestOptions manifest_opts;
-  manifest_opts.media_type = manifest.media_type;
-  BERTH_TRY(auto manifest_desc, engine_.store.ingest(oci::to_json(manifest), manifest_opts));
+  BERTH_TRY(auto written, engine::write_image_manifest(engine_, config, r.layers));
   std::lock_guard l(engine_mutex_);
   crash_point("build:before-register");
-  BERTH_TRY_VOID(engine::register_image(engine_, manifest_desc, options_.tags));
-  manifest_digest = manifest_desc.digest;
-  return config_desc.digest;
+  BERTH_TRY_VOID(engine::register_image(engine_, written.manifest, options_.tags));
+  manifest_digest = written.manifest.digest;
+  return written.config.digest;
 }
 
 Result<BuildResult> Builder::run() {

@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
       {"health-timeout", true, "ms a health check may take (default 30000)"},
       {"health-retries", true, "failures in a row that make the container unhealthy (default 3)"},
       {"health-start-period", true, "ms after start during which failures do not count"},
+      {"tty", false, "the container has a terminal: read its master, serve attach.sock"},
+      {"interactive", false, "keep the container's stdin open for clients of attach.sock"},
       {"h,help", false, "this help"}};
   auto parsed = cli::parse_args(args, 1, specs, "berth-monitor");
   if (!parsed || parsed->flag("help") || parsed->positionals.size() != 1) {
@@ -44,6 +46,8 @@ int main(int argc, char** argv) {
   o.id = parsed->positionals[0];
   o.dir = parsed->value("dir", ".");
   o.release_memory_when_idle = true;
+  o.tty = parsed->flag("tty");
+  o.interactive = parsed->flag("interactive");
   o.health.command = parsed->values_of("health-arg");
   auto ms = [&](const char* name, uint64_t fallback) {
     std::string text = parsed->value(name);

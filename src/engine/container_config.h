@@ -43,6 +43,9 @@ struct ContainerConfig {
   std::optional<double> cpus;
   std::optional<int64_t> pids_limit;  // unset: kDefaultPidsLimit; 0 or less: no limit
   bool read_only = false, init = false, tty = false, interactive = false, auto_remove = false;
+  // The end of an attached client's input closes the container's stdin (docker run -i's
+  // StdinOnce; through the API only).
+  bool stdin_once = false;
   std::string restart = "no";
   std::map<std::string, std::string> labels;
   std::vector<std::string> cap_add, cap_drop;

@@ -365,6 +365,7 @@ std::string inspect_json(Engine& engine, const ContainerRecord& r) {
         {"Labels", r.config.labels},
         {"Tty", r.config.tty},
         {"OpenStdin", r.config.interactive},
+        {"StdinOnce", r.config.stdin_once},
         {"StopSignal", r.config.stop_signal.empty() ? "SIGTERM" : r.config.stop_signal}}},
       {"LogPath", r.dir + "/" + monitor::kLogFile},
   };

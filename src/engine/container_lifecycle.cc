@@ -46,7 +46,8 @@ namespace {
 Result<void> prepare_start(Engine& engine, const ContainerRecord& r) {
   if (r.state == "running" || r.state == "restarting" || r.state == "paused")
     return Error::make(ErrorKind::failed_precondition, "container '{}' is already {}", r.name, r.state);
-  for (const char* file : {monitor::kExitFile, monitor::kPidFile, monitor::kStopRequestFile})
+  for (const char* file :
+       {monitor::kExitFile, monitor::kPidFile, monitor::kStopRequestFile, monitor::kRestartPolicyFile})
     ::unlink((r.dir + "/" + file).c_str());
   (void)runtime::remove(runtime_options(engine), r.id, true);  // a leftover of a crashed start
   BERTH_TRY_VOID(write_etc_files(engine, r));
@@ -107,6 +108,8 @@ std::vector<std::string> monitor_command(const Engine& engine, const ContainerRe
       argv.push_back(std::to_string(value));
     }
   }
+  if (r.config.tty) argv.push_back("--tty");
+  if (r.config.interactive) argv.push_back("--interactive");
   argv.push_back(r.id);
   return argv;
 }
@@ -163,7 +166,7 @@ class InProcessRuntime : public monitor::RuntimeDriver {
  public:
   InProcessRuntime(runtime::GlobalOptions global, std::string id, std::string bundle, std::string binary)
       : global_(std::move(global)), id_(std::move(id)), bundle_(std::move(bundle)), binary_(std::move(binary)) {}
-  Result<pid_t> create(int in, int out, int err) override {
+  Result<pid_t> create(int in, int out, int err, const std::string&) override {
     runtime::CreateOptions o;
     o.id = id_;
     o.bundle = bundle_;

@@ -27,6 +27,9 @@ Result<std::string> image_inspect_json(Engine& engine, const ImageRecord& image)
                         {"Size", image.size},
                         {"Architecture", content.config.architecture},
                         {"Os", content.config.os},
+                        {"Author", content.config.author},
+                        // docker commit -m: the newest history entry's comment.
+                        {"Comment", content.config.history.empty() ? "" : content.config.history.back().comment},
                         {"Config", config.value("config", nlohmann::json::object())},
                         {"RootFS", {{"Type", "layers"}, {"Layers", content.config.diff_ids}}},
                         {"Manifest", {{"Digest", image.id}, {"MediaType", image.media_type}}}};

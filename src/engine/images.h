@@ -26,6 +26,14 @@ struct ImageRecord {
   int64_t containers = 0;     // containers using it
 };
 
+// Stores `config` and a manifest of `layers`; the manifest is for register_image (berth build,
+// berth commit).
+struct WrittenImage {
+  oci::Descriptor config, manifest;
+};
+Result<WrittenImage> write_image_manifest(Engine& engine, const oci::ImageConfig& config,
+                                             const std::vector<oci::Descriptor>& layers);
+
 // Adds the image whose manifest is in the store (its config and layers must be there too) and
 // points each name at it; a name that pointed elsewhere moves (the old image may become
 // dangling). Idempotent.

@@ -579,6 +579,7 @@ class AsioServer final : public Server {
     local_acceptor_.open(local(), ec);
     if (!ec) local_acceptor_.bind(local::endpoint(path), ec);
     if (!ec) unix_path_ = path;
+    local_ = !ec;
     if (!ec && ::chmod(path.c_str(), 0660) < 0) ec.assign(errno, beast::system_category());
     if (!ec) local_acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return Error::make(ErrorKind::io, "listen on '{}': {}", path, ec.message());
@@ -587,6 +588,13 @@ class AsioServer final : public Server {
 
   Result<void> open(const ServerOptions& options) {
     idle_exit_ = std::chrono::milliseconds(options.idle_exit_ms);
+    if (options.listen_fd >= 0) {
+      beast::error_code ec;
+      local_acceptor_.assign(local(), options.listen_fd, ec);
+      if (ec) return Error::make(ErrorKind::io, "take over socket fd {}: {}", options.listen_fd, ec.message());
+      local_ = true;
+      return {};
+    }
     if (!options.unix_socket.empty()) return open_unix(options);
     BERTH_TRY(auto endpoint, parse_address(options.address));
     if (options.tls_cert.empty() != options.tls_key.empty())
@@ -622,7 +630,11 @@ class AsioServer final : public Server {
   }
 
   std::string address() const override {
-    if (!unix_path_.empty()) return unix_path_;
+    if (local_) {
+      beast::error_code ec;
+      auto ep = local_acceptor_.local_endpoint(ec);
+      return ec ? unix_path_ : ep.path();
+    }
     beast::error_code ec;
     auto ep = acceptor_.local_endpoint(ec);
     if (ec) return "";
@@ -636,7 +648,7 @@ class AsioServer final : public Server {
     signals.async_wait([this](const beast::error_code& ec, int) {
       if (!ec) stop();
     });
-    if (unix_path_.empty())
+    if (!local_)
       asio::co_spawn(first, accept_loop(acceptor_), asio::detached);
     else
       asio::co_spawn(first, accept_loop(local_acceptor_), asio::detached);
@@ -845,6 +857,7 @@ class AsioServer final : public Server {
   tcp::acceptor acceptor_;
   local::acceptor local_acceptor_;
   std::string unix_path_;  // set once bound: removed again by the destructor
+  bool local_ = false;     // listening on a unix socket (bound here or inherited)
   std::unique_ptr<ssl::context> tls_;
   Limits limits_;
   std::mutex clients_mutex_;

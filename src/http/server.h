@@ -97,6 +97,9 @@ struct ServerOptions {
   // When set, listen on this unix socket path instead of `address` (a stale socket file there is
   // replaced; the socket is made 0660).
   std::string unix_socket;
+  // When >= 0, a listening unix socket to take over instead (systemd socket activation): not
+  // removed at exit, its owner made it.
+  int listen_fd = -1;
   std::string tls_cert;  // PEM files; both set → HTTPS only
   std::string tls_key;
   int threads = 2;

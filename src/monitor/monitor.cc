@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
+#include "base/unix_socket.h"
+#include "monitor/attach.h"
 #include "monitor/health.h"
 #include "monitor/idle_memory.h"
 #include "monitor/protocol.h"
@@ -199,14 +202,55 @@ class HealthChecker {
 
 // Reads what the container wrote on one of its pipes into the log (and the echo); false at EOF.
 // Out of the loop's frame: its buffer is stack below the loop, which the next release discards.
-[[gnu::noinline]] Result<bool> forward_output(const MonitorOptions& o, LogWriter& log, int fd, bool is_stdout) {
+[[gnu::noinline]] Result<bool> forward_output(const MonitorOptions& o, LogWriter& log, AttachServer* attach, int fd,
+                                              bool is_stdout) {
   char buf[16384];  // as much as a pipe gives at once, mostly; a bigger one only touches more
   ssize_t got = ::read(fd, buf, sizeof buf);
-  if (got <= 0) return false;
+  if (got <= 0) return false;  // a terminal's master reads EIO once the container closed it
   std::string_view chunk(buf, static_cast<size_t>(got));
   if (int echo = is_stdout ? o.echo_stdout : o.echo_stderr; echo >= 0) (void)sys::write_all(echo, chunk);
+  if (attach) attach->output(is_stdout, chunk);
   BERTH_TRY_VOID(log.write(is_stdout ? "stdout" : "stderr", chunk, clock::rfc3339_now()));
   return true;
+}
+
+// The stdio of a container that can be attached to (MonitorOptions::tty, interactive): its
+// stdin pipe, or the console socket the runtime sends its terminal to.
+struct AttachableStdio {
+  UniqueFd stdin_r, stdin_w;
+  std::string console_path;
+  UniqueFd console_listener;
+};
+
+[[gnu::noinline]] Result<AttachableStdio> attachable_stdio(const MonitorOptions& o) {
+  AttachableStdio s;
+  if (o.tty) {
+    s.console_path = sys::join_path(o.dir, kConsoleSocket);
+    BERTH_TRY(s.console_listener, sys::listen_unix(s.console_path, SOCK_STREAM));
+  } else if (o.interactive && o.stdin_fd < 0) {
+    int in[2];
+    if (::pipe2(in, O_CLOEXEC) < 0) return Error::from_errno("pipe");
+    s.stdin_r = UniqueFd(in[0]);
+    s.stdin_w = UniqueFd(in[1]);
+  }
+  return s;
+}
+
+// After create: with a terminal, its master becomes the output to read (`out_r`); the attach
+// socket for a container with a terminal or an open stdin (nullptr otherwise).
+[[gnu::noinline]] Result<std::unique_ptr<AttachServer>> attach_container_stdio(const MonitorOptions& o,
+                                                                               AttachableStdio& s,
+                                                                               UniqueFd& out_r) {
+  UniqueFd input = std::move(s.stdin_w);
+  if (o.tty) {
+    auto master = receive_terminal(s.console_listener.get(), 10'000);
+    ::unlink(s.console_path.c_str());
+    if (!master) return std::move(master).error();
+    input = UniqueFd(::fcntl(master->get(), F_DUPFD_CLOEXEC, 0));
+    out_r = std::move(*master);
+  }
+  if (!o.tty && !o.interactive) return std::unique_ptr<AttachServer>();
+  return AttachServer::listen(o.dir, std::move(input), o.tty);
 }
 
 // One start of the container, from create to delete. Hot: its wait loop is where an idle
@@ -215,9 +259,19 @@ class HealthChecker {
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) return Error::from_errno("pipe");
   UniqueFd out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
-  BERTH_TRY(pid_t pid, runtime.create(o.stdin_fd, out_w.get(), err_w.get()));
+  BERTH_TRY(auto stdio, attachable_stdio(o));
+  BERTH_TRY(pid_t pid, runtime.create(o.stdin_fd >= 0 ? o.stdin_fd : stdio.stdin_r.get(), out_w.get(), err_w.get(),
+                                      stdio.console_path));
   out_w.reset();
   err_w.reset();
+  stdio.stdin_r.reset();
+  std::unique_ptr<AttachServer> attach;
+  if (auto attached = attach_container_stdio(o, stdio, out_r); attached) {
+    attach = std::move(*attached);
+  } else {
+    runtime.remove();
+    return std::move(attached).error();
+  }
   uint64_t oom_before = oom_kills(o.cgroup_path);
   Run run;
   run.started_at = clock::rfc3339_now();
@@ -237,19 +291,22 @@ class HealthChecker {
   // Until the container exited and both pipes reached EOF (a child of it may keep them open:
   // once the container is gone, drain what is there and stop).
   while (!exited || out_open || err_open) {
-    struct pollfd fds[3] = {{signal_fd, POLLIN, 0}, {out_open ? out_r.get() : -1, POLLIN, 0},
-                            {err_open ? err_r.get() : -1, POLLIN, 0}};
-    int timeout = exited ? 100 : idle.before_wait(fds, 3, health.poll_timeout_ms());
-    int n = ::poll(fds, 3, timeout);
+    struct pollfd fds[3 + AttachServer::kMaxPollFds] = {{signal_fd, POLLIN, 0},
+                                                        {out_open ? out_r.get() : -1, POLLIN, 0},
+                                                        {err_open ? err_r.get() : -1, POLLIN, 0}};
+    nfds_t count = 3 + (attach ? attach->poll_fds(fds + 3) : 0);
+    int timeout = exited ? 100 : idle.before_wait(fds, count, health.poll_timeout_ms());
+    int n = ::poll(fds, count, timeout);
     if (!exited) health.tick();
     if (n < 0 && errno != EINTR) return Error::from_errno("poll");
     if (n == 0 && exited) break;
     if (n > 0) idle.saw_events();
     for (int i = 1; i <= 2; ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      BERTH_TRY(bool open, forward_output(o, log, fds[i].fd, i == 1));
+      BERTH_TRY(bool open, forward_output(o, log, attach.get(), fds[i].fd, i == 1));
       if (!open) (i == 1 ? out_open : err_open) = false;
     }
+    if (attach && n > 0) attach->handle(fds + 3, static_cast<int>(count) - 3);
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo info;
       if (::read(signal_fd, &info, sizeof info) == sizeof info && info.ssi_signo != SIGCHLD) {
@@ -272,6 +329,7 @@ class HealthChecker {
   run.ran_for_ms = clock::monotonic_ms() - started;
   run.oom_killed = oom_kills(o.cgroup_path) > oom_before;
   health.stop();
+  attach.reset();  // attached clients see the end of the output
   runtime.remove();
   ::unlink(sys::join_path(o.dir, kPidFile).c_str());
   ::unlink(sys::join_path(o.dir, kHealthFile).c_str());
@@ -319,9 +377,12 @@ Result<int> run_monitor(const MonitorOptions& o, RuntimeDriver& runtime) {
   return code;
 }
 
-Result<pid_t> ExecRuntime::create(int in, int out, int err) {
+Result<pid_t> ExecRuntime::create(int in, int out, int err, const std::string& console_socket) {
   std::string pid_file = sys::join_path(dir_, "container.pid");
-  BERTH_TRY(int created, run({"create", "--bundle", bundle_, "--pid-file", pid_file, id_}, in, out, err));
+  std::vector<std::string> args = {"create", "--bundle", bundle_, "--pid-file", pid_file};
+  if (!console_socket.empty()) args.insert(args.end(), {"--console-socket", console_socket});
+  args.push_back(id_);
+  BERTH_TRY(int created, run(args, in, out, err));
   if (created != 0) {
     auto log = sys::read_file(sys::join_path(dir_, "runtime.log"));
     return Error::make(ErrorKind::failed_precondition, "create container '{}' failed (status {}): {}", id_,
@@ -387,7 +448,10 @@ Result<int> monitor_loop(const MonitorOptions& o, RuntimeDriver& runtime) {
         // A power loss ends every container anyway: the record only has to outlive us.
         0644, sys::Durability::process_crash));
     if (o.on_exited) o.on_exited();
-    if (!o.restart.should_restart(run.exit_code, restarts, stop_requested)) return run.exit_code;
+    RestartPolicy policy = o.restart;
+    if (auto changed = sys::read_file(sys::join_path(o.dir, kRestartPolicyFile)))
+      if (auto parsed = RestartPolicy::parse(*changed)) policy = *parsed;
+    if (!policy.should_restart(run.exit_code, restarts, stop_requested)) return run.exit_code;
     consecutive = resets_backoff(run.ran_for_ms) ? 0 : consecutive + 1;
     // Wait out the back-off; a stop request during it ends the monitor at once.
     const uint64_t deadline = clock::monotonic_ms() + restart_delay_ms(consecutive > 0 ? consecutive - 1 : 0);

@@ -24,8 +24,9 @@ namespace berth::monitor {
 class RuntimeDriver {
  public:
   virtual ~RuntimeDriver() = default;
-  // Creates the container with the given stdio (-1: /dev/null); returns its pid.
-  virtual Result<pid_t> create(int in, int out, int err) = 0;
+  // Creates the container with the given stdio (-1: /dev/null); returns its pid. A container
+  // with a terminal sends its master to `console_socket` (the runtime's --console-socket).
+  virtual Result<pid_t> create(int in, int out, int err, const std::string& console_socket) = 0;
   virtual Result<void> start() = 0;
   // `delete --force`, best effort: the container is gone or going.
   virtual void remove() = 0;
@@ -46,6 +47,9 @@ struct MonitorOptions {
   uint64_t log_max_size = 10 << 20;
   unsigned log_max_files = 3;
   int stdin_fd = -1;                          // given to the container as its stdin
+  // A container run with a terminal (its master is read as stdout) or an open stdin: clients
+  // attach through DIR/attach.sock (protocol.h) to write its input and read its output live.
+  bool tty = false, interactive = false;
   int echo_stdout = -1, echo_stderr = -1;     // also copy the output here (foreground run)
   std::string unmount_at_end;                 // the rootfs mount to detach when all is over
   std::vector<std::string> exit_command;      // run (and not waited for) when all is over
@@ -73,7 +77,7 @@ class ExecRuntime : public RuntimeDriver {
               std::string dir)
       : binary_(std::move(binary)), root_(std::move(root)), bundle_(std::move(bundle)),
         id_(std::move(id)), dir_(std::move(dir)) {}
-  Result<pid_t> create(int in, int out, int err) override;
+  Result<pid_t> create(int in, int out, int err, const std::string& console_socket) override;
   Result<void> start() override;
   void remove() override;
   Result<pid_t> spawn_exec(const std::vector<std::string>& args, int out) override;

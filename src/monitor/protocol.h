@@ -20,4 +20,22 @@ inline constexpr const char* kLockFile = "monitor.lock";
 // Created by the engine before it stops a container on purpose: no restart follows.
 inline constexpr const char* kStopRequestFile = "stop-requested";
 
+// The restart policy (docker's spelling), written by the engine when it changes while the monitor
+// runs (docker update --restart); read at each exit.
+inline constexpr const char* kRestartPolicyFile = "restart-policy";
+// SOCK_SEQPACKET, while a container started with stdin open or a terminal runs (conmon's attach
+// socket): each packet is one kind byte and its data. Client to monitor: kAttachHello first
+// ('1': replay the output this run has kept, at most kAttachReplayBytes; '0': from now on),
+// kAttachInput (bytes for the container's stdin), kAttachCloseInput (end of the stdin; ignored
+// with a terminal), kAttachResize ("ROWS COLS", with a terminal). Monitor to client:
+// kAttachStdout/kAttachStderr packets; the monitor closes the connection once the container
+// exited and its output is drained.
+inline constexpr const char* kAttachSocket = "attach.sock";
+inline constexpr char kAttachHello = 'H', kAttachInput = 'I', kAttachCloseInput = 'E', kAttachResize = 'W';
+inline constexpr char kAttachStdout = '1', kAttachStderr = '2';
+inline constexpr unsigned kAttachReplayBytes = 64 << 10;
+inline constexpr unsigned kAttachPacketBytes = 32 << 10;
+// Where the runtime sends the terminal of a container with process.terminal (--console-socket).
+inline constexpr const char* kConsoleSocket = "console.sock";
+
 }  // namespace berth::monitor

@@ -457,6 +457,14 @@ Result<void> remove(const GlobalOptions& global, const std::string& id, bool for
   return destroy(dir, record).context(fmt::format("delete container '{}'", id));
 }
 
+Result<void> update(const GlobalOptions& global, const std::string& id, const oci::Resources& resources) {
+  BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
+  BERTH_TRY(auto record, dir.load());
+  Status status = current_status(record, dir);
+  if (status == Status::stopped) return not_running(id, status, "update");
+  return cgroup::Cgroup::open(record.cgroup_path, record.cgroup_mode)->apply(resources);
+}
+
 Result<void> pause(const GlobalOptions& global, const std::string& id) {
   BERTH_TRY(StateDir dir, StateDir::open(global.root, id));
   BERTH_TRY(auto record, dir.load());

@@ -42,6 +42,9 @@ Result<int> run(const GlobalOptions& global, const CreateOptions& options, bool 
 Result<std::string> state(const GlobalOptions& global, const std::string& id);
 Result<void> kill(const GlobalOptions& global, const std::string& id, int signal, bool all);
 Result<void> remove(const GlobalOptions& global, const std::string& id, bool force);
+// Writes the resources set in `resources` to a created or running container's cgroup (runc
+// update); the others are left as they are.
+Result<void> update(const GlobalOptions& global, const std::string& id, const oci::Resources& resources);
 Result<void> pause(const GlobalOptions& global, const std::string& id);
 Result<void> resume(const GlobalOptions& global, const std::string& id);
 Result<std::vector<pid_t>> processes(const GlobalOptions& global, const std::string& id);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,11 @@ std::vector<Command> network_commands();
 std::vector<Command> build_commands();
 std::vector<Command> serve_commands();
 std::vector<Command> proxy_commands();
+std::vector<Command> change_commands();
+
+// --memory, --cpus, --pids-limit (run, create, update): each given one is set.
+Result<void> parse_resource_flags(const ParsedArgs& a, std::optional<int64_t>& memory, std::optional<double>& cpus,
+                                  std::optional<int64_t>& pids_limit);
 
 // A base image `berth build` does not have: pulled from its registry (registry_client.cc).
 Result<std::string> pull_for_build(engine::Engine& engine, const std::string& name);

@@ -87,25 +87,7 @@ Result<engine::ContainerConfig> config_from(const ParsedArgs& a) {
     c.volumes.push_back(mount);
   }
   c.tmpfs = a.values_of("tmpfs");
-  if (a.flag("memory")) {
-    BERTH_TRY(c.memory, engine::parse_size(a.value("memory")).context("--memory"));
-  }
-  if (a.flag("cpus")) {
-    char* end = nullptr;
-    std::string text = a.value("cpus");
-    double cpus = std::strtod(text.c_str(), &end);
-    if (end == text.c_str() || *end || cpus <= 0)
-      return Error::make(ErrorKind::invalid_argument, "--cpus '{}': give a positive number such as 0.5", text);
-    c.cpus = cpus;
-  }
-  if (a.flag("pids-limit")) {
-    std::string text = a.value("pids-limit");
-    char* end = nullptr;
-    long long limit = std::strtoll(text.c_str(), &end, 10);
-    if (end == text.c_str() || *end)
-      return Error::make(ErrorKind::invalid_argument, "--pids-limit '{}': give a whole number", text);
-    c.pids_limit = limit;
-  }
+  BERTH_TRY_VOID(parse_resource_flags(a, c.memory, c.cpus, c.pids_limit));
   c.read_only = a.flag("read-only");
   c.init = a.flag("init");
   c.tty = a.flag("tty");

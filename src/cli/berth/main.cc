@@ -20,7 +20,8 @@ std::vector<Command> all_commands() {
   std::vector<Command> all;
   for (auto* group : {container_commands, image_commands, volume_commands, network_commands, system_commands,
                       registry_client_commands,
-                      registry_server_commands, build_commands, compose_commands, serve_commands, proxy_commands})
+                      registry_server_commands, build_commands, compose_commands, serve_commands, proxy_commands,
+                      change_commands})
     for (auto& c : group()) all.push_back(std::move(c));
   return all;
 }

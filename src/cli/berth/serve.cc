@@ -29,9 +29,15 @@ Result<int> cmd_serve(const Globals& g, const ParsedArgs& a) {
                          a.value("header-timeout"));
   }
   BERTH_TRY_VOID(count_option(a, "max-connections", 0, 1 << 20, o.max_connections));
-  o.on_listening = [](const std::string& socket) {
-    // One line, flushed at once: scripts wait for it.
-    std::fprintf(stderr, "berth serve: Docker Engine API on unix://%s\n", socket.c_str());
+  o.tcp = a.value("tcp");
+  o.tls_cert = a.value("tls-cert");
+  o.tls_key = a.value("tls-key");
+  o.tls_ca = a.value("tls-ca");
+  if (o.tcp.empty() && !(o.tls_cert + o.tls_key + o.tls_ca).empty())
+    return Error(ErrorKind::invalid_argument, "--tls-cert, --tls-key and --tls-ca go with --tcp ADDR");
+  o.on_listening = [](const std::string& url) {
+    // One line each, flushed at once: scripts wait for it.
+    std::fprintf(stderr, "berth serve: Docker Engine API on %s\n", url.c_str());
     std::fflush(stderr);
   };
   BERTH_TRY_VOID(api::serve(o));
@@ -42,7 +48,7 @@ Result<int> cmd_serve(const Globals& g, const ParsedArgs& a) {
 
 std::vector<Command> serve_commands() {
   return {{"serve",
-           "[--socket PATH] [--idle-exit DURATION]",
+           "[--socket PATH] [--idle-exit DURATION] [--tcp ADDR --tls-cert PEM --tls-key PEM --tls-ca PEM]",
            "Serve the Docker Engine API (DOCKER_HOST=unix:///run/berth/docker.sock)",
            {{"socket", true, "unix socket to listen on (default /run/berth/docker.sock)"},
             {"idle-exit", true, "exit after this long with no client (e.g. 5m); default: never"},
@@ -50,7 +56,11 @@ std::vector<Command> serve_commands() {
              "close a connection whose request head is not complete this long after its first "
              "byte (default 30s)"},
             {"max-connections", true,
-             "open connections at most; more wait until one closes (default 1024, 0: no limit)"}},
+             "open connections at most; more wait until one closes (default 1024, 0: no limit)"},
+            {"tcp", true, "also listen on TCP HOST:PORT, with mutual TLS (as dockerd --tlsverify)"},
+            {"tls-cert", true, "the server's certificate (PEM), with --tcp"},
+            {"tls-key", true, "the server's private key (PEM), with --tcp"},
+            {"tls-ca", true, "the CA that signs clients' certificates (PEM), with --tcp"}},
            SIZE_MAX,
            cmd_serve}};
 }

@@ -8,12 +8,12 @@
 
 #include "base/error.h"
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 
 namespace berth::runtime {
 
-Result<UniqueFd> connect_unix(const std::string& path);
-Result<void> send_fd(int socket, int fd, std::string_view name);
-Result<UniqueFd> receive_fd(int socket);
+using sys::receive_fd;
+using sys::send_fd;
 
 // Where the container's pty master goes: to the caller's --console-socket, or, when that is
 // empty, back to us over a socket pair (`own_end`) so that we relay the terminal ourselves.

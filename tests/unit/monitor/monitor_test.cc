@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "base/sys.h"
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "base/sys.h"
+#include "base/unix_socket.h"
 
 #include <cstring>
 #include <memory>
@@ -11,6 +15,7 @@
 #include "monitor/health.h"
 #include "monitor/idle_memory.h"
 #include "monitor/monitor.h"
+#include "monitor/protocol.h"
 #include "monitor/restart_policy.h"
 
 namespace berth::monitor {
@@ -105,7 +110,7 @@ namespace {
 class ShellRuntime : public RuntimeDriver {
  public:
   explicit ShellRuntime(std::string script) : script_(std::move(script)) {}
-  Result<pid_t> create(int in, int out, int err) override {
+  Result<pid_t> create(int in, int out, int err, const std::string&) override {
     ++creates;
     pid_t pid = ::fork();
     if (pid == 0) {
@@ -304,6 +309,48 @@ TEST(MonitorLoop, GivesBackMemoryWhenIdleAndStillLogsWhatComesAfter) {
   ASSERT_TRUE(log);
   EXPECT_NE(log->find(R"("log":"before\n")"), std::string::npos) << *log;
   EXPECT_NE(log->find(R"("log":"after\n")"), std::string::npos) << *log;
+}
+
+// An interactive container's stdin comes from clients of the attach socket, which also read its
+// output live; the end of their input closes the container's stdin, and the monitor closes them
+// once the container is gone.
+TEST(MonitorLoop, AttachedClientsWriteStdinAndReadOutput) {
+  TempDir dir;
+  pid_t monitor = ::fork();
+  ASSERT_GE(monitor, 0);
+  if (monitor == 0) {
+    MonitorOptions o;
+    o.id = "test";
+    o.dir = dir.path;
+    o.interactive = true;
+    ShellRuntime runtime("echo ready; read line; echo \"got:$line\"; read rest; echo \"eof:$rest\" >&2");
+    auto code = run_monitor(o, runtime);
+    _exit(code ? *code : 99);
+  }
+  UniqueFd client;
+  for (int i = 0; i < 500 && !client; ++i) {
+    if (auto c = sys::connect_unix(dir.path + "/" + kAttachSocket, SOCK_SEQPACKET)) client = std::move(*c);
+    else ::usleep(10'000);
+  }
+  ASSERT_TRUE(client);
+  auto send = [&](std::string packet) { ASSERT_EQ(::send(client.get(), packet.data(), packet.size(), 0), ssize_t(packet.size())); };
+  auto receive = [&] {
+    char buf[kAttachPacketBytes + 1];
+    ssize_t got = ::recv(client.get(), buf, sizeof buf, 0);
+    return got <= 0 ? std::string() : std::string(buf, static_cast<size_t>(got));
+  };
+  send(std::string(1, kAttachHello) + "1");  // replays "ready", written before we connected
+  EXPECT_EQ(receive(), "1ready\n");
+  send(std::string(1, kAttachInput) + "hel");
+  send(std::string(1, kAttachInput) + "lo\n");
+  EXPECT_EQ(receive(), "1got:hello\n");
+  send(std::string(1, kAttachCloseInput));
+  EXPECT_EQ(receive(), "2eof:\n");
+  EXPECT_EQ(receive(), "");  // closed once the container exited
+  int status = 0;
+  ASSERT_EQ(::waitpid(monitor, &status, 0), monitor);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(sys::exists(dir.path + "/" + kAttachSocket));
 }
 
 }  // namespace

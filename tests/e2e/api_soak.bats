@@ -1,0 +1,169 @@
+#!/usr/bin/env bats
+# `berth serve` under a job worker's load (docker-py, as the Docker birthday challenge's worker:
+# pull from a registry, run, read the IP from inspect, probe port 80, remove), many clients at
+# once, and clients that vanish mid-stream: the server keeps serving and nothing leaks —
+# containers, mounts, veths, processes, the server's fds.
+#
+# The worker runs 15 times here; BERTH_SOAK_ITERATIONS=200 for the long run by hand:
+#   BERTH_SOAK_ITERATIONS=200 bats tests/e2e/api_soak.bats
+
+load ../lib/api
+load ../lib/registry_server
+load ../lib/network
+
+setup() { api_setup; }
+teardown() {
+  reg_stop
+  api_teardown
+}
+
+server_fds() { ls "/proc/$SERVE_PID/fd" | wc -l; }
+# Mounts and processes of this test's berth state (monitors, DNS, proxies, containers' mounts).
+our_mounts() { grep -c -e "$BERTH_ROOT" -e "$BERTH_RUN_ROOT" /proc/self/mountinfo || true; }
+our_processes() { pgrep -f -- "$BERTH_RUN_ROOT" | grep -vx "$SERVE_PID" | wc -l; }
+
+# settles VAR EXPECTED COMMAND...: true once COMMAND prints EXPECTED (within 10 s); sets VAR.
+settles() {
+  local var=$1 want=$2 i value
+  shift 2
+  for i in $(seq 100); do
+    value=$("$@")
+    [ "$value" = "$want" ] && break
+    sleep 0.1
+  done
+  printf -v "$var" '%s' "$value"
+  [ "$value" = "$want" ]
+}
+
+@test "api soak: a docker-py worker pulls, runs, probes port 80 and removes, again and again; nothing leaks" {
+  reg_start "$BATS_TEST_TMPDIR/reg"
+  b push busybox "$REG/soak/box:1"
+  [ "$status" -eq 0 ]
+  b rmi busybox
+  cat >"$BATS_TEST_TMPDIR/worker.py" <<'PY'
+import sys, time, urllib.request
+import docker
+sock, repo, n, ids_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+c = docker.DockerClient(base_url="unix://" + sock, timeout=60)
+ids = open(ids_file, "w")
+for i in range(n):
+    image = c.images.pull(repo, tag="1")
+    box = c.containers.run(image.id, ["sh", "-c", f"mkdir /www; echo job-{i} >/www/index.html; exec httpd -f -p 80 -h /www"],
+                           detach=True)
+    ids.write(box.id + "\n"); ids.flush()
+    box.reload()
+    ip = box.attrs["NetworkSettings"]["IPAddress"]
+    assert ip, f"round {i}: no IP in inspect"
+    for attempt in range(100):
+        try:
+            body = urllib.request.urlopen(f"http://{ip}:80/", timeout=2).read().decode().strip()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        raise SystemExit(f"round {i}: nothing answers on {ip}:80")
+    assert body == f"job-{i}", f"round {i}: {ip} answered {body!r}"
+    box.remove(force=True)
+    c.images.remove(f"{repo}:1", force=True)
+print(f"{n} rounds passed")
+PY
+  # One round first: what the server holds once warm (its threads' event loops, timers).
+  run timeout 120 /usr/bin/python3 "$BATS_TEST_TMPDIR/worker.py" "$SOCK" "$REG/soak/box" 1 "$BATS_TEST_TMPDIR/ids"
+  [ "$status" -eq 0 ]
+  fds0=$(server_fds) mounts0=$(our_mounts) procs0=$(our_processes)
+  n=${BERTH_SOAK_ITERATIONS:-15}
+  run timeout $((60 + n * 20)) /usr/bin/python3 "$BATS_TEST_TMPDIR/worker.py" "$SOCK" "$REG/soak/box" "$n" "$BATS_TEST_TMPDIR/ids"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == *"$n rounds passed"* ]]
+  b ps -aq
+  [ -z "$output" ]
+  while read -r id; do no_veths "$id" || { echo "veth left of $id: $(veths_of "$id")"; false; }; done <"$BATS_TEST_TMPDIR/ids"
+  [ "$(wc -l <"$BATS_TEST_TMPDIR/ids")" -eq "$n" ]
+  settles mounts "$mounts0" our_mounts || { echo "mounts: $mounts0 before, $mounts after"; false; }
+  settles procs "$procs0" our_processes || { echo "processes: $procs0 before, $procs after"; pgrep -af -- "$BERTH_RUN_ROOT"; false; }
+  settles fds "$fds0" server_fds || { echo "server fds: $fds0 before, $fds after"; ls -l "/proc/$SERVE_PID/fd"; false; }
+}
+
+@test "api soak: 100 clients at once are all answered, and the server's fds come back" {
+  d run -d --name busy busybox sleep 300
+  [ "$status" -eq 0 ]
+  cat >"$BATS_TEST_TMPDIR/burst.py" <<'PY'
+import sys, threading
+import docker
+sock = sys.argv[1]
+errors, done = [], []
+def client(i):
+    try:
+        c = docker.APIClient(base_url="unix://" + sock, timeout=60)
+        assert c.ping()
+        assert any(x["Names"] == ["/busy"] for x in c.containers())
+        assert c.inspect_container("busy")["State"]["Running"]
+        c.close()
+        done.append(i)
+    except Exception as e:
+        errors.append(f"{i}: {e!r}")
+threads = [threading.Thread(target=client, args=(i,)) for i in range(100)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len(done), "answered;", errors[:3])
+sys.exit(1 if errors else 0)
+PY
+  # A first burst warms the server up (its threads' event loops); the second must leave nothing.
+  run timeout 120 /usr/bin/python3 "$BATS_TEST_TMPDIR/burst.py" "$SOCK"
+  [ "$status" -eq 0 ]
+  fds0=$(server_fds)
+  run timeout 120 /usr/bin/python3 "$BATS_TEST_TMPDIR/burst.py" "$SOCK"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == "100 answered"* ]]
+  settles fds "$fds0" server_fds || { echo "server fds: $fds0 before, $fds after"; false; }
+}
+
+@test "api soak: clients that vanish mid-attach and mid-pull leave the server serving, without leaks" {
+  reg_start "$BATS_TEST_TMPDIR/reg"
+  b push busybox "$REG/gone/box:1"
+  [ "$status" -eq 0 ]
+  d run -dit --name term busybox sh
+  [ "$status" -eq 0 ]
+  d run -di --name pipe busybox sh -c 'while read l; do echo "got $l"; done'
+  [ "$status" -eq 0 ]
+  d ps -q
+  fds0=$(server_fds)
+  run timeout 120 /usr/bin/python3 - "$SOCK" "$REG/gone/box" <<'PY'
+import socket, sys
+sock_path, repo = sys.argv[1], sys.argv[2]
+def request(head):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    s.sendall(head.encode())
+    return s
+for round in range(10):
+    for name in ("term", "pipe"):
+        s = request(f"POST /v1.41/containers/{name}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+                    "Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
+        head = s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        s.sendall(b"echo hello\n")
+        if round % 2:
+            s.recv(1)          # mid-stream: something came back
+        s.close()              # gone without a word
+    s = request(f"POST /v1.41/images/create?fromImage={repo}&tag=1 HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n")
+    if round % 2:
+        s.recv(64)             # mid-pull: the progress stream had begun
+    s.close()
+print("vanished 30 times")
+PY
+  echo "$output"
+  [ "$status" -eq 0 ]
+  # Still serving, and the attached containers still run (a client that leaves does not end them).
+  api GET /_ping
+  [ "$body" = OK ]
+  d ps --format '{{.Names}}'
+  [[ $output == *term* && $output == *pipe* ]]
+  run bash -c "(printf 'still\n'; sleep 2) | timeout -k 2 5 $DOCKER attach --sig-proxy=false pipe"
+  [[ $output == *"got still"* ]]
+  d run --rm busybox echo serving
+  [ "$output" = serving ]
+  settles fds "$fds0" server_fds || { echo "server fds: $fds0 before, $fds after"; ls -l "/proc/$SERVE_PID/fd"; false; }
+}
