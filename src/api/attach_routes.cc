@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api/routes.h"
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/sys.h"
 #include "engine/attach.h"
@@ -67,13 +68,12 @@ ServerResponse DockerApi::attach(const std::string& id, const ServerRequest& r) 
     // Follow once it has started: a created container until it starts; an exited one (docker
     // start -a) for as long as its start may take to be asked for.
     int64_t deadline = clock::now_ns() + 10'000'000'000;
-    for (; started_before;) {
+    for (Backoff backoff(1'000, 20'000); started_before; backoff.sleep()) {
       auto c = engine::find_container(*e, id);
       if (!c) return;
       if (c->running() || c->started.value_or(0) != *started_before) break;
       if (c->state != "created" && clock::now_ns() > deadline) break;
       if (peer_gone(fd)) return;
-      ::usleep(20'000);
     }
     if (live) {
       auto c = engine::find_container(*e, id);

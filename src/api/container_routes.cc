@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "api/routes.h"
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/process.h"
@@ -275,18 +276,16 @@ ServerResponse DockerApi::wait_container(const std::string& id, const std::strin
     json answer = {{"StatusCode", 0}, {"Error", nullptr}};
     // next-exit and removed on a container not started yet: until it has run.
     if (condition != "not-running")
-      for (;;) {
+      for (Backoff backoff(1'000, 50'000);; backoff.sleep()) {
         auto c = engine::find_container(*e, id);
         if (!c || c->state != "created" || peer_gone(fd)) break;
-        ::usleep(50'000);
       }
     // A client that leaves ends its wait (the engine's wait blocks until the exit, holding the
     // container's lock file and the engine open); an auto-remove container is then the reaper's.
-    for (;;) {
+    for (Backoff backoff(1'000, 250'000);; backoff.sleep()) {
       auto c = engine::find_container(*e, full_id);
       if (!c || !c->running()) break;
       if (peer_gone(fd)) return;
-      ::usleep(250'000);
     }
     auto code = engine::wait_container(*e, full_id);
     if (code)
@@ -295,11 +294,13 @@ ServerResponse DockerApi::wait_container(const std::string& id, const std::strin
       answer["Error"] = {{"Message", code.error().message()}};
     if (auto_remove) {
       // Let an attached client read the last output first (at most 5 s).
-      for (int i = 0; i < 250 && held(full_id + "/attach"); ++i) ::usleep(20'000);
+      Backoff backoff(1'000, 20'000);
+      for (int64_t until = clock::now_ns() + 5'000'000'000; held(full_id + "/attach") && clock::now_ns() < until;)
+        backoff.sleep();
       (void)engine::remove_container(*e, full_id, true, true);
     }
     if (condition == "removed")
-      while (engine::find_container(*e, full_id) && !peer_gone(fd)) ::usleep(50'000);
+      for (Backoff backoff(1'000, 50'000); engine::find_container(*e, full_id) && !peer_gone(fd);) backoff.sleep();
     (void)sys::write_all(fd, answer.dump() + "\n");
   };
   return r;

@@ -17,6 +17,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/trace.h"
 #include "base/log.h"
@@ -114,6 +115,7 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
   };
   auto [inode, offset] = size_of(base);
   std::string partial;
+  Backoff backoff(1'000, 50'000);
   for (;;) {
     bool alive = monitor_alive(r);
     auto [now_inode, now_size] = size_of(base);
@@ -138,10 +140,11 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
         }
       }
       if (reader_gone) break;
+      backoff.reset();
       continue;
     }
     if (!alive || reader_gone) break;
-    ::usleep(50'000);
+    backoff.sleep();
   }
   return {};
 }
