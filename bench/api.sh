@@ -126,8 +126,6 @@ done
 hyperfine "${args[@]}"
 
 stat_of() { jq -r --arg n "$1" --arg f "$2" '.results[] | select(.command == $n) | .[$f] * 1000' "$OUT"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-goal() { awk -v r="$1" -v g="$2" 'BEGIN { print (r + 0 <= g + 0) ? "met" : "NOT met" }'; }
 echo
 echo "medians of $RUNS runs (mean ± σ, min–max), ms:"
 for name in berth podman dockerd; do
@@ -136,6 +134,6 @@ for name in berth podman dockerd; do
 done
 RP=$(ratio "$(stat_of berth median)" "$(stat_of podman median)")
 RD=$(ratio "$(stat_of berth median)" "$(stat_of dockerd median)")
-echo "  berth/podman  ${RP}×  (goal ≤ 0.2×: $(goal "$RP" 0.2))"
-echo "  berth/dockerd ${RD}×  (goal ≤ 0.1×: $(goal "$RD" 0.1))"
+echo "  berth/podman  ${RP}×  (goal ≤ 0.2×: $(at_most "$RP" 0.2))"
+echo "  berth/dockerd ${RD}×  (goal ≤ 0.1×: $(at_most "$RD" 0.1))"
 echo "load average at the end: $(loadavg); hyperfine's JSON: $OUT"

@@ -99,8 +99,6 @@ EOF
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 spread() { sort -n | awk '{ v[NR] = $1 } END { printf "%.3f-%.3f", v[1], v[NR] }'; }  # min-max
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "n/a" }'; }
-at_most() { awk -v r="$1" -v g="$2" 'BEGIN { print (r != "n/a" && r + 0 <= g + 0) ? "met" : "NOT met" }'; }
 
 bt() { local f=$1; shift; timed "$f" in_ns "${B[@]}" compose -f "$WORK/project/compose.yaml" -p "$PROJECT" "$@"; }
 pt() {

@@ -22,3 +22,9 @@ bench_args() {
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }  # elapsed START END: seconds, 3 decimals
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# ratio A B: A/B with three decimals (a goal of 0.08× is not met by 0.082), n/a when B is 0.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "n/a" }'; }
+# at_most RATIO GOAL / at_least RATIO GOAL: "met" or "NOT met".
+at_most() { awk -v r="$1" -v g="$2" 'BEGIN { print (r != "n/a" && r + 0 <= g + 0) ? "met" : "NOT met" }'; }
+at_least() { awk -v r="$1" -v g="$2" 'BEGIN { print (r != "n/a" && r + 0 >= g + 0) ? "met" : "NOT met" }'; }

@@ -120,9 +120,6 @@ mkdir -p "$WORK/berth" "$WORK/berth3" "$PW" "$(dirname "$OUT")"
 "$SRC/tests/fixtures/make-busybox-bundle.sh" "$WORK/fixture" >/dev/null
 TAR=$WORK/fixture/busybox-rootfs.tar
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
-at_least() { awk -v r="$1" -v g="$2" 'BEGIN { print (r != "n/a" && r + 0 >= g + 0) ? "met" : "NOT met" }'; }
-at_most() { awk -v r="$1" -v g="$2" 'BEGIN { print (r != "n/a" && r + 0 <= g + 0) ? "met" : "NOT met" }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 gbit() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1e9 }'; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -198,7 +195,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     "$(ratio "$x" "$y")"
 done
 T1B=$(median <"$WORK/t1b") T1P=$(median <"$WORK/t1p")
-R1=$(median <"$WORK/r1" | xargs printf '%.2f')
+R1=$(median <"$WORK/r1" | xargs printf '%.3f')
 printf '  medians: berth %s Gbit/s, plain %s Gbit/s (%s×)\n' "$(gbit "$T1B")" "$(gbit "$T1P")" "$(ratio "$T1B" "$T1P")"
 printf '  berth/plain, median of the rounds: %s×  (goal ≥ 0.95×: %s)\n' "$R1" "$(at_least "$R1" 0.95)"
 
@@ -219,7 +216,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     "$(gbit "$x")" "$GW" "$(gbit "$g")" "$(gbit "$y")" "$(ratio "$x" "$y")" "$(ratio "$g" "$y")"
 done
 T2L=$(median <"$WORK/t2l") T2G=$(median <"$WORK/t2g") T2P=$(median <"$WORK/t2p")
-R2L=$(median <"$WORK/r2l" | xargs printf '%.2f') R2G=$(median <"$WORK/r2g" | xargs printf '%.2f')
+R2L=$(median <"$WORK/r2l" | xargs printf '%.3f') R2G=$(median <"$WORK/r2g" | xargs printf '%.3f')
 printf '  medians: 127.0.0.1 %s, gateway %s, plain %s Gbit/s (%s×, %s×)\n' "$(gbit "$T2L")" "$(gbit "$T2G")" \
   "$(gbit "$T2P")" "$(ratio "$T2L" "$T2P")" "$(ratio "$T2G" "$T2P")"
 printf '  berth/plain, median of the rounds: 127.0.0.1 %s×, gateway %s×  (goal ≥ 0.95×: %s, %s)\n' "$R2L" "$R2G" \

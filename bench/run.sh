@@ -170,10 +170,6 @@ if command -v "$DOCKER" >/dev/null && timeout 5 "$DOCKER" version >/dev/null 2>&
   fi
 fi
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
-goal() { # VALUE LIMIT -> "met" or "NOT met"
-  awk -v r="$1" -v g="$2" 'BEGIN { print (r != "n/a" && r + 0 <= g + 0) ? "met" : "NOT met" }'
-}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 echo "berth  $("$BERTH" version 2>/dev/null | head -1)  ($BERTH)"
@@ -206,7 +202,7 @@ R1=$(ratio "$MB" "$MP")
 printf '  berth/podman = %s×' "$R1"
 [[ -z $docker_note ]] && printf '   berth/docker = %s×' "$(ratio "$MB" "$MD")"
 echo
-echo "  goal: berth ≤ 0.08× podman: $(goal "$R1" 0.08)"
+echo "  goal: berth ≤ 0.08× podman: $(at_most "$R1" 0.08)"
 
 # Where berth's time goes: the same command with BERTH_TRACE, the phases of its median run.
 TRACE=$WORK/trace.jsonl
@@ -285,7 +281,7 @@ echo "  conmon's PSS:        $(where_pss "${HELPERS[0]}")"
 ((${#BOTHERS[@]})) && { echo "  other berth processes running (not in the figure above):"; describe_others "${BOTHERS[@]}"; }
 R2=$(ratio "$B2PSS" "$P2PSS")
 echo "  PSS berth-monitor/conmon = ${R2}×   (RSS $(ratio "$B2RSS" "$P2RSS")×)"
-echo "  goal: berth-monitor's PSS ≤ 0.50× conmon's: $(goal "$R2" 0.50)"
+echo "  goal: berth-monitor's PSS ≤ 0.50× conmon's: $(at_most "$R2" 0.50)"
 berth_rm_all || die "berth rm -f failed"
 podman_rm_all || die "podman rm -f failed"
 
@@ -354,8 +350,8 @@ echo "  berth/podman: start ${R3T}×, total PSS ${R3M}×, rm -f ${R3R}×"
 
 echo
 echo "summary (berth/podman; below 1 is better for berth):"
-echo "  1. run --rm /bin/true, median:        ${R1}×  (goal ≤ 0.08×: $(goal "$R1" 0.08))"
-echo "  2. one idle helper's PSS:             ${R2}×  (goal ≤ 0.50×: $(goal "$R2" 0.50))"
+echo "  1. run --rm /bin/true, median:        ${R1}×  (goal ≤ 0.08×: $(at_most "$R1" 0.08))"
+echo "  2. one idle helper's PSS:             ${R2}×  (goal ≤ 0.50×: $(at_most "$R2" 0.50))"
 echo "  3. $N containers: start ${R3T}×, helpers' PSS ${R3M}×, rm -f ${R3R}×"
 echo "load average at the end: $(loadavg); hyperfine's JSON: $OUT"
 ((BF + PF == 0)) || die "some containers failed to start (berth $BF, podman $PF)"
