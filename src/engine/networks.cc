@@ -91,7 +91,7 @@ Result<void> ensure_bridge(const NetworkRecord& n) {
   if (!nl.link_index(n.bridge)) {
     BERTH_TRY(auto subnet, net::Subnet::parse(n.subnet));
     BERTH_TRY(auto gateway, net::Ipv4::parse(n.gateway));
-    auto made = nl.create_bridge(n.bridge, n.mtu);
+    auto made = nl.create_bridge(n.bridge, n.mtu, net::mac_for(gateway));
     if (!made && made.error().kind() != ErrorKind::already_exists) return std::move(made).error();
     BERTH_TRY_VOID(nl.add_address(n.bridge, gateway, subnet.prefix));
   }

@@ -167,12 +167,23 @@ Result<int> Netlink::link_index(const std::string& name) {
   return index;
 }
 
-Result<void> Netlink::create_bridge(const std::string& name, std::optional<int> mtu) {
+namespace {
+// IFLA_ADDRESS from "02:42:0a:59:00:01"; nothing for an empty or malformed text.
+void put_mac(nlmsghdr* nlh, const std::string& text) {
+  unsigned char mac[6];
+  if (!text.empty() && std::sscanf(text.c_str(), "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3],
+                                   &mac[4], &mac[5]) == 6)
+    mnl_attr_put(nlh, IFLA_ADDRESS, sizeof mac, mac);
+}
+}  // namespace
+
+Result<void> Netlink::create_bridge(const std::string& name, std::optional<int> mtu, const std::string& mac) {
   char buffer[kBufferSize];
   nlmsghdr* nlh = new_message(buffer, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
   put_ifinfo(nlh);
   mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
   if (mtu) mnl_attr_put_u32(nlh, IFLA_MTU, static_cast<uint32_t>(*mtu));
+  put_mac(nlh, mac);
   nlattr* info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
   mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
   mnl_attr_nest_end(nlh, info);
@@ -194,12 +205,7 @@ Result<void> Netlink::create_veth(const std::string& host_name, const std::strin
   mnl_attr_put_strz(nlh, IFLA_IFNAME, peer_name.c_str());
   mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, static_cast<uint32_t>(peer_netns_fd));
   if (mtu) mnl_attr_put_u32(nlh, IFLA_MTU, static_cast<uint32_t>(*mtu));
-  if (!peer_mac.empty()) {
-    unsigned char mac[6];
-    if (std::sscanf(peer_mac.c_str(), "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
-                    &mac[5]) == 6)
-      mnl_attr_put(nlh, IFLA_ADDRESS, sizeof mac, mac);
-  }
+  put_mac(nlh, peer_mac);
   mnl_attr_nest_end(nlh, peer);
   mnl_attr_nest_end(nlh, data);
   mnl_attr_nest_end(nlh, info);

@@ -36,7 +36,10 @@ class Netlink {
 
   // The link's index, or not_found.
   Result<int> link_index(const std::string& name);
-  Result<void> create_bridge(const std::string& name, std::optional<int> mtu);
+  // With a `mac` of its own ("02:42:..."), the bridge keeps it: otherwise Linux gives it the
+  // lowest of its ports' addresses, which changes as containers come and go, and a container that
+  // cached the gateway's old address loses its way out until its neighbour entry expires.
+  Result<void> create_bridge(const std::string& name, std::optional<int> mtu, const std::string& mac = {});
   // A veth pair: `host_name` here, `peer_name` created directly in `peer_netns_fd`.
   Result<void> create_veth(const std::string& host_name, const std::string& peer_name, int peer_netns_fd,
                            std::optional<int> mtu, const std::string& peer_mac);
