@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "base/backoff.h"
+#include "base/clock.h"
 #include "base/sys.h"
 #include "base/unix_socket.h"
 #include "engine/attach.h"
@@ -54,13 +56,24 @@ Result<std::optional<std::pair<int, std::string>>> AttachSession::read() {
 }
 
 Result<void> resize_container(Engine& engine, const std::string& name_or_id, unsigned rows, unsigned cols) {
-  BERTH_TRY(auto c, find_container(engine, name_or_id));
-  if (!c.running()) return Error::make(ErrorKind::failed_precondition, "container '{}' is not running", c.name);
-  if (!c.config.tty)
-    return Error::make(ErrorKind::failed_precondition, "container '{}' has no terminal (it was created without tty)",
-                       c.name);
-  BERTH_TRY(auto session, AttachSession::open(c, false));
-  return session.resize(rows, cols);
+  // `docker run -it` resizes right after its start and gives up after about 150 ms; on a loaded
+  // machine the monitor may not serve the terminal yet: wait for it a little (2 s at most).
+  const int64_t until = clock::now_ns() + 2'000'000'000;
+  for (Backoff backoff(1'000, 50'000);; backoff.sleep()) {
+    BERTH_TRY(auto c, find_container(engine, name_or_id));
+    if (!c.config.tty)
+      return Error::make(ErrorKind::failed_precondition,
+                         "container '{}' has no terminal (it was created without tty)", c.name);
+    const bool late = clock::now_ns() >= until;
+    if (!c.running()) {
+      if (c.state != "created" || late)
+        return Error::make(ErrorKind::failed_precondition, "container '{}' is not running", c.name);
+      continue;
+    }
+    auto session = AttachSession::open(c, false);
+    if (session) return session->resize(rows, cols);
+    if (late) return std::move(session).error();
+  }
 }
 
 }  // namespace berth::engine
