@@ -277,6 +277,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   awaitable<void> run(std::shared_ptr<HttpSession> self);
 
  private:
+  awaitable<bool> serve_request();
+  void park(std::shared_ptr<HttpSession> self);
   void expire() {
     expired_ = phase_;
     error_code ignored;
@@ -317,6 +319,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   Phase phase_ = Phase::none;
   Phase expired_ = Phase::none;
   bool keep_alive_ = true;
+  bool readable_ = false;  // run() saw bytes waiting: serve_request reads without waiting again
   size_t header_len_ = 0;
   // The request being served (for logs and stats).
   std::string_view method_, target_, host_;
@@ -368,8 +371,41 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
     core_.disarm(deadline_);
     if (ec) co_return;
   }
+  bool more = true;
+  while (more) {
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      if (in_.empty() && !readable_) break;
+    }
+    more = co_await serve_request() && keep_alive_;
+  }
+  if (more) park(std::move(self));
+}
+
+// Between requests a plain session keeps no coroutine, no buffer and no request state: only
+// the session object and a wait for bytes, whose handler starts run() again. Idle keep-alive
+// connections are most of a busy proxy's connections, and they cost about what HAProxy's do.
+template <class Stream>
+void HttpSession<Stream>::park(std::shared_ptr<HttpSession> self) {
+  set_phase(Phase::idle, core_.options.idle_timeout_ms);
+  release_buffers();
+  raw_socket(stream_).async_wait(
+      tcp::socket::wait_read, [self = std::move(self)](const error_code& ec) mutable {
+        // An error is the client closing or the idle deadline cancelling the wait: nothing was
+        // sent, so nothing is answered, and releasing `self` ends the session.
+        if (ec) return;
+        HttpSession& session = *self;
+        session.readable_ = true;
+        asio::co_spawn(session.stream_.get_executor(), session.run(std::move(self)),
+                       asio::detached);
+      });
+}
+
+// Reads one request and answers it, itself or through a backend. False when the connection
+// must end.
+template <class Stream>
+awaitable<bool> HttpSession<Stream>::serve_request() {
   error_code ec;
-  while (keep_alive_) {
+  {
     Parser<true> p;
     p.header_limit(core_.options.max_header_bytes);
     p.body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -413,10 +449,11 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
       if constexpr (std::is_same_v<Stream, tcp::socket>) {
         // Wait for bytes before reading: a connection that sends nothing never gets a buffer,
         // and one that went idle between requests (keep-alive) gives its buffers back.
-        if (in_.empty()) {
+        if (in_.empty() && !readable_) {
           release_buffers();
           co_await stream_.async_wait(tcp::socket::wait_read, with(ec));
         }
+        readable_ = false;
       }
       if (!ec) co_await read_into(stream_, in_, ec);
       if (ec) {
@@ -426,7 +463,7 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
           co_await reply(408, "The request header did not arrive in time.", true);
           log(408, nullptr, nullptr, 0);
         }
-        co_return;
+        co_return false;
       }
       if (!header_armed && !in_.empty()) {
         set_phase(Phase::header, core_.options.header_timeout_ms);
@@ -443,7 +480,7 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
                      : std::string("The request could not be parsed as HTTP/1.1.");
       co_await reply(bad, reply_detail, true);
       log(bad, nullptr, nullptr, 0);
-      co_return;
+      co_return false;
     }
     fe_.counters.requests++;
     keep_alive_ = p.keep_alive();
@@ -486,20 +523,18 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
           fmt::format("The request body is larger than {} bytes.", core_.options.max_body_bytes);
       co_await reply(413, reply_detail, true);
       log(413, table->live(route), nullptr, 0);
-      co_return;
+      co_return false;
     }
     if (handled) {
       // The header's bytes are consumed; a body we did not read ends the connection (reply
       // said close).
       in_.consume(header_len_);
-      if (!keep_alive_) co_return;
-      continue;
+      if (!keep_alive_) co_return false;
+      co_return true;
     }
     LiveRoute& live = *table->live(route);
-    const bool ok = co_await forward(p, *table, live);
-    if (!ok) co_return;
+    co_return co_await forward(p, *table, live);
   }
-  (void)self;
 }
 
 // Builds the request for the backend, sends it (with retries) and relays the response. False

@@ -403,3 +403,52 @@ PY
   sleep 0.2
   jq -e 'select(.target == "/hello" and .status == 200 and .service == "web")' "$WORK/access.log"
 }
+
+@test "proxy: idle keep-alive connections park between requests, wake for the next, and close at the idle timeout" {
+  two_backends
+  S=$(free_port)
+  proxy --stats "127.0.0.1:$S" --idle-timeout-ms 700
+  run python3 - "$P" "$S" <<'PY'
+import json, socket, sys, time, urllib.request
+port, stats = int(sys.argv[1]), int(sys.argv[2])
+def current():
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats}/stats.json") as r:
+        return json.load(r)["frontends"][0]["current_connections"]
+def response(s):
+    got = b""
+    while b"\r\n\r\n" not in got:
+        d = s.recv(65536)
+        assert d, "closed while a response was due"
+        got += d
+    head, _, body = got.partition(b"\r\n\r\n")
+    length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < length:
+        body += s.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return body[length:]
+conns = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(20)]
+for round in range(2):
+    for s in conns:
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert response(s) == b""
+    time.sleep(0.2)  # every session is parked now; the next request wakes it
+# Two pipelined requests on a parked connection: both answered, in order.
+conns[0].sendall(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+rest = response(conns[0])
+if rest:
+    assert rest.startswith(b"HTTP/1.1 200"), rest
+else:
+    assert response(conns[0]) == b""
+assert current() == 20, current()
+# Left alone, each one is closed by the proxy at the idle timeout, with no reply.
+for s in conns:
+    assert s.recv(65536) == b""
+for _ in range(200):
+    if current() == 0: break
+    time.sleep(0.05)
+assert current() == 0, current()
+print("ok")
+PY
+  echo "$output"
+  [ "$status" -eq 0 ]
+}
