@@ -203,6 +203,16 @@ class InProcessRuntime : public monitor::RuntimeDriver {
 
 Result<int> run_foreground(Engine& engine, const std::string& id, const ForegroundOptions& options) {
   BERTH_TRY(auto r, find_container(engine, id));
+  // Records the exit of a container that ran; with --rm it goes at once, under its lock.
+  auto finish = [&](const ContainerRecord& ran) -> Result<void> {
+    if (!options.remove) {
+      BERTH_TRY_VOID(finish_exit(engine, ran));
+      return {};
+    }
+    BERTH_TRY(auto lock, lock_container(engine, ran.id));
+    BERTH_TRY(auto finished, finish_exit(engine, ran, true));
+    return destroy(engine, finished, true, lock, Marked::yes);
+  };
   {
     BERTH_TRY(auto lock, lock_container(engine, r.id));
     BERTH_TRY_VOID(prepare_start(engine, r));
@@ -224,7 +234,7 @@ Result<int> run_foreground(Engine& engine, const std::string& id, const Foregrou
                             0644, sys::Durability::process_crash);
     lock_fd.reset();
     r.state = "running";
-    BERTH_TRY(auto finished, finish_exit(engine, r));
+    BERTH_TRY_VOID(finish(r));
     if (!code) return std::move(code).error();
     return exit_code;
   }
@@ -262,7 +272,7 @@ Result<int> run_foreground(Engine& engine, const std::string& id, const Foregrou
     }
   }
   r.state = "running";
-  BERTH_TRY(auto finished, finish_exit(engine, r));
+  BERTH_TRY_VOID(finish(r));
   if (!code) return std::move(code).error();
   return *code;
 }

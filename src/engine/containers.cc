@@ -135,7 +135,7 @@ void unmount_rootfs(const ContainerRecord& r) {
 }
 
 // Records what the dead monitor left in exit.json: state exited, die (and oom) events.
-Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
+Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r, bool then_remove) {
   int64_t exit_code = 255;
   bool oom = false;
   int64_t finished = clock::now_ns();
@@ -160,10 +160,11 @@ Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
   trace::mark("exit: network");
   BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
   BERTH_TRY(auto stmt, engine.db.prepare(
-      "UPDATE containers SET state = 'exited', exit_code = ?2, oom_killed = ?3, finished = ?4, pid = NULL, "
+      "UPDATE containers SET state = ?7, exit_code = ?2, oom_killed = ?3, finished = ?4, pid = NULL, "
       "monitor_pid = NULL, restart_count = ?5, error = ?6 WHERE id = ?1 AND state IN ('running', 'paused', "
       "'restarting')"));
-  stmt.bind_all(r.id, exit_code, oom, finished, restarts, error);
+  const std::string state = then_remove ? "removing" : "exited";
+  stmt.bind_all(r.id, exit_code, oom, finished, restarts, error, state);
   BERTH_TRY_VOID(stmt.run());
   if (engine.db.changes() == 1) {
     auto attrs = event_attributes(r);
@@ -172,8 +173,9 @@ Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
     BERTH_TRY_VOID(record_event(engine.db, "container", "die", r.id, attrs, finished));
   }
   BERTH_TRY_VOID(tx.commit());
-  trace::mark("exit: record (berth.db)");
-  r.state = "exited";
+  trace::mark(then_remove ? "exit: record, mark removing (berth.db)" : "exit: record (berth.db)");
+  if (then_remove) detail::crash_point("rm:after-mark");
+  r.state = state;
   r.exit_code = exit_code;
   r.oom_killed = oom;
   r.finished = finished;
@@ -185,14 +187,17 @@ Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r) {
 }
 
 // Deletes what is left of a container: runtime state, mount, files, row, anonymous volumes.
-Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes, state::ObjectLock& lock) {
-  BERTH_TRY_VOID(update(engine, "UPDATE containers SET state = 'removing' WHERE id = ?1", r.id));
-  detail::crash_point("rm:after-mark");
-  trace::mark("rm: mark removing (berth.db)");
-  (void)runtime::remove(runtime_options(engine), r.id, true);
-  unmount_rootfs(r);
-  unwire_container(engine, r.id, r.config);
-  trace::mark("rm: runtime, mount, network");
+Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes, state::ObjectLock& lock,
+                     Marked marked) {
+  if (marked == Marked::no) {
+    BERTH_TRY_VOID(update(engine, "UPDATE containers SET state = 'removing' WHERE id = ?1", r.id));
+    detail::crash_point("rm:after-mark");
+    trace::mark("rm: mark removing (berth.db)");
+    (void)runtime::remove(runtime_options(engine), r.id, true);
+    unmount_rootfs(r);
+    unwire_container(engine, r.id, r.config);
+    trace::mark("rm: runtime, mount, network");
+  }
   BERTH_TRY_VOID(sys::remove_all(r.dir));
   if (r.layer_dir != r.dir) BERTH_TRY_VOID(sys::remove_all(r.layer_dir));
   trace::mark("rm: files");
@@ -299,9 +304,10 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
   if (!r.running()) return r;
   // Started again while this reader waited for the lock (a restart): that monitor is alive.
   if (monitor_alive(r)) return r;
-  BERTH_TRY(r, finish_exit(engine, std::move(r)));
-  if (auto_remove && r.config.auto_remove) {
-    BERTH_TRY_VOID(destroy(engine, r, true, lock));
+  const bool remove = auto_remove && r.config.auto_remove;
+  BERTH_TRY(r, finish_exit(engine, std::move(r), remove));
+  if (remove) {
+    BERTH_TRY_VOID(destroy(engine, r, true, lock, Marked::yes));
     r.state = "removed";
   }
   return r;

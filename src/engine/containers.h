@@ -58,10 +58,12 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& id);
 
 // Runs the container with this process as its monitor: output goes to the log and to the
 // given fds; stdin_fd (or -1) is the container's stdin; with a terminal, the runtime relays it.
-// Returns the exit code. The caller removes the container afterwards for --rm.
+// Returns the exit code. With `remove` (--rm) a container that ran is removed once it exited
+// (its exit and its removal recorded together); one that never started is left to the caller.
 struct ForegroundOptions {
   int stdin_fd = -1;
   int stdout_fd = 1, stderr_fd = 2;
+  bool remove = false;
 };
 Result<int> run_foreground(Engine& engine, const std::string& id, const ForegroundOptions& options);
 

@@ -167,6 +167,7 @@ Result<int> cmd_run(const Globals& g, const ParsedArgs& a) {
   }
   engine::ForegroundOptions fg;
   fg.stdin_fd = a.flag("interactive") ? 0 : -1;
+  fg.remove = c.config.auto_remove;
   auto code = engine::run_foreground(e, c.id, fg);
   // A command that could not be started exits 127 (not found) or 126 (not runnable), as with
   // docker; the engine recorded which.
@@ -174,7 +175,8 @@ Result<int> cmd_run(const Globals& g, const ParsedArgs& a) {
   if (!code)
     if (auto after = engine::find_container(e, c.id); after && after->exit_code && *after->exit_code >= 126)
       failed_status = static_cast<int>(*after->exit_code);
-  if (c.config.auto_remove) {
+  // A container that ran is gone already; one that failed to start is removed here.
+  if (c.config.auto_remove && !code && engine::find_container(e, c.id)) {
     if (auto removed = engine::remove_container(e, c.id, true, true); !removed) report(removed.error());
   }
   if (!code) {

@@ -33,11 +33,16 @@ bool wait_monitor_exit(const ContainerRecord& r, int64_t timeout_ms);
 Result<void> update(Engine& engine, std::string_view sql, const std::string& id);
 std::map<std::string, std::string> event_attributes(const ContainerRecord& r);
 void unmount_rootfs(const ContainerRecord& r);
-// Records what the dead monitor left in exit.json: state exited, die (and oom) events.
-Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r);
+// Records what the dead monitor left in exit.json: state exited, die (and oom) events. With
+// `then_remove` (a --rm container, whose lock the caller holds) the state is `removing`
+// instead, in the same commit: destroy(..., Marked::yes) follows.
+Result<ContainerRecord> finish_exit(Engine& engine, ContainerRecord r, bool then_remove = false);
 // Deletes what is left of a container: runtime state, mount, files, row, anonymous volumes, and
-// the file of `lock` (the container's, held by the caller).
-Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes, state::ObjectLock& lock);
+// the file of `lock` (the container's, held by the caller). Marked::yes: finish_exit already
+// marked it `removing` and released its runtime state, mount and network.
+enum class Marked { no, yes };
+Result<void> destroy(Engine& engine, const ContainerRecord& r, bool volumes, state::ObjectLock& lock,
+                     Marked marked = Marked::no);
 // Reads the monitor's health.json; records a health_status event when the status changed.
 Result<void> note_health(Engine& engine, ContainerRecord& r);
 // Brings a row up to date with what its monitor left; `auto_remove` removes finished --rm ones.
