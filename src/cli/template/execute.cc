@@ -367,8 +367,10 @@ std::string sprint(const std::vector<json>& args, bool line) {
 
 std::optional<int64_t> integer(const json& v) {
   if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
-    return static_cast<int64_t>(v.get<double>());
+  if (!v.is_number_float()) return std::nullopt;
+  // Whole and within int64 (2^63 is exact as a double): converting anything else is undefined.
+  const double d = v.get<double>();
+  if (std::floor(d) == d && d >= -0x1p63 && d < 0x1p63) return static_cast<int64_t>(d);
   return std::nullopt;
 }
 

@@ -27,6 +27,12 @@ std::string run(std::string_view text, const json& dot = kContainer, const Conte
   return *out;
 }
 
+// Found by the go_template fuzz target: a whole float beyond int64 was converted (undefined).
+TEST(Template, AFloatBeyondInt64IsNotAnIndex) {
+  EXPECT_EQ(run("{{index .Config.Cmd 1e300}}"), "ERROR: template: 1:3: <index .Config.Cmd 1e300>: index: cannot index slice with float64");
+  EXPECT_EQ(run("{{index .Config.Cmd 1.0}}"), "hi");
+}
+
 TEST(Template, TextWithoutActionsIsCopied) { EXPECT_EQ(run("plain {text}\n"), "plain {text}\n"); }
 
 TEST(Template, FieldChainsReadNestedObjects) {
