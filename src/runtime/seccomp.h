@@ -20,7 +20,9 @@ struct SeccompProgram {
 
 // Errors name the field: "linux.seccomp.syscalls[2].action: unknown action 'SCMP_ACT_FOO'".
 // Unknown syscall names are skipped (as runc does: profiles list syscalls of newer kernels).
-Result<SeccompProgram> compile_seccomp(const oci::Seccomp& seccomp);
+// The program is folded (detail/bpf_fold.h); `fold` false keeps it as libseccomp exported it, for
+// the tests that compare the two.
+Result<SeccompProgram> compile_seccomp(const oci::Seccomp& seccomp, bool fold = true);
 
 // compile_seccomp through a cache of compiled programs in `cache_dir` (one file per profile,
 // keyed by a hash of the profile, libseccomp's version and the kernel release): compiling
