@@ -262,6 +262,7 @@ echo "  podman's container: $(awk '{print $4}' <<<"$out") on its default network
 # A second berth network with a neighbour: its berth-dns stays up between the runs.
 in_p "${B3[@]}" network create benchnet3dns >/dev/null
 in_p "${B3[@]}" run -d --name neighbour --network benchnet3dns "$IMG" sleep 100000 </dev/null >/dev/null
+sync  # the imports' dirty pages, written back during the first timed runs, would slow those
 in_p hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT" \
   -n berth "${B3[*]} run --rm --network benchnet3 $IMG /bin/true" \
   -n berth-dns-up "${B3[*]} run --rm --network benchnet3dns $IMG /bin/true" \

@@ -183,6 +183,9 @@ echo "N=$N, hyperfine --warmup $WARMUP --runs $RUNS; run-time state on $(stat -f
 echo
 echo "==> 1. run --rm --network none IMG /bin/true"
 mkdir -p "$(dirname "$OUT")"
+# The imports above left dirty pages: written back during the first timed runs, they would slow
+# whichever engine runs first. Both are timed with the disk at rest.
+sync
 args=(-N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT"
   -n berth "${B[*]} run --rm --network none $BIMG /bin/true"
   -n podman "${P[*]} run --rm --network none $PIMG /bin/true")
