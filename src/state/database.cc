@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <unordered_map>
 
 #include "base/sys.h"
 #include "state/detail/sqlite_error.h"
@@ -77,27 +78,47 @@ std::string summarize_sql(std::string_view sql) {
 
 }  // namespace detail
 
+// Compiled statements not in use, by their SQL text: one each.
+struct StatementCache {
+  std::unordered_map<std::string, sqlite3_stmt*> idle;
+  ~StatementCache() {
+    for (auto& [sql, stmt] : idle) sqlite3_finalize(stmt);
+  }
+};
+
 // --- Statement ---------------------------------------------------------------------------------
 
-Statement::Statement(sqlite3_stmt* stmt, std::string summary)
-    : stmt_(stmt), summary_(std::move(summary)) {}
+Statement::Statement(sqlite3_stmt* stmt, std::string summary, StatementCache* cache)
+    : stmt_(stmt), cache_(cache), summary_(std::move(summary)) {}
 
 Statement::Statement(Statement&& other) noexcept
     : stmt_(std::exchange(other.stmt_, nullptr)),
+      cache_(other.cache_),
       summary_(std::move(other.summary_)),
       bind_error_(std::move(other.bind_error_)) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    release();
     stmt_ = std::exchange(other.stmt_, nullptr);
+    cache_ = other.cache_;
     summary_ = std::move(other.summary_);
     bind_error_ = std::move(other.bind_error_);
   }
   return *this;
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }  // a no-op on null
+Statement::~Statement() { release(); }
+
+void Statement::release() {
+  if (!stmt_) return;
+  sqlite3_stmt* stmt = std::exchange(stmt_, nullptr);
+  // reset also ends a SELECT that did not run out, giving up its read snapshot.
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (cache_ && cache_->idle.try_emplace(sqlite3_sql(stmt), stmt).second) return;
+  sqlite3_finalize(stmt);  // another copy of the same text is idle already
+}
 
 Statement& Statement::remember(int rc, int index) {
   if (rc != SQLITE_OK && !bind_error_) {
@@ -188,21 +209,32 @@ std::optional<std::string> Statement::column_optional_text(int column) const {
 
 // --- Database ----------------------------------------------------------------------------------
 
+Database::Database(sqlite3* db, std::string path)
+    : db_(db), path_(std::move(path)), cache_(std::make_unique<StatementCache>()) {}
+
 Database::Database(Database&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)) {}
+    : db_(std::exchange(other.db_, nullptr)),
+      path_(std::move(other.path_)),
+      cache_(std::move(other.cache_)) {}
 
 Database& Database::operator=(Database&& other) noexcept {
   if (this != &other) {
-    sqlite3_close_v2(db_);
+    close();
     db_ = std::exchange(other.db_, nullptr);
     path_ = std::move(other.path_);
+    cache_ = std::move(other.cache_);
   }
   return *this;
 }
 
 // close_v2 defers the close until the last Statement is finalized, so a stray Statement cannot
 // make the close fail and leak the connection.
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() { close(); }
+
+void Database::close() {
+  cache_.reset();  // finalizes the idle statements
+  sqlite3_close_v2(db_);
+}
 
 namespace {
 
@@ -298,18 +330,25 @@ Result<Database> Database::open(const std::string& path, const OpenOptions& opti
 }
 
 Result<Statement> Database::prepare(std::string_view sql) {
+  if (auto idle = cache_->idle.find(std::string(sql)); idle != cache_->idle.end()) {
+    sqlite3_stmt* stmt = idle->second;
+    cache_->idle.erase(idle);
+    return Statement(stmt, detail::summarize_sql(sql), cache_.get());
+  }
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, &tail);
   std::string summary = detail::summarize_sql(sql);
   if (rc != SQLITE_OK) return detail::sqlite_error(db_, rc, summary);
-  Statement statement(stmt, std::move(summary));
+  Statement statement(stmt, std::move(summary), cache_.get());
   if (!stmt)
     return Error::make(ErrorKind::internal, "prepare '{}': no statement", statement.summary());
   std::string_view rest(tail, static_cast<size_t>(sql.data() + sql.size() - tail));
-  if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos)
+  if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+    statement.cache_ = nullptr;  // finalized, never handed out for this text
     return Error::make(ErrorKind::internal, "{}: more than one statement (use exec)",
                        statement.summary());
+  }
   return statement;
 }
 

@@ -41,6 +41,8 @@ struct sqlite3_stmt;
 
 namespace berth::state {
 
+struct StatementCache;
+
 // Marks bytes to be bound as a BLOB rather than TEXT. Does not own them.
 struct Blob {
   std::string_view bytes;
@@ -55,6 +57,9 @@ struct Blob {
 // Bound text and blobs are copied, so arguments may be temporaries.
 //
 // A Statement must not outlive the Database that prepared it (the Database itself may be moved).
+// Once destroyed, its compiled form goes back to the Database, which hands it out again to the
+// next prepare() of the same text (reset, bindings cleared): a command that runs a statement
+// twice compiles it once.
 // A SELECT that has not reached its end holds a read snapshot: let it run out, reset() it, or
 // destroy it promptly, or it blocks WAL checkpoints.
 class Statement {
@@ -115,10 +120,12 @@ class Statement {
 
  private:
   friend class Database;
-  Statement(sqlite3_stmt* stmt, std::string summary);
+  Statement(sqlite3_stmt* stmt, std::string summary, StatementCache* cache);
   Statement& remember(int rc, int index);
+  void release();  // back to the cache, or finalized
 
   sqlite3_stmt* stmt_ = nullptr;
+  StatementCache* cache_ = nullptr;
   std::string summary_;
   std::optional<Error> bind_error_;
 };
@@ -163,11 +170,13 @@ class Database {
  private:
   friend class Transaction;
   friend class ReadTransaction;
-  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Database(sqlite3* db, std::string path);
   static Result<void> exec_on(sqlite3* db, std::string_view sql);
+  void close();
 
   sqlite3* db_ = nullptr;
   std::string path_;
+  std::unique_ptr<StatementCache> cache_;  // stays put when the Database moves
 };
 
 }  // namespace berth::state

@@ -124,6 +124,47 @@ TEST_F(DatabaseTest, StatementsResetAndRunAgainWithNewBindings) {
   }
 }
 
+TEST_F(DatabaseTest, AStatementPreparedAgainIsReusedWithItsBindingsCleared) {
+  Database db = open_ok();
+  const char* sql = "SELECT ?1 IS NULL, ?1";
+  {
+    auto first = db.prepare(sql);
+    ASSERT_TRUE(first);
+    first->bind(1, 7);
+    ASSERT_TRUE(first->step().value());
+    EXPECT_EQ(first->column_int64(1), 7);
+    // While it is in use, preparing the same text gives another, with its own bindings.
+    auto second = db.prepare(sql);
+    ASSERT_TRUE(second);
+    second->bind(1, 8);
+    ASSERT_TRUE(second->step().value());
+    EXPECT_EQ(second->column_int64(1), 8);
+    EXPECT_EQ(first->column_int64(1), 7);
+  }
+  auto again = db.prepare(sql);
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(again->step().value());
+  EXPECT_EQ(again->column_int64(0), 1) << "the reused statement kept a binding";
+  // A text refused for holding two statements is refused every time.
+  EXPECT_FALSE(db.prepare("SELECT 1; SELECT 2"));
+  EXPECT_FALSE(db.prepare("SELECT 1; SELECT 2"));
+}
+
+TEST_F(DatabaseTest, AStatementLeftMidwayGivesItsSnapshotBackWhenDestroyed) {
+  Database db = open_ok();
+  ASSERT_TRUE(db.exec("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)"));
+  {
+    auto rows = db.prepare("SELECT x FROM t");
+    ASSERT_TRUE(rows);
+    ASSERT_TRUE(rows->step().value());  // one row of two: a read is open
+  }
+  Database other = open_ok();
+  ASSERT_TRUE(other.exec("INSERT INTO t VALUES (3)"));
+  // The cached statement was reset: this connection sees the new row, and can checkpoint.
+  EXPECT_EQ(text(db, "SELECT count(*) FROM t"), "3");
+  EXPECT_TRUE(db.exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+}
+
 TEST_F(DatabaseTest, UniqueConstraintIsAlreadyExistsNamingTheStatement) {
   Database db = open_ok();
   ASSERT_TRUE(db.exec("INSERT INTO images VALUES ('sha256:aa', 'sha256:bb', 'm', 1, 1, 1)"));
