@@ -59,7 +59,8 @@ using Clock = std::chrono::steady_clock;
 // ServerOptions' limits, in the units the loop uses.
 struct Limits {
   std::chrono::milliseconds idle{300'000};
-  std::chrono::milliseconds header{30'000};
+  std::chrono::milliseconds header{30'000};  // also the window of the body's minimum rate
+  uint64_t min_body_rate = 256;              // bytes per second, 0: none
   size_t max_header_bytes = 64 * 1024;
   size_t max_connections = 1024;
   size_t max_per_client = 128;
@@ -177,14 +178,28 @@ class DiscardSink final : public BodySink {
 // client that stalls mid-request or keeps an idle connection must not hold its fd for ever.
 // Runs on the connection's own single-threaded context, so no locking.
 // It also enforces a deadline, when one is set: the end of a request head's (or TLS handshake's)
-// time, which progress does not extend.
+// time, which progress does not extend; and, while a body arrives, its minimum rate.
 struct Watchdog {
   explicit Watchdog(asio::io_context& context) : timer(context) {}
   asio::steady_timer timer;
   Clock::time_point last = Clock::now();
   Clock::time_point deadline = Clock::time_point::max();
+  bool in_body = false;
+  Clock::time_point window_start;  // the body's current rate window
+  uint64_t window_bytes = 0;
   bool done = false;
   std::function<void()> close;
+
+  // True when the body brought too little over a whole window (checked at each window's end).
+  bool body_too_slow(Clock::time_point now, const Limits& limits) {
+    if (!in_body || limits.min_body_rate == 0 || now - window_start < limits.header) return false;
+    const auto seconds = std::chrono::duration<double>(now - window_start).count();
+    if (static_cast<double>(window_bytes) < static_cast<double>(limits.min_body_rate) * seconds)
+      return true;
+    window_start = now;
+    window_bytes = 0;
+    return false;
+  }
 };
 
 awaitable<void> watch(std::shared_ptr<Watchdog> w, Limits limits) {
@@ -197,7 +212,7 @@ awaitable<void> watch(std::shared_ptr<Watchdog> w, Limits limits) {
     co_await w->timer.async_wait(asio::redirect_error(use_awaitable, ec));
     if (w->done) co_return;
     auto now = Clock::now();
-    if (now - w->last > limits.idle || now > w->deadline) {
+    if (now - w->last > limits.idle || now > w->deadline || w->body_too_slow(now, limits)) {
       w->close();
       co_return;
     }
@@ -361,6 +376,7 @@ class Connection {
                                     const ServerRequest& request, BodySink& sink, bool& peer_gone) {
     if (!request.has_body) co_return Result<void>();
     if (body_.empty()) body_.resize(kBodyBuffer);
+    BodyWindow window(watchdog_);
     beast::error_code ec;
     if (request.content_length) {
       uint64_t left = *request.content_length;
@@ -376,6 +392,7 @@ class Connection {
         size_t n = co_await stream.async_read_some(asio::buffer(body_.data(), want),
                                                    asio::redirect_error(use_awaitable, ec));
         touch();
+        watchdog_.window_bytes += n;
         if (ec) {
           peer_gone = true;
           co_return Error::make(ErrorKind::unavailable,
@@ -394,6 +411,8 @@ class Connection {
       body.more = true;
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       touch();
+      // The rate counts decoded bytes: chunk framing alone does not keep a connection.
+      watchdog_.window_bytes += body_.size() - parser.get().body().size;
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         peer_gone = true;
@@ -474,6 +493,17 @@ class Connection {
   }
 
   void touch() { watchdog_.last = std::chrono::steady_clock::now(); }
+
+  // The body's rate is watched while it lasts.
+  struct BodyWindow {
+    explicit BodyWindow(Watchdog& w) : w(w) {
+      w.in_body = true;
+      w.window_start = Clock::now();
+      w.window_bytes = 0;
+    }
+    ~BodyWindow() { w.in_body = false; }
+    Watchdog& w;
+  };
 
   // The takeover runs on its own thread: it may block (a followed log) for as long as it likes
   // without holding up this context's other connections.
@@ -906,7 +936,8 @@ Result<std::unique_ptr<Server>> Server::listen(const ServerOptions& options, Han
                        "max header bytes {}: give a size from 1 KiB to 16 MiB",
                        options.max_header_bytes);
   Limits limits{std::chrono::milliseconds(options.idle_timeout_ms),
-                std::chrono::milliseconds(options.header_timeout_ms), options.max_header_bytes,
+                std::chrono::milliseconds(options.header_timeout_ms),
+                options.min_body_bytes_per_second, options.max_header_bytes,
                 options.max_connections, options.max_connections_per_client};
   // The cap stays below the descriptor limit (less some for files, sockets and takeovers): at
   // the cap connections wait in the backlog instead of failing accept(2) with EMFILE.

@@ -110,6 +110,10 @@ struct ServerOptions {
   // within this, or the connection is closed: a client trickling a header a byte at a time
   // (slowloris) does not hold a connection for ever. Also bounds a TLS handshake.
   int64_t header_timeout_ms = 30'000;
+  // While a request body arrives, each window of header_timeout_ms must bring at least this many
+  // bytes per second, or the connection is closed: a client dripping an upload a byte at a time,
+  // just often enough to beat the idle timeout, does not hold a connection for ever. 0: no floor.
+  uint64_t min_body_bytes_per_second = 256;
   // A longer request head is answered 431 and the connection closed.
   size_t max_header_bytes = 64 * 1024;
   // Open connections at most; more wait in the listen backlog until one closes (queued, then

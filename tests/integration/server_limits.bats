@@ -31,6 +31,16 @@ teardown() {
   [[ $output == *"closed 20"* ]]
 }
 
+@test "registry: an upload dripped below the minimum rate is closed; a steady one is answered" {
+  reg_start "$T/reg" --header-timeout 1s
+  run $PROBE slowbody "$REG" 5 PUT /v2/slow/manifests/latest
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == *"steady 4"* || $output == *"steady 2"* ]]
+  [[ $output == *"probe 200"* ]]
+  [[ $output == *"closed 5"* ]]
+}
+
 @test "registry: a request head over --max-header-bytes gets 431, a smaller one is served, a broken one 400" {
   reg_start "$T/reg" --max-header-bytes 4096
   run $PROBE bighead "$REG" 8000 /v2/
@@ -118,6 +128,16 @@ api_start() {
   [[ $output == *"closed 10"* ]]
   run $PROBE bighead "$SOCK" 100000 /_ping
   [ "$output" = "status 431" ]
+}
+
+@test "API server: a request body dripped below the minimum rate is closed; /_ping is answered meanwhile" {
+  api_start --header-timeout 1s
+  run $PROBE slowbody "$SOCK" 5 POST /v1.41/containers/create
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output != *"steady closed"* ]]
+  [[ $output == *"probe 200"* ]]
+  [[ $output == *"closed 5"* ]]
 }
 
 @test "API server: at --max-connections new connections wait and are served once others close" {

@@ -7,6 +7,11 @@ that the bats tests check.
                                            meanwhile one normal GET PATH (from ADDR) is made.
                                            Prints `probe STATUS`, then `closed K` once the server
                                            closed all N (or after 60 s).
+  slowbody TARGET N METHOD PATH           N connections send a request head with a 100000-byte
+                                           body, then drip it a byte at a time; meanwhile one
+                                           client sends such a body at 50 kB/s. Prints `steady
+                                           STATUS` (its answer), `probe STATUS` (a GET /_ping or
+                                           /v2/), then `closed K` once the server closed the N.
   bighead TARGET BYTES PATH               one request whose head has a BYTES-long header field.
                                            Prints `status STATUS` (or `status closed`).
   flood TARGET N PATH [--from ADDR] [--probe-from ADDR]
@@ -128,6 +133,24 @@ def main():
         time.sleep(0.3)
         print(f"probe {get(target, path, source)}", flush=True)
         print(f"closed {wait_all_closed(socks, drip=b'a')}", flush=True)
+    elif mode == "slowbody":
+        target, n, method, path = args[0], int(args[1]), args[2], args[3]
+        head = f"{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n".encode()
+        socks = []
+        for _ in range(n):
+            s = connect(target)
+            s.sendall(head + b"{")
+            socks.append(s)
+        steady = connect(target)
+        steady.sendall(head)
+        for _ in range(100):
+            steady.sendall(b" " * 1000)
+            time.sleep(0.02)
+        print(f"steady {status_of(steady)}", flush=True)
+        steady.close()
+        probe = "/_ping" if target.startswith("/") else "/v2/"
+        print(f"probe {get(target, probe, source)}", flush=True)
+        print(f"closed {wait_all_closed(socks, drip=b' ')}", flush=True)
     elif mode == "bighead":
         target, size, path = args[0], int(args[1]), args[2]
         s = connect(target)
