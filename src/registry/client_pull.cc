@@ -62,7 +62,9 @@ Result<Fetched> fetch_manifest(Session& session, http::Client& client, const ima
   if (!oci::media_type::is_manifest(type) && !oci::media_type::is_index(type)) {
     // Some servers answer application/json: the document says what it is.
     auto doc = nlohmann::json::parse(res.body, nullptr, false);
-    type = doc.is_object() ? doc.value("mediaType", "") : "";
+    type = doc.is_object() && doc.contains("mediaType") && doc["mediaType"].is_string()
+               ? doc["mediaType"].get<std::string>()
+               : "";
     if (type.empty() && doc.is_object())
       type = doc.contains("manifests") ? oci::media_type::kImageIndex : oci::media_type::kImageManifest;
   }

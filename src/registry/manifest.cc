@@ -66,8 +66,10 @@ Result<ManifestFacts> inspect_manifest(std::string_view body, std::string_view c
     f.media_type = j.contains("manifests") ? std::string(oci::media_type::kImageIndex)
                                            : std::string(oci::media_type::kImageManifest);
   }
-  if (j.value("schemaVersion", 0) != 2) {
-    if (j.value("schemaVersion", 0) == 1)
+  // Compared as JSON (not value<int>(), which throws on a string): "2" is not 2.
+  const json version = j.contains("schemaVersion") ? j["schemaVersion"] : json();
+  if (version != 2) {
+    if (version == 1)
       return Error(ErrorKind::invalid_argument,
                    "Docker schema 1 manifests are not supported: push schema 2 or OCI");
     return Error(ErrorKind::invalid_argument, "manifest field 'schemaVersion' must be 2");

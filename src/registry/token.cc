@@ -88,7 +88,8 @@ Result<TokenClaims> verify_token(std::string_view token, std::string_view key,
   auto signature = base64_decode_text(token.substr(dot2 + 1), true);
   if (!header_text || !claims_text || !signature) return bad_token("is not base64url-encoded");
   json header = json::parse(*header_text, nullptr, false);
-  if (!header.is_object() || header.value("alg", "") != "HS256")
+  // Not value("alg", ""): that throws when "alg" is there but not a string.
+  if (!header.is_object() || !header.contains("alg") || header["alg"] != "HS256")
     return bad_token("is not signed with HS256");
   std::string expected = hmac_sha256(key, token.substr(0, dot2));
   if (signature->size() != expected.size() ||

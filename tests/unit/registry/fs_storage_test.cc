@@ -2,6 +2,8 @@
 // blob visibility per repository, mounts, manifests, tags, referrers, the gc grace period.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,6 +183,12 @@ TEST(InspectManifest, NamesWhatIsWrong) {
   auto schema1 = inspect_manifest(R"({"schemaVersion":1})", "");
   ASSERT_FALSE(schema1);
   EXPECT_NE(schema1.error().message().find("schema 1"), std::string::npos);
+  // A version that is not a number is refused, not thrown over (that was a 500).
+  for (const char* body : {R"({"schemaVersion":"2"})", R"({"schemaVersion":null})", R"({"schemaVersion":[2]})"}) {
+    std::optional<bool> ok;
+    EXPECT_NO_THROW(ok = bool(inspect_manifest(body, ""))) << body;
+    EXPECT_EQ(ok, false) << body;
+  }
   auto no_size = inspect_manifest(
       R"({"schemaVersion":2,"config":{"digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"layers":[]})",
       "application/vnd.oci.image.manifest.v1+json");

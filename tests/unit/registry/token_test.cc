@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 using namespace berth::registry;
 
 namespace {
@@ -47,6 +49,16 @@ TEST(Token, RefusesAnotherKeyATamperedClaimAnExpiryAndAnotherAudience) {
   std::string spliced = forged.substr(0, forged.rfind('.')) + t.substr(t.rfind('.'));
   EXPECT_FALSE(verify_token(spliced, kKey, "registry", "berth", 1001));
   EXPECT_FALSE(verify_token("not-a-token", kKey, "registry", "berth", 1001));
+}
+
+// Found by the jwt fuzz target: {"alg": 170} threw from json::value instead of being refused.
+TEST(Token, AHeaderWhoseAlgIsNotAStringIsRefused) {
+  for (std::string header : {R"({"alg":170})", R"({"alg":null})", R"({"alg":["HS256"]})", R"({})"}) {
+    std::string t = base64url_encode(header) + "." + base64url_encode("{}") + ".c2ln";
+    std::optional<bool> ok;
+    EXPECT_NO_THROW(ok = bool(verify_token(t, kKey, "registry", "berth", 1001))) << header;
+    EXPECT_EQ(ok, false) << header;
+  }
 }
 
 TEST(Token, Base64UrlRoundTrips) {
