@@ -46,19 +46,20 @@ awaitable<std::string> check_once(Core& core, BackendState& b, const HealthCheck
   co_return result;
 }
 
-awaitable<void> checker(Core& core, std::shared_ptr<BackendState> b, HealthCheck check) {
+awaitable<void> checker(Core& core, std::shared_ptr<BackendState> b) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
   error_code ec;
   bool first = true;
-  while (b->in_table) {
+  while (b->in_table && b->check.kind != HealthCheck::Kind::none) {
     if (!first) {
-      timer.expires_after(std::chrono::milliseconds(std::max(check.interval_ms, 10)));
+      timer.expires_after(std::chrono::milliseconds(std::max(b->check.interval_ms, 10)));
       co_await timer.async_wait(with(ec));
     }
     first = false;
-    if (!b->in_table) break;
+    if (!b->in_table || b->check.kind == HealthCheck::Kind::none) break;
     if (!b->address_ok) continue;
+    const HealthCheck check = b->check;  // this round's, whatever the table does meanwhile
     const bool first_check = b->last_check_ms == 0;
     const int64_t start = now_ms();
     const std::string result = co_await check_once(core, *b, check);
@@ -86,9 +87,10 @@ awaitable<void> checker(Core& core, std::shared_ptr<BackendState> b, HealthCheck
 }  // namespace
 
 void Core::ensure_checker(const std::shared_ptr<BackendState>& backend, const HealthCheck& check) {
+  backend->check = check;
   if (backend->checker_running) return;
   backend->checker_running = true;
-  asio::co_spawn(io, checker(*this, backend, check), asio::detached);
+  asio::co_spawn(io, checker(*this, backend), asio::detached);
 }
 
 }  // namespace berth::proxy::detail

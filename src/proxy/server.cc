@@ -149,6 +149,7 @@ void Core::install(RouteTable new_table) {
       state->in_table = true;
       if (r.check.kind == HealthCheck::Kind::none) {
         state->check_up = true;
+        state->check = r.check;  // a running checker stops
       } else {
         ensure_checker(state, r.check);
       }

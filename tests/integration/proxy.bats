@@ -452,3 +452,41 @@ PY
   echo "$output"
   [ "$status" -eq 0 ]
 }
+
+@test "proxy: a changed health check applies to backends already in the table" {
+  backend http a
+  check='{"kind": "http", "path": "/status/503", "interval_ms": 50, "rise": 1, "fall": 1}'
+  routes "{\"routes\": [{\"service\": \"web\", \"check\": $check,
+    \"backends\": [{\"address\": \"127.0.0.1:$PORT_a\", \"name\": \"a\"}]}]}"
+  proxy
+  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/x"
+  [ "$output" = 503 ]
+  check='{"kind": "http", "path": "/status/200", "interval_ms": 50, "rise": 1, "fall": 1}'
+  routes "{\"routes\": [{\"service\": \"web\", \"check\": $check,
+    \"backends\": [{\"address\": \"127.0.0.1:$PORT_a\", \"name\": \"a\"}]}]}"
+  local code i
+  for ((i = 0; i < 200; i++)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/x")
+    [[ $code == 200 ]] && break
+    sleep 0.05
+  done
+  [ "$code" = 200 ]
+  # Back to a failing check: the backend goes out; then without a check it is served again.
+  check='{"kind": "http", "path": "/status/503", "interval_ms": 50, "rise": 1, "fall": 1}'
+  routes "{\"routes\": [{\"service\": \"web\", \"check\": $check,
+    \"backends\": [{\"address\": \"127.0.0.1:$PORT_a\", \"name\": \"a\"}]}]}"
+  for ((i = 0; i < 200; i++)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/x")
+    [[ $code == 503 ]] && break
+    sleep 0.05
+  done
+  [ "$code" = 503 ]
+  routes "{\"routes\": [{\"service\": \"web\",
+    \"backends\": [{\"address\": \"127.0.0.1:$PORT_a\", \"name\": \"a\"}]}]}"
+  for ((i = 0; i < 200; i++)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/x")
+    [[ $code == 200 ]] && break
+    sleep 0.05
+  done
+  [ "$code" = 200 ]
+}

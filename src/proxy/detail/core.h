@@ -75,6 +75,9 @@ struct BackendState {
   std::string last_check = "none";
   int64_t last_check_ms = 0;
   bool checker_running = false;
+  // The route's check as the latest table has it: the checker reads it before each round, so
+  // a changed interval, path or threshold applies at once; `none` ends the checker.
+  HealthCheck check;
   // Passive: out until this time after a refused or reset connection.
   int64_t down_until_ms = 0;
   std::string last_error;

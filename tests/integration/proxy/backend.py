@@ -44,6 +44,11 @@ class Handler(BaseHTTPRequestHandler):
         data = self.body()
         if self.path == "/slow":
             time.sleep(1)
+        if self.path.startswith("/status/"):  # a health check's answer: /status/503
+            self.send_response(int(self.path.split("/")[2]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         out = json.dumps({
             "backend": name, "method": self.command, "path": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
