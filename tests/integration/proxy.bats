@@ -453,40 +453,37 @@ PY
   [ "$status" -eq 0 ]
 }
 
-@test "proxy: a changed health check applies to backends already in the table" {
-  backend http a
-  check='{"kind": "http", "path": "/status/503", "interval_ms": 50, "rise": 1, "fall": 1}'
-  routes "{\"routes\": [{\"service\": \"web\", \"check\": $check,
+# checked_route PATH: backend a behind an HTTP check of PATH every 50 ms.
+checked_route() {
+  routes "{\"routes\": [{\"service\": \"web\",
+    \"check\": {\"kind\": \"http\", \"path\": \"$1\", \"interval_ms\": 50, \"rise\": 1, \"fall\": 1},
     \"backends\": [{\"address\": \"127.0.0.1:$PORT_a\", \"name\": \"a\"}]}]}"
-  proxy
-  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/x"
-  [ "$output" = 503 ]
-  check='{"kind": "http", "path": "/status/200", "interval_ms": 50, "rise": 1, "fall": 1}'
-  routes "{\"routes\": [{\"service\": \"web\", \"check\": $check,
-    \"backends\": [{\"address\": \"127.0.0.1:$PORT_a\", \"name\": \"a\"}]}]}"
+}
+
+# await_code CODE: until a request through the proxy gets CODE (10 s).
+await_code() {
   local code i
   for ((i = 0; i < 200; i++)); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/x")
-    [[ $code == 200 ]] && break
+    [[ $code == "$1" ]] && return 0
     sleep 0.05
   done
-  [ "$code" = 200 ]
+  echo "got $code, not $1" >&2
+  return 1
+}
+
+@test "proxy: a changed health check applies to backends already in the table" {
+  backend http a
+  checked_route /status/503
+  proxy
+  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/x"
+  [ "$output" = 503 ]
+  checked_route /status/200
+  await_code 200
   # Back to a failing check: the backend goes out; then without a check it is served again.
-  check='{"kind": "http", "path": "/status/503", "interval_ms": 50, "rise": 1, "fall": 1}'
-  routes "{\"routes\": [{\"service\": \"web\", \"check\": $check,
-    \"backends\": [{\"address\": \"127.0.0.1:$PORT_a\", \"name\": \"a\"}]}]}"
-  for ((i = 0; i < 200; i++)); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/x")
-    [[ $code == 503 ]] && break
-    sleep 0.05
-  done
-  [ "$code" = 503 ]
+  checked_route /status/503
+  await_code 503
   routes "{\"routes\": [{\"service\": \"web\",
     \"backends\": [{\"address\": \"127.0.0.1:$PORT_a\", \"name\": \"a\"}]}]}"
-  for ((i = 0; i < 200; i++)); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/x")
-    [[ $code == 200 ]] && break
-    sleep 0.05
-  done
-  [ "$code" = 200 ]
+  await_code 200
 }
