@@ -30,8 +30,10 @@ inline std::vector<std::string_view> pieces(std::string_view text, char separato
 
 // A property the parser promises was broken: abort, so libFuzzer keeps the input.
 [[noreturn]] inline void violated(const char* what, std::string_view detail = {}) {
-  std::fprintf(stderr, "fuzz invariant violated: %s: %.*s\n", what, static_cast<int>(detail.size()),
-               detail.data());
+  // fwrite, not %.*s: the detail may hold NUL bytes (printf would stop at the first).
+  std::fprintf(stderr, "fuzz invariant violated: %s: ", what);
+  std::fwrite(detail.data(), 1, detail.size(), stderr);
+  std::fputc('\n', stderr);
   std::abort();
 }
 

@@ -2,6 +2,7 @@
 #include "api/translate.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -50,8 +51,19 @@ std::string string_of(const json& obj, const char* key) {
 int64_t int_of(const json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return 0;
-  if (!it->is_number()) throw std::invalid_argument(fmt::format("{}: expected a number", key));
+  // As Go's decoder into an int64: a fraction, or a number out of range, is an error (nlohmann's
+  // get<int64_t> of 1e300 is undefined behaviour).
+  if (!it->is_number_integer() ||
+      (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t{INT64_MAX}))
+    throw std::invalid_argument(fmt::format("{}: expected an integer, got {}", key, it->dump()));
   return it->get<int64_t>();
+}
+
+int int32_of(const json& obj, const char* key) {
+  int64_t v = int_of(obj, key);
+  if (v < INT32_MIN || v > INT32_MAX)
+    throw std::invalid_argument(fmt::format("{}: {} is out of range", key, v));
+  return static_cast<int>(v);
 }
 
 bool bool_of(const json& obj, const char* key) {
@@ -182,8 +194,8 @@ engine::ContainerConfig parse_create(std::string_view body) {
   c.interactive = bool_of(j, "OpenStdin");
   c.stdin_once = bool_of(j, "StdinOnce");
   c.stop_signal = string_of(j, "StopSignal");
-  if (auto it = j.find("StopTimeout"); it != j.end() && it->is_number())
-    c.stop_timeout = it->get<int>();
+  if (auto it = j.find("StopTimeout"); it != j.end() && !it->is_null())
+    c.stop_timeout = int32_of(j, "StopTimeout");
   if (auto it = j.find("Labels"); it != j.end() && it->is_object())
     for (const auto& [k, v] : it->items()) {
       if (!v.is_string())
@@ -195,7 +207,7 @@ engine::ContainerConfig parse_create(std::string_view body) {
     if (int64_t v = int_of(*it, "Interval"); v > 0) c.health_interval_ms = v / 1'000'000;
     if (int64_t v = int_of(*it, "Timeout"); v > 0) c.health_timeout_ms = v / 1'000'000;
     if (int64_t v = int_of(*it, "StartPeriod"); v > 0) c.health_start_period_ms = v / 1'000'000;
-    if (int64_t v = int_of(*it, "Retries"); v > 0) c.health_retries = static_cast<int>(v);
+    if (int v = int32_of(*it, "Retries"); v > 0) c.health_retries = v;
   }
   if (auto it = j.find("HostConfig"); it != j.end() && it->is_object()) apply_host_config(*it, c);
   if (auto it = j.find("NetworkingConfig"); it != j.end() && it->is_object()) {

@@ -50,7 +50,9 @@ Result<void> apply_change(oci::ContainerConfig& c, const std::string& change) {
     c.entrypoint = command_words(args);
   } else if (keyword == "ENV") {
     auto [k, v] = key_value(args);
-    std::erase_if(c.env, [&k](const std::string& e) { return e.starts_with(k + "="); });
+    // A named prefix, not the binding: clang 14 cannot capture structured bindings.
+    const std::string prefix = k + "=";
+    std::erase_if(c.env, [&prefix](const std::string& e) { return e.starts_with(prefix); });
     c.env.push_back(k + "=" + v);
   } else if (keyword == "LABEL") {
     auto [k, v] = key_value(args);

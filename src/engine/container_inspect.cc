@@ -290,12 +290,15 @@ Result<void> copy_files(Engine& engine, const std::string& source, const std::st
     return Error(ErrorKind::invalid_argument, "cp: exactly one of the paths must be CONTAINER:PATH")
         .with_hint("berth cp web:/etc/hosts ./hosts   or   berth cp ./file web:/tmp/");
   const std::string& name = src_container.empty() ? dst_container : src_container;
+  // Plain variables for the lambda: clang 14 cannot capture structured bindings.
+  const bool copy_in = src_container.empty();
+  const std::string& host_path = copy_in ? src_path : dst_path;
+  std::string inside = copy_in ? dst_path : src_path;
+  if (inside.empty() || inside[0] != '/') inside = "/" + inside;
   return with_container_rootfs(engine, name, [&](const std::string& rootfs) -> Result<void> {
-    std::string inside = src_container.empty() ? dst_path : src_path;
-    if (inside.empty() || inside[0] != '/') inside = "/" + inside;
     // Never a path string into the container: it may swap any name for a symlink meanwhile.
-    if (src_container.empty()) return detail::copy_into_root(rootfs, src_path, inside);
-    return detail::copy_out_of_root(rootfs, inside, dst_path);
+    if (copy_in) return detail::copy_into_root(rootfs, host_path, inside);
+    return detail::copy_out_of_root(rootfs, inside, host_path);
   });
 }
 

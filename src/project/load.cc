@@ -9,6 +9,7 @@
 
 #include "base/sys.h"
 #include "project/detail/formats.h"
+#include "project/normalise.h"
 #include "project/plan.h"
 
 namespace berth::project {
@@ -239,6 +240,16 @@ Result<Loaded> load_project(const LoadOptions& options) {
   std::sort(project.volumes.begin(), project.volumes.end(),
             [](auto& a, auto& b) { return a.name < b.name; });
   BERTH_TRY_VOID(detail::check_project(project, service_file));
+  // Values come from the files, .env, env_file: and the environment; JSON (berth.db, config
+  // hashes, `config`) cannot hold text that is not UTF-8.
+  if (auto bad = field_not_utf8(project)) {
+    std::string file = base_name(options.files.back().path);
+    if (bad->starts_with("services.")) {
+      for (const auto& [service, label] : service_file)
+        if (bad->starts_with("services." + service + ".")) file = label;
+    }
+    return Error::make(ErrorKind::invalid_argument, "{}: {}: not valid UTF-8", file, *bad);
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "project/normalise.h"
 
 #include <cmath>
+#include <optional>
 
 #include "project/detail/json.h"
 #include "project/plan.h"
@@ -84,13 +85,16 @@ json service_doc(const Project& project, const Service& s) {
     if (h.disable) {
       j["healthcheck"] = {{"disable", true}};
     } else {
-      json test = json::array({"CMD"});
-      for (const auto& a : h.test) test.push_back(a);
-      j["healthcheck"] = {{"test", test},
-                          {"interval", duration(h.interval_ms)},
+      j["healthcheck"] = {{"interval", duration(h.interval_ms)},
                           {"timeout", duration(h.timeout_ms)},
                           {"start_period", duration(h.start_period_ms)},
                           {"retries", h.retries}};
+      // No test: the image's HEALTHCHECK with these timings (["CMD"] alone would not load).
+      if (!h.test.empty()) {
+        json test = json::array({"CMD"});
+        for (const auto& a : h.test) test.push_back(a);
+        j["healthcheck"]["test"] = test;
+      }
     }
   }
   if (s.restart != "no") j["restart"] = s.restart;
@@ -173,6 +177,8 @@ json project_doc(const Project& project) {
 std::string yaml_string(const std::string& s) {
   bool plain = !s.empty() && s.find_first_of(":#{}[],&*!|>'\"%@`\n\t") == std::string::npos &&
                s.front() != ' ' && s.back() != ' ' && s.front() != '-' && s.front() != '?';
+  // Control characters only inside double quotes, as JSON's \u escapes (YAML reads those too).
+  for (char c : s) plain &= static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
   static const char* kReserved[] = {"true", "false", "null", "yes",   "no",  "on",
                                     "off",  "~",     "True", "False", "Null"};
   for (auto* r : kReserved) plain &= s != r;
@@ -226,7 +232,47 @@ void escape_dollars(json& v) {
   }
 }
 
+// RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF (what nlohmann accepts).
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 9;
+    if (n == 9 || s.size() - i <= n) return false;
+    uint32_t cp = n == 0 ? c : n == 1 ? c & 0x1f : n == 2 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; k <= n; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// The path ("services.web.environment.A") of the first key or string that is not UTF-8.
+std::optional<std::string> non_utf8(const json& v, const std::string& path) {
+  if (v.is_string()) {
+    if (!valid_utf8(v.get_ref<const std::string&>())) return path;
+  } else if (v.is_object()) {
+    for (const auto& [k, item] : v.items()) {
+      std::string at = path.empty() ? k : path + "." + k;
+      if (!valid_utf8(k)) return at;
+      if (auto bad = non_utf8(item, at)) return bad;
+    }
+  } else if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i)
+      if (auto bad = non_utf8(v[i], fmt::format("{}[{}]", path, i))) return bad;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<std::string> field_not_utf8(const Project& project) {
+  return non_utf8(project_doc(project), "");
+}
 
 std::string to_json(const Project& project, bool pretty, bool escape) {
   json doc = project_doc(project);

@@ -2,6 +2,7 @@
 // Compose Specification's normalised shape) and the form stored in berth.db.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "project/model.h"
@@ -14,6 +15,9 @@ namespace berth::project {
 std::string to_json(const Project& project, bool pretty = true, bool escape = false);
 // The same document as YAML, escaped.
 std::string to_yaml(const Project& project);
+// The path of the first value (or key) of the normalised document that is not UTF-8 and so
+// cannot be JSON ("services.web.environment.A"); load_project refuses such a project.
+std::optional<std::string> field_not_utf8(const Project& project);
 // One service's normalised JSON (what config_hash hashes).
 std::string service_json(const Project& project, const Service& service);
 

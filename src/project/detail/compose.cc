@@ -326,8 +326,9 @@ Result<void> read_deploy(const Ctx& ctx, const std::string& path, const json& v,
         s.cpus = c;
       }
       if (l.contains("pids")) {
-        BERTH_TRY(auto pids, read_int(ctx, join(lp, "pids"), l["pids"], 1, INT64_MAX));
-        s.pids_limit = pids;
+        // As pids_limit: -1 or 0 is no limit (what `config` prints for pids_limit: -1).
+        BERTH_TRY(auto pids, read_int(ctx, join(lp, "pids"), l["pids"], -1, INT64_MAX));
+        s.pids_limit = pids > 0 ? pids : 0;
       }
     }
   }
@@ -495,7 +496,7 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
     for (size_t i = 0; i < s.expose.size(); ++i) {
       auto m = parse_port_mapping(s.expose[i]);
       if (!m || m->host_port)
-        return invalid(ctx, index(join(path, "expose"), i), v["expose"][i], "is not a port");
+        return invalid(ctx, index(join(path, "expose"), i), s.expose[i], "is not a port");
     }
   }
   if (v.contains("volumes"))
@@ -627,6 +628,9 @@ Result<void> read_service(const Ctx& ctx, const std::string& name, const json& v
               read_duration_ms(ctx, join(path, "stop_grace_period"), v["stop_grace_period"]));
     s.stop_grace_period_ms = ms;
   }
+  if (v.contains("x-domain") && !v["x-domain"].is_null()) {
+    BERTH_TRY(s.domain, read_domain(ctx, join(path, "x-domain"), v["x-domain"]));
+  }
   if (!in.partial && s.image.empty() && !s.build)
     return invalid_at(ctx, path, "has neither image nor build");
   if (!s.container_name.empty() && s.replicas > 1)
@@ -674,6 +678,10 @@ Result<void> apply_extends(const Ctx& ctx, json& services, const std::string& na
                      fmt::format("is not a service of {}", file));
     base = other["services"][base_name];
   }
+  // Not checked yet (services are read after extends is applied): `base:` may be any value.
+  if (!base.is_object())
+    return invalid(ctx, join(path, "service"), base_name,
+                   "is not a service definition (a mapping)");
   base.erase("extends");
   json self = svc;
   self.erase("extends");

@@ -37,6 +37,9 @@ Result<void> read_compose(const Ctx& ctx, const ComposeInput& in, Project& proje
 Result<void> read_json_project(const Ctx& ctx, const nlohmann::json& tree,
                                const std::map<std::string, std::string>& vars, Project& project);
 
+// A JSON project app's `domain` (Compose files: a service's `x-domain`, as `config` prints it).
+Result<Domain> read_domain(const Ctx& ctx, std::string_view path, const nlohmann::json& v);
+
 // True when a parsed JSON document is a JSON project file rather than a Compose file in JSON.
 bool is_json_project(const nlohmann::json& tree);
 

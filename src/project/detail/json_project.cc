@@ -69,7 +69,7 @@ Result<void> read_app(const Ctx& ctx, const std::string& path, const json& app,
     BERTH_TRY(auto mib, read_number(ctx, join(path, "mem"), app["mem"]));
     if (mib <= 0)
       return invalid(ctx, join(path, "mem"), app["mem"], "is not a positive number of MiB");
-    s.memory = static_cast<int64_t>(mib * 1024 * 1024);
+    BERTH_TRY(s.memory, checked_amount(ctx, join(path, "mem"), app["mem"], mib * 1024 * 1024));
   }
   if (app.contains("cpus")) {
     BERTH_TRY(auto c, read_number(ctx, join(path, "cpus"), app["cpus"]));
@@ -139,19 +139,7 @@ Result<void> read_app(const Ctx& ctx, const std::string& path, const json& app,
                                 std::to_string(s.ports[i].container_port));
   }
   if (app.contains("domain") && !app["domain"].is_null()) {
-    std::string dp = join(path, "domain");
-    BERTH_TRY_VOID(check_keys(ctx, dp, app["domain"], {"type", "uri"}, false));
-    Domain d;
-    if (app["domain"].contains("type")) {
-      BERTH_TRY(d.type, read_string(ctx, join(dp, "type"), app["domain"]["type"]));
-    }
-    if (d.type != "HTTP" && d.type != "TCP")
-      return invalid(ctx, join(dp, "type"), app["domain"].value("type", json()),
-                     "is not HTTP or TCP");
-    if (!app["domain"].contains("uri")) return invalid_at(ctx, join(dp, "uri"), "is required");
-    BERTH_TRY(d.uri, read_string(ctx, join(dp, "uri"), app["domain"]["uri"]));
-    if (d.uri.empty()) return invalid(ctx, join(dp, "uri"), app["domain"]["uri"], "is empty");
-    s.domain = d;
+    BERTH_TRY(s.domain, read_domain(ctx, join(path, "domain"), app["domain"]));
   }
   if (app.contains("health_checks")) {
     const json& hc = app["health_checks"];
@@ -204,7 +192,7 @@ Result<void> read_app(const Ctx& ctx, const std::string& path, const json& app,
         if (hc[i].contains(key)) {
           BERTH_TRY(auto n, read_number(ctx, join(p, key), hc[i][key]));
           if (n < 0) return invalid(ctx, join(p, key), hc[i][key], "is negative");
-          out = static_cast<int64_t>(n * 1000);
+          BERTH_TRY(out, checked_amount(ctx, join(p, key), hc[i][key], n * 1000));
         }
         return {};
       };
@@ -282,6 +270,20 @@ Result<void> read_app(const Ctx& ctx, const std::string& path, const json& app,
 
 }  // namespace
 
+Result<Domain> read_domain(const Ctx& ctx, std::string_view path, const json& v) {
+  BERTH_TRY_VOID(check_keys(ctx, path, v, {"type", "uri"}, false));
+  Domain d;
+  if (v.contains("type")) {
+    BERTH_TRY(d.type, read_string(ctx, join(path, "type"), v["type"]));
+  }
+  if (d.type != "HTTP" && d.type != "TCP")
+    return invalid(ctx, join(path, "type"), v.value("type", json()), "is not HTTP or TCP");
+  if (!v.contains("uri")) return invalid_at(ctx, join(path, "uri"), "is required");
+  BERTH_TRY(d.uri, read_string(ctx, join(path, "uri"), v["uri"]));
+  if (d.uri.empty()) return invalid(ctx, join(path, "uri"), v["uri"], "is empty");
+  return d;
+}
+
 Result<void> read_json_project(const Ctx& ctx, const nlohmann::json& original,
                                const std::map<std::string, std::string>& vars, Project& project) {
   json tree = original;
@@ -328,6 +330,11 @@ Result<void> read_json_project(const Ctx& ctx, const nlohmann::json& original,
             ctx, index(join(sp, "apps"), k),
             fmt::format("app /{}/{} is defined twice", group, s.name.substr(0, s.name.find('.'))));
       s.labels["berth.app.path"] = "/" + group + "/" + s.name.substr(0, s.name.find('.'));
+      // Named volumes keep their own name (no project prefix), as Compose's `volumes: {X:
+      // {name: X}}` does: declared so, `config` prints a Compose file that loads again.
+      for (const auto& m : s.volumes)
+        if (m.type == "volume" && !m.source.empty() && !project.volume(m.source))
+          project.volumes.push_back({m.source, false, m.source, {}});
       project.services.push_back(std::move(s));
     }
   }

@@ -143,11 +143,17 @@ Result<std::map<std::string, std::optional<std::string>>> read_key_values(const 
   return out;
 }
 
+Result<int64_t> checked_amount(const Ctx& ctx, std::string_view path, const nlohmann::json& v,
+                               double amount) {
+  if (!(amount >= 0 && amount <= kMaxAmount)) return invalid(ctx, path, v, "is too large");
+  return static_cast<int64_t>(amount);
+}
+
 Result<int64_t> read_duration_ms(const Ctx& ctx, std::string_view path, const nlohmann::json& v) {
   if (v.is_number()) {
     double d = v.get<double>();
     if (d < 0) return invalid(ctx, path, v, "is not a duration");
-    return static_cast<int64_t>(d * 1000);
+    return checked_amount(ctx, path, v, d * 1000);
   }
   if (!v.is_string()) return invalid(ctx, path, v, "is not a duration (\"1m30s\", \"500ms\")");
   const std::string& s = v.get_ref<const std::string&>();
@@ -172,7 +178,7 @@ Result<int64_t> read_duration_ms(const Ctx& ctx, std::string_view path, const nl
     if (scale < 0) return invalid(ctx, path, v, "is not a duration (\"1m30s\", \"500ms\")");
     total += n * scale;
   }
-  return static_cast<int64_t>(total);
+  return checked_amount(ctx, path, v, total);
 }
 
 Result<int64_t> read_size(const Ctx& ctx, std::string_view path, const nlohmann::json& v) {
@@ -193,7 +199,7 @@ Result<int64_t> read_size(const Ctx& ctx, std::string_view path, const nlohmann:
                  : unit == "g" ? 1024.0 * 1024 * 1024
                                : -1;
   if (scale < 0) return invalid(ctx, path, v, "is not a size (\"64m\", \"1g\")");
-  return static_cast<int64_t>(n * scale);
+  return checked_amount(ctx, path, v, n * scale);
 }
 
 std::string resolve_path(std::string_view base, std::string_view path) {

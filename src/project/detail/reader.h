@@ -41,6 +41,11 @@ Result<std::vector<std::string>> read_strings(const Ctx& ctx, std::string_view p
 Result<std::map<std::string, std::optional<std::string>>> read_key_values(const Ctx& ctx,
                                                                           std::string_view path,
                                                                           const nlohmann::json& v);
+// A computed amount (milliseconds, bytes) as an integer: at most 2^53 (exact in a double, and
+// beyond any real duration or size), else "is too large" (casting a larger double is undefined).
+inline constexpr double kMaxAmount = 9007199254740992.0;
+Result<int64_t> checked_amount(const Ctx& ctx, std::string_view path, const nlohmann::json& v,
+                               double amount);
 // "1m30s", "10s", "500ms", "1h", a plain number of seconds.
 Result<int64_t> read_duration_ms(const Ctx& ctx, std::string_view path, const nlohmann::json& v);
 // "64m", "1g", "512MB", bytes.

@@ -34,7 +34,21 @@ nlohmann::json scalar(const YAML::Node& node) {
   return s;
 }
 
-nlohmann::json convert(const YAML::Node& node) {
+// Aliases are expanded into copies: an alias inside its own anchor is a cycle, and nested aliases
+// grow exponentially ("billion laughs"). Both stop at these bounds, far beyond any project.
+constexpr int kMaxDepth = 256;
+constexpr size_t kMaxValues = 200'000;
+
+struct Walk {
+  size_t values = 0;
+  bool too_big = false;
+};
+
+nlohmann::json convert(const YAML::Node& node, Walk& walk, int depth) {
+  if (walk.too_big || ++walk.values > kMaxValues || depth > kMaxDepth) {
+    walk.too_big = true;
+    return nullptr;
+  }
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -43,16 +57,25 @@ nlohmann::json convert(const YAML::Node& node) {
       return scalar(node);
     case YAML::NodeType::Sequence: {
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(convert(item));
+      for (const auto& item : node) {
+        out.push_back(convert(item, walk, depth + 1));
+        if (walk.too_big) return nullptr;
+      }
       return out;
     }
     case YAML::NodeType::Map: {
       nlohmann::json out = nlohmann::json::object();
       nlohmann::json merged = nlohmann::json::object();
       for (const auto& kv : node) {
-        std::string key = kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first);
+        // A key that is a mapping or a list (no Compose field is) shows as JSON; YAML::Dump
+        // would recurse without end on a cyclic one.
+        std::string key =
+            kv.first.IsScalar()
+                ? kv.first.Scalar()
+                : convert(kv.first, walk, depth + 1)
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         if (key == "<<") {
-          nlohmann::json base = convert(kv.second);
+          nlohmann::json base = convert(kv.second, walk, depth + 1);
           if (base.is_object()) base = nlohmann::json::array({base});
           if (base.is_array())
             for (auto it = base.rbegin(); it != base.rend(); ++it)
@@ -60,7 +83,8 @@ nlohmann::json convert(const YAML::Node& node) {
                 for (auto& [k, v] : it->items()) merged[k] = v;
           continue;
         }
-        out[key] = convert(kv.second);
+        out[key] = convert(kv.second, walk, depth + 1);
+        if (walk.too_big) return nullptr;
       }
       for (auto& [k, v] : merged.items())
         if (!out.contains(k)) out[k] = v;
@@ -75,7 +99,14 @@ nlohmann::json convert(const YAML::Node& node) {
 Result<nlohmann::json> yaml_to_json(std::string_view text, std::string_view file) {
   try {
     YAML::Node root = YAML::Load(std::string(text));
-    return convert(root);
+    Walk walk;
+    nlohmann::json tree = convert(root, walk, 0);
+    if (walk.too_big)
+      return Error::make(ErrorKind::invalid_argument,
+                         "{}: more than {} values or {} levels once aliases are expanded (an alias "
+                         "inside its own anchor?)",
+                         file, kMaxValues, kMaxDepth);
+    return tree;
   } catch (const YAML::Exception& e) {
     return Error::make(ErrorKind::invalid_argument, "{}:{}:{}: {}", file, e.mark.line + 1,
                        e.mark.column + 1, e.msg);

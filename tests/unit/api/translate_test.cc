@@ -124,6 +124,26 @@ TEST(ContainerConfigFromJson, BadInputIsAnErrorNamingTheField) {
   EXPECT_TRUE(malformed.error().message().starts_with("malformed JSON"));
 }
 
+// Found by fuzz/api_translate_fuzz.cc: nlohmann's get<int64_t> of 1e300 is undefined behaviour.
+TEST(ContainerConfigFromJson, NumbersThatAreNotIntegersInRangeAreErrors) {
+  auto huge = container_update_from_json(R"({"PidsLimit": 3333333333333333333333333333})");
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().message(), "PidsLimit: expected an integer, got 3.3333333333333336e+27");
+  auto beyond = container_config_from_json(
+      R"({"Image": "b", "HostConfig": {"Memory": 18446744073709551615}})");
+  ASSERT_FALSE(beyond);
+  EXPECT_EQ(beyond.error().message(), "Memory: expected an integer, got 18446744073709551615");
+  auto fraction = container_config_from_json(R"({"Image": "b", "HostConfig": {"NanoCpus": 1.5}})");
+  ASSERT_FALSE(fraction);
+  EXPECT_EQ(fraction.error().message(), "NanoCpus: expected an integer, got 1.5");
+  auto timeout = container_config_from_json(R"({"Image": "b", "StopTimeout": 4294967296})");
+  ASSERT_FALSE(timeout);
+  EXPECT_EQ(timeout.error().message(), "StopTimeout: 4294967296 is out of range");
+  auto ok = container_config_from_json(R"({"Image": "b", "StopTimeout": -1})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->stop_timeout, -1);
+}
+
 TEST(ParseFilters, ReadsListsAndDockersOlderMaps) {
   auto f = parse_filters(R"({"label":["a=1","b"],"status":{"running":true,"exited":false}})",
                          {"label", "status"});

@@ -415,6 +415,56 @@ TEST(ComposeConfig, NormalisedJsonAndYaml) {
   EXPECT_EQ(to_json(again->project), to_json(r->project));
 }
 
+// Found by fuzz/project_load_fuzz.cc: each of these printed a `config` that did not load back.
+TEST(ComposeConfig, OddValuesReadBackAsTheSameProject) {
+  for (const char* text : {
+           // a label key with control characters was printed as a plain scalar
+           "services:\n  web:\n    image: busybox\n    labels: [\"c\\u0010\\u0000le=x\"]\n",
+           // a health check without a test (the image's, with these timings) printed ["CMD"]
+           "services:\n  web:\n    image: busybox\n    healthcheck: {interval: 1s}\n",
+           // pids_limit: -1 (no limit) printed as deploy limits pids: 0, which was refused
+           "services:\n  web:\n    image: busybox\n    pids_limit: -1\n",
+       }) {
+    auto r = load_project(compose(text));
+    ASSERT_TRUE(r) << r.error().message() << "\n" << text;
+    std::string yaml = to_yaml(r->project);
+    auto again = load_project(compose(yaml));
+    ASSERT_TRUE(again) << again.error().message() << "\n" << yaml;
+    EXPECT_EQ(to_json(again->project), to_json(r->project)) << yaml;
+  }
+}
+
+// Found by fuzz/project_load_fuzz.cc: nlohmann threw (type_error 307) erasing `extends` from a
+// base that is a string, and the command aborted.
+TEST(ComposeLoad, ExtendsOfABaseThatIsNotAMappingIsAnError) {
+  EXPECT_EQ(error_of(compose("services:\n  base: image:x\n  web:\n    extends: {service: base}\n")),
+            "compose.yaml: services.web.extends.service: \"base\" is not a service definition (a "
+            "mapping)");
+  EXPECT_EQ(error_of(compose("services:\n  base:\n  web:\n    extends: base\n")),
+            "compose.yaml: services.web.extends.service: \"base\" is not a service definition (a "
+            "mapping)");
+}
+
+// Found by fuzz/project_load_fuzz.cc: `expose:` as one string (read_strings takes it) indexed the
+// string for the error message: nlohmann threw (type_error 305).
+TEST(ComposeLoad, ExposeAsOneBadStringIsAnError) {
+  EXPECT_EQ(error_of(compose("services:\n  web:\n    image: busybox\n    expose: \"x\"\n")),
+            "compose.yaml: services.web.expose[0]: \"x\" is not a port");
+}
+
+// Found by fuzz/project_load_fuzz.cc: a value that is not UTF-8 (here from an env_file) made
+// to_json throw: `config` and `up` aborted.
+TEST(ComposeLoad, ValuesThatAreNotUtf8AreAnError) {
+  auto o = compose("services:\n  web:\n    image: busybox\n    env_file: bad.env\n");
+  o.read_file = [](const std::string&) -> berth::Result<std::string> {
+    return std::string("GOOD=1\nBAD=caf\xe9\n");
+  };
+  EXPECT_EQ(error_of(o), "compose.yaml: services.web.environment.BAD: not valid UTF-8");
+  o = compose("services:\n  web:\n    image: \"${IMAGE}\"\n");
+  o.environment["IMAGE"] = "busybox\xc0\x80";  // an overlong NUL
+  EXPECT_EQ(error_of(o), "compose.yaml: services.web.image: not valid UTF-8");
+}
+
 // --- JSON project files ---
 
 namespace {
@@ -513,6 +563,23 @@ TEST(JsonProject, ValidationNamesThePath) {
       EXPECT_EQ(e, c.error) << c.json;
     }
   }
+}
+
+// Found by fuzz/project_load_fuzz.cc: `config` printed a JSON project's named volumes without
+// declaring them, and dropped its domain, so the output did not load (or loaded as another
+// project).
+TEST(JsonProject, ConfigOutputLoadsAsTheSameProject) {
+  auto o = files({{"/srv/shop/berth.json", kJsonProject}});
+  o.vars = {{"domain", "example.org"}, {"port", "8080"}};
+  auto r = load_project(o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(volume_name(r->project, "redis-data"), "redis-data");  // no project prefix
+  std::string yaml = to_yaml(r->project);
+  auto again = load_project(compose(yaml));
+  ASSERT_TRUE(again) << again.error().message() << "\n" << yaml;
+  EXPECT_EQ(to_json(again->project), to_json(r->project));
+  EXPECT_EQ(again->project.service("web.frontend")->domain->uri, "shop.example.org");
+  EXPECT_EQ(volume_name(again->project, "redis-data"), "redis-data");
 }
 
 TEST(JsonProject, SyntaxErrorNamesTheFile) {

@@ -2,6 +2,7 @@
 // YAML scalars, merging.
 #include "project/detail/reader.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "project/detail/formats.h"
@@ -39,6 +40,15 @@ TEST(Reader, SizesAsDockerWritesThem) {
   EXPECT_EQ(*read_size(kCtx, "x", "100b"), 100);
   EXPECT_FALSE(read_size(kCtx, "x", "lots"));
   EXPECT_FALSE(read_size(kCtx, "x", "1t"));
+}
+
+// Found by fuzz/project_load_fuzz.cc: casting 6.7e21 bytes to int64_t is undefined behaviour.
+TEST(Reader, AmountsBeyondAnyRealOneAreErrors) {
+  EXPECT_EQ(read_size(kCtx, "services.web.shm_size", "6734190000000g").error().message(),
+            "compose.yaml: services.web.shm_size: \"6734190000000g\" is too large");
+  EXPECT_FALSE(read_duration_ms(kCtx, "x", 1e300));
+  EXPECT_FALSE(read_duration_ms(kCtx, "x", std::string(400, '9') + "h"));
+  EXPECT_EQ(*read_size(kCtx, "x", "1048576g"), int64_t{1} << 50);  // 1 PiB still is one
 }
 
 TEST(Reader, IntegersBooleansStrings) {
@@ -128,6 +138,26 @@ TEST(YamlToJson, MergeKeysAndAnchors) {
                         "f.yaml");
   ASSERT_TRUE(j) << j.error().message();
   EXPECT_EQ((*j)["use"], (json{{"x", 1}, {"y", 9}, {"z", 3}}));
+}
+
+// Found by fuzz/project_load_fuzz.cc: an alias inside its own anchor made a cycle that the
+// conversion followed until the stack overflowed; nested aliases grow exponentially.
+TEST(YamlToJson, AliasesExpandWithinBounds) {
+  auto cycle = yaml_to_json("x: &c\n  a: 1\n  self: *c\n", "compose.yaml");
+  ASSERT_FALSE(cycle);
+  EXPECT_EQ(cycle.error().message(),
+            "compose.yaml: more than 200000 values or 256 levels once aliases are expanded (an "
+            "alias inside its own anchor?)");
+  std::string laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'f'; ++c) {
+    std::string prev(1, static_cast<char>(c - 1));
+    laughs += fmt::format("{0}: &{0} [*{1}, *{1}, *{1}, *{1}, *{1}, *{1}, *{1}, *{1}, *{1}, *{1}]\n",
+                          std::string(1, c), prev);
+  }
+  EXPECT_FALSE(yaml_to_json(laughs, "compose.yaml"));  // 10^6 values
+  auto fine = yaml_to_json("a: &a [1, 2]\nb: [*a, *a]\n", "compose.yaml");
+  ASSERT_TRUE(fine) << fine.error().message();
+  EXPECT_EQ((*fine)["b"], (json{{1, 2}, {1, 2}}));
 }
 
 TEST(YamlToJson, SyntaxErrorsHaveALineAndColumn) {
