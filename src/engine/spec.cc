@@ -1,4 +1,5 @@
 #include "engine/spec.h"
+#include "engine/container_update.h"
 
 #include <cmath>
 
@@ -192,6 +193,7 @@ Result<oci::Spec> build_spec(const ContainerConfig& config, const oci::ImageConf
     resources.cpu->quota = static_cast<int64_t>(std::llround(*config.cpus * 100000));
   }
   resources.pids_limit = effective_pids_limit(config.pids_limit);
+  add_tuning(config, resources);
   // Every device is denied but the standard nodes the runtime adds after this rule (null, zero,
   // full, random, urandom, tty, console, ptmx, pts/*). Without it a container keeps CAP_MKNOD
   // and could mknod the host's disk (b 254:0) and read or write it.
