@@ -97,9 +97,13 @@ ServerResponse DockerApi::info() {
        {"Plugins",
         {{"Volume", {"local"}}, {"Network", {"bridge", "host", "none"}}, {"Log", {"json-file"}}}},
        {"MemoryLimit", true},
-       {"SwapLimit", false},
+       // v2 when /sys/fs/cgroup is cgroup2 (a hybrid host's controllers are on v1), as the
+       // runtime decides; swap is limited where the kernel accounts it.
+       {"SwapLimit", sys::exists("/sys/fs/cgroup/cgroup.controllers")
+                         ? true
+                         : sys::exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")},
        {"CgroupDriver", "cgroupfs"},
-       {"CgroupVersion", "2"},
+       {"CgroupVersion", sys::exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1"},
        {"KernelVersion", kernel()},
        {"OperatingSystem", "berth"},
        {"OSType", "linux"},

@@ -179,6 +179,8 @@ engine::ContainerConfig parse_create(std::string_view body) {
     c.entrypoint = words;
   }
   c.env = strings_of(j.value("Env", json()), "Env");
+  // `docker run -e NAME` sends NAME alone when the client has no such variable: dockerd drops it.
+  std::erase_if(c.env, [](const std::string& e) { return e.find('=') == std::string::npos; });
   c.workdir = string_of(j, "WorkingDir");
   c.user = string_of(j, "User");
   c.hostname = string_of(j, "Hostname");

@@ -138,7 +138,8 @@ nlohmann::json config_of(const ContainerRecord& r, const std::optional<oci::Spec
   // entrypoint drops the image's command; [""] clears the entrypoint).
   nlohmann::json entrypoint = nullptr, cmd = nullptr;
   if (c.entrypoint) {
-    if (!(c.entrypoint->size() == 1 && c.entrypoint->front().empty())) entrypoint = *c.entrypoint;
+    if (!c.entrypoint->empty() && !(c.entrypoint->size() == 1 && c.entrypoint->front().empty()))
+      entrypoint = *c.entrypoint;
   } else if (ic.entrypoint && !ic.entrypoint->empty()) {
     entrypoint = *ic.entrypoint;
   }

@@ -79,7 +79,19 @@ tour() {
   cat "$BATS_TEST_TMPDIR/out.txt"
   step cp tour-web:/nosuch "$BATS_TEST_TMPDIR/x"
   step cp "$BATS_TEST_TMPDIR/in.txt" tour-web:/nosuchdir/x
-  step top tour-web | sed -E 's/[0-9]+/N/g'
+  step top tour-web | sed -E 's/[0-9]+/N/g; s/ +/ /g'
+  step port tour-web
+  step exec tour-web sh -c 'echo out; echo err >&2'
+  step container ls -a --filter name=tour --filter status=running --format '{{.Names}}'
+  step inspect --type container -f '{{.Name}}' tour-web
+  step update --restart on-failure:3 tour-web
+  step inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}' tour-web
+  step update --restart no tour-web
+  step rm tour-web
+  step commit tour-web tour-img
+  step image inspect -f '{{.Config.Env}} {{.Config.Cmd}} {{len .RootFS.Layers}}' tour-img
+  # dockerd also lists the layers it deleted (docs/api.md): one Deleted line kept.
+  step rmi tour-img | sed 's|localhost/||; s/^Deleted: sha256:[0-9a-f]*/Deleted: sha256:<id>/' | uniq
   step pause tour-web
   step exec tour-web true
   step unpause tour-web
@@ -105,6 +117,16 @@ tour() {
   step run --rm --network none busybox /etc/passwd | grep -v '^!! docker: Error response from daemon: '
   step ps -aq
   step run --rm --network none nosuchimage true 2>&1 | grep -v '^!! latest: Pulling from\|^!! docker: '
+  step run --network none --name tour-e --entrypoint "" busybox echo x
+  step inspect -f '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Path}} {{.Args}}' tour-e
+  step rm tour-e
+  step run --rm --network none busybox sh -c 'id; wc -c </etc/hostname; echo $HOME'
+  step run --rm --network none -u 1000:1000 busybox id
+  step run --rm --network none -e TOUR_UNSET_VARIABLE busybox sh -c 'echo "[$TOUR_UNSET_VARIABLE]"'
+  step run --rm --network none --read-only busybox touch /x
+  step run --rm --network none -w /nonexist busybox pwd
+  # dockerd's words, then berth's reason.
+  step create --network none --name tour-n busybox | sed 's/No command specified: .*/No command specified/'
   step create --network none --name tour-c busybox true
   step ps -a --format '{{.Names}} {{.Status}} {{.State}}'
   step rm tour-c
@@ -118,6 +140,11 @@ tour() {
   step rm -f nosuch
   step exec nosuch true
   step rmi nosuch
+  step rename nosuch x
+  step pause nosuch
+  step wait nosuch
+  step top nosuch
+  step cp nosuch:/x "$BATS_TEST_TMPDIR/x"
   step images --format '{{.Repository}} {{.Tag}} {{.ID}}'
   step image inspect --format '{{.Os}} {{.Architecture}} {{.RepoTags}} {{.Config.Cmd}} {{.Config.Env}} {{.RootFS.Type}} {{len .RootFS.Layers}} {{.Parent}} {{.Comment}} {{.Author}} {{.DockerVersion}} {{.Variant}}' busybox
   # berth keeps short names under localhost/ (docs/api.md): the tag's name without it.
@@ -143,6 +170,8 @@ tour() {
   step network rm tournet
   step network rm tournet
   step version --format '{{.Server.APIVersion}} {{.Server.Os}} {{.Server.Arch}}'
+  step info --format '{{.Driver}} {{.OSType}} {{.CgroupVersion}} {{.CgroupDriver}} {{.SwapLimit}}'
+  step history --format '{{.CreatedBy}}|{{.Comment}}' busybox
 }
 
 @test "api vs dockerd: the docker CLI tour prints the same against berth serve and a real dockerd" {
