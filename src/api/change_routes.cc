@@ -23,12 +23,13 @@ ServerResponse DockerApi::update(const std::string& id, const std::string& body)
   });
 }
 
-// docker commit: ?container=&repo=&tag=&author=&comment=&pause=&changes= (repeated). The body,
-// a Config to merge, may be empty or an empty object; berth takes the container's own.
+// docker commit: ?container=&repo=&tag=&author=&comment=&pause=&changes= (repeated), and a
+// Config body whose settings win over the container's (engine::CommitOptions::config).
 ServerResponse DockerApi::commit(const ServerRequest& r, const std::string& body) {
-  if (auto config = json::parse(body.empty() ? "null" : body); !config.is_null() && !config.empty())
-    return error_response(400, "commit: a Config body is not supported by berth; use changes (CMD, ENV, ...)");
+  auto config = commit_config_from_json(body);
+  if (!config) return error_response(config.error());
   engine::CommitOptions o;
+  o.config = std::move(*config);
   o.container = r.query_value("container").value_or("");
   if (o.container.empty()) return error_response(400, "commit: give the container (container=)");
   std::string repo = r.query_value("repo").value_or(""), tag = r.query_value("tag").value_or("");

@@ -18,6 +18,7 @@
 #include "build/build.h"
 #include "engine/images.h"
 #include "engine/networks.h"
+#include "oci/runtime_spec.h"
 
 namespace berth::api::detail {
 
@@ -133,11 +134,32 @@ std::string status_text(const engine::ContainerRecord& c) {
 }
 
 std::string command_text(const engine::ContainerRecord& c) {
+  // dockerd's: the process as it runs (the image's entrypoint and command included), each
+  // argument with a space in single quotes.
   std::vector<std::string> words;
-  if (c.config.entrypoint) words = *c.config.entrypoint;
-  words.insert(words.end(), c.config.command.begin(), c.config.command.end());
+  if (auto spec = oci::load_spec(c.dir + "/config.json"); spec && spec->process) {
+    words = spec->process->args;
+  } else {
+    if (c.config.entrypoint) words = *c.config.entrypoint;
+    words.insert(words.end(), c.config.command.begin(), c.config.command.end());
+  }
   std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  for (size_t i = 0; i < words.size(); ++i) {
+    bool quote = i > 0 && words[i].find(' ') != std::string::npos;
+    out += (i ? " " : "") + (quote ? "'" + words[i] + "'" : words[i]);
+  }
+  return out;
+}
+
+std::string familiar(const std::string& reference) {
+  for (std::string_view prefix : {"docker.io/library/", "docker.io/"})
+    if (reference.starts_with(prefix)) return reference.substr(prefix.size());
+  return reference;
+}
+
+json familiar(const std::vector<std::string>& references) {
+  json out = json::array();
+  for (const auto& r : references) out.push_back(familiar(r));
   return out;
 }
 

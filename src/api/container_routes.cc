@@ -61,10 +61,12 @@ ServerResponse DockerApi::containers(const std::string& m, const std::vector<std
     return resp;
   }
   if (action == "start" && m == "POST")
-    return lifecycle(id, [](engine::Engine& e, const engine::ContainerRecord& c) -> Result<int> {
+    return lifecycle(id, [this](engine::Engine& e, const engine::ContainerRecord& c) -> Result<int> {
       if (c.running()) return 304;
-      BERTH_TRY_VOID(engine::start_container(e, c.id));
-      return 204;
+      auto started = engine::start_container(e, c.id);
+      if (started) return 204;
+      if (c.config.labels.count(kAutoRemoveLabel)) remove_failed_start(e, c.id);
+      return std::move(started).error();
     });
   if (action == "stop" && m == "POST") {
     std::optional<int> t;
@@ -88,9 +90,10 @@ ServerResponse DockerApi::containers(const std::string& m, const std::vector<std
     auto signal = parse_signal(r.query_value("signal").value_or("SIGKILL"));
     if (!signal) return error_response(signal.error());
     int sig = *signal;
-    return lifecycle(id, [sig](engine::Engine& e, const engine::ContainerRecord& c) -> Result<int> {
+    return lifecycle(id, [sig, id](engine::Engine& e, const engine::ContainerRecord& c) -> Result<int> {
       if (!c.running())
-        return Error::make(ErrorKind::failed_precondition, "Container {} is not running", c.id);
+        return Error::make(ErrorKind::failed_precondition,
+                           "Cannot kill container: {}: Container {} is not running", id, c.id);
       BERTH_TRY_VOID(engine::kill_container(e, c.id, sig));
       return 204;
     });
@@ -165,7 +168,11 @@ ServerResponse DockerApi::list_containers(const ServerRequest& r) {
   if (!e) return error_response(e.error());
   auto all = engine::list_containers(*e);
   if (!all) return error_response(all.error());
-  bool show_all = query_flag(r, "all");
+  bool show_all = query_flag(r, "all"), with_size = query_flag(r, "size");
+  // Docker's ImageID is the image's config digest; berth records the manifest's. Sizes for -s.
+  std::map<std::string, std::pair<std::string, int64_t>> image_ids;
+  if (auto images = engine::list_images(*e))
+    for (const auto& i : *images) image_ids[i.id] = {i.config_digest, i.size};
   int64_t limit = query_int(r, "limit", -1);
   auto any_of = [&](const char* key, auto&& pred) {
     auto it = filters->find(key);
@@ -201,10 +208,22 @@ ServerResponse DockerApi::list_containers(const ServerRequest& r) {
                                 {"Gateway", ep.gateway},
                                 {"IPPrefixLen", ep.prefix},
                                 {"MacAddress", ep.mac()}};
+    // As dockerd: a container without a network of its own is on "none" (or "host").
+    if (c.config.network == "none" || c.config.network == "host")
+      networks[c.config.network] = {{"NetworkID", ""}, {"IPAddress", ""}, {"Gateway", ""},
+                                    {"IPPrefixLen", 0}, {"MacAddress", ""}};
+    json mounts = json::array();
+    for (const auto& v : c.config.volumes)
+      mounts.push_back({{"Type", v.is_bind() ? "bind" : "volume"},
+                        {"Name", v.is_bind() ? "" : v.source},
+                        {"Source", v.is_bind() ? v.source : e->layout.volume_data(v.source)},
+                        {"Destination", v.destination},
+                        {"RW", !v.read_only}});
+    auto image = image_ids.find(c.image_id);
     out.push_back({{"Id", c.id},
                    {"Names", {"/" + c.name}},
                    {"Image", c.config.image},
-                   {"ImageID", c.image_id},
+                   {"ImageID", image == image_ids.end() ? c.image_id : image->second.first},
                    {"Command", command_text(c)},
                    {"Created", c.created / 1'000'000'000},
                    {"Ports", ports},
@@ -213,7 +232,12 @@ ServerResponse DockerApi::list_containers(const ServerRequest& r) {
                    {"Status", status_text(c)},
                    {"HostConfig", {{"NetworkMode", c.config.network}}},
                    {"NetworkSettings", {{"Networks", networks}}},
-                   {"Mounts", json::array()}});
+                   {"Mounts", mounts}});
+    if (with_size) {
+      int64_t rw = engine::file_bytes(c.layer_dir + "/upper");
+      out.back()["SizeRw"] = rw;
+      out.back()["SizeRootFs"] = rw + (image == image_ids.end() ? 0 : image->second.second);
+    }
   }
   return json_response(200, out);
 }
@@ -243,6 +267,15 @@ ServerResponse DockerApi::create_container(const ServerRequest& r, const std::st
     if (!created) return error_response(created.error());
     return json_response(201, {{"Id", created->container.id}, {"Warnings", created->warnings}});
   });
+}
+
+void DockerApi::remove_failed_start(engine::Engine& e, const std::string& id) {
+  (void)engine::remove_container(e, id, true, true);
+  // dockerd answers the client's wait (posted before the start) first: docker run --rm then
+  // reports the start's error alone, not also "error waiting for container: context canceled".
+  Backoff backoff(1'000, 20'000);
+  for (int64_t until = clock::now_ns() + 2'000'000'000; held(id + "/wait") && clock::now_ns() < until;)
+    backoff.sleep();
 }
 
 ServerResponse DockerApi::wait_container(const std::string& id, const std::string& condition) {

@@ -173,7 +173,7 @@ ServerResponse DockerApi::exec_create(const std::string& container, const std::s
   if (!c) return error_response(no_such(c.error(), "container", container));
   if (c->state == "paused")
     return error_response(
-        409, fmt::format("Container {} is paused, unpause the container before exec", c->id));
+        409, fmt::format("Container {} is paused, unpause the container before exec", container));
   if (c->state != "running")
     return error_response(409, fmt::format("Container {} is not running", c->id));
   s->container_id = c->id;

@@ -145,10 +145,10 @@ ServerResponse DockerApi::images(const std::string& m, const std::vector<std::st
       if (auto it = filters->find("dangling"); it != filters->end() && !it->second.empty())
         if ((it->second[0] == "true") != i.tags.empty()) continue;
       json digests = json::array();
-      for (const auto& t : i.tags) digests.push_back(t.substr(0, t.rfind(':')) + "@" + i.id);
+      for (const auto& t : i.tags) digests.push_back(familiar(t.substr(0, t.rfind(':'))) + "@" + i.id);
       out.push_back({{"Id", i.config_digest},
                      {"ParentId", ""},
-                     {"RepoTags", i.tags.empty() ? json::array({"<none>:<none>"}) : json(i.tags)},
+                     {"RepoTags", i.tags.empty() ? json::array({"<none>:<none>"}) : familiar(i.tags)},
                      {"RepoDigests", digests},
                      {"Created", i.created / 1'000'000'000},
                      {"Size", i.size},
@@ -184,8 +184,11 @@ ServerResponse DockerApi::images(const std::string& m, const std::vector<std::st
     if (!image) return error_response(no_such(image.error(), "image", name));
     auto doc = engine::image_inspect_json(*e, *image);
     if (!doc) return error_response(doc.error());
+    auto shown = json::parse(*doc);
+    for (const char* key : {"RepoTags", "RepoDigests"})
+      for (auto& name : shown[key]) name = familiar(name.get<std::string>());
     ServerResponse resp{200};
-    resp.body = *doc;
+    resp.body = shown.dump();
     resp.set("Content-Type", "application/json");
     set_common_headers(resp);
     return resp;

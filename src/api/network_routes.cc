@@ -30,6 +30,10 @@ json network_json(engine::Engine& e, const engine::NetworkRecord& n) {
   if (n.name != "bridge")
     if (auto it = j.find("Options"); it != j.end() && it->is_object())
       it->erase("com.docker.network.bridge.name");
+  // dockerd's fields for what berth has not (swarm, config-only networks): their defaults.
+  for (const char* key : {"Attachable", "Ingress", "ConfigOnly"}) j.emplace(key, false);
+  j.emplace("ConfigFrom", json{{"Network", ""}});
+  if (auto ipam = j.find("IPAM"); ipam != j.end() && ipam->is_object()) ipam->emplace("Options", json::object());
   return j;
 }
 
@@ -42,10 +46,35 @@ ServerResponse DockerApi::networks(const std::string& m, const std::vector<std::
   auto e = open();
   if (!e) return error_response(e.error());
   if (parts.size() == 1 && m == "GET") {
+    auto filters = parse_filters(r.query_value("filters").value_or(""),
+                                 {"label", "name", "id", "driver", "scope", "type"});
+    if (!filters) return error_response(filters.error());
     auto all = engine::list_networks(*e);
     if (!all) return error_response(all.error());
     json out = json::array();
-    for (const auto& n : *all) out.push_back(network_json(*e, n));
+    for (const auto& n : *all) {
+      json shown = network_json(*e, n);
+      // dockerd's matching: name a substring, id a prefix, the rest exact; "bridge" is built in.
+      auto field = [&](const char* key) { return shown.value(key, std::string()); };
+      auto pass = [&](const char* key, auto&& pred) {
+        auto it = filters->find(key);
+        return it == filters->end() || it->second.empty() ||
+               std::any_of(it->second.begin(), it->second.end(), pred);
+      };
+      bool builtin = n.name == "bridge";
+      std::map<std::string, std::string> labels;
+      if (auto it = shown.find("Labels"); it != shown.end() && it->is_object())
+        labels = it->get<std::map<std::string, std::string>>();
+      if (!pass("name", [&](const std::string& v) { return field("Name").find(v) != std::string::npos; }) ||
+          !pass("id", [&](const std::string& v) { return field("Id").starts_with(v); }) ||
+          !pass("driver", [&](const std::string& v) { return field("Driver") == v; }) ||
+          !pass("scope", [&](const std::string& v) { return v == "local"; }) ||
+          !pass("type", [&](const std::string& v) { return v == (builtin ? "builtin" : "custom"); }) ||
+          !labels_match(filters->count("label") ? filters->at("label") : std::vector<std::string>{},
+                        labels))
+        continue;
+      out.push_back(std::move(shown));
+    }
     return json_response(200, out);
   }
   if (parts.size() == 2 && parts[1] == "create" && m == "POST") {
@@ -106,9 +135,18 @@ ServerResponse DockerApi::volumes(const std::string& m, const std::vector<std::s
     auto all = engine::list_volumes(*e);
     if (!all) return error_response(all.error());
     json out = json::array();
+    auto pass = [&](const char* key, auto&& pred) {
+      auto it = filters->find(key);
+      return it == filters->end() || it->second.empty() ||
+             std::any_of(it->second.begin(), it->second.end(), pred);
+    };
     for (const auto& v : *all) {
       if (auto it = filters->find("label");
           it != filters->end() && !labels_match(it->second, v.labels))
+        continue;
+      if (!pass("name", [&](const std::string& f) { return v.name.find(f) != std::string::npos; }) ||
+          !pass("driver", [&](const std::string& f) { return v.driver == f; }) ||
+          !pass("dangling", [&](const std::string& f) { return query_true(f) == v.containers.empty(); }))
         continue;
       out.push_back(volume_json(v));
     }

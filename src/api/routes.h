@@ -68,6 +68,10 @@ ServerResponse deferred(std::function<ServerResponse(int fd)> work);
 std::string human_duration(int64_t ns);
 std::string status_text(const engine::ContainerRecord& c);
 std::string command_text(const engine::ContainerRecord& c);
+// A reference as dockerd shows it: Docker Hub's prefixes dropped ("docker.io/library/busybox:1"
+// is "busybox:1"); other registries, localhost/ included, kept.
+std::string familiar(const std::string& reference);
+json familiar(const std::vector<std::string>& references);
 int64_t query_int(const ServerRequest& r, std::string_view name, int64_t fallback);
 bool query_flag(const ServerRequest& r, std::string_view name);
 
@@ -125,6 +129,8 @@ class DockerApi final : public http::Handler {
   ServerResponse list_containers(const ServerRequest& r);
   ServerResponse create_container(const ServerRequest& r, const std::string& body);
   ServerResponse wait_container(const std::string& id, const std::string& condition);
+  // An AutoRemove container whose start failed goes at once, as in dockerd.
+  void remove_failed_start(engine::Engine& e, const std::string& id);
   static engine::LogSink framed_sink(int fd, bool tty, StreamChoice which);
   ServerResponse logs(const std::string& id, const ServerRequest& r);
 

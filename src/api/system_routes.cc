@@ -97,9 +97,13 @@ ServerResponse DockerApi::info() {
        {"Plugins",
         {{"Volume", {"local"}}, {"Network", {"bridge", "host", "none"}}, {"Log", {"json-file"}}}},
        {"MemoryLimit", true},
-       {"SwapLimit", false},
+       // v2 when /sys/fs/cgroup is cgroup2 (a hybrid host's controllers are on v1), as the
+       // runtime decides; swap is limited where the kernel accounts it.
+       {"SwapLimit", sys::exists("/sys/fs/cgroup/cgroup.controllers")
+                         ? true
+                         : sys::exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")},
        {"CgroupDriver", "cgroupfs"},
-       {"CgroupVersion", "2"},
+       {"CgroupVersion", sys::exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1"},
        {"KernelVersion", kernel()},
        {"OperatingSystem", "berth"},
        {"OSType", "linux"},
@@ -198,7 +202,7 @@ ServerResponse DockerApi::system_df() {
     image_rows.push_back(
         {{"Id", i.config_digest},
          {"ParentId", ""},
-         {"RepoTags", i.tags.empty() ? json::array({"<none>:<none>"}) : json(i.tags)},
+         {"RepoTags", i.tags.empty() ? json::array({"<none>:<none>"}) : familiar(i.tags)},
          {"RepoDigests", json::array()},
          {"Created", i.created / 1'000'000'000},
          {"Size", i.size},
@@ -207,12 +211,14 @@ ServerResponse DockerApi::system_df() {
          {"Labels", json::object()},
          {"Containers", i.containers}});
   }
+  std::map<std::string, std::string> config_digests;  // docker's ImageID of each manifest
+  for (const auto& i : *images) config_digests[i.id] = i.config_digest;
   for (const auto& c : *containers) {
-    int64_t rw = engine::disk_usage(c.layer_dir + "/upper");
+    int64_t rw = engine::file_bytes(c.layer_dir + "/upper");
     container_rows.push_back({{"Id", c.id},
                               {"Names", {"/" + c.name}},
                               {"Image", c.config.image},
-                              {"ImageID", c.image_id},
+                              {"ImageID", config_digests.count(c.image_id) ? config_digests[c.image_id] : c.image_id},
                               {"Command", command_text(c)},
                               {"Created", c.created / 1'000'000'000},
                               {"SizeRw", rw},

@@ -99,10 +99,14 @@ void apply_host_config(const json& h, engine::ContainerConfig& c) {
        {"Privileged",        "Devices",      "DeviceRequests", "DeviceCgroupRules",
         "IpcMode",           "PidMode",      "UTSMode",        "UsernsMode",
         "CgroupParent",      "VolumesFrom",  "Links",          "Sysctls",
-        "Runtime",           "Isolation",    "CpuShares",      "CpuQuota",
-        "CpuPeriod",         "CpusetCpus",   "CpusetMems",     "BlkioWeight",
+        "Runtime",           "Isolation",    "CpuQuota",       "CpuPeriod",
         "MemoryReservation", "KernelMemory", "OomKillDisable"})
     refuse_if_set(h, key, "HostConfig");
+  if (int64_t shares = int_of(h, "CpuShares"); shares != 0) c.cpu_shares = shares;
+  c.cpuset_cpus = string_of(h, "CpusetCpus");
+  c.cpuset_mems = string_of(h, "CpusetMems");
+  if (int64_t swap = int_of(h, "MemorySwap"); swap != 0) c.memory_swap = swap;
+  if (int64_t weight = int_of(h, "BlkioWeight"); weight != 0) c.blkio_weight = weight;
   for (const auto& bind : strings_of(h.value("Binds", json()), "HostConfig.Binds")) {
     auto mount = engine::parse_volume(bind);
     if (!mount) throw std::invalid_argument("HostConfig.Binds: " + mount.error().message());
@@ -187,6 +191,8 @@ engine::ContainerConfig parse_create(std::string_view body) {
     c.entrypoint = words;
   }
   c.env = strings_of(j.value("Env", json()), "Env");
+  // `docker run -e NAME` sends NAME alone when the client has no such variable: dockerd drops it.
+  std::erase_if(c.env, [](const std::string& e) { return e.find('=') == std::string::npos; });
   c.workdir = string_of(j, "WorkingDir");
   c.user = string_of(j, "User");
   c.hostname = string_of(j, "Hostname");
@@ -281,9 +287,17 @@ engine::ContainerUpdate parse_update(std::string_view body) {
   engine::ContainerUpdate u;
   // docker update sends every field of UpdateConfig, zero when not asked for: 0 keeps.
   for (const auto& [key, value] : j.items()) {
-    if (key == "Memory" || key == "NanoCpus" || key == "PidsLimit" || key == "RestartPolicy") continue;
+    if (key == "Memory" || key == "NanoCpus" || key == "PidsLimit" || key == "RestartPolicy" ||
+        key == "CpuShares" || key == "CpusetCpus" || key == "CpusetMems" || key == "MemorySwap" ||
+        key == "BlkioWeight")
+      continue;
     refuse_if_set(j, key.c_str(), "UpdateConfig");
   }
+  if (int64_t shares = int_of(j, "CpuShares"); shares != 0) u.cpu_shares = shares;
+  if (std::string cpus = string_of(j, "CpusetCpus"); !cpus.empty()) u.cpuset_cpus = cpus;
+  if (std::string mems = string_of(j, "CpusetMems"); !mems.empty()) u.cpuset_mems = mems;
+  if (int64_t swap = int_of(j, "MemorySwap"); swap != 0) u.memory_swap = swap;
+  if (int64_t weight = int_of(j, "BlkioWeight"); weight != 0) u.blkio_weight = weight;
   if (int64_t memory = int_of(j, "Memory"); memory != 0) u.memory = memory;
   if (int64_t nano = int_of(j, "NanoCpus"); nano != 0) u.cpus = static_cast<double>(nano) / 1e9;
   if (auto it = j.find("PidsLimit"); it != j.end() && !it->is_null()) u.pids_limit = int_of(j, "PidsLimit");
@@ -292,7 +306,57 @@ engine::ContainerUpdate parse_update(std::string_view body) {
   return u;
 }
 
+// docker commit's Config body (a container Config) as the new image's settings.
+oci::ContainerConfig parse_commit_config(std::string_view body) {
+  oci::ContainerConfig c;
+  json j = json::parse(body.empty() ? std::string_view("null") : body);
+  if (j.is_null()) return c;
+  if (!j.is_object()) throw std::invalid_argument("commit Config: expected a JSON object");
+  // A container's runtime settings, which an image config has no place for.
+  for (const char* key : {"Hostname", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr", "Tty",
+                          "OpenStdin", "StdinOnce", "Image", "NetworkDisabled", "MacAddress"})
+    refuse_if_set(j, key, "Config");
+  c.user = string_of(j, "User");
+  c.env = strings_of(j.value("Env", json()), "Config.Env");
+  if (auto it = j.find("Cmd"); it != j.end() && !it->is_null()) c.cmd = strings_of(*it, "Config.Cmd");
+  if (auto it = j.find("Entrypoint"); it != j.end() && !it->is_null())
+    c.entrypoint = strings_of(*it, "Config.Entrypoint");
+  c.working_dir = string_of(j, "WorkingDir");
+  c.stop_signal = string_of(j, "StopSignal");
+  c.on_build = strings_of(j.value("OnBuild", json()), "Config.OnBuild");
+  c.shell = strings_of(j.value("Shell", json()), "Config.Shell");
+  for (const char* key : {"ExposedPorts", "Volumes", "Labels"}) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_object()) throw std::invalid_argument(fmt::format("Config.{}: expected an object", key));
+    for (const auto& [k, v] : it->items()) {
+      if (std::string_view(key) == "Labels") {
+        if (!v.is_string()) throw std::invalid_argument(fmt::format("Config.Labels.{}: expected a string", k));
+        c.labels[k] = v.get<std::string>();
+      } else if (std::string_view(key) == "ExposedPorts") {
+        c.exposed_ports.insert(k.find('/') == std::string::npos ? k + "/tcp" : k);
+      } else {
+        c.volumes.insert(k);
+      }
+    }
+  }
+  if (auto it = j.find("Healthcheck"); it != j.end() && it->is_object()) {
+    oci::HealthConfig h;
+    h.test = strings_of(it->value("Test", json()), "Config.Healthcheck.Test");
+    h.interval = int_of(*it, "Interval");
+    h.timeout = int_of(*it, "Timeout");
+    h.start_period = int_of(*it, "StartPeriod");
+    h.retries = static_cast<int>(int_of(*it, "Retries"));
+    c.healthcheck = h;
+  }
+  return c;
+}
+
 }  // namespace
+
+Result<oci::ContainerConfig> commit_config_from_json(std::string_view body) {
+  return without_exceptions([&] { return parse_commit_config(body); });
+}
 
 Result<engine::ContainerUpdate> container_update_from_json(std::string_view body) {
   return without_exceptions([&] { return parse_update(body); });

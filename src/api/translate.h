@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "engine/container_config.h"
 #include "engine/container_update.h"
+#include "oci/image_spec.h"
 
 namespace berth::api {
 
@@ -37,6 +38,11 @@ Result<engine::ContainerConfig> container_config_from_json(std::string_view body
 // empty: unchanged, as docker sends every field). Any other field set is an invalid_argument
 // naming it ("UpdateConfig.CpuShares is not supported by berth").
 Result<engine::ContainerUpdate> container_update_from_json(std::string_view body);
+
+// docker commit's Config body: Cmd, Entrypoint, Env, Labels, ExposedPorts, Volumes, WorkingDir,
+// User, StopSignal, Healthcheck, OnBuild, Shell. Empty or null: nothing set. A container's
+// runtime settings (Hostname, Tty, ...) set to a value are an invalid_argument naming them.
+Result<oci::ContainerConfig> commit_config_from_json(std::string_view body);
 
 // The `filters` query value: {"label":["a=1"],"status":["running"]} (or docker's older
 // {"label":{"a=1":true}}). Empty text → no filters. Unknown keys are an invalid_argument.

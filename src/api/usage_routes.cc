@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "api/routes.h"
+#include "engine/container_top.h"
 #include "base/clock.h"
 #include "base/sys.h"
 
@@ -105,19 +106,14 @@ json stats_json(const engine::ContainerRecord& c, const Reading& now,
 }  // namespace
 
 ServerResponse DockerApi::top(const std::string& id, const ServerRequest& r) {
-  if (auto args = r.query_value("ps_args"); args && !args->empty() && *args != "-ef")
-    return error_response(400, fmt::format("ps_args '{}' is not supported by berth", *args));
   auto e = open();
   if (!e) return error_response(e.error());
   auto c = engine::find_container(*e, id);
   if (!c) return error_response(no_such(c.error(), "container", id));
   if (!c->running()) return error_response(409, fmt::format("Container {} is not running", c->id));
-  auto rows = engine::container_processes(*e, c->id);
-  if (!rows) return error_response(rows.error());
-  json processes = json::array();
-  for (const auto& p : *rows)
-    processes.push_back({p.user, std::to_string(p.pid), p.time, p.command});
-  return json_response(200, {{"Titles", {"UID", "PID", "TIME", "CMD"}}, {"Processes", processes}});
+  auto table = engine::container_top(*e, c->id, r.query_value("ps_args").value_or(""));
+  if (!table) return error_response(table.error());
+  return json_response(200, {{"Titles", table->titles}, {"Processes", table->rows}});
 }
 
 ServerResponse DockerApi::changes(const std::string& id) {

@@ -2,6 +2,8 @@
 // diff` sees it (overlay whiteouts become OCI ones) by the same packer the builder uses.
 #include "engine/container_commit.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
@@ -89,6 +91,29 @@ void take_container_defaults(oci::ContainerConfig& image, const ContainerConfig&
   if (!c.stop_signal.empty()) image.stop_signal = c.stop_signal;
 }
 
+// dockerd's merge (daemon/commit.go): `user` keeps what it sets, takes the rest from `from`.
+void merge_config(oci::ContainerConfig& user, const oci::ContainerConfig& from) {
+  if (user.user.empty()) user.user = from.user;
+  user.exposed_ports.insert(from.exposed_ports.begin(), from.exposed_ports.end());
+  for (const auto& e : from.env) {
+    std::string key = e.substr(0, e.find('='));
+    bool set = std::any_of(user.env.begin(), user.env.end(),
+                           [&key](const std::string& x) { return x.substr(0, x.find('=')) == key; });
+    if (!set) user.env.push_back(e);
+  }
+  for (const auto& [k, v] : from.labels) user.labels.emplace(k, v);
+  if (!user.entrypoint || user.entrypoint->empty()) {
+    if (!user.cmd || user.cmd->empty()) user.cmd = from.cmd;
+    if (!user.entrypoint) user.entrypoint = from.entrypoint;
+  }
+  if (!user.healthcheck) user.healthcheck = from.healthcheck;
+  if (user.working_dir.empty()) user.working_dir = from.working_dir;
+  user.volumes.insert(from.volumes.begin(), from.volumes.end());
+  if (user.stop_signal.empty()) user.stop_signal = from.stop_signal;
+  if (user.on_build.empty()) user.on_build = from.on_build;
+  if (user.shell.empty()) user.shell = from.shell;
+}
+
 }  // namespace
 
 Result<ImageRecord> commit_container(Engine& engine, const CommitOptions& o) {
@@ -97,7 +122,10 @@ Result<ImageRecord> commit_container(Engine& engine, const CommitOptions& o) {
   BERTH_TRY(auto content, read_image(engine, base));
   oci::ImageConfig config = content.config;
   take_container_defaults(config.config, r.config);
-  for (const auto& change : o.changes) BERTH_TRY_VOID(apply_change(config.config, change));
+  oci::ContainerConfig wanted = o.config;
+  for (const auto& change : o.changes) BERTH_TRY_VOID(apply_change(wanted, change));
+  merge_config(wanted, config.config);
+  config.config = std::move(wanted);
 
   // Paused, the container cannot change files while they are packed.
   bool paused = false;

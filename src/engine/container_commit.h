@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "engine/containers.h"
 #include "engine/images.h"
+#include "oci/image_spec.h"
 
 namespace berth::engine {
 
@@ -18,6 +19,10 @@ struct CommitOptions {
   // Dockerfile instructions applied to the image's config: CMD, ENTRYPOINT, ENV, LABEL, EXPOSE,
   // WORKDIR, USER, STOPSIGNAL (docker commit --change). Others are an invalid_argument.
   std::vector<std::string> changes;
+  // The API's Config body: the new image's settings; what it leaves unset comes from the
+  // container (dockerd's merge: Env and Labels by key, ExposedPorts and Volumes added, Cmd and
+  // Entrypoint only when it sets neither). The changes apply to it first.
+  oci::ContainerConfig config;
   bool pause = true;  // a running container is paused while its layer is packed
 };
 

@@ -30,6 +30,11 @@ std::string to_json(const ContainerConfig& c) {
   if (c.memory) j["memory"] = *c.memory;
   if (c.cpus) j["cpus"] = *c.cpus;
   if (c.pids_limit) j["pidsLimit"] = *c.pids_limit;
+  if (c.cpu_shares) j["cpuShares"] = *c.cpu_shares;
+  if (!c.cpuset_cpus.empty()) j["cpusetCpus"] = c.cpuset_cpus;
+  if (!c.cpuset_mems.empty()) j["cpusetMems"] = c.cpuset_mems;
+  if (c.memory_swap) j["memorySwap"] = *c.memory_swap;
+  if (c.blkio_weight) j["blkioWeight"] = *c.blkio_weight;
   if (c.stop_timeout) j["stopTimeout"] = *c.stop_timeout;
   return j.dump();
 }
@@ -52,6 +57,11 @@ Result<ContainerConfig> parse_container_config(std::string_view text) {
     if (j.contains("memory")) c.memory = j["memory"].get<int64_t>();
     if (j.contains("cpus")) c.cpus = j["cpus"].get<double>();
     if (j.contains("pidsLimit")) c.pids_limit = j["pidsLimit"].get<int64_t>();
+    if (j.contains("cpuShares")) c.cpu_shares = j["cpuShares"].get<int64_t>();
+    c.cpuset_cpus = j.value("cpusetCpus", "");
+    c.cpuset_mems = j.value("cpusetMems", "");
+    if (j.contains("memorySwap")) c.memory_swap = j["memorySwap"].get<int64_t>();
+    if (j.contains("blkioWeight")) c.blkio_weight = j["blkioWeight"].get<int64_t>();
     if (j.contains("stopTimeout")) c.stop_timeout = j["stopTimeout"].get<int>();
     c.read_only = j.value("readOnly", false);
     c.init = j.value("init", false);

@@ -42,6 +42,11 @@ struct ContainerConfig {
   std::optional<int64_t> memory;   // bytes
   std::optional<double> cpus;
   std::optional<int64_t> pids_limit;  // unset: kDefaultPidsLimit; 0 or less: no limit
+  // docker update's (and HostConfig's) finer knobs; unset: the kernel's defaults.
+  std::optional<int64_t> cpu_shares;    // relative CPU weight, 2..262144 (v2: cpu.weight)
+  std::string cpuset_cpus, cpuset_mems;  // "0-1,3": where it may run and take memory from
+  std::optional<int64_t> memory_swap;   // memory + swap in bytes (docker's MemorySwap); -1: no limit
+  std::optional<int64_t> blkio_weight;  // relative block I/O weight, 10..1000
   bool read_only = false, init = false, tty = false, interactive = false, auto_remove = false;
   // The end of an attached client's input closes the container's stdin (docker run -i's
   // StdinOnce; through the API only).

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "engine/detail/docker_shape.h"
 #include "engine/images.h"
 
 namespace berth::engine {
@@ -33,6 +34,22 @@ Result<std::string> image_inspect_json(Engine& engine, const ImageRecord& image)
                         {"Config", config.value("config", nlohmann::json::object())},
                         {"RootFS", {{"Type", "layers"}, {"Layers", content.config.diff_ids}}},
                         {"Manifest", {{"Digest", image.id}, {"MediaType", image.media_type}}}};
+  // What docker's own images carry (docker_version, container, container_config), as it shows it.
+  doc["DockerVersion"] = config.value("docker_version", "");
+  doc["Container"] = config.value("container", "");
+  if (auto cc = config.find("container_config"); cc != config.end() && cc->is_object()) doc["ContainerConfig"] = *cc;
+  if (!content.config.variant.empty()) doc["Variant"] = content.config.variant;
+  doc["VirtualSize"] = image.size;
+  std::string lower;
+  for (auto it = content.chain_ids.rbegin(); it != content.chain_ids.rend(); ++it) {
+    std::string dir = engine.layout.layer(std::string(it->encoded()));
+    if (it == content.chain_ids.rbegin())
+      doc["GraphDriver"] = {{"Name", "overlay2"}, {"Data", {{"UpperDir", dir}}}};
+    else
+      lower += (lower.empty() ? "" : ":") + dir;
+  }
+  if (!lower.empty()) doc["GraphDriver"]["Data"]["LowerDir"] = lower;
+  detail::add_missing(doc, detail::image_inspect_defaults());
   return doc.dump();
 }
 

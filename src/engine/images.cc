@@ -276,18 +276,32 @@ Result<RemovedImages> prune_images(Engine& engine, bool all) {
   return removed;
 }
 
-int64_t disk_usage(const std::string& dir) {
+namespace {
+
+// Sums over a tree, hard links once: allocated blocks of everything, or the sizes of all but
+// directories.
+int64_t tree_bytes(const std::string& dir, bool file_sizes) {
   static thread_local std::set<std::pair<dev_t, ino_t>>* seen;
   static thread_local int64_t total;
+  static thread_local bool sizes;
   std::set<std::pair<dev_t, ino_t>> inodes;
   seen = &inodes;
   total = 0;
-  ::nftw(dir.c_str(), [](const char*, const struct stat* st, int, struct FTW*) {
-    if (st->st_nlink <= 1 || seen->insert({st->st_dev, st->st_ino}).second) total += st->st_blocks * 512;
+  sizes = file_sizes;
+  ::nftw(dir.c_str(), [](const char*, const struct stat* st, int type, struct FTW*) {
+    if (sizes && type == FTW_D) return 0;
+    if (st->st_nlink <= 1 || seen->insert({st->st_dev, st->st_ino}).second)
+      total += sizes ? st->st_size : st->st_blocks * 512;
     return 0;
   }, 64, FTW_PHYS | FTW_MOUNT);
   return total;
 }
+
+}  // namespace
+
+int64_t disk_usage(const std::string& dir) { return tree_bytes(dir, false); }
+
+int64_t file_bytes(const std::string& dir) { return tree_bytes(dir, true); }
 
 namespace {
 

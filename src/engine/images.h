@@ -85,5 +85,8 @@ Result<void> materialize_layers(Engine& engine, const ImageContent& content);
 
 // Bytes used under a directory (files' allocated sizes, hard links counted once).
 int64_t disk_usage(const std::string& dir);
+// Bytes of the files under a directory (their sizes, directories not counted, hard links once):
+// docker's measure of a container's writable layer (SizeRw).
+int64_t file_bytes(const std::string& dir);
 
 }  // namespace berth::engine

@@ -1,4 +1,5 @@
 #include "engine/spec.h"
+#include "engine/container_update.h"
 
 #include <cmath>
 
@@ -49,7 +50,10 @@ void set_env(std::vector<std::string>& env, const std::string& entry) {
 
 Result<UserIds> resolve_user(const std::vector<std::string>& roots, std::string_view user) {
   UserIds ids;
-  if (user.empty()) return ids;
+  if (user.empty()) {
+    ids.additional_gids = {0};  // root's group, as below for a user in no other group
+    return ids;
+  }
   std::string name(user.substr(0, user.find(':')));
   std::string group = user.find(':') == std::string_view::npos ? "" : std::string(user.substr(user.find(':') + 1));
   auto passwd = colon_file(roots, "etc/passwd");
@@ -98,6 +102,9 @@ Result<UserIds> resolve_user(const std::vector<std::string>& roots, std::string_
         for (const auto& member : sys::split(row[3], ','))
           if (member == user_name)
             if (auto gid = number(row[2]); gid && *gid != ids.gid) ids.additional_gids.push_back(*gid);
+  // As runc under docker and podman: a user in no other group has its own as the supplementary
+  // one (`id` shows groups=GID).
+  if (ids.additional_gids.empty()) ids.additional_gids.push_back(ids.gid);
   return ids;
 }
 
@@ -112,7 +119,7 @@ Result<std::vector<std::string>> process_args(const ContainerConfig& config, con
   if (!config.command.empty()) args.insert(args.end(), config.command.begin(), config.command.end());
   else if (!config.entrypoint && image.cmd) args.insert(args.end(), image.cmd->begin(), image.cmd->end());
   if (args.empty())
-    return Error(ErrorKind::invalid_argument, "no command to run: the image has no ENTRYPOINT or CMD")
+    return Error(ErrorKind::invalid_argument, "No command specified: the image has no ENTRYPOINT or CMD")
         .with_hint("give a command after the image name, e.g. `berth run IMAGE sh`");
   return args;
 }
@@ -192,6 +199,7 @@ Result<oci::Spec> build_spec(const ContainerConfig& config, const oci::ImageConf
     resources.cpu->quota = static_cast<int64_t>(std::llround(*config.cpus * 100000));
   }
   resources.pids_limit = effective_pids_limit(config.pids_limit);
+  add_tuning(config, resources);
   // Every device is denied but the standard nodes the runtime adds after this rule (null, zero,
   // full, random, urandom, tty, console, ptmx, pts/*). Without it a container keeps CAP_MKNOD
   // and could mknod the host's disk (b 254:0) and read or write it.

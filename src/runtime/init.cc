@@ -79,7 +79,8 @@ Result<std::string> find_executable(const oci::Process& p) {
     if (is_executable_file(name)) return name;
     struct stat st;
     if (::stat(name.c_str(), &st) < 0) return Error::from_errno("exec '{}'", name);
-    return Error::make(ErrorKind::permission_denied, "exec '{}': not an executable file", name);
+    // runc's words (the kernel's EACCES): the docker CLI maps "permission denied" to exit 126.
+    return Error::make(ErrorKind::permission_denied, "exec '{}': permission denied (not an executable file)", name);
   }
   std::string path = env_value(p.env, "PATH");
   if (path.empty()) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -64,8 +64,31 @@ Result<int> cmd_update(const Globals& g, const ParsedArgs& a) {
     BERTH_TRY_VOID(monitor::RestartPolicy::parse(a.value("restart")).context("--restart"));
     u.restart = a.value("restart");
   }
-  if (!u.memory && !u.cpus && !u.pids_limit && !u.restart)
-    return Error(ErrorKind::invalid_argument, "give something to change: --memory, --cpus, --pids-limit, --restart");
+  auto whole = [&](const char* flag, std::optional<int64_t>& into) -> Result<void> {
+    if (!a.flag(flag)) return {};
+    std::string text = a.value(flag);
+    char* end = nullptr;
+    long long n = std::strtoll(text.c_str(), &end, 10);
+    if (end == text.c_str() || *end) return Error::make(ErrorKind::invalid_argument, "--{} '{}': give a whole number", flag, text);
+    into = n;
+    return {};
+  };
+  BERTH_TRY_VOID(whole("cpu-shares", u.cpu_shares));
+  BERTH_TRY_VOID(whole("blkio-weight", u.blkio_weight));
+  if (a.flag("cpuset-cpus")) u.cpuset_cpus = a.value("cpuset-cpus");
+  if (a.flag("cpuset-mems")) u.cpuset_mems = a.value("cpuset-mems");
+  if (a.flag("memory-swap")) {
+    if (a.value("memory-swap") == "-1") {
+      u.memory_swap = -1;
+    } else {
+      BERTH_TRY(u.memory_swap, engine::parse_size(a.value("memory-swap")).context("--memory-swap"));
+    }
+  }
+  if (!u.memory && !u.cpus && !u.pids_limit && !u.restart && !u.cpu_shares && !u.blkio_weight && !u.cpuset_cpus &&
+      !u.cpuset_mems && !u.memory_swap)
+    return Error(ErrorKind::invalid_argument,
+                 "give something to change: --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, "
+                 "--cpuset-mems, --blkio-weight, --pids-limit, --restart");
   BERTH_TRY(auto e, open_engine(g));
   int status = 0;
   for (const auto& name : a.positionals) {
@@ -92,7 +115,12 @@ std::vector<Command> change_commands() {
                SIZE_MAX, cmd_commit});
   c.push_back({"update", "[OPTIONS] CONTAINER...", "Change containers' limits and restart policy, running or not",
                {{"m,memory", true, "memory limit (64m, 1g)"},
+                {"memory-swap", true, "memory plus swap (128m; -1: no swap limit)"},
                 {"cpus", true, "number of CPUs (0.5)"},
+                {"cpu-shares", true, "relative CPU weight, 2 to 262144 (1024 is the default)"},
+                {"cpuset-cpus", true, "CPUs it may run on (0-1,3)"},
+                {"cpuset-mems", true, "memory nodes it may use (0)"},
+                {"blkio-weight", true, "relative block I/O weight, 10 to 1000"},
                 {"pids-limit", true, "maximum number of processes (0 or -1: none)"},
                 {"restart", true, "no, on-failure[:N], always, unless-stopped"}},
                SIZE_MAX, cmd_update});

@@ -198,3 +198,38 @@ TEST(QueryTrue, AcceptsDockersSpellings) {
 
 }  // namespace
 }  // namespace berth::api
+
+namespace berth::api {
+namespace {
+
+TEST(UpdateFromJson, TakesSharesCpusetsSwapAndBlkioWeightZeroKeeps) {
+  auto u = container_update_from_json(
+      R"({"CpuShares":512,"CpusetCpus":"0-1","CpusetMems":"","MemorySwap":-1,"BlkioWeight":0,"Memory":0})");
+  ASSERT_TRUE(u) << u.error().message();
+  EXPECT_EQ(u->cpu_shares, 512);
+  EXPECT_EQ(u->cpuset_cpus, "0-1");
+  EXPECT_FALSE(u->cpuset_mems);
+  EXPECT_EQ(u->memory_swap, -1);
+  EXPECT_FALSE(u->blkio_weight);
+  EXPECT_FALSE(u->memory);
+}
+
+TEST(CommitConfigFromJson, TakesTheImageSettingsAndRefusesRuntimeOnes) {
+  auto c = commit_config_from_json(
+      R"({"Cmd":["cat","/f"],"Env":["A=1"],"Labels":{"k":"v"},"ExposedPorts":{"80/tcp":{},"53":{}},"Entrypoint":null})");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->cmd, (std::vector<std::string>{"cat", "/f"}));
+  EXPECT_FALSE(c->entrypoint);
+  EXPECT_EQ(c->env, std::vector<std::string>{"A=1"});
+  EXPECT_EQ(c->labels.at("k"), "v");
+  EXPECT_EQ(c->exposed_ports, (std::set<std::string>{"53/tcp", "80/tcp"}));
+  EXPECT_TRUE(commit_config_from_json(""));
+  EXPECT_TRUE(commit_config_from_json("null"));
+  auto tty = commit_config_from_json(R"({"Tty":true})");
+  ASSERT_FALSE(tty);
+  EXPECT_EQ(tty.error().message(), "Config.Tty is not supported by berth");
+  EXPECT_FALSE(commit_config_from_json(R"({"Labels":{"k":1}})"));
+}
+
+}  // namespace
+}  // namespace berth::api

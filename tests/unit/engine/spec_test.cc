@@ -133,6 +133,9 @@ TEST(Spec, ResolvesUsersAndGroupsFromTheImage) {
   ASSERT_TRUE(numeric);
   EXPECT_EQ(numeric->uid, 4242u);
   EXPECT_EQ(numeric->gid, 7u);
+  // In no other group: its own is the supplementary one, as runc gives it under docker.
+  EXPECT_EQ(numeric->additional_gids, (std::vector<uint32_t>{7}));
+  EXPECT_EQ(resolve_user(roots, "")->additional_gids, (std::vector<uint32_t>{0}));
   auto group = resolve_user(roots, "app:staff");
   ASSERT_TRUE(group);
   EXPECT_EQ(group->gid, 50u);
