@@ -256,6 +256,10 @@ std::string json_escape(std::string_view s) {
 
 enum class Phase { none, idle, header, connect, response, body };
 
+// How long a plain keep-alive connection waits for its next request in its coroutine before it
+// parks (HttpSession::park): quiet connections cost a session, busy ones no respawn per request.
+constexpr int64_t kParkAfterMs = 100;
+
 template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
@@ -371,19 +375,33 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
     core_.disarm(deadline_);
     if (ec) co_return;
   }
-  bool more = true;
+  bool more = true, park_now = false;
   while (more) {
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
-      if (in_.empty() && !readable_) break;
+      if (in_.empty() && !readable_) {
+        // A busy client's next request comes within microseconds: wait for it here, as
+        // respawning the coroutine for each would cost every request. One quiet for
+        // kParkAfterMs parks instead (below); closed or past the idle timeout, it ends.
+        const int64_t idle = core_.options.idle_timeout_ms;
+        set_phase(Phase::idle, std::min(kParkAfterMs, idle));
+        release_buffers();
+        error_code ec;
+        co_await stream_.async_wait(tcp::socket::wait_read, with(ec));
+        if (ec) {
+          park_now = expired_ == Phase::idle && kParkAfterMs < idle && raw_socket(stream_).is_open();
+          break;
+        }
+        readable_ = true;
+      }
     }
     more = co_await serve_request() && keep_alive_;
   }
-  if (more) park(std::move(self));
+  if (park_now) park(std::move(self));
 }
 
-// Between requests a plain session keeps no coroutine, no buffer and no request state: only
+// A plain session quiet for kParkAfterMs keeps no coroutine, no buffer and no request state: only
 // the session object and a wait for bytes, whose handler starts run() again. Idle keep-alive
-// connections are most of a busy proxy's connections, and they cost about what HAProxy's do.
+// connections are most of a busy proxy's connections, and they cost less than HAProxy's.
 template <class Stream>
 void HttpSession<Stream>::park(std::shared_ptr<HttpSession> self) {
   set_phase(Phase::idle, core_.options.idle_timeout_ms);
