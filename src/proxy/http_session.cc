@@ -3,12 +3,12 @@
 // (keep-alive; pipelined requests wait in the buffer and are served in order). Also accepts
 // connections and hands those of a TCP entrypoint to tcp_session.
 #include <array>
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <chrono>
 #include <limits>
 
 #include "base/clock.h"
+#include "proxy/detail/http_head.h"
 #include "proxy/detail/session.h"
 
 namespace berth::proxy::detail {
@@ -19,165 +19,16 @@ awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, std::string
 
 namespace {
 
-namespace http = boost::beast::http;
-
-struct Field {
-  http::field id;
-  std::string_view name, value;
-};
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] + 32) : a[i];
-    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] + 32) : b[i];
-    if (x != y) return false;
-  }
-  return true;
-}
-
-// Header fields collected as views into the read buffer (valid until it is consumed) and the
-// body appended, decoded and re-chunked when `rechunk`, to `body_out`.
-template <bool isRequest>
-class Parser final : public http::basic_parser<isRequest> {
- public:
-  std::string_view method, target, reason;
-  int status = 0;
-  std::vector<Field>* fields = nullptr;
-  std::string* body_out = nullptr;
-  int version = 11;  // of a request: 10 for HTTP/1.0
-  bool rechunk = false;
-  // A body delimited by the backend closing the connection, sent on as chunks (the client's
-  // connection stays open).
-  bool chunk_until_eof = false;
-  uint64_t body_bytes = 0;
-
- private:
-  bool in_chunk_ = false;
-  void on_request_impl(http::verb, boost::beast::string_view m, boost::beast::string_view t, int v,
-                       error_code&) override {
-    version = v;
-    method = {m.data(), m.size()};
-    target = {t.data(), t.size()};
-  }
-  void on_response_impl(int code, boost::beast::string_view r, int, error_code&) override {
-    status = code;
-    reason = {r.data(), r.size()};
-  }
-  void on_field_impl(http::field id, boost::beast::string_view n, boost::beast::string_view v,
-                     error_code&) override {
-    if (!this->is_header_done())
-      fields->push_back({id, {n.data(), n.size()}, {v.data(), v.size()}});
-  }
-  void on_header_impl(error_code&) override {}
-  void on_body_init_impl(boost::optional<uint64_t> const&, error_code&) override {}
-  size_t on_body_impl(boost::beast::string_view body, error_code&) override {
-    if (chunk_until_eof) {
-      if (body.empty()) return 0;
-      fmt::format_to(std::back_inserter(*body_out), "{:x}\r\n", body.size());
-      body_out->append(body.data(), body.size()).append("\r\n");
-      body_bytes += body.size();
-      return body.size();
-    }
-    body_out->append(body.data(), body.size());
-    body_bytes += body.size();
-    return body.size();
-  }
-  void on_chunk_header_impl(uint64_t size, boost::beast::string_view, error_code&) override {
-    if (!rechunk) return;
-    if (in_chunk_) body_out->append("\r\n");
-    in_chunk_ = false;
-    if (size > 0) {
-      fmt::format_to(std::back_inserter(*body_out), "{:x}\r\n", size);
-      in_chunk_ = true;
-    }
-  }
-  size_t on_chunk_body_impl(uint64_t, boost::beast::string_view body, error_code&) override {
-    body_out->append(body.data(), body.size());
-    body_bytes += body.size();
-    return body.size();
-  }
-  void on_finish_impl(error_code&) override {
-    if (chunk_until_eof) body_out->append("0\r\n\r\n");
-    if (!rechunk) return;
-    if (in_chunk_) body_out->append("\r\n");
-    in_chunk_ = false;
-    body_out->append("0\r\n\r\n");
-  }
-};
-
-// Whether `v` holds a whole request header: an empty line after some text (leading empty lines,
-// which RFC 9112 §2.2 lets a server ignore, are skipped by the parser).
-bool header_ends(std::string_view v) {
-  const size_t start = v.find_first_not_of("\r\n");
-  if (start == std::string_view::npos) return false;
-  v.remove_prefix(start);
-  return v.find("\r\n\r\n") != std::string_view::npos || v.find("\n\n") != std::string_view::npos;
-}
-
-// RFC 9112 §2.2: a recipient MAY take a bare LF for a line end. busybox httpd sends a CGI's
-// header lines as the script wrote them ("Content-Type: text/plain\n\n"); Beast's parser wants
-// CRLF, so the header part of `buf` (up to its first empty line, or all of it while incomplete)
-// gets a CR before each bare LF. The body is left alone. True once the header is complete.
+// The header part of `buf` with bare LFs made CRLF (crlf_header_lines in http_head.h).
 bool crlf_header_lines(FlatBuffer& buf) {
-  const std::string_view v = buf.view();
-  size_t end = v.size(), line = 0;
-  bool bare = false, complete = false;
-  for (size_t i = v.find('\n'); i != std::string_view::npos; i = v.find('\n', i + 1)) {
-    const bool cr = i > 0 && v[i - 1] == '\r';
-    if (!cr) bare = true;
-    const bool empty_line = i - line == (cr ? 1u : 0u);
-    line = i + 1;
-    if (empty_line && i > 0) {
-      end = i + 1;
-      complete = true;
-      break;
-    }
-  }
-  if (!bare) return complete;
   std::string fixed;
-  fixed.reserve(v.size() + 32);
-  for (size_t i = 0; i < end; ++i) {
-    if (v[i] == '\n' && (i == 0 || v[i - 1] != '\r')) fixed += '\r';
-    fixed += v[i];
-  }
-  fixed.append(v.substr(end));
+  const bool complete = detail::crlf_header_lines(buf.view(), fixed);
+  if (fixed.empty()) return complete;
   buf.clear();
   const auto room = buf.prepare(fixed.size());
   std::memcpy(room.data(), fixed.data(), fixed.size());
   buf.commit(fixed.size());
   return complete;
-}
-
-bool hop_by_hop(const Field& f) {
-  switch (f.id) {
-    case http::field::connection:
-    case http::field::keep_alive:
-    case http::field::proxy_connection:
-    case http::field::te:
-    case http::field::trailer:
-    case http::field::transfer_encoding:
-    case http::field::upgrade:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Names listed in a Connection header are hop-by-hop too.
-bool listed_in_connection(std::string_view connection, std::string_view name) {
-  size_t i = 0;
-  while (i < connection.size()) {
-    size_t j = connection.find(',', i);
-    if (j == std::string_view::npos) j = connection.size();
-    std::string_view token = connection.substr(i, j - i);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
-      token.remove_prefix(1);
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-    if (iequals(token, name)) return true;
-    i = j + 1;
-  }
-  return false;
 }
 
 bool idempotent(std::string_view m) {
@@ -563,80 +414,20 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
   const ServeOptions& opt = core_.options;
   error_code ec;
   // --- the request header ---
-  std::string connection_value;
-  std::string_view xff, fwd, upgrade, cookie;
-  bool expect_continue = false;
-  for (const auto& f : fields_) {
-    switch (f.id) {
-      case http::field::connection:
-        connection_value = std::string(f.value);
-        break;
-      case http::field::forwarded:
-        fwd = f.value;
-        break;
-      case http::field::upgrade:
-        upgrade = f.value;
-        break;
-      case http::field::cookie:
-        if (!route.sticky_cookie.empty()) cookie = f.value;
-        break;
-      case http::field::expect:
-        expect_continue = iequals(f.value, "100-continue");
-        break;
-      default:
-        if (iequals(f.name, "X-Forwarded-For")) xff = f.value;
-        break;
-    }
+  BackendHead bh = backend_request_head(p, fields_, host_, client_ip_, tls_, route.sticky_cookie);
+  if (!bh.error.empty()) {
+    co_await reply(400, bh.error, true);
+    log(400, &live, nullptr, 0);
+    co_return false;
   }
-  const bool is_upgrade = p.upgrade() && !upgrade.empty();
-  std::string head;
-  head.reserve(512 + in_.size());
-  head.append(p.method).append(" ").append(p.target).append(" HTTP/1.1\r\n");
-  for (const auto& f : fields_) {
-    if (hop_by_hop(f) || f.id == http::field::forwarded ||
-        (expect_continue && f.id == http::field::expect) ||
-        (f.id == http::field::unknown &&
-         (iequals(f.name, "X-Forwarded-For") || iequals(f.name, "X-Forwarded-Proto") ||
-          iequals(f.name, "X-Forwarded-Host")))) {
-      continue;
-    }
-    if (!connection_value.empty() && listed_in_connection(connection_value, f.name)) continue;
-    head.append(f.name).append(": ").append(f.value).append("\r\n");
-  }
-  const std::string_view proto = tls_ ? "https" : "http";
-  head.append("X-Forwarded-For: ");
-  if (!xff.empty()) head.append(xff).append(", ");
-  head.append(client_ip_).append("\r\nX-Forwarded-Proto: ").append(proto).append("\r\n");
-  if (!host_.empty()) head.append("X-Forwarded-Host: ").append(host_).append("\r\n");
-  head.append("Forwarded: ");
-  if (!fwd.empty()) head.append(fwd).append(", ");
-  const bool v6 = client_ip_.find(':') != std::string::npos;
-  head.append(v6 ? "for=\"[" : "for=").append(client_ip_).append(v6 ? "]\"" : "");
-  head.append(";proto=").append(proto);
-  if (!host_.empty()) head.append(";host=\"").append(host_).append("\"");
-  head.append("\r\n");
-  if (p.chunked()) head.append("Transfer-Encoding: chunked\r\n");
-  if (is_upgrade) head.append("Connection: Upgrade\r\nUpgrade: ").append(upgrade).append("\r\n");
-  head.append("\r\n");
+  const std::string& head = bh.text;
+  const bool expect_continue = bh.expect_continue;
+  const bool is_upgrade = bh.upgrade;
+  const std::string& sticky_in = bh.cookie;
   // Header views die here: the header's bytes leave the buffer.
   const std::string method(p.method);
   const std::string target(p.target);
   const std::string host(host_);
-  const size_t header_size = p.is_header_done() ? in_.size() : 0;
-  (void)header_size;
-  std::string sticky_in;
-  if (!cookie.empty()) {
-    const std::string key = route.sticky_cookie + "=";
-    size_t pos = 0;
-    while ((pos = cookie.find(key, pos)) != std::string_view::npos) {
-      if (pos == 0 || cookie[pos - 1] == ' ' || cookie[pos - 1] == ';') {
-        auto v = cookie.substr(pos + key.size());
-        sticky_in = std::string(v.substr(0, v.find(';')));
-        break;
-      }
-      pos += key.size();
-    }
-  }
   in_.consume(header_len_);
   method_ = method;
   target_ = target;
@@ -847,11 +638,6 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
     }
     // --- relay the response ---
     const int status = rp->status;
-    std::string_view rconn, rupgrade;
-    for (const auto& f : rfields_) {
-      if (f.id == http::field::connection) rconn = f.value;
-      if (f.id == http::field::upgrade) rupgrade = f.value;
-    }
     const bool until_close = status != 101 && !rp->chunked() && !rp->content_length() &&
                              !rp->is_done() && rp->need_eof();
     // A body that ends when the backend closes: an HTTP/1.1 client keeps its connection and
@@ -859,27 +645,13 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
     const bool chunk_until_eof = until_close && keep_alive_ && p.version >= 11;
     if (until_close && !chunk_until_eof) keep_alive_ = false;
     resp_.clear();
-    fmt::format_to(std::back_inserter(resp_), "HTTP/1.1 {} ", status);
-    resp_.append(rp->reason).append("\r\n");
-    for (const auto& f : rfields_) {
-      if (hop_by_hop(f)) continue;
-      if (!rconn.empty() && listed_in_connection(rconn, f.name)) continue;
-      resp_.append(f.name).append(": ").append(f.value).append("\r\n");
-    }
-    if (rp->chunked() || chunk_until_eof) resp_.append("Transfer-Encoding: chunked\r\n");
-    if (!route.sticky_cookie.empty() && status != 101) {
+    std::string set_cookie;
+    if (!route.sticky_cookie.empty()) {
       const std::string value = sticky_value(backend->id);
-      if (value != sticky_in) {
-        resp_.append("Set-Cookie: ").append(route.sticky_cookie).append("=").append(value);
-        resp_.append("; Path=/; HttpOnly\r\n");
-      }
+      if (value != sticky_in) set_cookie = route.sticky_cookie + "=" + value;
     }
-    if (status == 101) {
-      resp_.append("Connection: Upgrade\r\nUpgrade: ").append(rupgrade).append("\r\n");
-    } else if (!keep_alive_) {
-      resp_.append("Connection: close\r\n");
-    }
-    resp_.append("\r\n");
+    client_response_head(*rp, rfields_, rp->chunked() || chunk_until_eof, keep_alive_, set_cookie,
+                         resp_);
     bin_.consume(rheader_len);
     rfields_.clear();
     const size_t head_size = resp_.size();

@@ -1,0 +1,161 @@
+// proxy/detail/http_head.h — the HTTP/1.1 heads berth-proxy reads and writes, without I/O: Beast's
+// parser collecting fields as views, where a request header ends, bare-LF repair of a backend's
+// header, hop-by-hop removal, and the heads sent on (a request to a backend, a response to the
+// client). http_session.cc does the I/O; fuzz/proxy_http_fuzz.cc feeds these hostile bytes.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace berth::proxy::detail {
+
+namespace http = boost::beast::http;
+
+struct Field {
+  http::field id;
+  std::string_view name, value;
+};
+
+bool iequals(std::string_view a, std::string_view b);
+
+// Header fields collected as views into the read buffer (valid until it is consumed) and the
+// body appended, decoded and re-chunked when `rechunk`, to `body_out`.
+template <bool isRequest>
+class Parser final : public http::basic_parser<isRequest> {
+  using error_code = boost::beast::error_code;
+
+ public:
+  // Hides basic_parser::put to learn where the input is (on_field_impl).
+  size_t put(boost::asio::const_buffer input, error_code& ec) {
+    input_ = {static_cast<const char*>(input.data()), input.size()};
+    return http::basic_parser<isRequest>::put(input, ec);
+  }
+  std::string_view method, target, reason;
+  int status = 0;
+  std::vector<Field>* fields = nullptr;
+  std::string* body_out = nullptr;
+  int version = 11;  // of a request: 10 for HTTP/1.0
+  bool rechunk = false;
+  // A body delimited by the backend closing the connection, sent on as chunks (the client's
+  // connection stays open).
+  bool chunk_until_eof = false;
+  uint64_t body_bytes = 0;
+
+ private:
+  bool in_chunk_ = false;
+  std::string_view input_;
+  // Values Beast unfolded (obs-fold: a line starting with a space continues the value): Beast
+  // hands them over in a buffer of its own that dies when the fields are parsed.
+  std::deque<std::string> unfolded_;
+  void on_request_impl(http::verb, boost::beast::string_view m, boost::beast::string_view t, int v,
+                       error_code&) override {
+    version = v;
+    method = {m.data(), m.size()};
+    target = {t.data(), t.size()};
+  }
+  void on_response_impl(int code, boost::beast::string_view r, int, error_code& ec) override {
+    // Beast takes any three digits; "020" would be relayed as "20", which no client reads.
+    if (code < 100 || code > 599) ec = http::error::bad_status;
+    status = code;
+    reason = {r.data(), r.size()};
+  }
+  void on_field_impl(http::field id, boost::beast::string_view n, boost::beast::string_view v,
+                     error_code&) override {
+    if (this->is_header_done()) return;
+    std::string_view value(v.data(), v.size());
+    const std::less_equal<const char*> le;
+    if (!value.empty() && !(le(input_.data(), value.data()) &&
+                            le(value.data() + value.size(), input_.data() + input_.size()))) {
+      value = unfolded_.emplace_back(value);
+    }
+    fields->push_back({id, {n.data(), n.size()}, value});
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(boost::optional<uint64_t> const&, error_code&) override {}
+  size_t on_body_impl(boost::beast::string_view body, error_code&) override {
+    if (chunk_until_eof) {
+      if (body.empty()) return 0;
+      fmt::format_to(std::back_inserter(*body_out), "{:x}\r\n", body.size());
+      body_out->append(body.data(), body.size()).append("\r\n");
+      body_bytes += body.size();
+      return body.size();
+    }
+    body_out->append(body.data(), body.size());
+    body_bytes += body.size();
+    return body.size();
+  }
+  void on_chunk_header_impl(uint64_t size, boost::beast::string_view, error_code&) override {
+    if (!rechunk) return;
+    if (in_chunk_) body_out->append("\r\n");
+    in_chunk_ = false;
+    if (size > 0) {
+      fmt::format_to(std::back_inserter(*body_out), "{:x}\r\n", size);
+      in_chunk_ = true;
+    }
+  }
+  size_t on_chunk_body_impl(uint64_t, boost::beast::string_view body, error_code&) override {
+    body_out->append(body.data(), body.size());
+    body_bytes += body.size();
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {
+    if (chunk_until_eof) body_out->append("0\r\n\r\n");
+    if (!rechunk) return;
+    if (in_chunk_) body_out->append("\r\n");
+    in_chunk_ = false;
+    body_out->append("0\r\n\r\n");
+  }
+};
+
+// Whether `v` holds a whole request header: an empty line after some text (leading empty lines,
+// which RFC 9112 §2.2 lets a server ignore, are skipped by the parser).
+bool header_ends(std::string_view v);
+
+// RFC 9112 §2.2: a recipient MAY take a bare LF for a line end. busybox httpd sends a CGI's
+// header lines as the script wrote them ("Content-Type: text/plain\n\n"); Beast's parser wants
+// CRLF, so when the header part of `v` (up to its first empty line, or all of it while
+// incomplete) has a bare LF, `fixed` is set to `v` with a CR before each bare LF of that part
+// (the body is left alone); otherwise `fixed` is left empty. True once the header is complete.
+bool crlf_header_lines(std::string_view v, std::string& fixed);
+
+bool hop_by_hop(const Field& f);
+
+// Whether `name` is listed in a Connection header's value (then it is hop-by-hop too).
+bool listed_in_connection(std::string_view connection, std::string_view name);
+
+// The value of cookie `name` in a Cookie header's value, or "" when it has none.
+std::string cookie_value(std::string_view cookie, std::string_view name);
+
+// What forward() sends a backend for a client's request, and what it learnt from its header.
+struct BackendHead {
+  std::string error;   // why the request is refused with a 400 (then nothing else is set)
+  std::string text;    // request line and fields, through the empty line
+  std::string cookie;  // the sticky cookie's value sent by the client ("" when none)
+  bool expect_continue = false;
+  bool upgrade = false;  // a protocol upgrade (WebSocket): the connection becomes a tunnel
+};
+
+// The head for the backend: hop-by-hop fields (and those the Connection field lists) and the
+// client's X-Forwarded-* dropped, X-Forwarded-For/-Proto/-Host and Forwarded from what the proxy
+// saw, and Transfer-Encoding: chunked when the body is (it is re-chunked as it is read). `host`
+// is the Host the request was routed by, `sticky_cookie` the route's cookie name ("" for none).
+BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>& fields,
+                                 std::string_view host, std::string_view client_ip, bool tls,
+                                 std::string_view sticky_cookie);
+
+// Appends to `out` the head relayed to the client for a backend's response: hop-by-hop fields
+// dropped, chunked when the body is re-chunked, a Set-Cookie when `set_cookie` (name=value) is
+// not empty, and Connection: close unless `keep_alive` (Upgrade for a 101).
+void client_response_head(const Parser<false>& rp, const std::vector<Field>& fields, bool chunked,
+                          bool keep_alive, std::string_view set_cookie, std::string& out);
+
+}  // namespace berth::proxy::detail
