@@ -1,5 +1,6 @@
 #include "net/netlink.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
@@ -10,10 +11,10 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <cstring>
 
 #include "base/sys.h"
+#include "net/netlink_reply.h"
 
 namespace berth::net {
 namespace {
@@ -91,7 +92,7 @@ Result<void> Netlink::request(void* message, const std::string& what) {
   for (;;) {
     ssize_t n = mnl_socket_recvfrom(socket_, buffer, sizeof buffer);
     if (n < 0) return Error::from_errno("{}: netlink receive", what);
-    int rc = mnl_cb_run(buffer, static_cast<size_t>(n), nlh->nlmsg_seq, portid, nullptr, nullptr);
+    int rc = run_replies(buffer, static_cast<size_t>(n), nlh->nlmsg_seq, portid, nullptr);
     if (rc < 0) {
       int saved = errno;
       Error e = Error::with_errno(saved, what);
@@ -119,16 +120,10 @@ Result<std::vector<std::vector<char>>> Netlink::dump_once(void* message, const s
   std::vector<std::vector<char>> out;
   char buffer[kBufferSize];
   uint32_t portid = mnl_socket_get_portid(socket_);
-  auto collect = [](const nlmsghdr* m, void* data) -> int {
-    auto* messages = static_cast<std::vector<std::vector<char>>*>(data);
-    const char* p = reinterpret_cast<const char*>(m);
-    messages->emplace_back(p, p + m->nlmsg_len);
-    return MNL_CB_OK;
-  };
   for (;;) {
     ssize_t n = mnl_socket_recvfrom(socket_, buffer, sizeof buffer);
     if (n < 0) return Error::from_errno("{}: netlink receive", what);
-    int rc = mnl_cb_run(buffer, static_cast<size_t>(n), nlh->nlmsg_seq, portid, collect, &out);
+    int rc = run_replies(buffer, static_cast<size_t>(n), nlh->nlmsg_seq, portid, &out);
     if (rc < 0 && errno == EINTR) {
       // Read the rest of this dump (up to NLMSG_DONE), so the next request starts clean.
       for (bool done = false; !done;) {
@@ -155,16 +150,17 @@ Result<int> Netlink::link_index(const std::string& name) {
   char reply[kBufferSize];
   ssize_t n = mnl_socket_recvfrom(socket_, reply, sizeof reply);
   if (n < 0) return Error::from_errno("find link '{}'", name);
-  int index = 0;
-  auto take = [](const nlmsghdr* m, void* data) -> int {
-    *static_cast<int*>(data) = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(m))->ifi_index;
-    return MNL_CB_OK;
-  };
-  if (mnl_cb_run(reply, static_cast<size_t>(n), nlh->nlmsg_seq, mnl_socket_get_portid(socket_), take, &index) < 0) {
+  std::vector<std::vector<char>> messages;
+  if (run_replies(reply, static_cast<size_t>(n), nlh->nlmsg_seq, mnl_socket_get_portid(socket_),
+                  &messages) < 0) {
     if (errno == ENODEV) return Error::make(ErrorKind::not_found, "link '{}' does not exist", name);
     return Error::from_errno("find link '{}'", name);
   }
-  return index;
+  const auto index = messages.empty() ? std::nullopt : link_index_from(messages.front());
+  if (!index)
+    return Error::make(ErrorKind::corrupt, "find link '{}': the kernel's answer is malformed",
+                       name);
+  return *index;
 }
 
 namespace {
@@ -282,20 +278,8 @@ Result<std::vector<Route>> Netlink::routes() {
   rtm->rtm_family = AF_INET;
   BERTH_TRY(auto messages, dump(nlh, "list routes"));
   std::vector<Route> out;
-  for (const auto& m : messages) {
-    const auto* h = reinterpret_cast<const nlmsghdr*>(m.data());
-    const auto* r = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(h));
-    if (r->rtm_family != AF_INET) continue;
-    Route route;
-    route.destination.prefix = r->rtm_dst_len;
-    mnl_attr_parse(h, sizeof(rtmsg), [](const nlattr* attr, void* data) -> int {
-      auto* route = static_cast<Route*>(data);
-      if (mnl_attr_get_type(attr) == RTA_DST) route->destination.network.value = ntohl(mnl_attr_get_u32(attr));
-      if (mnl_attr_get_type(attr) == RTA_OIF) route->ifindex = static_cast<int>(mnl_attr_get_u32(attr));
-      return MNL_CB_OK;
-    }, &route);
-    out.push_back(route);
-  }
+  for (const auto& m : messages)
+    if (auto route = route_from(m)) out.push_back(*route);
   return out;
 }
 
@@ -306,13 +290,8 @@ Result<std::vector<std::string>> Netlink::links_named(const std::string& prefix)
   BERTH_TRY(auto messages, dump(nlh, "list links"));
   std::vector<std::string> out;
   for (const auto& m : messages) {
-    const auto* h = reinterpret_cast<const nlmsghdr*>(m.data());
-    std::string name;
-    mnl_attr_parse(h, sizeof(ifinfomsg), [](const nlattr* attr, void* data) -> int {
-      if (mnl_attr_get_type(attr) == IFLA_IFNAME) *static_cast<std::string*>(data) = mnl_attr_get_str(attr);
-      return MNL_CB_OK;
-    }, &name);
-    if (name.starts_with(prefix)) out.push_back(name);
+    auto name = link_name_from(m);
+    if (name && name->starts_with(prefix)) out.push_back(*name);
   }
   return out;
 }
