@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "api/bodies.h"
 #include "api/routes.h"
 #include "base/log.h"
 #include "base/process.h"
@@ -78,17 +79,6 @@ DockerApi::~DockerApi() = default;
 
 namespace {
 
-Error unknown_field(std::string_view where, std::string_view field) {
-  return Error::make(ErrorKind::invalid_argument, "{}: field {} is not supported by berth", where,
-                     field);
-}
-
-// A list of strings (null: none); anything else throws json's type_error, a 400 in the router.
-std::vector<std::string> string_list(const json& j) {
-  if (j.is_null()) return {};
-  return j.get<std::vector<std::string>>();
-}
-
 void set_window(int master, unsigned short rows, unsigned short cols) {
   struct winsize ws {};
   ws.ws_row = rows;
@@ -130,43 +120,14 @@ Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
 }  // namespace
 
 ServerResponse DockerApi::exec_create(const std::string& container, const std::string& body) {
-  json j = body.empty() ? json::object() : json::parse(body);
-  if (!j.is_object()) return error_response(400, "exec: the body must be a JSON object");
+  auto parsed = exec_create_from_json(body);
+  if (!parsed) return error_response(parsed.error());
   auto s = std::make_shared<ExecSession>();
-  for (const auto& [key, value] : j.items()) {
-    if (key == "AttachStdin")
-      s->attach_stdin = value.is_boolean() && value.get<bool>();
-    else if (key == "AttachStdout")
-      s->attach_stdout = value.is_boolean() && value.get<bool>();
-    else if (key == "AttachStderr")
-      s->attach_stderr = value.is_boolean() && value.get<bool>();
-    else if (key == "Tty")
-      s->request.tty = value.is_boolean() && value.get<bool>();
-    else if (key == "Cmd")
-      s->request.args = string_list(value);
-    else if (key == "Env")
-      s->request.env = string_list(value);
-    else if (key == "User")
-      s->request.user = value.is_string() ? value.get<std::string>() : "";
-    else if (key == "WorkingDir")
-      s->request.workdir = value.is_string() ? value.get<std::string>() : "";
-    else if (key == "Privileged") {
-      if (value.is_boolean() && value.get<bool>())
-        return error_response(400, "exec: Privileged is not supported by berth");
-    } else if (key == "DetachKeys") {
-      if (value.is_string() && !value.get<std::string>().empty())
-        return error_response(400, "exec: DetachKeys is not supported by berth");
-    } else if (key == "Detach" || key == "ConsoleSize" || key == "Container") {
-      // Detach and ConsoleSize are the start's to decide (docker sends them here too).
-      if (key == "ConsoleSize" && value.is_array() && value.size() == 2 && value[0].is_number() &&
-          value[1].is_number() && value[0].get<int>() > 0)
-        s->size = std::pair{value[0].get<unsigned short>(), value[1].get<unsigned short>()};
-    } else {
-      return error_response(unknown_field("exec", key));
-    }
-  }
-  if (s->request.args.empty()) return error_response(400, "No exec command specified");
-  s->request.interactive = s->attach_stdin;
+  s->request = std::move(parsed->request);
+  s->attach_stdin = parsed->attach_stdin;
+  s->attach_stdout = parsed->attach_stdout;
+  s->attach_stderr = parsed->attach_stderr;
+  s->size = parsed->size;
   auto e = open();
   if (!e) return error_response(e.error());
   auto c = engine::find_container(*e, container);
@@ -220,23 +181,12 @@ ServerResponse DockerApi::exec_routes(const std::string& m, const std::vector<st
     return empty_response(200);
   }
   if (action == "start" && m == "POST") {
-    json j = body.empty() ? json::object() : json::parse(body);
-    if (!j.is_object()) return error_response(400, "exec start: the body must be a JSON object");
-    bool detach = false;
-    for (const auto& [key, value] : j.items()) {
-      if (key == "Detach")
-        detach = value.is_boolean() && value.get<bool>();
-      else if (key == "Tty") {
-        // The create decided; docker sends the same value again.
-      } else if (key == "ConsoleSize") {
-        if (value.is_array() && value.size() == 2 && value[0].is_number() && value[1].is_number() &&
-            value[0].get<int>() > 0) {
-          std::lock_guard lock(s->mutex);
-          s->size = std::pair{value[0].get<unsigned short>(), value[1].get<unsigned short>()};
-        }
-      } else {
-        return error_response(unknown_field("exec start", key));
-      }
+    auto start = exec_start_from_json(body);
+    if (!start) return error_response(start.error());
+    const bool detach = start->detach;
+    if (start->size) {
+      std::lock_guard lock(s->mutex);
+      s->size = start->size;
     }
     {
       std::lock_guard lock(s->mutex);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "api/bodies.h"
 #include "api/routes.h"
 #include "base/clock.h"
 #include "base/sys.h"
@@ -347,13 +348,9 @@ http::Dispatch DockerApi::load(const ServerRequest& r) {
 }
 
 ServerResponse DockerApi::auth(const std::string& body) {
-  json j = json::parse(body.empty() ? "{}" : body);
-  std::string user = j.value("username", ""), password = j.value("password", "");
-  std::string server = j.value("serveraddress", "");
-  if (auto sep = server.find("://"); sep != std::string::npos) server = server.substr(sep + 3);
-  server = server.substr(0, server.find('/'));
-  if (server.empty() || server == "index.docker.io" || server == "registry-1.docker.io")
-    server = "docker.io";
+  auto login = login_from_json(body);
+  if (!login) return error_response(login.error());
+  const std::string user = login->user, password = login->password, server = login->server;
   return deferred([user, password, server](int) {
     auto checked = registry::login(server, registry::Credentials{user, password}, true);
     if (!checked) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <thread>
 
+#include "api/bodies.h"
 #include "api/routes.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -78,23 +79,9 @@ ServerResponse DockerApi::networks(const std::string& m, const std::vector<std::
     return json_response(200, out);
   }
   if (parts.size() == 2 && parts[1] == "create" && m == "POST") {
-    json j = json::parse(body);
-    engine::NetworkOptions o;
-    o.name = j.value("Name", "");
-    o.driver = j.value("Driver", "bridge");
-    if (o.driver.empty()) o.driver = "bridge";
-    o.internal = j.value("Internal", false);
-    if (auto it = j.find("Labels"); it != j.end() && it->is_object())
-      o.labels = it->get<std::map<std::string, std::string>>();
-    if (auto it = j.find("Options"); it != j.end() && it->is_object())
-      o.options = it->get<std::map<std::string, std::string>>();
-    if (auto ipam = j.find("IPAM"); ipam != j.end() && ipam->is_object())
-      if (auto cfg = ipam->find("Config"); cfg != ipam->end() && cfg->is_array() && !cfg->empty()) {
-        o.subnet = (*cfg)[0].value("Subnet", "");
-        o.gateway = (*cfg)[0].value("Gateway", "");
-        o.ip_range = (*cfg)[0].value("IPRange", "");
-      }
-    if (o.name.empty()) return error_response(400, "network name is required");
+    auto parsed = network_create_from_json(body);
+    if (!parsed) return error_response(parsed.error());
+    const engine::NetworkOptions& o = *parsed;
     if (engine::find_network(*e, o.name))
       return error_response(409, fmt::format("network with name {} already exists", o.name));
     auto created = engine::create_network(*e, o);

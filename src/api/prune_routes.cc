@@ -1,5 +1,6 @@
 // api/prune_routes.cc — POST /containers/prune, /images/prune, /networks/prune, /volumes/prune
 // with docker's filters and response bodies, and POST /networks/{id}/connect and /disconnect.
+#include "api/bodies.h"
 #include "api/routes.h"
 #include "base/clock.h"
 #include "engine/images.h"
@@ -20,13 +21,6 @@ Result<std::optional<int64_t>> until_of(const Filters& filters) {
   if (!*end && !text.empty()) return std::optional(static_cast<int64_t>(seconds * 1e9));
   return Error::make(ErrorKind::invalid_argument,
                      "until '{}': give a unix time in seconds or an RFC 3339 time", text);
-}
-
-// A field left at its zero value (what clients send for "not set").
-bool unset(const json& v) {
-  return v.is_null() || (v.is_string() && v.get<std::string>().empty()) ||
-         (v.is_array() && v.empty()) || (v.is_object() && v.empty()) || (v.is_number() && v == 0) ||
-         (v.is_boolean() && !v.get<bool>());
 }
 
 bool label_filters_pass(const Filters& filters, const std::map<std::string, std::string>& labels) {
@@ -97,38 +91,11 @@ ServerResponse DockerApi::prune(const std::string& kind, const ServerRequest& r)
 }
 
 ServerResponse DockerApi::connect(const std::string& network, bool join, const std::string& body) {
-  json j = body.empty() ? json::object() : json::parse(body);
-  if (!j.is_object()) return error_response(400, "the body must be a JSON object");
-  std::string container;
-  std::vector<std::string> aliases;
-  std::string ip;
-  for (const auto& [key, value] : j.items()) {
-    if (key == "Container") {
-      container = value.get<std::string>();
-    } else if (key == "Force" && !join) {
-      // A forced disconnect is what berth always does.
-    } else if (key == "EndpointConfig" && join) {
-      if (value.is_null()) continue;
-      for (const auto& [k, v] : value.items()) {
-        if (k == "Aliases" && !v.is_null()) {
-          aliases = v.get<std::vector<std::string>>();
-        } else if (k == "IPAMConfig" && v.is_object()) {
-          for (const auto& [ik, iv] : v.items()) {
-            if (ik == "IPv4Address")
-              ip = iv.get<std::string>();
-            else if (!unset(iv))
-              return error_response(
-                  400, fmt::format("EndpointConfig.IPAMConfig.{} is not supported by berth", ik));
-          }
-        } else if (!unset(v) && k != "NetworkID" && k != "EndpointID") {
-          return error_response(400, fmt::format("EndpointConfig.{} is not supported by berth", k));
-        }
-      }
-    } else {
-      return error_response(400, fmt::format("field {} is not supported by berth", key));
-    }
-  }
-  if (container.empty()) return error_response(400, "Container is required");
+  auto parsed = network_connect_from_json(body, join);
+  if (!parsed) return error_response(parsed.error());
+  const std::string container = parsed->container;
+  const std::vector<std::string> aliases = parsed->aliases;
+  const std::string ip = parsed->ip;
   return deferred([this, network, join, container, aliases, ip](int) {
     auto e = open();
     if (!e) return error_response(e.error());

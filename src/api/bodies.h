@@ -1,0 +1,54 @@
+// api/bodies.h — the small request bodies of the Docker Engine API read into plain values: exec
+// create and start, network create and connect/disconnect, and auth. No I/O (the routes call
+// the engine with what these return); api_translate_fuzz feeds them hostile JSON. A field of the
+// wrong type or one berth cannot honour is an invalid_argument (a 400) naming the field.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+#include "engine/containers.h"
+#include "engine/networks.h"
+
+namespace berth::api {
+
+// A terminal's rows and columns (ConsoleSize: [rows, cols]).
+using ConsoleSize = std::pair<unsigned short, unsigned short>;
+
+// POST /containers/{id}/exec.
+struct ExecCreate {
+  engine::ExecRequest request;  // args, env, user, workdir, tty; interactive = attach_stdin
+  bool attach_stdin = false, attach_stdout = false, attach_stderr = false;
+  std::optional<ConsoleSize> size;
+};
+Result<ExecCreate> exec_create_from_json(std::string_view body);
+
+// POST /exec/{id}/start.
+struct ExecStart {
+  bool detach = false;
+  std::optional<ConsoleSize> size;
+};
+Result<ExecStart> exec_start_from_json(std::string_view body);
+
+// POST /networks/create.
+Result<engine::NetworkOptions> network_create_from_json(std::string_view body);
+
+// POST /networks/{id}/connect (join) and /disconnect.
+struct NetworkConnect {
+  std::string container;
+  std::vector<std::string> aliases;
+  std::string ip;
+};
+Result<NetworkConnect> network_connect_from_json(std::string_view body, bool join);
+
+// POST /auth: the registry ("docker.io" for Docker Hub's names) and the credentials.
+struct Login {
+  std::string user, password, server;
+};
+Result<Login> login_from_json(std::string_view body);
+
+}  // namespace berth::api

@@ -1,0 +1,89 @@
+#include "api/bodies.h"
+
+#include <gtest/gtest.h>
+
+namespace berth::api {
+namespace {
+
+std::string error_of(const Error& e) { return e.message(); }
+
+TEST(ApiBodies, ExecCreateReadsDockersBody) {
+  auto e = exec_create_from_json(
+      R"({"User":"","Privileged":false,"Tty":true,"ConsoleSize":[24,80],"AttachStdin":true,)"
+      R"("AttachStderr":true,"AttachStdout":true,"Detach":false,"DetachKeys":"","Env":null,)"
+      R"("WorkingDir":"/w","Cmd":["sh","-c","id"]})");
+  ASSERT_TRUE(e) << error_of(e.error());
+  EXPECT_EQ(e->request.args, (std::vector<std::string>{"sh", "-c", "id"}));
+  EXPECT_TRUE(e->request.tty);
+  EXPECT_TRUE(e->request.interactive);
+  EXPECT_EQ(e->request.workdir, "/w");
+  ASSERT_TRUE(e->size);
+  EXPECT_EQ(*e->size, (ConsoleSize{24, 80}));
+}
+
+TEST(ApiBodies, ConsoleSizeOutOfRangeIsRefusedNotConverted) {
+  // A double beyond int (or a negative number) was converted unchecked: UB.
+  for (const char* size : {"[1e300,1]", "[5,-1]", "[70000,1]", "[1.5,2]", "\"24x80\""}) {
+    auto e = exec_create_from_json(std::string(R"({"Cmd":["true"],"ConsoleSize":)") + size + "}");
+    ASSERT_FALSE(e) << size;
+    EXPECT_EQ(e.error().message(),
+              "exec: field ConsoleSize must be [rows, columns], each from 0 to 65535");
+    auto s = exec_start_from_json(std::string(R"({"ConsoleSize":)") + size + "}");
+    ASSERT_FALSE(s) << size;
+  }
+  auto none = exec_start_from_json(R"({"Detach":true,"ConsoleSize":[0,0]})");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->detach);
+  EXPECT_FALSE(none->size);
+}
+
+TEST(ApiBodies, WrongTypesNameTheField) {
+  EXPECT_EQ(error_of(exec_create_from_json(R"({"Cmd":["a",1]})").error()),
+            "exec: field Cmd must be a list of strings");
+  EXPECT_EQ(error_of(exec_create_from_json(R"({"Cmd":["a"],"Bogus":1})").error()),
+            "exec: field Bogus is not supported by berth");
+  EXPECT_EQ(error_of(network_create_from_json(R"({"Name":"n","Labels":{"a":1}})").error()),
+            "network create: field Labels.a must be a string");
+  EXPECT_EQ(error_of(network_create_from_json(R"({"Name":"n","IPAM":{"Config":[7]}})").error()),
+            "network create: field IPAM.Config[0] must be an object");
+  EXPECT_EQ(error_of(network_connect_from_json(R"({"Container":5})", true).error()),
+            "network connect: field Container must be a string");
+  EXPECT_EQ(error_of(network_connect_from_json(
+                         R"({"Container":"c","EndpointConfig":{"Links":["x"]}})", true)
+                         .error()),
+            "network connect: field EndpointConfig.Links is not supported by berth");
+  EXPECT_EQ(error_of(login_from_json(R"({"username":["u"]})").error()),
+            "auth: field username must be a string");
+  EXPECT_EQ(error_of(login_from_json("[1]").error()), "auth: the body must be a JSON object");
+  EXPECT_EQ(error_of(login_from_json("{").error()), "auth: the body is not JSON");
+}
+
+TEST(ApiBodies, NetworkCreateReadsDockersBody) {
+  auto n = network_create_from_json(
+      R"({"Name":"front","CheckDuplicate":true,"Driver":"","Scope":"","EnableIPv6":false,)"
+      R"("IPAM":{"Driver":"default","Options":{},"Config":[{"Subnet":"10.9.0.0/24",)"
+      R"("Gateway":"10.9.0.1","AuxiliaryAddresses":{}}]},"Internal":true,"Attachable":false,)"
+      R"("Ingress":false,"ConfigOnly":false,"ConfigFrom":{"Network":""},"Options":{"mtu":"1400"},)"
+      R"("Labels":{"a":"b"}})");
+  ASSERT_TRUE(n) << error_of(n.error());
+  EXPECT_EQ(n->name, "front");
+  EXPECT_EQ(n->driver, "bridge");
+  EXPECT_EQ(n->subnet, "10.9.0.0/24");
+  EXPECT_EQ(n->gateway, "10.9.0.1");
+  EXPECT_TRUE(n->internal);
+  EXPECT_EQ(n->options.at("mtu"), "1400");
+  EXPECT_FALSE(network_create_from_json(R"({"Driver":"bridge"})"));
+}
+
+TEST(ApiBodies, LoginServerIsAHost) {
+  auto l = login_from_json(
+      R"({"username":"u","password":"p","serveraddress":"https://index.docker.io/v1/"})");
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->server, "docker.io");
+  l = login_from_json(R"({"username":"u","password":"p","serveraddress":"127.0.0.1:5000"})");
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->server, "127.0.0.1:5000");
+}
+
+}  // namespace
+}  // namespace berth::api
