@@ -133,7 +133,11 @@ void check_request(std::string_view in, bool tls, std::string_view client_ip) {
   std::string_view host;
   for (const auto& f : r.fields)
     if (f.id == bh::field::host) host = f.value;
-  const BackendHead head = backend_request_head(r.p, r.fields, host, client_ip, tls, "srv");
+  struct : BackendHead {
+    std::string text;
+  } head;
+  static_cast<BackendHead&>(head) =
+      backend_request_head(r.p, r.fields, host, client_ip, tls, "srv", head.text);
   if (!head.error.empty()) return;
 
   Parse<true> again;

@@ -328,9 +328,9 @@ Result<void> start_admin(Core& core, std::vector<std::unique_ptr<void, void (*)(
   }
   if (!core.options.stats_address.empty()) {
     BERTH_TRY(auto spec, parse_listen(core.options.stats_address));
-    auto owned = std::make_unique<tcp::acceptor>(core.io);
+    auto owned = std::make_unique<TcpAcceptor>(core.io);
     auto* acceptor = owned.get();
-    keep.emplace_back(owned.release(), [](void* p) { delete static_cast<tcp::acceptor*>(p); });
+    keep.emplace_back(owned.release(), [](void* p) { delete static_cast<TcpAcceptor*>(p); });
     tcp::endpoint ep;
     const auto colon = spec.address.rfind(':');
     std::string host = spec.address.substr(0, colon);
@@ -340,7 +340,7 @@ Result<void> start_admin(Core& core, std::vector<std::unique_ptr<void, void (*)(
     ep = tcp::endpoint(asio::ip::make_address(host, ec),
                        static_cast<unsigned short>(std::stoi(spec.address.substr(colon + 1))));
     if (!ec) acceptor->open(ep.protocol(), ec);
-    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor->set_option(TcpAcceptor::reuse_address(true), ec);
     if (!ec) acceptor->bind(ep, ec);
     if (!ec) acceptor->listen(64, ec);
     if (ec) {

@@ -8,8 +8,7 @@ namespace berth::proxy::detail {
 namespace {
 
 awaitable<std::string> check_once(Core& core, BackendState& b, const HealthCheck& check) {
-  auto ex = co_await asio::this_coro::executor;
-  tcp::socket socket(ex);
+  TcpSocket socket(core.io.get_executor());
   Deadline deadline;
   bool timed_out = false;
   deadline.fire = [&] {
@@ -30,7 +29,7 @@ awaitable<std::string> check_once(Core& core, BackendState& b, const HealthCheck
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: berth-proxy-check\r\nConnection: close\r\n\r\n",
         check.path.empty() ? "/" : check.path, b.address);
     co_await write_all(socket, request, ec);
-    FlatBuffer buf(1024);
+    FlatBuffer buf;
     while (!ec && buf.view().find("\r\n") == std::string_view::npos && buf.size() < 4096) {
       co_await read_into(socket, buf, ec);
     }

@@ -153,8 +153,9 @@ std::string cookie_value(std::string_view cookie, std::string_view name) {
 
 BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>& fields,
                                  std::string_view host, std::string_view client_ip, bool tls,
-                                 std::string_view sticky_cookie) {
+                                 std::string_view sticky_cookie, std::string& head) {
   BackendHead out;
+  head.clear();
   std::string connection, xff, fwd;
   std::string_view upgrade;
   int hosts = 0;
@@ -204,7 +205,6 @@ BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>
     return out;
   }
   out.upgrade = p.upgrade() && !upgrade.empty();
-  std::string& head = out.text;
   head.reserve(512);
   head.append(p.method).append(" ").append(p.target).append(" HTTP/1.1\r\n");
   for (const auto& f : fields) {

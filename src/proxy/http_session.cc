@@ -13,7 +13,7 @@
 
 namespace berth::proxy::detail {
 
-awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, std::string client_ip,
+awaitable<void> serve_tcp_connection(Core& core, TcpSocket socket, std::string client_ip,
                                      FrontendStats& fe, std::shared_ptr<LiveTable> table,
                                      const Route* route);
 
@@ -109,7 +109,7 @@ enum class Phase { none, idle, header, connect, response, body };
 
 // How long a plain keep-alive connection waits for its next request in its coroutine before it
 // parks (HttpSession::park): quiet connections cost a session, busy ones no respawn per request.
-constexpr int64_t kParkAfterMs = 100;
+constexpr int64_t kParkAfterMs = 25;
 
 template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
@@ -138,7 +138,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     expired_ = phase_;
     error_code ignored;
     raw_socket(stream_).cancel(ignored);
-    if (backend_) backend_->socket.cancel(ignored);
+    if (x_ && x_->backend) x_->backend->socket.cancel(ignored);
   }
   void set_phase(Phase p, int ms) {
     phase_ = p;
@@ -149,11 +149,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   void release_buffers() {
     in_.release();
     bin_.release();
-    std::vector<Field>().swap(fields_);
-    std::vector<Field>().swap(rfields_);
-    std::vector<BackendState*>().swap(tried_);
-    std::string().swap(out_);
-    std::string().swap(resp_);
   }
   awaitable<bool> forward(Parser<true>& p, LiveTable& table, LiveRoute& route);
   void log(int code, const LiveRoute* route, const BackendState* backend, uint64_t bytes);
@@ -165,20 +160,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   std::string client_ip_;
   FlatBuffer in_;
   FlatBuffer bin_;
-  std::vector<Field> fields_;
-  std::vector<Field> rfields_;
-  std::string out_, resp_;
-  std::unique_ptr<BackendConn> backend_;
-  std::vector<BackendState*> tried_;
+  // What serving requests takes beside the buffers, made for a connection's first request and
+  // kept while it stays busy: a parked connection holds none of it.
+  struct Exchange {
+    std::vector<Field> fields, rfields;
+    std::string out, resp, head;
+    std::unique_ptr<BackendConn> backend;
+    std::vector<BackendState*> tried;
+    size_t header_len = 0;
+    // The request being served (for logs and stats).
+    std::string_view method, target, host;
+    std::chrono::steady_clock::time_point started;
+  };
+  std::unique_ptr<Exchange> x_;
   Deadline deadline_;
   Phase phase_ = Phase::none;
   Phase expired_ = Phase::none;
   bool keep_alive_ = true;
   bool readable_ = false;  // run() saw bytes waiting: serve_request reads without waiting again
-  size_t header_len_ = 0;
-  // The request being served (for logs and stats).
-  std::string_view method_, target_, host_;
-  std::chrono::steady_clock::time_point started_;
 };
 
 template <class Stream>
@@ -187,20 +186,20 @@ void HttpSession<Stream>::log(int code, const LiveRoute* route, const BackendSta
   fe_.counters.count_status(code);
   if (core_.options.access_log.empty()) return;
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::steady_clock::now() - started_)
+                          std::chrono::steady_clock::now() - x_->started)
                           .count();
   const std::string_view service = route ? std::string_view(route->route->service) : "-";
   const std::string_view bname = backend ? std::string_view(backend->name) : "-";
   if (core_.options.access_log_json) {
     core_.access_log(fmt::format(
         R"({{"time":"{}","client":"{}","frontend":"{}","method":"{}","target":"{}","host":"{}","status":{},"bytes":{},"duration_ms":{:.3f},"service":"{}","backend":"{}"}})",
-        clock::rfc3339_now(), client_ip_, json_escape(fe_.name), json_escape(method_),
-        json_escape(target_), json_escape(host_), code, bytes, static_cast<double>(micros) / 1000,
+        clock::rfc3339_now(), client_ip_, json_escape(fe_.name), json_escape(x_->method),
+        json_escape(x_->target), json_escape(x_->host), code, bytes, static_cast<double>(micros) / 1000,
         json_escape(service), json_escape(bname)));
   } else {
     core_.access_log(fmt::format("{} {} {} \"{} {}\" host={} {} {} {:.3f}ms {} {}",
-                                 clock::rfc3339_now(), client_ip_, fe_.name, method_, target_,
-                                 host_.empty() ? "-" : host_, code, bytes,
+                                 clock::rfc3339_now(), client_ip_, fe_.name, x_->method, x_->target,
+                                 x_->host.empty() ? "-" : x_->host, code, bytes,
                                  static_cast<double>(micros) / 1000, service, bname));
   }
 }
@@ -219,7 +218,7 @@ awaitable<void> HttpSession<Stream>::reply(int code, std::string_view detail, bo
 
 template <class Stream>
 awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
-  if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+  if constexpr (!std::is_same_v<Stream, TcpSocket>) {
     error_code ec;
     set_phase(Phase::header, core_.options.header_timeout_ms);
     co_await stream_.async_handshake(asio::ssl::stream_base::server, with(ec));
@@ -228,21 +227,27 @@ awaitable<void> HttpSession<Stream>::run(std::shared_ptr<HttpSession> self) {
   }
   bool more = true, park_now = false;
   while (more) {
-    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    if constexpr (std::is_same_v<Stream, TcpSocket>) {
       if (in_.empty() && !readable_) {
         // A busy client's next request comes within microseconds: wait for it here, as
         // respawning the coroutine for each would cost every request. One quiet for
         // kParkAfterMs parks instead (below); closed or past the idle timeout, it ends.
+        // A connection that was just served keeps its buffers through that window and reads
+        // (asio re-arms epoll, a system call, for each wait for readability but not for a
+        // read); a new one gets no buffer before its first bytes.
         const int64_t idle = core_.options.idle_timeout_ms;
         set_phase(Phase::idle, std::min(kParkAfterMs, idle));
-        release_buffers();
         error_code ec;
-        co_await stream_.async_wait(tcp::socket::wait_read, with(ec));
+        if (in_.has_memory()) {
+          in_.commit(co_await stream_.async_read_some(in_.prepare(), with(ec)));
+        } else {
+          co_await stream_.async_wait(TcpSocket::wait_read, with(ec));
+          readable_ = !ec;
+        }
         if (ec) {
           park_now = expired_ == Phase::idle && kParkAfterMs < idle && raw_socket(stream_).is_open();
           break;
         }
-        readable_ = true;
       }
     }
     more = co_await serve_request() && keep_alive_;
@@ -257,8 +262,9 @@ template <class Stream>
 void HttpSession<Stream>::park(std::shared_ptr<HttpSession> self) {
   set_phase(Phase::idle, core_.options.idle_timeout_ms);
   release_buffers();
+  x_.reset();
   raw_socket(stream_).async_wait(
-      tcp::socket::wait_read, [self = std::move(self)](const error_code& ec) mutable {
+      TcpSocket::wait_read, [self = std::move(self)](const error_code& ec) mutable {
         // An error is the client closing or the idle deadline cancelling the wait: nothing was
         // sent, so nothing is answered, and releasing `self` ends the session.
         if (ec) return;
@@ -274,15 +280,16 @@ void HttpSession<Stream>::park(std::shared_ptr<HttpSession> self) {
 template <class Stream>
 awaitable<bool> HttpSession<Stream>::serve_request() {
   error_code ec;
+  if (!x_) x_ = std::make_unique<Exchange>();
   {
     Parser<true> p;
     p.header_limit(core_.options.max_header_bytes);
     p.body_limit(std::numeric_limits<std::uint64_t>::max());
     p.eager(false);
-    fields_.clear();
-    out_.clear();
-    p.fields = &fields_;
-    p.body_out = &out_;
+    x_->fields.clear();
+    x_->out.clear();
+    p.fields = &x_->fields;
+    p.body_out = &x_->out;
     bool header_armed = false;
     int bad = 0;
     for (;;) {
@@ -302,7 +309,7 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
           bad = 400;
         } else if (p.is_header_done()) {
           // Views point into in_: consumed only after the request is built (below).
-          header_len_ = n;
+          x_->header_len = n;
           break;
         }
         if (bad) break;
@@ -315,20 +322,20 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
           header_armed = true;
         }
       }
-      if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      if constexpr (std::is_same_v<Stream, TcpSocket>) {
         // Wait for bytes before reading: a connection that sends nothing never gets a buffer,
         // and one that went idle between requests (keep-alive) gives its buffers back.
         if (in_.empty() && !readable_) {
           release_buffers();
-          co_await stream_.async_wait(tcp::socket::wait_read, with(ec));
+          co_await stream_.async_wait(TcpSocket::wait_read, with(ec));
         }
         readable_ = false;
       }
-      if (!ec) co_await read_into(stream_, in_, ec);
+      if (!ec) in_.commit(co_await stream_.async_read_some(in_.prepare(), with(ec)));
       if (ec) {
         if (expired_ == Phase::header || (expired_ == Phase::idle && !in_.empty())) {
-          started_ = std::chrono::steady_clock::now();
-          method_ = target_ = host_ = {};
+          x_->started = std::chrono::steady_clock::now();
+          x_->method = x_->target = x_->host = {};
           co_await reply(408, "The request header did not arrive in time.", true);
           log(408, nullptr, nullptr, 0);
         }
@@ -340,8 +347,8 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
       }
     }
     core_.disarm(deadline_);
-    started_ = std::chrono::steady_clock::now();
-    method_ = target_ = host_ = {};
+    x_->started = std::chrono::steady_clock::now();
+    x_->method = x_->target = x_->host = {};
     if (bad) {
       const std::string reply_detail =
           bad == 431 ? fmt::format("The request header is larger than {} bytes.",
@@ -353,18 +360,18 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
     }
     fe_.counters.requests++;
     keep_alive_ = p.keep_alive();
-    method_ = p.method;
-    target_ = p.target;
+    x_->method = p.method;
+    x_->target = p.target;
     std::string_view path = p.target;
     if (const auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
     std::vector<std::pair<std::string_view, std::string_view>> headers;
     auto table = core_.table;
     const bool want_headers = table->matcher->needs_headers();
-    for (const auto& f : fields_) {
-      if (f.id == http::field::host) host_ = f.value;
+    for (const auto& f : x_->fields) {
+      if (f.id == http::field::host) x_->host = f.value;
       if (want_headers) headers.emplace_back(f.name, f.value);
     }
-    RequestView view{fe_.name, tls_, host_, path, p.method, headers};
+    RequestView view{fe_.name, tls_, x_->host, path, p.method, headers};
     const Route* route = table->matcher->match(view);
     bool handled = false;
     bool has_body = p.chunked() || (p.content_length() && *p.content_length() > 0);
@@ -372,17 +379,17 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
       const size_t n = in_.size();
       (void)n;
       const std::string reply_detail =
-          fmt::format("No route for host '{}' and path '{}'.", host_, path);
+          fmt::format("No route for host '{}' and path '{}'.", x_->host, path);
       co_await reply(404, reply_detail, has_body);
       log(404, nullptr, nullptr, 0);
       handled = true;
     } else if (route->redirect_https && !tls_) {
-      std::string host(host_);
+      std::string host(x_->host);
       if (const auto colon = host.rfind(':');
           colon != std::string::npos && host.find(']') == std::string::npos) {
         host.resize(colon);
       }
-      const std::string reply_extra = fmt::format("Location: https://{}{}\r\n", host, target_);
+      const std::string reply_extra = fmt::format("Location: https://{}{}\r\n", host, x_->target);
       co_await reply(301, "", has_body, reply_extra);
       log(301, table->live(route), nullptr, 0);
       handled = true;
@@ -397,7 +404,7 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
     if (handled) {
       // The header's bytes are consumed; a body we did not read ends the connection (reply
       // said close).
-      in_.consume(header_len_);
+      in_.consume(x_->header_len);
       if (!keep_alive_) co_return false;
       co_return true;
     }
@@ -414,27 +421,28 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
   const ServeOptions& opt = core_.options;
   error_code ec;
   // --- the request header ---
-  BackendHead bh = backend_request_head(p, fields_, host_, client_ip_, tls_, route.sticky_cookie);
+  std::string& head = x_->head;  // its memory serves each request of the connection
+  const BackendHead bh = backend_request_head(p, x_->fields, x_->host, client_ip_, tls_,
+                                              route.sticky_cookie, head);
   if (!bh.error.empty()) {
     co_await reply(400, bh.error, true);
     log(400, &live, nullptr, 0);
     co_return false;
   }
-  const std::string& head = bh.text;
   const bool expect_continue = bh.expect_continue;
   const bool is_upgrade = bh.upgrade;
   const std::string& sticky_in = bh.cookie;
   // Header views die here: the header's bytes leave the buffer.
   const std::string method(p.method);
   const std::string target(p.target);
-  const std::string host(host_);
-  in_.consume(header_len_);
-  method_ = method;
-  target_ = target;
-  host_ = host;
-  fields_.clear();
+  const std::string host(x_->host);
+  in_.consume(x_->header_len);
+  x_->method = method;
+  x_->target = target;
+  x_->host = host;
+  x_->fields.clear();
   // --- the body already in the buffer ---
-  out_.clear();
+  x_->out.clear();
   p.rechunk = p.chunked();
   p.eager(true);
   if (!p.is_done() && !in_.empty()) {
@@ -449,15 +457,16 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
   }
   const bool body_complete = p.is_done();
   const bool retryable = body_complete && idempotent(method) && !is_upgrade;
-  tried_.clear();
+  x_->tried.clear();
   std::shared_ptr<BackendState> backend;
   bool sent_continue = false;
   int attempts = 0;
   bool connect_failures = false;
+  bool fresh_connection = false;  // a pooled connection failed: the retry connects anew
   for (;;) {
-    backend = core_.pick(live, sticky_in, tried_);
+    backend = core_.pick(live, sticky_in, x_->tried);
     if (!backend) {
-      if (connect_failures || tried_.empty()) {
+      if (connect_failures || x_->tried.empty()) {
         live.stats->no_backend++;
         live.stats->counters.count_status(503);
         const std::string reply_detail =
@@ -474,7 +483,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       log(502, &live, nullptr, 0);
       co_return false;
     }
-    tried_.push_back(backend.get());
+    x_->tried.push_back(backend.get());
     // In flight from the pick, not from the connect: a drain that comes while this connects
     // waits for it rather than letting the instance stop under a request about to be sent.
     backend->begin();
@@ -484,14 +493,15 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       live.stats->counters.retries++;
     }
     bool reused = false;
-    backend_ = core_.take_idle(*backend);
-    if (backend_) {
+    // A request that may be sent again takes a pooled connection on trust (see take_idle).
+    if (!fresh_connection) x_->backend = core_.take_idle(*backend, retryable && attempts <= opt.retries);
+    if (x_->backend) {
       reused = true;
     } else {
-      backend_ = std::make_unique<BackendConn>(core_.io.get_executor());
-      backend_->backend = backend;
+      x_->backend = std::make_unique<BackendConn>(core_.io.get_executor());
+      x_->backend->backend = backend;
       set_phase(Phase::connect, opt.connect_timeout_ms);
-      co_await backend_->socket.async_connect(backend->endpoint, with(ec));
+      co_await x_->backend->socket.async_connect(backend->endpoint, with(ec));
       core_.disarm(deadline_);
       if (ec) {
         backend->end();
@@ -499,7 +509,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
         core_.mark_failed(*backend, expired_ == Phase::connect
                                         ? std::string("connect timed out")
                                         : fmt::format("connect: {}", ec.message()));
-        backend_.reset();
+        x_->backend.reset();
         connect_failures = true;
         if (attempts <= opt.retries) continue;
         live.stats->no_backend++;
@@ -509,7 +519,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
         log(503, &live, nullptr, 0);
         co_return keep_alive_;
       }
-      backend_->socket.set_option(tcp::no_delay(true), ec);
+      x_->backend->socket.set_option(tcp::no_delay(true), ec);
       ec = {};
     }
     backend->counters.requests++;
@@ -520,21 +530,21 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       co_await write_all(stream_, "HTTP/1.1 100 Continue\r\n\r\n", ec);
       if (ec) {
         backend->end();
-        backend_.reset();
+        x_->backend.reset();
         co_return false;
       }
     }
-    resp_.clear();
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(out_)};
+    x_->resp.clear();
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(x_->out)};
     set_phase(Phase::response, opt.response_timeout_ms);
-    co_await asio::async_write(backend_->socket, bufs, with(ec));
-    uint64_t sent_body = out_.size();
+    co_await asio::async_write(x_->backend->socket, bufs, with(ec));
+    uint64_t sent_body = x_->out.size();
     if (!ec && !body_complete) {
       // Stream the rest of the request body as it arrives (not retryable any more).
       while (!p.is_done()) {
-        out_.clear();
+        x_->out.clear();
         set_phase(Phase::body, opt.idle_timeout_ms);
-        co_await read_into(stream_, in_, ec);
+        in_.commit(co_await stream_.async_read_some(in_.prepare(), with(ec)));
         if (ec) break;
         const size_t n = p.put(asio::buffer(in_.begin(), in_.size()), ec);
         if (ec == http::error::need_more) ec = {};
@@ -545,15 +555,15 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
           break;
         }
         set_phase(Phase::response, opt.response_timeout_ms);
-        co_await write_all(backend_->socket, out_, ec);
-        sent_body += out_.size();
+        co_await write_all(x_->backend->socket, x_->out, ec);
+        sent_body += x_->out.size();
         if (ec) break;
       }
       if (ec) {
         // The client went away or sent a broken body: nothing sensible goes back.
         const bool client_side = !p.is_done();
         backend->end();
-        backend_.reset();
+        x_->backend.reset();
         if (client_side) {
           const int code = ec == http::error::body_limit ? 413 : 400;
           if (code == 413) {
@@ -576,9 +586,9 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       rp->body_limit(std::numeric_limits<std::uint64_t>::max());
       rp->eager(false);
       if (method == "HEAD") rp->skip(true);
-      rfields_.clear();
-      rp->fields = &rfields_;
-      rp->body_out = &resp_;
+      x_->rfields.clear();
+      rp->fields = &x_->rfields;
+      rp->body_out = &x_->resp;
     };
     fresh_parser();
     bin_.clear();
@@ -606,7 +616,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
           break;
         }
       }
-      co_await read_into(backend_->socket, bin_, ec);
+      bin_.commit(co_await x_->backend->socket.async_read_some(bin_.prepare(), with(ec)));
     }
     if (!got_header) {
       const bool timed_out = expired_ == Phase::response;
@@ -614,7 +624,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
                                         got_any ? " (after a partial header)" : "");
       core_.disarm(deadline_);
       backend->end();
-      backend_.reset();
+      x_->backend.reset();
       backend->counters.response_errors++;
       if (!timed_out && !got_any && !reused) {
         core_.mark_failed(*backend, fmt::format("closed before answering: {}", ec.message()));
@@ -622,7 +632,15 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       // Safe to send again: an idempotent request, or one on a pooled connection the backend
       // had closed before it could have read anything.
       const bool again = retryable || (reused && body_complete && idempotent(method));
-      if (!timed_out && !got_any && again && attempts <= opt.retries) continue;
+      if (!timed_out && !got_any && again && attempts <= opt.retries) {
+        // A pooled connection the backend had closed says nothing about the instance: it may
+        // be picked again (the only one, often), on a new connection.
+        if (reused) {
+          x_->tried.pop_back();
+          fresh_connection = true;
+        }
+        continue;
+      }
       const int code = timed_out ? 504 : 502;
       live.stats->counters.count_status(code);
       backend->counters.count_status(code);
@@ -644,32 +662,32 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
     // gets the body as chunks; an HTTP/1.0 one (no chunks) gets it as is, then the close.
     const bool chunk_until_eof = until_close && keep_alive_ && p.version >= 11;
     if (until_close && !chunk_until_eof) keep_alive_ = false;
-    resp_.clear();
+    x_->resp.clear();
     std::string set_cookie;
-    if (!route.sticky_cookie.empty()) {
+    if (!route.sticky_cookie.empty() && status != 101) {
       const std::string value = sticky_value(backend->id);
       if (value != sticky_in) set_cookie = route.sticky_cookie + "=" + value;
     }
-    client_response_head(*rp, rfields_, rp->chunked() || chunk_until_eof, keep_alive_, set_cookie,
-                         resp_);
+    client_response_head(*rp, x_->rfields, rp->chunked() || chunk_until_eof, keep_alive_,
+                         set_cookie, x_->resp);
     bin_.consume(rheader_len);
-    rfields_.clear();
-    const size_t head_size = resp_.size();
+    x_->rfields.clear();
+    const size_t head_size = x_->resp.size();
     if (status == 101) {
       core_.disarm(deadline_);
-      co_await write_all(stream_, resp_, ec);
+      co_await write_all(stream_, x_->resp, ec);
       backend->counters.count_status(101);
       live.stats->counters.count_status(101);
       log(101, &live, backend.get(), 0);
       if (!ec) {
         uint64_t up = 0, down = 0;
-        co_await tunnel(core_, stream_, backend_->socket, in_, bin_, opt.tunnel_timeout_ms, up,
+        co_await tunnel(core_, stream_, x_->backend->socket, in_, bin_, opt.tunnel_timeout_ms, up,
                         down);
         backend->counters.bytes_in += up;
         backend->counters.bytes_out += down;
       }
       backend->end();
-      backend_.reset();
+      x_->backend.reset();
       co_return false;
     }
     rp->rechunk = rp->chunked();
@@ -688,18 +706,18 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
         bin_.consume(n);
         if (rp->is_done()) break;
       }
-      if (resp_.size() > head_size || written > 0 || resp_.size() >= 65536) {
+      if (x_->resp.size() > head_size || written > 0 || x_->resp.size() >= 65536) {
         core_.disarm(deadline_);
-        co_await write_all(stream_, resp_, ec);
-        written += resp_.size();
-        resp_.clear();
+        co_await write_all(stream_, x_->resp, ec);
+        written += x_->resp.size();
+        x_->resp.clear();
         if (ec) {
           broken = true;
           break;
         }
       }
       set_phase(Phase::response, opt.response_timeout_ms);
-      co_await read_into(backend_->socket, bin_, ec);
+      bin_.commit(co_await x_->backend->socket.async_read_some(bin_.prepare(), with(ec)));
       if (ec == asio::error::eof && rp->need_eof()) {
         ec = {};
         rp->put_eof(ec);
@@ -711,14 +729,14 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       }
     }
     core_.disarm(deadline_);
-    if (!broken && !resp_.empty()) {
-      co_await write_all(stream_, resp_, ec);
-      written += resp_.size();
+    if (!broken && !x_->resp.empty()) {
+      co_await write_all(stream_, x_->resp, ec);
+      written += x_->resp.size();
       if (ec) broken = true;
     }
-    resp_.clear();
+    x_->resp.clear();
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - started_)
+                            std::chrono::steady_clock::now() - x_->started)
                             .count();
     backend->counters.count_status(status);
     live.stats->counters.count_status(status);
@@ -727,9 +745,9 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
     backend->times.add(micros);
     live.stats->times.add(micros);
     if (!broken && rp->keep_alive() && bin_.empty()) {
-      core_.give_back(std::move(backend_));
+      core_.give_back(std::move(x_->backend));
     }
-    backend_.reset();
+    x_->backend.reset();
     backend->end();
     log(status, &live, backend.get(), written);
     if (broken) keep_alive_ = false;
@@ -739,7 +757,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
 
 // A connection over its client's share: a 503 on plain listeners, then closed (what the client
 // sent already is read first, so the close does not reset the connection before the answer).
-void refuse_connection(tcp::socket& socket, bool tls) {
+void refuse_connection(TcpSocket& socket, bool tls) {
   error_code ec;
   if (!tls) {
     const std::string busy =
@@ -747,14 +765,14 @@ void refuse_connection(tcp::socket& socket, bool tls) {
                         true, "Retry-After: 1\r\n");
     socket.non_blocking(true, ec);
     socket.write_some(asio::buffer(busy), ec);
-    socket.shutdown(tcp::socket::shutdown_send, ec);
+    socket.shutdown(TcpSocket::shutdown_send, ec);
   }
   std::array<char, 4096> scratch;
   while (socket.available(ec) > 0 && !ec) socket.read_some(asio::buffer(scratch), ec);
   socket.close(ec);
 }
 
-awaitable<void> accept_loop(Core& core, tcp::acceptor& acceptor, FrontendStats& fe, bool tls) {
+awaitable<void> accept_loop(Core& core, TcpAcceptor& acceptor, FrontendStats& fe, bool tls) {
   for (;;) {
     error_code ec;
     // At the connection limit, new connections wait in the listen backlog until others close.
@@ -762,7 +780,7 @@ awaitable<void> accept_loop(Core& core, tcp::acceptor& acceptor, FrontendStats& 
       asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(20));
       co_await pause.async_wait(with(ec));
     }
-    tcp::socket socket = co_await acceptor.async_accept(with(ec));
+    TcpSocket socket = co_await acceptor.async_accept(with(ec));
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // EMFILE and friends: back off a little instead of spinning.
@@ -789,12 +807,12 @@ awaitable<void> accept_loop(Core& core, tcp::acceptor& acceptor, FrontendStats& 
       continue;
     }
     if (tls) {
-      using TlsStream = asio::ssl::stream<tcp::socket>;
+      using TlsStream = asio::ssl::stream<TcpSocket>;
       auto session = std::make_shared<HttpSession<TlsStream>>(
           core, TlsStream(std::move(socket), *core.default_tls), std::move(client_ip), fe, true);
       asio::co_spawn(acceptor.get_executor(), session->run(session), asio::detached);
     } else {
-      auto session = std::make_shared<HttpSession<tcp::socket>>(core, std::move(socket),
+      auto session = std::make_shared<HttpSession<TcpSocket>>(core, std::move(socket),
                                                                 std::move(client_ip), fe, false);
       asio::co_spawn(acceptor.get_executor(), session->run(session), asio::detached);
     }
@@ -803,7 +821,7 @@ awaitable<void> accept_loop(Core& core, tcp::acceptor& acceptor, FrontendStats& 
 
 }  // namespace
 
-void start_http_listener(Core& core, tcp::acceptor& acceptor, FrontendStats& stats, bool tls) {
+void start_http_listener(Core& core, TcpAcceptor& acceptor, FrontendStats& stats, bool tls) {
   asio::co_spawn(core.io, accept_loop(core, acceptor, stats, tls), asio::detached);
 }
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "proxy/detail/buffer_pool.h"
 #include "proxy/detail/core.h"
 
 namespace berth::proxy {
@@ -200,10 +201,14 @@ void Core::mark_failed(BackendState& backend, std::string_view why) {
   backend.idle.clear();
 }
 
-std::unique_ptr<BackendConn> Core::take_idle(BackendState& backend) {
+std::unique_ptr<BackendConn> Core::take_idle(BackendState& backend, bool trust_recent) {
   while (!backend.idle.empty()) {
     auto conn = std::move(backend.idle.back());
     backend.idle.pop_back();
+    // Backends close keep-alive connections after seconds of quiet, rarely sooner: one pooled
+    // moments ago is taken on trust when a failure would be retried on a new connection,
+    // sparing a busy proxy a system call per request.
+    if (trust_recent && now_ms() - conn->idle_since < kTrustPooledMs) return conn;
     // A backend may have closed an idle connection: peek without blocking.
     char byte;
     const ssize_t n = ::recv(conn->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -270,6 +275,7 @@ void Core::tick() {
       }
     }
   }
+  BufferPool::local().trim();
   flush_access_log();
 }
 
@@ -359,14 +365,14 @@ Result<ListenSpec> parse_listen(std::string_view text) {
 
 namespace {
 
-Result<void> bind_acceptor(detail::tcp::acceptor& acceptor, const std::string& address) {
+Result<void> bind_acceptor(detail::TcpAcceptor& acceptor, const std::string& address) {
   detail::tcp::endpoint ep;
   if (!detail::parse_endpoint(address, ep)) {
     return Error::make(ErrorKind::invalid_argument, "listen on '{}': not ADDRESS:PORT", address);
   }
   detail::error_code ec;
   acceptor.open(ep.protocol(), ec);
-  if (!ec) acceptor.set_option(detail::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.set_option(detail::TcpAcceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(4096, ec);
   if (ec) {
@@ -394,9 +400,9 @@ Result<void> serve(const ServeOptions& options, BackendSource& source) {
   for (const auto& l : options.listeners) any_tls = any_tls || l.tls;
   if (any_tls || !options.certificates.empty()) BERTH_TRY_VOID(detail::load_tls(core));
 
-  std::vector<std::unique_ptr<detail::tcp::acceptor>> acceptors;
+  std::vector<std::unique_ptr<detail::TcpAcceptor>> acceptors;
   for (const auto& l : options.listeners) {
-    auto acceptor = std::make_unique<detail::tcp::acceptor>(io);
+    auto acceptor = std::make_unique<detail::TcpAcceptor>(io);
     BERTH_TRY_VOID(bind_acceptor(*acceptor, l.address));
     auto fe = std::make_unique<detail::FrontendStats>();
     fe->name = l.name;

@@ -4,7 +4,7 @@
 
 namespace berth::proxy::detail {
 
-awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, std::string client_ip,
+awaitable<void> serve_tcp_connection(Core& core, TcpSocket socket, std::string client_ip,
                                      FrontendStats& fe, std::shared_ptr<LiveTable> table,
                                      const Route* route) {
   struct Leave {
@@ -24,7 +24,7 @@ awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, std::string
     if (!backend) break;
     tried.push_back(backend.get());
     if (attempt > 0) backend->counters.retries++;
-    tcp::socket upstream(socket.get_executor());
+    TcpSocket upstream(socket.get_executor());
     Deadline connect_deadline;
     connect_deadline.fire = [&] {
       error_code ignored;
@@ -44,7 +44,7 @@ awaitable<void> serve_tcp_connection(Core& core, tcp::socket socket, std::string
     backend->counters.requests++;
     live.stats->counters.requests++;
     fe.counters.requests++;
-    FlatBuffer none_in(0), none_out(0);
+    FlatBuffer none_in, none_out;
     uint64_t up = 0, down = 0;
     const auto started = std::chrono::steady_clock::now();
     co_await tunnel(core, socket, upstream, none_in, none_out, core.options.idle_timeout_ms, up,

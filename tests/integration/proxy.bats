@@ -226,6 +226,27 @@ PY
   grep -q "closed the connection before answering" <<<"$output"
 }
 
+@test "proxy: a pooled connection the backend closed is retried on a new one, also with one instance" {
+  # The backend closes each keep-alive connection 50 ms after answering: the proxy's pooled
+  # connection is stale at the next request. GETs take it on trust and must be re-sent on a
+  # new connection to the same (only) instance; a POST checks the pool first.
+  backend oneshot one
+  routes "{\"routes\": [{\"service\": \"web\", \"backends\": [
+    {\"address\": \"127.0.0.1:$PORT_one\", \"name\": \"one\"}]}]}"
+  proxy
+  for i in 1 2 3 4 5; do
+    run curl -sS -w ' %{http_code}' "http://127.0.0.1:$P/get$i"
+    echo "$output"
+    [ "$output" = "one:$i 200" ]
+    sleep 0.2
+  done
+  run curl -sS -w ' %{http_code}' -d 'order=1' "http://127.0.0.1:$P/post"
+  echo "$output"
+  [ "$output" = "one:6 200" ]
+  # The stale connections were retries, not failures of the instance.
+  [[ $(ctl http://x/routes | jq -r '.routes[0].backends[0].state') == up ]]
+}
+
 @test "proxy: no backend gives a 503 page naming the service, then recovers from the config file" {
   routes '{"routes": [{"service": "shop_web", "backends": []}]}'
   proxy

@@ -25,6 +25,11 @@ namespace berth::proxy::detail {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+// Sockets on the loop's own executor type rather than asio's type-erased default: half the
+// size, smaller pending operations, no indirection per operation. Idle connections are most of
+// a proxy's connections, and each holds a socket and a pending wait.
+using TcpSocket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+using TcpAcceptor = asio::basic_socket_acceptor<tcp, asio::io_context::executor_type>;
 using error_code = boost::system::error_code;
 
 // Milliseconds on the loop's clock (monotonic), refreshed by the ticker and after each wait.
@@ -102,8 +107,8 @@ struct BackendState {
 };
 
 struct BackendConn {
-  explicit BackendConn(asio::any_io_executor ex) : socket(ex) {}
-  tcp::socket socket;
+  explicit BackendConn(asio::io_context::executor_type ex) : socket(ex) {}
+  TcpSocket socket;
   std::shared_ptr<BackendState> backend;
   int64_t idle_since = 0;
 };
@@ -147,6 +152,9 @@ struct Deadline {
   Deadline* next = nullptr;
 };
 
+// How long a pooled backend connection is taken on trust (Core::take_idle).
+constexpr int64_t kTrustPooledMs = 1000;
+
 class Core {
  public:
   Core(asio::io_context& io, const ServeOptions& options);
@@ -180,8 +188,9 @@ class Core {
   // Passive health: a refused/reset connection takes the backend out for passive_down_ms.
   void mark_failed(BackendState& backend, std::string_view why);
 
-  // A pooled connection to `backend`, or nullptr.
-  std::unique_ptr<BackendConn> take_idle(BackendState& backend);
+  // A pooled connection to `backend`, or nullptr. With `trust_recent`, one pooled less than
+  // kTrustPooledMs ago is not checked for a close by the backend (the caller retries).
+  std::unique_ptr<BackendConn> take_idle(BackendState& backend, bool trust_recent);
   void give_back(std::unique_ptr<BackendConn> conn);
 
   void arm(Deadline& d, int64_t ms_from_now);
@@ -209,8 +218,8 @@ class Core {
 };
 
 // Parts of the server, each in its own file.
-void start_http_listener(Core& core, tcp::acceptor& acceptor, FrontendStats& stats, bool tls);
-void start_tcp_listener(Core& core, tcp::acceptor& acceptor, FrontendStats& stats);
+void start_http_listener(Core& core, TcpAcceptor& acceptor, FrontendStats& stats, bool tls);
+void start_tcp_listener(Core& core, TcpAcceptor& acceptor, FrontendStats& stats);
 Result<void> start_admin(Core& core, std::vector<std::unique_ptr<void, void (*)(void*)>>& keep);
 Result<void> load_tls(Core& core);
 

@@ -138,7 +138,6 @@ std::string cookie_value(std::string_view cookie, std::string_view name);
 // What forward() sends a backend for a client's request, and what it learnt from its header.
 struct BackendHead {
   std::string error;   // why the request is refused with a 400 (then nothing else is set)
-  std::string text;    // request line and fields, through the empty line
   std::string cookie;  // the sticky cookie's value sent by the client ("" when none)
   bool expect_continue = false;
   bool upgrade = false;  // a protocol upgrade (WebSocket): the connection becomes a tunnel
@@ -148,9 +147,11 @@ struct BackendHead {
 // client's X-Forwarded-* dropped, X-Forwarded-For/-Proto/-Host and Forwarded from what the proxy
 // saw, and Transfer-Encoding: chunked when the body is (it is re-chunked as it is read). `host`
 // is the Host the request was routed by, `sticky_cookie` the route's cookie name ("" for none).
+// The head (request line and fields, through the empty line) replaces what `head` held (its
+// memory is reused from request to request).
 BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>& fields,
                                  std::string_view host, std::string_view client_ip, bool tls,
-                                 std::string_view sticky_cookie);
+                                 std::string_view sticky_cookie, std::string& head);
 
 // Appends to `out` the head relayed to the client for a backend's response: hop-by-hop fields
 // dropped, chunked when the body is re-chunked, a Set-Cookie when `set_cookie` (name=value) is

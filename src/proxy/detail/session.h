@@ -1,4 +1,4 @@
-// proxy/detail/session.h — what the HTTP and TCP sessions share: a flat read buffer, stream
+// proxy/detail/session.h — what the HTTP and TCP sessions share: stream
 // helpers that work for plain and TLS client streams, and the byte pump of tunnels.
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "proxy/detail/buffer_pool.h"
 #include "proxy/detail/core.h"
 
 namespace berth::proxy::detail {
@@ -22,49 +23,11 @@ namespace berth::proxy::detail {
 using asio::awaitable;
 inline auto with(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
-// Bytes read but not consumed yet, contiguous (parsers want one buffer).
-class FlatBuffer {
- public:
-  // Memory is taken at the first read: an idle connection that has sent nothing costs none.
-  explicit FlatBuffer(size_t initial = 0) : data_(initial) {}
-  const char* begin() const { return data_.data() + start_; }
-  size_t size() const { return end_ - start_; }
-  bool empty() const { return start_ == end_; }
-  std::string_view view() const { return {begin(), size()}; }
-  void consume(size_t n) {
-    start_ += n;
-    if (start_ == end_) start_ = end_ = 0;
-  }
-  // Room for at least `min` more bytes at the end.
-  asio::mutable_buffer prepare(size_t min = 4096) {
-    if (data_.size() - end_ < min) {
-      if (start_ > 0) {
-        std::memmove(data_.data(), data_.data() + start_, size());
-        end_ -= start_;
-        start_ = 0;
-      }
-      if (data_.size() - end_ < min) {
-        data_.resize(end_ + std::max({min, data_.size(), size_t{8192}}));
-      }
-    }
-    return asio::buffer(data_.data() + end_, data_.size() - end_);
-  }
-  void commit(size_t n) { end_ += n; }
-  void clear() { start_ = end_ = 0; }
-  // Gives the memory back (an idle keep-alive connection); the next prepare() takes it again.
-  void release() {
-    std::vector<char>().swap(data_);
-    start_ = end_ = 0;
-  }
+inline TcpSocket& raw_socket(TcpSocket& s) { return s; }
+inline TcpSocket& raw_socket(asio::ssl::stream<TcpSocket>& s) { return s.next_layer(); }
 
- private:
-  std::vector<char> data_;
-  size_t start_ = 0, end_ = 0;
-};
-
-inline tcp::socket& raw_socket(tcp::socket& s) { return s; }
-inline tcp::socket& raw_socket(asio::ssl::stream<tcp::socket>& s) { return s.next_layer(); }
-
+// (The HTTP session's hot paths write it out: `buf.commit(co_await s.async_read_some(buf.prepare()…`
+// spares a coroutine frame, an allocation, per read.)
 template <class Stream>
 awaitable<size_t> read_into(Stream& stream, FlatBuffer& buf, error_code& ec) {
   const size_t n = co_await stream.async_read_some(buf.prepare(), with(ec));
@@ -72,9 +35,11 @@ awaitable<size_t> read_into(Stream& stream, FlatBuffer& buf, error_code& ec) {
   co_return n;
 }
 
+// Not a coroutine itself (the caller awaits asio's operation): a coroutine frame per write
+// would be one more allocation per request.
 template <class Stream>
-awaitable<void> write_all(Stream& stream, std::string_view data, error_code& ec) {
-  co_await asio::async_write(stream, asio::buffer(data.data(), data.size()), with(ec));
+auto write_all(Stream& stream, std::string_view data, error_code& ec) {
+  return asio::async_write(stream, asio::buffer(data.data(), data.size()), with(ec));
 }
 
 // Copies bytes from `from` to `to` until either side closes or fails; `pending` (bytes already
@@ -98,13 +63,13 @@ awaitable<void> pump(From& from, To& to, FlatBuffer& pending, int64_t& activity,
     bytes += n;
   }
   error_code ignored;
-  raw_socket(to).shutdown(tcp::socket::shutdown_send, ignored);
+  raw_socket(to).shutdown(TcpSocket::shutdown_send, ignored);
 }
 
 // Runs a tunnel between a client stream and a backend socket until both directions end, or
 // until `idle_ms` pass without a byte either way.
 template <class Stream>
-awaitable<void> tunnel(Core& core, Stream& client, tcp::socket& backend, FlatBuffer& client_pending,
+awaitable<void> tunnel(Core& core, Stream& client, TcpSocket& backend, FlatBuffer& client_pending,
                        FlatBuffer& backend_pending, int idle_ms, uint64_t& up, uint64_t& down) {
   int64_t activity = now_ms();
   auto ex = co_await asio::this_coro::executor;

@@ -10,6 +10,9 @@ backend.py eof NAME PORT       answers 200 with neither Content-Length nor chunk
                                (100000 bytes, "NAME:" then digits) ends when it closes; on /lf
                                the header lines end in a bare LF, as busybox httpd's CGI sends
                                (the status line comes alone first, as busybox writes it)
+backend.py oneshot NAME PORT   answers one request as keep-alive ("NAME:N", N counting the
+                               requests), then closes the connection 50 ms later, as a
+                               backend whose keep-alive timeout is short
 """
 import hashlib
 import json
@@ -113,6 +116,20 @@ def eof(c):
     c.close()
 
 
+served = 0
+
+
+def oneshot(c):
+    global served
+    if read_header(c) is None:
+        return
+    served += 1
+    body = f"{name}:{served}".encode()
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    time.sleep(0.05)
+    c.close()
+
+
 def echo(c, prefix=b""):
     if prefix:
         c.sendall(prefix)
@@ -133,5 +150,7 @@ elif mode == "ws":
     serve_raw(ws)
 elif mode == "eof":
     serve_raw(eof)
+elif mode == "oneshot":
+    serve_raw(oneshot)
 elif mode == "tcp":
     serve_raw(lambda c: echo(c, (name + ":").encode()))

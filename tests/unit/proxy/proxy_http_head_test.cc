@@ -28,13 +28,20 @@ struct Parsed {
   }
 };
 
-BackendHead forward(const std::string& request, std::string_view client_ip = "10.0.0.9") {
+struct Forwarded : BackendHead {
+  std::string text;
+};
+
+Forwarded forward(const std::string& request, std::string_view client_ip = "10.0.0.9") {
   Parsed<true> r(request);
   EXPECT_TRUE(r.ok) << request;
   std::string_view host;
   for (const auto& f : r.fields)
     if (f.id == http::field::host) host = f.value;
-  return backend_request_head(r.p, r.fields, host, client_ip, false, "");
+  Forwarded out;
+  static_cast<BackendHead&>(out) =
+      backend_request_head(r.p, r.fields, host, client_ip, false, "", out.text);
+  return out;
 }
 
 TEST(ProxyHttpHead, FoldedValuesKeepTheirOwnText) {
