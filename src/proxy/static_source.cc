@@ -21,6 +21,7 @@ using json = nlohmann::json;
 
 struct Ctx {
   std::string_view file;
+  const Resolver& resolve;
   Error fail(const std::string& path, std::string_view what, const json& value) const {
     return Error::make(ErrorKind::invalid_argument, "config '{}': {}: {}, got {}", file, path, what,
                        value.dump());
@@ -119,24 +120,31 @@ Result<std::string> resolve_address(const Ctx& c, const std::string& path, const
     ::freeaddrinfo(res);
     return text;
   }
-  hints.ai_flags = 0;
+  std::string error;
+  const auto address = c.resolve(host, error);
+  if (!address) return c.fail(path, fmt::format("cannot resolve '{}' ({})", host, error), value);
+  if (address->find(':') != std::string::npos) return fmt::format("[{}]:{}", *address, p);
+  return fmt::format("{}:{}", *address, p);
+}
+
+std::optional<std::string> system_resolve(const std::string& host, std::string& error) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
   hints.ai_family = AF_UNSPEC;
+  addrinfo* res = nullptr;
   const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
   if (rc != 0 || res == nullptr) {
-    return c.fail(path, fmt::format("cannot resolve '{}' ({})", host, ::gai_strerror(rc)), value);
+    error = ::gai_strerror(rc);
+    return std::nullopt;
   }
   char buf[64] = {};
-  std::string out;
-  if (res->ai_family == AF_INET) {
+  if (res->ai_family == AF_INET)
     ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, buf, sizeof buf);
-    out = fmt::format("{}:{}", buf, p);
-  } else {
+  else
     ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr, buf,
                 sizeof buf);
-    out = fmt::format("[{}]:{}", buf, p);
-  }
   ::freeaddrinfo(res);
-  return out;
+  return std::string(buf);
 }
 
 Result<Route> parse_route(const Ctx& c, const std::string& path, const json& j) {
@@ -241,11 +249,17 @@ Result<Route> parse_route(const Ctx& c, const std::string& path, const json& j) 
 }  // namespace
 
 Result<RouteTable> parse_static_config(std::string_view text, std::string_view file) {
-  Ctx c{file};
+  return parse_static_config(text, file, system_resolve);
+}
+
+Result<RouteTable> parse_static_config(std::string_view text, std::string_view file,
+                                       const Resolver& resolve) {
+  Ctx c{file, resolve};
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double (1e309) is out_of_range.
     return Error::make(ErrorKind::invalid_argument, "config '{}': not JSON: {}", file, e.what());
   }
   BERTH_TRY_VOID(only_keys(c, "$", doc, {"routes"}));

@@ -5,6 +5,8 @@
 // fails to parse is reported and the previous table stays.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +18,13 @@ namespace berth::proxy {
 //   config 'routes.json': routes[0].backends[1].weight: must be an integer >= 1, got "two"
 // Backend addresses that are names ("localhost:8080", "web:80") are resolved here.
 Result<RouteTable> parse_static_config(std::string_view text, std::string_view file);
+
+// A host name's first address as text ("10.0.0.5", "fd00::5"), or nullopt with `error` set.
+using Resolver =
+    std::function<std::optional<std::string>(const std::string& host, std::string& error)>;
+// As above with names resolved by `resolve` (getaddrinfo above; tests and fuzzing stay offline).
+Result<RouteTable> parse_static_config(std::string_view text, std::string_view file,
+                                       const Resolver& resolve);
 
 // Reads and parses a file.
 Result<RouteTable> load_static_config(const std::string& path);

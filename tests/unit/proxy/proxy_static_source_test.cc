@@ -67,7 +67,33 @@ TEST(ProxyStaticConfig, ErrorsNameThePathAndTheValue) {
   expect_error(R"({"routes": [{"service": "a", "check": {"kind": "icmp"}}]})",
                R"(routes[0].check.kind: must be "none", "tcp" or "http", got "icmp")");
   expect_error("{not json", "not JSON");
+  // nlohmann's out_of_range, not a parse_error: it escaped the handler and aborted the proxy.
+  expect_error(R"({"routes": [{"service": "a", "priority": 1e309}]})", "not JSON");
   expect_error(R"({"route": []})", "$.route: unknown key");
+}
+
+TEST(ProxyStaticConfig, NamesGoThroughTheResolver) {
+  const Resolver resolve = [](const std::string& host,
+                              std::string& error) -> std::optional<std::string> {
+    if (host == "web") return "10.88.0.5";
+    if (host == "v6") return "fd00::5";
+    error = "not known";
+    return std::nullopt;
+  };
+  auto t = parse_static_config(
+      R"({"routes": [{"service": "a", "backends": [{"address": "web:80"}, {"address": "v6:81"},)"
+      R"( {"address": "10.0.0.1:82"}]}]})",
+      "r.json", resolve);
+  ASSERT_TRUE(t) << t.error().message();
+  EXPECT_EQ(t->routes[0].backends[0].address, "10.88.0.5:80");
+  EXPECT_EQ(t->routes[0].backends[1].address, "[fd00::5]:81");
+  EXPECT_EQ(t->routes[0].backends[2].address, "10.0.0.1:82");
+  auto bad = parse_static_config(
+      R"({"routes": [{"service": "a", "backends": [{"address": "db:5432"}]}]})", "r.json", resolve);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(),
+            "config 'r.json': routes[0].backends[0].address: cannot resolve 'db' (not known), got "
+            "\"db:5432\"");
 }
 
 TEST(ProxyListen, ParsesNameAddressAndTls) {
