@@ -1,10 +1,10 @@
 // api_translate: what the Docker Engine API (`berth serve`) reads from its clients before the
 // engine sees it (api/translate.h): POST /containers/create bodies (Config, HostConfig with its
 // binds, mounts, port bindings and restart policy, NetworkingConfig), POST /containers/{id}/update
-// bodies, the small bodies of api/bodies.h (exec create/start, network create/connect, auth), the
-// `filters` query value, and the /vX.Y/ prefix of a path. The input is cut at 0x01
-// bytes: a body (read as both kinds), filters, a path. A created configuration must survive the
-// engine's stored form (engine/container_config.h: to_json → parse_container_config → to_json).
+// bodies, the small bodies of api/bodies.h (exec create/start, network create/connect, volume
+// create, auth), the `filters` query value, and the /vX.Y/ prefix of a path. The input is cut at
+// 0x01 bytes: a body (read as both kinds), filters, a path. A created configuration must survive
+// the engine's stored form (engine/container_config.h: to_json → parse_container_config → to_json).
 #include "api/bodies.h"
 #include "api/translate.h"
 #include "fuzz_util.h"
@@ -35,6 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (bool join : {true, false})
     if (auto c = api::network_connect_from_json(parts[0], join); c && c->container.empty())
       fuzz::violated("a connect without a container accepted", parts[0]);
+  (void)api::volume_create_from_json(parts[0]);
   if (auto login = api::login_from_json(parts[0]);
       login && (login->server.empty() || login->server.find('/') != std::string::npos))
     fuzz::violated("a login server that is not a host", login->server);

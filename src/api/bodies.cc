@@ -231,6 +231,28 @@ Result<NetworkConnect> network_connect_from_json(std::string_view body, bool joi
   return out;
 }
 
+Result<VolumeCreate> volume_create_from_json(std::string_view body) {
+  constexpr std::string_view where = "volume create";
+  BERTH_TRY(json j, parse_object(where, body));
+  VolumeCreate out;
+  for (const auto& [key, value] : j.items()) {
+    if (key == "Name") {
+      BERTH_TRY(out.name, string_of(where, key, value));
+    } else if (key == "Labels") {
+      BERTH_TRY(out.labels, string_map_of(where, key, value));
+    } else if (key == "DriverOpts") {
+      BERTH_TRY(out.options, string_map_of(where, key, value));
+    } else if (key == "Driver") {
+      BERTH_TRY(const std::string driver, string_of(where, key, value));
+      if (!driver.empty() && driver != "local")
+        return bad(where, fmt::format("Driver '{}' is not supported: only local", driver));
+    } else if (!(key == "ClusterVolumeSpec" && unset(value))) {
+      return unknown_field(where, key);
+    }
+  }
+  return out;
+}
+
 Result<Login> login_from_json(std::string_view body) {
   constexpr std::string_view where = "auth";
   BERTH_TRY(json j, parse_object(where, body));

@@ -4,6 +4,7 @@
 // wrong type or one berth cannot honour is an invalid_argument (a 400) naming the field.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,7 +46,15 @@ struct NetworkConnect {
 };
 Result<NetworkConnect> network_connect_from_json(std::string_view body, bool join);
 
-// POST /auth: the registry ("docker.io" for Docker Hub's names) and the credentials.
+// POST /volumes/create.
+struct VolumeCreate {
+  std::string name;  // "" = a generated name
+  std::map<std::string, std::string> labels, options;
+};
+Result<VolumeCreate> volume_create_from_json(std::string_view body);
+
+// POST /auth, and the X-Registry-Auth header once base64-decoded: the registry ("docker.io" for
+// Docker Hub's names) and the credentials.
 struct Login {
   std::string user, password, server;
 };

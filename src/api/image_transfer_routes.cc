@@ -34,12 +34,11 @@ Result<std::optional<registry::Credentials>> registry_auth(const ServerRequest& 
   auto decoded = http::base64_decode(text);
   if (!decoded)
     return Error(ErrorKind::invalid_argument, "X-Registry-Auth: not base64 of a JSON object");
-  json j = json::parse(*decoded, nullptr, false);
-  if (!j.is_object())
-    return Error(ErrorKind::invalid_argument, "X-Registry-Auth: not base64 of a JSON object");
-  std::string user = j.value("username", ""), password = j.value("password", "");
-  if (user.empty() && password.empty()) return std::optional<registry::Credentials>();
-  return std::optional(registry::Credentials{user, password});
+  // The same fields as POST /auth's body (serveraddress is the image's registry here).
+  auto login = login_from_json(*decoded);
+  if (!login) return login.error().context("X-Registry-Auth");
+  if (login->user.empty() && login->password.empty()) return std::optional<registry::Credentials>();
+  return std::optional(registry::Credentials{login->user, login->password});
 }
 
 std::string short_id(const std::string& digest) {

@@ -140,16 +140,9 @@ ServerResponse DockerApi::volumes(const std::string& m, const std::vector<std::s
     return json_response(200, {{"Volumes", out}, {"Warnings", json::array()}});
   }
   if (parts.size() == 2 && parts[1] == "create" && m == "POST") {
-    json j = body.empty() ? json::object() : json::parse(body);
-    std::map<std::string, std::string> labels, opts;
-    if (auto it = j.find("Labels"); it != j.end() && it->is_object())
-      labels = it->get<std::map<std::string, std::string>>();
-    if (auto it = j.find("DriverOpts"); it != j.end() && it->is_object())
-      opts = it->get<std::map<std::string, std::string>>();
-    std::string driver = j.value("Driver", "local");
-    if (!driver.empty() && driver != "local")
-      return error_response(400, fmt::format("Driver '{}' is not supported: only local", driver));
-    auto created = engine::create_volume(*e, j.value("Name", ""), labels, opts);
+    auto v = volume_create_from_json(body);
+    if (!v) return error_response(v.error());
+    auto created = engine::create_volume(*e, v->name, v->labels, v->options);
     if (!created) return error_response(created.error());
     return json_response(201, volume_json(*created));
   }

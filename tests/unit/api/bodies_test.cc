@@ -75,6 +75,18 @@ TEST(ApiBodies, NetworkCreateReadsDockersBody) {
   EXPECT_FALSE(network_create_from_json(R"({"Driver":"bridge"})"));
 }
 
+TEST(ApiBodies, VolumeCreateTakesLocalOnly) {
+  auto v = volume_create_from_json(
+      R"({"Name":"data","Driver":"local","DriverOpts":{"type":"tmpfs"},"Labels":{"a":"b"}})");
+  ASSERT_TRUE(v) << error_of(v.error());
+  EXPECT_EQ(v->name, "data");
+  EXPECT_EQ(v->options.at("type"), "tmpfs");
+  EXPECT_EQ(error_of(volume_create_from_json(R"({"Driver":"nfs"})").error()),
+            "volume create: Driver 'nfs' is not supported: only local");
+  EXPECT_EQ(error_of(volume_create_from_json(R"({"Labels":{"a":[]}})").error()),
+            "volume create: field Labels.a must be a string");
+}
+
 TEST(ApiBodies, LoginServerIsAHost) {
   auto l = login_from_json(
       R"({"username":"u","password":"p","serveraddress":"https://index.docker.io/v1/"})");
