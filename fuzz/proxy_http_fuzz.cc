@@ -115,6 +115,7 @@ void check_request(std::string_view in, bool tls, std::string_view client_ip) {
   // first): the views must say the same.
   bh::request_parser<bh::empty_body> ref;
   ref.header_limit(kMaxHeader);
+  ref.body_limit(std::numeric_limits<std::uint64_t>::max());  // as the session's parser
   ref.eager(false);
   error_code ref_ec;
   ref.put(boost::asio::buffer(in.data(), in.size()), ref_ec);
