@@ -9,9 +9,9 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <iterator>
+#include <list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,7 +55,8 @@ class Parser final : public http::basic_parser<isRequest> {
   std::string_view input_;
   // Values Beast unfolded (obs-fold: a line starting with a space continues the value): Beast
   // hands them over in a buffer of its own that dies when the fields are parsed.
-  std::deque<std::string> unfolded_;
+  // (A list: stable addresses, and unlike libstdc++'s deque no allocation until one is needed.)
+  std::list<std::string> unfolded_;
   void on_request_impl(http::verb, boost::beast::string_view m, boost::beast::string_view t, int v,
                        error_code&) override {
     version = v;
