@@ -76,7 +76,7 @@ ServerResponse DockerApi::attach(const std::string& id, const ServerRequest& r) 
       if (c->running() || c->started.value_or(0) != *started_before) break;
       if (c->state != "created" && clock::now_ns() > deadline) break;
       if (!watch) {
-        watch.emplace(*e, *c, false);
+        watch.emplace(e->layout, *c, false);
         continue;  // look again, watching: a start from now on wakes the wait
       }
       if (watch->wait(watch->watching() ? 1000 : 20, fd) == engine::ContainerWatch::Wake::reader_gone) return;

@@ -311,7 +311,7 @@ ServerResponse DockerApi::wait_container(const std::string& id, const std::strin
     json answer = {{"StatusCode", 0}, {"Error", nullptr}};
     // Woken by the container's changes (its start, its monitor's end), not by a polling clock:
     // docker run --rm waits here between its start and its exit.
-    engine::ContainerWatch watch(*e, *found, false);
+    engine::ContainerWatch watch(e->layout, *found, false);
     const int timeout_ms = watch.watching() ? 1000 : 50;
     // next-exit and removed on a container not started yet: until it has run.
     if (condition != "not-running")

@@ -114,7 +114,7 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
     return {st.st_ino, st.st_size};
   };
   // Watching before the first look: nothing that happens after it goes unnoticed.
-  ContainerWatch watch(engine, r, true);
+  ContainerWatch watch(engine.layout, r, true);
   auto [inode, offset] = size_of(base);
   std::string partial;
   for (;;) {

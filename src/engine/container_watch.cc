@@ -4,11 +4,26 @@
 #include <poll.h>
 #include <sys/inotify.h>
 
+#include <atomic>
 #include <cerrno>
 
 namespace berth::engine {
 
-ContainerWatch::ContainerWatch(const Engine& engine, const ContainerRecord& c, bool with_log) {
+namespace {
+std::atomic<int> g_watches{0};  // inotify instances ContainerWatch holds in this process
+}  // namespace
+
+ContainerWatch::ContainerWatch(const Layout& layout, const ContainerRecord& c, bool with_log) {
+  if (g_watches.fetch_add(1) >= kMaxWatches) {
+    g_watches.fetch_sub(1);
+    return;
+  }
+  struct Release {
+    ContainerWatch& w;
+    ~Release() {
+      if (!w.inotify_) g_watches.fetch_sub(1);
+    }
+  } release{*this};
   UniqueFd fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!fd) return;
   // IN_CLOSE_WRITE: monitor.lock (the monitor opened it to write) closing is the monitor's end;
@@ -18,8 +33,12 @@ ContainerWatch::ContainerWatch(const Engine& engine, const ContainerRecord& c, b
   if (with_log) mask |= IN_MODIFY;
   if (::inotify_add_watch(fd.get(), c.dir.c_str(), mask) < 0) return;
   // Commits append to berth.db-wal (IN_MODIFY); a fresh WAL file is IN_CREATE.
-  if (::inotify_add_watch(fd.get(), engine.layout.root.c_str(), IN_MODIFY | IN_CREATE) < 0) return;
+  if (::inotify_add_watch(fd.get(), layout.root.c_str(), IN_MODIFY | IN_CREATE) < 0) return;
   inotify_ = std::move(fd);
+}
+
+ContainerWatch::~ContainerWatch() {
+  if (inotify_) g_watches.fetch_sub(1);
 }
 
 ContainerWatch::Wake ContainerWatch::wait(int timeout_ms, int reader_fd) {

@@ -5,22 +5,31 @@
 // removal recorded by any process). A waiter re-reads the state after each wake; the timeout
 // covers what inotify cannot see.
 //
-// Without inotify (no instance left: fs.inotify.max_user_instances) a wait is a plain sleep of
-// the timeout, so callers pass the timeout they would poll with.
+// Without inotify a wait is a plain sleep of the timeout, so callers pass the timeout they would
+// poll with. That is the case when no instance is left (fs.inotify.max_user_instances, 128 by
+// default, counts a user's instances across all its processes), and beyond kMaxWatches watches
+// alive in this process: a server with many waiters does not take every instance from the
+// user's other programs.
+//
+// Thread-safe: one watch per waiting thread.
 #pragma once
 
 #include "base/unique_fd.h"
 #include "engine/containers.h"
-#include "engine/engine.h"
+#include "engine/layout.h"
 
 namespace berth::engine {
 
 class ContainerWatch {
  public:
   enum class Wake { changed, timeout, reader_gone };
+  static constexpr int kMaxWatches = 32;
 
   // `with_log`: appends to the container's log wake it too (log followers).
-  ContainerWatch(const Engine& engine, const ContainerRecord& c, bool with_log);
+  ContainerWatch(const Layout& layout, const ContainerRecord& c, bool with_log);
+  ~ContainerWatch();
+  ContainerWatch(const ContainerWatch&) = delete;
+  ContainerWatch& operator=(const ContainerWatch&) = delete;
 
   // Until something changed, `timeout_ms` passed, or `reader_fd` (a client's socket, -1: none)
   // hung up. Not a half close: a client that shut its writing side still reads.
