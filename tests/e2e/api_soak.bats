@@ -22,6 +22,8 @@ server_fds() { ls "/proc/$SERVE_PID/fd" | wc -l; }
 # included: execs, and the monitors of the containers it started (they exit with their container).
 server_threads() { ls "/proc/$SERVE_PID/task" | wc -l; }
 server_children() { pgrep -P "$SERVE_PID" | wc -l; }
+# The baseline: live children only (a monitor that just exited is reaped within a second).
+live_children() { ps -o stat= --ppid "$SERVE_PID" | grep -vc '^Z' || true; }
 # Entries of this state's per-container directories, network namespaces, lock files and pulls
 # in progress (ingest): each container or pull leaves none behind.
 our_entries() {
@@ -90,7 +92,7 @@ PY
   run timeout 120 /usr/bin/python3 "$BATS_TEST_TMPDIR/worker.py" "$SOCK" "$REG/soak/box" 1 "$BATS_TEST_TMPDIR/ids"
   [ "$status" -eq 0 ]
   fds0=$(server_fds) mounts0=$(our_mounts) procs0=$(our_processes) entries0=$(our_entries)
-  threads0=$(server_threads) children0=$(server_children)
+  threads0=$(server_threads) children0=$(live_children)
   n=${BERTH_SOAK_ITERATIONS:-15}
   run timeout $((60 + n * 20)) /usr/bin/python3 "$BATS_TEST_TMPDIR/worker.py" "$SOCK" "$REG/soak/box" "$n" "$BATS_TEST_TMPDIR/ids"
   echo "$output"
@@ -159,7 +161,8 @@ PY
   [ "$status" -eq 0 ]
   d ps -q
   processes() { for c in term pipe quiet; do $DOCKER top "$c" | tail -n +2; done | wc -l; }
-  fds0=$(server_fds) threads0=$(server_threads) children0=$(server_children) procs0=$(processes)
+  fds0=$(server_fds) threads0=$(server_threads) children0=$(live_children) procs0=$(processes)
+  entries0=$(our_entries)
   run timeout 120 /usr/bin/python3 - "$SOCK" "$REG/gone/box" <<'PY'
 import json, socket, sys
 sock_path, repo = sys.argv[1], sys.argv[2]
@@ -229,6 +232,8 @@ PY
   settles fds "$fds0" server_fds || { echo "server fds: $fds0 before, $fds after"; ls -l "/proc/$SERVE_PID/fd"; false; }
   settles threads "$threads0" server_threads || { echo "server threads: $threads0 before, $threads after"; false; }
   settles children "$children0" server_children || { echo "server children: $children0 before, $children after"; ps -o pid,stat,args --ppid "$SERVE_PID"; false; }
+  # A pull cut short leaves nothing in ingest/ (nor anything else in the state's directories).
+  settles entries "$entries0" our_entries || { echo "state entries: $entries0 before, $entries after"; ls -A "$BERTH_ROOT/ingest"; false; }
   # The execs' shells ended with their clients (a terminal's hung up).
   settles procs "$procs0" processes || { echo "processes in the containers: $procs0 before, $procs after"; $DOCKER top pipe; false; }
 }
