@@ -79,7 +79,9 @@ ServerResponse DockerApi::attach(const std::string& id, const ServerRequest& r) 
         watch.emplace(e->layout, *c, false);
         continue;  // look again, watching: a start from now on wakes the wait
       }
-      if (watch->wait(watch->watching() ? 1000 : 20, fd) == engine::ContainerWatch::Wake::reader_gone) return;
+      if (watch->wait(watch->watching() ? 1000 : 20, fd) ==
+          engine::ContainerWatch::Wake::reader_gone)
+        return;
     }
     if (live) {
       auto c = engine::find_container(*e, id);

@@ -83,12 +83,14 @@ ServerResponse DockerApi::containers(const std::string& m, const std::vector<std
   if (action == "restart" && m == "POST") {
     std::optional<int> t;
     if (r.query_value("t")) t = static_cast<int>(query_int(r, "t", 10));
-    return lifecycle(id, [this, t](engine::Engine& e, const engine::ContainerRecord& c) -> Result<int> {
-      BERTH_TRY_VOID(engine::stop_container(e, c.id, t));
-      BERTH_TRY(auto started, engine::start_container(e, c.id));
-      if (started.monitor_pid) adopt_monitor(static_cast<pid_t>(*started.monitor_pid));
-      return 204;
-    });
+    return lifecycle(id,
+                     [this, t](engine::Engine& e, const engine::ContainerRecord& c) -> Result<int> {
+                       BERTH_TRY_VOID(engine::stop_container(e, c.id, t));
+                       BERTH_TRY(auto started, engine::start_container(e, c.id));
+                       if (started.monitor_pid)
+                         adopt_monitor(static_cast<pid_t>(*started.monitor_pid));
+                       return 204;
+                     });
   }
   if (action == "kill" && m == "POST") {
     auto signal = parse_signal(r.query_value("signal").value_or("SIGKILL"));

@@ -139,7 +139,8 @@ Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::st
   if (!log) return Error::from_errno("open '{}'", log_path);
   UniqueFd log_high(::fcntl(log.get(), F_DUPFD_CLOEXEC, 4));
   UniqueFd ready_high(ready_fd >= 0 ? ::fcntl(ready_fd, F_DUPFD_CLOEXEC, 4) : -1);
-  if (!log_high || (ready_fd >= 0 && !ready_high)) return Error::from_errno("dup for '{}'", argv.at(0));
+  if (!log_high || (ready_fd >= 0 && !ready_high))
+    return Error::from_errno("dup for '{}'", argv.at(0));
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

@@ -144,7 +144,8 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
       continue;
     }
     if (!alive || reader_gone) break;
-    if (watch.wait(watch.watching() ? 1000 : 50, options.reader_fd) == ContainerWatch::Wake::reader_gone) break;
+    auto woke = watch.wait(watch.watching() ? 1000 : 50, options.reader_fd);
+    if (woke == ContainerWatch::Wake::reader_gone) break;
   }
   return {};
 }

@@ -69,11 +69,13 @@ TEST_F(ContainerWatchTest, WakesOnTheMonitorsAtomicWritesAndOnCommitsToTheDataba
     ASSERT_TRUE(tmp);
   }
   (void)watch.wait(0);  // the temporary file's creation and close
-  ASSERT_EQ(::rename((record_.dir + "/exit.json.tmp").c_str(), (record_.dir + "/exit.json").c_str()), 0);
+  ASSERT_EQ(
+      ::rename((record_.dir + "/exit.json.tmp").c_str(), (record_.dir + "/exit.json").c_str()), 0);
   EXPECT_EQ(watch.wait(0), ContainerWatch::Wake::changed);
   EXPECT_EQ(watch.wait(0), ContainerWatch::Wake::timeout);  // one wake covers what came before
   // Another process's `berth start` commits: an append to berth.db's write-ahead log.
-  UniqueFd wal(::open((layout_.root + "/berth.db-wal").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  UniqueFd wal(
+      ::open((layout_.root + "/berth.db-wal").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
   ASSERT_TRUE(wal);
   (void)watch.wait(0);
   ASSERT_EQ(::write(wal.get(), "frame", 5), 5);
