@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include "api/routes.h"
-#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/sys.h"
 #include "engine/attach.h"
+#include "engine/container_watch.h"
 
 namespace berth::api::detail {
 
@@ -67,13 +67,21 @@ ServerResponse DockerApi::attach(const std::string& id, const ServerRequest& r) 
     } release{*this, id};
     // Follow once it has started: a created container until it starts; an exited one (docker
     // start -a) for as long as its start may take to be asked for.
+    // Woken by the start (inotify), not by a polling clock: docker run attaches, then starts.
     int64_t deadline = clock::now_ns() + 10'000'000'000;
-    for (Backoff backoff(1'000, 20'000); started_before; backoff.sleep()) {
+    std::optional<engine::ContainerWatch> watch;
+    while (started_before) {
       auto c = engine::find_container(*e, id);
       if (!c) return;
       if (c->running() || c->started.value_or(0) != *started_before) break;
       if (c->state != "created" && clock::now_ns() > deadline) break;
-      if (peer_gone(fd)) return;
+      if (!watch) {
+        watch.emplace(e->layout, *c, false);
+        continue;  // look again, watching: a start from now on wakes the wait
+      }
+      if (watch->wait(watch->watching() ? 1000 : 20, fd) ==
+          engine::ContainerWatch::Wake::reader_gone)
+        return;
     }
     if (live) {
       auto c = engine::find_container(*e, id);
@@ -87,6 +95,7 @@ ServerResponse DockerApi::attach(const std::string& id, const ServerRequest& r) 
     }
     engine::LogOptions lo;
     lo.follow = true;
+    lo.reader_fd = fd;
     if (!history) lo.since = since;
     if (which.out || which.err) (void)engine::read_logs(*e, id, lo, framed_sink(fd, tty, which));
     ::shutdown(fd, SHUT_WR);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -176,10 +177,14 @@ bool query_flag(const ServerRequest& r, std::string_view name) {
   return v && query_true(*v);
 }
 void DockerApi::reap_until(const bool& stop, std::mutex& mutex, std::condition_variable& wake) {
+  // No connection to berth.db stays open between rounds: while one holds its lock, SQLite defers
+  // closing every other connection's file (closing it would drop the process's locks), and the
+  // server's fds would grow with its busiest moment.
   std::unique_lock lock(mutex);
   while (!stop) {
     lock.unlock();
-    reap();
+    if (auto e = open()) reap(*e);
+    reap_monitors();
     lock.lock();
     wake.wait_for(lock, std::chrono::seconds(1), [&] { return stop; });
   }
@@ -214,26 +219,52 @@ Result<engine::Engine> DockerApi::open() const {
 }
 
 void DockerApi::hold(const std::string& id, int delta) {
-  std::lock_guard lock(held_mutex_);
-  if (delta > 0)
-    held_.insert(id);
-  else if (auto it = held_.find(id); it != held_.end())
-    held_.erase(it);
+  {
+    std::lock_guard lock(held_mutex_);
+    if (delta > 0)
+      held_.insert(id);
+    else if (auto it = held_.find(id); it != held_.end())
+      held_.erase(it);
+  }
+  if (delta < 0) released_.notify_all();
 }
 bool DockerApi::held(const std::string& id) {
   std::lock_guard lock(held_mutex_);
   return held_.count(id) > 0;
 }
+bool DockerApi::wait_released(const std::string& key, int64_t timeout_ms) {
+  std::unique_lock lock(held_mutex_);
+  return released_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                            [&] { return held_.count(key) == 0; });
+}
 
-void DockerApi::reap() {
-  auto e = open();
-  if (!e) return;
-  auto all = engine::list_containers(*e);
+void DockerApi::adopt_monitor(pid_t pid) {
+  // Only a monitor this start spawned: an already running container's may be another's child,
+  // and its pid, should it have exited, another child's of ours (whose status is not ours to take).
+  auto stat = sys::read_file(fmt::format("/proc/{}/stat", pid));
+  if (!stat || stat->find("(berth-monitor) ") == std::string::npos) return;
+  auto after = stat->substr(stat->rfind(')') + 2);  // "S PPID ..."
+  if (std::atoi(after.c_str() + 2) != ::getpid()) return;
+  std::lock_guard lock(monitors_mutex_);
+  monitors_.push_back(pid);
+}
+
+void DockerApi::reap_monitors() {
+  std::lock_guard lock(monitors_mutex_);
+  std::erase_if(monitors_, [](pid_t pid) {
+    int status;
+    pid_t got = ::waitpid(pid, &status, WNOHANG);
+    return got == pid || (got < 0 && errno == ECHILD);
+  });
+}
+
+void DockerApi::reap(engine::Engine& e) {
+  auto all = engine::list_containers(e);
   if (!all) return;
   for (const auto& c : *all)
     if (c.config.labels.count(kAutoRemoveLabel) && c.state == "exited" && !held(c.id + "/wait") &&
         !held(c.id + "/attach"))
-      (void)engine::remove_container(*e, c.id, false, true);
+      (void)engine::remove_container(e, c.id, false, true);
 }
 
 ServerResponse DockerApi::route(const ServerRequest& request, const std::string& body) {

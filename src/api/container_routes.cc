@@ -11,12 +11,12 @@
 #include <thread>
 
 #include "api/routes.h"
-#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
 #include "build/build.h"
+#include "engine/container_watch.h"
 #include "engine/images.h"
 #include "engine/networks.h"
 
@@ -64,7 +64,10 @@ ServerResponse DockerApi::containers(const std::string& m, const std::vector<std
     return lifecycle(id, [this](engine::Engine& e, const engine::ContainerRecord& c) -> Result<int> {
       if (c.running()) return 304;
       auto started = engine::start_container(e, c.id);
-      if (started) return 204;
+      if (started) {
+        if (started->monitor_pid) adopt_monitor(static_cast<pid_t>(*started->monitor_pid));
+        return 204;
+      }
       if (c.config.labels.count(kAutoRemoveLabel)) remove_failed_start(e, c.id);
       return std::move(started).error();
     });
@@ -80,11 +83,14 @@ ServerResponse DockerApi::containers(const std::string& m, const std::vector<std
   if (action == "restart" && m == "POST") {
     std::optional<int> t;
     if (r.query_value("t")) t = static_cast<int>(query_int(r, "t", 10));
-    return lifecycle(id, [t](engine::Engine& e, const engine::ContainerRecord& c) -> Result<int> {
-      BERTH_TRY_VOID(engine::stop_container(e, c.id, t));
-      BERTH_TRY_VOID(engine::start_container(e, c.id));
-      return 204;
-    });
+    return lifecycle(id,
+                     [this, t](engine::Engine& e, const engine::ContainerRecord& c) -> Result<int> {
+                       BERTH_TRY_VOID(engine::stop_container(e, c.id, t));
+                       BERTH_TRY(auto started, engine::start_container(e, c.id));
+                       if (started.monitor_pid)
+                         adopt_monitor(static_cast<pid_t>(*started.monitor_pid));
+                       return 204;
+                     });
   }
   if (action == "kill" && m == "POST") {
     auto signal = parse_signal(r.query_value("signal").value_or("SIGKILL"));
@@ -273,9 +279,7 @@ void DockerApi::remove_failed_start(engine::Engine& e, const std::string& id) {
   (void)engine::remove_container(e, id, true, true);
   // dockerd answers the client's wait (posted before the start) first: docker run --rm then
   // reports the start's error alone, not also "error waiting for container: context canceled".
-  Backoff backoff(1'000, 20'000);
-  for (int64_t until = clock::now_ns() + 2'000'000'000; held(id + "/wait") && clock::now_ns() < until;)
-    backoff.sleep();
+  (void)wait_released(id + "/wait", 2'000);
 }
 
 ServerResponse DockerApi::wait_container(const std::string& id, const std::string& condition) {
@@ -307,18 +311,23 @@ ServerResponse DockerApi::wait_container(const std::string& id, const std::strin
       ~Release() { api.hold(id + "/wait", -1); }
     } release{*this, full_id};
     json answer = {{"StatusCode", 0}, {"Error", nullptr}};
+    // Woken by the container's changes (its start, its monitor's end), not by a polling clock:
+    // docker run --rm waits here between its start and its exit.
+    engine::ContainerWatch watch(e->layout, *found, false);
+    const int timeout_ms = watch.watching() ? 1000 : 50;
     // next-exit and removed on a container not started yet: until it has run.
     if (condition != "not-running")
-      for (Backoff backoff(1'000, 50'000);; backoff.sleep()) {
-        auto c = engine::find_container(*e, id);
-        if (!c || c->state != "created" || peer_gone(fd)) break;
+      for (;;) {
+        auto c = engine::find_container(*e, full_id);
+        if (!c || c->state != "created") break;
+        if (watch.wait(timeout_ms, fd) == engine::ContainerWatch::Wake::reader_gone) return;
       }
     // A client that leaves ends its wait (the engine's wait blocks until the exit, holding the
     // container's lock file and the engine open); an auto-remove container is then the reaper's.
-    for (Backoff backoff(1'000, 250'000);; backoff.sleep()) {
+    for (;;) {
       auto c = engine::find_container(*e, full_id);
       if (!c || !c->running()) break;
-      if (peer_gone(fd)) return;
+      if (watch.wait(timeout_ms, fd) == engine::ContainerWatch::Wake::reader_gone) return;
     }
     auto code = engine::wait_container(*e, full_id);
     if (code)
@@ -327,13 +336,12 @@ ServerResponse DockerApi::wait_container(const std::string& id, const std::strin
       answer["Error"] = {{"Message", code.error().message()}};
     if (auto_remove) {
       // Let an attached client read the last output first (at most 5 s).
-      Backoff backoff(1'000, 20'000);
-      for (int64_t until = clock::now_ns() + 5'000'000'000; held(full_id + "/attach") && clock::now_ns() < until;)
-        backoff.sleep();
+      (void)wait_released(full_id + "/attach", 5'000);
       (void)engine::remove_container(*e, full_id, true, true);
     }
     if (condition == "removed")
-      for (Backoff backoff(1'000, 50'000); engine::find_container(*e, full_id) && !peer_gone(fd);) backoff.sleep();
+      while (engine::find_container(*e, full_id))
+        if (watch.wait(timeout_ms, fd) == engine::ContainerWatch::Wake::reader_gone) break;
     (void)sys::write_all(fd, answer.dump() + "\n");
   };
   return r;
@@ -373,7 +381,9 @@ ServerResponse DockerApi::logs(const std::string& id, const ServerRequest& r) {
       return;
     auto e = open();
     if (!e) return;
-    (void)engine::read_logs(*e, id, lo, framed_sink(fd, tty, which));
+    engine::LogOptions following = lo;
+    following.reader_fd = fd;
+    (void)engine::read_logs(*e, id, following, framed_sink(fd, tty, which));
   };
   return resp;
 }

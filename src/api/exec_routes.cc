@@ -350,10 +350,19 @@ void DockerApi::exec_attached(int sock, std::shared_ptr<ExecSession> s, bool upg
           input = -1;  // the process closed its stdin
       } else if (n == 0 || (n < 0 && errno != EINTR)) {
         // The client closed its side: the process sees the end of its input (not with a tty:
-        // docker keeps a terminal's session open).
+        // docker keeps a terminal's session open while the client still reads).
         reading = false;
         in.reset();
         if (!tty) input = -1;
+        // A client that is gone altogether hangs the terminal up, as a closed terminal window
+        // does: its shell gets SIGHUP, rather than waiting for input that can never come.
+        if (tty && peer_gone(sock)) {
+          std::lock_guard lock(s->mutex);
+          s->master = -1;
+          master.reset();
+          input = -1;
+          out_open = false;
+        }
       }
     }
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) pump(source_out, 1, out_open);

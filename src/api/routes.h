@@ -108,7 +108,14 @@ class DockerApi final : public http::Handler {
   // leaves it alone).
   void hold(const std::string& id, int delta);
   bool held(const std::string& id);
-  void reap();
+  // Until nobody holds `key` (true) or `timeout_ms` passed (false); wakes at the release.
+  bool wait_released(const std::string& key, int64_t timeout_ms);
+  void reap(engine::Engine& e);
+  // A container started here has its monitor as the server's child (the engine spawns it, and
+  // a CLI that started it would exit): nobody else waits for it, so the reaper collects it once
+  // it exited, else every started container would leave a zombie behind.
+  void adopt_monitor(pid_t pid);
+  void reap_monitors();
   ServerResponse route(const ServerRequest& request, const std::string& body);
 
   // system_routes.cc
@@ -191,7 +198,10 @@ class DockerApi final : public http::Handler {
 
   const ServeOptions& options_;
   std::mutex held_mutex_;
+  std::condition_variable released_;
   std::multiset<std::string> held_;
+  std::mutex monitors_mutex_;
+  std::vector<pid_t> monitors_;
   std::unique_ptr<ExecRegistry> execs_;
 };
 

@@ -17,7 +17,6 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/trace.h"
 #include "base/log.h"
@@ -25,6 +24,7 @@
 #include "base/sys.h"
 #include "engine/detail/container_records.h"
 #include "engine/detail/copy_in_root.h"
+#include "engine/container_watch.h"
 #include "engine/detail/crash_point.h"
 #include "engine/events.h"
 #include "engine/networks.h"
@@ -113,9 +113,10 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
     if (::stat(path.c_str(), &st) < 0) return {0, 0};
     return {st.st_ino, st.st_size};
   };
+  // Watching before the first look: nothing that happens after it goes unnoticed.
+  ContainerWatch watch(engine.layout, r, true);
   auto [inode, offset] = size_of(base);
   std::string partial;
-  Backoff backoff(1'000, 50'000);
   for (;;) {
     bool alive = monitor_alive(r);
     auto [now_inode, now_size] = size_of(base);
@@ -140,11 +141,11 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
         }
       }
       if (reader_gone) break;
-      backoff.reset();
       continue;
     }
     if (!alive || reader_gone) break;
-    backoff.sleep();
+    auto woke = watch.wait(watch.watching() ? 1000 : 50, options.reader_fd);
+    if (woke == ContainerWatch::Wake::reader_gone) break;
   }
   return {};
 }

@@ -110,6 +110,7 @@ struct LogOptions {
   bool follow = false, timestamps = false;
   std::optional<int64_t> tail;   // last N lines
   std::optional<int64_t> since, until;  // ns
+  int reader_fd = -1;  // following: a socket whose hang-up ends the follow (its reader left)
 };
 // Writes the log's records to out/err (by stream) and, following, keeps going until the
 // container stops.

@@ -18,6 +18,27 @@ teardown() {
 }
 
 server_fds() { ls "/proc/$SERVE_PID/fd" | wc -l; }
+# The server's threads (a stream's thread that never ends is a leak too) and its children, zombies
+# included: execs, and the monitors of the containers it started (they exit with their container).
+server_threads() { ls "/proc/$SERVE_PID/task" | wc -l; }
+server_children() { pgrep -P "$SERVE_PID" | wc -l; }
+# The baseline: live children only (a monitor that just exited is reaped within a second).
+live_children() { ps -o stat= --ppid "$SERVE_PID" | grep -vc '^Z' || true; }
+# Entries of this state's per-container directories, network namespaces, lock files and pulls
+# in progress (ingest): each container or pull leaves none behind.
+our_entries() {
+  local d
+  for d in "$BERTH_ROOT/containers" "$BERTH_RUN_ROOT/containers" "$BERTH_RUN_ROOT/runtime" \
+    "$BERTH_RUN_ROOT/netns" "$BERTH_RUN_ROOT/locks" "$BERTH_ROOT/ingest"; do
+    [[ -d $d ]] && ls -A "$d"
+  done | grep -cv '^\.' || true
+}
+# Cgroup directories named after the containers listed in FILE, in every hierarchy (v1 or v2).
+# A container's processes end with its cgroup (a cgroup with a process cannot be removed).
+cgroups_of() {
+  find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -path '*/berth/*' 2>/dev/null |
+    grep -F -f <(sed 's/^/\/berth\//' "$1") || true
+}
 # Mounts and processes of this test's berth state (monitors, DNS, proxies, containers' mounts).
 our_mounts() { grep -c -e "$BERTH_ROOT" -e "$BERTH_RUN_ROOT" /proc/self/mountinfo || true; }
 our_processes() { pgrep -f -- "$BERTH_RUN_ROOT" | grep -vx "$SERVE_PID" | wc -l; }
@@ -70,7 +91,8 @@ PY
   # One round first: what the server holds once warm (its threads' event loops, timers).
   run timeout 120 /usr/bin/python3 "$BATS_TEST_TMPDIR/worker.py" "$SOCK" "$REG/soak/box" 1 "$BATS_TEST_TMPDIR/ids"
   [ "$status" -eq 0 ]
-  fds0=$(server_fds) mounts0=$(our_mounts) procs0=$(our_processes)
+  fds0=$(server_fds) mounts0=$(our_mounts) procs0=$(our_processes) entries0=$(our_entries)
+  threads0=$(server_threads) children0=$(live_children)
   n=${BERTH_SOAK_ITERATIONS:-15}
   run timeout $((60 + n * 20)) /usr/bin/python3 "$BATS_TEST_TMPDIR/worker.py" "$SOCK" "$REG/soak/box" "$n" "$BATS_TEST_TMPDIR/ids"
   echo "$output"
@@ -83,6 +105,12 @@ PY
   settles mounts "$mounts0" our_mounts || { echo "mounts: $mounts0 before, $mounts after"; false; }
   settles procs "$procs0" our_processes || { echo "processes: $procs0 before, $procs after"; pgrep -af -- "$BERTH_RUN_ROOT"; false; }
   settles fds "$fds0" server_fds || { echo "server fds: $fds0 before, $fds after"; ls -l "/proc/$SERVE_PID/fd"; false; }
+  settles threads "$threads0" server_threads || { echo "server threads: $threads0 before, $threads after"; false; }
+  settles children "$children0" server_children || { echo "server children: $children0 before, $children after"; ps -o pid,stat,args --ppid "$SERVE_PID"; false; }
+  settles entries "$entries0" our_entries || { echo "state entries: $entries0 before, $entries after"; false; }
+  cgroups=$(cgroups_of "$BATS_TEST_TMPDIR/ids")
+  [ -z "$cgroups" ] || { echo "cgroups left: $cgroups"; false; }
+  while read -r id; do [ ! -e "$BERTH_RUN_ROOT/netns/$id" ] || { echo "netns left: $id"; false; }; done <"$BATS_TEST_TMPDIR/ids"
 }
 
 @test "api soak: 100 clients at once are all answered, and the server's fds come back" {
@@ -120,7 +148,7 @@ PY
   settles fds "$fds0" server_fds || { echo "server fds: $fds0 before, $fds after"; false; }
 }
 
-@test "api soak: clients that vanish mid-attach and mid-pull leave the server serving, without leaks" {
+@test "api soak: clients that vanish mid-attach, mid-exec, mid-log and mid-pull leave the server serving, without leaks" {
   reg_start "$BATS_TEST_TMPDIR/reg"
   b push busybox "$REG/gone/box:1"
   [ "$status" -eq 0 ]
@@ -128,17 +156,53 @@ PY
   [ "$status" -eq 0 ]
   d run -di --name pipe busybox sh -c 'while read l; do echo "got $l"; done'
   [ "$status" -eq 0 ]
+  # Neither a terminal nor stdin: attach follows its log.
+  d run -d --name quiet busybox sleep 300
+  [ "$status" -eq 0 ]
   d ps -q
-  fds0=$(server_fds)
+  processes() { for c in term pipe quiet; do $DOCKER top "$c" | tail -n +2; done | wc -l; }
+  fds0=$(server_fds) threads0=$(server_threads) children0=$(live_children) procs0=$(processes)
+  entries0=$(our_entries)
   run timeout 120 /usr/bin/python3 - "$SOCK" "$REG/gone/box" <<'PY'
-import socket, sys
+import json, socket, sys
 sock_path, repo = sys.argv[1], sys.argv[2]
-def request(head):
+def request(head, body=b""):
     s = socket.socket(socket.AF_UNIX)
     s.connect(sock_path)
-    s.sendall(head.encode())
+    s.sendall(head.encode() + body)
     return s
+def post_json(path, doc):
+    body = json.dumps(doc).encode()
+    s = request(f"POST {path} HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n", body)
+    answer = b""
+    while chunk := s.recv(4096):
+        answer += chunk
+    s.close()
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])
+upgrade = "Connection: Upgrade\r\nUpgrade: tcp\r\n"
 for round in range(10):
+    # An exec's shell, with a terminal and without, whose client goes mid-stream.
+    for tty in (True, False):
+        exec_id = post_json("/v1.41/containers/pipe/exec", {"AttachStdin": True, "AttachStdout": True,
+                            "AttachStderr": True, "Tty": tty, "Cmd": ["sh"]})["Id"]
+        body = json.dumps({"Detach": False, "Tty": tty}).encode()
+        s = request(f"POST /v1.41/exec/{exec_id}/start HTTP/1.1\r\nHost: d\r\n{upgrade}"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n", body)
+        head = s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        s.sendall(b"echo hello\n")
+        if round % 2:
+            s.recv(1)
+        s.close()
+    # Attached to a quiet container's log, and following its log: gone before any output.
+    s = request(f"POST /v1.41/containers/quiet/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+                f"Host: d\r\n{upgrade}Content-Length: 0\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 101")
+    s.close()
+    s = request("GET /v1.41/containers/quiet/logs?follow=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: d\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    s.close()
     for name in ("term", "pipe"):
         s = request(f"POST /v1.41/containers/{name}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
                     "Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
@@ -152,7 +216,7 @@ for round in range(10):
     if round % 2:
         s.recv(64)             # mid-pull: the progress stream had begun
     s.close()
-print("vanished 30 times")
+print("vanished 80 times")
 PY
   echo "$output"
   [ "$status" -eq 0 ]
@@ -166,4 +230,10 @@ PY
   d run --rm busybox echo serving
   [ "$output" = serving ]
   settles fds "$fds0" server_fds || { echo "server fds: $fds0 before, $fds after"; ls -l "/proc/$SERVE_PID/fd"; false; }
+  settles threads "$threads0" server_threads || { echo "server threads: $threads0 before, $threads after"; false; }
+  settles children "$children0" server_children || { echo "server children: $children0 before, $children after"; ps -o pid,stat,args --ppid "$SERVE_PID"; false; }
+  # A pull cut short leaves nothing in ingest/ (nor anything else in the state's directories).
+  settles entries "$entries0" our_entries || { echo "state entries: $entries0 before, $entries after"; ls -A "$BERTH_ROOT/ingest"; false; }
+  # The execs' shells ended with their clients (a terminal's hung up).
+  settles procs "$procs0" processes || { echo "processes in the containers: $procs0 before, $procs after"; $DOCKER top pipe; false; }
 }
