@@ -96,11 +96,34 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
     std::string text = options.timestamps ? l.time + " " + l.text : l.text;
     if (!sink(l.is_err, text)) reader_gone = true;
   };
+  // Watching before the first look: nothing that happens after it goes unnoticed.
+  std::optional<ContainerWatch> watch;
+  if (options.follow) watch.emplace(engine.layout, r, true);
+  // The follow goes on from the very bytes this first look read of the current file (a look at
+  // its size afterwards would skip what the monitor appended in between), a line the monitor is
+  // still writing included.
+  ino_t inode = 0;
+  off_t offset = 0;
+  std::string partial;
   std::vector<Line> lines;
-  for (const auto& file : files)
-    if (auto text = sys::read_file(file))
-      for (const auto& raw : sys::split(*text, '\n'))
-        if (!raw.empty()) parse(raw, lines);
+  for (const auto& file : files) {
+    std::string text;
+    if (file == base) {
+      if (auto fd = sys::open(base, O_RDONLY | O_CLOEXEC)) {
+        struct ::stat st;
+        if (::fstat(fd->get(), &st) == 0) inode = st.st_ino;
+        if (auto read = sys::read_fd(fd->get())) text = std::move(*read);
+      }
+      offset = static_cast<off_t>(text.size());
+      const size_t end = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+      partial = text.substr(end);
+      text.resize(end);
+    } else if (auto read = sys::read_file(file)) {
+      text = std::move(*read);
+    }
+    for (const auto& raw : sys::split(text, '\n'))
+      if (!raw.empty()) parse(raw, lines);
+  }
   size_t first = 0;
   if (options.tail && static_cast<int64_t>(lines.size()) > *options.tail)
     first = lines.size() - static_cast<size_t>(*options.tail);
@@ -113,10 +136,6 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
     if (::stat(path.c_str(), &st) < 0) return {0, 0};
     return {st.st_ino, st.st_size};
   };
-  // Watching before the first look: nothing that happens after it goes unnoticed.
-  ContainerWatch watch(engine.layout, r, true);
-  auto [inode, offset] = size_of(base);
-  std::string partial;
   for (;;) {
     bool alive = monitor_alive(r);
     auto [now_inode, now_size] = size_of(base);
@@ -144,7 +163,7 @@ Result<void> read_logs(Engine& engine, const std::string& name_or_id, const LogO
       continue;
     }
     if (!alive || reader_gone) break;
-    auto woke = watch.wait(watch.watching() ? 1000 : 50, options.reader_fd);
+    auto woke = watch->wait(watch->watching() ? 1000 : 50, options.reader_fd);
     if (woke == ContainerWatch::Wake::reader_gone) break;
   }
   return {};

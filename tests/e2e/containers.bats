@@ -513,6 +513,25 @@ teardown() { berth_teardown; }
   (( SECONDS - start < 10 ))
 }
 
+@test "logs -f goes on from the bytes it first read: a line half-written when it looked is not lost" {
+  # A line the monitor is still writing when logs -f first reads the file: the rest comes later.
+  # (The follow used to go on from the file's size looked up after that first read: what came
+  # in between was skipped, and a half line was dropped from both sides.)
+  id=$(detach half busybox sleep 30)
+  log="$BERTH_ROOT/containers/$id/log.jsonl"
+  wait_for 10 test -e "$log"
+  printf '{"log":"half a li' >>"$log"
+  "$BERTH" logs -f half >"$BATS_TEST_TMPDIR/follow" 3>&- &
+  follower=$!
+  sleep 0.5
+  printf 'ne\\n","stream":"stdout","time":"%s"}\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" >>"$log"
+  b stop -t 0 half
+  wait "$follower"
+  run cat "$BATS_TEST_TMPDIR/follow"
+  echo "$output"
+  [ "$output" = "half a line" ]
+}
+
 @test "inspect shows Docker's document; -f prints one field; unknown containers fail" {
   detach i -e FOO=bar -w /tmp --label a=b busybox sleep 1000 >/dev/null
   b inspect i
