@@ -241,9 +241,23 @@ void client_response_head(const Parser<false>& rp, const std::vector<Field>& fie
   const int status = rp.status;
   std::string connection;
   std::string_view upgrade;
+  // The backend's transfer codings but chunked (gzip, ...): chunked is decoded and re-made here,
+  // the others stay on the body and must stay named before it (RFC 9112 §6.1).
+  std::string codings;
   for (const auto& f : fields) {
     if (f.id == http::field::connection) join(connection, f.value);
     if (f.id == http::field::upgrade) upgrade = f.value;
+    if (f.id == http::field::transfer_encoding) {
+      for (size_t i = 0; i <= f.value.size();) {
+        size_t j = f.value.find(',', i);
+        if (j == std::string_view::npos) j = f.value.size();
+        const std::string_view coding = trim(f.value.substr(i, j - i));
+        // The registered codings only (RFC 9110 §18.6): anything else was never decodable.
+        for (std::string_view known : {"gzip", "x-gzip", "deflate", "compress", "x-compress"})
+          if (iequals(coding, known)) join(codings, known);
+        i = j + 1;
+      }
+    }
   }
   fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} ", status);
   out.append(rp.reason).append("\r\n");
@@ -252,7 +266,12 @@ void client_response_head(const Parser<false>& rp, const std::vector<Field>& fie
     if (!connection.empty() && listed_in_connection(connection, f.name)) continue;
     out.append(f.name).append(": ").append(f.value).append("\r\n");
   }
-  if (chunked) out.append("Transfer-Encoding: chunked\r\n");
+  // Unchunked, the body goes to an HTTP/1.0 client or ends at the close: no Transfer-Encoding
+  // then (an HTTP/1.0 client may not get one, RFC 9112 §6.1).
+  if (chunked) {
+    out.append("Transfer-Encoding: ").append(codings).append(codings.empty() ? "" : ", ");
+    out.append("chunked\r\n");
+  }
   if (!set_cookie.empty() && status != 101) {
     out.append("Set-Cookie: ").append(set_cookie).append("; Path=/; HttpOnly\r\n");
   }

@@ -153,6 +153,26 @@ TEST(ProxyHttpHead, ResponseHeadDropsEveryListedField) {
             "Set-Cookie: srv=b1; Path=/; HttpOnly\r\nConnection: close\r\n\r\n");
 }
 
+TEST(ProxyHttpHead, ResponseHeadKeepsTransferCodingsOtherThanChunked) {
+  // The proxy decodes and re-makes the chunks; a gzip coding stays on the body and must stay
+  // named, or the client takes gzip bytes for the body itself.
+  Parsed<false> r("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n");
+  ASSERT_TRUE(r.ok);
+  std::string out;
+  client_response_head(r.p, r.fields, true, true, "", out);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+  // A gzip body that ends at the close, re-chunked for a keep-alive client.
+  Parsed<false> eof("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
+  ASSERT_TRUE(eof.ok);
+  out.clear();
+  client_response_head(eof.p, eof.fields, true, true, "", out);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+  // Unchunked (an HTTP/1.0 client; the close ends the body): no Transfer-Encoding may go.
+  out.clear();
+  client_response_head(eof.p, eof.fields, false, false, "", out);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+}
+
 TEST(ProxyHttpHead, StatusOutsideHundredToFiveNinetyNineIsBroken) {
   // Relayed as "HTTP/1.1 20 OK", which no client can read: a 502 instead.
   EXPECT_FALSE(Parsed<false>("HTTP/1.1 020 OK\r\nContent-Length: 0\r\n\r\n").ok);
