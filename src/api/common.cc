@@ -214,9 +214,7 @@ http::Dispatch DockerApi::handle(const ServerRequest& request) {
   return d;
 }
 
-Result<engine::Engine> DockerApi::open() const {
-  return engine::Engine::open(options_.layout, options_.programs);
-}
+Result<engine::PooledEngine> DockerApi::open() const { return engines_->take(); }
 
 void DockerApi::hold(const std::string& id, int delta) {
   {

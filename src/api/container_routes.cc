@@ -255,6 +255,7 @@ ServerResponse DockerApi::create_container(const ServerRequest& r, const std::st
   if (name.starts_with("/")) name.erase(0, 1);
   if (config->auto_remove) {
     config->auto_remove = false;
+    config->ephemeral = true;
     config->labels[kAutoRemoveLabel] = "true";
   }
   return deferred([this, config = *config, name](int) {
@@ -305,6 +306,7 @@ ServerResponse DockerApi::wait_container(const std::string& id, const std::strin
     std::string full_id = found->id;
     bool auto_remove = found->config.labels.count(kAutoRemoveLabel) > 0;
     hold(full_id + "/wait", 1);
+    engine::ExitWaiter waiter(*found);  // this thread records the exit (and removes an AutoRemove)
     struct Release {
       DockerApi& api;
       std::string id;

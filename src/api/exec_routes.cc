@@ -74,7 +74,8 @@ class ExecRegistry {
 };
 
 DockerApi::DockerApi(const ServeOptions& options)
-    : options_(options), execs_(std::make_unique<ExecRegistry>()) {}
+    : options_(options), execs_(std::make_unique<ExecRegistry>()),
+      engines_(std::make_unique<engine::EnginePool>(options.layout, options.programs)) {}
 DockerApi::~DockerApi() = default;
 
 namespace {

@@ -27,6 +27,7 @@
 #include "base/error.h"
 #include "base/unique_fd.h"
 #include "engine/containers.h"
+#include "engine/engine_pool.h"
 #include "engine/volumes.h"
 #include "http/server.h"
 
@@ -103,7 +104,7 @@ class DockerApi final : public http::Handler {
   void run_build(int fd, const ServerRequest& r, const std::string& scratch);
 
  private:
-  Result<engine::Engine> open() const;
+  Result<engine::PooledEngine> open() const;
   // "ID/wait" and "ID/attach" while a waiter or an attached client reads a container (the reaper
   // leaves it alone).
   void hold(const std::string& id, int delta);
@@ -203,6 +204,7 @@ class DockerApi final : public http::Handler {
   std::mutex monitors_mutex_;
   std::vector<pid_t> monitors_;
   std::unique_ptr<ExecRegistry> execs_;
+  std::unique_ptr<engine::EnginePool> engines_;
 };
 
 }  // namespace berth::api::detail

@@ -4,12 +4,14 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/log.h"
 #include "cli/runtime/args.h"
 #include "monitor/monitor.h"
+#include "monitor/runtime_library.h"
 
 int main(int argc, char** argv) {
   using namespace berth;
@@ -17,6 +19,9 @@ int main(int argc, char** argv) {
   const std::vector<cli::OptionSpec> specs = {
       {"runtime", true, "the OCI runtime binary"},
       {"runtime-root", true, "the runtime's --root"},
+      {"runtime-in-process", false,
+       "create, start and delete through berth's runtime library in this process (the runtime's "
+       "state in --runtime-root), not by running --runtime; its exec still runs health checks"},
       {"bundle", true, "the OCI bundle"},
       {"dir", true, "the container's directory: log.jsonl, exit.json, monitor.json"},
       {"cgroup-path", true, "the container's cgroupsPath, to detect OOM kills"},
@@ -78,10 +83,16 @@ int main(int argc, char** argv) {
     ::close(ready_fd);
     ready_fd = -1;
   };
-  monitor::ExecRuntime runtime(parsed->value("runtime", "berth-runtime"),
-                               parsed->value("runtime-root", "/run/berth/runtime"),
-                               parsed->value("bundle", "."), o.id, o.dir);
-  auto code = monitor::run_monitor(o, runtime);
+  std::string binary = parsed->value("runtime", "berth-runtime");
+  std::string root = parsed->value("runtime-root", "/run/berth/runtime");
+  std::string bundle = parsed->value("bundle", ".");
+  std::unique_ptr<monitor::RuntimeDriver> runtime;
+  if (parsed->flag("runtime-in-process"))
+    runtime = std::make_unique<monitor::LibraryRuntime>(runtime::GlobalOptions{root}, o.id, bundle, binary,
+                                                        monitor::LibraryRuntime::Create::in_forked_child);
+  else
+    runtime = std::make_unique<monitor::ExecRuntime>(binary, root, bundle, o.id, o.dir);
+  auto code = monitor::run_monitor(o, *runtime);
   if (!code) {
     if (ready_fd >= 0) {
       std::string message = code.error().message();

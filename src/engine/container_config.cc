@@ -17,7 +17,7 @@ std::string to_json(const ContainerConfig& c) {
   nlohmann::json j = {{"image", c.image}, {"command", c.command}, {"env", c.env}, {"workdir", c.workdir},
                       {"user", c.user}, {"hostname", c.hostname}, {"volumes", volumes}, {"tmpfs", c.tmpfs},
                       {"readOnly", c.read_only}, {"init", c.init}, {"tty", c.tty},
-                      {"interactive", c.interactive}, {"stdinOnce", c.stdin_once}, {"autoRemove", c.auto_remove}, {"restart", c.restart},
+                      {"interactive", c.interactive}, {"stdinOnce", c.stdin_once}, {"autoRemove", c.auto_remove}, {"ephemeral", c.ephemeral}, {"restart", c.restart},
                       {"labels", c.labels}, {"capAdd", c.cap_add}, {"capDrop", c.cap_drop},
                       {"noNewPrivileges", c.no_new_privileges}, {"seccomp", c.seccomp},
                       {"stopSignal", c.stop_signal}, {"network", c.network},
@@ -69,6 +69,7 @@ Result<ContainerConfig> parse_container_config(std::string_view text) {
     c.interactive = j.value("interactive", false);
     c.stdin_once = j.value("stdinOnce", false);
     c.auto_remove = j.value("autoRemove", false);
+    c.ephemeral = j.value("ephemeral", false);
     c.restart = j.value("restart", "no");
     c.labels = j.value("labels", std::map<std::string, std::string>{});
     c.cap_add = j.value("capAdd", std::vector<std::string>{});

@@ -48,6 +48,11 @@ struct ContainerConfig {
   std::optional<int64_t> memory_swap;   // memory + swap in bytes (docker's MemorySwap); -1: no limit
   std::optional<int64_t> blkio_weight;  // relative block I/O weight, 10..1000
   bool read_only = false, init = false, tty = false, interactive = false, auto_remove = false;
+  // Removed when it ends, by the engine (auto_remove implies it) or by whoever created it (the
+  // API's AutoRemove, removed once its waiter and attached clients are done): its bundle lives
+  // on the run root's tmpfs and its writable layer is a volatile overlay, as a --rm container's.
+  bool ephemeral = false;
+  bool short_lived() const { return auto_remove || ephemeral; }
   // The end of an attached client's input closes the container's stdin (docker run -i's
   // StdinOnce; through the API only).
   bool stdin_once = false;

@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys.h"
+#include "engine/container_watch.h"
 #include "engine/detail/container_records.h"
 #include "engine/detail/crash_point.h"
 #include "engine/events.h"
@@ -32,6 +33,7 @@
 #include "engine/volumes.h"
 #include "monitor/monitor.h"
 #include "monitor/protocol.h"
+#include "monitor/runtime_library.h"
 #include "runtime/mounts.h"
 #include "runtime/runtime.h"
 #include "state/lock.h"
@@ -89,7 +91,7 @@ std::vector<std::string> monitor_command(const Engine& engine, const ContainerRe
                                    engine.layout.runtime_root(), "--bundle", r.dir, "--dir", r.dir,
                                    "--cgroup-path", cgroups_path_of(r.id), "--restart", r.config.restart,
                                    "--ready-fd", std::to_string(ready_fd), "--unmount", rootfs_of(r),
-                                   "--exit-command", engine.programs.berth};
+                                   "--runtime-in-process", "--exit-command", engine.programs.berth};
   for (const std::string& arg : {std::string("--root"), engine.layout.root, std::string("--run-root"),
                                  engine.layout.run_root, std::string("container"), std::string("cleanup"), r.id}) {
     argv.push_back("--exit-arg");
@@ -159,48 +161,6 @@ Result<ContainerRecord> start_container(Engine& engine, const std::string& name_
   return r;
 }
 
-namespace {
-
-// The runtime library in this process: a foreground `berth run` is the container's monitor.
-class InProcessRuntime : public monitor::RuntimeDriver {
- public:
-  InProcessRuntime(runtime::GlobalOptions global, std::string id, std::string bundle, std::string binary)
-      : global_(std::move(global)), id_(std::move(id)), bundle_(std::move(bundle)), binary_(std::move(binary)) {}
-  Result<pid_t> create(int in, int out, int err, const std::string&) override {
-    runtime::CreateOptions o;
-    o.id = id_;
-    o.bundle = bundle_;
-    o.stdio[0] = in >= 0 ? in : null_fd();
-    o.stdio[1] = out;
-    o.stdio[2] = err;
-    trace::mark("start: log and stdio");
-    BERTH_TRY(pid_t pid, runtime::create(global_, o));
-    trace::mark("runtime create: clone, cgroup, mounts, pivot_root");
-    return pid;
-  }
-  Result<void> start() override {
-    auto started = runtime::start(global_, id_);
-    trace::mark("runtime start: release the process");
-    return started;
-  }
-  void remove() override { (void)runtime::remove(global_, id_, true); }
-  // Health checks run as `berth-runtime exec`: an exec in-process would block the event loop.
-  Result<pid_t> spawn_exec(const std::vector<std::string>& args, int out) override {
-    return monitor::spawn_runtime_exec(binary_, global_.root, id_, args, out);
-  }
-
- private:
-  int null_fd() {
-    if (!null_) null_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    return null_.get();
-  }
-  runtime::GlobalOptions global_;
-  std::string id_, bundle_, binary_;
-  UniqueFd null_;
-};
-
-}  // namespace
-
 Result<int> run_foreground(Engine& engine, const std::string& id, const ForegroundOptions& options) {
   BERTH_TRY(auto r, find_container(engine, id));
   // Records the exit of a container that ran; with --rm it goes at once, under its lock.
@@ -238,7 +198,8 @@ Result<int> run_foreground(Engine& engine, const std::string& id, const Foregrou
     if (!code) return std::move(code).error();
     return exit_code;
   }
-  InProcessRuntime driver(runtime_options(engine), r.id, r.dir, engine.programs.runtime);
+  // A foreground `berth run` is the container's monitor, with the runtime library in-process.
+  monitor::LibraryRuntime driver(runtime_options(engine), r.id, r.dir, engine.programs.runtime);
   monitor::MonitorOptions o;
   o.id = r.id;
   o.dir = r.dir;
@@ -326,6 +287,7 @@ Result<void> pause_container(Engine& engine, const std::string& name_or_id, bool
 Result<int64_t> wait_container(Engine& engine, const std::string& name_or_id) {
   BERTH_TRY(auto r, find_container(engine, name_or_id));
   if (r.running()) {
+    ExitWaiter waiter(r);  // the refresh below records the exit
     int fd = ::open((r.dir + "/" + monitor::kLockFile).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
       UniqueFd guard(fd);

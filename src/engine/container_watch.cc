@@ -1,11 +1,15 @@
 // engine/container_watch.cc — ContainerWatch: inotify on a container's directory and berth's root.
 #include "engine/container_watch.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 
 #include <atomic>
 #include <cerrno>
+
+#include "monitor/protocol.h"
 
 namespace berth::engine {
 
@@ -35,6 +39,11 @@ ContainerWatch::ContainerWatch(const Layout& layout, const ContainerRecord& c, b
   // Commits append to berth.db-wal (IN_MODIFY); a fresh WAL file is IN_CREATE.
   if (::inotify_add_watch(fd.get(), layout.root.c_str(), IN_MODIFY | IN_CREATE) < 0) return;
   inotify_ = std::move(fd);
+}
+
+ExitWaiter::ExitWaiter(const ContainerRecord& c) {
+  lock_ = UniqueFd(::open((c.dir + "/" + monitor::kWaiterLockFile).c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
+  if (lock_) ::flock(lock_.get(), LOCK_SH);
 }
 
 ContainerWatch::~ContainerWatch() {

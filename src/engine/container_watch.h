@@ -42,4 +42,15 @@ class ContainerWatch {
   UniqueFd inotify_;
 };
 
+// Tells the container's monitor that this process waits for its end and records it (a shared
+// flock on monitor::kWaiterLockFile, for as long as this lives): the monitor then runs no
+// `berth container cleanup` of its own. Best effort: without the file nothing changes.
+class ExitWaiter {
+ public:
+  explicit ExitWaiter(const ContainerRecord& c);
+
+ private:
+  UniqueFd lock_;
+};
+
 }  // namespace berth::engine

@@ -90,7 +90,7 @@ runtime::GlobalOptions runtime_options(const Engine& engine) {
 
 void place_files(const Engine& engine, ContainerRecord& r) {
   r.layer_dir = engine.layout.container(r.id);
-  r.dir = r.config.auto_remove ? engine.layout.run_container(r.id) : r.layer_dir;
+  r.dir = r.config.short_lived() ? engine.layout.run_container(r.id) : r.layer_dir;
 }
 
 std::string rootfs_of(const ContainerRecord& r) { return r.dir + "/rootfs"; }
@@ -258,9 +258,10 @@ Result<ContainerRecord> refresh(Engine& engine, ContainerRecord r, bool auto_rem
     return r;
   }
   if (!r.running()) {
-    // A --rm container whose bundle went with the run root (a reboot empties it): it can never
-    // start, so it goes, as docker removes such containers when its daemon starts.
-    if (auto_remove && r.config.auto_remove && !sys::exists(r.dir)) {
+    // A --rm (or ephemeral) container whose bundle went with the run root (a reboot empties
+    // it): it can never start, so it goes, as docker removes such containers when its daemon
+    // starts.
+    if (auto_remove && r.config.short_lived() && !sys::exists(r.dir)) {
       BERTH_TRY(auto lock, lock_container(engine, r.id));
       BERTH_TRY(auto fresh, query(engine, "WHERE id = ?1", r.id));
       if (!fresh.empty() && !fresh.front().running()) BERTH_TRY_VOID(destroy(engine, fresh.front(), true, lock));
@@ -396,7 +397,7 @@ Result<void> mount_rootfs(Engine& engine, const ContainerRecord& r) {
   std::string options = fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work", fmt::join(lower, ":"),
                                     r.layer_dir, r.layer_dir);
   unmount_rootfs(r);
-  if (r.config.auto_remove) {
+  if (r.config.short_lived()) {
     // A --rm container's writable layer is deleted when it exits: nothing in it needs to reach
     // the disk, so overlayfs may skip every sync (`volatile`, Linux 5.10+), the one at unmount
     // too. (A volatile work directory must be cleaned before it is mounted again.)
@@ -576,6 +577,7 @@ Result<CreateResult> create_container(Engine& engine, const ContainerConfig& req
   r.image_id = image.id;
   r.image_ref = config.image;
   r.config.auto_remove = config.auto_remove;
+  r.config.ephemeral = config.ephemeral;
   place_files(engine, r);
   SpecInputs inputs;
   inputs.id = id;

@@ -20,8 +20,8 @@ namespace berth::engine {
 namespace {
 
 // Whether a container with a health check last reported healthy (its monitor's health.json).
-bool healthy(Engine& engine, const std::string& id, bool auto_remove) {
-  std::string dir = auto_remove ? engine.layout.run_container(id) : engine.layout.container(id);
+bool healthy(Engine& engine, const std::string& id, bool short_lived) {
+  std::string dir = short_lived ? engine.layout.run_container(id) : engine.layout.container(id);
   auto text = sys::read_file(dir + "/" + monitor::kHealthFile);
   if (!text) return false;
   auto j = nlohmann::json::parse(*text, nullptr, false);
@@ -56,7 +56,7 @@ Result<void> write_dns_names(Engine& engine, const NetworkRecord& n) {
                                                   state::ObjectLock::Mode::exclusive));
   BERTH_TRY(auto q, engine.db.prepare(
       "SELECT c.name, c.id, e.ip, e.aliases, json_array_length(c.config, '$.healthCommand'), "
-      "json_extract(c.config, '$.autoRemove') FROM endpoints e JOIN containers c ON c.id = e.container_id "
+      "(json_extract(c.config, '$.autoRemove') OR json_extract(c.config, '$.ephemeral')) FROM endpoints e JOIN containers c ON c.id = e.container_id "
       "WHERE e.active = 1 AND (e.network_id = ?1 OR (e.network_id IN (SELECT other.network_id FROM endpoints "
       "here JOIN endpoints other ON other.container_id = here.container_id WHERE here.network_id = ?1 AND "
       "here.active = 1) AND NOT EXISTS (SELECT 1 FROM endpoints mine WHERE mine.container_id = e.container_id "

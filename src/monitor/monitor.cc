@@ -363,6 +363,13 @@ std::string last_runtime_error(const std::string& log) {
 
 Result<int> monitor_loop(const MonitorOptions& o, RuntimeDriver& runtime);
 
+// Whether a process holds kWaiterLockFile (protocol.h): it records the container's end.
+bool waiter_present(const std::string& dir) {
+  UniqueFd fd(::open(sys::join_path(dir, kWaiterLockFile).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  return ::flock(fd.get(), LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+}
+
 }  // namespace
 
 Result<int> run_monitor(const MonitorOptions& o, RuntimeDriver& runtime) {
@@ -371,9 +378,11 @@ Result<int> run_monitor(const MonitorOptions& o, RuntimeDriver& runtime) {
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) < 0)
     return Error::from_errno("lock '{}': is another monitor running for container '{}'?", kLockFile, o.id);
   BERTH_TRY(int code, monitor_loop(o, runtime));
+  // Asked while the monitor's lock is still held: a waiter there now sees its release.
+  bool waiter_records_end = waiter_present(o.dir);
   lock.reset();
   if (!o.unmount_at_end.empty()) ::umount2(o.unmount_at_end.c_str(), MNT_DETACH);
-  spawn_detached(o.exit_command);
+  if (!waiter_records_end) spawn_detached(o.exit_command);
   return code;
 }
 

@@ -17,6 +17,12 @@ inline constexpr const char* kHealthFile = "health.json";
 // Held (flock, exclusive) by the monitor for as long as it lives: the engine tells a live
 // monitor from a dead one by trying to lock it, which no pid reuse can fool.
 inline constexpr const char* kLockFile = "monitor.lock";
+// Held (flock, shared) by each process that waits for the container's end and records it (an
+// API server's wait, `berth wait`). When one holds it as the monitor ends, the monitor does not
+// run its exit command (`berth container cleanup`): that process would only find the work done,
+// and spends the CPU the waiter needs. A waiter that dies in between leaves the exit to the next
+// command that looks, as when a monitor is killed.
+inline constexpr const char* kWaiterLockFile = "waiter.lock";
 // Created by the engine before it stops a container on purpose: no restart follows.
 inline constexpr const char* kStopRequestFile = "stop-requested";
 

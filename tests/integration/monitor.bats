@@ -138,3 +138,44 @@ code_rss() {
   grep -q '"log":"late\\n"' "$d/log.jsonl"
   [ "$(jq .exitCode "$d/exit.json")" = 5 ]
 }
+
+@test "--runtime-in-process: no runtime program runs; output, exit and errors as with one" {
+  id=$(unique_id mon); b=$(make_bundle "$id"); d=$BATS_TEST_TMPDIR/ctr
+  patch_config "$b" '.process.args = ["/bin/sh", "-c", "echo in-process; exit 4"]'
+  # A --runtime that cannot run: only health checks would use it.
+  run "$BERTH_MONITOR" --runtime /nonexistent/runtime --runtime-root "$RT_ROOT" --bundle "$b" --dir "$d" \
+    --runtime-in-process "$id"
+  [ "$status" -eq 4 ]
+  grep -q '"log":"in-process\\n"' "$d/log.jsonl"
+  [ "$(jq .exitCode "$d/exit.json")" = 4 ]
+  [ ! -e "$RT_ROOT/$id" ]
+  [ ! -e "$d/runtime.log" ]
+
+  id2=$(unique_id mon); b2=$(make_bundle "$id2"); d2=$BATS_TEST_TMPDIR/ctr2
+  patch_config "$b2" '.process.args = ["/no/such/program"]'
+  run "$BERTH_MONITOR" --runtime-root "$RT_ROOT" --bundle "$b2" --dir "$d2" --runtime-in-process "$id2"
+  [ "$status" -eq 1 ]
+  [[ $output == *"/no/such/program"* ]]
+  [ ! -e "$RT_ROOT/$id2" ]
+}
+
+@test "the exit command runs unless a waiter holds waiter.lock as the monitor ends" {
+  id=$(unique_id mon); b=$(make_bundle "$id"); d=$BATS_TEST_TMPDIR/ctr
+  patch_config "$b" '.process.args = ["/bin/true"]'
+  marker=$BATS_TEST_TMPDIR/exit-command-ran
+  run monitor "$id" "$b" "$d" --exit-command /bin/touch --exit-arg "$marker"
+  [ "$status" -eq 0 ]
+  for _ in $(seq 100); do [ -e "$marker" ] && break; sleep 0.02; done
+  [ -e "$marker" ]
+
+  rm -f "$marker"
+  mkdir -p "$d"
+  # This shell is the waiter: a shared lock, as the engine's waiters take it.
+  exec {waiter}>"$d/waiter.lock"
+  flock -s "$waiter"
+  run monitor "$id" "$b" "$d" --exit-command /bin/touch --exit-arg "$marker"
+  exec {waiter}>&-
+  [ "$status" -eq 0 ]
+  sleep 0.3
+  [ ! -e "$marker" ]
+}

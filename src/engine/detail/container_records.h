@@ -21,7 +21,7 @@ Result<std::vector<ContainerRecord>> query(Engine& engine, std::string_view wher
 Error not_found(std::string_view name);
 Result<state::ObjectLock> lock_container(Engine& engine, const std::string& id);
 runtime::GlobalOptions runtime_options(const Engine& engine);
-// Sets r.dir and r.layer_dir from r.id and r.config.auto_remove.
+// Sets r.dir and r.layer_dir from r.id and r.config.short_lived().
 void place_files(const Engine& engine, ContainerRecord& r);
 std::string rootfs_of(const ContainerRecord& r);
 std::string cgroups_path_of(const std::string& id);
