@@ -9,6 +9,11 @@
 # Prints median, mean ± σ and min–max per server, then berth/podman and berth/dockerd of the
 # medians. Goals: ≤ 0.2× podman's service, ≤ 0.1× dockerd.
 #
+# A fourth "server", bench/api-floor.py, answers every request at once with canned answers and
+# does no work: `docker run` through it is the CLI alone (its start, five requests, its exit),
+# the floor under every server's figure. The ratios of what each server adds above that floor
+# are printed too.
+#
 # Every server's state is private, under /tmp/berth-bench-api-PID (removed on exit, servers
 # stopped by pid): the machine's berth, podman and docker state are untouched.
 #
@@ -40,7 +45,7 @@ BERTH=$(cd "$(dirname "$BERTH")" && pwd -P)/$(basename "$BERTH")
 WORK=/tmp/berth-bench-api-$$
 IMG=apibench:latest
 TOKEN=berth-bench-ok
-BERTH_PID="" PODMAN_PID="" DOCKERD_PID=""
+BERTH_PID="" PODMAN_PID="" DOCKERD_PID="" FLOOR_PID=""
 P=("$PODMAN" --root "$WORK/podman/root" --runroot "$WORK/podman/run" --tmpdir "$WORK/podman/tmp"
   --events-backend none --network-config-dir "$WORK/podman/net" --runtime-flag "root=$WORK/podman/runc")
 
@@ -58,6 +63,7 @@ cleanup() {
   trap - EXIT INT TERM
   [[ -S $WORK/berth.sock ]] && DOCKER_HOST=unix://$WORK/berth.sock "$DOCKER" rm -f $(DOCKER_HOST=unix://$WORK/berth.sock "$DOCKER" ps -aq) >/dev/null 2>&1
   stop_pid "$BERTH_PID"
+  stop_pid "$FLOOR_PID"
   stop_pid "$PODMAN_PID"
   [[ -d $WORK/podman/root ]] && "${P[@]}" rm -f -t 0 -a >/dev/null 2>&1
   [[ -d $WORK/podman/root ]] && "${P[@]}" system reset -f >/dev/null 2>&1
@@ -98,7 +104,13 @@ bash /work/shared/peers/dockerd.sh "$WORK/dockerd" >/dev/null
 DOCKERD_PID=$(cat "$WORK/dockerd/pid")
 wait_socket "$WORK/dockerd/sock" dockerd "$WORK/dockerd/log"
 
-declare -A SOCK=([berth]=$WORK/berth.sock [podman]=$WORK/podman.sock [dockerd]=$WORK/dockerd/sock)
+/usr/bin/python3 "$SRC/bench/api-floor.py" "$WORK/floor.sock" 2>"$WORK/floor.log" </dev/null &
+FLOOR_PID=$!
+for _ in $(seq 50); do [[ -S $WORK/floor.sock ]] && break; sleep 0.1; done
+[[ -S $WORK/floor.sock ]] || die "bench/api-floor.py does not listen: $(tail -c 600 "$WORK/floor.log")"
+
+declare -A SOCK=([berth]=$WORK/berth.sock [podman]=$WORK/podman.sock [dockerd]=$WORK/dockerd/sock
+  [floor]=$WORK/floor.sock)
 for name in berth podman dockerd; do
   export DOCKER_HOST=unix://${SOCK[$name]}
   # berth's API does not import (docker import's fromSrc): its CLI does, into the same state.
@@ -120,7 +132,7 @@ echo "machine: $(nproc) cores, $(uname -r), load average $(loadavg)"
 echo
 echo "==> docker run --rm --network none $IMG /bin/true, through each server's API"
 args=(-N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT")
-for name in berth podman dockerd; do
+for name in berth podman dockerd floor; do
   args+=(-n "$name" "env DOCKER_HOST=unix://${SOCK[$name]} $DOCKER run --rm --network none $IMG /bin/true")
 done
 hyperfine "${args[@]}"
@@ -128,7 +140,7 @@ hyperfine "${args[@]}"
 stat_of() { jq -r --arg n "$1" --arg f "$2" '.results[] | select(.command == $n) | .[$f] * 1000' "$OUT"; }
 echo
 echo "medians of $RUNS runs (mean ± σ, min–max), ms:"
-for name in berth podman dockerd; do
+for name in berth podman dockerd floor; do
   printf '  %-8s %7.1f   (%.1f ± %.1f, %.1f–%.1f)\n' "$name" "$(stat_of "$name" median)" "$(stat_of "$name" mean)" \
     "$(stat_of "$name" stddev)" "$(stat_of "$name" min)" "$(stat_of "$name" max)"
 done
@@ -136,4 +148,11 @@ RP=$(ratio "$(stat_of berth median)" "$(stat_of podman median)")
 RD=$(ratio "$(stat_of berth median)" "$(stat_of dockerd median)")
 echo "  berth/podman  ${RP}×  (goal ≤ 0.2×: $(at_most "$RP" 0.2))"
 echo "  berth/dockerd ${RD}×  (goal ≤ 0.1×: $(at_most "$RD" 0.1))"
+F=$(printf "%.1f" "$(stat_of floor median)")
+above() { awk -v a="$1" -v f="$F" 'BEGIN { printf "%.1f", a - f }'; }
+echo "  floor (the docker CLI alone, a server that does nothing): ${F} ms = $(ratio "$F" "$(stat_of dockerd median)")× dockerd"
+echo "  above the floor: berth $(above "$(stat_of berth median)") ms, podman $(above "$(stat_of podman median)") ms," \
+  "dockerd $(above "$(stat_of dockerd median)") ms; berth/podman" \
+  "$(ratio "$(above "$(stat_of berth median)")" "$(above "$(stat_of podman median)")")×, berth/dockerd" \
+  "$(ratio "$(above "$(stat_of berth median)")" "$(above "$(stat_of dockerd median)")")×"
 echo "load average at the end: $(loadavg); hyperfine's JSON: $OUT"
