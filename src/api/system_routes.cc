@@ -16,6 +16,7 @@
 #include "base/process.h"
 #include "base/sys.h"
 #include "build/build.h"
+#include "engine/container_watch.h"
 #include "engine/events.h"
 #include "engine/images.h"
 #include "engine/networks.h"
@@ -167,6 +168,10 @@ ServerResponse DockerApi::events(const ServerRequest& r) {
       if (!last) return;
       after = last->value_or(0);
     }
+    // Woken by commits to berth.db (an event is recorded with its change), not by a polling
+    // clock; once a second without any, a look at the containers records what only their
+    // directories show (a monitor that died: no daemon tells anyone).
+    engine::ContainerWatch watch(e->layout);
     for (;;) {
       auto events = engine::read_events(e->db, after, filter);
       if (!events) return;
@@ -174,11 +179,13 @@ ServerResponse DockerApi::events(const ServerRequest& r) {
         after = std::max(after, ev.seq);
         if (!sys::write_all(fd, engine::event_json(ev) + "\n")) return;
       }
-      if (filter.until && clock::now_ns() > *filter.until) return;
-      if (peer_gone(fd)) return;
-      // Followers also notice containers whose monitor died (no daemon tells them).
-      (void)engine::list_containers(*e);
-      ::usleep(100'000);
+      int64_t now = clock::now_ns();
+      if (filter.until && now > *filter.until) return;
+      int timeout_ms = watch.watching() ? 1000 : 100;
+      if (filter.until) timeout_ms = static_cast<int>(std::clamp<int64_t>((*filter.until - now) / 1'000'000 + 1, 1, timeout_ms));
+      auto woke = watch.wait(timeout_ms, fd);
+      if (woke == engine::ContainerWatch::Wake::reader_gone) return;
+      if (woke == engine::ContainerWatch::Wake::timeout) (void)engine::list_containers(*e);
     }
   };
   return resp;

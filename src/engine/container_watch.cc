@@ -18,6 +18,12 @@ std::atomic<int> g_watches{0};  // inotify instances ContainerWatch holds in thi
 }  // namespace
 
 ContainerWatch::ContainerWatch(const Layout& layout, const ContainerRecord& c, bool with_log) {
+  watch(layout, &c, with_log);
+}
+
+ContainerWatch::ContainerWatch(const Layout& layout) { watch(layout, nullptr, false); }
+
+void ContainerWatch::watch(const Layout& layout, const ContainerRecord* c, bool with_log) {
   if (g_watches.fetch_add(1) >= kMaxWatches) {
     g_watches.fetch_sub(1);
     return;
@@ -35,7 +41,7 @@ ContainerWatch::ContainerWatch(const Layout& layout, const ContainerRecord& c, b
   // exit.json). IN_DELETE_SELF: the container was removed.
   uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF;
   if (with_log) mask |= IN_MODIFY;
-  if (::inotify_add_watch(fd.get(), c.dir.c_str(), mask) < 0) return;
+  if (c && ::inotify_add_watch(fd.get(), c->dir.c_str(), mask) < 0) return;
   // Commits append to berth.db-wal (IN_MODIFY); a fresh WAL file is IN_CREATE.
   if (::inotify_add_watch(fd.get(), layout.root.c_str(), IN_MODIFY | IN_CREATE) < 0) return;
   inotify_ = std::move(fd);

@@ -27,6 +27,8 @@ class ContainerWatch {
 
   // `with_log`: appends to the container's log wake it too (log followers).
   ContainerWatch(const Layout& layout, const ContainerRecord& c, bool with_log);
+  // Commits to berth.db by any process only (an event follower).
+  explicit ContainerWatch(const Layout& layout);
   ~ContainerWatch();
   ContainerWatch(const ContainerWatch&) = delete;
   ContainerWatch& operator=(const ContainerWatch&) = delete;
@@ -39,6 +41,7 @@ class ContainerWatch {
   bool watching() const { return static_cast<bool>(inotify_); }
 
  private:
+  void watch(const Layout& layout, const ContainerRecord* c, bool with_log);
   UniqueFd inotify_;
 };
 

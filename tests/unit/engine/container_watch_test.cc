@@ -82,6 +82,22 @@ TEST_F(ContainerWatchTest, WakesOnTheMonitorsAtomicWritesAndOnCommitsToTheDataba
   EXPECT_EQ(watch.wait(0), ContainerWatch::Wake::changed);
 }
 
+// An event follower (GET /events) watches commits only, not any container's files.
+TEST_F(ContainerWatchTest, ARootWatchWakesOnCommitsOnly) {
+  UniqueFd wal(::open((layout_.root + "/berth.db-wal").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_TRUE(wal);
+  ContainerWatch commits(layout_);
+  ASSERT_TRUE(commits.watching());
+  {
+    UniqueFd tmp = open_in_dir("exit.json.tmp", O_WRONLY);
+    ASSERT_TRUE(tmp);
+  }
+  ASSERT_EQ(::rename((record_.dir + "/exit.json.tmp").c_str(), (record_.dir + "/exit.json").c_str()), 0);
+  EXPECT_EQ(commits.wait(0), ContainerWatch::Wake::timeout);
+  ASSERT_EQ(::write(wal.get(), "frame", 5), 5);
+  EXPECT_EQ(commits.wait(0), ContainerWatch::Wake::changed);
+}
+
 TEST_F(ContainerWatchTest, OnlyALogWatchWakesOnTheLogsAppends) {
   UniqueFd log = open_in_dir("log.jsonl", O_WRONLY | O_APPEND);
   ContainerWatch state(layout_, record_, false), follower(layout_, record_, true);
