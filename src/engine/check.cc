@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/sys.h"
 #include "engine/containers.h"
+#include "engine/detail/container_records.h"
 #include "engine/events.h"
 #include "engine/images.h"
 #include "engine/networks.h"
@@ -59,11 +60,7 @@ std::string bundle_of(const Engine& engine, const std::string& id) {
 
 // A monitor (berth-monitor, or a foreground `berth run`) holds the container's monitor.lock.
 bool monitor_alive(const Engine& engine, const std::string& id) {
-  std::string path = bundle_of(engine, id) + "/" + monitor::kLockFile;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  UniqueFd guard(fd);
-  return ::flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+  return detail::monitor_alive_in(bundle_of(engine, id));
 }
 
 bool in_use(const Engine& engine, const std::string& id) {

@@ -97,8 +97,10 @@ std::string rootfs_of(const ContainerRecord& r) { return r.dir + "/rootfs"; }
 std::string cgroups_path_of(const std::string& id) { return "/berth/" + id; }
 
 // True while a monitor (berth-monitor, or a foreground `berth run`) holds the container's lock.
-bool monitor_alive(const ContainerRecord& r) {
-  int fd = ::open((r.dir + "/" + monitor::kLockFile).c_str(), O_RDONLY | O_CLOEXEC);
+bool monitor_alive(const ContainerRecord& r) { return monitor_alive_in(r.dir); }
+
+bool monitor_alive_in(const std::string& dir) {
+  int fd = ::open((dir + "/" + monitor::kLockFile).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   UniqueFd guard(fd);
   if (::flock(fd, LOCK_SH | LOCK_NB) == 0) return false;

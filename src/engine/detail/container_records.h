@@ -27,6 +27,8 @@ std::string rootfs_of(const ContainerRecord& r);
 std::string cgroups_path_of(const std::string& id);
 // True while a monitor (berth-monitor, or a foreground `berth run`) holds the container's lock.
 bool monitor_alive(const ContainerRecord& r);
+// The same for the container directory `dir` (one without a row: `system check`).
+bool monitor_alive_in(const std::string& dir);
 // Waits up to timeout_ms for the monitor to exit; true if it did.
 bool wait_monitor_exit(const ContainerRecord& r, int64_t timeout_ms);
 // Runs `sql` with ?1 bound to the container id.
