@@ -95,6 +95,17 @@ std::string render_ruleset(const std::string& table, const std::vector<FirewallN
   for (const auto& n : networks)
     if (!n.internal)
       s += fmt::format("    oifname \"{0}\" iifname \"{1}*\" iifname != \"{0}\" drop\n", n.bridge, kBridgePrefix);
+  s += "  }\n";
+  // DNS from containers to berth-dns (on each bridge's gateway): beyond kDnsQueriesPerSecond a
+  // second from one address (a burst of twice that allowed), datagrams are dropped here, before
+  // they fill berth-dns's socket buffer, which every other client of the network shares. The
+  // set keeps a rate per address for 30 s after its last query. TCP is capped by berth-dns
+  // itself (connections per address).
+  s += "  set dns_rate {\n    type ipv4_addr; size 65535; flags dynamic,timeout; timeout 30s;\n  }\n";
+  s += "  chain input {\n    type filter hook input priority filter; policy accept;\n";
+  s += fmt::format("    iifname \"{}*\" udp dport 53 update @dns_rate {{ ip saddr limit rate over {}/second burst {} "
+                   "packets }} counter drop\n",
+                   kBridgePrefix, kDnsQueriesPerSecond, 2 * kDnsQueriesPerSecond);
   s += "  }\n}\n";
   return s;
 }

@@ -30,6 +30,8 @@ struct PublishedPort {
 
 // Every bridge berth creates starts with this, so that isolation rules can name them all.
 inline constexpr const char* kBridgePrefix = "bth-";
+// UDP DNS queries a second one container address may send to berth-dns (render_ruleset).
+inline constexpr int kDnsQueriesPerSecond = 2000;
 
 // The nft script that replaces table `ip <table>` with these networks and ports.
 std::string render_ruleset(const std::string& table, const std::vector<FirewallNetwork>& networks,

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/kexec.h>
 #include <linux/keyctl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
@@ -41,10 +42,26 @@ static void report(const char* call, long rc) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: hostile-helper kexec|init_module|finit_module|keyctl|add_key|unshare_user|"
-                    "unshare_mount|mount|raw_socket|packet_socket|ptrace PID\n");
+                    "unshare_mount|mount|raw_socket|packet_socket|ptrace PID|udpflood IP COUNT\n");
     return 2;
   }
   const char* op = argv[1];
+  if (!strcmp(op, "udpflood") && argc > 3) {
+    // COUNT DNS queries (A flood.test) to IP:53, as fast as the socket takes them.
+    static const unsigned char query[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+                                          5, 'f', 'l', 'o', 'o', 'd', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(53)};
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    if (s < 0 || inet_pton(AF_INET, argv[2], &to.sin_addr) != 1) {
+      report("udpflood", -1);
+      return 1;
+    }
+    long count = atol(argv[3]), sent = 0;
+    for (long i = 0; i < count; ++i)
+      if (sendto(s, query, sizeof query, 0, (struct sockaddr*)&to, sizeof to) > 0) ++sent;
+    printf("udpflood: sent %ld\n", sent);
+    return 0;
+  }
   if (!strcmp(op, "kexec")) {
     report("kexec_load", syscall(SYS_kexec_load, 0UL, 0UL, NULL, KEXEC_ARCH_DEFAULT));
     int fd = open("/proc/self/exe", O_RDONLY);

@@ -9,6 +9,7 @@
 
 bats_require_minimum_version 1.5.0
 load ../lib/berth
+load ../lib/network
 
 setup() {
   [[ $(id -u) -eq 0 ]] || { echo "the hostile-container tests need root" >&2; return 1; }
@@ -337,5 +338,32 @@ leave_tmpfs_root() {
   b logs --tail 1 flood
   [ "$status" -eq 0 ]
   [[ $output == x* ]]
+  host_and_neighbour_fine
+}
+
+@test "DNS flood: one container's queries beyond its rate are dropped before berth-dns; the others still resolve" {
+  hostile_helper
+  net=flood$$
+  b network create "$net"
+  [ "$status" -eq 0 ]
+  detach target --network "$net" busybox sleep "$MARK" >/dev/null
+  b run --rm --network "$net" busybox awk '/^nameserver/ { print $2; exit }' /etc/resolv.conf
+  [ "$status" -eq 0 ]
+  dns=$output
+  # Far over the limit (2000 a second, a burst of 4000), fast enough to fill berth-dns's socket.
+  b run -d --name flooder "${LIMITS[@]}" --network "$net" -v "$HELPER_DIR:/h:ro" busybox /h/hostile udpflood "$dns" 300000
+  [ "$status" -eq 0 ]
+  resolved=0
+  for _ in $(seq 10); do
+    b run --rm --network "$net" busybox nslookup target "$dns"
+    [[ $status -eq 0 && $output == *"Name:"*"target"* ]] && resolved=$((resolved + 1))
+  done
+  b wait flooder
+  b logs flooder
+  [[ $output == "udpflood: sent 300000" ]]
+  # Every lookup of the others was answered, and the rule dropped the flood's excess.
+  [ "$resolved" -eq 10 ]
+  dropped=$(nft list chain ip "$(fw_table)" input | grep -o 'counter packets [0-9]*' | awk '{ print $3 }')
+  [ "${dropped:-0}" -gt 1000 ]
   host_and_neighbour_fine
 }

@@ -50,5 +50,13 @@ TEST(Firewall, InternalNetworksDropBeforePublishedPortsAreAccepted) {
   EXPECT_GT(s.find("oifname \"bth-a\" iifname \"bth-*\" iifname != \"bth-a\" drop"), accept);
 }
 
+TEST(Firewall, DnsQueriesFromOneAddressAreRateLimitedBeforeBerthDns) {
+  std::string s = render_ruleset("berth_test", {}, {});
+  EXPECT_TRUE(has(s, "set dns_rate {"));
+  EXPECT_TRUE(has(s, "type filter hook input priority filter; policy accept;"));
+  EXPECT_TRUE(has(s, "iifname \"bth-*\" udp dport 53 update @dns_rate { ip saddr limit rate over 2000/second "
+                     "burst 4000 packets } counter drop"));
+}
+
 }  // namespace
 }  // namespace berth::net
