@@ -1,4 +1,4 @@
-// up, down, scale, start/stop and show over the engine.
+// up, down, scale, start/stop over the engine (show and ls: view.cc).
 #include "project/deploy.h"
 
 #include <arpa/inet.h>
@@ -26,6 +26,7 @@
 #include "engine/volumes.h"
 #include "project/changes.h"
 #include "project/detail/crash_point.h"
+#include "project/detail/deploy_state.h"
 #include "project/detail/json.h"
 #include "project/normalise.h"
 #include "project/plan.h"
@@ -37,6 +38,7 @@ namespace berth::project {
 namespace {
 
 using nlohmann::json;
+using namespace detail;
 
 void say(const Progress& progress, std::string_view line) {
   if (progress) progress(line);
@@ -47,78 +49,7 @@ Result<state::ObjectLock> lock_project(engine::Engine& engine, const std::string
                                     state::ObjectLock::Mode::exclusive);
 }
 
-std::string label_of(const engine::ContainerRecord& c, const char* key) {
-  auto it = c.config.labels.find(key);
-  return it == c.config.labels.end() ? "" : it->second;
-}
-
-int number_of(const engine::ContainerRecord& c) {
-  std::string n = label_of(c, kLabelNumber);
-  return n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 6
-             ? 0
-             : std::stoi(n);
-}
-
 // --- the stored desired state -------------------------------------------------------------------
-
-Result<void> save_model(engine::Engine& engine, const Project& project) {
-  BERTH_TRY(auto tx, state::Transaction::begin(engine.db));
-  BERTH_TRY(
-      auto q,
-      engine.db.prepare(
-          "INSERT INTO projects(name, format, working_dir, config_files, model, errors, created, "
-          "updated) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, '{}', ?6, ?6) ON CONFLICT(name) DO UPDATE SET format = ?2, "
-          "working_dir = ?3, config_files = ?4, model = ?5, updated = ?6"));
-  q.bind_all(project.name, project.format, project.working_dir, json(project.config_files).dump(),
-             to_json(project, false), clock::now_ns());
-  BERTH_TRY_VOID(q.run());
-  return tx.commit();
-}
-
-Result<std::optional<json>> stored_row(engine::Engine& engine, const std::string& name) {
-  BERTH_TRY(auto q, engine.db.prepare("SELECT format, working_dir, config_files, model, errors, "
-                                      "updated FROM projects WHERE name = ?1"));
-  q.bind(1, name);
-  BERTH_TRY(bool row, q.step());
-  if (!row) return std::optional<json>();
-  json out = {{"format", q.column_text(0)},
-              {"working_dir", q.column_text(1)},
-              {"updated", q.column_int64(5)}};
-  auto parse = [](const std::string& text) {
-    auto j = json::parse(text, nullptr, false);
-    return j.is_discarded() ? json::object() : j;
-  };
-  out["config_files"] = parse(q.column_text(2));
-  out["model"] = parse(q.column_text(3));
-  out["errors"] = parse(q.column_text(4));
-  return std::optional(out);
-}
-
-Result<void> set_error(engine::Engine& engine, const std::string& project,
-                       const std::string& service, const std::string& error) {
-  BERTH_TRY(auto row, stored_row(engine, project));
-  if (!row) return {};
-  json errors = (*row)["errors"];
-  if (error.empty())
-    errors.erase(service);
-  else
-    errors[service] = error;
-  BERTH_TRY(auto q, engine.db.prepare("UPDATE projects SET errors = ?2 WHERE name = ?1"));
-  q.bind_all(project, errors.dump());
-  return q.run();
-}
-
-// Each service's desired instances as the last up stored them (none stored: 0).
-Result<std::map<std::string, int>> stored_replicas(engine::Engine& engine,
-                                                   const std::string& name) {
-  std::map<std::string, int> out;
-  BERTH_TRY(auto row, stored_row(engine, name));
-  if (!row || !(*row)["model"].contains("services")) return out;
-  for (auto& [sname, s] : (*row)["model"]["services"].items())
-    out[sname] = s.contains("deploy") ? s["deploy"].value("replicas", 1) : 1;
-  return out;
-}
 
 // A service's new instance count, once its instances are there: an event of type "service",
 // action "scale", labelled as the instances are, so that `compose events` and
@@ -239,63 +170,6 @@ engine::ContainerConfig container_config(const Project& project, const Service& 
     c.health_retries = s.healthcheck->retries;
   }
   return c;
-}
-
-// Why an instance is not running, in words.
-std::string reason_of(const engine::ContainerRecord& c) {
-  if (c.state == "running" && c.health == "unhealthy") return "health check failing";
-  if (c.running()) return "";
-  if (!c.error.empty()) return c.error;
-  if (c.oom_killed)
-    return c.config.memory ? fmt::format("OOM killed at {} MiB", *c.config.memory / (1024 * 1024))
-                           : "OOM killed";
-  if (c.state == "created") return "created, never started";
-  if (c.exit_code) return fmt::format("exited {}", *c.exit_code);
-  return c.state;
-}
-
-std::vector<std::string> last_log_lines(engine::Engine& engine, const std::string& id, int n) {
-  std::vector<std::string> out;
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return out;
-  UniqueFd reader(fds[0]), writer(fds[1]);
-  engine::LogOptions options;
-  options.tail = n;
-  // The tail of a log fits in the pipe's buffer (64 KiB) unless lines are huge: cap them.
-  ::fcntl(writer.get(), F_SETFL, O_NONBLOCK);
-  (void)engine::read_logs(engine, id, options, writer.get(), writer.get());
-  writer.reset();
-  auto text = sys::read_fd(reader.get());
-  if (!text) return out;
-  for (auto& line : sys::split(*text, '\n'))
-    if (!line.empty()) out.push_back(line.size() > 200 ? line.substr(0, 200) + "..." : line);
-  if (out.size() > static_cast<size_t>(n)) out.erase(out.begin(), out.end() - n);
-  return out;
-}
-
-// The health check's last output, for "health check failing: ...". The file is the monitor's
-// (monitor/protocol.h kHealthFile).
-std::string last_health_output(const engine::ContainerRecord& c) {
-  auto text = sys::read_file(c.dir + "/health.json");
-  if (!text) return "";
-  auto j = json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.contains("Log") || !j["Log"].is_array() || j["Log"].empty()) return "";
-  const json& last = j["Log"].back();
-  std::string out = last.value("Output", "");
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return fmt::format("exit {}{}{}", last.value("ExitCode", 0), out.empty() ? "" : ": ", out);
-}
-
-std::string describe_failure(engine::Engine& engine, const engine::ContainerRecord& c) {
-  std::string reason = reason_of(c);
-  if (c.state == "running" && c.health == "unhealthy") {
-    std::string out = last_health_output(c);
-    if (!out.empty()) reason += ": " + out;
-  } else if (!c.running() && c.exit_code && c.error.empty()) {
-    auto lines = last_log_lines(engine, c.id, 1);
-    if (!lines.empty()) reason += ": " + lines.back();
-  }
-  return reason;
 }
 
 // Polls the instance every 100 ms until `done` gives an answer (an empty optional: keep waiting)
@@ -1040,115 +914,6 @@ Result<engine::ContainerRecord> create_oneoff(engine::Engine& engine, const Proj
   BERTH_TRY(auto created,
             engine::create_container(engine, config, name).context(fmt::format("create {}", name)));
   return created.container;
-}
-
-Result<ProjectView> show(engine::Engine& engine, const std::string& name, const Project* project) {
-  ProjectView view;
-  view.name = name;
-  BERTH_TRY(auto stored, stored_row(engine, name));
-  json model = stored ? (*stored)["model"] : json::object();
-  json errors = stored ? (*stored)["errors"] : json::object();
-  if (project) {
-    view.working_dir = project->working_dir;
-    view.format = project->format;
-    view.config_files = project->config_files;
-  } else if (stored) {
-    view.working_dir = (*stored)["working_dir"].get<std::string>();
-    view.format = (*stored)["format"].get<std::string>();
-    for (const auto& f : (*stored)["config_files"])
-      view.config_files.push_back(f.get<std::string>());
-  }
-  BERTH_TRY(auto containers, project_containers(engine, name));
-  if (!project && !stored && containers.empty())
-    return Error::make(ErrorKind::not_found, "project {} not found", name)
-        .with_hint("see berth compose ls");
-  // Desired counts: the stored model (what up last did, scale included), else the file's.
-  std::map<std::string, ServiceView> services;
-  if (model.contains("services"))
-    for (auto& [sname, s] : model["services"].items()) {
-      auto& v = services[sname];
-      v.name = sname;
-      v.image = s.value("image", "");
-      v.desired = s.contains("deploy") ? s["deploy"].value("replicas", 1) : 1;
-      v.has_health = s.contains("healthcheck") && !s["healthcheck"].value("disable", false);
-    }
-  if (project)
-    for (const auto& s : project->services) {
-      auto& v = services[s.name];
-      if (!v.name.empty()) continue;  // what the last up deployed wins over the files
-      v.name = s.name;
-      v.desired = s.replicas;
-      v.image = s.image;
-      v.has_health = s.healthcheck && !s.healthcheck->disable;
-    }
-  for (auto& [sname, err] : errors.items())
-    if (services.count(sname)) services[sname].error = err.get<std::string>();
-  BERTH_TRY(auto changes, stored_changes(engine, name));
-  for (const auto& [sname, c] : changes) {
-    if (!services.count(sname)) continue;
-    auto& out = services[sname].changes;
-    if (c.image) out.push_back("image " + *c.image);
-    for (const auto& [k, v] : c.env) out.push_back(k + "=" + v);
-    for (const auto& [k, v] : c.vars) out.push_back("--var " + k + "=" + v);
-  }
-  for (const auto& c : containers) {
-    if (label_of(c, kLabelOneoff) == "True") continue;  // `run` containers are no instances
-    std::string sname = label_of(c, kLabelService);
-    auto& v = services[sname];
-    v.name = sname;
-    InstanceView i;
-    i.number = number_of(c);
-    i.name = c.name;
-    i.id = c.id.substr(0, 12);
-    i.state = c.state;
-    i.health = c.health;
-    if (c.running()) {
-      ++v.running;
-      if (c.health == "healthy") ++v.healthy;
-      if (auto eps = engine::container_endpoints(engine, c.id))
-        for (const auto& e : *eps) i.addresses += (i.addresses.empty() ? "" : ", ") + e.ip;
-    }
-    if (auto ports = engine::container_ports(engine, c.id)) i.ports = engine::format_ports(*ports);
-    i.memory_limit = c.config.memory.value_or(0);
-    if (!c.running() || c.health == "unhealthy") {
-      i.reason = describe_failure(engine, c);
-      i.last_logs = last_log_lines(engine, c.id, 5);
-    }
-    v.instances.push_back(std::move(i));
-  }
-  for (auto& [sname, v] : services) view.services.push_back(std::move(v));
-  return view;
-}
-
-Result<std::vector<StoredProject>> list_projects(engine::Engine& engine) {
-  std::map<std::string, StoredProject> out;
-  BERTH_TRY(auto q, engine.db.prepare(
-                        "SELECT name, format, working_dir, config_files, updated FROM projects"));
-  for (;;) {
-    BERTH_TRY(bool row, q.step());
-    if (!row) break;
-    StoredProject p;
-    p.name = q.column_text(0);
-    p.format = q.column_text(1);
-    p.working_dir = q.column_text(2);
-    auto files = json::parse(q.column_text(3), nullptr, false);
-    if (files.is_array())
-      for (const auto& f : files) p.config_files.push_back(f.get<std::string>());
-    p.updated = q.column_int64(4);
-    out[p.name] = p;
-  }
-  BERTH_TRY(auto all, engine::list_containers(engine));
-  for (const auto& c : all) {
-    std::string name = label_of(c, kLabelProject);
-    if (name.empty()) continue;
-    auto& p = out[name];
-    p.name = name;
-    ++p.total;
-    if (c.running()) ++p.running;
-  }
-  std::vector<StoredProject> list;
-  for (auto& [n, p] : out) list.push_back(std::move(p));
-  return list;
 }
 
 }  // namespace berth::project
