@@ -524,10 +524,8 @@ Result<void> wait_dependencies(engine::Engine& engine, const Project& project, c
   return {};
 }
 
-}  // namespace
-
-Result<void> up(engine::Engine& engine, const Project& project, const UpOptions& options) {
-  BERTH_TRY(auto lock, lock_project(engine, project.name));
+// The services `up` deploys, in start order: all, the ones named, or those and their dependencies.
+Result<std::vector<std::string>> up_targets(const Project& project, const UpOptions& options) {
   std::vector<std::string> targets;
   if (options.services.empty() || options.no_deps) {
     if (options.services.empty()) {
@@ -545,6 +543,12 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
   } else {
     BERTH_TRY(targets, with_dependencies(project, options.services));
   }
+  return targets;
+}
+
+// Each service's instance count: the files', or --scale's (checked: a fixed host port or a
+// container_name allows one instance only).
+Result<std::map<std::string, int>> up_replicas(const Project& project, const UpOptions& options) {
   std::map<std::string, int> replicas;
   for (const auto& s : project.services) replicas[s.name] = s.replicas;
   for (const auto& [name, n] : options.scale) {
@@ -563,6 +567,126 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
     replicas[name] = n;
   }
 
+  return replicas;
+}
+
+// Changed instances, `parallelism` at a time (0: all at once), each batch on its own threads
+// with a database connection each; `delay` between batches. The first failure ends it unless
+// update_config's failure_action is "continue".
+Result<void> replace_in_batches(engine::Engine& engine, const Project& project, const Service& s,
+                                const std::string& image, const std::string& hash,
+                                const std::vector<const Step*>& changed,
+                                const std::function<const engine::ContainerRecord*(const std::string&)>& record_of,
+                                const UpOptions& options) {
+  size_t batch = s.update_config.parallelism <= 0
+                     ? changed.size()
+                     : static_cast<size_t>(s.update_config.parallelism);
+  for (size_t first = 0; first < changed.size(); first += batch) {
+    size_t last = std::min(changed.size(), first + batch);
+    std::vector<Result<void>> results(last - first);
+    auto replace = [&](engine::Engine& e, size_t k) {
+      const Step& step = *changed[first + k];
+      results[k] = replace_instance(e, project, s, image, *record_of(step.id), step.number,
+                                    hash, options.progress);
+    };
+    if (last - first == 1) {
+      replace(engine, 0);
+    } else {
+      std::vector<std::thread> threads;
+      for (size_t k = 0; k < last - first; ++k)
+        threads.emplace_back([&, k] {
+          auto e = engine::Engine::open(engine.layout, engine.programs);
+          if (!e)
+            results[k] = std::move(e).error();
+          else
+            replace(*e, k);
+        });
+      for (auto& t : threads) t.join();
+    }
+    for (auto& replaced : results) {
+      if (replaced) continue;
+      if (s.update_config.failure_action != "continue") return std::move(replaced).error();
+      log::warn(replaced.error().message());
+    }
+    if (s.update_config.delay_ms && last < changed.size())
+      std::this_thread::sleep_for(std::chrono::milliseconds(s.update_config.delay_ms));
+  }
+  return {};
+}
+
+// One service brought to what the files say: its dependencies waited for, then its plan (keep,
+// start, create, remove, replace) carried out; its error recorded for `show` on failure.
+Result<void> deploy_service(engine::Engine& engine, const Project& project, const Service& s,
+                            const std::string& image, const std::string& image_id, int replicas,
+                            int before, const UpOptions& options) {
+  const std::string& name = s.name;
+  auto fail = [&](Error e) -> Error {
+    (void)set_error(engine, project.name, name, e.message());
+    return e;
+  };
+  if (auto met = wait_dependencies(engine, project, s, options.progress, options.wait_timeout_ms); !met)
+    return fail(std::move(met).error());
+  std::string hash = config_hash(project, s, image_id);
+  BERTH_TRY(auto existing, project_containers(engine, project.name, {name}));
+  std::erase_if(existing, [](const auto& c) { return label_of(c, kLabelOneoff) == "True"; });
+  std::vector<Instance> actual;
+  for (const auto& c : existing)
+    actual.push_back(
+        {c.id, c.name, number_of(c), label_of(c, kLabelConfigHash), c.state, c.running()});
+  auto steps = plan_service(project, s, hash, replicas, actual);
+  auto record_of = [&](const std::string& id) -> const engine::ContainerRecord* {
+    for (const auto& c : existing)
+      if (c.id == id) return &c;
+    return nullptr;
+  };
+  for (const auto& step : steps) {
+    switch (step.kind) {
+      case Step::Kind::keep:
+        say(options.progress,
+            fmt::format("Container {}  Running", instance_name(project, s, step.number)));
+        break;
+      case Step::Kind::remove: {
+        auto removed = remove_instance(engine, *record_of(step.id), stop_timeout_of(s), false,
+                                       options.progress);
+        if (!removed) return fail(std::move(removed).error());
+        break;
+      }
+      case Step::Kind::start: {
+        auto started =
+            start_instance(engine, step.id, record_of(step.id)->name, options.progress);
+        if (!started) return fail(std::move(started).error());
+        break;
+      }
+      case Step::Kind::create: {
+        auto created = create_instance(engine, project, s, image, step.number, hash,
+                                       options.progress);
+        if (!created) return fail(std::move(created).error());
+        detail::crash_point("compose-up:after-create");
+        auto started = start_instance(engine, created->id, created->name, options.progress);
+        if (!started) return fail(std::move(started).error());
+        break;
+      }
+      case Step::Kind::recreate:
+        break;  // below, in batches
+    }
+  }
+  std::vector<const Step*> changed;
+  for (const auto& step : steps)
+    if (step.kind == Step::Kind::recreate) changed.push_back(&step);
+  if (auto replaced = replace_in_batches(engine, project, s, image, hash, changed, record_of, options); !replaced)
+    return fail(std::move(replaced).error());
+  (void)set_error(engine, project.name, name, "");
+  if (before != replicas)
+    BERTH_TRY_VOID(record_scale(engine, project, s, before, replicas));
+  return {};
+}
+
+}  // namespace
+
+Result<void> up(engine::Engine& engine, const Project& project, const UpOptions& options) {
+  BERTH_TRY(auto lock, lock_project(engine, project.name));
+  BERTH_TRY(auto targets, up_targets(project, options));
+  BERTH_TRY(auto replicas, up_replicas(project, options));
   // Intent first: the model (so that `show` can tell what was asked and why it failed), then
   // everything that can fail without changing a container (images, ports), then networks and
   // volumes, then instances in dependency order.
@@ -603,100 +727,9 @@ Result<void> up(engine::Engine& engine, const Project& project, const UpOptions&
   BERTH_TRY_VOID(ensure_networks(engine, project, used_networks, options.progress));
   BERTH_TRY_VOID(ensure_volumes(engine, project, targets, options.progress));
 
-  for (const auto& name : targets) {
-    const Service& s = *project.service(name);
-    auto fail = [&](Error e) -> Error {
-      (void)set_error(engine, project.name, name, e.message());
-      return e;
-    };
-    if (auto met = wait_dependencies(engine, project, s, options.progress, options.wait_timeout_ms); !met)
-      return fail(std::move(met).error());
-    std::string hash = config_hash(project, s, image_ids[name]);
-    BERTH_TRY(auto existing, project_containers(engine, project.name, {name}));
-    std::erase_if(existing, [](const auto& c) { return label_of(c, kLabelOneoff) == "True"; });
-    std::vector<Instance> actual;
-    for (const auto& c : existing)
-      actual.push_back(
-          {c.id, c.name, number_of(c), label_of(c, kLabelConfigHash), c.state, c.running()});
-    auto steps = plan_service(project, s, hash, replicas[name], actual);
-    auto record_of = [&](const std::string& id) -> const engine::ContainerRecord* {
-      for (const auto& c : existing)
-        if (c.id == id) return &c;
-      return nullptr;
-    };
-    for (const auto& step : steps) {
-      switch (step.kind) {
-        case Step::Kind::keep:
-          say(options.progress,
-              fmt::format("Container {}  Running", instance_name(project, s, step.number)));
-          break;
-        case Step::Kind::remove: {
-          auto removed = remove_instance(engine, *record_of(step.id), stop_timeout_of(s), false,
-                                         options.progress);
-          if (!removed) return fail(std::move(removed).error());
-          break;
-        }
-        case Step::Kind::start: {
-          auto started =
-              start_instance(engine, step.id, record_of(step.id)->name, options.progress);
-          if (!started) return fail(std::move(started).error());
-          break;
-        }
-        case Step::Kind::create: {
-          auto created = create_instance(engine, project, s, images[name], step.number, hash,
-                                         options.progress);
-          if (!created) return fail(std::move(created).error());
-          detail::crash_point("compose-up:after-create");
-          auto started = start_instance(engine, created->id, created->name, options.progress);
-          if (!started) return fail(std::move(started).error());
-          break;
-        }
-        case Step::Kind::recreate:
-          break;  // below, in batches
-      }
-    }
-    // Changed instances, `parallelism` at a time (0: all at once), each batch on its own
-    // threads with a database connection each; `delay` between batches.
-    std::vector<const Step*> changed;
-    for (const auto& step : steps)
-      if (step.kind == Step::Kind::recreate) changed.push_back(&step);
-    size_t batch = s.update_config.parallelism <= 0
-                       ? changed.size()
-                       : static_cast<size_t>(s.update_config.parallelism);
-    for (size_t first = 0; first < changed.size(); first += batch) {
-      size_t last = std::min(changed.size(), first + batch);
-      std::vector<Result<void>> results(last - first);
-      auto replace = [&](engine::Engine& e, size_t k) {
-        const Step& step = *changed[first + k];
-        results[k] = replace_instance(e, project, s, images[name], *record_of(step.id), step.number,
-                                      hash, options.progress);
-      };
-      if (last - first == 1) {
-        replace(engine, 0);
-      } else {
-        std::vector<std::thread> threads;
-        for (size_t k = 0; k < last - first; ++k)
-          threads.emplace_back([&, k] {
-            auto e = engine::Engine::open(engine.layout, engine.programs);
-            if (!e)
-              results[k] = std::move(e).error();
-            else
-              replace(*e, k);
-          });
-        for (auto& t : threads) t.join();
-      }
-      for (auto& replaced : results) {
-        if (replaced) continue;
-        if (s.update_config.failure_action != "continue") return fail(std::move(replaced).error());
-        log::warn(replaced.error().message());
-      }
-      if (s.update_config.delay_ms && last < changed.size())
-        std::this_thread::sleep_for(std::chrono::milliseconds(s.update_config.delay_ms));
-    }
-    (void)set_error(engine, project.name, name, "");
-    if (before[name] != replicas[name])
-      BERTH_TRY_VOID(record_scale(engine, project, s, before[name], replicas[name]));
-  }
+  for (const auto& name : targets)
+    BERTH_TRY_VOID(deploy_service(engine, project, *project.service(name), images[name], image_ids[name],
+                                  replicas[name], before[name], options));
 
   if (options.wait) {
     for (const auto& name : targets) {
