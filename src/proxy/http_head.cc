@@ -151,6 +151,22 @@ std::string cookie_value(std::string_view cookie, std::string_view name) {
   return {};
 }
 
+std::string host_error(const Parser<true>& p, const std::vector<Field>& fields) {
+  int hosts = 0;
+  std::string_view host;
+  for (const auto& f : fields) {
+    if (f.id != http::field::host) continue;
+    ++hosts;
+    host = f.value;
+  }
+  // RFC 9112 §3.2: a request with more than one Host, or an invalid one, gets a 400 (routing
+  // takes the last; a backend could take another), and so does an HTTP/1.1 request without one.
+  if (hosts > 1) return "The request has more than one Host header.";
+  if (hosts == 0 && p.version >= 11) return "An HTTP/1.1 request must have a Host header.";
+  if (!valid_host(host)) return fmt::format("The Host header '{}' is not a valid host.", host);
+  return {};
+}
+
 BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>& fields,
                                  std::string_view host, std::string_view client_ip, bool tls,
                                  std::string_view sticky_cookie, std::string& head) {
@@ -158,12 +174,8 @@ BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>
   head.clear();
   std::string connection, xff, fwd;
   std::string_view upgrade;
-  int hosts = 0;
   for (const auto& f : fields) {
     switch (f.id) {
-      case http::field::host:
-        ++hosts;
-        break;
       case http::field::connection:
         join(connection, f.value);
         break;
@@ -194,16 +206,9 @@ BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>
         break;
     }
   }
-  // RFC 9112 §3.2: a request with more than one Host, or an invalid one, gets a 400. Routing
-  // took the last; a backend could take another.
-  if (hosts > 1) {
-    out.error = "The request has more than one Host header.";
-    return out;
-  }
-  if (!valid_host(host)) {
-    out.error = fmt::format("The Host header '{}' is not a valid host.", host);
-    return out;
-  }
+  // The session refused these before routing; checked again so that this head never carries a
+  // Host that could break out of Forwarded's quotes.
+  if (out.error = host_error(p, fields); !out.error.empty()) return out;
   out.upgrade = p.upgrade() && !upgrade.empty();
   head.reserve(512);
   head.append(p.method).append(" ").append(p.target).append(" HTTP/1.1\r\n");

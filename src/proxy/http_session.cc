@@ -371,6 +371,12 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
       if (f.id == http::field::host) x_->host = f.value;
       if (want_headers) headers.emplace_back(f.name, f.value);
     }
+    // Before routing: a request without a Host, or with two, is a 400 whatever its route.
+    if (std::string error = host_error(p, x_->fields); !error.empty()) {
+      co_await reply(400, error, true);
+      log(400, nullptr, nullptr, 0);
+      co_return false;
+    }
     RequestView view{fe_.name, tls_, x_->host, path, p.method, headers};
     const Route* route = table->matcher->match(view);
     bool handled = false;

@@ -136,9 +136,15 @@ bool listed_in_connection(std::string_view connection, std::string_view name);
 // The value of cookie `name` in a Cookie header's value, or "" when it has none.
 std::string cookie_value(std::string_view cookie, std::string_view name);
 
+// Why a request is refused with a 400 for its Host fields, before it is routed ("" when it is
+// not): more than one Host, an HTTP/1.1 request without one (RFC 9112 §3.2; HTTP/1.0 needs none),
+// or a value that is not a uri-host [":" port].
+std::string host_error(const Parser<true>& p, const std::vector<Field>& fields);
+
 // What forward() sends a backend for a client's request, and what it learnt from its header.
 struct BackendHead {
-  std::string error;   // why the request is refused with a 400 (then nothing else is set)
+  std::string error;   // why the request is refused with a 400 (then nothing else is set):
+                       // host_error's reasons, or a transfer coding other than chunked
   std::string cookie;  // the sticky cookie's value sent by the client ("" when none)
   bool expect_continue = false;
   bool upgrade = false;  // a protocol upgrade (WebSocket): the connection becomes a tunnel

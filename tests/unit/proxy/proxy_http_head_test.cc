@@ -104,6 +104,29 @@ TEST(ProxyHttpHead, TwoHostFieldsAreRefused) {
             "The request has more than one Host header.");
 }
 
+TEST(ProxyHttpHead, HttpOneOneWithoutHostIsRefusedBeforeRouting) {
+  // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+  // request message that lacks a Host header field". It used to be routed (a default route took
+  // it) and forwarded without one.
+  const auto host_error_of = [](const std::string& request) {
+    Parsed<true> r(request);
+    EXPECT_TRUE(r.ok) << request;
+    return host_error(r.p, r.fields);
+  };
+  EXPECT_EQ(host_error_of("GET / HTTP/1.1\r\nX-A: 1\r\n\r\n"),
+            "An HTTP/1.1 request must have a Host header.");
+  EXPECT_EQ(host_error_of("GET http://a/ HTTP/1.1\r\n\r\n"),
+            "An HTTP/1.1 request must have a Host header.");
+  EXPECT_EQ(forward("GET / HTTP/1.1\r\n\r\n").error,
+            "An HTTP/1.1 request must have a Host header.");
+  // HTTP/1.0 has no Host requirement; an empty Host (RFC 9110 §7.2: no authority) is a Host.
+  EXPECT_EQ(host_error_of("GET / HTTP/1.0\r\n\r\n"), "");
+  EXPECT_EQ(forward("GET / HTTP/1.0\r\n\r\n").error, "");
+  EXPECT_EQ(host_error_of("GET / HTTP/1.1\r\nHost:\r\n\r\n"), "");
+  EXPECT_EQ(host_error_of("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+            "The request has more than one Host header.");
+}
+
 TEST(ProxyHttpHead, HostThatWouldBreakForwardedIsRefused) {
   // Copied into Forwarded's host="…", the quote would end it and add a for= of the client's
   // choosing to the element the proxy vouches for.
