@@ -1,6 +1,8 @@
 // The HTTP/1.1 heads berth-proxy reads and writes (proxy/detail/http_head.h): no I/O here.
 #include "proxy/detail/http_head.h"
 
+#include <algorithm>
+
 namespace berth::proxy::detail {
 
 namespace {
@@ -80,11 +82,48 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool header_ends(std::string_view v) {
-  const size_t start = v.find_first_not_of("\r\n");
-  if (start == std::string_view::npos) return false;
-  v.remove_prefix(start);
-  return v.find("\r\n\r\n") != std::string_view::npos || v.find("\n\n") != std::string_view::npos;
+size_t header_end(std::string_view v) {
+  const size_t crlf = v.find("\r\n\r\n");
+  // A bare "\n\n" counts only before it: the body after a header is not scanned (per request).
+  const size_t lf = v.substr(0, crlf == std::string_view::npos ? v.size() : crlf).find("\n\n");
+  if (lf != std::string_view::npos) return lf + 2;
+  return crlf == std::string_view::npos ? crlf : crlf + 4;
+}
+
+HeaderStep feed_header(Parser<true>& p, std::string_view in, size_t max_header) {
+  HeaderStep step;
+  const size_t skip = std::min(in.find_first_not_of("\r\n"), in.size());
+  const std::string_view rest = in.substr(skip);
+  const size_t end = header_end(rest);
+  if (end == std::string_view::npos && rest.size() <= max_header) {
+    // Empty lines over the limit go (a client sending nothing else must not fill the buffer);
+    // fewer wait with what follows them.
+    if (in.size() > max_header) step.skip = skip;
+    return step;
+  }
+  step.skip = skip;
+  if (end == std::string_view::npos || end > max_header) {
+    step.refuse = 431;
+    return step;
+  }
+  // The header alone: what the parser makes of it depends on nothing read after it.
+  boost::beast::error_code ec;
+  const size_t n = p.put(boost::asio::buffer(rest.data(), end), ec);
+  if (ec == http::error::header_limit) {
+    step.refuse = 431;
+  } else if (ec || !p.is_header_done()) {
+    // need_more too: a request line or field cut short by the empty line.
+    step.refuse = 400;
+  } else {
+    step.header_len = n;
+  }
+  return step;
+}
+
+size_t feed_body(Parser<true>& p, std::string_view in, boost::beast::error_code& ec) {
+  const size_t n = p.put(boost::asio::buffer(in.data(), in.size()), ec);
+  if (ec == http::error::need_more) ec = {};
+  return n;
 }
 
 bool crlf_header_lines(std::string_view v, std::string& fixed) {
