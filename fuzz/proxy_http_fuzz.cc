@@ -99,14 +99,14 @@ std::optional<std::vector<Element>> parse_forwarded(std::string_view v) {
 }
 
 void check_request(std::string_view in, bool tls, std::string_view client_ip) {
-  // serve_request: the parser gets the header once it is all there (or too long), without the
-  // empty lines before it.
-  if (!header_ends(in) && in.size() <= kMaxHeader) return;
-  in.remove_prefix(std::min(in.find_first_not_of("\r\n"), in.size()));
+  // serve_request: the parser gets the header once it is all there (feed_header; proxy_feed
+  // reads it in parts), without the empty lines before it.
   Parse<true> r;
   r.p.eager(false);
-  const size_t header_len = r.p.put(boost::asio::buffer(in.data(), in.size()), r.ec);
-  if (r.ec || !r.p.is_header_done()) return;  // 400 or 431
+  const HeaderStep step = feed_header(r.p, in, kMaxHeader);
+  if (!step.header_len) return;  // 400, 431 or waiting for more
+  in.remove_prefix(step.skip);
+  const size_t header_len = step.header_len;
   for (const auto& f : r.fields) {
     if (f.name.data() < in.data() || f.name.data() + f.name.size() > in.data() + in.size())
       fuzz::violated("a field name outside the input", f.name);

@@ -3,7 +3,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
+
+#include "api/translate.h"
+#include "image/reference.h"
 
 namespace berth::api {
 namespace {
@@ -275,6 +280,78 @@ Result<Login> login_from_json(std::string_view body) {
   if (server.empty() || server == "index.docker.io" || server == "registry-1.docker.io")
     server = "docker.io";
   out.server = std::move(server);
+  return out;
+}
+
+namespace {
+
+// buildargs and labels: a JSON object of strings, as dockerd reads them (a null build arg, which
+// the docker CLI sends for a --build-arg NAME not in its environment, is left to the ARG's
+// default). Invalid JSON used to be ignored: the build ran without the arguments.
+Result<std::map<std::string, std::string>> query_string_map(std::string_view name,
+                                                            std::string_view text) {
+  std::map<std::string, std::string> out;
+  if (text.empty()) return out;
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return bad("build", fmt::format("query {} must be a JSON object of strings", name));
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_null()) continue;
+    if (!v.is_string())
+      return bad("build", fmt::format("query {}: the value of '{}' must be a string", name, k));
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<BuildQuery> build_query_from(const std::vector<std::pair<std::string, std::string>>& query) {
+  constexpr std::string_view where = "build";
+  BuildQuery out;
+  std::vector<std::string_view> seen;
+  for (const auto& [key, value] : query) {
+    // The first of a parameter given twice counts, as dockerd's FormValue takes it; t repeats.
+    if (key != "t") {
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+      seen.push_back(key);
+    }
+    if (key == "dockerfile") {
+      // Read from the context directory: no way out of it, and no NUL to cut the path short.
+      out.dockerfile = value.empty() ? "Dockerfile" : value;
+      if (value.find("..") != std::string::npos || value.starts_with("/") ||
+          value.find('\0') != std::string::npos)
+        return bad(where, fmt::format("dockerfile '{}': give a path inside the context", value));
+    } else if (key == "t") {
+      if (value.empty()) continue;
+      // The build would fail only at its end, naming the image, after all its steps.
+      auto ref = image::Reference::parse(value);
+      if (!ref) return bad(where, fmt::format("t '{}': {}", value, ref.error().message()));
+      if (ref->tag().empty())
+        return bad(where,
+                   fmt::format("t '{}': a name for an image needs a tag, not a digest", value));
+      out.tags.push_back(value);
+    } else if (key == "buildargs") {
+      BERTH_TRY(out.build_args, query_string_map(key, value));
+    } else if (key == "labels") {
+      BERTH_TRY(out.labels, query_string_map(key, value));
+    } else if (key == "target") {
+      out.target = value;
+    } else if (key == "networkmode") {
+      out.network = value.empty() ? "default" : value;
+      if (out.network != "default" && out.network != "none" && out.network != "host")
+        return bad(where,
+                   fmt::format("networkmode '{}': builds run with default, none or host", value));
+    } else if (key == "nocache") {
+      out.no_cache = query_true(value);
+    } else if (key == "q") {
+      out.quiet = query_true(value);
+    } else if (key == "memory" && !value.empty()) {
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out.memory);
+      if (ec != std::errc() || end != value.data() + value.size() || out.memory < 0)
+        return bad(where, fmt::format("memory '{}': want a number of bytes", value));
+    }
+  }
   return out;
 }
 

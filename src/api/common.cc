@@ -32,7 +32,9 @@ void set_common_headers(ServerResponse& r) {
 
 ServerResponse json_response(int status, const json& body) {
   ServerResponse r{status};
-  r.body = body.dump();
+  // Messages quote what clients sent (a name, a tag, a query value), which need not be UTF-8:
+  // strict dumping threw, and the client got an empty 500 instead of the error.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   r.body += '\n';
   r.set("Content-Type", "application/json");
   set_common_headers(r);

@@ -25,6 +25,11 @@ namespace berth::api::detail {
 
 http::Dispatch DockerApi::build(const ServerRequest& request) {
   http::Dispatch d;
+  auto query = build_query_from(request.query);
+  if (!query) {
+    d.response = error_response(query.error());
+    return d;
+  }
   // Named as the CLI names a context from stdin, so a build killed half-way has it removed
   // by the next one (build::clean_stale_builds).
   std::string scratch =
@@ -41,26 +46,14 @@ http::Dispatch DockerApi::build(const ServerRequest& request) {
   }
   // The tar context streams to a file, then the build answers docker's JSON progress stream:
   // {"stream": ...} lines, {"aux": {"ID": ...}}, and {"error": ..., "errorDetail": ...}.
-  d.sink = file_sink(std::move(*file), scratch, [this, request, scratch](int fd) {
-    run_build(fd, request, scratch);
+  d.sink = file_sink(std::move(*file), scratch, [this, q = std::move(*query), scratch](int fd) {
+    run_build(fd, q, scratch);
     return ServerResponse{0};
   });
   return d;
 }
 
-std::map<std::string, std::string> DockerApi::string_map_query(const ServerRequest& r,
-                                                               std::string_view name) {
-  std::map<std::string, std::string> out;
-  auto text = r.query_value(name);
-  if (!text || text->empty()) return out;
-  auto j = json::parse(*text, nullptr, false);
-  if (j.is_object())
-    for (const auto& [k, v] : j.items())
-      if (v.is_string()) out[k] = v.get<std::string>();
-  return out;
-}
-
-void DockerApi::run_build(int fd, const ServerRequest& r, const std::string& scratch) {
+void DockerApi::run_build(int fd, const BuildQuery& q, const std::string& scratch) {
   if (!sys::write_all(
           fd, response_head(200, {{"Content-Type", "application/json"}, {"Connection", "close"}})))
     return;
@@ -76,23 +69,18 @@ void DockerApi::run_build(int fd, const ServerRequest& r, const std::string& scr
   if (!rc || *rc != 0) return fail("the build context is not a readable tar archive");
   build::BuildOptions o;
   o.context_dir = scratch + "/context";
-  std::string dockerfile = r.query_value("dockerfile").value_or("Dockerfile");
-  if (dockerfile.empty()) dockerfile = "Dockerfile";
-  if (dockerfile.find("..") != std::string::npos || dockerfile.starts_with("/"))
-    return fail(fmt::format("dockerfile '{}': give a path inside the context", dockerfile));
-  auto text = sys::read_file(o.context_dir + "/" + dockerfile);
-  if (!text) return fail(fmt::format("Cannot locate specified Dockerfile: {}", dockerfile));
+  auto text = sys::read_file(o.context_dir + "/" + q.dockerfile);
+  if (!text) return fail(fmt::format("Cannot locate specified Dockerfile: {}", q.dockerfile));
   o.dockerfile_text = *text;
-  o.dockerfile_name = dockerfile;
-  for (const auto& [k, v] : r.query)
-    if (k == "t" && !v.empty()) o.tags.push_back(v);
-  o.build_args = string_map_query(r, "buildargs");
-  o.labels = string_map_query(r, "labels");
-  o.target = r.query_value("target").value_or("");
-  o.no_cache = query_flag(r, "nocache");
-  std::string network = r.query_value("networkmode").value_or("default");
-  o.network = network.empty() ? "default" : network;
-  bool quiet = query_flag(r, "q");
+  o.dockerfile_name = q.dockerfile;
+  o.tags = q.tags;
+  o.build_args = q.build_args;
+  o.labels = q.labels;
+  o.target = q.target;
+  o.no_cache = q.no_cache;
+  o.network = q.network;
+  o.memory = q.memory;
+  const bool quiet = q.quiet;
   std::mutex said;
   if (!quiet)
     o.progress = [&](const build::StepEvent& ev) {

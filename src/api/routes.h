@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/bodies.h"
 #include "api/docker_api.h"
 #include "api/translate.h"
 #include "base/error.h"
@@ -101,7 +102,7 @@ class DockerApi final : public http::Handler {
   http::Dispatch handle(const ServerRequest& request) override;
 
   // The build's work once its context is on disk (image_routes.cc).
-  void run_build(int fd, const ServerRequest& r, const std::string& scratch);
+  void run_build(int fd, const BuildQuery& q, const std::string& scratch);
 
  private:
   Result<engine::PooledEngine> open() const;
@@ -172,8 +173,6 @@ class DockerApi final : public http::Handler {
 
   // image_routes.cc
   http::Dispatch build(const ServerRequest& request);
-  static std::map<std::string, std::string> string_map_query(const ServerRequest& r,
-                                                             std::string_view name);
   ServerResponse images(const std::string& m, const std::vector<std::string>& parts,
                         const ServerRequest& r);
   ServerResponse remove_image(const std::string& name, bool force);

@@ -1,6 +1,8 @@
 // The HTTP/1.1 heads berth-proxy reads and writes (proxy/detail/http_head.h): no I/O here.
 #include "proxy/detail/http_head.h"
 
+#include <algorithm>
+
 namespace berth::proxy::detail {
 
 namespace {
@@ -80,11 +82,48 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool header_ends(std::string_view v) {
-  const size_t start = v.find_first_not_of("\r\n");
-  if (start == std::string_view::npos) return false;
-  v.remove_prefix(start);
-  return v.find("\r\n\r\n") != std::string_view::npos || v.find("\n\n") != std::string_view::npos;
+size_t header_end(std::string_view v) {
+  const size_t crlf = v.find("\r\n\r\n");
+  // A bare "\n\n" counts only before it: the body after a header is not scanned (per request).
+  const size_t lf = v.substr(0, crlf == std::string_view::npos ? v.size() : crlf).find("\n\n");
+  if (lf != std::string_view::npos) return lf + 2;
+  return crlf == std::string_view::npos ? crlf : crlf + 4;
+}
+
+HeaderStep feed_header(Parser<true>& p, std::string_view in, size_t max_header) {
+  HeaderStep step;
+  const size_t skip = std::min(in.find_first_not_of("\r\n"), in.size());
+  const std::string_view rest = in.substr(skip);
+  const size_t end = header_end(rest);
+  if (end == std::string_view::npos && rest.size() <= max_header) {
+    // Empty lines over the limit go (a client sending nothing else must not fill the buffer);
+    // fewer wait with what follows them.
+    if (in.size() > max_header) step.skip = skip;
+    return step;
+  }
+  step.skip = skip;
+  if (end == std::string_view::npos || end > max_header) {
+    step.refuse = 431;
+    return step;
+  }
+  // The header alone: what the parser makes of it depends on nothing read after it.
+  boost::beast::error_code ec;
+  const size_t n = p.put(boost::asio::buffer(rest.data(), end), ec);
+  if (ec == http::error::header_limit) {
+    step.refuse = 431;
+  } else if (ec || !p.is_header_done()) {
+    // need_more too: a request line or field cut short by the empty line.
+    step.refuse = 400;
+  } else {
+    step.header_len = n;
+  }
+  return step;
+}
+
+size_t feed_body(Parser<true>& p, std::string_view in, boost::beast::error_code& ec) {
+  const size_t n = p.put(boost::asio::buffer(in.data(), in.size()), ec);
+  if (ec == http::error::need_more) ec = {};
+  return n;
 }
 
 bool crlf_header_lines(std::string_view v, std::string& fixed) {
@@ -151,6 +190,22 @@ std::string cookie_value(std::string_view cookie, std::string_view name) {
   return {};
 }
 
+std::string host_error(const Parser<true>& p, const std::vector<Field>& fields) {
+  int hosts = 0;
+  std::string_view host;
+  for (const auto& f : fields) {
+    if (f.id != http::field::host) continue;
+    ++hosts;
+    host = f.value;
+  }
+  // RFC 9112 §3.2: a request with more than one Host, or an invalid one, gets a 400 (routing
+  // takes the last; a backend could take another), and so does an HTTP/1.1 request without one.
+  if (hosts > 1) return "The request has more than one Host header.";
+  if (hosts == 0 && p.version >= 11) return "An HTTP/1.1 request must have a Host header.";
+  if (!valid_host(host)) return fmt::format("The Host header '{}' is not a valid host.", host);
+  return {};
+}
+
 BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>& fields,
                                  std::string_view host, std::string_view client_ip, bool tls,
                                  std::string_view sticky_cookie, std::string& head) {
@@ -158,12 +213,8 @@ BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>
   head.clear();
   std::string connection, xff, fwd;
   std::string_view upgrade;
-  int hosts = 0;
   for (const auto& f : fields) {
     switch (f.id) {
-      case http::field::host:
-        ++hosts;
-        break;
       case http::field::connection:
         join(connection, f.value);
         break;
@@ -194,16 +245,9 @@ BackendHead backend_request_head(const Parser<true>& p, const std::vector<Field>
         break;
     }
   }
-  // RFC 9112 §3.2: a request with more than one Host, or an invalid one, gets a 400. Routing
-  // took the last; a backend could take another.
-  if (hosts > 1) {
-    out.error = "The request has more than one Host header.";
-    return out;
-  }
-  if (!valid_host(host)) {
-    out.error = fmt::format("The Host header '{}' is not a valid host.", host);
-    return out;
-  }
+  // The session refused these before routing; checked again so that this head never carries a
+  // Host that could break out of Forwarded's quotes.
+  if (out.error = host_error(p, fields); !out.error.empty()) return out;
   out.upgrade = p.upgrade() && !upgrade.empty();
   head.reserve(512);
   head.append(p.method).append(" ").append(p.target).append(" HTTP/1.1\r\n");

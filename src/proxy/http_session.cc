@@ -295,24 +295,19 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
     for (;;) {
       // The parser gets the header once it is all there (or too long): given a part, Beast
       // consumes the request line and wants the rest without it, and the fields are views.
-      if (!in_.empty() && (header_ends(in_.view()) || in_.size() > core_.options.max_header_bytes)) {
+      // (feed_header in http_head.h; fuzz/proxy_feed_fuzz.cc drives it as this loop does.)
+      if (!in_.empty()) {
         // Empty lines before the request line are ignored (RFC 9112 §2.2; some clients send a
         // CRLF after a POST body): Beast would take them for a broken request.
-        in_.consume(std::min(in_.view().find_first_not_of("\r\n"), in_.size()));
-        const size_t n = p.put(asio::buffer(in_.begin(), in_.size()), ec);
-        if (ec == http::error::need_more) {
-          ec = {};
-          if (in_.size() > core_.options.max_header_bytes) bad = 431;
-        } else if (ec == http::error::header_limit) {
-          bad = 431;
-        } else if (ec) {
-          bad = 400;
-        } else if (p.is_header_done()) {
+        const HeaderStep step = feed_header(p, in_.view(), core_.options.max_header_bytes);
+        in_.consume(step.skip);
+        bad = step.refuse;
+        if (bad) break;
+        if (step.header_len) {
           // Views point into in_: consumed only after the request is built (below).
-          x_->header_len = n;
+          x_->header_len = step.header_len;
           break;
         }
-        if (bad) break;
       }
       if (!header_armed) {
         if (in_.empty()) {
@@ -370,6 +365,12 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
     for (const auto& f : x_->fields) {
       if (f.id == http::field::host) x_->host = f.value;
       if (want_headers) headers.emplace_back(f.name, f.value);
+    }
+    // Before routing: a request without a Host, or with two, is a 400 whatever its route.
+    if (std::string error = host_error(p, x_->fields); !error.empty()) {
+      co_await reply(400, error, true);
+      log(400, nullptr, nullptr, 0);
+      co_return false;
     }
     RequestView view{fe_.name, tls_, x_->host, path, p.method, headers};
     const Route* route = table->matcher->match(view);
@@ -446,13 +447,12 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
   p.rechunk = p.chunked();
   p.eager(true);
   if (!p.is_done() && !in_.empty()) {
-    const size_t n = p.put(asio::buffer(in_.begin(), in_.size()), ec);
-    if (ec && ec != http::error::need_more) {
+    const size_t n = feed_body(p, in_.view(), ec);
+    if (ec) {
       co_await reply(400, "The request body could not be parsed.", true);
       log(400, &live, nullptr, 0);
       co_return false;
     }
-    ec = {};
     in_.consume(n);
   }
   const bool body_complete = p.is_done();
@@ -546,8 +546,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
         set_phase(Phase::body, opt.idle_timeout_ms);
         in_.commit(co_await stream_.async_read_some(in_.prepare(), with(ec)));
         if (ec) break;
-        const size_t n = p.put(asio::buffer(in_.begin(), in_.size()), ec);
-        if (ec == http::error::need_more) ec = {};
+        const size_t n = feed_body(p, in_.view(), ec);
         if (ec) break;
         in_.consume(n);
         if (opt.max_body_bytes > 0 && p.body_bytes > opt.max_body_bytes) {

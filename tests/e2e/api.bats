@@ -196,6 +196,18 @@ teardown() { api_teardown; }
   d build "$BATS_TEST_TMPDIR/ctx"
   [ "$status" -ne 0 ]
   [[ $stderr == *"exit code: 7"* ]]
+  # Query parameters are checked before the context is read: a bad tag failed the build at its
+  # end, bad JSON in buildargs was ignored, and a tag that is not UTF-8 got an empty 500.
+  api POST '/v1.41/build?networkmode=bridge'
+  [ "$code" = 400 ]
+  [ "$body" = "{\"message\":\"build: networkmode 'bridge': builds run with default, none or host\"}" ]
+  api POST '/v1.41/build?buildargs=%7BA%3A1%7D'
+  [ "$code" = 400 ]
+  [[ $body == *'query buildargs must be a JSON object of strings'* ]]
+  api POST '/v1.41/build?t=web%FF:1'
+  [ "$code" = 400 ]
+  local want=$'{"message":"build: t \'web\xef\xbf\xbd:1\': '  # U+FFFD for the byte
+  [[ $body == "$want"* ]]
 }
 
 @test "api: docker-py runs, lists and reads the logs of containers" {

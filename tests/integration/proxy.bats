@@ -326,7 +326,7 @@ PY
   [ "$status" -eq 0 ]
 }
 
-@test "proxy: slow, malformed and oversized requests get 408, 400 and 431; others are served" {
+@test "proxy: slow, malformed, Host-less and oversized requests get 408, 400 and 431; others are served" {
   two_backends
   proxy --header-timeout-ms 500 --max-header-bytes 4096
   run python3 - "$P" <<'PY'
@@ -348,6 +348,10 @@ assert ask(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswi
 out = slow.recv(65536).decode()
 assert out.startswith("HTTP/1.1 408"), out
 assert ask(b"BROKEN\r\n\r\n").startswith("HTTP/1.1 400")
+# RFC 9112 §3.2: HTTP/1.1 without Host is a 400 (the catch-all route would take it); 1.0 is not.
+out = ask(b"GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n")
+assert out.startswith("HTTP/1.1 400") and "must have a Host header" in out, out
+assert ask(b"GET /ok HTTP/1.0\r\n\r\n").startswith("HTTP/1.1 200")
 big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8000 + b"\r\n\r\n"
 assert ask(big).startswith("HTTP/1.1 431")
 assert ask(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith("HTTP/1.1 200")

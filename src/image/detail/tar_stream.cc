@@ -52,6 +52,13 @@ la_ssize_t read_callback(archive* a, void* data, const void** out) {
 }
 }  // namespace
 
+void support_compressions(archive* a) {
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_zstd(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_bzip2(a);
+}
+
 Result<std::unique_ptr<TarStream>> TarStream::open(int fd, Tap tap) {
   std::unique_ptr<TarStream> s(new TarStream());
   s->pipe_ = std::make_unique<Pipe>();
@@ -60,7 +67,7 @@ Result<std::unique_ptr<TarStream>> TarStream::open(int fd, Tap tap) {
   s->tar_ = archive_read_new();
   if (!s->raw_ || !s->tar_) return Error(ErrorKind::internal, "archive_read_new: out of memory");
   s->pipe_->raw = s->raw_;
-  archive_read_support_filter_all(s->raw_);
+  support_compressions(s->raw_);
   archive_read_support_format_raw(s->raw_);
   if (archive_read_open_fd(s->raw_, fd, 1 << 16) != ARCHIVE_OK)
     return Error(ErrorKind::corrupt, fmt::format("open stream: {}", error_text(s->raw_)));

@@ -117,9 +117,25 @@ class Parser final : public http::basic_parser<isRequest> {
   }
 };
 
-// Whether `v` holds a whole request header: an empty line after some text (leading empty lines,
-// which RFC 9112 §2.2 lets a server ignore, are skipped by the parser).
-bool header_ends(std::string_view v);
+// The length of the request header at the start of `v`, through its empty line (CRLF CRLF, or a
+// bare LF's "\n\n", which the parser then refuses), or npos while it is incomplete.
+size_t header_end(std::string_view v);
+
+// What serve_request does with a request's header after each read, `in` being all the bytes read
+// and not consumed. Empty lines before the request line are skipped (RFC 9112 §2.2). The parser
+// gets the header once, all of it (given a part, Beast consumes the request line and wants the
+// rest without it, and the fields are views into `in`); a header longer than `max_header` is
+// refused whatever its bytes, so the answer does not depend on how the bytes were read.
+struct HeaderStep {
+  size_t skip = 0;        // empty lines before the request line, to consume first
+  size_t header_len = 0;  // once the header is parsed: its length after them (then p has it)
+  int refuse = 0;         // 400 (not an HTTP/1.x request header) or 431 (over max_header)
+};
+HeaderStep feed_header(Parser<true>& p, std::string_view in, size_t max_header);
+
+// Hands a request's parser, past its header, the body bytes in `in`: how many it took (to
+// consume). Needing more is not an error.
+size_t feed_body(Parser<true>& p, std::string_view in, boost::beast::error_code& ec);
 
 // RFC 9112 §2.2: a recipient MAY take a bare LF for a line end. busybox httpd sends a CGI's
 // header lines as the script wrote them ("Content-Type: text/plain\n\n"); Beast's parser wants
@@ -136,9 +152,15 @@ bool listed_in_connection(std::string_view connection, std::string_view name);
 // The value of cookie `name` in a Cookie header's value, or "" when it has none.
 std::string cookie_value(std::string_view cookie, std::string_view name);
 
+// Why a request is refused with a 400 for its Host fields, before it is routed ("" when it is
+// not): more than one Host, an HTTP/1.1 request without one (RFC 9112 §3.2; HTTP/1.0 needs none),
+// or a value that is not a uri-host [":" port].
+std::string host_error(const Parser<true>& p, const std::vector<Field>& fields);
+
 // What forward() sends a backend for a client's request, and what it learnt from its header.
 struct BackendHead {
-  std::string error;   // why the request is refused with a 400 (then nothing else is set)
+  std::string error;   // why the request is refused with a 400 (then nothing else is set):
+                       // host_error's reasons, or a transfer coding other than chunked
   std::string cookie;  // the sticky cookie's value sent by the client ("" when none)
   bool expect_continue = false;
   bool upgrade = false;  // a protocol upgrade (WebSocket): the connection becomes a tunnel

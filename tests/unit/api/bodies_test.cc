@@ -97,5 +97,80 @@ TEST(ApiBodies, LoginServerIsAHost) {
   EXPECT_EQ(l->server, "127.0.0.1:5000");
 }
 
+using Query = std::vector<std::pair<std::string, std::string>>;
+
+TEST(ApiBodies, BuildQueryReadsDockersParameters) {
+  // What docker build (the classic builder) sends, ignored parameters included.
+  auto q = build_query_from(Query{{"buildargs", R"({"A":"1","FROM_ENV":null})"},
+                                  {"cachefrom", "[]"},
+                                  {"cpushares", "0"},
+                                  {"dockerfile", "sub/Dockerfile.dev"},
+                                  {"labels", R"({"team":"web"})"},
+                                  {"memory", "67108864"},
+                                  {"networkmode", "none"},
+                                  {"nocache", "1"},
+                                  {"q", "true"},
+                                  {"rm", "1"},
+                                  {"t", "web:1"},
+                                  {"t", "localhost:5000/web:latest"},
+                                  {"t", ""},
+                                  {"target", "build"},
+                                  {"ulimits", "null"},
+                                  {"version", "1"}});
+  ASSERT_TRUE(q) << error_of(q.error());
+  EXPECT_EQ(q->dockerfile, "sub/Dockerfile.dev");
+  EXPECT_EQ(q->tags, (std::vector<std::string>{"web:1", "localhost:5000/web:latest"}));
+  EXPECT_EQ(q->build_args, (std::map<std::string, std::string>{{"A", "1"}}));
+  EXPECT_EQ(q->labels, (std::map<std::string, std::string>{{"team", "web"}}));
+  EXPECT_EQ(q->target, "build");
+  EXPECT_EQ(q->network, "none");
+  EXPECT_TRUE(q->no_cache);
+  EXPECT_TRUE(q->quiet);
+  EXPECT_EQ(q->memory, 67108864);
+  auto defaults = build_query_from(Query{{"dockerfile", ""}, {"networkmode", ""}});
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->dockerfile, "Dockerfile");
+  EXPECT_EQ(defaults->network, "default");
+  EXPECT_FALSE(defaults->no_cache);
+  // The first of a repeated parameter counts, as dockerd's FormValue.
+  auto first = build_query_from(Query{{"target", "a"}, {"target", "b"}});
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->target, "a");
+}
+
+TEST(ApiBodies, BuildQueryRefusesBadParametersBeforeTheBuild) {
+  // Bad JSON in buildargs or labels was ignored (the build ran without them); a bad tag failed
+  // the build at its very end; a bad network at its first RUN.
+  const std::pair<Query, std::string> cases[] = {
+      {{{"buildargs", "{A:1}"}}, "build: query buildargs must be a JSON object of strings"},
+      {{{"buildargs", "[]"}}, "build: query buildargs must be a JSON object of strings"},
+      {{{"buildargs", R"({"A":1})"}}, "build: query buildargs: the value of 'A' must be a string"},
+      {{{"labels", R"({"a":{"b":"c"}})"}},
+       "build: query labels: the value of 'a' must be a string"},
+      {{{"dockerfile", "../Dockerfile"}},
+       "build: dockerfile '../Dockerfile': give a path inside the context"},
+      {{{"dockerfile", "/etc/passwd"}},
+       "build: dockerfile '/etc/passwd': give a path inside the context"},
+      {{{"dockerfile", std::string("Dockerfile\0x", 12)}},
+       std::string("build: dockerfile 'Dockerfile\0x': give a path inside the context", 64)},
+      {{{"networkmode", "bridge"}},
+       "build: networkmode 'bridge': builds run with default, none or host"},
+      {{{"memory", "1g"}}, "build: memory '1g': want a number of bytes"},
+      {{{"memory", "-1"}}, "build: memory '-1': want a number of bytes"},
+      {{{"t", "web@sha256:" + std::string(64, 'a')}},
+       "build: t 'web@sha256:" + std::string(64, 'a') +
+           "': a name for an image needs a tag, not a digest"},
+  };
+  for (const auto& [query, message] : cases) {
+    auto q = build_query_from(query);
+    ASSERT_FALSE(q) << message;
+    EXPECT_EQ(q.error().message(), message);
+  }
+  auto bad_tag = build_query_from(Query{{"t", "Web:1"}});
+  ASSERT_FALSE(bad_tag);
+  EXPECT_TRUE(error_of(bad_tag.error()).starts_with("build: t 'Web:1': "))
+      << error_of(bad_tag.error());
+}
+
 }  // namespace
 }  // namespace berth::api

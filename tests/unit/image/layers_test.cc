@@ -276,6 +276,29 @@ TEST_F(LayersTest, ExistingDestinationIsAlreadyExists) {
   EXPECT_EQ(r.error().kind(), ErrorKind::already_exists);
 }
 
+TEST_F(LayersTest, CompressionsThatNeedAProgramAreNotTried) {
+  // libarchive's filter_all ran `lrzip -d -q`, `lzop -d` or `grzip` on a layer starting with
+  // their magic numbers (layer_unpack spent a fork and exec on such inputs); a layer is a tar,
+  // gzip, zstd, xz or bzip2 stream, decoded in the process.
+  for (std::string magic : {std::string("LRZI\0\x06", 6), std::string("\x89LZO\0\r\n\x1a\n", 9),
+                            std::string("GRZipII\0\x02\x04:)", 12)}) {
+    ASSERT_TRUE(sys::atomic_write(dir_ + "/layer.tar", magic + std::string(2000, 'a')));
+    auto fd = sys::open(dir_ + "/layer.tar", O_RDONLY);
+    auto r = unpack_layer(fd->get(), out());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message().find("program"), std::string::npos) << r.error().message();
+    expect_nothing_left();
+  }
+  write_tar(dir_ + "/xz.tar", {file("x", "xz\n")}, "xz");
+  write_tar(dir_ + "/bz.tar", {file("x", "bz\n")}, "bzip2");
+  for (std::string name : {"xz.tar", "bz.tar"}) {
+    (void)sys::remove_all(out());
+    auto fd = sys::open(dir_ + "/" + name, O_RDONLY);
+    auto r = unpack_layer(fd->get(), out());
+    ASSERT_TRUE(r) << name << ": " << r.error().message();
+  }
+}
+
 TEST_F(LayersTest, CorruptAndTruncatedInputFailAndLeaveNothing) {
   ASSERT_TRUE(sys::atomic_write(dir_ + "/layer.tar", std::string(5000, '\x7f')));
   auto fd = sys::open(dir_ + "/layer.tar", O_RDONLY);

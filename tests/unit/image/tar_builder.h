@@ -55,13 +55,15 @@ inline TarEntry hardlink(std::string path, std::string target) {
   return e;
 }
 
-// compression: "" (none), "gzip" or "zstd".
+// compression: "" (none), "gzip", "zstd", "xz" or "bzip2".
 inline void write_tar(const std::string& out, const std::vector<TarEntry>& entries,
                       const std::string& compression = "") {
   archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
   if (compression == "gzip") archive_write_add_filter_gzip(a);
   if (compression == "zstd") archive_write_add_filter_zstd(a);
+  if (compression == "xz") archive_write_add_filter_xz(a);
+  if (compression == "bzip2") archive_write_add_filter_bzip2(a);
   if (archive_write_open_filename(a, out.c_str()) != ARCHIVE_OK)
     throw std::runtime_error(archive_error_string(a));
   for (const auto& t : entries) {

@@ -104,6 +104,29 @@ TEST(ProxyHttpHead, TwoHostFieldsAreRefused) {
             "The request has more than one Host header.");
 }
 
+TEST(ProxyHttpHead, HttpOneOneWithoutHostIsRefusedBeforeRouting) {
+  // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+  // request message that lacks a Host header field". It used to be routed (a default route took
+  // it) and forwarded without one.
+  const auto host_error_of = [](const std::string& request) {
+    Parsed<true> r(request);
+    EXPECT_TRUE(r.ok) << request;
+    return host_error(r.p, r.fields);
+  };
+  EXPECT_EQ(host_error_of("GET / HTTP/1.1\r\nX-A: 1\r\n\r\n"),
+            "An HTTP/1.1 request must have a Host header.");
+  EXPECT_EQ(host_error_of("GET http://a/ HTTP/1.1\r\n\r\n"),
+            "An HTTP/1.1 request must have a Host header.");
+  EXPECT_EQ(forward("GET / HTTP/1.1\r\n\r\n").error,
+            "An HTTP/1.1 request must have a Host header.");
+  // HTTP/1.0 has no Host requirement; an empty Host (RFC 9110 §7.2: no authority) is a Host.
+  EXPECT_EQ(host_error_of("GET / HTTP/1.0\r\n\r\n"), "");
+  EXPECT_EQ(forward("GET / HTTP/1.0\r\n\r\n").error, "");
+  EXPECT_EQ(host_error_of("GET / HTTP/1.1\r\nHost:\r\n\r\n"), "");
+  EXPECT_EQ(host_error_of("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+            "The request has more than one Host header.");
+}
+
 TEST(ProxyHttpHead, HostThatWouldBreakForwardedIsRefused) {
   // Copied into Forwarded's host="…", the quote would end it and add a for= of the client's
   // choosing to the element the proxy vouches for.
@@ -186,8 +209,122 @@ TEST(ProxyHttpHead, BareLineFeedsOfTheHeaderGetCarriageReturns) {
   EXPECT_EQ(fixed, "HTTP/1.0 200 OK\r\nA: b\r\n\r\nbody\n");
   EXPECT_FALSE(crlf_header_lines("HTTP/1.0 200 OK\r\nA: b\r\n", fixed));
   EXPECT_EQ(fixed, "");
-  EXPECT_TRUE(header_ends("\r\n\r\nGET / HTTP/1.1\r\n\r\n"));
-  EXPECT_FALSE(header_ends("\r\n\r\n"));
+  EXPECT_EQ(header_end("GET / HTTP/1.1\r\n\r\nbody"), 18u);
+  EXPECT_EQ(header_end("GET / HTTP/1.1\n\nbody"), 16u);
+  EXPECT_EQ(header_end("GET / HTTP/1.1\r\n"), std::string_view::npos);
+}
+
+// A request's parser as serve_request sets one up, for feed_header and feed_body.
+struct Feed {
+  std::vector<Field> fields;
+  std::string body;
+  Parser<true> p;
+  explicit Feed(size_t max_header = 1024) {
+    p.header_limit(static_cast<uint32_t>(max_header));
+    p.eager(false);
+    p.fields = &fields;
+    p.body_out = &body;
+  }
+  // The header of a chunked POST, then the body as the reads bring it; what is left unread.
+  std::string chunked_body(std::initializer_list<std::string_view> reads) {
+    const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    EXPECT_EQ(feed_header(p, head, 1024).header_len, head.size());
+    p.rechunk = p.chunked();
+    p.eager(true);
+    std::string in;
+    boost::beast::error_code ec;
+    for (std::string_view read : reads) {
+      EXPECT_FALSE(p.is_done());
+      in.append(read);
+      in.erase(0, feed_body(p, in, ec));
+      EXPECT_FALSE(ec) << ec.message();
+    }
+    return in;
+  }
+};
+
+TEST(ProxyHttpHead, HeaderIsParsedOnceWholeAfterItsLeadingEmptyLines) {
+  Feed f;
+  // A part waits for the rest: Beast would consume its request line.
+  const std::string part = "\r\nGET / HTTP/1.1\r\nHost: a\r\n";
+  HeaderStep step = feed_header(f.p, part, 1024);
+  EXPECT_EQ(step.skip, 0u);
+  EXPECT_EQ(step.header_len, 0u);
+  EXPECT_EQ(step.refuse, 0);
+  EXPECT_TRUE(f.fields.empty());
+  const std::string all = part + "\r\nbody";
+  step = feed_header(f.p, all, 1024);
+  EXPECT_EQ(step.skip, 2u);
+  EXPECT_EQ(step.header_len, all.size() - 2 - 4);
+  EXPECT_EQ(f.p.target, "/");
+  ASSERT_EQ(f.fields.size(), 1u);
+  EXPECT_EQ(f.fields[0].value, "a");
+}
+
+TEST(ProxyHttpHead, HeaderOverTheLimitOrBrokenIsRefused) {
+  const auto refuse = [](const std::string& in, size_t max) {
+    Feed f(max);
+    return feed_header(f.p, in, max).refuse;
+  };
+  EXPECT_EQ(refuse("GET / HTTP/1.1\r\nX-A: " + std::string(100, 'a'), 64), 431);
+  EXPECT_EQ(refuse("BROKEN\r\n\r\n", 64), 400);
+  EXPECT_EQ(refuse("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 64), 0);
+}
+
+// The session's header loop over reads of `sizes` bytes (the last size repeats): what
+// feed_header answered at the end, 0 for a parsed header, -1 for still waiting.
+int read_in_parts(std::string_view stream, std::vector<size_t> sizes, size_t max) {
+  Feed f(max);
+  std::string in;
+  size_t at = 0, i = 0;
+  while (at < stream.size()) {
+    const size_t n = std::min(sizes[std::min(i++, sizes.size() - 1)], stream.size() - at);
+    in.append(stream.substr(at, n));
+    at += n;
+    const HeaderStep step = feed_header(f.p, in, max);
+    in.erase(0, step.skip);
+    if (step.refuse) return step.refuse;
+    if (step.header_len) return 0;
+  }
+  return -1;
+}
+
+TEST(ProxyHttpHead, HeaderAnswerDoesNotDependOnHowItWasRead) {
+  // proxy_feed: a request line cut short by the empty line was a 400 when more bytes had come
+  // with it, and otherwise waited (Beast wants 8 bytes of version) for the header timeout's 408.
+  const std::string short_line = "GET /ws 1\r\n\r\n";
+  EXPECT_EQ(read_in_parts(short_line + "GET / HTTP/1.1\r\n", {100}, 16384), 400);
+  EXPECT_EQ(read_in_parts(short_line, {100}, 16384), 400);
+  // Empty lines, then a request whose header passes the limit only after its request line was
+  // parsed: the parser was given the same bytes again and took the request line for a field.
+  const std::string crlfs(70, '\n'), request = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  EXPECT_EQ(read_in_parts(crlfs + request, {1000}, 64), 0);
+  EXPECT_EQ(read_in_parts(crlfs + request, {88, 1}, 64), 0);  // "GET / HTTP/1.1\r\nHo" first
+  // A header over the limit by its request line passed in one read, not in parts.
+  const std::string big = "GET /" + std::string(40, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n";
+  EXPECT_EQ(read_in_parts(big, {1000}, 64), 431);
+  EXPECT_EQ(read_in_parts(big, {65, 1}, 64), 431);
+  EXPECT_EQ(read_in_parts(request, {1}, 64), 0);
+  // Over the limit and broken past it: a 400 when it all came at once, a 431 in parts.
+  const std::string broken = "GET / HTTP/1.1\r\nX-Long: " + std::string(50, 'a') + "\r\nX=\r\n\r\n";
+  EXPECT_EQ(read_in_parts(broken, {1000}, 64), 431);
+  EXPECT_EQ(read_in_parts(broken, {33, 2}, 64), 431);
+}
+
+TEST(ProxyHttpHead, BodySplitAcrossReadsIsReChunked) {
+  Feed f;
+  EXPECT_EQ(f.chunked_body({"5\r\nhel", "lo\r", "\n0\r\n", "\r\nGET"}), "GET");  // pipelined
+  EXPECT_TRUE(f.p.is_done());
+  EXPECT_EQ(f.body, "5\r\nhello\r\n0\r\n\r\n");
+}
+
+TEST(ProxyHttpHead, EmptyChunkedBodyEndsInOneByteReads) {
+  // Boost 1.74's parser asserts that it gets 5 bytes back at "0\r\n" (proxy_feed, with its
+  // assertions on); without them it waits for the rest, as this checks.
+  Feed f;
+  EXPECT_EQ(f.chunked_body({"0\r\n", "\r", "\n"}), "");
+  EXPECT_TRUE(f.p.is_done());
+  EXPECT_EQ(f.body, "0\r\n\r\n");
 }
 
 }  // namespace
