@@ -1,8 +1,11 @@
 // api/image_routes.cc — /build and /images/...
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -53,6 +56,27 @@ http::Dispatch DockerApi::build(const ServerRequest& request) {
   return d;
 }
 
+namespace {
+
+// The Dockerfile named in the query, inside the uploaded context: its path and any symlink on
+// the way resolve within the context (openat2 RESOLVE_IN_ROOT), as docker resolves them, never
+// to the host's files; only a regular file is read (a FIFO in the archive would block).
+Result<std::string> read_in_context(const std::string& context, const std::string& path) {
+  UniqueFd root(::open(context.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return Error::from_errno("open the build context");
+  struct open_how how {};
+  how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  UniqueFd file(static_cast<int>(::syscall(SYS_openat2, root.get(), path.c_str(), &how, sizeof how)));
+  if (!file) return Error::from_errno("open '{}' in the build context", path);
+  struct ::stat st;
+  if (::fstat(file.get(), &st) < 0 || !S_ISREG(st.st_mode))
+    return Error::make(ErrorKind::invalid_argument, "'{}' in the build context is not a file", path);
+  return sys::read_fd(file.get());
+}
+
+}  // namespace
+
 void DockerApi::run_build(int fd, const BuildQuery& q, const std::string& scratch) {
   if (!sys::write_all(
           fd, response_head(200, {{"Content-Type", "application/json"}, {"Connection", "close"}})))
@@ -69,7 +93,7 @@ void DockerApi::run_build(int fd, const BuildQuery& q, const std::string& scratc
   if (!rc || *rc != 0) return fail("the build context is not a readable tar archive");
   build::BuildOptions o;
   o.context_dir = scratch + "/context";
-  auto text = sys::read_file(o.context_dir + "/" + q.dockerfile);
+  auto text = read_in_context(o.context_dir, q.dockerfile);
   if (!text) return fail(fmt::format("Cannot locate specified Dockerfile: {}", q.dockerfile));
   o.dockerfile_text = *text;
   o.dockerfile_name = q.dockerfile;

@@ -210,6 +210,25 @@ teardown() { api_teardown; }
   [[ $body == "$want"* ]]
 }
 
+@test "api: a Dockerfile symlink in the build context resolves inside the context, never to a host file" {
+  host=/tmp/berth-api-host-dockerfile-$$
+  printf 'FROM busybox\nLABEL where=host-file-was-read\n' >"$host"
+  mkdir -p "$BATS_TEST_TMPDIR/ctx2$(dirname "$host")"
+  printf 'FROM busybox\nLABEL where=context\n' >"$BATS_TEST_TMPDIR/ctx2$host"
+  ln -s "$host" "$BATS_TEST_TMPDIR/ctx2/Dockerfile"
+  mkfifo "$BATS_TEST_TMPDIR/ctx2/fifo"
+  tar -C "$BATS_TEST_TMPDIR/ctx2" -cf "$BATS_TEST_TMPDIR/ctx2.tar" .
+  api POST '/v1.41/build?t=inctx:1' -H 'Content-Type: application/x-tar' --data-binary "@$BATS_TEST_TMPDIR/ctx2.tar"
+  rm -f "$host"
+  [ "$code" = 200 ]
+  [[ $body != *host-file-was-read* ]]
+  b image inspect -f '{{index .Config.Labels "where"}}' inctx:1
+  [ "$output" = context ]
+  # A FIFO named as the Dockerfile is refused, not read (that would block the build for ever).
+  api POST '/v1.41/build?dockerfile=fifo' -H 'Content-Type: application/x-tar' --data-binary "@$BATS_TEST_TMPDIR/ctx2.tar"
+  [[ $body == *"Cannot locate specified Dockerfile: fifo"* ]]
+}
+
 @test "api: docker-py runs, lists and reads the logs of containers" {
   python3 -c 'import docker' 2>/dev/null || { echo "python3-docker is not installed (scripts/setup)" >&2; return 1; }
   run timeout 120 python3 - "$SOCK" <<'PY'
