@@ -1,11 +1,9 @@
 // api/image_routes.cc — /build and /images/...
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -62,13 +60,8 @@ namespace {
 // the way resolve within the context (openat2 RESOLVE_IN_ROOT), as docker resolves them, never
 // to the host's files; only a regular file is read (a FIFO in the archive would block).
 Result<std::string> read_in_context(const std::string& context, const std::string& path) {
-  UniqueFd root(::open(context.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return Error::from_errno("open the build context");
-  struct open_how how {};
-  how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd file(static_cast<int>(::syscall(SYS_openat2, root.get(), path.c_str(), &how, sizeof how)));
-  if (!file) return Error::from_errno("open '{}' in the build context", path);
+  BERTH_TRY(auto root, sys::open(context, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  BERTH_TRY(auto file, sys::open_in_root(root.get(), path, O_RDONLY | O_NONBLOCK | O_NOCTTY, "the build context"));
   struct ::stat st;
   if (::fstat(file.get(), &st) < 0 || !S_ISREG(st.st_mode))
     return Error::make(ErrorKind::invalid_argument, "'{}' in the build context is not a file", path);

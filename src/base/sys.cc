@@ -2,9 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +22,15 @@ Result<UniqueFd> open(const std::string& path, int flags, mode_t mode) {
 Result<UniqueFd> open_at(int dirfd, const std::string& path, int flags, mode_t mode) {
   int fd = ::openat(dirfd, path.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0) return Error::from_errno("open '{}'", path);
+  return UniqueFd(fd);
+}
+
+Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, std::string_view where) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how));
+  if (fd < 0) return Error::from_errno("open '{}' in {}", path, where);
   return UniqueFd(fd);
 }
 

@@ -2,9 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,19 +12,14 @@
 
 #include <fmt/format.h>
 
+#include "base/sys.h"
 #include "base/unique_fd.h"
 
 namespace berth::engine::detail {
 namespace {
 
-// The path the kernel resolves inside `root_fd`, as a process chrooted there would.
 Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags) {
-  struct open_how how = {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how));
-  if (fd < 0) return Error::from_errno("open '{}' in the container", path);
-  return UniqueFd(fd);
+  return sys::open_in_root(root_fd, path, flags, "the container");
 }
 
 Result<UniqueFd> open_host(const std::string& path, int flags) {
