@@ -20,6 +20,7 @@
 #include "image/detail/archive_layout.h"
 #include "image/detail/tar_stream.h"
 #include "image/digest.h"
+#include "image/layers.h"
 #include "image/reference.h"
 
 namespace berth::image {
@@ -146,7 +147,7 @@ class MemberReader {
 
   Result<Digest> decompressed_digest() {
     std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
-    detail::support_compressions(a.get());
+    support_compressions(a.get());
     archive_read_support_format_raw(a.get());
     auto fail = [&](std::string_view what) -> Error {
       if (error_) return *error_;
@@ -261,7 +262,7 @@ struct ReadArchive {
 Result<std::unique_ptr<ReadArchive>> open_tar(int fd) {
   if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek to the archive's start");
   auto r = std::make_unique<ReadArchive>();
-  detail::support_compressions(r->a.get());
+  support_compressions(r->a.get());
   archive_read_support_format_tar(r->a.get());
   if (archive_read_open_fd(r->a.get(), fd, kChunk) != ARCHIVE_OK)
     return r->error("not a tar archive");

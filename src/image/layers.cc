@@ -379,6 +379,13 @@ Result<UnpackResult> unpack_into(int fd, int root_fd) {
 
 }  // namespace
 
+void support_compressions(archive* a) {
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_zstd(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_bzip2(a);
+}
+
 Result<UnpackResult> unpack_layer(int fd, const std::string& dir) {
   auto ctx = fmt::format("unpack layer into '{}'", dir);
   if (sys::exists(dir))

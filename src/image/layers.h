@@ -13,7 +13,15 @@
 #include "base/error.h"
 #include "image/digest.h"
 
+struct archive;
+
 namespace berth::image {
+
+// Lets libarchive reader `a` read gzip, zstd, xz and bzip2 (those Docker reads), with
+// libarchive's own decoders. Not archive_read_support_filter_all: for data that starts with
+// their magic numbers, it runs lrzip, lzop, grzip and others as programs on bytes a registry,
+// an archive or a build context sent.
+void support_compressions(archive* a);
 
 struct UnpackResult {
   Digest diff_id;             // sha256 of the uncompressed tar

@@ -19,7 +19,7 @@ Case file format
   --- file: PATH            a context file with exactly the lines that follow
   --- files                 one per line: `file PATH [mode=644] [content=TEXT]` (TEXT with \\n
                             escapes), `dir PATH [mode=755]`, `symlink PATH -> TARGET`,
-                            `tar PATH[.gz] MEMBER=TEXT...`, `fifo PATH`
+                            `tar PATH[.gz|.xz|.bz2] MEMBER=TEXT...`, `fifo PATH`
   --- args                  berth build's flags (shell words); @stdin-dockerfile (-f - with the
                             Dockerfile on stdin), @stdin-tar (the context as a tar on stdin),
                             @context=PATH (another context, e.g. a missing one)
@@ -169,7 +169,7 @@ def make_context(case, ctx, http=""):
         elif kind == "fifo":
             os.mkfifo(dest)
         elif kind == "tar":
-            mode = "w:gz" if dest.endswith("gz") else "w"
+            mode = {"gz": "w:gz", "xz": "w:xz", "bz2": "w:bz2"}.get(dest.rsplit(".", 1)[-1], "w")
             with tarfile.open(dest, mode) as t:
                 for member in words[1:]:
                     name, content = member.split("=", 1)
@@ -301,7 +301,18 @@ class Runner:
         self.tmp = tempfile.mkdtemp(prefix="berth-corpus.")
         self.root = os.path.join(self.tmp, "root")
         self.run_root = os.path.join(self.tmp, "run")
-        self.env = dict(os.environ, BERTH_ROOT=self.root, BERTH_RUN_ROOT=self.run_root)
+        # Decoys for the programs libarchive's catch-all filter runs on data with their magic
+        # numbers: berth must decode archives in the process, so each case checks none ran.
+        decoys = os.path.join(self.tmp, "decoy-bin")
+        os.makedirs(decoys)
+        self.decoy_ran = os.path.join(self.tmp, "decoy-ran")
+        for program in ("lrzip", "lzop", "grzip", "lz4", "lzip", "lzma", "compress", "uncompress"):
+            path = os.path.join(decoys, program)
+            with open(path, "w") as f:
+                f.write(f"#!/bin/sh\necho {program} >>'{self.decoy_ran}'\nexit 1\n")
+            os.chmod(path, 0o755)
+        self.env = dict(os.environ, BERTH_ROOT=self.root, BERTH_RUN_ROOT=self.run_root,
+                        PATH=decoys + os.pathsep + os.environ.get("PATH", ""))
         self.env.pop("BERTH_CORPUS_PEER", None)
         self.buildah = None
         if args.peer and os.environ.get("BERTH_CORPUS_PEER", "1") != "0":
@@ -717,6 +728,10 @@ def main():
                 problems, took = runner.run_case(case)
             except (CaseError, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
                 problems, took = [f"{type(e).__name__}: {e}"], 0.0
+            if os.path.exists(runner.decoy_ran):
+                with open(runner.decoy_ran) as ran:
+                    problems.append("berth ran an external decompressor: " + " ".join(ran.read().split()))
+                os.unlink(runner.decoy_ran)
             if problems:
                 failed.append(case.name)
                 print(f"FAIL {case.name}")

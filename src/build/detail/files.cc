@@ -18,6 +18,7 @@
 #include "base/sys.h"
 #include "base/unique_fd.h"
 #include "image/digest.h"
+#include "image/layers.h"
 
 namespace berth::build::detail {
 namespace {
@@ -429,7 +430,7 @@ Result<void> write_file_in_root(const std::string& root, const std::string& dest
 
 bool is_archive(const std::string& path) {
   archive* a = archive_read_new();
-  archive_read_support_filter_all(a);
+  image::support_compressions(a);
   archive_read_support_format_tar(a);
   archive_read_support_format_gnutar(a);
   bool ok = false;
@@ -447,7 +448,7 @@ Result<void> extract_archive(const std::string& archive_path, const std::string&
   BERTH_TRY(auto to, resolve_in_root(root, dest));
   archive* in = archive_read_new();
   archive* out = archive_write_disk_new();
-  archive_read_support_filter_all(in);
+  image::support_compressions(in);
   archive_read_support_format_tar(in);
   archive_read_support_format_gnutar(in);
   // Every entry is written under its absolute destination (`to` + its checked name), so no

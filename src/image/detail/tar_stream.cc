@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "base/sys.h"
+#include "image/layers.h"
 
 namespace berth::image::detail {
 
@@ -51,13 +52,6 @@ la_ssize_t read_callback(archive* a, void* data, const void** out) {
   return n;
 }
 }  // namespace
-
-void support_compressions(archive* a) {
-  archive_read_support_filter_gzip(a);
-  archive_read_support_filter_zstd(a);
-  archive_read_support_filter_xz(a);
-  archive_read_support_filter_bzip2(a);
-}
 
 Result<std::unique_ptr<TarStream>> TarStream::open(int fd, Tap tap) {
   std::unique_ptr<TarStream> s(new TarStream());

@@ -16,11 +16,6 @@ struct archive_entry;
 
 namespace berth::image::detail {
 
-// Lets `a` read gzip, zstd, xz and bzip2 (those Docker reads), with libarchive's own decoders.
-// Not archive_read_support_filter_all: for data that starts with their magic numbers, it runs
-// lrzip, lzop, grzip and others as programs on bytes a registry or an archive sent.
-void support_compressions(archive* a);
-
 // Receives the uncompressed tar stream in order, each byte exactly once.
 using Tap = std::function<Result<void>(std::string_view)>;
 
