@@ -1,8 +1,11 @@
 #include "runtime/mounts.h"
 
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <deque>
@@ -98,6 +101,12 @@ Result<std::string> secure_join(const std::string& root, const std::string& cont
         return Error::make(ErrorKind::invalid_argument, "resolve '{}' in '{}': too many symbolic links", container_path, root);
       char target[PATH_MAX];
       ssize_t n = ::readlink(host.c_str(), target, sizeof target - 1);
+      if (n < 0 && (errno == EINVAL || errno == ENOENT)) {
+        // No longer a symlink (a container sharing a volume swapped it): take the name as it
+        // is now; open_mount_point, which the mount goes through, checks what it finds there.
+        resolved.push_back(std::move(part));
+        continue;
+      }
       if (n < 0) return Error::from_errno("readlink '{}'", host);
       target[n] = '\0';
       auto parts = sys::split(target, '/');
@@ -110,6 +119,81 @@ Result<std::string> secure_join(const std::string& root, const std::string& cont
   std::string rel;
   for (auto& r : resolved) rel += "/" + r;
   return sys::join_path(root, rel);
+}
+
+namespace {
+int open_beneath(int root_fd, const std::string& rel) {
+  struct open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC;  // not O_NOFOLLOW: it would open a final symlink itself
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
+}
+
+Result<std::string> fd_target(int fd) {
+  std::string link = fmt::format("/proc/self/fd/{}", fd);
+  char target[PATH_MAX];
+  ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+  if (n < 0) return Error::from_errno("readlink '{}'", link);
+  return std::string(target, static_cast<size_t>(n));
+}
+}  // namespace
+
+std::string mount_point_path(const UniqueFd& fd) { return fmt::format("/proc/self/fd/{}", fd.get()); }
+
+Result<UniqueFd> open_mount_point(const std::string& given_root, const std::string& host_path, bool is_dir) {
+  std::string root = given_root;
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  std::string_view rel_view = host_path;
+  if (!rel_view.starts_with(root) || (rel_view.size() > root.size() && rel_view[root.size()] != '/'))
+    return Error::make(ErrorKind::invalid_argument, "mount point '{}' is not under '{}'", host_path, root);
+  std::string rel(rel_view.substr(root.size()));
+  int raw_root = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (raw_root < 0) return Error::from_errno("open the rootfs '{}'", root);
+  UniqueFd root_fd(raw_root);
+  BERTH_TRY(std::string real_root, fd_target(root_fd.get()));
+  auto changed = [&] {
+    return Error::make(ErrorKind::failed_precondition,
+                       "mount point '{}' changed while it was being mounted (a component was replaced "
+                       "by a symbolic link or renamed, by a container sharing a volume with this one?)",
+                       host_path);
+  };
+  std::string want = real_root == "/" ? (rel.empty() ? "/" : rel) : real_root + rel;
+  int fd = open_beneath(root_fd.get(), rel.empty() ? "." : rel);
+  if (fd < 0 && errno != ENOENT) {
+    if (errno == ELOOP || errno == EXDEV) return changed();
+    return Error::from_errno("open mount point '{}'", host_path);
+  }
+  if (fd < 0) {
+    // Create what is missing, one component at a time, each in the descriptor of its parent.
+    UniqueFd parent(::fcntl(root_fd.get(), F_DUPFD_CLOEXEC, 0));
+    auto parts = sys::split(rel, '/');
+    std::string prefix;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (parts[i].empty()) continue;
+      prefix += "/" + parts[i];
+      bool last = i + 1 == parts.size();
+      int next = open_beneath(root_fd.get(), prefix);
+      if (next < 0 && errno == ENOENT) {
+        int made = (!last || is_dir) ? ::mkdirat(parent.get(), parts[i].c_str(), 0755)
+                                     : ::openat(parent.get(), parts[i].c_str(),
+                                                O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (made < 0 && errno != EEXIST) return Error::from_errno("create mount point '{}'", root + prefix);
+        if (made >= 0 && last && !is_dir) ::close(made);
+        next = open_beneath(root_fd.get(), prefix);
+      }
+      if (next < 0) {
+        if (errno == ELOOP || errno == EXDEV || errno == ENOENT) return changed();
+        return Error::from_errno("open mount point '{}'", root + prefix);
+      }
+      parent = UniqueFd(next);
+    }
+    fd = parent.release();
+  }
+  UniqueFd point(fd);
+  // A component renamed meanwhile leads elsewhere inside the root without any symlink.
+  BERTH_TRY(std::string at, fd_target(point.get()));
+  if (at != want) return changed();
+  return point;
 }
 
 }  // namespace berth::runtime

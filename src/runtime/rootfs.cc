@@ -50,34 +50,42 @@ Result<void> bind_remount(const std::string& dest, unsigned long flags) {
   return Error::from_errno("remount '{}' with its options", dest);
 }
 
+// `dest` is secure_join's host path; the hierarchies go into the tmpfs mounted on it, reached
+// through its descriptor (open_mount_point after the mount).
 Result<void> mount_cgroup(const RootfsOptions& o, const std::string& dest, const MountOptions& opts) {
   unsigned long flags = opts.flags & ~(MS_BIND | MS_REC);
-  BERTH_TRY_VOID(sys::mkdir_all(dest));
+  BERTH_TRY(auto point, open_mount_point(o.rootfs, dest, true));
+  std::string target = mount_point_path(point);
   if (o.cgroup_mode == cgroup::Mode::v2) {
-    if (o.cgroup_namespace && ::mount("cgroup2", dest.c_str(), "cgroup2", flags, nullptr) == 0) return {};
+    if (o.cgroup_namespace && ::mount("cgroup2", target.c_str(), "cgroup2", flags, nullptr) == 0) return {};
     std::string source = sys::join_path("/sys/fs/cgroup", o.cgroup_path);
-    BERTH_TRY_VOID(sys::mount(source, dest, "", MS_BIND | MS_REC, ""));
-    return bind_remount(dest, flags);
+    BERTH_TRY_VOID(sys::mount(source, target, "", MS_BIND | MS_REC, ""));
+    BERTH_TRY(auto mounted, open_mount_point(o.rootfs, dest, true));
+    return bind_remount(mount_point_path(mounted), flags);
   }
-  BERTH_TRY_VOID(sys::mount("tmpfs", dest, "tmpfs", flags & ~MS_RDONLY, "mode=755"));
+  BERTH_TRY_VOID(sys::mount("tmpfs", target, "tmpfs", flags & ~MS_RDONLY, "mode=755"));
+  // The tmpfs is this container's own: nothing else can rename or link inside it.
+  BERTH_TRY(auto mounted, open_mount_point(o.rootfs, dest, true));
+  std::string top = mount_point_path(mounted);
   for (const auto& h : o.hierarchies) {
     std::string name = h.mount_point.substr(h.mount_point.rfind('/') + 1);
-    std::string sub = dest + "/" + name;
-    BERTH_TRY_VOID(sys::mkdir_all(sub));
+    std::string sub = top + "/" + name;
+    if (::mkdirat(mounted.get(), name.c_str(), 0755) < 0 && errno != EEXIST)
+      return Error::from_errno("create '{}/{}'", dest, name);
     std::string controllers;
     for (const auto& c : h.controllers) controllers += (controllers.empty() ? "" : ",") + c;
-    bool mounted = o.cgroup_namespace &&
-                   ::mount("cgroup", sub.c_str(), "cgroup", flags, controllers.c_str()) == 0;
-    if (!mounted) {
+    bool cgroup_mounted = o.cgroup_namespace &&
+                          ::mount("cgroup", sub.c_str(), "cgroup", flags, controllers.c_str()) == 0;
+    if (!cgroup_mounted) {
       std::string source = sys::join_path(h.mount_point, o.cgroup_path);
       BERTH_TRY_VOID(sys::mount(source, sub, "", MS_BIND | MS_REC, ""));
       BERTH_TRY_VOID(bind_remount(sub, flags | MS_NOSUID | MS_NODEV | MS_NOEXEC));
     }
     if (h.controllers.size() > 1)
       for (const auto& c : h.controllers)
-        if (c.rfind("name=", 0) != 0 && c != name) (void)::symlink(name.c_str(), (dest + "/" + c).c_str());
+        if (c.rfind("name=", 0) != 0 && c != name) (void)::symlinkat(name.c_str(), mounted.get(), c.c_str());
   }
-  if (flags & MS_RDONLY) return bind_remount(dest, flags | MS_RDONLY);
+  if (flags & MS_RDONLY) return bind_remount(top, flags | MS_RDONLY);
   return {};
 }
 
@@ -85,40 +93,55 @@ Result<void> mount_one(const RootfsOptions& o, const oci::Mount& m, size_t index
   BERTH_TRY(auto opts, parse_mount_options(m.options));
   BERTH_TRY(std::string dest, secure_join(o.rootfs, m.destination));
   if (m.type == "bind") opts.flags |= MS_BIND;
+  // Every mount and remount below goes through a descriptor (open_mount_point): the name is
+  // resolved once, inside the rootfs, and a swap of one of its components fails the mount.
+  bool is_dir = true;
   if (opts.bind()) {
     std::string source = m.source;
     if (!source.empty() && source[0] != '/') source = sys::join_path(o.bundle, source);
     struct stat st;
     if (::stat(source.c_str(), &st) < 0) return Error::from_errno("bind mount source '{}'", source);
-    BERTH_TRY_VOID(make_mount_point(dest, S_ISDIR(st.st_mode)));
-    BERTH_TRY_VOID(sys::mount(source, dest, "", MS_BIND | (opts.flags & MS_REC), ""));
-    if (opts.flags & ~(MS_BIND | MS_REC)) BERTH_TRY_VOID(bind_remount(dest, opts.flags));
+    is_dir = S_ISDIR(st.st_mode);
+    BERTH_TRY(auto point, open_mount_point(o.rootfs, dest, is_dir));
+    BERTH_TRY_VOID(sys::mount(source, mount_point_path(point), "", MS_BIND | (opts.flags & MS_REC), "")
+                       .context(fmt::format("on '{}'", m.destination)));
+    if (opts.flags & ~(MS_BIND | MS_REC)) {
+      BERTH_TRY(auto mounted, open_mount_point(o.rootfs, dest, is_dir));
+      BERTH_TRY_VOID(bind_remount(mount_point_path(mounted), opts.flags).context(fmt::format("on '{}'", m.destination)));
+    }
   } else if (m.type == "cgroup" || m.type == "cgroup2") {
     BERTH_TRY_VOID(mount_cgroup(o, dest, opts));
   } else {
-    BERTH_TRY_VOID(make_mount_point(dest, true));
-    if (::mount(m.source.c_str(), dest.c_str(), m.type.c_str(), opts.flags,
+    BERTH_TRY(auto point, open_mount_point(o.rootfs, dest, true));
+    std::string target = mount_point_path(point);
+    if (::mount(m.source.c_str(), target.c_str(), m.type.c_str(), opts.flags,
                 opts.data.empty() ? nullptr : opts.data.c_str()) < 0) {
       int saved = errno;
       bool done = false;
       if (saved == EPERM && m.type == "sysfs") {
         // A user namespace that does not own the network namespace may not mount sysfs.
-        done = ::mount("/sys", dest.c_str(), nullptr, MS_BIND | MS_REC, nullptr) == 0 &&
-               bind_remount(dest, opts.flags | MS_RDONLY).ok();
+        done = ::mount("/sys", target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) == 0;
+        if (done) {
+          auto mounted = open_mount_point(o.rootfs, dest, true);
+          done = mounted && bind_remount(mount_point_path(*mounted), opts.flags | MS_RDONLY).ok();
+        }
       } else if (saved == EPERM && m.type == "mqueue") {
-        done = ::mount("/dev/mqueue", dest.c_str(), nullptr, MS_BIND, nullptr) == 0;
+        done = ::mount("/dev/mqueue", target.c_str(), nullptr, MS_BIND, nullptr) == 0;
       } else if (saved == EINVAL && m.type == "devpts" && opts.data.find("gid=5") != std::string::npos) {
         // gid 5 (tty) may be unmapped in a user namespace: mount without it.
         std::string data = opts.data;
         data.erase(data.find("gid=5"), 5);
-        done = ::mount(m.source.c_str(), dest.c_str(), "devpts", opts.flags, data.c_str()) == 0;
+        done = ::mount(m.source.c_str(), target.c_str(), "devpts", opts.flags, data.c_str()) == 0;
       }
       if (!done)
         return Error::with_errno(saved, fmt::format("mount '{}' (type {}) on '{}'", m.source, m.type, m.destination));
     }
   }
-  if (opts.propagation && ::mount(nullptr, dest.c_str(), nullptr, opts.propagation, nullptr) < 0)
-    return Error::from_errno("set propagation of '{}'", m.destination);
+  if (opts.propagation) {
+    BERTH_TRY(auto mounted, open_mount_point(o.rootfs, dest, is_dir));
+    if (::mount(nullptr, mount_point_path(mounted).c_str(), nullptr, opts.propagation, nullptr) < 0)
+      return Error::from_errno("set propagation of '{}'", m.destination);
+  }
   (void)index;
   return {};
 }
@@ -221,7 +244,8 @@ Result<void> mount_rootfs(const RootfsOptions& o) {
     return Error::from_errno("set propagation of '/'");
   BERTH_TRY_VOID(sys::mount(o.rootfs, o.rootfs, "", MS_BIND | MS_REC, "").context("bind the rootfs onto itself"));
   for (size_t i = 0; i < o.spec->mounts.size(); ++i)
-    BERTH_TRY_VOID(mount_one(o, o.spec->mounts[i], i).context(fmt::format("mounts[{}]", i)));
+    BERTH_TRY_VOID(mount_one(o, o.spec->mounts[i], i)
+                       .context(fmt::format("mounts[{}] on '{}'", i, o.spec->mounts[i].destination)));
   return setup_dev(o).context("populate /dev");
 }
 

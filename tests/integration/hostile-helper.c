@@ -42,10 +42,19 @@ static void report(const char* call, long rc) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: hostile-helper kexec|init_module|finit_module|keyctl|add_key|unshare_user|"
-                    "unshare_mount|mount|raw_socket|packet_socket|ptrace PID|udpflood IP COUNT\n");
+                    "unshare_mount|mount|raw_socket|packet_socket|ptrace PID|udpflood IP COUNT|swap A B\n");
     return 2;
   }
   const char* op = argv[1];
+  if (!strcmp(op, "swap") && argc > 3) {
+    // Exchanges the names A and B (say a directory and a symlink) atomically, for ever: the
+    // fastest way a container can race a path lookup berth makes in a volume it shares.
+    for (;;)
+      if (syscall(SYS_renameat2, AT_FDCWD, argv[2], AT_FDCWD, argv[3], 2 /* RENAME_EXCHANGE */) < 0) {
+        report("swap", -1);
+        return 1;
+      }
+  }
   if (!strcmp(op, "udpflood") && argc > 3) {
     // COUNT DNS queries (A flood.test) to IP:53, as fast as the socket takes them.
     static const unsigned char query[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,

@@ -318,6 +318,38 @@ leave_tmpfs_root() {
   host_and_neighbour_fine
 }
 
+@test "volume paths: a container swapping a component of another's volume destination never makes berth create or mount outside" {
+  # The racer shares volume `shared` with the victims and swaps /v/d between a directory and a
+  # symlink to a host directory (renameat2 RENAME_EXCHANGE in a loop), while victims start with
+  # a second volume mounted at /v/d/x.
+  # A mount point resolved first and created or mounted on by name afterwards (runc's
+  # CVE-2021-30465) would land in the host directory: berth resolves it once, to a descriptor.
+  hostile_helper
+  b volume create shared
+  b volume create other
+  detach racer "${LIMITS[@]}" -v shared:/v -v "$HELPER_DIR:/h:ro" busybox sh -c \
+    "mkdir /v/d && ln -s $HOST_DIR /v/link && exec /h/hostile swap /v/d /v/link" >/dev/null
+  local rounds=20 i started=0 refused=0
+  [[ $LONG == 1 ]] && rounds=300
+  for i in $(seq "$rounds"); do
+    if "$BERTH" run --rm "${LIMITS[@]}" -v shared:/v -v other:/v/d/x busybox true \
+        >"$BATS_TEST_TMPDIR/out" 2>&1 </dev/null 3>&-; then
+      started=$((started + 1))
+    else
+      # Failing closed is allowed, with the message that says why.
+      grep -q "changed while it was being mounted" "$BATS_TEST_TMPDIR/out" ||
+        { cat "$BATS_TEST_TMPDIR/out"; false; }
+      refused=$((refused + 1))
+    fi
+    # Nothing was created in the host directory, and nothing is mounted there.
+    [ "$(ls -A "$HOST_DIR")" = secret ]
+  done
+  echo "# $rounds rounds: $started started, $refused refused" >&3
+  b rm -f racer
+  ! grep -q "$HOST_DIR" /proc/self/mountinfo
+  host_and_neighbour_fine
+}
+
 @test "log flood: rotated at 10 MiB into 3 files, whatever the container writes" {
   local mib=48
   [[ $LONG == 1 ]] && mib=400

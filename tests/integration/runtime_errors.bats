@@ -108,7 +108,7 @@ nothing_left() {
   patch_config "$b" '.mounts += [{"destination": "/data", "type": "bind", "source": "/nonexistent/src", "options": ["rbind"]}]'
   rt create --bundle "$b" "$id"
   [ "$status" -eq 1 ]
-  [[ $output == *"mounts[6]: bind mount source '/nonexistent/src': no such file or directory"* ]]
+  [[ $output == *"mounts[6] on '/data': bind mount source '/nonexistent/src': no such file or directory"* ]]
   nothing_left "$id"
 }
 

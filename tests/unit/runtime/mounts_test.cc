@@ -1,6 +1,7 @@
 #include "runtime/mounts.h"
 
 #include <gtest/gtest.h>
+#include <limits.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -78,6 +79,86 @@ TEST_F(SecureJoin, SymlinkLoopsAreAnError) {
   auto r = secure_join(root_, "/loop/x");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("too many symbolic links"), std::string::npos);
+}
+
+// open_mount_point: the descriptor a mount goes through. Each test resolves a path with
+// secure_join, then does what a container sharing a volume could do before the mount.
+class MountPoint : public SecureJoin {
+ protected:
+  std::string at(const UniqueFd& fd) {
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink(mount_point_path(fd).c_str(), buf, sizeof buf - 1);
+    return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
+  }
+  std::string outside() { return root_ + "-outside"; }
+  void TearDown() override {
+    (void)sys::remove_all(outside());
+    SecureJoin::TearDown();
+  }
+};
+
+TEST_F(MountPoint, OpensTheResolvedPathAndCreatesWhatIsMissing) {
+  auto dest = *secure_join(root_, "/lib/new/dir");  // through the symlink lib -> usr/lib
+  auto fd = open_mount_point(root_, dest, true);
+  ASSERT_TRUE(fd) << fd.error().message();
+  EXPECT_EQ(at(*fd), root_ + "/usr/lib/new/dir");
+  struct stat st;
+  ASSERT_EQ(::stat((root_ + "/usr/lib/new/dir").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+
+  auto file = open_mount_point(root_, *secure_join(root_, "/etc/resolv.conf"), false);
+  ASSERT_TRUE(file) << file.error().message();
+  ASSERT_EQ(::lstat((root_ + "/etc/resolv.conf").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  // Opened again, an existing point is the same file.
+  auto again = open_mount_point(root_ + "/", root_ + "/etc/resolv.conf", false);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(at(*again), root_ + "/etc/resolv.conf");
+}
+
+TEST_F(MountPoint, AComponentSwappedForASymlinkFailsInsteadOfLeadingOut) {
+  ASSERT_TRUE(sys::mkdir_all(root_ + "/vol/data"));
+  ASSERT_TRUE(sys::mkdir_all(outside() + "/data"));
+  auto dest = *secure_join(root_, "/vol/data");
+  ASSERT_EQ(dest, root_ + "/vol/data");
+  // The race: between secure_join and the mount, /vol becomes a link out of the rootfs.
+  ASSERT_EQ(::rename((root_ + "/vol").c_str(), (root_ + "/vol.old").c_str()), 0);
+  ASSERT_EQ(::symlink(outside().c_str(), (root_ + "/vol").c_str()), 0);
+  auto fd = open_mount_point(root_, dest, true);
+  ASSERT_FALSE(fd) << "opened " << at(*fd);
+  EXPECT_EQ(fd.error().kind(), ErrorKind::failed_precondition);
+  EXPECT_NE(fd.error().message().find("changed while it was being mounted"), std::string::npos)
+      << fd.error().message();
+  // Missing components are not created through the link either.
+  auto deeper = open_mount_point(root_, root_ + "/vol/data/new", true);
+  ASSERT_FALSE(deeper);
+  EXPECT_FALSE(sys::exists(outside() + "/data/new"));
+}
+
+TEST_F(MountPoint, TheDescriptorFollowsARenameAndALinkInItsPlaceIsRefused) {
+  // Without any symlink: /a/b is renamed away and another directory takes its name.
+  ASSERT_TRUE(sys::mkdir_all(root_ + "/a/b"));
+  ASSERT_TRUE(sys::mkdir_all(root_ + "/c"));
+  auto dest = *secure_join(root_, "/a/b");
+  auto fd = open_mount_point(root_, dest, true);
+  ASSERT_TRUE(fd) << fd.error().message();
+  ASSERT_EQ(::rename((root_ + "/a/b").c_str(), (root_ + "/c/b").c_str()), 0);
+  // The descriptor still names the directory that was resolved, wherever it went...
+  EXPECT_EQ(at(*fd), root_ + "/c/b");
+  // ...and the same name resolved after the swap is refused rather than mounted on.
+  ASSERT_EQ(::symlink("../c/b", (root_ + "/a/b").c_str()), 0);
+  auto swapped = open_mount_point(root_, dest, true);
+  ASSERT_FALSE(swapped);
+  EXPECT_EQ(swapped.error().kind(), ErrorKind::failed_precondition);
+}
+
+TEST_F(MountPoint, APathOutsideTheRootIsRefused) {
+  auto fd = open_mount_point(root_, "/etc", true);
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().kind(), ErrorKind::invalid_argument);
+  auto prefix = open_mount_point(root_, root_ + "x/y", true);
+  ASSERT_FALSE(prefix);
+  EXPECT_EQ(prefix.error().kind(), ErrorKind::invalid_argument);
 }
 
 }  // namespace
