@@ -186,11 +186,14 @@ Result<int> run_foreground(Engine& engine, const std::string& id, const Foregrou
     runtime::CreateOptions o;
     o.id = r.id;
     o.bundle = r.dir;
+    bool oom_killed = false;
+    o.oom_killed = &oom_killed;
     auto code = runtime::run(runtime_options(engine), o, false);
     int exit_code = code ? *code : 127;
     std::string now = clock::rfc3339_now();
     (void)sys::atomic_write(r.dir + "/" + monitor::kExitFile,
-                            fmt::format("{{\"exitCode\":{},\"oomKilled\":false,\"finishedAt\":\"{}\"}}\n", exit_code, now),
+                            fmt::format("{{\"exitCode\":{},\"oomKilled\":{},\"finishedAt\":\"{}\"}}\n", exit_code,
+                                        oom_killed, now),
                             0644, sys::Durability::process_crash);
     lock_fd.reset();
     r.state = "running";

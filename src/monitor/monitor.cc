@@ -26,6 +26,7 @@
 #include "monitor/health.h"
 #include "monitor/idle_memory.h"
 #include "monitor/protocol.h"
+#include "runtime/cgroup/cgroup.h"
 
 namespace berth::monitor {
 namespace {
@@ -49,18 +50,6 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, int in, int out, int e
   cargv.push_back(nullptr);
   ::execv(cargv[0], cargv.data());
   _exit(127);
-}
-
-// The kernel's count of OOM kills in the container's memory cgroup (v1 or v2), 0 if unknown.
-uint64_t oom_kills(const std::string& cgroup_path) {
-  if (cgroup_path.empty()) return 0;
-  for (const char* file : {"/sys/fs/cgroup/memory{}/memory.oom_control", "/sys/fs/cgroup{}/memory.events"}) {
-    auto text = sys::read_file(fmt::format(fmt::runtime(file), cgroup_path));
-    if (!text) continue;
-    auto at = text->find("oom_kill ");
-    if (at != std::string::npos) return std::strtoull(text->c_str() + at + 9, nullptr, 10);
-  }
-  return 0;
 }
 
 // When the loop gives back its pages (monitor/idle_memory.h): once start-up is over, as soon as
@@ -272,7 +261,7 @@ struct AttachableStdio {
     runtime.remove();
     return std::move(attached).error();
   }
-  uint64_t oom_before = oom_kills(o.cgroup_path);
+  uint64_t oom_before = runtime::cgroup::oom_kills(o.cgroup_path);
   Run run;
   run.started_at = clock::rfc3339_now();
   uint64_t started = clock::monotonic_ms();
@@ -327,7 +316,7 @@ struct AttachableStdio {
   BERTH_TRY_VOID(log.flush(clock::rfc3339_now()));
   run.finished_at = clock::rfc3339_now();
   run.ran_for_ms = clock::monotonic_ms() - started;
-  run.oom_killed = oom_kills(o.cgroup_path) > oom_before;
+  run.oom_killed = runtime::cgroup::oom_kills(o.cgroup_path) > oom_before;
   health.stop();
   attach.reset();  // attached clients see the end of the output
   runtime.remove();

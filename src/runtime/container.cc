@@ -413,7 +413,9 @@ Result<int> run(const GlobalOptions& global, const CreateOptions& options, bool 
   c.dir.unlock();
   BERTH_TRY_VOID(run_poststart(c));
   if (detach) return 0;
+  uint64_t oom_before = options.oom_killed ? cgroup::oom_kills(c.record.cgroup_path) : 0;
   auto exit_code = forward_signals_until_exit(c.record.pid, c.pty_master.get());
+  if (options.oom_killed) *options.oom_killed = cgroup::oom_kills(c.record.cgroup_path) > oom_before;
   if (auto dir = StateDir::open(global.root, options.id); dir) {
     if (auto r = destroy(*dir, c.record, &c.spec); !r) log::warn(r.error().message());
   }

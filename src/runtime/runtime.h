@@ -30,6 +30,9 @@ struct CreateOptions {
   // The container's stdin, stdout and stderr; -1 inherits the caller's. For callers that run
   // containers in-process (a foreground `berth run`) and own the pipes to them.
   int stdio[3] = {-1, -1, -1};
+  // A foreground run sets it to whether the kernel OOM-killed a process of the container,
+  // read from its memory cgroup before the cgroup is removed.
+  bool* oom_killed = nullptr;
 };
 
 // create: the container process waits, fully set up, for `start`. Returns its pid.

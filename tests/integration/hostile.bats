@@ -120,6 +120,10 @@ leave_tmpfs_root() {
   b ps -a --format json --filter name=hog
   [[ $output == *'"State":"exited"'* ]]
   [[ $output == *'Exited (137)'* ]]
+  # The same attached to a terminal (`run -t`, which the runtime relays in the foreground).
+  run timeout 60 script -qec "$BERTH run -t --name hog-tty --cpus 0.5 -m 32m busybox sh -c 'dd if=/dev/zero of=/dev/null bs=${size}M count=1'" /dev/null
+  [ "$(bq inspect -f '{{.State.OOMKilled}}' hog-tty)" = true ]
+  [ "$(bq inspect -f '{{.State.ExitCode}}' hog-tty)" = 137 ]
   host_and_neighbour_fine
 }
 

@@ -21,6 +21,17 @@
 
 namespace berth::runtime::cgroup {
 
+uint64_t oom_kills(const std::string& path) {
+  if (path.empty()) return 0;
+  for (const char* file : {"/sys/fs/cgroup/memory{}/memory.oom_control", "/sys/fs/cgroup{}/memory.events"}) {
+    auto text = sys::read_file(fmt::format(fmt::runtime(file), path));
+    if (!text) continue;
+    auto at = text->find("oom_kill ");
+    if (at != std::string::npos) return std::strtoull(text->c_str() + at + 9, nullptr, 10);
+  }
+  return 0;
+}
+
 Mode detect_mode(const std::string& mount_root) {
   struct statfs st;
   if (::statfs(mount_root.c_str(), &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC) return Mode::v2;

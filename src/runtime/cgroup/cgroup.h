@@ -37,6 +37,10 @@ std::vector<Hierarchy> v1_hierarchies();
 Result<std::string> resolve_path(const std::optional<std::string>& cgroups_path,
                                  std::string_view container_id, bool systemd_style);
 
+// The kernel's count of OOM kills in the memory cgroup at `path` (v1 memory.oom_control, v2
+// memory.events), 0 if unknown.
+uint64_t oom_kills(const std::string& path);
+
 class Cgroup {
  public:
   virtual ~Cgroup() = default;
