@@ -4,6 +4,12 @@
 
 namespace berth {
 
+std::string full_disk_hint(std::string_view path) {
+  std::string where = path.empty() ? "a file system berth writes to is full" : fmt::format("the file system holding '{}' is full", path);
+  return where + ": free some space there (`df` shows it; `berth system prune`, `berth rm` and `berth volume rm` "
+                 "give space back) and try again";
+}
+
 const char* error_kind_name(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::invalid_argument: return "invalid argument";

@@ -27,6 +27,10 @@ enum class ErrorKind {
 
 const char* error_kind_name(ErrorKind kind);
 
+// What to do when a write failed for lack of space (ENOSPC, SQLITE_FULL); `path` names the file
+// system when known ("" when not).
+std::string full_disk_hint(std::string_view path);
+
 // An error: kind, errno (0 if none), message chain ("outer: inner: strerror") and optional hint.
 class Error {
  public:

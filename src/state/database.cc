@@ -50,13 +50,23 @@ ErrorKind kind_for_sqlite_code(int code) {
   }
 }
 
+namespace {
+// SQLite says "database or disk is full"; the user needs to know which file system.
+Error with_full_disk_hint(Error error, sqlite3* db, int code) {
+  if ((code & 0xff) != SQLITE_FULL) return error;
+  const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
+  std::string where = file && *file ? file : "berth.db";
+  return std::move(error).with_hint(full_disk_hint(where));
+}
+}  // namespace
+
 Error sqlite_error(sqlite3* db, int code, std::string_view summary) {
   // sqlite3_errmsg describes the most recent failure on db, which is this one: callers build the
   // error straight after the failing call.
   std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(code);
   Error error(kind_for_sqlite_code(code), std::move(message));
   if (!summary.empty()) error.context(summary);
-  return error;
+  return with_full_disk_hint(std::move(error), db, code);
 }
 
 std::string summarize_sql(std::string_view sql) {
@@ -357,10 +367,11 @@ Result<void> Database::exec_on(sqlite3* db, std::string_view sql) {
   char* message = nullptr;
   int rc = sqlite3_exec(db, text.c_str(), nullptr, nullptr, &message);
   if (rc == SQLITE_OK) return {};
-  Error error(detail::kind_for_sqlite_code(sqlite3_extended_errcode(db)),
-              message ? message : sqlite3_errstr(rc));
+  int code = sqlite3_extended_errcode(db);
+  Error error(detail::kind_for_sqlite_code(code), message ? message : sqlite3_errstr(rc));
   sqlite3_free(message);
-  return std::move(error.context(detail::summarize_sql(sql)));
+  error.context(detail::summarize_sql(sql));
+  return detail::with_full_disk_hint(std::move(error), db, code);
 }
 
 Result<void> Database::exec(std::string_view sql) { return exec_on(db_, sql); }

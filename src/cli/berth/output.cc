@@ -176,7 +176,10 @@ tmpl::Method label_method(std::map<std::string, std::string> labels) {
 
 int report(const Error& error) {
   std::string text = "berth: " + error.message() + "\n";
-  if (!error.hint().empty()) text += "hint: " + error.hint() + "\n";
+  std::string hint = error.hint();
+  if (hint.empty() && (error.sys_errno() == ENOSPC || error.message().find("no space left on device") != std::string::npos))
+    hint = full_disk_hint("");
+  if (!hint.empty()) text += "hint: " + hint + "\n";
   (void)sys::write_all(2, text);
   return 125;  // docker's status for errors of the engine rather than of the container
 }

@@ -209,6 +209,29 @@ TEST_F(DatabaseTest, SqlMistakesAreInternalErrorsNamingTheStatement) {
   EXPECT_TRUE(db.prepare("SELECT 1;  \n"));
 }
 
+TEST_F(DatabaseTest, AFullDatabaseSaysWhichFileSystemToFree) {
+  Database db = open_ok();
+  // As a full disk does: SQLite cannot grow the file (SQLITE_FULL).
+  ASSERT_TRUE(db.exec("INSERT INTO images VALUES ('sha256:aa', 'sha256:bb', 'm', 1, 1, 1)"));
+  auto pages = text(db, "PRAGMA page_count");
+  ASSERT_TRUE(db.exec("PRAGMA max_page_count = " + pages));
+  auto insert = db.prepare("INSERT INTO tags VALUES (?, 'sha256:aa')");
+  ASSERT_TRUE(insert);
+  Result<void> full;
+  for (int i = 0; i < 100000 && full; ++i) {
+    insert->reset();
+    full = insert->bind_all("localhost/image:" + std::to_string(i) + std::string(200, 'x')).run();
+  }
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().kind(), ErrorKind::io);
+  EXPECT_NE(full.error().hint().find("the file system holding '" + path("berth.db") + "' is full"), std::string::npos)
+      << full.error().hint();
+  // The same through exec.
+  auto exec_full = db.exec("INSERT INTO tags VALUES ('localhost/one-more:" + std::string(4000, 'y') + "', 'sha256:aa')");
+  ASSERT_FALSE(exec_full);
+  EXPECT_NE(exec_full.error().hint().find("is full"), std::string::npos) << exec_full.error().message();
+}
+
 TEST_F(DatabaseTest, BindErrorsSurfaceAtStep) {
   Database db = open_ok();
   auto stmt = db.prepare("SELECT ?");
