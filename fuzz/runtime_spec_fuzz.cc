@@ -10,6 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string json = oci::to_json(*spec);
     auto again = oci::parse_spec(json, "to_json");
     if (!again) fuzz::violated("to_json of a parsed spec does not parse", again.error().message());
+    // The one normalisation to_json documents: an empty ociVersion is written as the current one.
+    if (spec->oci_version.empty()) spec->oci_version = oci::kRuntimeSpecVersion;
     if (!(*again == *spec)) fuzz::violated("parse_spec(to_json(s)) != s", json);
   }
   if (auto process = oci::parse_process(text, "process.json")) {

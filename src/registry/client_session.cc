@@ -110,8 +110,12 @@ Result<Token> parse_token_response(std::string_view json, std::chrono::steady_cl
     }
   if (t.value.empty()) return Error::make(ErrorKind::corrupt, "token response has neither 'token' nor 'access_token'");
   int64_t expires_in = 60;  // the token spec's default
-  if (doc.contains("expires_in") && doc["expires_in"].is_number_integer())
-    expires_in = std::max<int64_t>(doc["expires_in"].get<int64_t>(), 1);
+  // At most a day: the registry chooses the number, and `now + seconds` in nanoseconds overflows
+  // (UB) past 292 years. A token good for longer is only fetched again sooner.
+  constexpr int64_t kLongestLife = 24 * 3600;
+  if (auto it = doc.find("expires_in"); it != doc.end() && it->is_number_integer())
+    expires_in = it->is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), kLongestLife))
+                                          : std::clamp<int64_t>(it->get<int64_t>(), 1, kLongestLife);
   // Renew a little early: the clock of the token server is not ours.
   t.expires = now + std::chrono::seconds(expires_in) - std::chrono::seconds(std::min<int64_t>(expires_in / 10, 10));
   return t;

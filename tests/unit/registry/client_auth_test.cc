@@ -52,6 +52,18 @@ TEST(TokenResponse, TakesTokenOrAccessTokenAndRenewsEarly) {
   EXPECT_GT(a->expires, now + std::chrono::seconds(50));  // the spec's default of 60 s
 }
 
+TEST(TokenResponse, AnyLifetimeARegistrySendsIsKeptWithinADay) {
+  // 77777770300 s in nanoseconds overflows int64 (UBSan, found by registry_auth).
+  auto now = std::chrono::steady_clock::now();
+  for (const char* body : {R"({"token":"a","expires_in":77777770300})", R"({"token":"a","expires_in":18446744073709551615})",
+                           R"({"token":"a","expires_in":-9223372036854775808})", R"({"token":"a","expires_in":0})"}) {
+    auto t = parse_token_response(body, now);
+    ASSERT_TRUE(t) << body;
+    EXPECT_LE(t->expires, now + std::chrono::hours(24)) << body;
+    EXPECT_GE(t->expires, now) << body;
+  }
+}
+
 TEST(TokenResponse, RefusesADocumentWithoutAToken) {
   auto t = parse_token_response(R"({"expires_in":30})", std::chrono::steady_clock::now());
   ASSERT_FALSE(t);
