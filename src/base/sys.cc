@@ -25,10 +25,11 @@ Result<UniqueFd> open_at(int dirfd, const std::string& path, int flags, mode_t m
   return UniqueFd(fd);
 }
 
-Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, std::string_view where) {
+Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, std::string_view where,
+                              uint64_t resolve) {
   struct open_how how = {};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve;
   int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how));
   if (fd < 0) return Error::from_errno("open '{}' in {}", path, where);
   return UniqueFd(fd);

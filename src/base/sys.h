@@ -18,8 +18,10 @@ Result<UniqueFd> open(const std::string& path, int flags, mode_t mode = 0644);
 Result<UniqueFd> open_at(int dirfd, const std::string& path, int flags, mode_t mode = 0644);
 // `path` resolved inside `root_fd` as a process chrooted there would (openat2 RESOLVE_IN_ROOT:
 // "..", absolute and relative symlinks stay inside; no magic links). `where` names the root in
-// errors ("the container", "the build context").
-Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, std::string_view where);
+// errors ("the container", "the build context"). `resolve` adds RESOLVE_* flags (RESOLVE_NO_SYMLINKS
+// for a mount point); the error keeps openat2's errno.
+Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, std::string_view where,
+                              uint64_t resolve = 0);
 
 // Reads a whole file (or fd) into memory.
 Result<std::string> read_file(const std::string& path);

@@ -2,10 +2,9 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
+#include <linux/openat2.h>  // RESOLVE_NO_SYMLINKS
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <deque>
@@ -122,20 +121,12 @@ Result<std::string> secure_join(const std::string& root, const std::string& cont
 }
 
 namespace {
-int open_beneath(int root_fd, const std::string& rel) {
-  struct open_how how = {};
-  how.flags = O_PATH | O_CLOEXEC;  // not O_NOFOLLOW: it would open a final symlink itself
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
+// The mount point's lookup: inside the root and without any symlink (a final one included).
+Result<UniqueFd> open_beneath(int root_fd, const std::string& rel) {
+  return sys::open_in_root(root_fd, rel, O_PATH, "the rootfs", RESOLVE_NO_SYMLINKS);
 }
 
-Result<std::string> fd_target(int fd) {
-  std::string link = fmt::format("/proc/self/fd/{}", fd);
-  char target[PATH_MAX];
-  ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
-  if (n < 0) return Error::from_errno("readlink '{}'", link);
-  return std::string(target, static_cast<size_t>(n));
-}
+bool swapped(const Error& e) { return e.sys_errno() == ELOOP || e.sys_errno() == EXDEV; }
 }  // namespace
 
 std::string mount_point_path(const UniqueFd& fd) { return fmt::format("/proc/self/fd/{}", fd.get()); }
@@ -147,53 +138,51 @@ Result<UniqueFd> open_mount_point(const std::string& given_root, const std::stri
   if (!rel_view.starts_with(root) || (rel_view.size() > root.size() && rel_view[root.size()] != '/'))
     return Error::make(ErrorKind::invalid_argument, "mount point '{}' is not under '{}'", host_path, root);
   std::string rel(rel_view.substr(root.size()));
-  int raw_root = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (raw_root < 0) return Error::from_errno("open the rootfs '{}'", root);
-  UniqueFd root_fd(raw_root);
-  BERTH_TRY(std::string real_root, fd_target(root_fd.get()));
+  BERTH_TRY(auto root_fd, sys::open(root, O_PATH | O_DIRECTORY));
   auto changed = [&] {
     return Error::make(ErrorKind::failed_precondition,
                        "mount point '{}' changed while it was being mounted (a component was replaced "
                        "by a symbolic link or renamed, by a container sharing a volume with this one?)",
                        host_path);
   };
-  std::string want = real_root == "/" ? (rel.empty() ? "/" : rel) : real_root + rel;
-  int fd = open_beneath(root_fd.get(), rel.empty() ? "." : rel);
-  if (fd < 0 && errno != ENOENT) {
-    if (errno == ELOOP || errno == EXDEV) return changed();
-    return Error::from_errno("open mount point '{}'", host_path);
-  }
-  if (fd < 0) {
+  auto point = open_beneath(root_fd.get(), rel.empty() ? "." : rel);
+  if (!point && swapped(point.error())) return changed();
+  if (!point && point.error().sys_errno() != ENOENT) return std::move(point).error();
+  if (!point) {
     // Create what is missing, one component at a time, each in the descriptor of its parent.
-    UniqueFd parent(::fcntl(root_fd.get(), F_DUPFD_CLOEXEC, 0));
+    auto parent = open_beneath(root_fd.get(), ".");
     auto parts = sys::split(rel, '/');
     std::string prefix;
-    for (size_t i = 0; i < parts.size(); ++i) {
+    for (size_t i = 0; parent && i < parts.size(); ++i) {
       if (parts[i].empty()) continue;
       prefix += "/" + parts[i];
       bool last = i + 1 == parts.size();
-      int next = open_beneath(root_fd.get(), prefix);
-      if (next < 0 && errno == ENOENT) {
-        int made = (!last || is_dir) ? ::mkdirat(parent.get(), parts[i].c_str(), 0755)
-                                     : ::openat(parent.get(), parts[i].c_str(),
+      auto next = open_beneath(root_fd.get(), prefix);
+      if (!next && next.error().sys_errno() == ENOENT) {
+        int made = (!last || is_dir) ? ::mkdirat(parent->get(), parts[i].c_str(), 0755)
+                                     : ::openat(parent->get(), parts[i].c_str(),
                                                 O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (made < 0 && errno != EEXIST) return Error::from_errno("create mount point '{}'", root + prefix);
         if (made >= 0 && last && !is_dir) ::close(made);
         next = open_beneath(root_fd.get(), prefix);
       }
-      if (next < 0) {
-        if (errno == ELOOP || errno == EXDEV || errno == ENOENT) return changed();
-        return Error::from_errno("open mount point '{}'", root + prefix);
-      }
-      parent = UniqueFd(next);
+      // Missing right after it was made: the parent was swapped meanwhile.
+      if (!next && (swapped(next.error()) || next.error().sys_errno() == ENOENT)) return changed();
+      parent = std::move(next);
     }
-    fd = parent.release();
+    if (!parent) return std::move(parent).error();
+    point = std::move(parent);
   }
-  UniqueFd point(fd);
-  // A component renamed meanwhile leads elsewhere inside the root without any symlink.
-  BERTH_TRY(std::string at, fd_target(point.get()));
-  if (at != want) return changed();
-  return point;
+  // A component renamed meanwhile leads elsewhere inside the root without any symlink: the
+  // descriptor must be where the path was resolved (what the kernel names it by).
+  char at[PATH_MAX], real_root[PATH_MAX];
+  ssize_t n = ::readlink(mount_point_path(*point).c_str(), at, sizeof at - 1);
+  ssize_t r = ::readlink(mount_point_path(root_fd).c_str(), real_root, sizeof real_root - 1);
+  if (n < 0 || r < 0) return Error::from_errno("read where mount point '{}' is", host_path);
+  std::string real(real_root, static_cast<size_t>(r));
+  std::string want = real == "/" ? (rel.empty() ? "/" : rel) : real + rel;
+  if (std::string_view(at, static_cast<size_t>(n)) != want) return changed();
+  return std::move(point).value();
 }
 
 }  // namespace berth::runtime
