@@ -26,6 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parsed) return 0;
   cli::tmpl::Context context;
   context.name = "inspect";
+  // The default budget lets one input run for seconds; a small one reaches the same code.
+  context.max_steps = 20'000;
+  context.max_text = 64 << 10;
   context.fields = {"Id", "Name", "State", "Config"};
   context.methods["Label"] = [](const std::vector<nlohmann::json>& args)
       -> Result<nlohmann::json> { return args.empty() ? nlohmann::json() : args[0]; };

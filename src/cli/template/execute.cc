@@ -671,14 +671,32 @@ class Executor {
     return Flow::normal;
   }
 
+  static std::string where(const Node& node) {
+    if (!node.pipe) return "text";
+    return node.kind == Node::Kind::range ? "range " + node.pipe->text : node.pipe->text;
+  }
+
+  std::string too_many_steps() const {
+    return fmt::format("stopped after {} steps (ranges over long or nested lists)",
+                       context_.max_steps);
+  }
+
+  Result<void> emit(Pos pos, std::string_view where, std::string_view text) {
+    if (out_.size() + text.size() > context_.max_text)
+      return exec_error(pos, where, fmt::format("output over {} bytes", context_.max_text));
+    out_ += text;
+    return {};
+  }
+
   Result<Flow> walk_node(const json& dot, const Node& node) {
+    if (++steps_ > context_.max_steps) return exec_error(node.pos, where(node), too_many_steps());
     switch (node.kind) {
       case Node::Kind::text:
-        out_ += node.text;
+        BERTH_TRY_VOID(emit(node.pos, "text", node.text));
         return Flow::normal;
       case Node::Kind::action: {
         BERTH_TRY(json value, pipeline(dot, *node.pipe));
-        if (node.pipe->decl.empty()) out_ += to_text(value);
+        if (node.pipe->decl.empty()) BERTH_TRY_VOID(emit(node.pos, node.pipe->text, to_text(value)));
         return Flow::normal;
       }
       case Node::Kind::break_:
@@ -736,11 +754,9 @@ class Executor {
         if (!go_on) break;
       }
     } else if (value.is_number_integer()) {
-      // Go would spin for ever on {{range 777777777777776}}; a format string should not.
-      constexpr int64_t kMaxRange = 1'000'000;
-      if (value.get<int64_t>() > kMaxRange)
-        return exec_error(node.pos, node.pipe->text,
-                          fmt::format("range over {}: more than {} iterations", to_text(value), kMaxRange));
+      // Go would spin for ever on {{range 777777777777776}}; the step budget stops it here.
+      if (value.get<int64_t>() > static_cast<int64_t>(context_.max_steps))
+        return exec_error(node.pos, where(node), too_many_steps());
       for (int64_t k = 0; k < value.get<int64_t>(); ++k) {
         BERTH_TRY(bool go_on, step(json(k), json(k)));
         if (!go_on) break;
@@ -835,11 +851,17 @@ class Executor {
     }
     if (final) args.push_back(*final);
     auto r = kFunctions.at(fn.name)(args, context_.header);
-    if (!r) {
-      std::string where = fn.name;
-      for (const auto* o : operands) where += " " + o->text;
-      return exec_error(fn.pos, where, r.error().message());
-    }
+    auto where = [&] {
+      std::string text = fn.name;
+      for (const auto* o : operands) text += " " + o->text;
+      return text;
+    };
+    if (!r) return exec_error(fn.pos, where(), r.error().message());
+    // A value that doubles on each iteration ({{$x = printf "%s%s" $x $x}}) is stopped here,
+    // before it is used; split's pieces count as bytes, each costing at least that.
+    if ((r->is_string() && r->get_ref<const std::string&>().size() > context_.max_text) ||
+        (r->is_array() && r->size() > context_.max_text / 16))
+      return exec_error(fn.pos, where(), fmt::format("value over {} bytes", context_.max_text));
     return r;
   }
 
@@ -927,6 +949,7 @@ class Executor {
   const Context& context_;
   std::vector<std::pair<std::string, json>> vars_;
   std::string out_;
+  size_t steps_ = 0;
 };
 
 }  // namespace

@@ -41,6 +41,11 @@ struct Context {
   // Docker renders a table's header by running the template on a map of column names with the
   // text functions (json, split, join, title, lower, upper, truncate) returning their input.
   bool header = false;
+  // Bounds on one execution, so that no format spins or fills memory (Go's text/template has
+  // none): the nodes it may walk (a range walks its body once per element, so nested ranges
+  // multiply) and the bytes of its output or of any value a function makes.
+  size_t max_steps = 10'000'000;
+  size_t max_text = 8 << 20;
 };
 
 class Template {

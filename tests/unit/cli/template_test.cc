@@ -116,6 +116,25 @@ TEST(Template, RangeOverArraysMapsAndNumbers) {
   EXPECT_EQ(run("{{range .Config.Cmd}}{{if eq . \"echo\"}}{{continue}}{{end}}{{.}}{{end}}"), "hi");
 }
 
+TEST(Template, NestedRangesAndGrowingValuesStopAtTheBudget) {
+  Context small;
+  small.max_steps = 1000;
+  small.max_text = 1000;
+  // Each range is short; together they would walk 10^12 nodes.
+  EXPECT_EQ(run("{{range 30}}{{range 30}}{{range 30}}x{{end}}{{end}}{{end}}", kContainer, small),
+            "ERROR: template: 1:37: <text>: stopped after 1000 steps (ranges over long or nested lists)");
+  EXPECT_EQ(run("{{range 777777777777776}}{{end}}", kContainer, small),
+            "ERROR: template: 1:3: <range 777777777777776>: stopped after 1000 steps (ranges over long or nested lists)");
+  // A value that doubles on each iteration, and output that grows past the bound.
+  EXPECT_EQ(run("{{$x := \"ab\"}}{{range 20}}{{$x = printf \"%s%s\" $x $x}}{{end}}", kContainer, small),
+            "ERROR: template: 1:34: <printf \"%s%s\" $x $x>: value over 1000 bytes");
+  EXPECT_EQ(run("{{range 900}}ab{{end}}", kContainer, small),
+            "ERROR: template: 1:14: <text>: output over 1000 bytes");
+  // Within the budget, the default one included, nothing changes.
+  EXPECT_EQ(run("{{range 10}}{{range 10}}x{{end}}{{end}}", kContainer, small), std::string(100, 'x'));
+  EXPECT_EQ(run("{{range 1000}}{{range 1000}}{{end}}{{end}}"), "");
+}
+
 TEST(Template, IfElseIfElse) {
   const char* t =
       "{{if eq .State.Status \"exited\"}}down{{else if .State.Running}}up{{else}}?{{end}}";
