@@ -102,12 +102,14 @@ size_t utf8_length(std::string_view s, size_t i) {
 // The ends j such that the pattern matches s[0, j) (dynamic programming over the tokens: no
 // input makes it exponential).
 std::vector<char> match_ends(const std::vector<PatternToken>& tokens, std::string_view s) {
-  std::vector<char> reach(s.size() + 1, 0);
+  std::vector<char> reach(s.size() + 1, 0), next(s.size() + 1, 0);
   reach[0] = 1;
   for (const auto& token : tokens) {
-    std::vector<char> next(s.size() + 1, 0);
+    std::fill(next.begin(), next.end(), 0);
+    bool any = false;
     for (size_t j = 0; j <= s.size(); ++j) {
       if (!reach[j]) continue;
+      any = true;
       if (token.kind == PatternToken::kStar) {
         std::fill(next.begin() + static_cast<std::ptrdiff_t>(j), next.end(), 1);
         break;
@@ -119,19 +121,22 @@ std::vector<char> match_ends(const std::vector<PatternToken>& tokens, std::strin
         next[j + 1] = 1;
       }
     }
-    reach = std::move(next);
+    if (!any) break;  // nothing matched so far: the rest of a long pattern cannot
+    std::swap(reach, next);
   }
   return reach;
 }
 
 // The starts i such that the pattern matches s[i, end): the same, from the end backwards.
 std::vector<char> match_starts(const std::vector<PatternToken>& tokens, std::string_view s) {
-  std::vector<char> reach(s.size() + 1, 0);
+  std::vector<char> reach(s.size() + 1, 0), next(s.size() + 1, 0);
   reach[s.size()] = 1;
   for (auto token = tokens.rbegin(); token != tokens.rend(); ++token) {
-    std::vector<char> next(s.size() + 1, 0);
+    std::fill(next.begin(), next.end(), 0);
+    bool any = false;
     for (size_t j = s.size() + 1; j-- > 0;) {
       if (!reach[j]) continue;
+      any = true;
       if (token->kind == PatternToken::kStar) {
         std::fill(next.begin(), next.begin() + static_cast<std::ptrdiff_t>(j) + 1, 1);
         break;
@@ -145,7 +150,8 @@ std::vector<char> match_starts(const std::vector<PatternToken>& tokens, std::str
         next[j - 1] = 1;
       }
     }
-    reach = std::move(next);
+    if (!any) break;
+    std::swap(reach, next);
   }
   return reach;
 }
