@@ -78,6 +78,7 @@ std::vector<Served> serve(std::string_view stream, std::string_view sizes, bool 
     Parser<true> p;
     p.header_limit(static_cast<uint32_t>(max_header));
     p.body_limit(std::numeric_limits<std::uint64_t>::max());
+    p.max_chunk_head = max_header;
     p.eager(false);
     p.fields = &fields;
     p.body_out = &body;

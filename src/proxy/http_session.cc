@@ -285,6 +285,7 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
     Parser<true> p;
     p.header_limit(core_.options.max_header_bytes);
     p.body_limit(std::numeric_limits<std::uint64_t>::max());
+    p.max_chunk_head = core_.options.max_header_bytes;
     p.eager(false);
     x_->fields.clear();
     x_->out.clear();
@@ -449,7 +450,13 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
   if (!p.is_done() && !in_.empty()) {
     const size_t n = feed_body(p, in_.view(), ec);
     if (ec) {
-      co_await reply(400, "The request body could not be parsed.", true);
+      // A named string, not a temporary in the co_await (GCC frees one made in a ?: twice).
+      const std::string reply_detail =
+          ec == http::error::header_limit
+              ? fmt::format("A chunk-size line or the trailers are larger than {} bytes.",
+                            core_.options.max_header_bytes)
+              : std::string("The request body could not be parsed.");
+      co_await reply(400, reply_detail, true);
       log(400, &live, nullptr, 0);
       co_return false;
     }

@@ -329,18 +329,12 @@ PY
 @test "proxy: slow, malformed, Host-less and oversized requests get 408, 400 and 431; others are served" {
   two_backends
   proxy --header-timeout-ms 500 --max-header-bytes 4096
-  run python3 - "$P" <<'PY'
-import socket, sys, time
+  run python3 - "$P" "$BATS_TEST_DIRNAME/proxy" <<'PY'
+import functools, socket, sys
 port = int(sys.argv[1])
-def ask(data, wait=None):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(data)
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d: break
-        out += d
-    return out.decode(errors="replace")
+sys.path.insert(0, sys.argv[2])
+import client
+ask = functools.partial(client.ask, port)
 slow = socket.create_connection(("127.0.0.1", port), timeout=10)
 slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
 # Meanwhile everyone else is served.
@@ -355,6 +349,42 @@ assert ask(b"GET /ok HTTP/1.0\r\n\r\n").startswith("HTTP/1.1 200")
 big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8000 + b"\r\n\r\n"
 assert ask(big).startswith("HTTP/1.1 431")
 assert ask(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith("HTTP/1.1 200")
+print("ok")
+PY
+  echo "$output"
+  [ "$status" -eq 0 ]
+}
+
+@test "proxy: a chunk-size line or trailers over --max-header-bytes are refused, not held" {
+  two_backends
+  proxy --max-header-bytes 4096
+  run python3 - "$P" "$BATS_TEST_DIRNAME/proxy" <<'PY'
+import functools, socket, sys
+port = int(sys.argv[1])
+sys.path.insert(0, sys.argv[2])
+import client
+ask = functools.partial(client.ask, port)
+head = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+# A chunk-size line that never ends: the proxy used to keep every byte of it (200 MiB, one client).
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(head + b"5")
+sent = 0
+try:
+    while sent < 64 << 20:
+        s.sendall(b"a" * 65536)
+        sent += 65536
+except OSError:
+    pass
+assert sent < 16 << 20, f"the proxy took {sent >> 20} MiB of one chunk-size line"
+# Arriving whole: a 400 that says why. Trailers count with their last chunk.
+out = ask(head + b"5;x=" + b"a" * 5000 + b"\r\nhello\r\n0\r\n\r\n")
+assert out.startswith("HTTP/1.1 400") and "larger than 4096 bytes" in out, out
+out = ask(head + b"5\r\nhello\r\n0\r\nX-T: " + b"a" * 5000 + b"\r\n\r\n")
+assert out.startswith("HTTP/1.1 400") and "larger than 4096 bytes" in out, out
+# Under the limit: served.
+closing = head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+out = ask(closing + b"5;x=" + b"a" * 1000 + b"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")
+assert out.startswith("HTTP/1.1 200") and '"body_length": 5' in out, out
 print("ok")
 PY
   echo "$output"

@@ -49,6 +49,9 @@ class Parser final : public http::basic_parser<isRequest> {
   // connection stays open).
   bool chunk_until_eof = false;
   uint64_t body_bytes = 0;
+  // The longest chunk-size line (its digits and extensions), or last chunk with its trailers,
+  // taken; 0 for no limit. Beast has none: it holds every byte of a line that never ends.
+  size_t max_chunk_head = 0;
 
  private:
   bool in_chunk_ = false;
@@ -94,7 +97,13 @@ class Parser final : public http::basic_parser<isRequest> {
     body_bytes += body.size();
     return body.size();
   }
-  void on_chunk_header_impl(uint64_t size, boost::beast::string_view, error_code&) override {
+  void on_chunk_header_impl(uint64_t size, boost::beast::string_view ext,
+                            error_code& ec) override {
+    // By the bytes, not by how they were read: the same as feed_body's limit on what waits.
+    if (max_chunk_head && chunk_head_length(size, {ext.data(), ext.size()}) > max_chunk_head) {
+      ec = http::error::header_limit;
+      return;
+    }
     if (!rechunk) return;
     if (in_chunk_) body_out->append("\r\n");
     in_chunk_ = false;
@@ -107,6 +116,22 @@ class Parser final : public http::basic_parser<isRequest> {
     body_out->append(body.data(), body.size());
     body_bytes += body.size();
     return body.size();
+  }
+  // The chunk-size line's length (the hex digits before `ext`, in input_, and `ext`); for the
+  // last chunk, through the empty line that ends its trailers.
+  size_t chunk_head_length(uint64_t size, std::string_view ext) const {
+    const auto hex = [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    };
+    const char* first = ext.data();
+    while (first > input_.data() && hex(first[-1])) --first;
+    const char* line_end = ext.data() + ext.size();
+    size_t length = static_cast<size_t>(line_end - first);
+    if (size == 0) {
+      const std::string_view after(line_end, input_.data() + input_.size() - line_end);
+      if (const size_t eom = after.find("\r\n\r\n"); eom != std::string_view::npos) length += eom + 4;
+    }
+    return length;
   }
   void on_finish_impl(error_code&) override {
     if (chunk_until_eof) body_out->append("0\r\n\r\n");
@@ -134,7 +159,9 @@ struct HeaderStep {
 HeaderStep feed_header(Parser<true>& p, std::string_view in, size_t max_header);
 
 // Hands a request's parser, past its header, the body bytes in `in`: how many it took (to
-// consume). Needing more is not an error.
+// consume). Needing more is not an error, unless what waits (a chunk-size line, or a last chunk
+// and its trailers, with the CRLF before it) is already longer than p.max_chunk_head: then
+// error::header_limit, as when such a line arrives whole.
 size_t feed_body(Parser<true>& p, std::string_view in, boost::beast::error_code& ec);
 
 // RFC 9112 §2.2: a recipient MAY take a bare LF for a line end. busybox httpd sends a CGI's

@@ -221,6 +221,7 @@ struct Feed {
   Parser<true> p;
   explicit Feed(size_t max_header = 1024) {
     p.header_limit(static_cast<uint32_t>(max_header));
+    p.max_chunk_head = max_header;
     p.eager(false);
     p.fields = &fields;
     p.body_out = &body;
@@ -316,6 +317,40 @@ TEST(ProxyHttpHead, BodySplitAcrossReadsIsReChunked) {
   EXPECT_EQ(f.chunked_body({"5\r\nhel", "lo\r", "\n0\r\n", "\r\nGET"}), "GET");  // pipelined
   EXPECT_TRUE(f.p.is_done());
   EXPECT_EQ(f.body, "5\r\nhello\r\n0\r\n\r\n");
+}
+
+// The error feed_body gives, reading `body` (after a chunked POST's header) in reads of `read`
+// bytes, with chunk heads limited to 64 bytes.
+boost::beast::error_code chunked_error(std::string_view body, size_t read) {
+  Feed f(64);
+  const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(feed_header(f.p, head, 64).header_len, head.size());
+  f.p.eager(true);
+  std::string in;
+  boost::beast::error_code ec;
+  for (size_t at = 0; at < body.size() && !ec; at += read) {
+    in.append(body.substr(at, read));
+    in.erase(0, feed_body(f.p, in, ec));
+  }
+  return ec;
+}
+
+TEST(ProxyHttpHead, ChunkHeadsOverTheLimitAreRefusedHoweverTheyAreRead) {
+  // A chunk-size line that never ends: Beast kept every byte (200 MiB held for one client).
+  const std::string endless = "5" + std::string(1000, 'a');
+  const std::string long_ext = "5;x=" + std::string(80, 'a') + "\r\nhello\r\n0\r\n\r\n";
+  const std::string long_trailers = "5\r\nhello\r\n0\r\nX-T: " + std::string(70, 'a') + "\r\n\r\n";
+  const std::string open_quote = "0;x=\"\r\n\r\n" + std::string(100, 'a');  // Beast reads on
+  for (size_t read : {1000u, 7u, 1u}) {
+    SCOPED_TRACE(read);
+    EXPECT_EQ(chunked_error(endless, read), http::error::header_limit);
+    EXPECT_EQ(chunked_error(long_ext, read), http::error::header_limit);
+    EXPECT_EQ(chunked_error(long_trailers, read), http::error::header_limit);
+    EXPECT_EQ(chunked_error(open_quote, read), http::error::header_limit);
+    // At the limit: taken.
+    EXPECT_FALSE(chunked_error("5;x=" + std::string(60, 'a') + "\r\nhello\r\n0\r\n\r\n", read));
+    EXPECT_FALSE(chunked_error("0\r\nX-T: " + std::string(52, 'a') + "\r\n\r\n", read));
+  }
 }
 
 TEST(ProxyHttpHead, EmptyChunkedBodyEndsInOneByteReads) {
