@@ -53,6 +53,8 @@ using asio::use_awaitable;
 
 constexpr size_t kBodyBuffer = 1 << 20;
 constexpr uint64_t kDrainLimit = 1 << 20;
+// What a read may add to the connection's buffer beyond a head (Beast reads up to 64 KiB).
+constexpr size_t kReadRoom = 64 * 1024 + 4096;
 
 using Clock = std::chrono::steady_clock;
 
@@ -246,7 +248,10 @@ class Connection {
 
   template <class Stream>
   awaitable<void> serve(Stream& stream, bool tls, std::string remote) {
-    beast::flat_buffer buffer;
+    // Bounded: Beast limits a head but not a chunk-size line or trailers, and would keep every
+    // byte of one that never ends. A head over the limit is still a 431 (Beast sees it first);
+    // kReadRoom is room for one read past a head or chunk.
+    beast::flat_buffer buffer(limits_.max_header_bytes + kReadRoom);
     for (;;) {
       bhttp::request_parser<bhttp::buffer_body> parser;
       parser.body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -414,6 +419,10 @@ class Connection {
       // The rate counts decoded bytes: chunk framing alone does not keep a connection.
       watchdog_.window_bytes += body_.size() - parser.get().body().size;
       if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec == bhttp::error::buffer_overflow)
+        co_return Error::make(ErrorKind::invalid_argument,
+                              "a chunk-size line or the trailers exceed {} bytes",
+                              limits_.max_header_bytes);
       if (ec) {
         peer_gone = true;
         co_return Error::make(ErrorKind::unavailable, "connection closed mid-body: {}",

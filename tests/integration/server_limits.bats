@@ -62,6 +62,17 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "$REG"
   [ "$output" = "status 431" ]
 }
 
+@test "registry: a chunk-size line that never ends is cut off at --max-header-bytes, not held" {
+  # Beast limits a head but not a chunk line: the server kept every byte (200 MiB, one client).
+  reg_start "$T/reg" --max-header-bytes 4096
+  run $PROBE chunkline "$REG" PUT /v2/chunky/manifests/latest
+  echo "$output"
+  [ "$status" -eq 0 ]
+  taken=$(sed -n 's/^taken //p' <<<"$output")
+  [ "$taken" -lt 16 ]
+  [[ $output == *"probe 200"* ]]
+}
+
 @test "registry: one address cannot take every connection; another is still served" {
   reg_start "$T/reg" --max-connections-per-client 4
   run $PROBE flood "$REG" 10 /v2/ --from 127.0.0.1 --probe-from 127.0.0.2

@@ -14,6 +14,11 @@ that the bats tests check.
                                            /v2/), then `closed K` once the server closed the N.
   bighead TARGET BYTES PATH               one request whose head has a BYTES-long header field.
                                            Prints `status STATUS` (or `status closed`).
+  chunkline TARGET METHOD PATH            a chunked request whose chunk-size line never ends
+                                           (up to 64 MiB of it). Prints `taken MiB` (sent before
+                                           the server stopped reading), `status STATUS` (or
+                                           `status closed`), then `probe STATUS` (GET /v2/ or
+                                           /_ping).
   flood TARGET N PATH [--from ADDR] [--probe-from ADDR]
                                            N idle connections from ADDR; prints `held H` and
                                            `refused R` (answered 503 or closed at once), then a
@@ -160,6 +165,21 @@ def main():
         except ConnectionError:
             pass
         print(f"status {status_of(s)}", flush=True)
+    elif mode == "chunkline":
+        target, method, path = args[0], args[1], args[2]
+        s = connect(target)
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n5".encode())
+        sent = 0
+        try:
+            while sent < 64 << 20:
+                s.sendall(b"a" * 65536)
+                sent += 65536
+        except ConnectionError:
+            pass
+        print(f"taken {sent >> 20}", flush=True)
+        print(f"status {status_of(s)}", flush=True)
+        probe = "/_ping" if target.startswith("/") else "/v2/"
+        print(f"probe {get(target, probe, source)}", flush=True)
     elif mode == "flood":
         target, n, path = args[0], int(args[1]), args[2]
         socks = [connect(target, source) for _ in range(n)]
