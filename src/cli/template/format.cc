@@ -36,23 +36,33 @@ struct Aligner {
   }
 
   // Go's tabwriter.format: a column block is the run of lines that have a cell in column
-  // `widths.size()`; its width is the widest cell plus padding (at least the minimum).
-  void format(size_t line0, size_t line1) {
-    size_t column = widths.size();
-    for (size_t i = line0; i < line1; ++i) {
-      if (column + 1 >= lines[i].size()) continue;
-      write_lines(line0, i);
-      line0 = i;
-      size_t width = kMinWidth;
-      for (; i < line1 && column + 1 < lines[i].size(); ++i)
-        width = std::max(width, columns(lines[i][column]) + kPadding);
+  // `widths.size()`; its width is the widest cell plus padding (at least the minimum). Go
+  // recurses once per column; here the blocks are a stack of our own, for a line of 100,000
+  // tabs (a label's value can hold them) would overflow the thread's.
+  void format(size_t first, size_t last) {
+    struct Block {
+      size_t line0, line1, i;  // written up to line0; looking at line i
+    };
+    std::vector<Block> blocks{{first, last, first}};
+    while (!blocks.empty()) {
+      Block& b = blocks.back();
+      const size_t column = widths.size();
+      while (b.i < b.line1 && column + 1 >= lines[b.i].size()) ++b.i;
+      if (b.i == b.line1) {
+        write_lines(b.line0, b.line1);
+        blocks.pop_back();
+        if (!blocks.empty()) widths.pop_back();
+        continue;
+      }
+      write_lines(b.line0, b.i);
+      const size_t start = b.i;
+      size_t end = start, width = kMinWidth;
+      for (; end < b.line1 && column + 1 < lines[end].size(); ++end)
+        width = std::max(width, columns(lines[end][column]) + kPadding);
       widths.push_back(width);
-      format(line0, i);
-      widths.pop_back();
-      line0 = i;
-      --i;  // the loop's ++i: look at the line that ended the block again
+      b.line0 = b.i = end;  // once the block is written: on from the line that ended it
+      blocks.push_back({start, end, start});
     }
-    write_lines(line0, line1);
   }
 };
 

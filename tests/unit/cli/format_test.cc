@@ -100,6 +100,22 @@ TEST(AlignColumns, FollowsGoTabwriterBlocks) {
             "aa        cccc      eee\n");
   EXPECT_EQ(align_columns("a-rather-long-cell\tx\n"), "a-rather-long-cell   x\n");
   EXPECT_EQ(align_columns("é\tx\n"), "é         x\n");
+  // Blocks inside blocks: column 2's blocks end where lines have fewer cells.
+  EXPECT_EQ(align_columns("a\tb\tc\td\nee\tf\ngggggggggggg\th\ti\tj\tk\nl\tm\tn\n\to\tp\n"),
+            "a              b         c         d\n"
+            "ee             f\n"
+            "gggggggggggg   h         i         j         k\n"
+            "l              m         n\n"
+            "               o         p\n");
+}
+
+TEST(AlignColumns, ALineOfAHundredThousandTabsIsAligned) {
+  // Go's tabwriter recurses once per column; a recursion of ours overflowed the stack on this.
+  std::string line;
+  for (int i = 0; i < 100000; ++i) line += "x\t";
+  const std::string out = align_columns(line + "\n" + line + "y\n");
+  EXPECT_EQ(out.size(), 2 * 100000 * 10 + 2 + 1);
+  EXPECT_EQ(out.substr(0, 20), "x         x         ");
 }
 
 }  // namespace
