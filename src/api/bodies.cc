@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/translate.h"
+#include "base/json.h"
 #include "image/reference.h"
 
 namespace berth::api {
@@ -21,7 +22,7 @@ Error bad(std::string_view where, std::string_view what) {
 
 Result<json> parse_object(std::string_view where, std::string_view body) {
   if (body.empty()) return json::object();
-  json j = json::parse(body, nullptr, false);
+  json j = parse_json(body, false);
   if (j.is_discarded()) return bad(where, "the body is not JSON");
   if (!j.is_object()) return bad(where, "the body must be a JSON object");
   return j;
@@ -292,7 +293,7 @@ Result<std::map<std::string, std::string>> query_string_map(std::string_view nam
                                                             std::string_view text) {
   std::map<std::string, std::string> out;
   if (text.empty()) return out;
-  const json j = json::parse(text, nullptr, false);
+  const json j = parse_json(text, false);
   if (j.is_discarded() || !j.is_object())
     return bad("build", fmt::format("query {} must be a JSON object of strings", name));
   for (const auto& [k, v] : j.items()) {

@@ -1,6 +1,8 @@
 // api/translate.cc — see translate.h. nlohmann's exceptions stay in this file.
 #include "api/translate.h"
 
+#include "base/json.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -178,7 +180,7 @@ void apply_host_config(const json& h, engine::ContainerConfig& c) {
 }
 
 engine::ContainerConfig parse_create(std::string_view body) {
-  json j = json::parse(body);
+  json j = parse_json(body);
   if (!j.is_object()) throw std::invalid_argument("expected a JSON object");
   engine::ContainerConfig c;
   c.image = string_of(j, "Image");
@@ -282,7 +284,7 @@ Result<engine::ContainerConfig> container_config_from_json(std::string_view body
 namespace {
 
 engine::ContainerUpdate parse_update(std::string_view body) {
-  json j = json::parse(body);
+  json j = parse_json(body);
   if (!j.is_object()) throw std::invalid_argument("expected a JSON object");
   engine::ContainerUpdate u;
   // docker update sends every field of UpdateConfig, zero when not asked for: 0 keeps.
@@ -309,7 +311,7 @@ engine::ContainerUpdate parse_update(std::string_view body) {
 // docker commit's Config body (a container Config) as the new image's settings.
 oci::ContainerConfig parse_commit_config(std::string_view body) {
   oci::ContainerConfig c;
-  json j = json::parse(body.empty() ? std::string_view("null") : body);
+  json j = parse_json(body.empty() ? std::string_view("null") : body);
   if (j.is_null()) return c;
   if (!j.is_object()) throw std::invalid_argument("commit Config: expected a JSON object");
   // A container's runtime settings, which an image config has no place for.
@@ -365,7 +367,7 @@ Result<engine::ContainerUpdate> container_update_from_json(std::string_view body
 Result<Filters> parse_filters(std::string_view text, const std::vector<std::string_view>& known) {
   Filters out;
   if (text.empty()) return out;
-  json j = json::parse(text, nullptr, false);
+  json j = parse_json(text, false);
   if (!j.is_object())
     return Error::make(ErrorKind::invalid_argument, "invalid filters '{}': expected a JSON object",
                        text);

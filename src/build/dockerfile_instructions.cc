@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "build/dockerfile.h"
 #include "build/dockerfile_parse.h"
 #include "build/shell_words_lexer.h"
@@ -149,7 +150,7 @@ constexpr std::string_view kNotStringArray =
 Result<std::optional<std::vector<std::string>>> parse_json_array(std::string_view rest) {
   rest = trim_space(rest);
   if (rest.empty() || rest[0] != '[') return std::optional<std::vector<std::string>>();
-  auto json = nlohmann::json::parse(rest, nullptr, /*allow_exceptions=*/false);
+  auto json = parse_json(rest, false);
   if (json.is_discarded() || !json.is_array()) return std::optional<std::vector<std::string>>();
   std::vector<std::string> out;
   for (const auto& item : json) {

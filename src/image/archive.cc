@@ -16,6 +16,7 @@
 #include <set>
 
 #include "base/crash_point.h"
+#include "base/json.h"
 #include "base/sys.h"
 #include "image/detail/archive_layout.h"
 #include "image/detail/tar_stream.h"
@@ -493,7 +494,7 @@ class Loader {
   static Result<std::vector<DockerEntry>> parse_docker_manifest(std::string_view text) {
     std::vector<DockerEntry> out;
     try {
-      json j = json::parse(text);
+      json j = parse_json(text);
       if (!j.is_array()) return corrupt("manifest.json: want a JSON array");
       for (size_t i = 0; i < j.size(); ++i) {
         const json& e = j[i];
@@ -657,7 +658,7 @@ class Loader {
   static std::string document_media_type(const oci::Descriptor& d, std::string_view text) {
     if (!d.media_type.empty()) return d.media_type;
     try {
-      json j = json::parse(text);
+      json j = parse_json(text);
       if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string())
         return j["mediaType"].get<std::string>();
       if (j.is_object() && j.contains("manifests"))
@@ -773,7 +774,7 @@ class Loader {
   Result<void> plan_oci() {
     BERTH_TRY(std::string layout, document(std::string(kOciLayout), "oci-layout"));
     try {
-      json j = json::parse(layout);
+      json j = parse_json(layout);
       if (!j.is_object() || !j.contains("imageLayoutVersion") ||
           !j["imageLayoutVersion"].is_string())
         return corrupt("oci-layout: want an object with the string imageLayoutVersion");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "base/unique_fd.h"
 
@@ -257,7 +258,7 @@ Result<RouteTable> parse_static_config(std::string_view text, std::string_view f
   Ctx c{file, resolve};
   json doc;
   try {
-    doc = json::parse(text);
+    doc = parse_json(text);
   } catch (const json::exception& e) {
     // Not only parse_error: a number too large for a double (1e309) is out_of_range.
     return Error::make(ErrorKind::invalid_argument, "config '{}': not JSON: {}", file, e.what());

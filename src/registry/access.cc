@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "image/digest.h"
@@ -135,7 +136,7 @@ std::string quote_param(std::string_view s) {
 
 Result<AccessConfig> parse_access_config(std::string_view text, std::string_view source,
                                          std::string_view base_dir) {
-  json j = json::parse(text, nullptr, false);
+  json j = parse_json(text, false);
   auto bad = [&](std::string what) {
     return Error::make(ErrorKind::invalid_argument, "registry config '{}': {}", source, what)
         .with_hint("see docs/registry.md for the format");

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/sys.h"
 #include "http/client.h"
 
@@ -21,7 +22,7 @@ std::string normalise_key(std::string_view key) {
 
 Result<nlohmann::json> parse_config(std::string_view json) {
   if (json.find_first_not_of(" \t\r\n") == std::string_view::npos) return nlohmann::json::object();
-  auto doc = nlohmann::json::parse(json, nullptr, false);
+  auto doc = parse_json(json, false);
   if (doc.is_discarded() || !doc.is_object())
     return Error::make(ErrorKind::corrupt, "not a JSON object");
   if (doc.contains("auths") && !doc["auths"].is_object())
@@ -119,7 +120,7 @@ Result<std::optional<std::string>> credential_helper_in_config(std::string_view 
 Result<std::string> config_with_helper_entry(std::string_view json, std::string_view registry, bool present) {
   BERTH_TRY(auto text, config_with_credentials(json, registry, std::nullopt));
   if (!present) return text;
-  auto doc = nlohmann::json::parse(text);
+  auto doc = parse_json(text);
   doc["auths"][auth_config_key(registry)] = nlohmann::json::object();
   return dump_config(doc, registry);
 }

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/process.h"
 #include "base/sys.h"
 
@@ -65,7 +66,7 @@ Result<std::optional<Credentials>> CredentialStore::get(std::string_view registr
   std::string key = auth_config_key(registry);
   BERTH_TRY(auto answer, run_credential_helper(*helper, "get", key));
   if (!answer) return std::optional<Credentials>();
-  auto doc = nlohmann::json::parse(*answer, nullptr, false);
+  auto doc = parse_json(*answer, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("Username") || !doc["Username"].is_string() ||
       !doc.contains("Secret") || !doc["Secret"].is_string())
     return Error::make(ErrorKind::corrupt, "{} answered 'get {}' with no \"Username\" and \"Secret\": {}",
@@ -113,7 +114,7 @@ Result<bool> CredentialStore::erase(std::string_view registry) {
     }
   }
   BERTH_TRY(auto updated, config_with_helper_entry(text_, registry, false).context(ctx));
-  bool changed = !text_.empty() && nlohmann::json::parse(updated) != nlohmann::json::parse(text_, nullptr, false);
+  bool changed = !text_.empty() && parse_json(updated) != parse_json(text_, false);
   if (changed) BERTH_TRY_VOID(write(updated));
   return existed;
 }

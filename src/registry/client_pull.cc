@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/crash_point.h"
+#include "base/json.h"
 #include "base/sys.h"
 #include "registry/client.h"
 #include "registry/client_session.h"
@@ -61,7 +62,7 @@ Result<Fetched> fetch_manifest(Session& session, http::Client& client, const ima
   while (!type.empty() && type.back() == ' ') type.pop_back();
   if (!oci::media_type::is_manifest(type) && !oci::media_type::is_index(type)) {
     // Some servers answer application/json: the document says what it is.
-    auto doc = nlohmann::json::parse(res.body, nullptr, false);
+    auto doc = parse_json(res.body, false);
     type = doc.is_object() && doc.contains("mediaType") && doc["mediaType"].is_string()
                ? doc["mediaType"].get<std::string>()
                : "";

@@ -6,6 +6,7 @@
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/sys.h"
 
 namespace berth::registry {
@@ -100,7 +101,7 @@ std::vector<AuthChallenge> parse_www_authenticate(std::string_view h) {
 }
 
 Result<Token> parse_token_response(std::string_view json, std::chrono::steady_clock::time_point now) {
-  auto doc = nlohmann::json::parse(json, nullptr, false);
+  auto doc = parse_json(json, false);
   if (doc.is_discarded() || !doc.is_object()) return Error::make(ErrorKind::corrupt, "token response is not a JSON object");
   Token t;
   for (const char* field : {"token", "access_token"})
@@ -122,7 +123,7 @@ Result<Token> parse_token_response(std::string_view json, std::chrono::steady_cl
 }
 
 std::string registry_error_text(std::string_view body) {
-  auto doc = nlohmann::json::parse(body, nullptr, false);
+  auto doc = parse_json(body, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("errors") || !doc["errors"].is_array()) return "";
   std::string out;
   for (const auto& e : doc["errors"]) {

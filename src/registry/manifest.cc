@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "oci/image_spec.h"
 
 namespace berth::registry {
@@ -47,7 +48,7 @@ bool is_foreign_layer(const json& d) {
 }  // namespace
 
 Result<ManifestFacts> inspect_manifest(std::string_view body, std::string_view content_type) {
-  json j = json::parse(body, nullptr, false);
+  json j = parse_json(body, false);
   if (j.is_discarded()) return Error(ErrorKind::invalid_argument, "manifest is not valid JSON");
   if (!j.is_object()) return Error(ErrorKind::invalid_argument, "manifest is not a JSON object");
   ManifestFacts f;

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/sys.h"
 #include "registry/names.h"
 
@@ -87,7 +88,7 @@ Result<TokenClaims> verify_token(std::string_view token, std::string_view key,
   auto claims_text = base64_decode_text(token.substr(dot1 + 1, dot2 - dot1 - 1), true);
   auto signature = base64_decode_text(token.substr(dot2 + 1), true);
   if (!header_text || !claims_text || !signature) return bad_token("is not base64url-encoded");
-  json header = json::parse(*header_text, nullptr, false);
+  json header = parse_json(*header_text, false);
   // Not value("alg", ""): that throws when "alg" is there but not a string.
   if (!header.is_object() || !header.contains("alg") || header["alg"] != "HS256")
     return bad_token("is not signed with HS256");
@@ -95,7 +96,7 @@ Result<TokenClaims> verify_token(std::string_view token, std::string_view key,
   if (signature->size() != expected.size() ||
       CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0)
     return bad_token("has a bad signature (issued by another server or key?)");
-  json j = json::parse(*claims_text, nullptr, false);
+  json j = parse_json(*claims_text, false);
   if (!j.is_object()) return bad_token("claims are not a JSON object");
   TokenClaims c;
   try {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/json.h"
 
 namespace berth::oci::detail {
 
@@ -110,11 +111,11 @@ inline std::map<std::string, std::string> string_map(const json& j, const std::s
 // FieldError names `source` and the field path.
 template <typename T, typename Fn>
 Result<T> parse_with(std::string_view text, std::string_view source, Fn fn) {
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  json j = parse_json(text, false);
   if (j.is_discarded()) {
     // Re-parse with exceptions to get the position of the first error.
     try {
-      auto unused = json::parse(text.begin(), text.end());
+      auto unused = parse_json(text);
       (void)unused;
     } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e309
       std::string what = e.what();

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "base/json.h"
 #include "project/detail/json.h"
 
 namespace berth::project::detail {
@@ -117,7 +118,7 @@ Result<nlohmann::json> yaml_to_json(std::string_view text, std::string_view file
 
 Result<nlohmann::json> parse_json(std::string_view text, std::string_view file) {
   try {
-    return nlohmann::json::parse(text);
+    return berth::parse_json(text);
   } catch (const nlohmann::json::exception& e) {
     std::string what = e.what();
     if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);

@@ -103,6 +103,16 @@ TEST(ContainerConfigFromJson, AnEmptyEntrypointClearsTheImages) {
   EXPECT_TRUE(c->entrypoint->empty());
 }
 
+TEST(ContainerConfigFromJson, ABodyNestedTooDeepIsMalformedNotACrash) {
+  // Copying a Cmd of 200,000 nested arrays overflowed the API server's stack (api_translate,
+  // run on a larger input than the fuzzer makes).
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  auto c = container_config_from_json(R"({"Image": "busybox", "Cmd": )" + deep + "}");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("nested more than 512 deep"), std::string::npos)
+      << c.error().message();
+}
+
 TEST(ContainerConfigFromJson, BadInputIsAnErrorNamingTheField) {
   auto missing = container_config_from_json(R"({"Cmd": ["true"]})");
   ASSERT_FALSE(missing);

@@ -33,6 +33,14 @@ std::string error_of(const LoadOptions& o) {
 
 }  // namespace
 
+TEST(ComposeLoad, AJsonFileNestedTooDeepIsAnErrorNotACrash) {
+  // `compose config` on 100,000 nested arrays: every walk of the tree recursed (a segfault).
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  auto o = files({{"/srv/shop/compose.json",
+                   R"({"services": {"a": {"image": "x", "labels": )" + deep + "}}}"}});
+  EXPECT_NE(error_of(o).find("nested more than 512 deep"), std::string::npos) << error_of(o);
+}
+
 TEST(ComposeLoad, MinimalFileGetsDirectoryNameAndDefaultNetwork) {
   auto r = load_project(compose("services:\n  web:\n    image: busybox\n"));
   ASSERT_TRUE(r) << r.error().message();
