@@ -433,6 +433,8 @@ class Parser {
              : keyword == "with" ? Node::Kind::with
                                  : Node::Kind::range;
     n.pos = item.tokens[at - 1].pos;
+    Leave leave{depth_};
+    BERTH_TRY_VOID(enter(item.tokens[at - 1]));
     size_t scope = vars_.size();
     BERTH_TRY(n.pipe, pipeline(item.tokens, at, item.tokens.size(), keyword, keyword == "range"));
     size_t with_pipeline_vars = vars_.size();
@@ -550,6 +552,8 @@ class Parser {
         }
         if (close >= end) return error(t, "unclosed left paren");
         o.kind = Operand::Kind::pipeline;
+        Leave leave{depth_};
+        BERTH_TRY_VOID(enter(t));
         BERTH_TRY(o.pipe, pipeline(tokens, k + 1, close, "parenthesized pipeline", false));
         o.text = "(" + o.pipe->text + ")";
         k = close + 1;
@@ -585,10 +589,24 @@ class Parser {
     return o;
   }
 
+  // Blocks and parentheses nest by recursion, here and when the template runs: a format of
+  // 100,000 '(' overflowed the stack. Docker's formats nest two or three deep.
+  static constexpr int kMaxNesting = 100;
+  Result<void> enter(const Token& t) {
+    if (++depth_ > kMaxNesting)
+      return error(t, fmt::format("nested more than {} levels deep", kMaxNesting));
+    return {};
+  }
+  struct Leave {  // undoes enter() at the end of the scope
+    int& depth;
+    ~Leave() { --depth; }
+  };
+
   std::vector<Item> items_;
   size_t next_ = 0;
   std::vector<std::string> vars_;
   int range_depth_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

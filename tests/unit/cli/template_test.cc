@@ -135,6 +135,16 @@ TEST(Template, NestedRangesAndGrowingValuesStopAtTheBudget) {
   EXPECT_EQ(run("{{range 1000}}{{range 1000}}{{end}}{{end}}"), "");
 }
 
+TEST(Template, NestingPastAHundredLevelsIsASyntaxError) {
+  // 100,000 '(' overflowed the stack of the recursive parser (go_template, a larger input).
+  const std::string parens = "{{" + std::string(100000, '(') + ".Name" + std::string(100000, ')') + "}}";
+  EXPECT_EQ(run(parens), "ERROR: template: 1:103: nested more than 100 levels deep");
+  std::string ifs;
+  for (int i = 0; i < 30000; ++i) ifs += "{{if .Name}}";
+  EXPECT_EQ(run(ifs), "ERROR: template: 1:1203: nested more than 100 levels deep");
+  EXPECT_EQ(run("{{" + std::string(100, '(') + ".Name" + std::string(100, ')') + "}}"), "/web");
+}
+
 TEST(Template, IfElseIfElse) {
   const char* t =
       "{{if eq .State.Status \"exited\"}}down{{else if .State.Running}}up{{else}}?{{end}}";
