@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <yaml-cpp/depthguard.h>
 
 #include "base/json.h"
 #include "project/detail/json.h"
@@ -108,6 +109,9 @@ Result<nlohmann::json> yaml_to_json(std::string_view text, std::string_view file
                          "inside its own anchor?)",
                          file, kMaxValues, kMaxDepth);
     return tree;
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's message for it is "bad file"
+    return Error::make(ErrorKind::invalid_argument, "{}:{}:{}: nested too deep", file,
+                       e.mark.line + 1, e.mark.column + 1);
   } catch (const YAML::Exception& e) {
     return Error::make(ErrorKind::invalid_argument, "{}:{}:{}: {}", file, e.mark.line + 1,
                        e.mark.column + 1, e.msg);

@@ -41,6 +41,15 @@ TEST(ComposeLoad, AJsonFileNestedTooDeepIsAnErrorNotACrash) {
   EXPECT_NE(error_of(o).find("nested more than 512 deep"), std::string::npos) << error_of(o);
 }
 
+TEST(ComposeLoad, YamlNestedTooDeepSaysSo) {
+  // yaml-cpp stops at its depth guard, but its message was "bad file".
+  std::string deep = "services:\n  a:\n    image: x\n    labels:\n      ";
+  for (int i = 0; i < 100000; ++i) deep += "- ";
+  EXPECT_NE(error_of(compose(deep + "x\n")).find("compose.yaml:5:"), std::string::npos);
+  EXPECT_NE(error_of(compose(deep + "x\n")).find("nested too deep"), std::string::npos)
+      << error_of(compose(deep + "x\n"));
+}
+
 TEST(ComposeLoad, MinimalFileGetsDirectoryNameAndDefaultNetwork) {
   auto r = load_project(compose("services:\n  web:\n    image: busybox\n"));
   ASSERT_TRUE(r) << r.error().message();
