@@ -42,10 +42,15 @@ std::string default_port(std::string_view scheme) { return scheme == "https" ? "
 constexpr const char* kUserAgent = "berth";
 
 // One kept-alive connection: plain TCP or TLS over TCP, and what was read past the last response.
+constexpr size_t kMaxResponseHead = 64 * 1024;
+// Bounded: Beast limits a head but not a chunk-size line or trailers, and would keep all of one
+// that never ends. The head's limit, and room for one read (64 KiB) past it or a chunk.
+constexpr size_t kMaxBuffered = kMaxResponseHead + 64 * 1024 + 4096;
+
 struct Connection {
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer{kMaxBuffered};
   bool used = false;
   // Plain HTTP through a proxy: requests name the whole URL and carry the proxy's credentials.
   bool through_proxy = false;
@@ -417,7 +422,7 @@ struct Client::Impl {
 
     bhttp::response_parser<bhttp::buffer_body> p;
     p.body_limit(std::numeric_limits<uint64_t>::max());
-    p.header_limit(64 * 1024);
+    p.header_limit(kMaxResponseHead);
     if (r.method == "HEAD") p.skip(true);
     ec = run(c.lowest(), [&](auto&& done) { bhttp::async_read_header(stream, c.buffer, p, done); });
     if (ec) return transfer_error("read response from", url, ec);
@@ -427,15 +432,23 @@ struct Client::Impl {
     for (const auto& f : p.get()) resp.headers.add(std::string(f.name_string()), std::string(f.value()));
     if (p.content_length()) resp.content_length = static_cast<int64_t>(*p.content_length());
     bool stream_body = r.sink && (!r.want_stream || r.want_stream(resp));
+    auto too_large = [&] {
+      return Error::make(ErrorKind::io, "response from {} is larger than {} MiB", url.authority(),
+                         options.max_body_in_memory >> 20);
+    };
     auto deliver = [&](std::string_view piece) -> Result<void> {
       if (stream_body) return r.sink(piece);
+      if (resp.body.size() + piece.size() > options.max_body_in_memory) return too_large();
       resp.body.append(piece);
       return {};
     };
     if (!p.is_done() && p.content_length() && !p.chunked()) {
       uint64_t total = *p.content_length();
       uint64_t remain = total;
-      if (!stream_body) resp.body.reserve(total);
+      if (!stream_body) {
+        if (total > options.max_body_in_memory) return too_large();
+        resp.body.reserve(total);
+      }
       auto pending = c.buffer.data();
       size_t take = std::min<uint64_t>(remain, pending.size());
       if (take) {
@@ -457,6 +470,9 @@ struct Client::Impl {
         p.get().body().size = buf.size();
         ec = run(c.lowest(), [&](auto&& done) { bhttp::async_read(stream, c.buffer, p, done); });
         if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec == bhttp::error::buffer_overflow)
+          return Error::make(ErrorKind::io, "response from {}: a chunk-size line or the trailers exceed {} bytes",
+                             url.authority(), kMaxResponseHead);
         if (ec) return transfer_error("read response from", url, ec);
         size_t got = buf.size() - p.get().body().size;
         if (got) BERTH_TRY_VOID(deliver(std::string_view(buf.data(), got)));

@@ -85,6 +85,9 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{30'000};
   std::chrono::milliseconds io_timeout{120'000};  // per read or write, not per request
   size_t buffer_size = 1 << 20;
+  // A body not given to a sink is kept in memory (manifests, tokens, error bodies): a server
+  // sending more is an `io` error, not an allocation the machine cannot make.
+  size_t max_body_in_memory = 64 << 20;
   // HTTP_PROXY, HTTPS_PROXY and NO_PROXY (http/proxy.h), read when the client is made.
   bool use_proxy_environment = true;
 };
