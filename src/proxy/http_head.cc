@@ -123,10 +123,7 @@ HeaderStep feed_header(Parser<true>& p, std::string_view in, size_t max_header) 
 size_t feed_body(Parser<true>& p, std::string_view in, boost::beast::error_code& ec) {
   const size_t n = p.put(boost::asio::buffer(in.data(), in.size()), ec);
   if (ec == http::error::need_more) ec = {};
-  // What Beast left (when not done: the next request's bytes are not its) can only be a part of
-  // a chunk head; 2 for the CRLF that ends the chunk data before it.
-  if (!ec && !p.is_done() && p.max_chunk_head && in.size() - n > p.max_chunk_head + 2)
-    ec = http::error::header_limit;
+  if (!ec && p.chunk_head_over(in.size() - n)) ec = http::error::header_limit;
   return n;
 }
 

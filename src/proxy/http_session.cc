@@ -589,6 +589,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
     auto fresh_parser = [&] {
       rp.emplace();
       rp->header_limit(64 * 1024);
+      rp->max_chunk_head = 64 * 1024;  // a backend is a container: it may send a line for ever
       rp->body_limit(std::numeric_limits<std::uint64_t>::max());
       rp->eager(false);
       if (method == "HEAD") rp->skip(true);
@@ -711,6 +712,10 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
         }
         bin_.consume(n);
         if (rp->is_done()) break;
+        if (rp->chunk_head_over(bin_.size())) {
+          broken = true;
+          break;
+        }
       }
       if (x_->resp.size() > head_size || written > 0 || x_->resp.size() >= 65536) {
         core_.disarm(deadline_);

@@ -385,6 +385,21 @@ PY
   [ "$status" -eq 0 ]
 }
 
+@test "proxy: a backend's chunk-size line that never ends breaks its response, not the proxy's memory" {
+  local port
+  port=$(free_port)
+  python3 "$BACKEND" chunkline c "$port" >/dev/null 2>"$WORK/backend.err" 3>&- &
+  PIDS+=($!)
+  wait_port "$port"
+  routes "{\"routes\": [{\"service\": \"web\", \"backends\": [{\"address\": \"127.0.0.1:$port\", \"name\": \"c\"}]}]}"
+  proxy
+  run curl -sS -m 60 "http://127.0.0.1:$P/" -o /dev/null
+  [ "$status" -ne 0 ]  # the response broke off
+  for _ in $(seq 100); do grep -q '^sent' "$WORK/backend.err" && break; sleep 0.1; done
+  cat "$WORK/backend.err"
+  [ "$(sed -n 's/^sent //p' "$WORK/backend.err")" -lt 16 ]
+}
+
 @test "proxy: one address cannot take every connection; at --max-connections new ones wait" {
   two_backends
   proxy --max-connections-per-client 4

@@ -52,6 +52,11 @@ class Parser final : public http::basic_parser<isRequest> {
   // The longest chunk-size line (its digits and extensions), or last chunk with its trailers,
   // taken; 0 for no limit. Beast has none: it holds every byte of a line that never ends.
   size_t max_chunk_head = 0;
+  // Whether `pending` bytes that put() left are over that limit already: not done, they can
+  // only be part of a chunk head (2 more for the CRLF that ends the chunk data before it).
+  bool chunk_head_over(size_t pending) const {
+    return max_chunk_head && !this->is_done() && pending > max_chunk_head + 2;
+  }
 
  private:
   bool in_chunk_ = false;

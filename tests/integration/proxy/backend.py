@@ -10,6 +10,8 @@ backend.py eof NAME PORT       answers 200 with neither Content-Length nor chunk
                                (100000 bytes, "NAME:" then digits) ends when it closes; on /lf
                                the header lines end in a bare LF, as busybox httpd's CGI sends
                                (the status line comes alone first, as busybox writes it)
+backend.py chunkline NAME PORT answers 200 chunked, then a chunk-size line that never ends
+                               (up to 64 MiB of it); prints `sent MiB` on stderr when done
 backend.py oneshot NAME PORT   answers one request as keep-alive ("NAME:N", N counting the
                                requests), then closes the connection 50 ms later, as a
                                backend whose keep-alive timeout is short
@@ -116,6 +118,21 @@ def eof(c):
     c.close()
 
 
+def chunkline(c):
+    if read_header(c) is None:
+        return
+    sent = 0
+    try:
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5")
+        while sent < 64 << 20:
+            c.sendall(b"a" * 65536)
+            sent += 65536
+    except OSError:
+        pass
+    print(f"sent {sent >> 20}", file=sys.stderr, flush=True)
+    c.close()
+
+
 served = 0
 
 
@@ -152,5 +169,7 @@ elif mode == "eof":
     serve_raw(eof)
 elif mode == "oneshot":
     serve_raw(oneshot)
+elif mode == "chunkline":
+    serve_raw(chunkline)
 elif mode == "tcp":
     serve_raw(lambda c: echo(c, (name + ":").encode()))
