@@ -1,6 +1,7 @@
 // The HTTP/1.1 heads berth-proxy reads and writes (proxy/detail/http_head.h): no I/O here.
 #include "proxy/detail/http_head.h"
 
+#include <cctype>
 #include <algorithm>
 
 namespace berth::proxy::detail {
@@ -120,10 +121,20 @@ HeaderStep feed_header(Parser<true>& p, std::string_view in, size_t max_header) 
   return step;
 }
 
+bool chunk_head_ended(std::string_view pending) {
+  const size_t start = pending.starts_with("\r\n") ? 2 : 0;
+  size_t digits = start;
+  while (digits < pending.size() && std::isxdigit(static_cast<unsigned char>(pending[digits])))
+    ++digits;
+  if (digits == start) return false;
+  const bool last = pending.substr(start, digits - start).find_first_not_of('0') == std::string_view::npos;
+  return pending.find(last ? "\r\n\r\n" : "\r\n", start) != std::string_view::npos;
+}
+
 size_t feed_body(Parser<true>& p, std::string_view in, boost::beast::error_code& ec) {
   const size_t n = p.put(boost::asio::buffer(in.data(), in.size()), ec);
   if (ec == http::error::need_more) ec = {};
-  if (!ec && p.chunk_head_over(in.size() - n)) ec = http::error::header_limit;
+  if (!ec) ec = p.chunk_head_check(in.substr(n));
   return n;
 }
 

@@ -712,7 +712,7 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
         }
         bin_.consume(n);
         if (rp->is_done()) break;
-        if (rp->chunk_head_over(bin_.size())) {
+        if (rp->chunk_head_check(bin_.view())) {
           broken = true;
           break;
         }

@@ -29,6 +29,10 @@ bool iequals(std::string_view a, std::string_view b);
 
 // Header fields collected as views into the read buffer (valid until it is consumed) and the
 // body appended, decoded and re-chunked when `rechunk`, to `body_out`.
+// Whether `pending`, a chunk head that a parser left, has its end: the line's for a chunk with
+// data, the empty line after the trailers for the last chunk (a chunk-size of zeros).
+bool chunk_head_ended(std::string_view pending);
+
 template <bool isRequest>
 class Parser final : public http::basic_parser<isRequest> {
   using error_code = boost::beast::error_code;
@@ -52,10 +56,16 @@ class Parser final : public http::basic_parser<isRequest> {
   // The longest chunk-size line (its digits and extensions), or last chunk with its trailers,
   // taken; 0 for no limit. Beast has none: it holds every byte of a line that never ends.
   size_t max_chunk_head = 0;
-  // Whether `pending` bytes that put() left are over that limit already: not done, they can
-  // only be part of a chunk head (2 more for the CRLF that ends the chunk data before it).
-  bool chunk_head_over(size_t pending) const {
-    return max_chunk_head && !this->is_done() && pending > max_chunk_head + 2;
+  // What put() left when not done can only be part of a chunk head (after the CRLF that ends
+  // the chunk data before it). header_limit when it is longer than max_chunk_head already;
+  // bad_chunk_extension when its end is there and Beast still waits: Beast reads a quoted
+  // extension past the end of its line, to the end of its input, for the closing quote, and
+  // would scan it all again on each read. Otherwise nothing.
+  error_code chunk_head_check(std::string_view pending) const {
+    if (this->is_done() || pending.empty()) return {};
+    if (chunk_head_ended(pending)) return http::error::bad_chunk_extension;
+    if (max_chunk_head && pending.size() > max_chunk_head + 2) return http::error::header_limit;
+    return {};
   }
 
  private:
