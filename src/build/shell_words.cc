@@ -19,6 +19,18 @@ Error syntax_error(std::string message) {
   return Error(ErrorKind::invalid_argument, std::move(message));
 }
 
+// Bounds on one line's substitutions, which docker does not have: `${A///${A///x}}` inserts its
+// replacement between every two characters, so each level multiplies the length (five levels of
+// a 17-byte value: 30 MB), and a pattern is tried at every position of a value.
+constexpr size_t kMaxExpansion = 1 << 20;      // bytes the substitutions of a line produce
+constexpr size_t kMaxMatchWork = 100'000'000;  // pattern-matching steps of one substitution
+
+Error expansion_too_large() {
+  return Error(ErrorKind::invalid_argument,
+               fmt::format("variable substitutions make more than {} MiB of this line",
+                           kMaxExpansion >> 20));
+}
+
 // The words buffer: characters from variables split words at whitespace, quoted and escaped
 // characters never do.
 class Words {
@@ -101,10 +113,12 @@ size_t utf8_length(std::string_view s, size_t i) {
 
 // The ends j such that the pattern matches s[0, j) (dynamic programming over the tokens: no
 // input makes it exponential).
-std::vector<char> match_ends(const std::vector<PatternToken>& tokens, std::string_view s) {
+std::vector<char> match_ends(const std::vector<PatternToken>& tokens, std::string_view s,
+                             size_t* work = nullptr) {
   std::vector<char> reach(s.size() + 1, 0), next(s.size() + 1, 0);
   reach[0] = 1;
   for (const auto& token : tokens) {
+    if (work) *work += s.size() + 1;
     std::fill(next.begin(), next.end(), 0);
     bool any = false;
     for (size_t j = 0; j <= s.size(); ++j) {
@@ -195,12 +209,16 @@ Result<std::string> replace_pattern(std::string_view pattern, std::string_view r
   BERTH_TRY(auto tokens, compile_shell_pattern(pattern));
   auto cuts = boundaries(value);
   std::string out;
-  size_t copied = 0;
+  size_t copied = 0, work = 0;
   size_t last_end = std::string_view::npos;
   for (size_t ci = 0; ci < cuts.size(); ++ci) {
     size_t start = cuts[ci];
     if (start < copied) continue;
-    auto ends = match_ends(tokens, value.substr(start));
+    auto ends = match_ends(tokens, value.substr(start), &work);
+    if (work > kMaxMatchWork)
+      return Error(ErrorKind::invalid_argument,
+                   fmt::format("pattern substitution on a value of {} bytes takes too long",
+                               value.size()));
     std::optional<size_t> end;
     for (size_t cj = cuts.size(); cj-- > ci;) {
       if (ends[cuts[cj] - start]) {
@@ -211,6 +229,7 @@ Result<std::string> replace_pattern(std::string_view pattern, std::string_view r
     if (!end || (*end == start && start == last_end)) continue;
     out += value.substr(copied, start - copied);
     out += replacement;
+    if (out.size() > kMaxExpansion) return expansion_too_large();
     copied = *end;
     last_end = *end;
     if (!all) break;
@@ -382,7 +401,15 @@ class Lexer {
     return n;
   }
 
+  // A substitution, counted against the line's budget (nested ones count again inside it).
   Result<std::string> dollar() {
+    BERTH_TRY(std::string value, substitution());
+    expanded_ += value.size();
+    if (expanded_ > kMaxExpansion) return expansion_too_large();
+    return value;
+  }
+
+  Result<std::string> substitution() {
     next();  // '$'
     if (peek() != '{') {
       std::string n = name();
@@ -492,6 +519,7 @@ class Lexer {
   std::unordered_set<std::string> seen_;  // the names in *used_, to add each once
   static constexpr int kMaxDepth = 256;
   int depth_ = 0;
+  size_t expanded_ = 0;  // bytes the substitutions made so far
 };
 
 }  // namespace

@@ -188,6 +188,30 @@ TEST(ExpandWord, PatternRemoval) {
   expect_words(cases, lookup);
 }
 
+TEST(ExpandWord, SubstitutionsThatGrowOrGrindStopAtTheirBounds) {
+  // shell_words: each ${A///…} level inserts its replacement between every two characters, so
+  // five levels of a 17-byte value made 30 MB (a timeout); a pattern starting with '*' on a
+  // long value is tried at every position.
+  auto lookup = env({{"A", "value with spaces"}, {"LONG", std::string(20000, 'a')}});
+  std::string grow = "x";
+  for (int i = 0; i < 6; ++i) grow = "${A///" + grow + "}";
+  auto grown = expand_word(grow, lookup);
+  ASSERT_FALSE(grown);
+  EXPECT_NE(grown.error().message().find("variable substitutions make more than 1 MiB of this line"),
+            std::string::npos)
+      << grown.error().message();
+  auto ground = expand_word("${LONG//*b*c*d*e/x}", lookup);
+  ASSERT_FALSE(ground);
+  EXPECT_NE(ground.error().message().find("pattern substitution on a value of 20000 bytes takes too long"),
+            std::string::npos)
+      << ground.error().message();
+  // Within the bounds: as before.
+  auto two = expand_word("${A///${A///x}}", lookup);
+  ASSERT_TRUE(two) << two.error().message();
+  EXPECT_EQ(two->size(), 17u + 18u * 35u);  // the 35 bytes of ${A///x} around each character
+  EXPECT_EQ(two->substr(0, 8), "xvxaxlxu");
+}
+
 TEST(ExpandWord, PatternSubstitution) {
   auto lookup = env({{"FOO", "/foo*/*/*.txt"},
                      {"NEEDLE", "\\*/"},
