@@ -1,8 +1,8 @@
 // The HTTP/1.1 heads berth-proxy reads and writes (proxy/detail/http_head.h): no I/O here.
 #include "proxy/detail/http_head.h"
 
-#include <cctype>
 #include <algorithm>
+#include <cctype>
 
 namespace berth::proxy::detail {
 

@@ -8,6 +8,7 @@
 
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
+#include <cctype>
 #include <cstdint>
 #include <functional>
 #include <iterator>
@@ -27,12 +28,12 @@ struct Field {
 
 bool iequals(std::string_view a, std::string_view b);
 
-// Header fields collected as views into the read buffer (valid until it is consumed) and the
-// body appended, decoded and re-chunked when `rechunk`, to `body_out`.
 // Whether `pending`, a chunk head that a parser left, has its end: the line's for a chunk with
 // data, the empty line after the trailers for the last chunk (a chunk-size of zeros).
 bool chunk_head_ended(std::string_view pending);
 
+// Header fields collected as views into the read buffer (valid until it is consumed) and the
+// body appended, decoded and re-chunked when `rechunk`, to `body_out`.
 template <bool isRequest>
 class Parser final : public http::basic_parser<isRequest> {
   using error_code = boost::beast::error_code;
@@ -135,11 +136,8 @@ class Parser final : public http::basic_parser<isRequest> {
   // The chunk-size line's length (the hex digits before `ext`, in input_, and `ext`); for the
   // last chunk, through the empty line that ends its trailers.
   size_t chunk_head_length(uint64_t size, std::string_view ext) const {
-    const auto hex = [](char c) {
-      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    };
     const char* first = ext.data();
-    while (first > input_.data() && hex(first[-1])) --first;
+    while (first > input_.data() && std::isxdigit(static_cast<unsigned char>(first[-1]))) --first;
     const char* line_end = ext.data() + ext.size();
     size_t length = static_cast<size_t>(line_end - first);
     if (size == 0) {
@@ -174,9 +172,8 @@ struct HeaderStep {
 HeaderStep feed_header(Parser<true>& p, std::string_view in, size_t max_header);
 
 // Hands a request's parser, past its header, the body bytes in `in`: how many it took (to
-// consume). Needing more is not an error, unless what waits (a chunk-size line, or a last chunk
-// and its trailers, with the CRLF before it) is already longer than p.max_chunk_head: then
-// error::header_limit, as when such a line arrives whole.
+// consume). Needing more is not an error, unless what waits is a chunk head that
+// Parser::chunk_head_check refuses (too long, or ended yet still waited on).
 size_t feed_body(Parser<true>& p, std::string_view in, boost::beast::error_code& ec);
 
 // RFC 9112 §2.2: a recipient MAY take a bare LF for a line end. busybox httpd sends a CGI's
