@@ -35,7 +35,9 @@ constexpr std::string_view kUsage =
     "  --max-header-bytes N (16384)  --max-body-bytes N (0: no limit)\n"
     "  --max-connections N (10000)  --max-connections-per-client N (256; 0: no limit)\n"
     "  --connect-timeout-ms N (3000)  --header-timeout-ms N (10000)  --idle-timeout-ms N (60000)\n"
-    "  --response-timeout-ms N (60000)  --tunnel-timeout-ms N (3600000)  --retries N (2)\n";
+    "  --response-timeout-ms N (60000)  --tunnel-timeout-ms N (3600000)  --retries N (2)\n"
+    "  --min-body-rate N (256)      a request body's bytes a second over each header timeout\n"
+    "                               (0: no minimum), else 408\n";
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "berth-proxy: %s\n%.*s", message.c_str(), static_cast<int>(kUsage.size()),
@@ -140,6 +142,8 @@ int main(int argc, char** argv) {
       ok = number(1, 86400000, options.response_timeout_ms);
     } else if (a == "--tunnel-timeout-ms") {
       ok = number(1, 86400000, options.tunnel_timeout_ms);
+    } else if (a == "--min-body-rate") {
+      ok = number(0, 1L << 40, options.min_body_rate);
     } else if (a == "--retries") {
       ok = number(0, 10, options.retries);
     } else {

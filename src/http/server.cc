@@ -38,6 +38,7 @@
 #include <type_traits>
 
 #include "base/log.h"
+#include "base/min_rate.h"
 
 namespace berth::http {
 namespace {
@@ -182,26 +183,18 @@ class DiscardSink final : public BodySink {
 // It also enforces a deadline, when one is set: the end of a request head's (or TLS handshake's)
 // time, which progress does not extend; and, while a body arrives, its minimum rate.
 struct Watchdog {
-  explicit Watchdog(asio::io_context& context) : timer(context) {}
+  Watchdog(asio::io_context& context, const Limits& limits)
+      : timer(context), body_rate(limits.min_body_rate, limits.header) {}
   asio::steady_timer timer;
   Clock::time_point last = Clock::now();
   Clock::time_point deadline = Clock::time_point::max();
   bool in_body = false;
-  Clock::time_point window_start;  // the body's current rate window
-  uint64_t window_bytes = 0;
+  MinimumRate body_rate;  // the body's windows are as long as the header timeout
   bool done = false;
   std::function<void()> close;
 
   // True when the body brought too little over a whole window (checked at each window's end).
-  bool body_too_slow(Clock::time_point now, const Limits& limits) {
-    if (!in_body || limits.min_body_rate == 0 || now - window_start < limits.header) return false;
-    const auto seconds = std::chrono::duration<double>(now - window_start).count();
-    if (static_cast<double>(window_bytes) < static_cast<double>(limits.min_body_rate) * seconds)
-      return true;
-    window_start = now;
-    window_bytes = 0;
-    return false;
-  }
+  bool body_too_slow(Clock::time_point now) { return in_body && body_rate.too_slow(now); }
 };
 
 awaitable<void> watch(std::shared_ptr<Watchdog> w, Limits limits) {
@@ -214,7 +207,7 @@ awaitable<void> watch(std::shared_ptr<Watchdog> w, Limits limits) {
     co_await w->timer.async_wait(asio::redirect_error(use_awaitable, ec));
     if (w->done) co_return;
     auto now = Clock::now();
-    if (now - w->last > limits.idle || now > w->deadline || w->body_too_slow(now, limits)) {
+    if (now - w->last > limits.idle || now > w->deadline || w->body_too_slow(now)) {
       w->close();
       co_return;
     }
@@ -397,7 +390,7 @@ class Connection {
         size_t n = co_await stream.async_read_some(asio::buffer(body_.data(), want),
                                                    asio::redirect_error(use_awaitable, ec));
         touch();
-        watchdog_.window_bytes += n;
+        watchdog_.body_rate.add(n);
         if (ec) {
           peer_gone = true;
           co_return Error::make(ErrorKind::unavailable,
@@ -417,7 +410,7 @@ class Connection {
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       touch();
       // The rate counts decoded bytes: chunk framing alone does not keep a connection.
-      watchdog_.window_bytes += body_.size() - parser.get().body().size;
+      watchdog_.body_rate.add(body_.size() - parser.get().body().size);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec == bhttp::error::buffer_overflow)
         co_return Error::make(ErrorKind::invalid_argument,
@@ -507,8 +500,7 @@ class Connection {
   struct BodyWindow {
     explicit BodyWindow(Watchdog& w) : w(w) {
       w.in_body = true;
-      w.window_start = Clock::now();
-      w.window_bytes = 0;
+      w.body_rate.start(Clock::now());
     }
     ~BodyWindow() { w.in_body = false; }
     Watchdog& w;
@@ -849,7 +841,7 @@ class AsioServer final : public Server {
       auto peer = socket.remote_endpoint(ec);
       remote = ec ? "" : fmt::format("{}:{}", peer.address().to_string(), peer.port());
     }
-    auto watchdog = std::make_shared<Watchdog>(*contexts_[context_index]);
+    auto watchdog = std::make_shared<Watchdog>(*contexts_[context_index], limits_);
     struct Stop {
       Watchdog& w;
       ~Stop() {

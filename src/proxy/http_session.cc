@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "base/clock.h"
+#include "base/min_rate.h"
 #include "proxy/detail/http_head.h"
 #include "proxy/detail/session.h"
 
@@ -378,8 +379,6 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
     bool handled = false;
     bool has_body = p.chunked() || (p.content_length() && *p.content_length() > 0);
     if (route == nullptr) {
-      const size_t n = in_.size();
-      (void)n;
       const std::string reply_detail =
           fmt::format("No route for host '{}' and path '{}'.", x_->host, path);
       co_await reply(404, reply_detail, has_body);
@@ -547,12 +546,18 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
     co_await asio::async_write(x_->backend->socket, bufs, with(ec));
     uint64_t sent_body = x_->out.size();
     if (!ec && !body_complete) {
-      // Stream the rest of the request body as it arrives (not retryable any more).
+      // Stream the rest of the request body as it arrives (not retryable any more). It must keep
+      // --min-body-rate over each window of the header timeout, checked as each read ends: the
+      // idle timeout alone lets a byte a minute hold this connection and the backend's for ever.
+      MinimumRate body_rate(opt.min_body_rate, std::chrono::milliseconds(opt.header_timeout_ms));
+      body_rate.start(std::chrono::steady_clock::now());
+      bool too_slow = false;
       while (!p.is_done()) {
         x_->out.clear();
         set_phase(Phase::body, opt.idle_timeout_ms);
         in_.commit(co_await stream_.async_read_some(in_.prepare(), with(ec)));
         if (ec) break;
+        const uint64_t before = p.body_bytes;
         const size_t n = feed_body(p, in_.view(), ec);
         if (ec) break;
         in_.consume(n);
@@ -560,22 +565,36 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
           ec = http::error::body_limit;
           break;
         }
+        // Decoded bytes: chunk framing alone does not keep a connection.
+        body_rate.add(p.body_bytes - before);
+        if (body_rate.too_slow(std::chrono::steady_clock::now())) {
+          too_slow = true;
+          break;
+        }
         set_phase(Phase::response, opt.response_timeout_ms);
         co_await write_all(x_->backend->socket, x_->out, ec);
         sent_body += x_->out.size();
         if (ec) break;
       }
-      if (ec) {
-        // The client went away or sent a broken body: nothing sensible goes back.
+      if (ec || too_slow) {
+        // The client went away, sent a broken body or too slow a one (the backend has part of
+        // it: its connection is dropped).
         const bool client_side = !p.is_done();
         backend->end();
         x_->backend.reset();
         if (client_side) {
-          const int code = ec == http::error::body_limit ? 413 : 400;
-          if (code == 413) {
+          int code = 400;
+          if (ec == http::error::body_limit) {
+            code = 413;
             const std::string reply_detail =
                 fmt::format("The request body is larger than {} bytes.", opt.max_body_bytes);
             co_await reply(413, reply_detail, true);
+          } else if (too_slow || expired_ == Phase::body) {
+            code = 408;
+            const std::string reply_detail = fmt::format(
+                "The request body arrived too slowly (under {} bytes a second), or stopped.",
+                opt.min_body_rate);
+            co_await reply(408, reply_detail, true);
           }
           log(code, &live, backend.get(), 0);
           co_return false;
@@ -583,7 +602,6 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
       }
       set_phase(Phase::response, opt.response_timeout_ms);
     }
-    (void)sent_body;
     // --- the response header ---
     std::optional<Parser<false>> rp;
     auto fresh_parser = [&] {

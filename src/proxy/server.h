@@ -55,6 +55,9 @@ struct ServeOptions {
   int idle_timeout_ms = 60000;      // keep-alive wait for a client's next request, and TCP idle
   int response_timeout_ms = 60000;  // backend's response header: else 504
   int tunnel_timeout_ms = 3600000;  // idle WebSocket/Upgrade tunnel
+  // A request body must bring this many bytes a second over each window of header_timeout_ms,
+  // else 408 and the connection closes. 0: no minimum.
+  uint64_t min_body_rate = 256;
 
   int retries = 2;             // more backends tried after a failed connect or a closed backend
   int passive_down_ms = 2000;  // a backend that refused or reset is out for this long

@@ -355,6 +355,36 @@ PY
   [ "$status" -eq 0 ]
 }
 
+@test "proxy: request bodies dripped under --min-body-rate get 408 and close; a steady upload is served" {
+  two_backends
+  # Windows of a second: the drippers (5 bytes a second) are closed after about one.
+  proxy --header-timeout-ms 1000
+  run python3 "$BATS_TEST_DIRNAME/../lib/slow_clients.py" slowbody "127.0.0.1:$P" 5 POST /up
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == *"steady 200"* ]]
+  [[ $output == *"probe 200"* ]]
+  [[ $output == *"closed 5"* ]]
+  # 0 turns the minimum off: a dripper is held until the idle timeout.
+  kill "$PROXY_PID"
+  proxy --header-timeout-ms 1000 --min-body-rate 0 --idle-timeout-ms 4000
+  run python3 - "$P" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+for _ in range(10):  # 3 s, a byte every 300 ms
+    time.sleep(0.3)
+    s.sendall(b" ")
+s.setblocking(False)
+try:
+    print("answered", s.recv(100))
+except BlockingIOError:
+    print("held")
+PY
+  echo "$output"
+  [ "$output" = "held" ]
+}
+
 @test "proxy: a chunk-size line or trailers over --max-header-bytes are refused, not held" {
   two_backends
   proxy --max-header-bytes 4096
