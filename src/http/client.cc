@@ -21,6 +21,7 @@
 #include <map>
 
 #include "http/proxy.h"
+#include "http/read_room.h"
 
 namespace berth::http {
 
@@ -43,9 +44,8 @@ constexpr const char* kUserAgent = "berth";
 
 // One kept-alive connection: plain TCP or TLS over TCP, and what was read past the last response.
 constexpr size_t kMaxResponseHead = 64 * 1024;
-// Bounded: Beast limits a head but not a chunk-size line or trailers, and would keep all of one
-// that never ends. The head's limit, and room for one read (64 KiB) past it or a chunk.
-constexpr size_t kMaxBuffered = kMaxResponseHead + 64 * 1024 + 4096;
+// Bounded (http/read_room.h): the head's limit, and room for one read past it or a chunk head.
+constexpr size_t kMaxBuffered = kMaxResponseHead + kReadRoom;
 
 struct Connection {
   std::unique_ptr<beast::tcp_stream> plain;

@@ -39,6 +39,7 @@
 
 #include "base/log.h"
 #include "base/min_rate.h"
+#include "http/read_room.h"
 
 namespace berth::http {
 namespace {
@@ -54,8 +55,6 @@ using asio::use_awaitable;
 
 constexpr size_t kBodyBuffer = 1 << 20;
 constexpr uint64_t kDrainLimit = 1 << 20;
-// What a read may add to the connection's buffer beyond a head (Beast reads up to 64 KiB).
-constexpr size_t kReadRoom = 64 * 1024 + 4096;
 
 using Clock = std::chrono::steady_clock;
 

@@ -349,7 +349,16 @@ class RegistryHandler final : public http::Handler {
   }
 
   // ---- catalog, tags, referrers ------------------------------------------------------------
+  // A page size that is not a count is a 400, as distribution answers (it was ignored: the
+  // client got every name and believed it had a page).
+  static std::optional<ServerResponse> bad_page_size(const ServerRequest& req) {
+    if (!req.query_value("n") || parse_count(req.query_value("n"))) return std::nullopt;
+    return error_response(400, "UNSUPPORTED",
+                          fmt::format("n '{}' is not a count", *req.query_value("n")));
+  }
+
   ServerResponse catalog(const ServerRequest& req, const Identity& who) {
+    if (auto bad = bad_page_size(req)) return std::move(*bad);
     auto all = storage_.list_repositories();
     if (!all) return storage_failure(all.error());
     std::vector<std::string> visible;
@@ -372,9 +381,7 @@ class RegistryHandler final : public http::Handler {
                               json{{"name", route.repository}});
       return storage_failure(all.error());
     }
-    if (req.query_value("n") && !parse_count(req.query_value("n")))
-      return error_response(400, "UNSUPPORTED",
-                            fmt::format("n '{}' is not a count", *req.query_value("n")));
+    if (auto bad = bad_page_size(req)) return std::move(*bad);
     ServerResponse r;
     auto page = paginate(*all, req, fmt::format("/v2/{}/tags/list", route.repository), r);
     ServerResponse out = json_response(200, json{{"name", route.repository}, {"tags", page}});

@@ -290,6 +290,12 @@ PY
   req GET '/v2/_catalog?n=1'
   [ "$body" = '{"repositories":["app/one"]}' ]
   [[ $(hdr Link) == *'last=app/one'* ]]
+  # A page size that is not a count is a 400 naming it, for both lists (as distribution).
+  for path in '/v2/_catalog?n=abc' '/v2/app/one/tags/list?n=-1'; do
+    req GET "$path"
+    [ "$code" = 400 ]
+    [[ $body == *'is not a count'* ]]
+  done
 }
 
 @test "registry: referrers list manifests whose subject is a digest, filtered by artifactType" {
