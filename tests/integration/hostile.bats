@@ -145,6 +145,7 @@ leave_tmpfs_root() {
   use_tmpfs_root 48m
   detach neighbour --cpus 0.5 -m 64m busybox sleep "$MARK" >/dev/null
   b volume create filled
+  b create --name late busybox true >/dev/null
   # Both start and wait for a signal from the host (a start needs a little space), then both
   # fill berth's file system to the last block.
   local go=$BATS_TEST_TMPDIR/go fill='while [ ! -e /go/now ]; do sleep 0.1; done; dd if=/dev/zero of=$0 bs=1M'
@@ -161,7 +162,15 @@ leave_tmpfs_root() {
   [ "$status" -eq 0 ]
   b logs layer
   [ "$status" -eq 0 ]
-  b rm layer vol
+  # A container that cannot start for want of space says why and what to do, and one whose
+  # program is missing names it (the runtime's message comes on a pipe, not through a file).
+  b start late
+  [ "$status" -ne 0 ]
+  [[ $stderr == *"no space left on device"* && $stderr == *"hint: a file system berth writes to is full"* ]]
+  b run --rm busybox /no/such/program
+  [ "$status" -eq 127 ]
+  [[ $stderr == *"exec '/no/such/program': no such file or directory"* ]]
+  b rm layer vol late
   [ "$status" -eq 0 ]
   b volume rm filled
   [ "$status" -eq 0 ]
