@@ -133,12 +133,12 @@ std::string mount_point_path(const UniqueFd& fd) { return fmt::format("/proc/sel
 
 Result<UniqueFd> open_mount_point(const std::string& given_root, const std::string& host_path, bool is_dir) {
   std::string root = given_root;
-  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  while (!root.empty() && root.back() == '/') root.pop_back();  // "/" becomes "": any absolute path is under it
   std::string_view rel_view = host_path;
   if (!rel_view.starts_with(root) || (rel_view.size() > root.size() && rel_view[root.size()] != '/'))
-    return Error::make(ErrorKind::invalid_argument, "mount point '{}' is not under '{}'", host_path, root);
+    return Error::make(ErrorKind::invalid_argument, "mount point '{}' is not under '{}'", host_path, given_root);
   std::string rel(rel_view.substr(root.size()));
-  BERTH_TRY(auto root_fd, sys::open(root, O_PATH | O_DIRECTORY));
+  BERTH_TRY(auto root_fd, sys::open(root.empty() ? "/" : root, O_PATH | O_DIRECTORY));
   auto changed = [&] {
     return Error::make(ErrorKind::failed_precondition,
                        "mount point '{}' changed while it was being mounted (a component was replaced "
@@ -183,6 +183,32 @@ Result<UniqueFd> open_mount_point(const std::string& given_root, const std::stri
   std::string want = real == "/" ? (rel.empty() ? "/" : rel) : real + rel;
   if (std::string_view(at, static_cast<size_t>(n)) != want) return changed();
   return std::move(point).value();
+}
+
+Result<void> make_device_node(const std::string& root, const std::string& host_path, const DeviceNode& node) {
+  const size_t slash = host_path.rfind('/');
+  const std::string name = slash == std::string::npos ? "" : host_path.substr(slash + 1);
+  if (name.empty() || name == "." || name == "..")
+    return Error::make(ErrorKind::invalid_argument, "device path '{}' names no file", host_path);
+  BERTH_TRY(auto parent, open_mount_point(root, host_path.substr(0, slash), true));
+  (void)::unlinkat(parent.get(), name.c_str(), 0);  // a stale node, or a link, in its place
+  if (::mknodat(parent.get(), name.c_str(), node.mode, node.dev) < 0)
+    return Error::from_errno("mknod '{}'", host_path);
+  auto made = sys::open_at(parent.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  const bool same = made && ::fstat(made->get(), &st) == 0 && (st.st_mode & S_IFMT) == (node.mode & S_IFMT) &&
+                    (S_ISFIFO(st.st_mode) || st.st_rdev == node.dev);
+  if (!same)
+    return Error::make(ErrorKind::failed_precondition,
+                       "device node '{}' changed while it was being made (replaced by a container sharing "
+                       "a volume with this one?)",
+                       host_path);
+  // chmod follows the descriptor's magic link to exactly this node (fchmod takes no O_PATH).
+  if (::chmod(mount_point_path(*made).c_str(), node.mode & 07777) < 0)
+    return Error::from_errno("chmod '{}'", host_path);
+  if (node.chown && ::fchownat(made->get(), "", node.uid, node.gid, AT_EMPTY_PATH) < 0)
+    return Error::from_errno("chown '{}'", host_path);
+  return {};
 }
 
 }  // namespace berth::runtime

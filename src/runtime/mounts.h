@@ -3,6 +3,8 @@
 // without root.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -40,5 +42,23 @@ Result<UniqueFd> open_mount_point(const std::string& root, const std::string& ho
 
 // "/proc/self/fd/N": the path that mount(2) follows to exactly the descriptor's file.
 std::string mount_point_path(const UniqueFd& fd);
+
+// A device node (or FIFO) to make: `mode` is its type (S_IFCHR, S_IFBLK, S_IFIFO) and permissions.
+struct DeviceNode {
+  mode_t mode = 0;
+  dev_t dev = 0;
+  bool chown = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// Makes `node` at `host_path` (secure_join's result), replacing what is there, through
+// descriptors as open_mount_point mounts: mknodat in the parent's descriptor, then chmod and
+// chown of the node's own O_PATH descriptor, checked to be the node just made. By name, a
+// container sharing a volume with this one could swap a component between secure_join and the
+// mknod (the node lands on the host), or the node for a link between mknod and chmod (a host
+// file gets the node's mode and owner). A swap fails with failed_precondition; mknod's errors
+// keep their errno (EPERM in a user namespace).
+Result<void> make_device_node(const std::string& root, const std::string& host_path, const DeviceNode& node);
 
 }  // namespace berth::runtime

@@ -28,18 +28,6 @@ unsigned long locked_flags(const std::string& path) {
   return flags;
 }
 
-Result<void> make_mount_point(const std::string& path, bool is_dir) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0) return {};
-  auto slash = path.rfind('/');
-  BERTH_TRY_VOID(sys::mkdir_all(path.substr(0, slash)));
-  if (is_dir) return sys::mkdir_all(path);
-  int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0 && errno != EEXIST) return Error::from_errno("create mount point '{}'", path);
-  if (fd >= 0) ::close(fd);
-  return {};
-}
-
 Result<void> bind_remount(const std::string& dest, unsigned long flags) {
   unsigned long remount = MS_BIND | MS_REMOUNT | (flags & ~(MS_BIND | MS_REC | MS_REMOUNT));
   if (::mount(nullptr, dest.c_str(), nullptr, remount, nullptr) == 0) return {};
@@ -156,21 +144,19 @@ constexpr DefaultDevice kDefaultDevices[] = {{"/dev/null", 1, 3},    {"/dev/zero
 
 Result<void> create_device(const RootfsOptions& o, const oci::Device& d) {
   BERTH_TRY(std::string dest, secure_join(o.rootfs, d.path));
-  mode_t type = d.type == "b" ? S_IFBLK : d.type == "p" ? S_IFIFO : S_IFCHR;
-  mode_t perm = d.file_mode ? (*d.file_mode & 07777) : 0666;
-  BERTH_TRY_VOID(sys::mkdir_all(dest.substr(0, dest.rfind('/'))));
-  ::unlink(dest.c_str());
-  if (!o.user_namespace &&
-      ::mknod(dest.c_str(), type | perm, makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor))) == 0) {
-    if (::chmod(dest.c_str(), perm) < 0) return Error::from_errno("chmod '{}'", d.path);
-    if ((d.uid || d.gid) && ::chown(dest.c_str(), d.uid.value_or(0), d.gid.value_or(0)) < 0)
-      return Error::from_errno("chown '{}'", d.path);
-    return {};
+  if (!o.user_namespace) {
+    DeviceNode node;
+    node.mode = (d.type == "b" ? S_IFBLK : d.type == "p" ? S_IFIFO : S_IFCHR) | (d.file_mode ? (*d.file_mode & 07777) : 0666);
+    node.dev = makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor));
+    node.chown = d.uid || d.gid;
+    node.uid = d.uid.value_or(0);
+    node.gid = d.gid.value_or(0);
+    auto made = make_device_node(o.rootfs, dest, node);
+    if (made || made.error().sys_errno() != EPERM) return std::move(made).context(fmt::format("device '{}'", d.path));
   }
-  if (!o.user_namespace && errno != EPERM) return Error::from_errno("mknod '{}'", d.path);
   // In a user namespace mknod is refused: bind the host's device node instead.
-  BERTH_TRY_VOID(make_mount_point(dest, false));
-  return sys::mount(d.path, dest, "", MS_BIND, "").context(fmt::format("bind device '{}'", d.path));
+  BERTH_TRY(auto point, open_mount_point(o.rootfs, dest, false));
+  return sys::mount(d.path, mount_point_path(point), "", MS_BIND, "").context(fmt::format("bind device '{}'", d.path));
 }
 
 Result<void> setup_dev(const RootfsOptions& o) {
@@ -273,8 +259,10 @@ Result<void> enter_rootfs(const std::string& rootfs, bool no_pivot, bool mount_n
 
 Result<void> finish_rootfs(const oci::Spec& spec, const std::string& console_path) {
   if (!console_path.empty()) {
-    if (auto r = make_mount_point("/dev/console", false); !r) return r;
-    BERTH_TRY_VOID(sys::mount(console_path, "/dev/console", "", MS_BIND, "").context("bind /dev/console"));
+    // Through a descriptor, as every mount point: the root is the container's now, and a
+    // /dev shared with another container could still have the name swapped.
+    BERTH_TRY(auto point, open_mount_point("/", "/dev/console", false));
+    BERTH_TRY_VOID(sys::mount(console_path, mount_point_path(point), "", MS_BIND, "").context("bind /dev/console"));
   }
   for (const auto& path : spec.linux.masked_paths) {
     struct stat st;

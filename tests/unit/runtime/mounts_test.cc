@@ -161,5 +161,59 @@ TEST_F(MountPoint, APathOutsideTheRootIsRefused) {
   EXPECT_EQ(prefix.error().kind(), ErrorKind::invalid_argument);
 }
 
+TEST_F(MountPoint, TheFileSystemRootIsARootLikeAnyOther) {
+  // After pivot_root, /dev/console is opened under "/".
+  auto fd = open_mount_point("/", root_ + "/usr/lib", true);
+  ASSERT_TRUE(fd) << fd.error().message();
+  EXPECT_EQ(at(*fd), root_ + "/usr/lib");
+}
+
+// make_device_node, with FIFOs (mknod of a FIFO needs no privilege): the same descriptors.
+using DeviceNodes = MountPoint;
+
+DeviceNode fifo(mode_t perm) {
+  DeviceNode node;
+  node.mode = S_IFIFO | perm;
+  return node;
+}
+
+TEST_F(DeviceNodes, TheNodeReplacesWhatWasThereWithExactlyItsModeAndOwner) {
+  ASSERT_TRUE(sys::mkdir_all(root_ + "/dev"));
+  ASSERT_TRUE(sys::atomic_write(root_ + "/dev/x", "stale"));
+  DeviceNode node = fifo(0604);  // o+r despite any umask, and no group bits
+  node.chown = true;
+  node.uid = ::getuid();
+  node.gid = ::getgid();
+  auto made = make_device_node(root_, *secure_join(root_, "/dev/x"), node);
+  ASSERT_TRUE(made) << made.error().message();
+  struct stat st;
+  ASSERT_EQ(::lstat((root_ + "/dev/x").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0604u);
+  // Missing parents are made inside the root, through the link lib -> usr/lib.
+  ASSERT_TRUE(make_device_node(root_, *secure_join(root_, "/lib/new/fifo"), fifo(0600)));
+  ASSERT_EQ(::lstat((root_ + "/usr/lib/new/fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+}
+
+TEST_F(DeviceNodes, AComponentSwappedForASymlinkFailsAndNothingIsMadeOutside) {
+  ASSERT_TRUE(sys::mkdir_all(root_ + "/vol/dev"));
+  ASSERT_TRUE(sys::mkdir_all(outside() + "/dev"));
+  auto dest = *secure_join(root_, "/vol/dev/x");
+  // The race: between secure_join and the mknod, /vol becomes a link out of the rootfs.
+  ASSERT_EQ(::rename((root_ + "/vol").c_str(), (root_ + "/vol.old").c_str()), 0);
+  ASSERT_EQ(::symlink(outside().c_str(), (root_ + "/vol").c_str()), 0);
+  auto made = make_device_node(root_, dest, fifo(0666));
+  ASSERT_FALSE(made);
+  EXPECT_EQ(made.error().kind(), ErrorKind::failed_precondition) << made.error().message();
+  EXPECT_FALSE(sys::exists(outside() + "/dev/x"));
+}
+
+TEST_F(DeviceNodes, APathThatNamesNoFileIsRefused) {
+  auto made = make_device_node(root_, root_ + "/dev/", fifo(0666));
+  ASSERT_FALSE(made);
+  EXPECT_EQ(made.error().kind(), ErrorKind::invalid_argument);
+}
+
 }  // namespace
 }  // namespace berth::runtime
