@@ -54,6 +54,11 @@ using asio::awaitable;
 using asio::use_awaitable;
 
 constexpr size_t kBodyBuffer = 1 << 20;
+// A request body's buffer starts here and doubles, up to kBodyBuffer, each time a read fills it:
+// a fast upload soon reads 1 MiB at a time, while a slow client, whose reads never fill it, holds
+// 64 KiB. (1 MiB for every connection with a body let 120 slow uploads make the registry hold
+// 130 MB, 1 GiB at the connection limit.)
+constexpr size_t kBodyBufferFirst = 64 * 1024;
 constexpr uint64_t kDrainLimit = 1 << 20;
 
 using Clock = std::chrono::steady_clock;
@@ -372,7 +377,7 @@ class Connection {
                                     bhttp::request_parser<bhttp::buffer_body>& parser,
                                     const ServerRequest& request, BodySink& sink, bool& peer_gone) {
     if (!request.has_body) co_return Result<void>();
-    if (body_.empty()) body_.resize(kBodyBuffer);
+    if (body_.size() < kBodyBufferFirst) body_.resize(kBodyBufferFirst);
     BodyWindow window(watchdog_);
     beast::error_code ec;
     if (request.content_length) {
@@ -397,6 +402,7 @@ class Connection {
         }
         left -= n;
         if (auto r = sink.write(body_.data(), n); !r) co_return r;
+        grow_body_buffer_if_filled(n);
       }
       co_return Result<void>();
     }
@@ -423,8 +429,13 @@ class Connection {
       size_t n = body_.size() - parser.get().body().size;
       if (n)
         if (auto r = sink.write(body_.data(), n); !r) co_return r;
+      grow_body_buffer_if_filled(n);
     }
     co_return Result<void>();
+  }
+
+  void grow_body_buffer_if_filled(size_t read) {
+    if (read == body_.size() && body_.size() < kBodyBuffer) body_.resize(std::min(kBodyBuffer, body_.size() * 2));
   }
 
   template <class Stream>

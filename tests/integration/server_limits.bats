@@ -41,6 +41,18 @@ teardown() {
   [[ $output == *"closed 5"* ]]
 }
 
+@test "registry: a body that has barely begun holds a small buffer, not a megabyte" {
+  reg_start "$T/reg"
+  # 100 uploads each one byte in. Each held a zeroed 1 MiB buffer (100+ MB); it grows from
+  # 64 KiB only when reads fill it.
+  run $PROBE bodies "$REG" 100 PUT /v2/slow/manifests/latest "$REG_PID"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == *"probe 200"* ]]
+  grew=$(sed -n 's/^grew //p' <<<"$output")
+  [ "$grew" -lt 40000 ]
+}
+
 @test "registry: a request head over --max-header-bytes gets 431, a smaller one is served, a broken one 400" {
   reg_start "$T/reg" --max-header-bytes 4096
   run $PROBE bighead "$REG" 8000 /v2/

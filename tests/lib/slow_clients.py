@@ -19,6 +19,10 @@ that the bats tests check.
                                            the server stopped reading), `status STATUS` (or
                                            `status closed`), then `probe STATUS` (GET /v2/ or
                                            /_ping).
+  bodies TARGET N METHOD PATH PID          N connections each start a 100000-byte body (one byte
+                                           of it) and wait; prints `grew KB`, how much the
+                                           server process PID's resident memory grew, then
+                                           `probe STATUS`.
   flood TARGET N PATH [--from ADDR] [--probe-from ADDR]
                                            N idle connections from ADDR; prints `held H` and
                                            `refused R` (answered 503 or closed at once), then a
@@ -178,6 +182,24 @@ def main():
             pass
         print(f"taken {sent >> 20}", flush=True)
         print(f"status {status_of(s)}", flush=True)
+        probe = "/_ping" if target.startswith("/") else "/v2/"
+        print(f"probe {get(target, probe, source)}", flush=True)
+    elif mode == "bodies":
+        target, n, method, path, pid = args[0], int(args[1]), args[2], args[3], args[4]
+
+        def rss_kb():
+            with open(f"/proc/{pid}/status") as f:
+                return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+        before = rss_kb()
+        head = f"{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 100000\r\n\r\n{{".encode()
+        socks = []
+        for _ in range(n):
+            s = connect(target)
+            s.sendall(head)
+            socks.append(s)
+        time.sleep(1)  # every server-side read of the first byte done
+        print(f"grew {rss_kb() - before}", flush=True)
         probe = "/_ping" if target.startswith("/") else "/v2/"
         print(f"probe {get(target, probe, source)}", flush=True)
     elif mode == "flood":
