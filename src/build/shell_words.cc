@@ -19,16 +19,12 @@ Error syntax_error(std::string message) {
   return Error(ErrorKind::invalid_argument, std::move(message));
 }
 
-// Bounds on one line's substitutions, which docker does not have: `${A///${A///x}}` inserts its
-// replacement between every two characters, so each level multiplies the length (five levels of
-// a 17-byte value: 30 MB), and a pattern is tried at every position of a value.
-constexpr size_t kMaxExpansion = 1 << 20;      // bytes the substitutions of a line produce
-constexpr size_t kMaxMatchWork = 100'000'000;  // pattern-matching steps of one substitution
-
-Error expansion_too_large() {
+Error expansion_too_large(const ExpansionBounds& bounds) {
+  const size_t max = bounds.max_bytes;
   return Error(ErrorKind::invalid_argument,
-               fmt::format("variable substitutions make more than {} MiB of this line",
-                           kMaxExpansion >> 20));
+               max % (1 << 20) == 0
+                   ? fmt::format("variable substitutions make more than {} MiB of this line", max >> 20)
+                   : fmt::format("variable substitutions make more than {} bytes of this line", max));
 }
 
 // The words buffer: characters from variables split words at whitespace, quoted and escaped
@@ -205,7 +201,7 @@ Result<std::string> trim_suffix(std::string_view pattern, std::string_view value
 // or at every position; an empty match right after a match is skipped, as Go's ReplaceAll does.
 // The replacement is inserted as written.
 Result<std::string> replace_pattern(std::string_view pattern, std::string_view replacement,
-                                    std::string_view value, bool all) {
+                                    std::string_view value, bool all, const ExpansionBounds& bounds) {
   BERTH_TRY(auto tokens, compile_shell_pattern(pattern));
   auto cuts = boundaries(value);
   std::string out;
@@ -215,7 +211,7 @@ Result<std::string> replace_pattern(std::string_view pattern, std::string_view r
     size_t start = cuts[ci];
     if (start < copied) continue;
     auto ends = match_ends(tokens, value.substr(start), &work);
-    if (work > kMaxMatchWork)
+    if (work > bounds.max_match_steps)
       return Error(ErrorKind::invalid_argument,
                    fmt::format("pattern substitution on a value of {} bytes takes too long",
                                value.size()));
@@ -229,7 +225,7 @@ Result<std::string> replace_pattern(std::string_view pattern, std::string_view r
     if (!end || (*end == start && start == last_end)) continue;
     out += value.substr(copied, start - copied);
     out += replacement;
-    if (out.size() > kMaxExpansion) return expansion_too_large();
+    if (out.size() > bounds.max_bytes) return expansion_too_large(bounds);
     copied = *end;
     last_end = *end;
     if (!all) break;
@@ -405,7 +401,7 @@ class Lexer {
   Result<std::string> dollar() {
     BERTH_TRY(std::string value, substitution());
     expanded_ += value.size();
-    if (expanded_ > kMaxExpansion) return expansion_too_large();
+    if (expanded_ > options_.bounds.max_bytes) return expansion_too_large(options_.bounds);
     return value;
   }
 
@@ -497,7 +493,7 @@ class Lexer {
     if (!value && options_.skip_unset_env) {
       return "${" + n + "/" + pattern->word + "/" + replacement->word + "}";
     }
-    return replace_pattern(pattern->word, replacement->word, value.value_or(""), all);
+    return replace_pattern(pattern->word, replacement->word, value.value_or(""), all, options_.bounds);
   }
 
   // `<<` keeps the blanks after it in the same word, so `<< EOF` stays one heredoc marker.
@@ -535,6 +531,7 @@ Result<std::string> expand_word(std::string_view word, const VariableLookup& loo
                                 const ExpandOptions& options) {
   detail::LexOptions lex_options;
   lex_options.escape = options.escape;
+  lex_options.bounds = options.bounds;
   BERTH_TRY(auto result, detail::lex(word, lookup, lex_options, options.used));
   return std::move(result.word);
 }
@@ -543,6 +540,7 @@ Result<std::vector<std::string>> expand_words(std::string_view text, const Varia
                                               const ExpandOptions& options) {
   detail::LexOptions lex_options;
   lex_options.escape = options.escape;
+  lex_options.bounds = options.bounds;
   BERTH_TRY(auto result, detail::lex(text, lookup, lex_options, options.used));
   return std::move(result.words);
 }
@@ -554,6 +552,7 @@ Result<std::string> expand_heredoc(std::string_view body, const VariableLookup& 
   detail::LexOptions lex_options;
   lex_options.escape = '\\';
   lex_options.skip_process_quotes = true;
+  lex_options.bounds = options.bounds;
   BERTH_TRY(auto result, detail::lex(body, lookup, lex_options, options.used));
   return std::move(result.word);
 }

@@ -18,10 +18,20 @@ namespace berth::build {
 // Looks a variable up: nullopt when unset (an empty string is set).
 using VariableLookup = std::function<std::optional<std::string>(std::string_view name)>;
 
+// Bounds on one line's substitutions, which docker does not have: `${A///${A///x}}` inserts its
+// replacement between every two characters, so each level multiplies the length (five levels of
+// a 17-byte value: 30 MB), and a pattern is tried at every position of a value. Past either, the
+// line is invalid_argument naming the bound.
+struct ExpansionBounds {
+  size_t max_bytes = 1 << 20;                 // bytes the substitutions of a line produce
+  size_t max_match_steps = 100'000'000;       // pattern-matching steps of one substitution
+};
+
 struct ExpandOptions {
   char escape = '\\';
   // Names of variables that were used (looked up, set or not), for the build cache key.
   std::vector<std::string>* used = nullptr;
+  ExpansionBounds bounds;
 };
 
 // One word: variables substituted, quotes and escapes removed ("a b" stays one word).

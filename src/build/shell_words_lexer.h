@@ -18,6 +18,7 @@ struct LexOptions {
   bool raw_escapes = false;          // keep escape characters in the output
   bool skip_process_quotes = false;  // quotes are ordinary characters (heredoc bodies)
   bool skip_unset_env = false;       // an unset `$X` / `${X...}` stays as written
+  ExpansionBounds bounds;
 };
 
 struct LexResult {

@@ -210,6 +210,20 @@ TEST(ExpandWord, SubstitutionsThatGrowOrGrindStopAtTheirBounds) {
   ASSERT_TRUE(two) << two.error().message();
   EXPECT_EQ(two->size(), 17u + 18u * 35u);  // the 35 bytes of ${A///x} around each character
   EXPECT_EQ(two->substr(0, 8), "xvxaxlxu");
+  // The bounds are options (the fuzz target uses small ones); each applies to every entry point.
+  ExpandOptions small;
+  small.bounds.max_bytes = 600;
+  small.bounds.max_match_steps = 1000;
+  for (auto* expand : {&expand_word, &expand_heredoc}) {
+    auto over = (*expand)("${A///${A///x}}", lookup, small);
+    ASSERT_FALSE(over);
+    EXPECT_NE(over.error().message().find("more than 600 bytes of this line"), std::string::npos)
+        << over.error().message();
+  }
+  auto words = expand_words("${LONG//*b/x}", lookup, small);
+  ASSERT_FALSE(words);
+  EXPECT_NE(words.error().message().find("takes too long"), std::string::npos) << words.error().message();
+  EXPECT_TRUE(expand_word("${A///x}", lookup, small));
 }
 
 TEST(ExpandWord, PatternSubstitution) {
