@@ -32,8 +32,16 @@ Result<void> serve(const ServeOptions& options) {
   if (options.on_listening) options.on_listening("unix://" + server->address());
   std::unique_ptr<TlsFront> tls;
   if (!options.tcp.empty()) {
-    BERTH_TRY(tls, TlsFront::listen({options.tcp, options.tls_cert, options.tls_key, options.tls_ca,
-                                     server->address()}));
+    TlsFrontOptions to;
+    to.address = options.tcp;
+    to.cert = options.tls_cert;
+    to.key = options.tls_key;
+    to.ca = options.tls_ca;
+    to.upstream = server->address();
+    to.handshake_timeout_ms = options.header_timeout_ms;
+    to.max_connections = options.max_connections;
+    to.max_per_client = options.max_connections_per_client;
+    BERTH_TRY(tls, TlsFront::listen(to));
     if (options.on_listening) options.on_listening("tcp://" + tls->address());
   }
   bool stop = false;

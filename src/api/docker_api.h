@@ -24,6 +24,7 @@ struct ServeOptions {
   int64_t header_timeout_ms = 30'000;
   size_t max_header_bytes = 64 * 1024;
   size_t max_connections = 1024;
+  size_t max_connections_per_client = 128;  // --tcp only: a unix socket's clients have no address
   // TCP with mutual TLS as well (api/tls_front.h): host:port and PEM files; relayed to `socket`.
   std::string tcp, tls_cert, tls_key, tls_ca;
   engine::Layout layout;

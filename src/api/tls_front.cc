@@ -12,7 +12,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <map>
+#include <utility>
+#include <mutex>
 
 #include "base/log.h"
 #include "base/unix_socket.h"
@@ -113,13 +118,84 @@ void relay(SSL* ssl, int tcp, int api) {
   }
 }
 
+// The handshake, on a non-blocking socket, done by `deadline` or not at all: a timeout per
+// read (SO_RCVTIMEO) would let a client send its hello a byte at a time for ever.
+bool handshake(SSL* ssl, int tcp, std::chrono::steady_clock::time_point deadline) {
+  const int flags = ::fcntl(tcp, F_GETFL);
+  ::fcntl(tcp, F_SETFL, flags | O_NONBLOCK);
+  for (;;) {
+    int r = SSL_accept(ssl);
+    if (r == 1) break;
+    int err = SSL_get_error(ssl, r);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      log::debug("tls: handshake refused: " + ssl_error());
+      return false;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      log::debug("tls: handshake not done in time");
+      return false;
+    }
+    pollfd p{tcp, static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return false;
+  }
+  ::fcntl(tcp, F_SETFL, flags);  // the relay polls, then reads and writes blocking
+  return true;
+}
+
+// An address's host ("127.0.0.1", "::1") and port.
+std::pair<std::string, uint16_t> host_and_port(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+    return {host, ntohs(v6->sin6_port)};
+  }
+  const auto* v4 = reinterpret_cast<const sockaddr_in*>(&ss);
+  ::inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+  return {host, ntohs(v4->sin_port)};
+}
+
+std::string peer_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return "";
+  return host_and_port(ss).first;
+}
+
 }  // namespace
+
+// Open connections, in all and per client address. Shared with the connections' threads, which
+// outlive the front (they finish on their own).
+struct TlsFront::Slots {
+  std::mutex mutex;
+  std::condition_variable freed;
+  size_t open = 0;
+  std::map<std::string, size_t> per_client;
+
+  // Gives a slot back when the connection's thread ends.
+  struct Held {
+    std::shared_ptr<Slots> slots;
+    std::string client;
+    Held(std::shared_ptr<Slots> s, std::string c) : slots(std::move(s)), client(std::move(c)) {}
+    Held(Held&&) = default;
+    ~Held() {
+      if (!slots) return;
+      std::lock_guard lock(slots->mutex);
+      slots->open--;
+      if (--slots->per_client[client] == 0) slots->per_client.erase(client);
+      slots->freed.notify_all();
+    }
+  };
+};
 
 struct TlsFront::Impl {
   TlsFrontOptions options;
   std::unique_ptr<SSL_CTX, SslCtxFree> ctx;
   UniqueFd listener;
   std::atomic<bool> stopping{false};
+  std::shared_ptr<Slots> slots = std::make_shared<Slots>();
 };
 
 Result<std::unique_ptr<TlsFront>> TlsFront::listen(const TlsFrontOptions& o) {
@@ -169,19 +245,22 @@ std::string TlsFront::address() const {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(impl_->listener.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-  char host[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET6) {
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
-    return fmt::format("[{}]:{}", host, ntohs(v6->sin6_port));
-  }
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  ::inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
-  return fmt::format("{}:{}", host, ntohs(v4->sin_port));
+  auto [host, port] = host_and_port(ss);
+  return fmt::format(ss.ss_family == AF_INET6 ? "[{}]:{}" : "{}:{}", host, port);
 }
 
 void TlsFront::accept_loop() {
+  const TlsFrontOptions& o = impl_->options;
+  std::shared_ptr<Slots> slots = impl_->slots;
   while (!impl_->stopping) {
+    {
+      // At the cap, connections wait in the listen backlog rather than fail (as the API's).
+      std::unique_lock lock(slots->mutex);
+      slots->freed.wait_for(lock, std::chrono::milliseconds(200), [&] {
+        return o.max_connections == 0 || slots->open < o.max_connections;
+      });
+      if (o.max_connections && slots->open >= o.max_connections) continue;  // and look at stopping
+    }
     int c = ::accept4(impl_->listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE) {
@@ -191,21 +270,27 @@ void TlsFront::accept_loop() {
       return;  // shut down
     }
     UniqueFd tcp(c);
+    std::string client = peer_address(c);
+    {
+      std::lock_guard lock(slots->mutex);
+      // One address may not take every slot: over its share, closed before any TLS work.
+      if (o.max_per_client && slots->per_client[client] >= o.max_per_client) {
+        if (slots->per_client[client] == 0) slots->per_client.erase(client);
+        continue;
+      }
+      slots->open++;
+      slots->per_client[client]++;
+    }
+    Slots::Held held(slots, client);
     int one = 1;
     ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::thread([ctx = impl_->ctx.get(), upstream = impl_->options.upstream, tcp = std::move(tcp)]() mutable {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.handshake_timeout_ms);
+    std::thread([ctx = impl_->ctx.get(), upstream = o.upstream, tcp = std::move(tcp), held = std::move(held),
+                 deadline]() mutable {
       std::unique_ptr<SSL, SslFree> ssl(SSL_new(ctx));
       if (!ssl) return;
       SSL_set_fd(ssl.get(), tcp.get());
-      // A client that never finishes its handshake does not hold the thread for ever.
-      struct timeval limit{30, 0};
-      ::setsockopt(tcp.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-      if (SSL_accept(ssl.get()) != 1) {
-        log::debug("tls: handshake refused: " + ssl_error());
-        return;
-      }
-      struct timeval none{0, 0};
-      ::setsockopt(tcp.get(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+      if (!handshake(ssl.get(), tcp.get(), deadline)) return;
       auto api = sys::connect_unix(upstream, SOCK_STREAM);
       if (!api) {
         log::warn("tls: " + api.error().message());

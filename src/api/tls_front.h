@@ -1,7 +1,9 @@
 // api/tls_front.h — `berth serve --tcp ADDR --tls-cert --tls-key --tls-ca`: the API over TCP with
 // mutual TLS, as dockerd's --tlsverify. Each connection is checked (a client certificate signed
 // by the CA is required), then relayed as plain bytes to the API's own unix socket: every route,
-// hijacked streams included, works the same over TLS. One thread per connection.
+// hijacked streams included, works the same over TLS. One thread per connection. Anyone who
+// reaches the port can connect before the certificate is checked, so connections are limited
+// as the other servers' are: in all, per client address, and in the time a handshake may take.
 #pragma once
 
 #include <atomic>
@@ -18,6 +20,12 @@ struct TlsFrontOptions {
   std::string address;  // host:port (port 0 picks one)
   std::string cert, key, ca;  // PEM files
   std::string upstream;       // the API's unix socket
+  // A handshake must be done this long after the connection came (a client dripping its hello
+  // a byte at a time is closed); connections at most (more wait in the backlog; 0: no limit);
+  // from one IP address at most (more are closed at once; 0: no limit).
+  int64_t handshake_timeout_ms = 30'000;
+  size_t max_connections = 1024;
+  size_t max_per_client = 128;
 };
 
 class TlsFront {
@@ -31,6 +39,7 @@ class TlsFront {
 
  private:
   struct Impl;
+  struct Slots;
   explicit TlsFront(std::unique_ptr<Impl> impl);
   void accept_loop();
   std::unique_ptr<Impl> impl_;

@@ -100,3 +100,94 @@ serve_with() {
   SERVE_PID=
   [ -S "$sock" ]
 }
+
+# tls_probe ADDR [SOURCE]: GET /_ping over mutual TLS from SOURCE (an address of this host).
+tls_probe() {
+  curl -sS --max-time "${PROBE_TIME:-10}" ${2:+--interface "$2"} --cacert "$PKI/ca.pem" --cert "$PKI/cert.pem" \
+    --key "$PKI/key.pem" "https://$1/_ping"
+}
+
+@test "api tcp: a handshake dripped a byte at a time is closed at --header-timeout; others are served meanwhile" {
+  make_pki
+  serve_with tcp:// --tcp 127.0.0.1:0 --tls-cert "$PKI/server.pem" --tls-key "$PKI/server-key.pem" \
+    --tls-ca "$PKI/ca.pem" --header-timeout 1s
+  addr=$(sed -n 's|.*Docker Engine API on tcp://||p' "$SERVE_LOG")
+  # Five clients announce a 512-byte handshake record, then send it a byte every 200 ms: each read
+  # brings something, so only a deadline for the whole handshake ends them.
+  python3 - "$addr" >"$BATS_TEST_TMPDIR/drip" <<'PY' &
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+socks = [socket.create_connection((host, int(port))) for _ in range(5)]
+for s in socks:
+    s.sendall(b"\x16\x03\x01\x02\x00\x01")
+start, closed = time.time(), set()
+while len(closed) < 5 and time.time() - start < 15:
+    for i, s in enumerate(socks):
+        if i in closed:
+            continue
+        try:
+            s.sendall(b"\x00")
+        except OSError:
+            closed.add(i)
+    time.sleep(0.2)
+print(f"closed {len(closed)}")
+PY
+  drip=$!
+  sleep 0.3
+  run tls_probe "$addr"
+  [ "$output" = OK ]
+  wait "$drip"
+  cat "$BATS_TEST_TMPDIR/drip"
+  [ "$(cat "$BATS_TEST_TMPDIR/drip")" = "closed 5" ]
+}
+
+@test "api tcp: one address cannot take every connection; at --max-connections new ones wait" {
+  make_pki
+  serve_with tcp:// --tcp 127.0.0.1:0 --tls-cert "$PKI/server.pem" --tls-key "$PKI/server-key.pem" \
+    --tls-ca "$PKI/ca.pem" --max-connections-per-client 3 --max-connections 5
+  addr=$(sed -n 's|.*Docker Engine API on tcp://||p' "$SERVE_LOG")
+  # Six idle connections from 127.0.0.1: three are held, three closed at once; 127.0.0.2 is
+  # served meanwhile.
+  python3 - "$addr" >"$BATS_TEST_TMPDIR/flood" <<'PY' &
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+socks = [socket.create_connection((host, int(port))) for _ in range(6)]
+time.sleep(0.5)
+closed = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        closed += s.recv(1) == b""
+    except BlockingIOError:
+        pass
+    except OSError:
+        closed += 1
+print(f"closed {closed}", flush=True)
+time.sleep(6)
+PY
+  flood=$!
+  sleep 1
+  run tls_probe "$addr" 127.0.0.2
+  [ "$output" = OK ]
+  # 3 held + 2 idle from 127.0.0.3 make 5: the next connection waits until one closes.
+  python3 - "$addr" <<'PY' &
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+socks = []
+for _ in range(2):
+    s = socket.socket()
+    s.bind(("127.0.0.3", 0))
+    s.connect((host, int(port)))
+    socks.append(s)
+time.sleep(3)
+PY
+  idle=$!
+  sleep 0.5
+  PROBE_TIME=1 run tls_probe "$addr" 127.0.0.4
+  [ "$status" -ne 0 ]
+  wait "$idle"
+  run tls_probe "$addr" 127.0.0.4
+  [ "$output" = OK ]
+  wait "$flood"
+  [ "$(cat "$BATS_TEST_TMPDIR/flood")" = "closed 3" ]
+}

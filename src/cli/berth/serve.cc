@@ -29,6 +29,7 @@ Result<int> cmd_serve(const Globals& g, const ParsedArgs& a) {
                          a.value("header-timeout"));
   }
   BERTH_TRY_VOID(count_option(a, "max-connections", 0, 1 << 20, o.max_connections));
+  BERTH_TRY_VOID(count_option(a, "max-connections-per-client", 0, 1 << 20, o.max_connections_per_client));
   o.tcp = a.value("tcp");
   o.tls_cert = a.value("tls-cert");
   o.tls_key = a.value("tls-key");
@@ -53,10 +54,13 @@ std::vector<Command> serve_commands() {
            {{"socket", true, "unix socket to listen on (default /run/berth/docker.sock)"},
             {"idle-exit", true, "exit after this long with no client (e.g. 5m); default: never"},
             {"header-timeout", true,
-             "close a connection whose request head is not complete this long after its first "
-             "byte (default 30s)"},
+             "close a connection whose request head (or TLS handshake, with --tcp) is not "
+             "complete this long after its first byte (default 30s)"},
             {"max-connections", true,
              "open connections at most; more wait until one closes (default 1024, 0: no limit)"},
+            {"max-connections-per-client", true,
+             "with --tcp: connections from one address at most; more are closed (default 128, 0: "
+             "no limit)"},
             {"tcp", true, "also listen on TCP HOST:PORT, with mutual TLS (as dockerd --tlsverify)"},
             {"tls-cert", true, "the server's certificate (PEM), with --tcp"},
             {"tls-key", true, "the server's private key (PEM), with --tcp"},
