@@ -246,7 +246,8 @@ std::string TlsFront::address() const {
   socklen_t len = sizeof ss;
   ::getsockname(impl_->listener.get(), reinterpret_cast<sockaddr*>(&ss), &len);
   auto [host, port] = host_and_port(ss);
-  return fmt::format(ss.ss_family == AF_INET6 ? "[{}]:{}" : "{}:{}", host, port);
+  if (ss.ss_family == AF_INET6) return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
 }
 
 void TlsFront::accept_loop() {
