@@ -257,13 +257,34 @@ awaitable<Answer> handle(Core& core, bool control, http::verb method, std::strin
   co_return error_answer(404, "try /, /stats.json or /metrics");
 }
 
+// The stats listener may face the network, and its connections take file descriptors the data
+// plane's listeners need: at most this many admin connections are open (more are closed at
+// once), and each request must be complete within the header timeout of the wait for it (an idle
+// keep-alive connection is closed as well).
+constexpr size_t kMaxAdminSessions = 64;
+
 template <class Socket>
-awaitable<void> admin_session(Core& core, Socket socket, bool control) {
+awaitable<void> admin_session(Core& core, Socket socket, bool control, std::shared_ptr<size_t> open) {
+  struct Held {
+    Core& core;
+    std::shared_ptr<size_t> open;
+    Deadline deadline;
+    ~Held() {
+      core.disarm(deadline);
+      --*open;
+    }
+  } held{core, std::move(open), {}};
+  held.deadline.fire = [&socket] {
+    error_code ignored;
+    socket.cancel(ignored);
+  };
   boost::beast::flat_buffer buffer;
   for (;;) {
     http::request<http::string_body> req;
     error_code ec;
+    core.arm(held.deadline, core.options.header_timeout_ms);
     co_await http::async_read(socket, buffer, req, with(ec));
+    core.disarm(held.deadline);
     if (ec) co_return;
     Answer a = co_await handle(core, control, req.method(),
                                std::string_view(req.target().data(), req.target().size()));
@@ -273,13 +294,16 @@ awaitable<void> admin_session(Core& core, Socket socket, bool control) {
     res.keep_alive(req.keep_alive());
     res.body() = std::move(a.body);
     res.prepare_payload();
+    core.arm(held.deadline, core.options.idle_timeout_ms);  // a client that never reads
     co_await http::async_write(socket, res, with(ec));
+    core.disarm(held.deadline);
     if (ec || !req.keep_alive()) co_return;
   }
 }
 
 template <class Acceptor>
 awaitable<void> admin_accept(Core& core, Acceptor& acceptor, bool control) {
+  auto open = std::make_shared<size_t>(0);  // sessions may outlive this loop
   for (;;) {
     error_code ec;
     auto socket = co_await acceptor.async_accept(with(ec));
@@ -287,7 +311,9 @@ awaitable<void> admin_accept(Core& core, Acceptor& acceptor, bool control) {
       if (ec == asio::error::operation_aborted) co_return;
       continue;
     }
-    asio::co_spawn(acceptor.get_executor(), admin_session(core, std::move(socket), control),
+    if (*open >= kMaxAdminSessions) continue;  // the socket closes here
+    ++*open;
+    asio::co_spawn(acceptor.get_executor(), admin_session(core, std::move(socket), control, open),
                    asio::detached);
   }
 }

@@ -498,6 +498,48 @@ PY
   jq -e 'select(.target == "/hello" and .status == 200 and .service == "web")' "$WORK/access.log"
 }
 
+@test "proxy: the stats listener closes slow requests at the header timeout and holds at most 64 connections" {
+  two_backends
+  S=$(free_port)
+  proxy --stats "127.0.0.1:$S" --header-timeout-ms 500
+  local probe="python3 $BATS_TEST_DIRNAME/../lib/slow_clients.py"
+  run $probe slowloris "127.0.0.1:$S" 5 /stats.json
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == *"probe 200"* ]]
+  [[ $output == *"closed 5"* ]]
+  # 70 idle connections (the default header timeout, 10 s, does not end them here): 64 held, the
+  # others closed at once; the data plane is served meanwhile.
+  kill "$PROXY_PID"
+  S=$(free_port)
+  proxy --stats "127.0.0.1:$S"
+  python3 - "$S" >"$WORK/flood" <<'PY' &
+import socket, sys, time
+socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(70)]
+time.sleep(0.5)
+closed = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        closed += s.recv(1) == b""
+    except BlockingIOError:
+        pass
+    except OSError:
+        closed += 1
+print(f"closed {closed}", flush=True)
+time.sleep(1.5)
+PY
+  local flood=$!
+  sleep 1
+  run curl -sS "http://127.0.0.1:$P/ok"
+  [ "$status" -eq 0 ]
+  wait "$flood"
+  [ "$(cat "$WORK/flood")" = "closed 6" ]
+  # Once they are gone, the stats page answers again.
+  run curl -sS "http://127.0.0.1:$S/stats.json"
+  [[ $(jq -r '.frontends[0].name' <<<"$output") == web ]]
+}
+
 @test "proxy: idle keep-alive connections park between requests, wake for the next, and close at the idle timeout" {
   two_backends
   S=$(free_port)
