@@ -148,39 +148,13 @@ PY
   addr=$(sed -n 's|.*Docker Engine API on tcp://||p' "$SERVE_LOG")
   # Six idle connections from 127.0.0.1: three are held, three closed at once; 127.0.0.2 is
   # served meanwhile.
-  python3 - "$addr" >"$BATS_TEST_TMPDIR/flood" <<'PY' &
-import socket, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-socks = [socket.create_connection((host, int(port))) for _ in range(6)]
-time.sleep(0.5)
-closed = 0
-for s in socks:
-    s.setblocking(False)
-    try:
-        closed += s.recv(1) == b""
-    except BlockingIOError:
-        pass
-    except OSError:
-        closed += 1
-print(f"closed {closed}", flush=True)
-time.sleep(6)
-PY
+  python3 "$BATS_TEST_DIRNAME/../lib/slow_clients.py" hold "$addr" 6 6 >"$BATS_TEST_TMPDIR/flood" &
   flood=$!
   sleep 1
   run tls_probe "$addr" 127.0.0.2
   [ "$output" = OK ]
   # 3 held + 2 idle from 127.0.0.3 make 5: the next connection waits until one closes.
-  python3 - "$addr" <<'PY' &
-import socket, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-socks = []
-for _ in range(2):
-    s = socket.socket()
-    s.bind(("127.0.0.3", 0))
-    s.connect((host, int(port)))
-    socks.append(s)
-time.sleep(3)
-PY
+  python3 "$BATS_TEST_DIRNAME/../lib/slow_clients.py" hold "$addr" 2 2.5 --from 127.0.0.3 >/dev/null &
   idle=$!
   sleep 0.5
   PROBE_TIME=1 run tls_probe "$addr" 127.0.0.4

@@ -513,22 +513,7 @@ PY
   kill "$PROXY_PID"
   S=$(free_port)
   proxy --stats "127.0.0.1:$S"
-  python3 - "$S" >"$WORK/flood" <<'PY' &
-import socket, sys, time
-socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(70)]
-time.sleep(0.5)
-closed = 0
-for s in socks:
-    s.setblocking(False)
-    try:
-        closed += s.recv(1) == b""
-    except BlockingIOError:
-        pass
-    except OSError:
-        closed += 1
-print(f"closed {closed}", flush=True)
-time.sleep(1.5)
-PY
+  python3 "$BATS_TEST_DIRNAME/../lib/slow_clients.py" hold "127.0.0.1:$S" 70 1.5 >"$WORK/flood" &
   local flood=$!
   sleep 1
   run curl -sS "http://127.0.0.1:$P/ok"

@@ -27,6 +27,9 @@ that the bats tests check.
                                            N idle connections from ADDR; prints `held H` and
                                            `refused R` (answered 503 or closed at once), then a
                                            normal GET PATH from --probe-from: `probe STATUS`.
+  hold TARGET N SECONDS [--from ADDR]     N idle connections (from ADDR); prints `closed K`, how
+                                           many the server closed within half a second (before
+                                           any TLS or HTTP), then holds the rest SECONDS.
   queue TARGET N PATH                      N idle connections, then a GET PATH on one more:
                                            prints `waiting yes|no` after a second, then closes
                                            the N and prints `probe STATUS` once it is answered.
@@ -202,6 +205,12 @@ def main():
         print(f"grew {rss_kb() - before}", flush=True)
         probe = "/_ping" if target.startswith("/") else "/v2/"
         print(f"probe {get(target, probe, source)}", flush=True)
+    elif mode == "hold":
+        target, n, seconds = args[0], int(args[1]), float(args[2])
+        socks = [connect(target, source) for _ in range(n)]
+        time.sleep(0.5)
+        print(f"closed {sum(closed_by_peer(s) for s in socks)}", flush=True)
+        time.sleep(seconds)
     elif mode == "flood":
         target, n, path = args[0], int(args[1]), args[2]
         socks = [connect(target, source) for _ in range(n)]
