@@ -37,7 +37,9 @@ constexpr std::string_view kUsage =
     "  --connect-timeout-ms N (3000)  --header-timeout-ms N (10000)  --idle-timeout-ms N (60000)\n"
     "  --response-timeout-ms N (60000)  --tunnel-timeout-ms N (3600000)  --retries N (2)\n"
     "  --min-body-rate N (256)      a request body's bytes a second over each header timeout\n"
-    "                               (0: no minimum), else 408\n";
+    "                               (0: no minimum), else 408\n"
+    "  --rate-limit-per-client N (0: none)  --rate-limit-burst N (N)  requests a second from one\n"
+    "                               address, else 429\n";
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "berth-proxy: %s\n%.*s", message.c_str(), static_cast<int>(kUsage.size()),
@@ -142,6 +144,10 @@ int main(int argc, char** argv) {
       ok = number(1, 86400000, options.response_timeout_ms);
     } else if (a == "--tunnel-timeout-ms") {
       ok = number(1, 86400000, options.tunnel_timeout_ms);
+    } else if (a == "--rate-limit-per-client") {
+      ok = number(0, 1 << 24, options.rate_limit_per_client);
+    } else if (a == "--rate-limit-burst") {
+      ok = number(0, 1 << 24, options.rate_limit_burst);
     } else if (a == "--min-body-rate") {
       ok = number(0, 1L << 40, options.min_body_rate);
     } else if (a == "--retries") {

@@ -48,6 +48,8 @@ std::string_view reason_for(int code) {
       return "Request Timeout";
     case 413:
       return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
     case 502:
@@ -374,10 +376,19 @@ awaitable<bool> HttpSession<Stream>::serve_request() {
       log(400, nullptr, nullptr, 0);
       co_return false;
     }
+    bool has_body = p.chunked() || (p.content_length() && *p.content_length() > 0);
+    // Before routing too: one address over --rate-limit-per-client is refused whatever it asks.
+    if (!core_.rate_limit.allow(client_ip_, now_ms())) {
+      const std::string reply_detail = fmt::format(
+          "More than {} requests a second came from this address.", core_.rate_limit.per_second());
+      co_await reply(429, reply_detail, has_body, "Retry-After: 1\r\n");
+      log(429, nullptr, nullptr, 0);
+      in_.consume(x_->header_len);
+      co_return keep_alive_;
+    }
     RequestView view{fe_.name, tls_, x_->host, path, p.method, headers};
     const Route* route = table->matcher->match(view);
     bool handled = false;
-    bool has_body = p.chunked() || (p.content_length() && *p.content_length() > 0);
     if (route == nullptr) {
       const std::string reply_detail =
           fmt::format("No route for host '{}' and path '{}'.", x_->host, path);

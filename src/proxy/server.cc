@@ -68,7 +68,10 @@ void BackendState::end() {
 }
 
 Core::Core(asio::io_context& io_context, const ServeOptions& opts)
-    : io(io_context), options(opts), table(std::make_shared<LiveTable>()) {
+    : io(io_context),
+      options(opts),
+      table(std::make_shared<LiveTable>()),
+      rate_limit(opts.rate_limit_per_client, opts.rate_limit_burst) {
   table->matcher = std::make_unique<RouteMatcher>(table->table);
   head_.next = head_.prev = &head_;
   started_ms = now_ms();
@@ -262,6 +265,7 @@ void Core::tick() {
     for (auto& [id, b] : backends) rate(b->counters);
     for (auto& [name, r] : route_stats) rate(r->counters);
     for (auto& f : frontends) rate(f->counters);
+    rate_limit.prune(now);
     last_rate_ms_ = now;
     for (auto it = backends.begin(); it != backends.end();) {
       auto& b = *it->second;

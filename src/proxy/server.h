@@ -58,6 +58,11 @@ struct ServeOptions {
   // A request body must bring this many bytes a second over each window of header_timeout_ms,
   // else 408 and the connection closes. 0: no minimum.
   uint64_t min_body_rate = 256;
+  // Requests a second from one client IP address at most, with bursts of rate_limit_burst (0:
+  // one second's worth); more get 429 with Retry-After. 0: no limit (the default: clients behind
+  // one NAT share an address).
+  uint32_t rate_limit_per_client = 0;
+  uint32_t rate_limit_burst = 0;
 
   int retries = 2;             // more backends tried after a failed connect or a closed backend
   int passive_down_ms = 2000;  // a backend that refused or reset is out for this long

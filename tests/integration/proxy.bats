@@ -385,6 +385,44 @@ PY
   [ "$output" = "held" ]
 }
 
+@test "proxy: --rate-limit-per-client answers 429 past an address's burst; other addresses are served" {
+  two_backends
+  proxy --rate-limit-per-client 5 --rate-limit-burst 10
+  run python3 - "$P" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+def statuses(source, n):
+    s = socket.socket()
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    got = []
+    for _ in range(n):
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(65536)
+        head, _, body = head.partition(b"\r\n\r\n")
+        length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+        while len(body) < length:
+            body += s.recv(65536)
+        got.append(int(head.split(b" ")[1]))
+        if got[-1] == 429:
+            assert b"Retry-After: 1" in head and b"requests a second" in body, head + body
+    s.close()
+    return got
+first = statuses("127.0.0.1", 30)
+# The burst (10), then 429s, on the same connection (it stays open).
+assert first[:10] == [200] * 10 and 429 in first and set(first) == {200, 429}, first
+assert statuses("127.0.0.2", 5) == [200] * 5
+time.sleep(1.1)  # five a second come back
+again = statuses("127.0.0.1", 20)
+assert again[:5] == [200] * 5 and 429 in again, again
+print("ok")
+PY
+  echo "$output"
+  [ "$output" = ok ]
+}
+
 @test "proxy: a chunk-size line or trailers over --max-header-bytes are refused, not held" {
   two_backends
   proxy --max-header-bytes 4096

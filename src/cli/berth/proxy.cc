@@ -88,6 +88,9 @@ Result<int> cmd_serve(const Globals& g, const ParsedArgs& a) {
   BERTH_TRY_VOID(number("response-timeout-ms", 1, 86'400'000, o.response_timeout_ms));
   BERTH_TRY_VOID(number("tunnel-timeout-ms", 1, 86'400'000, o.tunnel_timeout_ms));
   BERTH_TRY_VOID(number("retries", 0, 10, o.retries));
+  BERTH_TRY_VOID(number("min-body-rate", 0, int64_t{1} << 40, o.min_body_rate));
+  BERTH_TRY_VOID(number("rate-limit-per-client", 0, 1 << 24, o.rate_limit_per_client));
+  BERTH_TRY_VOID(number("rate-limit-burst", 0, 1 << 24, o.rate_limit_burst));
 
   // One proxy per name: NAME.pid is flock'd for as long as it runs.
   BERTH_TRY_VOID(sys::mkdir_all(g.layout.proxies(), 0700));
@@ -345,6 +348,10 @@ std::vector<Command> proxy_commands() {
         {"response-timeout-ms", true, "backend response header timeout, else 504 (60000)"},
         {"tunnel-timeout-ms", true, "idle WebSocket/Upgrade tunnel timeout (3600000)"},
         {"retries", true, "more backends to try after a failed connect (2)"},
+        {"min-body-rate", true,
+         "bytes a second a request body must bring over each header timeout, else 408 (256, 0: none)"},
+        {"rate-limit-per-client", true, "requests a second from one IP at most, else 429 (0: no limit)"},
+        {"rate-limit-burst", true, "requests one IP may make at once before its rate applies (the rate)"},
         {"ready-fd", true, ""}},
        SIZE_MAX,
        cmd_serve},

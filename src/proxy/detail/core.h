@@ -19,6 +19,7 @@
 
 #include "proxy/balance.h"
 #include "proxy/match.h"
+#include "proxy/rate_limit.h"
 #include "proxy/server.h"
 
 namespace berth::proxy::detail {
@@ -171,6 +172,7 @@ class Core {
   uint64_t total_connections = 0;
   uint64_t open_connections = 0;                              // client connections, all listeners
   std::unordered_map<std::string, uint32_t> open_per_client;  // by client IP
+  ClientRateLimit rate_limit;                                  // requests a second, by client IP
 
   // Counts a client connection against options.max_connections_per_client: false when its
   // address holds its share already. Every true is paired with one release_client.
