@@ -76,6 +76,11 @@ std::optional<std::string> suggest(std::string_view value,
   for (std::string_view option : options) {
     std::string candidate = case_sensitive ? std::string(option) : to_lower_ascii(option);
     if (candidate == needle) return std::nullopt;  // the value was fine: the error is elsewhere
+    // The distance is at least the difference in length: a long word (a whole line taken for an
+    // instruction) is compared with nothing.
+    const size_t apart = needle.size() > candidate.size() ? needle.size() - candidate.size()
+                                                           : candidate.size() - needle.size();
+    if (apart >= best) continue;
     size_t distance = levenshtein(needle, candidate);
     if (distance < best) {
       best = distance;
