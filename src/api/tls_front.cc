@@ -286,9 +286,12 @@ void TlsFront::accept_loop() {
     int one = 1;
     ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.handshake_timeout_ms);
-    std::thread([ctx = impl_->ctx.get(), upstream = o.upstream, tcp = std::move(tcp), held = std::move(held),
+    // The thread holds its own reference to the context: it may outlive the front.
+    SSL_CTX_up_ref(impl_->ctx.get());
+    std::unique_ptr<SSL_CTX, SslCtxFree> ctx(impl_->ctx.get());
+    std::thread([ctx = std::move(ctx), upstream = o.upstream, tcp = std::move(tcp), held = std::move(held),
                  deadline]() mutable {
-      std::unique_ptr<SSL, SslFree> ssl(SSL_new(ctx));
+      std::unique_ptr<SSL, SslFree> ssl(SSL_new(ctx.get()));
       if (!ssl) return;
       SSL_set_fd(ssl.get(), tcp.get());
       if (!handshake(ssl.get(), tcp.get(), deadline)) return;
