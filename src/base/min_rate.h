@@ -25,6 +25,9 @@ class MinimumRate {
     window_bytes_ = 0;
   }
   void add(uint64_t bytes) { window_bytes_ += bytes; }
+  // Time spent on something other than waiting for the stream (a proxy writing to a slow
+  // backend, which is not reading the client meanwhile) does not count against it.
+  void exclude(Clock::duration spent) { window_start_ += spent; }
 
   // True when a window that has ended brought too little. One that brought enough opens the next.
   bool too_slow(Clock::time_point now) {

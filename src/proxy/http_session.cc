@@ -583,7 +583,9 @@ awaitable<bool> HttpSession<Stream>::forward(Parser<true>& p, LiveTable& table, 
           break;
         }
         set_phase(Phase::response, opt.response_timeout_ms);
+        const auto write_began = std::chrono::steady_clock::now();
         co_await write_all(x_->backend->socket, x_->out, ec);
+        body_rate.exclude(std::chrono::steady_clock::now() - write_began);  // a slow backend's time
         sent_body += x_->out.size();
         if (ec) break;
       }

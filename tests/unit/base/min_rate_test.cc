@@ -37,6 +37,21 @@ TEST(MinimumRate, ALateCheckNeedsTheRateOverTheWholeTimeSinceTheWindowOpened) {
   EXPECT_TRUE(rate.too_slow(t0 + std::chrono::seconds(59)));
 }
 
+TEST(MinimumRate, ExcludedTimeDoesNotCount) {
+  MinimumRate rate(100, milliseconds(1000));
+  const auto t0 = MinimumRate::Clock::time_point{} + std::chrono::hours(1);
+  rate.start(t0);
+  rate.add(100);
+  // Nine of the ten seconds went to a slow backend: the stream had one second, and kept up.
+  rate.exclude(std::chrono::seconds(9));
+  EXPECT_FALSE(rate.too_slow(t0 + std::chrono::seconds(10)));
+  // Without that, the same bytes over ten seconds are too few.
+  MinimumRate plain(100, milliseconds(1000));
+  plain.start(t0);
+  plain.add(100);
+  EXPECT_TRUE(plain.too_slow(t0 + std::chrono::seconds(10)));
+}
+
 TEST(MinimumRate, ZeroMeansNoMinimum) {
   MinimumRate rate(0, milliseconds(1000));
   const auto t0 = MinimumRate::Clock::time_point{} + std::chrono::hours(1);
