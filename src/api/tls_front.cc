@@ -275,12 +275,10 @@ void TlsFront::accept_loop() {
     {
       std::lock_guard lock(slots->mutex);
       // One address may not take every slot: over its share, closed before any TLS work.
-      if (o.max_per_client && slots->per_client[client] >= o.max_per_client) {
-        if (slots->per_client[client] == 0) slots->per_client.erase(client);
-        continue;
-      }
+      size_t& from_client = slots->per_client[client];
+      if (o.max_per_client && from_client >= o.max_per_client) continue;  // an entry at its share, not 0
       slots->open++;
-      slots->per_client[client]++;
+      from_client++;
     }
     Slots::Held held(slots, client);
     int one = 1;

@@ -8,9 +8,11 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// Any steady time will do; an hour in keeps subtractions away from the clock's zero.
+const MinimumRate::Clock::time_point t0 = MinimumRate::Clock::time_point{} + std::chrono::hours(1);
+
 TEST(MinimumRate, AWindowIsJudgedOnlyOnceItHasEnded) {
   MinimumRate rate(100, milliseconds(1000));
-  const auto t0 = MinimumRate::Clock::time_point{} + std::chrono::hours(1);
   rate.start(t0);
   // Nothing yet, but the window is not over: a pause is allowed.
   EXPECT_FALSE(rate.too_slow(t0 + milliseconds(999)));
@@ -20,7 +22,6 @@ TEST(MinimumRate, AWindowIsJudgedOnlyOnceItHasEnded) {
 
 TEST(MinimumRate, AWindowThatKeptUpOpensTheNext) {
   MinimumRate rate(100, milliseconds(1000));
-  const auto t0 = MinimumRate::Clock::time_point{} + std::chrono::hours(1);
   rate.start(t0);
   rate.add(100);
   EXPECT_FALSE(rate.too_slow(t0 + milliseconds(1000)));
@@ -31,7 +32,6 @@ TEST(MinimumRate, AWindowThatKeptUpOpensTheNext) {
 
 TEST(MinimumRate, ALateCheckNeedsTheRateOverTheWholeTimeSinceTheWindowOpened) {
   MinimumRate rate(100, milliseconds(1000));
-  const auto t0 = MinimumRate::Clock::time_point{} + std::chrono::hours(1);
   rate.start(t0);
   rate.add(150);  // enough for one second, not for the 59 that passed: a byte a minute fails
   EXPECT_TRUE(rate.too_slow(t0 + std::chrono::seconds(59)));
@@ -39,7 +39,6 @@ TEST(MinimumRate, ALateCheckNeedsTheRateOverTheWholeTimeSinceTheWindowOpened) {
 
 TEST(MinimumRate, ExcludedTimeDoesNotCount) {
   MinimumRate rate(100, milliseconds(1000));
-  const auto t0 = MinimumRate::Clock::time_point{} + std::chrono::hours(1);
   rate.start(t0);
   rate.add(100);
   // Nine of the ten seconds went to a slow backend: the stream had one second, and kept up.
@@ -54,7 +53,6 @@ TEST(MinimumRate, ExcludedTimeDoesNotCount) {
 
 TEST(MinimumRate, ZeroMeansNoMinimum) {
   MinimumRate rate(0, milliseconds(1000));
-  const auto t0 = MinimumRate::Clock::time_point{} + std::chrono::hours(1);
   rate.start(t0);
   EXPECT_FALSE(rate.too_slow(t0 + std::chrono::hours(1)));
 }
