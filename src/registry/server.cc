@@ -3,12 +3,14 @@
 #include "registry/server.h"
 
 #include <charconv>
+#include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/rate_limit.h"
 #include "base/sys.h"
 #include "oci/image_spec.h"
 #include "registry/manifest.h"
@@ -213,8 +215,11 @@ class UploadSink final : public http::BodySink {
 
 class RegistryHandler final : public http::Handler {
  public:
-  RegistryHandler(Storage& storage, AccessControl& access, size_t max_busy)
-      : storage_(storage), access_(access), max_busy_(max_busy) {
+  RegistryHandler(Storage& storage, AccessControl& access, const HandlerLimits& limits)
+      : storage_(storage),
+        access_(access),
+        max_busy_(limits.max_busy_uploads),
+        rate_(limits.requests_per_second_per_client, limits.request_burst_per_client) {
     if (const auto& t = access_.token_settings()) {
       // The token endpoint is served at the realm's path.
       std::string_view realm = t->realm;
@@ -226,7 +231,7 @@ class RegistryHandler final : public http::Handler {
   }
 
   Dispatch handle(const ServerRequest& req) override {
-    Dispatch d = dispatch(req);
+    Dispatch d = over_rate(req) ? reply(too_many_requests()) : dispatch(req);
     d.response.set("Docker-Distribution-API-Version", "registry/2.0");
     if (log::debug_enabled())
       log::debug(fmt::format("{} {} → {}", req.method, req.target, d.sink ? 0 : d.response.status));
@@ -234,6 +239,34 @@ class RegistryHandler final : public http::Handler {
   }
 
  private:
+  // --rate-limit-per-client, counted by the address in `remote` ("ip:port"), before anything
+  // else: a refused request costs no password check and no disk access.
+  bool over_rate(const ServerRequest& req) {
+    if (!rate_.enabled()) return false;
+    auto colon = req.remote.rfind(':');
+    if (colon == std::string::npos) return false;
+    std::string ip = req.remote.substr(0, colon);
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    std::lock_guard lock(rate_mutex_);
+    if (now - rate_pruned_ms_ >= 10'000) {
+      rate_.prune(now);
+      rate_pruned_ms_ = now;
+    }
+    return !rate_.allow(ip, now);
+  }
+
+  ServerResponse too_many_requests() const {
+    ServerResponse r = error_response(
+        429, "TOOMANYREQUESTS",
+        fmt::format("your address made more requests than the registry allows ({} a second): "
+                    "retry in a second",
+                    rate_.per_second()));
+    r.set("Retry-After", "1");
+    return r;
+  }
+
   Dispatch dispatch(const ServerRequest& req) {
     if (!token_path_.empty() && req.path == token_path_) return reply(token(req));
     Route r = route(req.path);
@@ -760,6 +793,9 @@ class RegistryHandler final : public http::Handler {
   Storage& storage_;
   AccessControl& access_;
   size_t max_busy_;
+  std::mutex rate_mutex_;
+  ClientRateLimit rate_;
+  int64_t rate_pruned_ms_ = 0;
   std::string token_path_;
   std::mutex busy_mutex_;
   std::set<std::string> busy_;
@@ -768,8 +804,8 @@ class RegistryHandler final : public http::Handler {
 }  // namespace
 
 std::unique_ptr<http::Handler> make_registry_handler(Storage& storage, AccessControl& access,
-                                                     size_t max_busy_uploads) {
-  return std::make_unique<RegistryHandler>(storage, access, max_busy_uploads);
+                                                     const HandlerLimits& limits) {
+  return std::make_unique<RegistryHandler>(storage, access, limits);
 }
 
 Result<void> serve(const ServeOptions& options,
@@ -780,7 +816,9 @@ Result<void> serve(const ServeOptions& options,
     BERTH_TRY(auto config, load_access_config(options.config));
     access = AccessControl(std::move(config));
   }
-  auto handler = make_registry_handler(*storage, access, options.max_busy_uploads);
+  auto handler = make_registry_handler(
+      *storage, access,
+      {options.max_busy_uploads, options.rate_limit_per_client, options.rate_limit_burst});
   http::ServerOptions http_options;
   http_options.address = options.address;
   http_options.tls_cert = options.tls_cert;

@@ -431,3 +431,19 @@ PY
   [ "$status" -eq 0 ]
   [ "$output" = "$id" ]
 }
+
+@test "registry: --rate-limit-per-client: berth push and pull wait out the 429s and succeed" {
+  reg_stop
+  REG_DEBUG=1 reg_start "$T/limited" --rate-limit-per-client 3 --rate-limit-burst 3
+  berth_setup
+  # A push and a pull each make more requests than the burst: some get 429 TOOMANYREQUESTS with
+  # Retry-After: 1, and the client retries them after that second.
+  b push busybox "$REG/slow/busybox:1"
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  b rmi busybox "$REG/slow/busybox:1"
+  b pull "$REG/slow/busybox:1"
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  b run --rm "$REG/slow/busybox:1" echo pulled
+  [ "$output" = pulled ]
+  grep -q ' → 429$' "$REG_LOG" || { cat "$REG_LOG"; false; }
+}

@@ -98,6 +98,29 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "$REG"
   [[ $output == *"probe 200"* ]]
 }
 
+@test "registry: --rate-limit-per-client answers 429 TOOMANYREQUESTS past the burst; another address is served" {
+  reg_start "$T/reg" --rate-limit-per-client 1 --rate-limit-burst 5
+  urls=()
+  for i in $(seq 12); do urls+=(-o /dev/null "http://$REG/v2/"); done
+  # One connection, twelve requests at once: the burst of five, then at most a token or two.
+  run curl -s -w '%{http_code}\n' "${urls[@]}"
+  echo "$output"
+  [ "$(grep -c '^200$' <<<"$output")" -ge 5 ]
+  [ "$(grep -c '^200$' <<<"$output")" -le 7 ]
+  [ "$(grep -c '^429$' <<<"$output")" -ge 5 ]
+  run curl -si "http://$REG/v2/"
+  echo "$output"
+  [[ $output == *"HTTP/1.1 429"* ]]
+  [[ $output == *"Retry-After: 1"* ]]
+  [[ $output == *'"code":"TOOMANYREQUESTS"'* ]]
+  run curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "http://$REG/v2/"
+  [ "$output" = 200 ]
+  # Its tokens come back at the rate.
+  sleep 1.2
+  run curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/"
+  [ "$output" = 200 ]
+}
+
 @test "registry: at --max-connections new connections wait and are served once others close" {
   reg_start "$T/reg" --max-connections 3 --max-connections-per-client 0
   run $PROBE queue "$REG" 3 /v2/
@@ -125,6 +148,8 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "$REG"
   [[ $output == *"--max-header-bytes '10': give a number from 1024 to"* ]]
   run "$BERTH" registry serve --root "$T/r" --header-timeout 1ms
   [[ $output == *"--header-timeout '1ms': give at least 100ms"* ]]
+  run "$BERTH" registry serve --root "$T/r" --rate-limit-per-client -3
+  [[ $output == *"--rate-limit-per-client '-3': give a number from 0 to"* ]]
 }
 
 # api_start [OPTIONS...]: `berth serve` on a socket of this test, with empty roots.

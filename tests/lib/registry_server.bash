@@ -2,7 +2,8 @@
 # tests/integration/registry_*.bats).
 #
 #   reg_start DIR [SERVE ARGS...]  starts a server on 127.0.0.1 with a free port, storage DIR/storage;
-#                                  sets REG_PID, REG (host:port), REG_URL and REG_LOG
+#                                  sets REG_PID, REG (host:port), REG_URL and REG_LOG;
+#                                  REG_DEBUG=1 logs each request (berth --debug)
 #   reg_stop                       stops it (SIGTERM, by pid) and waits
 #   req METHOD PATH [CURL ARGS...] one request: sets $code, $body, $headers (files in REQ_DIR)
 #   hdr NAME                       a header of the last response
@@ -14,7 +15,9 @@ reg_start() {
   mkdir -p "$dir"
   REG_LOG=$dir/server.log
   rm -f "$REG_LOG"  # a restart must not read the last server's line
-  "$BERTH" registry serve --root "$dir/storage" --addr 127.0.0.1:0 "$@" 2>"$REG_LOG" </dev/null 3>&- &
+  local debug=()
+  [[ -z ${REG_DEBUG:-} ]] || debug=(--debug)
+  "$BERTH" "${debug[@]}" registry serve --root "$dir/storage" --addr 127.0.0.1:0 "$@" 2>"$REG_LOG" </dev/null 3>&- &
   REG_PID=$!
   local i line
   for ((i = 0; i < 100; i++)); do

@@ -44,6 +44,11 @@ Result<int> cmd_serve(const Globals&, const ParsedArgs& a) {
   BERTH_TRY_VOID(count_option(a, "max-connections", 0, 1 << 20, o.max_connections));
   BERTH_TRY_VOID(
       count_option(a, "max-connections-per-client", 0, 1 << 20, o.max_connections_per_client));
+  size_t rate = 0, burst = 0;
+  BERTH_TRY_VOID(count_option(a, "rate-limit-per-client", 0, 1 << 24, rate));
+  BERTH_TRY_VOID(count_option(a, "rate-limit-burst", 0, 1 << 24, burst));
+  o.rate_limit_per_client = static_cast<uint32_t>(rate);
+  o.rate_limit_burst = static_cast<uint32_t>(burst);
   BERTH_TRY_VOID(registry::serve(o, [&](const std::string& address) {
     // One line, flushed at once: scripts wait for it (and read the port when they asked for 0).
     std::fprintf(stderr, "berth registry listening on %s://%s (storage %s%s)\n",
@@ -116,7 +121,11 @@ std::vector<Command> registry_server_commands() {
         {"max-connections", true,
          "open connections at most; more wait until one closes (default 1024, 0: no limit)"},
         {"max-connections-per-client", true,
-         "open connections from one IP address at most; more get 503 (default 128, 0: no limit)"}},
+         "open connections from one IP address at most; more get 503 (default 128, 0: no limit)"},
+        {"rate-limit-per-client", true,
+         "requests a second from one IP address at most; more get 429 (default 0: no limit)"},
+        {"rate-limit-burst", true,
+         "requests one IP address may make at once before its rate applies (default: the rate)"}},
        SIZE_MAX,
        cmd_serve},
       {"registry gc",

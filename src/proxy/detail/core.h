@@ -19,7 +19,7 @@
 
 #include "proxy/balance.h"
 #include "proxy/match.h"
-#include "proxy/rate_limit.h"
+#include "base/rate_limit.h"
 #include "proxy/server.h"
 
 namespace berth::proxy::detail {

@@ -17,7 +17,7 @@ class HandlerTest : public ::testing::Test {
   void SetUp() override {
     root_ = fmt::format("/tmp/berth-registry-handler-test-{}", ::getpid());
     storage_ = open_filesystem_storage(root_).value();
-    handler_ = make_registry_handler(*storage_, access_, 1);
+    handler_ = make_registry_handler(*storage_, access_, {.max_busy_uploads = 1});
   }
   void TearDown() override { (void)sys::remove_all(root_); }
 
@@ -132,4 +132,30 @@ TEST_F(HandlerTest, AMalformedTagIsAnUnknownManifestToReadsAndInvalidToAPush) {
   auto digest = call("GET", "/v2/a/manifests/sha256:nothex");
   EXPECT_EQ(digest.response.status, 400);
   EXPECT_NE(digest.response.body.find("DIGEST_INVALID"), std::string::npos);
+}
+
+TEST(RegistryRateLimit, AClientOverItsRateGets429WithRetryAfterAndOthersAreServed) {
+  std::string root = fmt::format("/tmp/berth-registry-rate-test-{}", ::getpid());
+  auto storage = open_filesystem_storage(root).value();
+  AccessControl access;
+  auto handler = make_registry_handler(
+      *storage, access, {.requests_per_second_per_client = 1, .request_burst_per_client = 3});
+  auto ping = [&](const std::string& remote) {
+    http::ServerRequest r;
+    r.method = "GET";
+    r.target = r.path = "/v2/";
+    r.remote = remote;
+    return handler->handle(r).response;
+  };
+  // The burst, then nothing more within the second (the test runs in far less).
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(ping("10.0.0.1:4000").status, 200) << i;
+  auto refused = ping("10.0.0.1:4001");  // another port, the same address
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_NE(refused.body.find(R"("code":"TOOMANYREQUESTS")"), std::string::npos) << refused.body;
+  bool retry_after = false;
+  for (const auto& h : refused.headers) retry_after |= h.name == "Retry-After" && h.value == "1";
+  EXPECT_TRUE(retry_after);
+  EXPECT_EQ(ping("10.0.0.2:4000").status, 200);
+  EXPECT_EQ(ping("::1:4000").status, 200);  // IPv6: the address is what comes before the port
+  (void)sys::remove_all(root);
 }

@@ -1,8 +1,8 @@
-#include "proxy/rate_limit.h"
+#include "base/rate_limit.h"
 
 #include <algorithm>
 
-namespace berth::proxy {
+namespace berth {
 
 ClientRateLimit::ClientRateLimit(uint32_t per_second, uint32_t burst)
     : rate_(per_second), burst_(burst ? burst : per_second) {}
@@ -26,4 +26,4 @@ void ClientRateLimit::prune(int64_t now_ms) {
   std::erase_if(buckets_, [&](const auto& entry) { return refilled(entry.second, now_ms) >= burst_; });
 }
 
-}  // namespace berth::proxy
+}  // namespace berth

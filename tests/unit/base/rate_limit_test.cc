@@ -1,9 +1,9 @@
-// proxy/rate_limit.h: a burst, then the rate; addresses apart; pruning forgets only full buckets.
-#include "proxy/rate_limit.h"
+// base/rate_limit.h: a burst, then the rate; addresses apart; pruning forgets only full buckets.
+#include "base/rate_limit.h"
 
 #include <gtest/gtest.h>
 
-namespace berth::proxy {
+namespace berth {
 namespace {
 
 int allowed(ClientRateLimit& limit, const std::string& ip, int tries, int64_t at_ms) {
@@ -49,4 +49,4 @@ TEST(ClientRateLimit, ZeroIsNoLimit) {
 }
 
 }  // namespace
-}  // namespace berth::proxy
+}  // namespace berth

@@ -1,13 +1,14 @@
-// proxy/rate_limit.h — requests a second per client address (--rate-limit-per-client): a token
-// bucket per address, refilled at the rate up to the burst. Off by default, as in nginx and
-// HAProxy: many users behind one NAT share an address.
+// base/rate_limit.h — requests a second per client address (--rate-limit-per-client of the
+// proxy and the registry): a token bucket per address, refilled at the rate up to the burst. Off
+// by default, as in nginx and HAProxy: many users behind one NAT share an address. Not
+// thread-safe: the proxy's loop has one thread, the registry holds a lock.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 
-namespace berth::proxy {
+namespace berth {
 
 class ClientRateLimit {
  public:
@@ -35,4 +36,4 @@ class ClientRateLimit {
   std::unordered_map<std::string, Bucket> buckets_;
 };
 
-}  // namespace berth::proxy
+}  // namespace berth
