@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -95,21 +94,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace berth;
-  UniqueFd s;
-  // libFuzzer's timer signal can interrupt a connect that waits (once in 22,000 inputs of a
-  // run sharing two cores with two other fuzzers): a new socket tries again.
-  for (int attempt = 0;; ++attempt) {
-    s = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (s.get() < 0) fuzz::violated("socket");
-    timeval timeout{5, 0};
-    ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    ::setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&peer->address),
-                  sizeof peer->address) == 0)
-      break;
-    if (errno != EINTR || attempt == 9)
-      fuzz::violated("connect to the registry (did the server thread die?)", std::strerror(errno));
-  }
+  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (s.get() < 0) fuzz::violated("socket");
+  timeval timeout{5, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&peer->address),
+                sizeof peer->address) != 0)
+    fuzz::violated("connect to the registry (did the server thread die?)", std::strerror(errno));
   jail->enter();
   // Sent in one go and half-closed; the reads keep a server answering a pipelined request from
   // blocking on a full socket buffer.
