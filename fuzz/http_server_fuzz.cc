@@ -71,7 +71,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   auto storage = registry::open_filesystem_storage(jail->dir() + "/registry");
   if (!storage) fuzz::violated("open storage", storage.error().message());
   peer->storage = std::move(*storage);
-  peer->handler = registry::make_registry_handler(*peer->storage, peer->access, {.max_busy_uploads = 4});
+  peer->handler =
+      registry::make_registry_handler(*peer->storage, peer->access, {.max_busy_uploads = 4});
   http::ServerOptions options;
   options.address = "127.0.0.1:0";
   options.threads = 1;

@@ -816,9 +816,7 @@ Result<void> serve(const ServeOptions& options,
     BERTH_TRY(auto config, load_access_config(options.config));
     access = AccessControl(std::move(config));
   }
-  auto handler = make_registry_handler(
-      *storage, access,
-      {options.max_busy_uploads, options.rate_limit_per_client, options.rate_limit_burst});
+  auto handler = make_registry_handler(*storage, access, options.handler);
   http::ServerOptions http_options;
   http_options.address = options.address;
   http_options.tls_cert = options.tls_cert;

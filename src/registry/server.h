@@ -15,6 +15,16 @@
 
 namespace berth::registry {
 
+// What the protocol handler lets clients have at once.
+struct HandlerLimits {
+  size_t max_busy_uploads = 256;  // more uploads streaming at once → 429 TOOMANYREQUESTS
+  // Requests a second from one client address (a token bucket); more are answered 429
+  // TOOMANYREQUESTS with Retry-After. Sign-ins count too, which slows a password guesser.
+  // 0: no limit (the default: users behind one NAT share an address).
+  uint32_t requests_per_second_per_client = 0;
+  uint32_t request_burst_per_client = 0;  // 0: one second's worth
+};
+
 struct ServeOptions {
   std::string root;                        // storage directory
   std::string address = "127.0.0.1:5000";  // port 0 picks a free one
@@ -28,19 +38,7 @@ struct ServeOptions {
   size_t max_header_bytes = 64 * 1024;
   size_t max_connections = 1024;
   size_t max_connections_per_client = 128;
-  size_t max_busy_uploads = 256;  // more uploads streaming at once → 429 TOOMANYREQUESTS
-  uint32_t rate_limit_per_client = 0;  // HandlerLimits says what these do
-  uint32_t rate_limit_burst = 0;
-};
-
-// What the protocol handler lets clients have at once.
-struct HandlerLimits {
-  size_t max_busy_uploads = 256;  // more uploads streaming at once → 429 TOOMANYREQUESTS
-  // Requests a second from one client address (a token bucket); more are answered 429
-  // TOOMANYREQUESTS with Retry-After. Sign-ins count too, which slows a password guesser.
-  // 0: no limit (the default: users behind one NAT share an address).
-  uint32_t requests_per_second_per_client = 0;
-  uint32_t request_burst_per_client = 0;  // 0: one second's worth
+  HandlerLimits handler;  // uploads at once, requests a second per client
 };
 
 // The protocol: routes /v2/… and the token endpoint (the path of the token realm) to storage.

@@ -47,8 +47,8 @@ Result<int> cmd_serve(const Globals&, const ParsedArgs& a) {
   size_t rate = 0, burst = 0;
   BERTH_TRY_VOID(count_option(a, "rate-limit-per-client", 0, 1 << 24, rate));
   BERTH_TRY_VOID(count_option(a, "rate-limit-burst", 0, 1 << 24, burst));
-  o.rate_limit_per_client = static_cast<uint32_t>(rate);
-  o.rate_limit_burst = static_cast<uint32_t>(burst);
+  o.handler.requests_per_second_per_client = static_cast<uint32_t>(rate);
+  o.handler.request_burst_per_client = static_cast<uint32_t>(burst);
   BERTH_TRY_VOID(registry::serve(o, [&](const std::string& address) {
     // One line, flushed at once: scripts wait for it (and read the port when they asked for 0).
     std::fprintf(stderr, "berth registry listening on %s://%s (storage %s%s)\n",
