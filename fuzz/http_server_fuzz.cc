@@ -7,12 +7,15 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -62,6 +65,37 @@ void wait_until_server_idle() {
   }
 }
 
+// The socket has SO_SNDTIMEO and SO_RCVTIMEO, which make the kernel end connect(2) and recv(2)
+// with EINTR, not restart them, when libFuzzer's timer signal comes while they wait. The
+// handshake goes on after an interrupted connect: this waits for it, up to 5 s, and only a
+// registry that does not accept in that time is a finding. (The plain connect stopped every
+// 20,000 to 200,000 inputs with EINTR, without a SYN lost or a listen queue full.)
+void connect_to_registry(int fd) {
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&peer->address), sizeof peer->address) == 0)
+    return;
+  if (errno != EINTR) berth::fuzz::violated("connect to the registry", std::strerror(errno));
+  pollfd ready{fd, POLLOUT, 0};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  int n;
+  do {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                      std::chrono::steady_clock::now());
+    n = ::poll(&ready, 1, static_cast<int>(std::max<long>(0, left.count())));
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) berth::fuzz::violated("connect to the registry: no handshake in 5 s (did the server thread die?)");
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (n < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0)
+    berth::fuzz::violated("connect to the registry", std::strerror(n < 0 ? errno : error));
+}
+
+ssize_t receive(int fd, char* buffer, size_t size) {
+  ssize_t n;
+  do n = ::recv(fd, buffer, size, 0);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -100,9 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   timeval timeout{5, 0};
   ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   ::setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&peer->address),
-                sizeof peer->address) != 0)
-    fuzz::violated("connect to the registry (did the server thread die?)", std::strerror(errno));
+  connect_to_registry(s.get());
   jail->enter();
   // Sent in one go and half-closed; the reads keep a server answering a pipelined request from
   // blocking on a full socket buffer.
@@ -115,10 +147,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       continue;
     }
     if (n < 0 && errno != EAGAIN) break;
-    if (::recv(s.get(), buffer, sizeof buffer, 0) <= 0) break;
+    if (receive(s.get(), buffer, sizeof buffer) <= 0) break;
   }
   ::shutdown(s.get(), SHUT_WR);
-  while (::recv(s.get(), buffer, sizeof buffer, 0) > 0) {
+  while (receive(s.get(), buffer, sizeof buffer) > 0) {
   }
   wait_until_server_idle();
   jail->leave();
