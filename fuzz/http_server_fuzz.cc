@@ -78,11 +78,13 @@ void connect_to_registry(int fd) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   int n;
   do {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                      std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     n = ::poll(&ready, 1, static_cast<int>(std::max<long>(0, left.count())));
   } while (n < 0 && errno == EINTR);
-  if (n == 0) berth::fuzz::violated("connect to the registry: no handshake in 5 s (did the server thread die?)");
+  if (n == 0)
+    berth::fuzz::violated(
+        "connect to the registry: no handshake in 5 s (did the server thread die?)");
   int error = 0;
   socklen_t length = sizeof error;
   if (n < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0)
@@ -116,7 +118,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   peer->server = std::move(*server);
   std::string bound = peer->server->address();
   peer->address.sin_family = AF_INET;
-  peer->address.sin_port = htons(static_cast<uint16_t>(std::stoi(bound.substr(bound.rfind(':') + 1))));
+  peer->address.sin_port =
+      htons(static_cast<uint16_t>(std::stoi(bound.substr(bound.rfind(':') + 1))));
   peer->address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   peer->thread = std::thread([] {
     std::string path = "/proc/self/task/" + std::to_string(::gettid()) + "/syscall";
