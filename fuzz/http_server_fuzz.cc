@@ -3,7 +3,8 @@
 // loopback connection, in a Jail: request lines, headers, chunked bodies, percent-encoded paths,
 // pipelined requests. The server runs on its own threads for the whole session, as in
 // production; each input is one connection, half-closed after the input, read to its end, and
-// the input ends once the server thread is idle again.
+// the input ends once the server thread is idle again. A server that neither answers nor closes
+// the connection within 5 s of the half-close hangs: a finding.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -153,8 +154,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (receive(s.get(), buffer, sizeof buffer) <= 0) break;
   }
   ::shutdown(s.get(), SHUT_WR);
-  while (receive(s.get(), buffer, sizeof buffer) > 0) {
+  // The server reads the half-close within its idle timeout (2 s) at the latest and then ends
+  // the connection: nothing for 5 s (SO_RCVTIMEO) means it hangs.
+  ssize_t n;
+  while ((n = receive(s.get(), buffer, sizeof buffer)) > 0) {
   }
+  if (n < 0 && errno == EAGAIN)
+    fuzz::violated("the registry neither answered nor closed in 5 s after the request ended");
   wait_until_server_idle();
   jail->leave();
   return 0;
