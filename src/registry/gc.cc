@@ -1,8 +1,8 @@
-#include "base/crash_point.h"
 #include "registry/gc.h"
 
 #include <set>
 
+#include "base/crash_point.h"
 #include "base/log.h"
 #include "registry/manifest.h"
 
@@ -57,22 +57,29 @@ Result<GcReport> collect_garbage(Storage& storage, const GcOptions& options, int
       BERTH_TRY(auto n, storage.prune_links(repo));
       report.pruned_links += n;
     }
-  // Abandoned uploads.
   int64_t upload_cutoff = now_ns - options.upload_grace_seconds * 1'000'000'000;
-  BERTH_TRY(auto uploads, storage.list_uploads());
-  for (const auto& u : uploads) {
-    if (u.mtime_ns > upload_cutoff) continue;
-    if (!options.dry_run)
-      if (auto c = storage.cancel_upload(u.repository, u.id); !c) {
-        log::warn(fmt::format("gc: remove upload '{}': {}", u.id, c.error().message()));
-        continue;
-      }
-    report.removed_uploads.push_back(u.id);
-  }
+  BERTH_TRY(report.removed_uploads,
+            remove_abandoned_uploads(storage, upload_cutoff, options.dry_run));
   if (!options.dry_run) {
     BERTH_TRY(report.removed_temporaries, storage.remove_stale_temporaries(upload_cutoff));
   }
   return report;
+}
+
+Result<std::vector<std::string>> remove_abandoned_uploads(Storage& storage, int64_t older_than_ns,
+                                                          bool dry_run) {
+  std::vector<std::string> removed;
+  BERTH_TRY(auto uploads, storage.list_uploads());
+  for (const auto& u : uploads) {
+    if (u.mtime_ns > older_than_ns) continue;
+    if (!dry_run)
+      if (auto c = storage.cancel_upload(u.repository, u.id); !c) {
+        log::warn(fmt::format("remove abandoned upload '{}': {}", u.id, c.error().message()));
+        continue;
+      }
+    removed.push_back(u.id);
+  }
+  return removed;
 }
 
 }  // namespace berth::registry

@@ -32,4 +32,9 @@ struct GcReport {
 
 Result<GcReport> collect_garbage(Storage& storage, const GcOptions& options, int64_t now_ns);
 
+// Cancels the upload sessions untouched since `older_than_ns` (or only names them, with
+// dry_run); returns their ids. `collect_garbage` calls it, and `serve` every so often.
+Result<std::vector<std::string>> remove_abandoned_uploads(Storage& storage, int64_t older_than_ns,
+                                                          bool dry_run = false);
+
 }  // namespace berth::registry

@@ -4,15 +4,19 @@
 
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stop_token>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/rate_limit.h"
 #include "base/sys.h"
 #include "oci/image_spec.h"
+#include "registry/gc.h"
 #include "registry/manifest.h"
 #include "registry/names.h"
 
@@ -829,7 +833,24 @@ Result<void> serve(const ServeOptions& options,
   http_options.max_connections_per_client = options.max_connections_per_client;
   BERTH_TRY(auto server, http::Server::listen(http_options, *handler));
   listening(server->address());
-  return server->run();
+  std::jthread purger;
+  if (options.upload_purge_interval_seconds > 0)
+    purger = std::jthread([&](std::stop_token stop) {
+      std::mutex m;
+      std::condition_variable_any wake;
+      std::unique_lock lock(m);
+      while (!wake.wait_for(lock, stop, std::chrono::seconds(options.upload_purge_interval_seconds),
+                            [&] { return stop.stop_requested(); })) {
+        auto cutoff = clock::now_ns() - options.upload_grace_seconds * 1'000'000'000;
+        auto removed = remove_abandoned_uploads(*storage, cutoff);
+        if (!removed)
+          log::warn(removed.error().context("remove abandoned uploads").message());
+        else if (!removed->empty())
+          log::debug(fmt::format("removed {} upload(s) untouched for {} s", removed->size(),
+                                 options.upload_grace_seconds));
+      }
+    });
+  return server->run();  // the purger stops and is joined on the way out
 }
 
 }  // namespace berth::registry

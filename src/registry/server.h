@@ -39,6 +39,10 @@ struct ServeOptions {
   size_t max_connections = 1024;
   size_t max_connections_per_client = 128;
   HandlerLimits handler;  // uploads at once, requests a second per client
+  // Upload sessions untouched this long are removed, checked at this interval (0: never), as
+  // `berth registry gc` does: a client starting uploads and leaving fills no disk for ever.
+  int64_t upload_grace_seconds = 24 * 3600;
+  int64_t upload_purge_interval_seconds = 3600;
 };
 
 // The protocol: routes /v2/… and the token endpoint (the path of the token realm) to storage.

@@ -122,6 +122,31 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "$REG"
   [ "$output" = 200 ]
 }
 
+@test "registry: uploads left past --upload-grace are removed while it serves; one in use stays" {
+  reg_start "$T/reg" --upload-grace 2s --upload-purge-interval 1s
+  req POST /v2/app/one/blobs/uploads/
+  [ "$code" = 202 ]
+  left=$(hdr Location)
+  req POST /v2/app/one/blobs/uploads/
+  used=$(hdr Location)
+  # The second upload gets a byte every 0.6 s for 4.2 s: never 2 s untouched.
+  printf '' >"$T/sent"
+  for i in 0 1 2 3 4 5 6; do
+    sleep 0.6
+    printf "$i" >"$T/byte"
+    req PATCH "$used" --data-binary "@$T/byte" -H "Content-Range: $i-$i"
+    [ "$code" = 202 ]
+    printf "$i" >>"$T/sent"
+  done
+  req GET "$left"
+  [ "$code" = 404 ]
+  [[ $body == *BLOB_UPLOAD_UNKNOWN* ]]
+  [ "$(ls "$T/reg/storage/uploads" | wc -l)" = 1 ]
+  req PUT "$used?digest=sha256:$(sha256sum "$T/sent" | cut -d' ' -f1)"
+  [ "$code" = 201 ]
+  [ -z "$(ls "$T/reg/storage/uploads")" ]
+}
+
 @test "registry: at --max-connections new connections wait and are served once others close" {
   reg_start "$T/reg" --max-connections 3 --max-connections-per-client 0
   run $PROBE queue "$REG" 3 /v2/
@@ -151,6 +176,12 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "$REG"
   [[ $output == *"--header-timeout '1ms': give at least 100ms"* ]]
   run "$BERTH" registry serve --root "$T/r" --rate-limit-per-client -3
   [[ $output == *"--rate-limit-per-client '-3': give a number from 0 to"* ]]
+  run "$BERTH" registry serve --root "$T/r" --upload-grace 0s
+  [[ $output == *"--upload-grace '0s': give at least 1s"* ]]
+  run "$BERTH" registry serve --root "$T/r" --upload-purge-interval soon
+  [ "$status" -ne 0 ]
+  [[ $output == *soon* ]]
+  [ ! -e "$T/r" ]
 }
 
 # api_start [OPTIONS...]: `berth serve` on a socket of this test, with empty roots.

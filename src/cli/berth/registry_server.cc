@@ -10,6 +10,12 @@
 namespace berth::cli {
 namespace {
 
+Result<int64_t> seconds_option(const ParsedArgs& a, const char* name, int64_t fallback) {
+  if (!a.flag(name)) return fallback;
+  BERTH_TRY(auto ms, parse_duration_ms(a.value(name)));
+  return ms / 1000;
+}
+
 Result<int> cmd_serve(const Globals&, const ParsedArgs& a) {
   registry::ServeOptions o;
   o.root = a.value("root");
@@ -49,6 +55,13 @@ Result<int> cmd_serve(const Globals&, const ParsedArgs& a) {
   BERTH_TRY_VOID(count_option(a, "rate-limit-burst", 0, 1 << 24, burst));
   o.handler.requests_per_second_per_client = static_cast<uint32_t>(rate);
   o.handler.request_burst_per_client = static_cast<uint32_t>(burst);
+  BERTH_TRY(o.upload_grace_seconds, seconds_option(a, "upload-grace", o.upload_grace_seconds));
+  BERTH_TRY(o.upload_purge_interval_seconds,
+            seconds_option(a, "upload-purge-interval", o.upload_purge_interval_seconds));
+  if (o.upload_grace_seconds < 1)
+    return Error::make(ErrorKind::invalid_argument,
+                       "--upload-grace '{}': give at least 1s (an upload in progress would go)",
+                       a.value("upload-grace"));
   BERTH_TRY_VOID(registry::serve(o, [&](const std::string& address) {
     // One line, flushed at once: scripts wait for it (and read the port when they asked for 0).
     std::fprintf(stderr, "berth registry listening on %s://%s (storage %s%s)\n",
@@ -57,12 +70,6 @@ Result<int> cmd_serve(const Globals&, const ParsedArgs& a) {
     std::fflush(stderr);
   }));
   return 0;
-}
-
-Result<int64_t> seconds_option(const ParsedArgs& a, const char* name, int64_t fallback) {
-  if (!a.flag(name)) return fallback;
-  BERTH_TRY(auto ms, parse_duration_ms(a.value(name)));
-  return ms / 1000;
 }
 
 Result<int> cmd_gc(const Globals&, const ParsedArgs& a) {
@@ -125,7 +132,11 @@ std::vector<Command> registry_server_commands() {
         {"rate-limit-per-client", true,
          "requests a second from one IP address at most; more get 429 (default 0: no limit)"},
         {"rate-limit-burst", true,
-         "requests one IP address may make at once before its rate applies (default: the rate)"}},
+         "requests one IP address may make at once before its rate applies (default: the rate)"},
+        {"upload-grace", true, "remove upload sessions untouched for this long (default 24h)"},
+        {"upload-purge-interval", true,
+         "look for such uploads this often (default 1h, 0: never; `registry gc` also removes "
+         "them)"}},
        SIZE_MAX,
        cmd_serve},
       {"registry gc",
