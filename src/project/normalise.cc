@@ -179,10 +179,12 @@ std::string yaml_string(const std::string& s) {
                s.front() != ' ' && s.back() != ' ' && s.front() != '-' && s.front() != '?';
   // Control characters only inside double quotes, as JSON's \u escapes (YAML reads those too).
   for (char c : s) plain &= static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
-  static const char* kReserved[] = {"true", "false", "null", "yes",   "no",  "on",
-                                    "off",  "~",     "True", "False", "Null"};
-  for (auto* r : kReserved) plain &= s != r;
+  // YAML 1.1 readers (docker-compose 1.x) also take yes/no/on/off, in any case, as booleans.
+  std::string lower = s;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* b : {"yes", "no", "on", "off"}) plain &= lower != b;
   bool numeric = s.find_first_not_of("0123456789.+-eE") == std::string::npos;
+  if (plain) plain = detail::plain_scalar(s) == json(s);  // not null, a bool or a number here
   if (plain && !numeric) return s;
   return json(s).dump();
 }

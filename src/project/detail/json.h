@@ -13,6 +13,10 @@ namespace berth::project::detail {
 // types; quoted scalars stay strings. `<<` merge keys are applied. Errors: "file:3:7: message".
 Result<nlohmann::json> yaml_to_json(std::string_view text, std::string_view file);
 
+// What yaml_to_json makes of an unquoted scalar: null, a bool, a number or the string itself.
+// The YAML writer quotes every string that would not read back as itself.
+nlohmann::json plain_scalar(const std::string& s);
+
 // nlohmann parse without exceptions: "file: line 3, column 7: message".
 Result<nlohmann::json> parse_json(std::string_view text, std::string_view file);
 

@@ -9,11 +9,8 @@
 #include "project/detail/json.h"
 
 namespace berth::project::detail {
-namespace {
 
-nlohmann::json scalar(const YAML::Node& node) {
-  const std::string& s = node.Scalar();
-  if (node.Tag() == "!") return s;  // quoted: always a string
+nlohmann::json plain_scalar(const std::string& s) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
@@ -34,6 +31,13 @@ nlohmann::json scalar(const YAML::Node& node) {
       return d;
   }
   return s;
+}
+
+namespace {
+
+nlohmann::json scalar(const YAML::Node& node) {
+  if (node.Tag() == "!") return node.Scalar();  // quoted: always a string
+  return plain_scalar(node.Scalar());
 }
 
 // Aliases are expanded into copies: an alias inside its own anchor is a cycle, and nested aliases

@@ -441,6 +441,10 @@ TEST(ComposeConfig, OddValuesReadBackAsTheSameProject) {
            "services:\n  web:\n    image: busybox\n    healthcheck: {interval: 1s}\n",
            // pids_limit: -1 (no limit) printed as deploy limits pids: 0, which was refused
            "services:\n  web:\n    image: busybox\n    pids_limit: -1\n",
+           // environment values the reader takes as null or a bool were printed plain: NULL
+           // read back as "unset" and the variable was gone
+           "services:\n  web:\n    image: busybox\n    environment: [A=NULL, B=TRUE, C=FALSE, "
+           "D=Off, E=~]\n",
        }) {
     auto r = load_project(compose(text));
     ASSERT_TRUE(r) << r.error().message() << "\n" << text;
