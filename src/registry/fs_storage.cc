@@ -551,15 +551,19 @@ class FsStorage final : public Storage {
     }
   }
 
-  void walk_repositories(const std::string& dir, const std::string& prefix,
+  // Reads each directory once: its listing tells whether it is a repository (as
+  // repository_exists) and where to go on. `_catalog` walks the whole tree per request.
+  void walk_repositories(const std::string& dir, const std::string& repository,
                          std::vector<std::string>& out) {
-    for (const auto& name : sys::list_dir(dir)) {
-      if (name.starts_with("_")) continue;
-      std::string child = dir + "/" + name;
-      std::string repo = prefix.empty() ? name : prefix + "/" + name;
-      if (repository_exists(repo)) out.push_back(repo);
-      walk_repositories(child, repo, out);
-    }
+    std::vector<std::string> names = sys::list_dir(dir);
+    bool is_repository = std::any_of(names.begin(), names.end(), [](const std::string& n) {
+      return n == "_manifests" || n == "_blobs";
+    });
+    if (!repository.empty() && is_repository) out.push_back(repository);
+    for (const auto& name : names)
+      if (!name.starts_with("_"))
+        walk_repositories(dir + "/" + name, repository.empty() ? name : repository + "/" + name,
+                          out);
   }
 
   std::string root_;

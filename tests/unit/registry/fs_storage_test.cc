@@ -150,6 +150,17 @@ TEST_F(FsStorageTest, ManifestsTagsAndReferrers) {
   EXPECT_FALSE(storage_->list_tags("no/such"));
 }
 
+// The catalog: repositories nested in others, in byte order ("a-c" before "a/b"); a name with
+// only an upload started (no blob or manifest yet) is not a repository.
+TEST_F(FsStorageTest, RepositoriesAreListedNestedAndSortedWithoutUploadOnlyNames) {
+  for (const char* repo : {"a", "a/b", "a-c", "c/d/e"}) push(repo, repo);
+  ASSERT_TRUE(storage_->create_upload("x/y"));
+  EXPECT_EQ(*storage_->list_repositories(), (std::vector<std::string>{"a", "a-c", "a/b", "c/d/e"}));
+  EXPECT_TRUE(storage_->repository_exists("a/b"));
+  EXPECT_FALSE(storage_->repository_exists("c/d"));
+  EXPECT_FALSE(storage_->repository_exists("x/y"));
+}
+
 TEST_F(FsStorageTest, GcKeepsWhatManifestsNeedAndWhatIsYoungRemovesTheRest) {
   image::Digest config = push("a/one", "{}");
   image::Digest layer = push("a/one", "layer");
