@@ -1,6 +1,8 @@
 // fuzz/fuzz_util.h — small helpers shared by the libFuzzer targets (docs/fuzzing.md).
 #pragma once
 
+#include <signal.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +37,17 @@ inline std::vector<std::string_view> pieces(std::string_view text, char separato
   std::fwrite(detail.data(), 1, detail.size(), stderr);
   std::fputc('\n', stderr);
   std::abort();
+}
+
+// For a target's own server or peer thread: every signal goes to libFuzzer's thread instead.
+// There its timer signal (SIGALRM) ends a recv with EINTR when the socket has SO_RCVTIMEO and
+// cuts a request short at random; and a SIGINT (stopping a run) ran libFuzzer's exit path in
+// this thread, which could stop there with a lock held, so the input waited out its 5 s and
+// failed as a hang of the server.
+inline void block_signals_in_this_thread() {
+  sigset_t all;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
 }
 
 // A fresh directory for this process's scratch files: $BERTH_FUZZ_TMP or $TMPDIR or /tmp.

@@ -26,11 +26,7 @@ std::string url;
 // after the input that made its mallocs had ended, and libFuzzer, seeing more mallocs than frees
 // in an input, ran a leak check (a scan of the heap) for nearly every input.
 void serve(int listener) {
-  // libFuzzer's timer signal goes to the main thread: here it would end a recv with EINTR (the
-  // socket has SO_RCVTIMEO) and cut a request short at random.
-  sigset_t all;
-  ::sigfillset(&all);
-  ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  berth::fuzz::block_signals_in_this_thread();
   std::string head, out;
   head.reserve(1 << 20);
   out.reserve(1 << 20);
@@ -42,7 +38,8 @@ void serve(int listener) {
     ::setsockopt(c.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     head.clear();
     char buffer[4096];
-    while (head.find("\r\n\r\n") == std::string::npos && head.size() < head.capacity() - sizeof buffer) {
+    while (head.find("\r\n\r\n") == std::string::npos &&
+           head.size() < head.capacity() - sizeof buffer) {
       ssize_t n = ::recv(c.get(), buffer, sizeof buffer, 0);
       if (n <= 0) break;
       head.append(buffer, static_cast<size_t>(n));
@@ -71,7 +68,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0)
     berth::fuzz::violated("listen on loopback");
   reply.reserve(1 << 20);
-  url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/v2/library/busybox/manifests/latest";
+  url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) +
+        "/v2/library/busybox/manifests/latest";
   std::thread(serve, listener).detach();
   return 0;
 }
