@@ -573,9 +573,9 @@ class AsioServer final : public Server {
   // turn. Measured: a second thread on one shared context cost 20% more CPU per pushed byte.
   AsioServer(Handler& handler, int threads, Limits limits)
       : handler_(handler),
+        limits_(limits),
         acceptor_(context(std::max(1, threads))),
-        local_acceptor_(*contexts_[0]),
-        limits_(limits) {}
+        local_acceptor_(*contexts_[0]) {}
 
   ~AsioServer() override {
     if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
@@ -629,6 +629,7 @@ class AsioServer final : public Server {
 
   Result<void> open(const ServerOptions& options) {
     idle_exit_ = std::chrono::milliseconds(options.idle_exit_ms);
+    stop_on_signals_ = options.stop_on_signals;
     if (options.listen_fd >= 0) {
       beast::error_code ec;
       local_acceptor_.assign(local(), options.listen_fd, ec);
@@ -685,10 +686,14 @@ class AsioServer final : public Server {
 
   Result<void> run() override {
     asio::io_context& first = *contexts_[0];
-    asio::signal_set signals(first, SIGINT, SIGTERM);
-    signals.async_wait([this](const beast::error_code& ec, int) {
-      if (!ec) stop();
-    });
+    asio::signal_set signals(first);
+    if (stop_on_signals_) {
+      signals.add(SIGINT);
+      signals.add(SIGTERM);
+      signals.async_wait([this](const beast::error_code& ec, int) {
+        if (!ec) stop();
+      });
+    }
     if (!local_)
       asio::co_spawn(first, accept_loop(acceptor_), asio::detached);
     else
@@ -892,19 +897,23 @@ class AsioServer final : public Server {
   }
 
   Handler& handler_;
-  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  // What sessions use lives longer than the contexts: stop() leaves sessions suspended, and the
+  // contexts destroy them, releasing their counts here. (Declared after the contexts, the
+  // client map was gone by then: a double free when a server stopped with a connection open.)
   std::unique_ptr<std::atomic<int>[]> active_;  // open connections per context
+  std::mutex clients_mutex_;
+  std::map<std::string, size_t> clients_;  // open connections per client address
+  Limits limits_;
+  std::unique_ptr<ssl::context> tls_;
+  std::atomic<int> takeovers_{0};  // takeover threads still running
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
   size_t next_ = 0;
   tcp::acceptor acceptor_;
   local::acceptor local_acceptor_;
   std::string unix_path_;  // set once bound: removed again by the destructor
   bool local_ = false;     // listening on a unix socket (bound here or inherited)
-  std::unique_ptr<ssl::context> tls_;
-  Limits limits_;
-  std::mutex clients_mutex_;
-  std::map<std::string, size_t> clients_;  // open connections per client address
   std::chrono::milliseconds idle_exit_{0};
-  std::atomic<int> takeovers_{0};  // takeover threads still running
+  bool stop_on_signals_ = true;
 };
 
 }  // namespace

@@ -124,6 +124,9 @@ struct ServerOptions {
   size_t max_connections_per_client = 128;
   // When > 0, run() returns once no connection and no takeover has been open for this long.
   int64_t idle_exit_ms = 0;
+  // SIGINT and SIGTERM stop the server (run() takes them over). Off for a server embedded in a
+  // process that handles them itself: the fuzz target, whose SIGINT must reach libFuzzer.
+  bool stop_on_signals = true;
 };
 
 class Server {
@@ -134,7 +137,8 @@ class Server {
   // The bound address, with the port chosen when 0 was asked for: "127.0.0.1:37125"; the path
   // of a unix socket.
   virtual std::string address() const = 0;
-  // Serves until SIGINT or SIGTERM (or stop()); returns after in-flight handlers have returned.
+  // Serves until SIGINT or SIGTERM (with stop_on_signals) or stop(); returns after in-flight
+  // handlers have returned.
   virtual Result<void> run() = 0;
   virtual void stop() = 0;
 };
