@@ -40,10 +40,8 @@ inline std::vector<std::string_view> pieces(std::string_view text, char separato
 }
 
 // For a target's own server or peer thread: every signal goes to libFuzzer's thread instead.
-// There its timer signal (SIGALRM) ends a recv with EINTR when the socket has SO_RCVTIMEO and
-// cuts a request short at random; and a SIGINT (stopping a run) ran libFuzzer's exit path in
-// this thread, which could stop there with a lock held, so the input waited out its 5 s and
-// failed as a hang of the server.
+// Its timer signal (SIGALRM) would end a recv here with EINTR when the socket has SO_RCVTIMEO,
+// and cut a request short at random.
 inline void block_signals_in_this_thread() {
   sigset_t all;
   ::sigfillset(&all);
