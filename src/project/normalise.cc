@@ -193,7 +193,10 @@ void emit_yaml(const json& v, int indent, std::string& out) {
   std::string pad(static_cast<size_t>(indent), ' ');
   if (v.is_object()) {
     for (auto& [k, val] : v.items()) {
-      out += pad + yaml_string(k) + ":";
+      // An implicit key may be at most 1024 characters long (YAML 1.2, 7.4.2; yaml-cpp refuses a
+      // longer one): such keys are written in the explicit form, "? key" then ": value".
+      std::string key = yaml_string(k);
+      out += key.size() > 512 ? pad + "? " + key + "\n" + pad + ":" : pad + key + ":";
       if ((val.is_object() && !val.empty()) || (val.is_array() && !val.empty())) {
         out += "\n";
         emit_yaml(val, indent + 2, out);
@@ -227,7 +230,8 @@ void emit_yaml(const json& v, int indent, std::string& out) {
 void escape_dollars(json& v) {
   if (v.is_string()) {
     std::string out;
-    for (char c : v.get_ref<const std::string&>()) out += c == '$' ? std::string("$$") : std::string(1, c);
+    for (char c : v.get_ref<const std::string&>())
+      out += c == '$' ? std::string("$$") : std::string(1, c);
     v = out;
   } else if (v.is_structured()) {
     for (auto& item : v) escape_dollars(item);

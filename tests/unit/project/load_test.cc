@@ -409,8 +409,9 @@ TEST(ComposeLoad, ComposeFileWrittenAsJson) {
 }
 
 TEST(ComposeConfig, NormalisedJsonAndYaml) {
-  auto r = load_project(compose(
-      "services:\n  web:\n    image: busybox\n    ports: [\"8080:80\"]\n    command: echo hi $$HOME\n"));
+  auto r =
+      load_project(compose("services:\n  web:\n    image: busybox\n    ports: [\"8080:80\"]\n    "
+                           "command: echo hi $$HOME\n"));
   ASSERT_TRUE(r);
   EXPECT_EQ(*r->project.service("web")->command, (std::vector<std::string>{"echo", "hi", "$HOME"}));
   // Printed for people, "$" is escaped so that the output reads back as the same project.
@@ -453,6 +454,22 @@ TEST(ComposeConfig, OddValuesReadBackAsTheSameProject) {
     ASSERT_TRUE(again) << again.error().message() << "\n" << yaml;
     EXPECT_EQ(to_json(again->project), to_json(r->project)) << yaml;
   }
+}
+
+// Found by fuzz/project_load_fuzz.cc: a key over YAML's 1024-character limit for implicit keys
+// (a volume's, read from a plain scalar yaml-cpp took whole) was printed as one, and `config`'s
+// output did not load ("illegal map value"). Such keys are printed as explicit keys.
+TEST(ComposeConfig, KeysLongerThanYamlAllowsImplicitlyReadBack) {
+  std::string key(1100, 'k');
+  auto r = load_project(compose("services:\n  web:\n    image: busybox\n    labels:\n      ? " +
+                                key + "\n      : x\n    volumes: [{type: volume, source: " + key +
+                                ", target: /data}]\nvolumes:\n  ? " + key + "\n  :\n"));
+  ASSERT_TRUE(r) << r.error().message();
+  std::string yaml = to_yaml(r->project);
+  EXPECT_NE(yaml.find("      ? " + key + "\n      : x\n"), std::string::npos) << yaml;
+  auto again = load_project(compose(yaml));
+  ASSERT_TRUE(again) << again.error().message() << "\n" << yaml;
+  EXPECT_EQ(to_json(again->project), to_json(r->project)) << yaml;
 }
 
 // Found by fuzz/project_load_fuzz.cc: nlohmann threw (type_error 307) erasing `extends` from a
