@@ -1,5 +1,6 @@
 #include "project/normalise.h"
 
+#include <cctype>
 #include <cmath>
 #include <optional>
 
@@ -194,7 +195,8 @@ void emit_yaml(const json& v, int indent, std::string& out) {
   if (v.is_object()) {
     for (auto& [k, val] : v.items()) {
       // An implicit key may be at most 1024 characters long (YAML 1.2, 7.4.2; yaml-cpp refuses a
-      // longer one): such keys are written in the explicit form, "? key" then ": value".
+      // longer one): keys over 512 bytes, quotes and escapes included, are written in the
+      // explicit form, "? key" then ": value".
       std::string key = yaml_string(k);
       out += key.size() > 512 ? pad + "? " + key + "\n" + pad + ":" : pad + key + ":";
       if ((val.is_object() && !val.empty()) || (val.is_array() && !val.empty())) {
